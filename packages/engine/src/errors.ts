@@ -1,0 +1,78 @@
+/**
+ * Operating errors: a stable code, a severity, a short factual message, a detail with the facts
+ * and a hint with what to do, after PostgreSQL's error message style guide. Programmer errors are
+ * assertions (`assert`), not WalshipErrors.
+ */
+
+export type Severity = 'ERROR' | 'FATAL' | 'PANIC';
+
+export interface WalshipErrorOptions {
+  detail?: string;
+  hint?: string;
+  severity?: Severity;
+  cause?: unknown;
+}
+
+export class WalshipError extends Error {
+  readonly code: string;
+  readonly severity: Severity;
+  readonly detail: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(code: string, message: string, options: WalshipErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'WalshipError';
+    this.code = code;
+    this.severity = options.severity ?? 'ERROR';
+    this.detail = options.detail;
+    this.hint = options.hint;
+  }
+
+  /** The message with its detail and hint, one per line, as psql prints them. */
+  describe(): string {
+    let text = `${this.severity}:  ${this.message}`;
+    if (this.detail !== undefined) text += `\nDETAIL:  ${this.detail}`;
+    if (this.hint !== undefined) text += `\nHINT:  ${this.hint}`;
+    return text;
+  }
+}
+
+/** Stable error codes. Clients and the CLI branch on these, never on message text. */
+export const ErrorCode = {
+  invalidParameter: 'invalid_parameter_value',
+  unknownSetting: 'unknown_setting',
+  dataCorrupted: 'data_corrupted',
+  walCorrupted: 'wal_corrupted',
+  controlFileCorrupted: 'control_file_corrupted',
+  notADataDirectory: 'not_a_data_directory',
+  wrongVersion: 'wrong_version',
+  dataDirectoryInUse: 'data_directory_in_use',
+  portInUse: 'port_in_use',
+  keyTooLarge: 'key_too_large',
+  valueTooLarge: 'value_too_large',
+  transactionTooLarge: 'transaction_too_large',
+  tableNotFound: 'table_not_found',
+  readOnly: 'read_only_transaction',
+  cannotConnectNow: 'cannot_connect_now',
+  shuttingDown: 'admin_shutdown',
+  authenticationFailed: 'invalid_password',
+  protocolViolation: 'protocol_violation',
+  timeout: 'timeout',
+  indeterminate: 'indeterminate',
+  ioError: 'io_error',
+  internal: 'internal_error',
+} as const;
+
+export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Asserts a programmer invariant. A component that fails one crashes and is restarted. */
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new AssertionFailure(message);
+}
+
+export class AssertionFailure extends Error {
+  constructor(message: string) {
+    super(`assertion failed: ${message}`);
+    this.name = 'AssertionFailure';
+  }
+}

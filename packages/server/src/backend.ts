@@ -1,0 +1,39 @@
+/**
+ * What a client session asks of the node. The session layer (sockets, framing, authentication)
+ * calls these; the postmaster's current instance implements them. Errors are WalshipErrors with
+ * stable codes; the session sends them to the client as error replies.
+ */
+import type { Entry, Lsn, RangeOptions, RangeResult, TxnRequest, TxnResult } from '@walship/engine';
+
+export type ServerState = 'starting' | 'recovery' | 'ready' | 'stopping' | 'crashed';
+
+export interface NodeStatus {
+  role: 'primary' | 'standby';
+  systemId: string;
+  timeline: number;
+  insertLsn: string;
+  flushLsn: string;
+  receiveLsn: string | null;
+  replayLsn: string | null;
+  lastCheckpointLsn: string;
+  [key: string]: unknown;
+}
+
+export interface Backend {
+  /** Whether new client sessions are accepted, and if not, why ("the database system is starting up"). */
+  state(): ServerState;
+  /** The node's application name (the `member` of acknowledgements). */
+  memberName(): string;
+  get(table: string | undefined, key: Buffer, options: { minLsn?: Lsn; timeoutMs?: number }): Promise<Entry | null>;
+  range(options: RangeOptions & { minLsn?: Lsn; timeoutMs?: number }): Promise<RangeResult>;
+  txn(request: TxnRequest): Promise<TxnResult>;
+  createTable(name: string): Promise<{ created: boolean; lsn: Lsn }>;
+  listTables(): Promise<string[]>;
+  status(): Promise<NodeStatus>;
+  checkpoint(): Promise<{ lsn: Lsn; redoLsn: Lsn }>;
+  /** Sets a setting in walship.conf and reloads (ALTER SYSTEM + pg_reload_conf). */
+  setSetting(name: string, value: string): Promise<{ restartRequired: boolean }>;
+  showSetting(name: string): Promise<string>;
+  /** Prometheus text exposition for GET /metrics. */
+  metrics(): string;
+}
