@@ -1,1 +1,9 @@
-export {};
+/**
+ * The walship program as a library: `runCli(args, io)` runs a command line in-process (the tests
+ * and the cluster tooling use it); `bin/walship.js` runs it as the `walship` executable.
+ */
+export { runCli, buildProgram, reportError } from './program.js';
+export { CliError, ExitCode, formatErrorText, usageError, type ExitCodeValue } from './cli-error.js';
+export { processIo, type CliIo, type OutputStream } from './io.js';
+export { parseNodeAddress, parseNodeList, formatNodeAddress, DEFAULT_NODE, DEFAULT_PORT, type NodeAddress } from './options.js';
+export { readPidFile, isProcessAlive, pidFilePath, type PidFile } from './pidfile.js';

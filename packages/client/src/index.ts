@@ -1,1 +1,24 @@
-export {};
+/**
+ * @walship/client: the client library. `WalshipClient.connect({ host, port })` opens a session
+ * to one node; see `client.ts` for what each failure means (timeout, connection_lost,
+ * indeterminate) and how reconnecting works.
+ */
+export { WalshipClient } from './client.js';
+export type {
+  CallOptions,
+  ClientCompare,
+  ClientOperation,
+  ClientState,
+  ClientTxnRequest,
+  ConnectOptions,
+  KeyLike,
+  LoadOptions,
+  LsnLike,
+  NodeStatus,
+  RangeOptions,
+  ReadOptions,
+  WriteOptions,
+} from './client.js';
+export type { PasswordSource, ServerInfo } from './connection.js';
+export { ClientErrorCode, WalshipClientError } from './client-error.js';
+export * from './constants.js';

@@ -1,0 +1,183 @@
+/**
+ * `walship bench --node HOST:PORT [--clients N] [--duration S] [--value-size B] [--keys K]
+ * [--json]`: N sessions each commit one-key writes back to back (keys drawn uniformly from K) for
+ * S seconds; prints clients, commitsPerSecond and latencyMs {p50, p99, max} (DESIGN.md section
+ * 10). When the node's status reports its CPU time, cpuMicrosPerCommit as well.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { NodeClient } from '../adapters.js';
+import { ExitCode, usageError } from '../cli-error.js';
+import { describeClientError, openSession } from '../connect.js';
+import type { CliIo } from '../io.js';
+import { formatNodeAddress, resolveNodes, type NodeAddress, type SyncCommitLevel } from '../options.js';
+import { formatPairs, printJson } from '../output.js';
+import { Progress } from '../progress.js';
+
+export interface BenchOptions {
+  node?: NodeAddress[];
+  clients?: number;
+  duration?: number;
+  valueSize?: number;
+  keys?: number;
+  syncCommit?: SyncCommitLevel;
+  table?: string;
+  progress?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+const DEFAULT_CLIENTS = 8;
+const DEFAULT_DURATION_MS = 10_000;
+const DEFAULT_VALUE_SIZE_BYTES = 100;
+const DEFAULT_KEYS = 10_000;
+
+/** Sessions at most (max_connections defaults to 100, and the monitor needs some). */
+const CLIENTS_MAX = 64;
+
+/**
+ * Latency samples kept (8 bytes each: 16 MiB). Past this, reservoir sampling keeps a uniform
+ * sample, so percentiles stay right on long runs while memory stays bounded; the maximum is
+ * tracked exactly.
+ */
+const LATENCY_SAMPLES_MAX = 2_000_000;
+
+/** Latencies in milliseconds: a bounded uniform sample plus the exact count and maximum. */
+export class LatencyRecorder {
+  private samples = new Float64Array(1024);
+  private stored = 0;
+  count = 0;
+  maxMs = 0;
+
+  record(latencyMs: number): void {
+    this.count++;
+    if (latencyMs > this.maxMs) this.maxMs = latencyMs;
+    if (this.stored < LATENCY_SAMPLES_MAX) {
+      if (this.stored === this.samples.length) {
+        const grown = new Float64Array(Math.min(this.samples.length * 2, LATENCY_SAMPLES_MAX));
+        grown.set(this.samples);
+        this.samples = grown;
+      }
+      this.samples[this.stored++] = latencyMs;
+      return;
+    }
+    // Algorithm R: keep the new sample with probability stored/count.
+    const slot = Math.floor(Math.random() * this.count);
+    if (slot < this.stored) this.samples[slot] = latencyMs;
+  }
+
+  /** Nearest-rank percentile (0 < p <= 1); 0 when nothing was recorded. */
+  percentile(p: number): number {
+    if (this.stored === 0) return 0;
+    const sorted = this.samples.slice(0, this.stored).sort();
+    return sorted[Math.min(this.stored - 1, Math.max(0, Math.ceil(p * this.stored) - 1))]!;
+  }
+}
+
+/**
+ * The server's CPU time from its status: `cpuUserMicros + cpuSystemMicros` (what the node reports,
+ * from process.cpuUsage()), or `cpuMicros`, or `cpu.userMicros + cpu.systemMicros`.
+ */
+export function serverCpuMicros(status: Record<string, unknown> | null): number | null {
+  if (status === null) return null;
+  if (typeof status.cpuMicros === 'number') return status.cpuMicros;
+  if (typeof status.cpuUserMicros === 'number' && typeof status.cpuSystemMicros === 'number') {
+    return status.cpuUserMicros + status.cpuSystemMicros;
+  }
+  const cpu = status.cpu;
+  if (cpu !== null && typeof cpu === 'object') {
+    const { userMicros, systemMicros } = cpu as { userMicros?: unknown; systemMicros?: unknown };
+    if (typeof userMicros === 'number' && typeof systemMicros === 'number') return userMicros + systemMicros;
+  }
+  return null;
+}
+
+const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+export async function run(options: BenchOptions, io: CliIo): Promise<number> {
+  const clients = options.clients ?? DEFAULT_CLIENTS;
+  if (clients > CLIENTS_MAX) throw usageError(`--clients ${clients} is more than ${CLIENTS_MAX}`, `Use at most ${CLIENTS_MAX} sessions.`);
+  const durationMs = options.duration ?? DEFAULT_DURATION_MS;
+  const valueSize = options.valueSize ?? DEFAULT_VALUE_SIZE_BYTES;
+  const keys = options.keys ?? DEFAULT_KEYS;
+  const nodes = resolveNodes(options.node, io.env);
+  const width = String(Math.max(0, keys - 1)).length;
+
+  const sessions: Array<{ client: NodeClient; node: NodeAddress }> = [];
+  const progress = new Progress(io, options);
+  const latencies = new LatencyRecorder();
+  let failure: unknown = null;
+  let elapsedMs = 0;
+  let cpuBefore: number | null = null;
+  let cpuAfter: number | null = null;
+  try {
+    for (let index = 0; index < clients; index++) {
+      sessions.push(await openSession(nodes, io, { purpose: 'write', applicationName: 'walship bench' }));
+    }
+    const admin = sessions[0]!;
+    cpuBefore = serverCpuMicros(await admin.client.status().catch(() => null));
+    const startedAt = performance.now();
+    const deadline = startedAt + durationMs;
+    const worker = async ({ client, node }: { client: NodeClient; node: NodeAddress }) => {
+      // One value per session, its first bytes changed per write so that no two values are equal.
+      const value = Buffer.from(randomBytes(valueSize).toString('base64url').slice(0, valueSize), 'ascii');
+      let sequence = 0;
+      while (failure === null && performance.now() < deadline) {
+        const key = Buffer.from(`bench:${String(randomInt(keys)).padStart(width, '0')}`, 'utf8');
+        if (valueSize >= 4) value.writeUInt32LE(sequence++ >>> 0, 0);
+        const begin = performance.now();
+        try {
+          await client.put(key, value, { table: options.table, syncCommit: options.syncCommit });
+        } catch (error) {
+          failure ??= describeClientError(error, node, { purpose: 'write' });
+          return;
+        }
+        const end = performance.now();
+        latencies.record(end - begin);
+        const seconds = (end - startedAt) / 1000;
+        progress.update(`bench: ${seconds.toFixed(0)}/${(durationMs / 1000).toFixed(0)} s, ${latencies.count} commits, ${(latencies.count / seconds).toFixed(0)} commits/s`);
+      }
+    };
+    await Promise.all(sessions.map(worker));
+    elapsedMs = performance.now() - startedAt;
+    cpuAfter = serverCpuMicros(await admin.client.status().catch(() => null));
+  } finally {
+    progress.done();
+    await Promise.all(sessions.map(async ({ client }) => client.close()).map((closing) => closing.catch(() => undefined)));
+  }
+  if (failure !== null) throw failure;
+
+  const commitsPerSecond = elapsedMs <= 0 ? 0 : round(latencies.count / (elapsedMs / 1000), 1);
+  const latencyMs = { p50: round(latencies.percentile(0.5), 3), p99: round(latencies.percentile(0.99), 3), max: round(latencies.maxMs, 3) };
+  const cpuMicrosPerCommit =
+    cpuBefore !== null && cpuAfter !== null && latencies.count > 0 ? round((cpuAfter - cpuBefore) / latencies.count, 1) : undefined;
+  const result = {
+    node: formatNodeAddress(sessions[0]!.node),
+    clients,
+    durationMs: Math.round(elapsedMs),
+    commits: latencies.count,
+    commitsPerSecond,
+    latencyMs,
+    valueSizeBytes: valueSize,
+    keys,
+    syncCommit: options.syncCommit ?? null,
+    ...(cpuMicrosPerCommit === undefined ? {} : { cpuMicrosPerCommit }),
+  };
+  if (options.json === true) {
+    printJson(io.stdout, result);
+    return ExitCode.ok;
+  }
+  const pairs: Array<[string, string]> = [
+    ['node', result.node],
+    ['clients', String(clients)],
+    ['duration', `${(elapsedMs / 1000).toFixed(1)} s`],
+    ['commits', String(latencies.count)],
+    ['commits per second', String(commitsPerSecond)],
+    ['latency p50', `${latencyMs.p50} ms`],
+    ['latency p99', `${latencyMs.p99} ms`],
+    ['latency max', `${latencyMs.max} ms`],
+  ];
+  if (cpuMicrosPerCommit !== undefined) pairs.push(['server CPU per commit', `${cpuMicrosPerCommit} us`]);
+  io.stdout.write(formatPairs(pairs));
+  return ExitCode.ok;
+}

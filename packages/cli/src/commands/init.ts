@@ -1,0 +1,124 @@
+/**
+ * `walship init -D DIR [--port N] [--set NAME=VALUE]...` (initdb): checks the settings, creates
+ * the data directory through the engine (control file, first WAL segment, catalog) and writes
+ * walship.conf with the port and the given settings. Like initdb, it refuses a directory that is
+ * not empty, removes what it created when it fails, and warns that loopback connections are
+ * trusted until a password is set.
+ */
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import {
+  formatSettingValue,
+  lookupSetting,
+  parseSettingValue,
+  writeConfigFile,
+  type SettingName,
+} from '@walship/server/settings/index';
+import { bootstrapDataDirectory } from '../adapters.js';
+import { CliError, ExitCode, formatErrorText, usageError } from '../cli-error.js';
+import type { CliIo } from '../io.js';
+import { DEFAULT_PORT } from '../options.js';
+
+export interface InitOptions {
+  dataDir: string;
+  port?: number;
+  set: Array<[string, string]>;
+}
+
+/** Quotes a path for a shell command line shown to the user, when it needs quoting. */
+export function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The settings for walship.conf, checked: usage errors (exit 2) for unknown names and bad values. */
+function checkSettings(options: InitOptions): Map<SettingName, string> {
+  const entries = new Map<SettingName, string>();
+  for (const [rawName, text] of options.set) {
+    try {
+      const name = lookupSetting(rawName);
+      entries.set(name, formatSettingValue(name, parseSettingValue(name, text)));
+    } catch (error) {
+      const { message, detail, hint } = error as { message: string; detail?: string; hint?: string };
+      throw new CliError(ExitCode.usage, `--set ${rawName}=${text}: ${message}`, { detail, hint });
+    }
+  }
+  const portFromSet = entries.get('port');
+  if (options.port !== undefined && portFromSet !== undefined && portFromSet !== String(options.port)) {
+    throw usageError(`the port is given twice: --port ${options.port} and --set port=${portFromSet}`, 'Give the port once.');
+  }
+  const port = options.port === undefined ? (portFromSet ?? String(DEFAULT_PORT)) : String(options.port);
+  // The port first: it is the line an operator looks for.
+  return new Map<SettingName, string>([['port', port], ...[...entries].filter(([name]) => name !== 'port')]);
+}
+
+function checkDirectory(dataDir: string): 'missing' | 'empty' {
+  if (!existsSync(dataDir)) return 'missing';
+  if (!statSync(dataDir).isDirectory()) {
+    throw new CliError(ExitCode.failed, `"${dataDir}" exists but is not a directory`, {
+      hint: 'Choose another path for the data directory.',
+    });
+  }
+  if (readdirSync(dataDir).length > 0) {
+    throw new CliError(ExitCode.failed, `directory "${dataDir}" exists but is not empty`, {
+      hint: `If you want to create a new data directory, either remove or empty the directory "${dataDir}" or run walship init with an argument other than "${dataDir}".`,
+    });
+  }
+  return 'empty';
+}
+
+/** After a failure, leave the directory as it was found (initdb's "removing data directory"). */
+function removeWhatWasCreated(dataDir: string, found: 'missing' | 'empty', io: CliIo): void {
+  try {
+    if (found === 'missing') {
+      io.stderr.write(`walship: removing data directory "${dataDir}"\n`);
+      rmSync(dataDir, { recursive: true, force: true });
+    } else if (existsSync(dataDir)) {
+      io.stderr.write(`walship: removing contents of data directory "${dataDir}"\n`);
+      for (const entry of readdirSync(dataDir)) rmSync(join(dataDir, entry), { recursive: true, force: true });
+    }
+  } catch (error) {
+    io.stderr.write(formatErrorText(`failed to remove data directory "${dataDir}": ${(error as Error).message}`, undefined, 'Remove it by hand before trying again.'));
+  }
+}
+
+export async function run(options: InitOptions, io: CliIo): Promise<number> {
+  const settings = checkSettings(options);
+  const walSegmentSize = parseSettingValue('wal_segment_size', settings.get('wal_segment_size') ?? '16MB');
+  const checksums = parseSettingValue('data_checksums', settings.get('data_checksums') ?? 'on');
+  const found = checkDirectory(options.dataDir);
+
+  const out = (text: string) => io.stdout.write(text);
+  out(`The files belonging to this database system will be owned by user "${userInfo().username}".\n`);
+  out('This user must also own the server process.\n\n');
+  out(`Data page checksums are ${checksums ? 'enabled' : 'disabled'}.\n`);
+  out(`The WAL segment size is ${formatSettingValue('wal_segment_size', walSegmentSize)}.\n\n`);
+  let systemId: string;
+  try {
+    out(
+      found === 'missing'
+        ? `creating data directory ${options.dataDir}: control file, first WAL segment, catalog ... `
+        : `filling existing directory ${options.dataDir}: control file, first WAL segment, catalog ... `,
+    );
+    ({ systemId } = await bootstrapDataDirectory(options.dataDir, { walSegmentSize }));
+    out('ok\nwriting configuration file walship.conf ... ');
+    writeConfigFile(options.dataDir, [...settings]);
+    out('ok\n');
+  } catch (error) {
+    out('failed\n');
+    removeWhatWasCreated(options.dataDir, found, io);
+    throw error;
+  }
+
+  out(`\nThe database system identifier is ${systemId}.\n`);
+  const hasPassword = (settings.get('password') ?? '') !== '';
+  if (!hasPassword) {
+    io.stderr.write(
+      'initdb: warning: enabling "trust" authentication for local connections\n' +
+        `initdb: hint: Connections from this machine need no password until you set one: use --auth the next time you run walship init, or set a password with "walship set -D ${shellQuote(options.dataDir)} password ..." (and replication_password for standbys).\n`,
+    );
+  }
+  out('\nSuccess. You can now start the node using:\n\n');
+  out(`    walship start -D ${shellQuote(options.dataDir)}\n\n`);
+  return ExitCode.ok;
+}

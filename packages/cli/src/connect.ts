@@ -1,0 +1,186 @@
+/**
+ * Sessions with nodes for the data and admin commands: connecting with the credentials from the
+ * environment, choosing a node from a `--node a:1,b:2` list, and turning client errors into the
+ * CLI's messages and exit statuses (3 when no node can be reached, 1 otherwise).
+ */
+import { clientErrorFields, CLIENT_WAIT_FOREVER_MS, connectClient, type NodeClient } from './adapters.js';
+import { CliError, ExitCode } from './cli-error.js';
+import { resolveCredentials } from './credentials.js';
+import type { CliIo } from './io.js';
+import { formatNodeAddress, type NodeAddress } from './options.js';
+
+/** What a session is for: writes go to a primary; reads and admin calls to whichever node answers. */
+export type SessionPurpose = 'read' | 'write' | 'admin';
+
+export interface SessionOptions {
+  purpose: SessionPurpose;
+  /** From --timeout; undefined waits as long as the operation does. */
+  timeoutMs?: number;
+  applicationName?: string;
+}
+
+/** Codes (client codes and socket errnos) that mean the node could not be reached at all. */
+const UNREACHABLE_CODES = new Set([
+  'connection_failure',
+  'connection_refused',
+  'connection_failed',
+  'unreachable',
+  'connect_timeout',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+]);
+
+const AUTHENTICATION_CODES = new Set(['invalid_password', 'authentication_failed']);
+
+function connectionError(node: NodeAddress, error: unknown): CliError {
+  const fields = clientErrorFields(error);
+  if (fields.code !== undefined && AUTHENTICATION_CODES.has(fields.code)) {
+    return new CliError(ExitCode.failed, `connection to node at ${formatNodeAddress(node)} failed: ${fields.message}`, {
+      detail: fields.detail,
+      hint: 'Give the password in WALSHIP_PASSWORD, or a password file in WALSHIP_PASSFILE (host:port:user:password lines).',
+      cause: error,
+    });
+  }
+  if (fields.code !== undefined && !UNREACHABLE_CODES.has(fields.code) && !fields.code.startsWith('E')) {
+    // The node answered and refused the session (starting up, shutting down, too many clients).
+    return new CliError(ExitCode.failed, `connection to node at ${formatNodeAddress(node)} failed: ${fields.message}`, {
+      detail: fields.detail,
+      hint: fields.hint ?? `Check the node's state with "walship isready --node ${formatNodeAddress(node)}", then try again.`,
+      cause: error,
+    });
+  }
+  return new CliError(ExitCode.unreachable, `could not connect to node at ${formatNodeAddress(node)}`, {
+    detail: [fields.message, fields.detail].filter((part) => part !== undefined).join(' '),
+    hint: `Is the node running and accepting connections on that address? Start it with "walship start -D DIR", or check --node and WALSHIP_NODE.`,
+    cause: error,
+  });
+}
+
+async function connectOne(node: NodeAddress, io: CliIo, options: SessionOptions): Promise<NodeClient> {
+  const credentials = resolveCredentials(io, node);
+  try {
+    return await connectClient({
+      host: node.host,
+      port: node.port,
+      ...credentials,
+      applicationName: options.applicationName ?? 'walship',
+      timeoutMs: options.timeoutMs ?? CLIENT_WAIT_FOREVER_MS,
+    });
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw connectionError(node, error);
+  }
+}
+
+async function closeQuietly(client: NodeClient): Promise<void> {
+  try {
+    await client.close();
+  } catch {
+    // Closing is best effort: the command's outcome is already decided.
+  }
+}
+
+/**
+ * Connects to the first node of the list that answers (for a write, the first that is a
+ * primary) and returns the session and its address.
+ */
+export async function openSession(nodes: NodeAddress[], io: CliIo, options: SessionOptions): Promise<{ client: NodeClient; node: NodeAddress }> {
+  let lastError: CliError | null = null;
+  const standbys: NodeAddress[] = [];
+  for (const node of nodes) {
+    let client: NodeClient;
+    try {
+      client = await connectOne(node, io, options);
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      lastError = error;
+      continue;
+    }
+    if (options.purpose !== 'write' || nodes.length === 1) return { client, node };
+    // target_session_attrs=read-write: skip standbys when a list was given.
+    const status = await client.status().catch(() => null);
+    if (status !== null && status.role === 'primary') return { client, node };
+    standbys.push(node);
+    await closeQuietly(client);
+  }
+  if (standbys.length > 0 && standbys.length === nodes.length) {
+    throw new CliError(ExitCode.failed, 'no primary among the given nodes: all are read-only standbys', {
+      detail: `Standbys: ${standbys.map(formatNodeAddress).join(', ')}.`,
+      hint: 'Add the primary to --node, or promote a standby with walship promote.',
+    });
+  }
+  throw lastError ?? new CliError(ExitCode.usage, 'no node given', { hint: 'Give --node HOST:PORT.' });
+}
+
+/** Runs `body` with a session and closes it afterwards, turning client errors into CLI errors. */
+export async function withSession<T>(
+  nodes: NodeAddress[],
+  io: CliIo,
+  options: SessionOptions,
+  body: (client: NodeClient, node: NodeAddress) => Promise<T>,
+): Promise<T> {
+  const { client, node } = await openSession(nodes, io, options);
+  try {
+    return await body(client, node);
+  } catch (error) {
+    throw describeClientError(error, node, options);
+  } finally {
+    await closeQuietly(client);
+  }
+}
+
+/** A client error during an operation, as the CLI reports it. */
+export function describeClientError(error: unknown, node: NodeAddress, options: SessionOptions): unknown {
+  if (error instanceof CliError) return error;
+  const fields = clientErrorFields(error);
+  const address = formatNodeAddress(node);
+  switch (fields.code) {
+    case 'indeterminate':
+      return new CliError(ExitCode.failed, 'the write may or may not have been committed', {
+        detail: fields.message,
+        hint: 'The connection or the wait ended before the commit was acknowledged; read the key back (walship get) to find out.',
+        cause: error,
+      });
+    case 'timeout':
+      return new CliError(ExitCode.failed, `the operation timed out${options.timeoutMs === undefined ? '' : ` after ${options.timeoutMs / 1000} s`}`, {
+        detail: fields.message,
+        hint:
+          options.purpose === 'write'
+            ? 'The write may or may not have been committed. If commits wait for synchronous standbys, check them with walship status; or raise --timeout.'
+            : 'Raise --timeout, or check the node with walship status.',
+        cause: error,
+      });
+    case 'read_only_transaction':
+      return new CliError(ExitCode.failed, `cannot write to node at ${address}: read-only standby`, {
+        detail: fields.message,
+        hint: 'Send writes to the primary; walship status --node HOST:PORT shows the role of a node.',
+        cause: error,
+      });
+    case 'connection_lost':
+      if (options.purpose === 'write') {
+        return new CliError(ExitCode.failed, 'the connection was lost: the write may or may not have been committed', {
+          detail: fields.message,
+          hint: 'Read the key back (walship get) to find out.',
+          cause: error,
+        });
+      }
+      return new CliError(ExitCode.unreachable, `lost the connection to node at ${address}`, {
+        detail: fields.message,
+        hint: `Check that the node is running (walship isready --node ${address}), then try again.`,
+        cause: error,
+      });
+    default:
+      if (fields.code !== undefined && UNREACHABLE_CODES.has(fields.code)) return connectionError(node, error);
+      return new CliError(ExitCode.failed, fields.message, {
+        detail: fields.detail,
+        hint: fields.hint ?? 'See the node\'s log (DATADIR/log) for more.',
+        cause: error,
+      });
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * The walship program: its commands and options (DESIGN.md section 10), declared here with
+ * commander, each command's module loaded only when that command runs, so that `walship --help`
+ * and the quick commands start fast. Exit statuses: 0 ok, 1 failed check or missing key, 2 usage
+ * error, 3 node unreachable.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { CliError, ExitCode, formatErrorText } from './cli-error.js';
+import { processIo, type CliIo } from './io.js';
+import {
+  collectAssignment,
+  DEFAULT_NODE,
+  parseByteSize,
+  parseLsnArgument,
+  parseNodeList,
+  parsePort,
+  parsePositiveInteger,
+  parseSecondsToMs,
+  parseStopMode,
+  parseSyncCommitLevel,
+} from './options.js';
+import { VERSION } from './version.js';
+import type { ShowOptions } from './commands/show.js';
+
+/** A command module: runs with its parsed options and returns the exit status. */
+type CommandRunner<O> = (options: O, io: CliIo) => Promise<number>;
+
+const NODE_HELP = `node address HOST:PORT, or a list a:1,b:2 (default: $WALSHIP_NODE or ${DEFAULT_NODE})`;
+const TIMEOUT_HELP = 'give up after S seconds (default: wait as long as the operation does)';
+
+const HELP_FOOTER = `
+Environment:
+  WALSHIP_NODE       default for --node (HOST:PORT)
+  WALSHIP_PASSWORD   password for connections (never given as a flag)
+  WALSHIP_PASSFILE   password file, lines of host:port:user:password
+  WALSHIP_USER       user name for connections
+
+Exit status: 0 success, 1 failed check or missing key, 2 usage error, 3 node unreachable.
+`;
+
+export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
+  let commandName = '';
+  const program = new Command('walship');
+  program
+    .description('primary/standby replicated key-value nodes, built on PostgreSQL\'s architecture')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: (text, write) => {
+        const message = text.replace(/^error: /, '').trimEnd();
+        const help = commandName === '' ? 'walship --help' : `walship ${commandName} --help`;
+        write(formatErrorText(message, undefined, `Try "${help}" for more information.`));
+      },
+    })
+    .showSuggestionAfterError(true)
+    .addHelpText('after', HELP_FOOTER)
+    .hook('preSubcommand', (_program, subcommand) => {
+      commandName = subcommand.name();
+    });
+
+  /** Declares a command whose module is imported only when it runs. */
+  function lazy<O>(load: () => Promise<{ run: CommandRunner<O> }>, toOptions: (args: unknown[]) => O) {
+    return async (...args: unknown[]) => {
+      const module = await load();
+      setExitCode(await module.run(toOptions(args), io));
+    };
+  }
+
+  /** The commander options object of an action: the one before the Command at the end. */
+  const optionsOf = <T>(args: unknown[]): T => args[args.length - 2] as T;
+
+  const dataDirOption = () => new Option('-D, --data-dir <dir>', 'data directory').makeOptionMandatory();
+  const nodeOption = () => new Option('--node <host:port>', NODE_HELP).argParser(parseNodeList);
+  const timeoutOption = () => new Option('--timeout <s>', TIMEOUT_HELP).argParser(parseSecondsToMs);
+  const tableOption = () => new Option('--table <name>', 'table (default: the default table)');
+  const syncCommitOption = () =>
+    new Option('--sync-commit <level>', 'synchronous_commit for this write: off, local, remote_write, on, remote_apply').argParser(
+      parseSyncCommitLevel,
+    );
+
+  // Node --------------------------------------------------------------------------------------
+
+  program
+    .command('init')
+    .summary('create a new data directory (initdb)')
+    .description('Create a new data directory: control file, first WAL segment, catalog and walship.conf.')
+    .addOption(dataDirOption())
+    .addOption(new Option('--port <n>', 'port the node will listen on (default: 5433)').argParser(parsePort))
+    .addOption(new Option('--set <name=value>', 'a setting for walship.conf; repeat for more').argParser(collectAssignment).default([]))
+    .action(
+      lazy(
+        () => import('./commands/init.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
+    .command('start')
+    .summary('start a node (pg_ctl start)')
+    .description('Start the node of a data directory and wait until it accepts connections.')
+    .addOption(dataDirOption())
+    .option('--foreground', 'run the server in this terminal instead of in the background')
+    .addOption(new Option('--timeout <s>', 'seconds to wait for the node to accept connections (default: 60)').argParser(parseSecondsToMs))
+    .action(
+      lazy(
+        () => import('./commands/start.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
+    .command('stop')
+    .summary('stop a node (pg_ctl stop)')
+    .description('Stop the node of a data directory and wait until it has exited.')
+    .addOption(dataDirOption())
+    .addOption(
+      new Option('--mode <mode>', 'smart (wait for clients), fast (disconnect them) or immediate (no shutdown checkpoint)')
+        .argParser(parseStopMode)
+        .default('fast'),
+    )
+    .addOption(new Option('--timeout <s>', 'seconds to wait for the node to exit (default: 60)').argParser(parseSecondsToMs))
+    .action(
+      lazy(
+        () => import('./commands/stop.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
+    .command('set')
+    .summary('change a setting in walship.conf or on a running node')
+    .description(
+      'Change a setting: with -D in DIR/walship.conf (a running node is told to reload); with --node through the node, which writes its walship.conf and reloads.',
+    )
+    .argument('<name>', 'setting name, as in PostgreSQL (shared_buffers, synchronous_commit, ...)')
+    .argument('<value>', 'value, with a unit where it has one (256MB, 3s)')
+    .addOption(new Option('-D, --data-dir <dir>', 'data directory'))
+    .addOption(new Option('--node <host:port>', 'node address HOST:PORT').argParser(parseNodeList))
+    .addOption(timeoutOption())
+    .action(
+      lazy(
+        () => import('./commands/set.js'),
+        (args) => ({ ...optionsOf<object>(args), name: args[0] as string, value: args[1] as string }),
+      ),
+    );
+
+  program
+    .command('show')
+    .summary('show settings from walship.conf (postgres -C)')
+    .description('Show the settings of a data directory; with NAME, print only its value.')
+    .argument('[name]', 'one setting')
+    .addOption(dataDirOption())
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/show.js'),
+        (args) => ({ ...optionsOf<Omit<ShowOptions, 'name'>>(args), name: args[0] as string | undefined }),
+      ),
+    );
+
+  program
+    .command('isready')
+    .summary('check whether a node accepts connections (pg_isready)')
+    .addOption(nodeOption())
+    .addOption(new Option('--timeout <s>', 'seconds to wait for an answer (default: 3)').argParser(parseSecondsToMs))
+    .option('-q, --quiet', 'print nothing; only the exit status tells')
+    .action(
+      lazy(
+        () => import('./commands/isready.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
+    .command('checkpoint')
+    .summary('run a checkpoint on a node (CHECKPOINT)')
+    .addOption(nodeOption())
+    .addOption(timeoutOption())
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/checkpoint.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
+    .command('status')
+    .summary("show a node's role, WAL positions and replication")
+    .addOption(nodeOption())
+    .addOption(timeoutOption())
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/status.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  // Data --------------------------------------------------------------------------------------
+
+  program
+    .command('put')
+    .summary('write a key')
+    .description('Write a key; returns once the commit is acknowledged at the synchronous_commit level.')
+    .argument('<key>')
+    .argument('<value>')
+    .addOption(nodeOption())
+    .addOption(syncCommitOption())
+    .addOption(timeoutOption())
+    .addOption(tableOption())
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/put.js'),
+        (args) => ({ ...optionsOf<object>(args), key: args[0] as string, value: args[1] as string }),
+      ),
+    );
+
+  program
+    .command('get')
+    .summary('read a key (prints the raw value; exit 1 if missing)')
+    .argument('<key>')
+    .addOption(nodeOption())
+    .addOption(new Option('--min-lsn <lsn>', 'wait until the node has replayed this LSN (read your writes)').argParser(parseLsnArgument))
+    .addOption(timeoutOption())
+    .addOption(tableOption())
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/get.js'),
+        (args) => ({ ...optionsOf<object>(args), key: args[0] as string }),
+      ),
+    );
+
+  program
+    .command('del')
+    .summary('delete a key')
+    .argument('<key>')
+    .addOption(nodeOption())
+    .addOption(syncCommitOption())
+    .addOption(timeoutOption())
+    .addOption(tableOption())
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/del.js'),
+        (args) => ({ ...optionsOf<object>(args), key: args[0] as string }),
+      ),
+    );
+
+  program
+    .command('scan')
+    .summary('list keys in order')
+    .description('List entries in key order: all, those with a prefix, or those in [start, end).')
+    .addOption(nodeOption())
+    .option('--prefix <p>', 'keys starting with P')
+    .option('--start <a>', 'first key (inclusive)')
+    .option('--end <b>', 'end key (exclusive)')
+    .addOption(new Option('--limit <n>', 'at most N entries').argParser(parsePositiveInteger))
+    .addOption(new Option('--min-lsn <lsn>', 'wait until the node has replayed this LSN').argParser(parseLsnArgument))
+    .addOption(timeoutOption())
+    .addOption(tableOption())
+    .option('--json', 'print one JSON document: {"entries":[{"key","value","revision"}]}')
+    .action(
+      lazy(
+        () => import('./commands/scan.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
+    .command('load')
+    .summary('bulk writes: generated keys, or KEY VALUE lines from stdin with "-"')
+    .argument('[source]', '"-" to read KEY VALUE lines from stdin, one transaction each')
+    .addOption(nodeOption())
+    .addOption(new Option('--count <n>', 'keys to write (default: 10000)').argParser(parsePositiveInteger))
+    .addOption(new Option('--value-size <bytes>', 'bytes per value (default: 100)').argParser(parseByteSize))
+    .option('--prefix <p>', 'key prefix (default: "key")')
+    .addOption(new Option('--clients <c>', 'concurrent sessions (default: 4)').argParser(parsePositiveInteger))
+    .addOption(syncCommitOption())
+    .addOption(timeoutOption())
+    .addOption(tableOption())
+    .option('--progress', 'draw progress on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress')
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/load.js'),
+        (args) => ({ ...optionsOf<object>(args), source: args[0] as string | undefined }),
+      ),
+    );
+
+  // Tools -------------------------------------------------------------------------------------
+
+  program
+    .command('waldump')
+    .summary('print the WAL records of a data directory (pg_waldump)')
+    .addOption(dataDirOption())
+    .addOption(new Option('--start <lsn>', 'first record at or after this LSN').argParser(parseLsnArgument))
+    .addOption(new Option('--end <lsn>', 'stop before this LSN').argParser(parseLsnArgument))
+    .addOption(new Option('-n, --limit <n>', 'at most N records').argParser(parsePositiveInteger))
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/waldump.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
+    .command('controldata')
+    .summary('print the control file of a data directory (pg_controldata)')
+    .addOption(dataDirOption())
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/controldata.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
+    .command('bench')
+    .summary('measure commit throughput and latency')
+    .addOption(nodeOption())
+    .addOption(new Option('--clients <n>', 'concurrent sessions (default: 8)').argParser(parsePositiveInteger))
+    .addOption(new Option('--duration <s>', 'seconds to run (default: 10)').argParser(parseSecondsToMs))
+    .addOption(new Option('--value-size <bytes>', 'bytes per value (default: 100)').argParser(parseByteSize))
+    .addOption(new Option('--keys <k>', 'distinct keys written (default: 10000)').argParser(parsePositiveInteger))
+    .addOption(syncCommitOption())
+    .addOption(tableOption())
+    .option('--progress', 'draw progress on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress')
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/bench.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  return program;
+}
+
+/** Prints an error as the CLI does and returns its exit status. */
+export function reportError(error: unknown, io: CliIo): number {
+  if (error instanceof CommanderError) {
+    // Commander has printed it already (through outputError); help and version exit 0.
+    return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  }
+  if (error instanceof CliError) {
+    io.stderr.write(formatErrorText(error.message, error.detail, error.hint));
+    return error.exitCode;
+  }
+  if (error !== null && typeof error === 'object' && (error as { name?: unknown }).name === 'WalshipError') {
+    const walshipError = error as { message: string; detail?: string; hint?: string };
+    io.stderr.write(formatErrorText(walshipError.message, walshipError.detail, walshipError.hint));
+    return ExitCode.failed;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  io.stderr.write(
+    formatErrorText(message, undefined, 'This is unexpected; run again with WALSHIP_DEBUG=1 to see where it happened, and report it.'),
+  );
+  if (io.env.WALSHIP_DEBUG !== undefined && error instanceof Error && error.stack !== undefined) io.stderr.write(`${error.stack}\n`);
+  return ExitCode.failed;
+}
+
+/** Runs the program on `args` (without node and script) and returns the exit status. */
+export async function runCli(args: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync([...args], { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    return reportError(error, io);
+  }
+}

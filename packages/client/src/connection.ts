@@ -1,0 +1,301 @@
+/**
+ * One WebSocket to a node's `/client` path and its authentication handshake (libpq's
+ * PQconnectStart / PQconnectPoll in one promise). The client (`client.ts`) owns what happens on
+ * top: requests, timeouts and reconnects. A Connection never reconnects by itself; once closed
+ * it reports why through `onClose`, exactly once.
+ */
+import WebSocket from 'ws';
+import type { RawData } from 'ws';
+import {
+  CLIENT_PATH,
+  decodeServerMessage,
+  encodeMessage,
+  MAX_FRAME_BYTES,
+  PROTOCOL_VERSION,
+} from '@walship/protocol';
+import type { AuthOkMessage, ClientMessage, ErrorMessage, ServerMessage } from '@walship/protocol';
+import { ClientErrorCode, toClientError, WalshipClientError } from './client-error.js';
+import { CLOSE_TIMEOUT_MS, MAX_TIMER_MS } from './constants.js';
+
+export type PasswordSource = string | (() => string | Promise<string>);
+
+export interface ConnectionOptions {
+  host: string;
+  port: number;
+  user?: string;
+  password?: PasswordSource;
+  applicationName?: string;
+  /** Bound on opening the socket and completing the handshake. */
+  timeoutMs: number;
+}
+
+export interface ServerInfo {
+  serverVersion: string;
+  member: string;
+  role: 'primary' | 'standby';
+}
+
+export interface ConnectionHandlers {
+  onMessage(message: ServerMessage): void;
+  /** Called once, when the connection is gone, with the reason. */
+  onClose(reason: WalshipClientError): void;
+}
+
+/** `localhost` is 127.0.0.1, as a node's `listen_addresses = 'localhost'` binds it. */
+export function resolveHost(host: string): string {
+  return host === 'localhost' ? '127.0.0.1' : host;
+}
+
+function endpoint(options: ConnectionOptions): string {
+  const host = resolveHost(options.host);
+  return `"${host}", port ${options.port}`;
+}
+
+export function serverErrorToClientError(message: ErrorMessage): WalshipClientError {
+  return new WalshipClientError(message.code, message.message, {
+    detail: message.detail,
+    hint: message.hint,
+    severity: message.severity,
+  });
+}
+
+function connectFailure(options: ConnectionOptions, what: string, cause?: unknown): WalshipClientError {
+  return new WalshipClientError(ClientErrorCode.connectionFailure, `connection to server at ${endpoint(options)} failed: ${what}`, {
+    hint: 'Is the node running on that host and accepting connections on that port?',
+    cause,
+  });
+}
+
+function describeSocketError(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+      return 'connection reset by peer';
+    case 'EHOSTUNREACH':
+      return 'no route to host';
+    case 'ENOTFOUND':
+      return 'could not translate host name to address';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}
+
+export class Connection {
+  private closed = false;
+  private closeReason: WalshipClientError | null = null;
+  private handlers: ConnectionHandlers | null = null;
+
+  private constructor(
+    private readonly socket: WebSocket,
+    readonly info: ServerInfo,
+  ) {}
+
+  /**
+   * Opens a socket and authenticates. Resolves once the server has said `authOk`; rejects with a
+   * WalshipClientError (the server's own error when it refused the session).
+   */
+  static open(options: ConnectionOptions, handlers: ConnectionHandlers): Promise<Connection> {
+    return new Promise<Connection>((resolve, reject) => {
+      const host = resolveHost(options.host);
+      const urlHost = host.includes(':') ? `[${host}]` : host;
+      let socket: WebSocket;
+      try {
+        socket = new WebSocket(`ws://${urlHost}:${options.port}${CLIENT_PATH}`, {
+          maxPayload: MAX_FRAME_BYTES,
+          perMessageDeflate: false,
+          handshakeTimeout: Math.min(MAX_TIMER_MS, Math.max(1, options.timeoutMs)),
+        });
+      } catch (error) {
+        reject(connectFailure(options, describeSocketError(error), error));
+        return;
+      }
+      let settled = false;
+      let serverError: WalshipClientError | null = null;
+
+      const timer = setTimeout(() => {
+        fail(
+          new WalshipClientError(ClientErrorCode.timeout, `connection to server at ${endpoint(options)} timed out after ${options.timeoutMs} ms`, {
+            hint: 'Is the node overloaded or still starting? Raise timeoutMs to wait longer.',
+          }),
+        );
+      }, Math.min(MAX_TIMER_MS, options.timeoutMs));
+
+      function fail(error: WalshipClientError): void {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.removeAllListeners();
+        socket.on('error', () => {});
+        socket.terminate();
+        reject(error);
+      }
+
+      function send(message: ClientMessage): void {
+        socket.send(encodeMessage(message));
+      }
+
+      socket.on('open', () => {
+        try {
+          const startup: ClientMessage = { type: 'startup', protocolVersion: PROTOCOL_VERSION };
+          if (options.user !== undefined) startup.user = options.user;
+          if (typeof options.password === 'string') startup.password = options.password;
+          if (options.applicationName !== undefined) startup.applicationName = options.applicationName;
+          send(startup);
+        } catch (error) {
+          fail(toClientError(error, ClientErrorCode.invalidParameter));
+        }
+      });
+
+      socket.on('message', (data: RawData, isBinary: boolean) => {
+        if (settled) return;
+        let message: ServerMessage;
+        try {
+          if (!isBinary) throw new WalshipClientError(ClientErrorCode.protocolViolation, 'server sent a text frame');
+          message = decodeServerMessage(data);
+        } catch (error) {
+          fail(toClientError(error, ClientErrorCode.protocolViolation));
+          return;
+        }
+        switch (message.type) {
+          case 'authRequest':
+            void answerPassword();
+            return;
+          case 'authOk': {
+            settled = true;
+            clearTimeout(timer);
+            socket.removeAllListeners();
+            const connection = new Connection(socket, infoOf(message));
+            connection.attach(handlers);
+            resolve(connection);
+            return;
+          }
+          case 'error':
+            // The server closes after a handshake error; report its words, not the close.
+            serverError = serverErrorToClientError(message);
+            fail(serverError);
+            return;
+          default:
+            fail(new WalshipClientError(ClientErrorCode.protocolViolation, `server sent "${message.type}" during authentication`));
+        }
+      });
+
+      async function answerPassword(): Promise<void> {
+        if (options.password === undefined) {
+          fail(
+            new WalshipClientError(ClientErrorCode.authenticationFailed, 'no password supplied', {
+              detail: `The server at ${endpoint(options)} requires a password.`,
+              hint: 'Pass a password to WalshipClient.connect.',
+            }),
+          );
+          return;
+        }
+        try {
+          const password = typeof options.password === 'string' ? options.password : await options.password();
+          if (!settled) send({ type: 'password', password });
+        } catch (error) {
+          fail(toClientError(error, ClientErrorCode.authenticationFailed));
+        }
+      }
+
+      socket.on('unexpected-response', (_request, response) => {
+        fail(connectFailure(options, `server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
+      });
+      socket.on('error', (error: Error) => {
+        fail(connectFailure(options, describeSocketError(error), error));
+      });
+      socket.on('close', () => {
+        fail(serverError ?? connectFailure(options, 'server closed the connection unexpectedly'));
+      });
+    });
+  }
+
+  private attach(handlers: ConnectionHandlers): void {
+    this.handlers = handlers;
+    this.socket.on('message', (data: RawData, isBinary: boolean) => this.receive(data, isBinary));
+    this.socket.on('error', (error: Error) => {
+      this.closeReason ??= new WalshipClientError(ClientErrorCode.connectionLost, `connection to server lost: ${describeSocketError(error)}`, {
+        cause: error,
+      });
+    });
+    this.socket.on('close', (code: number, reason: Buffer) => {
+      const text = reason.toString('utf8');
+      this.finish(
+        new WalshipClientError(ClientErrorCode.connectionLost, 'server closed the connection unexpectedly', {
+          detail: `WebSocket close code ${code}${text === '' ? '' : `: ${text}`}`,
+        }),
+      );
+    });
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    let message: ServerMessage;
+    try {
+      if (!isBinary) throw new WalshipClientError(ClientErrorCode.protocolViolation, 'server sent a text frame');
+      message = decodeServerMessage(data);
+    } catch (error) {
+      this.closeReason ??= toClientError(error, ClientErrorCode.protocolViolation);
+      this.socket.terminate();
+      return;
+    }
+    if (message.type === 'error' && message.id === undefined) {
+      // A FATAL error about the connection: the server closes next; that is the reason.
+      this.closeReason ??= new WalshipClientError(ClientErrorCode.connectionLost, message.message, {
+        detail: message.detail,
+        hint: message.hint,
+        severity: message.severity,
+      });
+    }
+    this.handlers?.onMessage(message);
+  }
+
+  private finish(fallback: WalshipClientError): void {
+    if (this.closed) return;
+    this.closed = true;
+    const handlers = this.handlers;
+    this.handlers = null;
+    handlers?.onClose(this.closeReason ?? fallback);
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends an encoded frame. Returns false when the socket is no longer open. */
+  send(frame: Buffer): boolean {
+    if (!this.isOpen) return false;
+    this.socket.send(frame);
+    return true;
+  }
+
+  /** Drops the connection at once (used when the server broke the protocol). */
+  terminate(reason: WalshipClientError): void {
+    this.closeReason ??= reason;
+    this.socket.terminate();
+  }
+
+  /** Closes politely; resolves once the socket is closed (or after CLOSE_TIMEOUT_MS). */
+  close(reason: WalshipClientError): Promise<void> {
+    this.closeReason ??= reason;
+    if (this.socket.readyState === WebSocket.CLOSED) {
+      this.finish(reason);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.socket.terminate(), CLOSE_TIMEOUT_MS);
+      this.socket.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.socket.close(1000, 'client closed');
+    });
+  }
+}
+
+function infoOf(message: AuthOkMessage): ServerInfo {
+  return { serverVersion: message.serverVersion, member: message.member, role: message.role };
+}

@@ -1,0 +1,40 @@
+/**
+ * Limits and defaults of the client library. Each says why it has its value.
+ */
+
+/** Every call's timeout unless the call or `connect` says otherwise (DESIGN section 10: 30 s). */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * Node's timers hold at most 2^31 - 1 ms (about 24.8 days); a longer delay fires at once. A call
+ * timeout at or above this means "no timeout": the call waits as long as the operation does.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** First wait before reconnecting after a lost connection; doubled on each failed attempt. */
+export const RECONNECT_INITIAL_DELAY_MS = 100;
+
+/**
+ * Longest wait between reconnect attempts. 5 s notices a restarted node quickly without hammering
+ * one that is down (a failover takes seconds, a crash recovery can take longer).
+ */
+export const RECONNECT_MAX_DELAY_MS = 5_000;
+
+/**
+ * Requests waiting in the client for a free in-flight slot or for a reconnect. Beyond it a call
+ * fails at once instead of growing memory without bound; 65536 covers any sane pipeline.
+ */
+export const MAX_QUEUED_REQUESTS = 65_536;
+
+/** Puts `load` keeps in flight unless told otherwise: enough to fill group commit. */
+export const DEFAULT_LOAD_CONCURRENCY = 16;
+
+/** How long `close()` waits for the server's half of the WebSocket closing handshake. */
+export const CLOSE_TIMEOUT_MS = 1_000;
+
+/**
+ * A `get`/`range` with a `minLsn` asks the server to wait at most the call's timeout less this
+ * margin, so that the server's own (more telling) timeout error usually arrives before the
+ * client gives up on the call.
+ */
+export const SERVER_WAIT_MARGIN_MS = 250;

@@ -1,0 +1,139 @@
+/**
+ * CreateCheckPoint, in the seed's order: fix the redo point; flush everything (CheckPointGuts:
+ * every dirty buffer through bufferSync, WAL first, then fsync the relation files); write the
+ * checkpoint record and flush it; update the control file; then remove the WAL segments that
+ * recovery no longer needs.
+ */
+import * as fs from 'node:fs';
+import { writeControlFile, DbState, type ControlFileData } from './control-file.js';
+import { formatLsn, type Lsn } from './lsn.js';
+import { encodeCheckPoint } from './wal/record-data.js';
+import { fsyncDirectory, listSegments, segmentPath, walDir } from './wal/wal-files.js';
+import { segmentOf } from './wal/xlog-internal.js';
+import { RmgrId, SIZE_OF_XLOG_RECORD, XlogInfo } from './wal/xlog-record.js';
+import type { Xlog } from './wal/xlog.js';
+
+/** Checkpoint flags (PostgreSQL's CHECKPOINT_* bits). */
+export const CheckpointFlags = {
+  isShutdown: 0x0001,
+  endOfRecovery: 0x0002,
+  immediate: 0x0004,
+  force: 0x0008,
+  flushAll: 0x0010,
+  wait: 0x0020,
+  causeXlog: 0x0040,
+  causeTime: 0x0080,
+} as const;
+
+export interface CheckpointBufferPool {
+  dirtyBlocks(): Array<{ relNode: number; blockNo: number }>;
+  flushBlock(relNode: number, blockNo: number): boolean;
+}
+
+export interface CheckpointSmgr {
+  fsyncAll(): Promise<void>;
+}
+
+export interface CheckpointContext {
+  dataDir: string;
+  xlog: Xlog;
+  pool: CheckpointBufferPool;
+  smgr: CheckpointSmgr;
+  control: ControlFileData;
+  nextXid: () => number;
+  /** WAL to keep behind the redo pointer (wal_keep_size), in bytes. */
+  walKeepBytes: number;
+  log: (level: 'LOG' | 'WARNING', message: string) => void;
+}
+
+export interface CheckpointResult {
+  skipped: boolean;
+  lsn: Lsn;
+  redo: Lsn;
+  buffersWritten: number;
+  segmentsRemoved: number;
+  elapsedMs: number;
+}
+
+/** A checkpoint writes this many buffers between yields, so that clients keep being served. */
+const BUFFERS_PER_YIELD = 64;
+
+export async function createCheckPoint(ctx: CheckpointContext, flags: number): Promise<CheckpointResult> {
+  const started = performance.now();
+  const { xlog, control } = ctx;
+  const shutdown = (flags & (CheckpointFlags.isShutdown | CheckpointFlags.endOfRecovery)) !== 0;
+
+  // Nothing happened since the last checkpoint: skip, unless forced (CreateCheckPoint's test
+  // for an idle system: the insert position is right after the last checkpoint record).
+  if ((flags & (CheckpointFlags.force | CheckpointFlags.isShutdown | CheckpointFlags.endOfRecovery)) === 0 &&
+      xlog.getLastRecordLsn() === control.checkpointLsn) {
+    return { skipped: true, lsn: control.checkpointLsn, redo: control.redoLsn, buffersWritten: 0, segmentsRemoved: 0, elapsedMs: 0 };
+  }
+
+  // 1. The redo point: from here on, the first change to each page logs a full image.
+  const redo = xlog.nextRecordStart();
+  xlog.redoRecPtr = redo;
+
+  // 2. CheckPointGuts: write every dirty buffer, WAL first; then fsync the relation files.
+  await xlog.xlogFlush(xlog.getInsertRecPtr());
+  let buffersWritten = 0;
+  const dirty = ctx.pool.dirtyBlocks();
+  for (let i = 0; i < dirty.length; i++) {
+    const block = dirty[i]!;
+    if (ctx.pool.flushBlock(block.relNode, block.blockNo)) buffersWritten++;
+    if (!shutdown && i % BUFFERS_PER_YIELD === BUFFERS_PER_YIELD - 1) await new Promise((r) => setImmediate(r));
+  }
+  await ctx.smgr.fsyncAll();
+
+  // 3. The checkpoint record, flushed.
+  const time = Date.now();
+  const nextXid = ctx.nextXid();
+  const data = encodeCheckPoint({
+    redo, timeline: xlog.timeline, prevTimeline: control.prevTimeline || xlog.timeline, fullPageWrites: xlog.fullPageWrites, nextXid, time,
+  });
+  const record = Buffer.alloc(SIZE_OF_XLOG_RECORD + 2 + data.length);
+  record.writeUInt16LE(0, SIZE_OF_XLOG_RECORD);
+  data.copy(record, SIZE_OF_XLOG_RECORD + 2);
+  const info = shutdown ? XlogInfo.checkpointShutdown : XlogInfo.checkpointOnline;
+  const { start, end } = xlog.xlogInsertRecord(record, record.length, RmgrId.xlog, info, 0);
+  await xlog.xlogFlush(end);
+
+  // 4. The control file.
+  control.checkpointLsn = start;
+  control.redoLsn = redo;
+  control.timeline = xlog.timeline;
+  control.nextXid = nextXid;
+  control.checkpointTime = time;
+  control.fullPageWrites = xlog.fullPageWrites;
+  control.state = (flags & CheckpointFlags.isShutdown) !== 0 ? DbState.shutdowned : DbState.inProduction;
+  writeControlFile(ctx.dataDir, control);
+
+  // 5. Segments before the redo point (less what wal_keep_size keeps) are no longer needed.
+  const segmentsRemoved = removeOldSegments(ctx.dataDir, xlog.segmentSize, redo, ctx.walKeepBytes);
+
+  const elapsedMs = performance.now() - started;
+  return { skipped: false, lsn: start, redo, buffersWritten, segmentsRemoved, elapsedMs };
+}
+
+/** RemoveOldXlogFiles: deletes segments wholly before the one holding `redo`, keeping `keepBytes` more. */
+export function removeOldSegments(dataDir: string, segmentSize: number, redo: Lsn, keepBytes: number): number {
+  const keepSegments = Math.ceil(keepBytes / segmentSize);
+  const cutoff = segmentOf(redo, segmentSize) - keepSegments;
+  let removed = 0;
+  for (const segment of listSegments(dataDir, segmentSize)) {
+    if (segment.segNo >= cutoff) continue;
+    try {
+      fs.unlinkSync(segmentPath(dataDir, segment.timeline, segment.segNo, segmentSize));
+      removed++;
+    } catch {
+      // Already gone: nothing to do.
+    }
+  }
+  if (removed > 0) fsyncDirectory(walDir(dataDir));
+  return removed;
+}
+
+export function describeCheckpoint(result: CheckpointResult, kind: string): string {
+  return `${kind} complete: wrote ${result.buffersWritten} buffers; ${result.segmentsRemoved} WAL file(s) removed; ` +
+    `total=${(result.elapsedMs / 1000).toFixed(3)} s; lsn=${formatLsn(result.lsn)}, redo lsn=${formatLsn(result.redo)}`;
+}

@@ -1,0 +1,463 @@
+/**
+ * A node's database: the WAL, the buffer pool and tables, crash recovery at open, transactions,
+ * reads and checkpoints. The server's components (the WAL writer, checkpointer, background
+ * writer, autovacuum) drive its periodic work; the postmaster builds a new Database from scratch
+ * on every start and after every crash, so nothing here outlives an instance.
+ *
+ * Transactions: the apply step (compares, then every operation, then the WAL record) is one
+ * synchronous block with no await, so no reader ever sees half a transaction. Then the commit
+ * waits for its synchronous_commit level; a reader sees the transaction only once that level is
+ * met: a read waits until everything it could have seen is acknowledged-durable.
+ */
+import { formatLsn, INVALID_LSN, type Lsn } from './lsn.js';
+import { BLCKSZ, DEFAULT_TABLE, MAX_TABLE_NAME_BYTES } from './constants.js';
+import { DbState, readControlFile, writeControlFile, DB_STATE_NAMES, type ControlFileData } from './control-file.js';
+import { ErrorCode, WalshipError } from './errors.js';
+import { PageChangeSet } from './access/generic-xlog.js';
+import { CheckpointFlags, createCheckPoint, describeCheckpoint, type CheckpointResult } from './checkpoint.js';
+import { performWalRecovery } from './recovery.js';
+import { BufferPool } from './storage/buffer-pool.js';
+import { Smgr } from './storage/smgr.js';
+import { Store } from './storage/store.js';
+import { encodeCommit, encodeVacuum, XACT_FLAG_DDL, XACT_FLAG_REMOTE_APPLY } from './wal/record-data.js';
+import { RmgrId, StorageInfo, XactInfo } from './wal/xlog-record.js';
+import { Xlog } from './wal/xlog.js';
+import type { Compare, Entry, Operation, RangeOptions, RangeResult, SyncCommitLevel, TxnRequest, TxnResult } from './types.js';
+
+export type LogLevel = 'DEBUG' | 'LOG' | 'WARNING' | 'ERROR' | 'FATAL' | 'PANIC';
+export type LogFunction = (level: LogLevel, message: string) => void;
+
+export interface DatabaseOptions {
+  dataDir: string;
+  /** shared_buffers, in bytes. */
+  sharedBuffersBytes: number;
+  /** wal_buffers, in bytes. */
+  walBuffersBytes: number;
+  fsync: boolean;
+  fullPageWrites: boolean;
+  synchronousCommit: SyncCommitLevel;
+  /** application_name: the member named in acknowledgements. */
+  memberName: string;
+  walKeepBytes: number;
+  log: LogFunction;
+  /**
+   * Waits for the synchronous standbys (sync rep), after the local flush. Absent on a node with
+   * no synchronous standbys configured: then `on`, `remote_write` and `remote_apply` are `local`.
+   */
+  syncRepWait?: (lsn: Lsn, level: SyncCommitLevel) => Promise<void>;
+}
+
+export interface DatabaseStats {
+  commits: number;
+  aborts: number;
+  reads: number;
+  recoveryRecords: number;
+  recoveryBytes: number;
+  recoveryMs: number;
+}
+
+/** Table names: letters, digits, `_`, `-`, `.`; a short identifier, not free text. */
+const TABLE_NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
+
+export class Database {
+  readonly dataDir: string;
+  readonly control: ControlFileData;
+  readonly smgr: Smgr;
+  readonly pool: BufferPool;
+  readonly xlog: Xlog;
+  readonly store: Store;
+  private readonly options: DatabaseOptions;
+  private nextXid: number;
+  /** Highest commit LSN that readers must not see before it is durable (see waitForVisibility). */
+  private visibilityWaitLsn = 0;
+  private checkpointRunning: Promise<CheckpointResult> | null = null;
+  private readonly tablesWithDeletes = new Set<number>();
+  private closed = false;
+  synchronousCommit: SyncCommitLevel;
+  readonly stats: DatabaseStats;
+  lastCommitTime = 0;
+
+  private constructor(options: DatabaseOptions, control: ControlFileData, smgr: Smgr, pool: BufferPool, xlog: Xlog, nextXid: number, stats: DatabaseStats) {
+    this.options = options;
+    this.dataDir = options.dataDir;
+    this.control = control;
+    this.smgr = smgr;
+    this.pool = pool;
+    this.xlog = xlog;
+    this.store = new Store(pool);
+    this.nextXid = nextXid;
+    this.synchronousCommit = options.synchronousCommit;
+    this.stats = stats;
+  }
+
+  /**
+   * StartupXLOG: reads the control file, replays the WAL from the latest checkpoint's redo
+   * point, ends with an end-of-recovery checkpoint when the node was not shut down cleanly,
+   * and opens for writes.
+   */
+  static async open(options: DatabaseOptions): Promise<Database> {
+    const { dataDir, log } = options;
+    const control = readControlFile(dataDir);
+    const cleanShutdown = control.state === DbState.shutdowned;
+    if (!cleanShutdown) {
+      log('LOG', `database system was interrupted; last known up at ${new Date(control.time).toISOString()}`);
+      log('LOG', 'database system was not properly shut down; automatic recovery in progress');
+      control.state = DbState.inCrashRecovery;
+      writeControlFile(dataDir, control);
+    } else {
+      log('LOG', `database system was shut down at ${new Date(control.time).toISOString()}`);
+    }
+    const smgr = new Smgr(dataDir);
+    const holder: { xlog: Xlog | null } = { xlog: null };
+    const pool = new BufferPool({
+      smgr,
+      nBuffers: Math.max(16, Math.floor(options.sharedBuffersBytes / BLCKSZ)),
+      // During recovery the WAL being replayed is already on disk: nothing to flush.
+      flushWal: (lsn: Lsn) => holder.xlog?.xlogFlushSync(lsn),
+    });
+    const started = performance.now();
+    const recovery = await performWalRecovery({
+      dataDir, control, pool, log,
+      yieldEvery: () => new Promise((resolve) => setImmediate(resolve)),
+    });
+    const stats: DatabaseStats = {
+      commits: 0, aborts: 0, reads: 0, recoveryRecords: recovery.recordsReplayed, recoveryBytes: recovery.bytesReplayed,
+      recoveryMs: performance.now() - started,
+    };
+    const xlog = new Xlog({
+      dataDir,
+      segmentSize: control.walSegmentSize,
+      walBuffersBytes: options.walBuffersBytes,
+      systemId: control.systemId,
+      timeline: control.timeline,
+      fsync: options.fsync,
+      insertLsn: recovery.endOfWal,
+      prevRecordLsn: recovery.lastRecordLsn,
+      ...(recovery.partialPage !== undefined ? { partialPage: recovery.partialPage } : {}),
+    });
+    holder.xlog = xlog;
+    xlog.redoRecPtr = control.redoLsn;
+    xlog.fullPageWrites = options.fullPageWrites;
+    const db = new Database(options, control, smgr, pool, xlog, recovery.nextXid, stats);
+    db.lastCommitTime = recovery.lastCommitTime;
+    if (!cleanShutdown || recovery.recordsReplayed > 1) {
+      const result = await db.checkpoint(CheckpointFlags.endOfRecovery | CheckpointFlags.immediate | CheckpointFlags.wait);
+      log('LOG', describeCheckpoint(result, 'end-of-recovery checkpoint'));
+    } else {
+      control.state = DbState.inProduction;
+      writeControlFile(dataDir, control);
+    }
+    log('LOG', 'database system is ready to accept connections');
+    return db;
+  }
+
+  /** The creation step of `walship init`: the catalog and the default table, logged like any change. */
+  bootstrapStore(): void {
+    const ctx = new PageChangeSet(this.pool);
+    try {
+      this.store.bootstrap(ctx);
+    } catch (error) {
+      ctx.abort();
+      throw error;
+    }
+    this.finishChangeSet(ctx, RmgrId.transaction, XactInfo.commit, encodeCommit({ time: Date.now(), operations: 1, flags: XACT_FLAG_DDL }));
+  }
+
+  get timeline(): number {
+    return this.xlog.timeline;
+  }
+
+  get memberName(): string {
+    return this.options.memberName;
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  async get(table: string | undefined, key: Buffer): Promise<Entry | null> {
+    this.checkOpen();
+    const relNode = this.store.lookupTable(table ?? DEFAULT_TABLE);
+    const entry = relNode === null ? null : this.store.get(relNode, key);
+    this.stats.reads++;
+    await this.waitForVisibility();
+    return entry;
+  }
+
+  async range(options: RangeOptions): Promise<RangeResult> {
+    this.checkOpen();
+    const relNode = this.store.lookupTable(options.table ?? DEFAULT_TABLE);
+    const scan: { start?: Buffer; end?: Buffer; prefix?: Buffer; limit?: number } = {};
+    if (options.start !== undefined) scan.start = options.start;
+    if (options.end !== undefined) scan.end = options.end;
+    if (options.prefix !== undefined) scan.prefix = options.prefix;
+    if (options.limit !== undefined) scan.limit = options.limit;
+    const result = relNode === null ? { entries: [], more: false } : this.store.scan(relNode, scan);
+    this.stats.reads++;
+    await this.waitForVisibility();
+    return result;
+  }
+
+  listTables(): string[] {
+    return this.store.listTables().map((t) => t.name);
+  }
+
+  /**
+   * A read's snapshot may include transactions whose commit is not yet acknowledged; the reply
+   * waits until they are, so that no reader sees what a crash could take away.
+   */
+  private async waitForVisibility(): Promise<void> {
+    const lsn = this.visibilityWaitLsn;
+    if (lsn === 0 || this.xlog.getFlushRecPtr() >= lsn) return;
+    await this.xlog.xlogFlush(lsn as Lsn);
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  async txn(request: TxnRequest): Promise<TxnResult> {
+    this.checkOpen();
+    const level = request.syncCommit ?? this.synchronousCommit;
+    // The apply step: synchronous from the compares to the WAL insert.
+    let succeeded = true;
+    for (const compare of request.compares ?? []) {
+      if (!this.evaluate(compare)) {
+        succeeded = false;
+        break;
+      }
+    }
+    const operations = (succeeded ? request.onSuccess : request.onFailure) ?? [];
+    if (operations.length === 0) {
+      await this.waitForVisibility();
+      return { succeeded, lsn: this.xlog.getInsertRecPtr(), timeline: this.timeline, member: this.memberName, counts: [] };
+    }
+    const ctx = new PageChangeSet(this.pool);
+    const counts: number[] = [];
+    let ddl = false;
+    try {
+      for (const op of operations) {
+        const result = this.apply(op, ctx);
+        counts.push(result.count);
+        ddl ||= result.created;
+      }
+    } catch (error) {
+      ctx.abort();
+      this.stats.aborts++;
+      throw error;
+    }
+    let flags = ddl ? XACT_FLAG_DDL : 0;
+    if (level === 'remote_apply') flags |= XACT_FLAG_REMOTE_APPLY;
+    const time = Date.now();
+    const lsn = ctx.size === 0
+      ? this.xlog.getInsertRecPtr()
+      : this.finishChangeSet(ctx, RmgrId.transaction, XactInfo.commit, encodeCommit({ time, operations: operations.length, flags }));
+    if (ctx.size !== 0 || lsn > this.visibilityWaitLsn) {
+      if (level !== 'off' && lsn > this.visibilityWaitLsn) this.visibilityWaitLsn = lsn;
+    }
+    this.lastCommitTime = time;
+    this.stats.commits++;
+    // End of the apply step. Now wait for synchronous_commit.
+    await this.waitForCommit(lsn, level);
+    return { succeeded, lsn, timeline: this.timeline, member: this.memberName, counts };
+  }
+
+  private async waitForCommit(lsn: Lsn, level: SyncCommitLevel): Promise<void> {
+    if (level === 'off') return;
+    await this.xlog.xlogFlush(lsn);
+    if (level !== 'local' && this.options.syncRepWait !== undefined) await this.options.syncRepWait(lsn, level);
+  }
+
+  async createTable(name: string): Promise<{ created: boolean; lsn: Lsn }> {
+    this.checkOpen();
+    validateTableName(name);
+    if (this.store.lookupTable(name) !== null) return { created: false, lsn: this.xlog.getInsertRecPtr() };
+    const ctx = new PageChangeSet(this.pool);
+    try {
+      this.store.createTable(name, ctx);
+    } catch (error) {
+      ctx.abort();
+      throw error;
+    }
+    const lsn = this.finishChangeSet(ctx, RmgrId.transaction, XactInfo.commit, encodeCommit({ time: Date.now(), operations: 1, flags: XACT_FLAG_DDL }));
+    if (this.synchronousCommit !== 'off' && lsn > this.visibilityWaitLsn) this.visibilityWaitLsn = lsn;
+    await this.waitForCommit(lsn, this.synchronousCommit);
+    return { created: true, lsn };
+  }
+
+  private evaluate(compare: Compare): boolean {
+    const relNode = this.store.lookupTable(compare.table ?? DEFAULT_TABLE);
+    const entry = relNode === null ? null : this.store.get(relNode, compare.key);
+    switch (compare.kind) {
+      case 'exists':
+        return (entry !== null) === compare.exists;
+      case 'value': {
+        const equal = entry !== null && entry.value.equals(compare.value);
+        return compare.op === 'eq' ? equal : !equal;
+      }
+      case 'revision': {
+        // A missing key has revision 0, as etcd's mod_revision.
+        const revision = entry === null ? 0 : entry.revision;
+        switch (compare.op) {
+          case 'eq': return revision === compare.revision;
+          case 'ne': return revision !== compare.revision;
+          case 'lt': return revision < compare.revision;
+          case 'gt': return revision > compare.revision;
+        }
+      }
+    }
+    return false;
+  }
+
+  private apply(op: Operation, ctx: PageChangeSet): { count: number; created: boolean } {
+    const name = op.table ?? DEFAULT_TABLE;
+    let relNode = this.store.lookupTable(name);
+    let created = false;
+    if (op.kind === 'put') {
+      if (relNode === null) {
+        validateTableName(name);
+        relNode = this.store.createTable(name, ctx);
+        created = true;
+      }
+      this.store.put(relNode, op.key, op.value, ctx);
+      return { count: 1, created };
+    }
+    if (relNode === null) return { count: 0, created };
+    this.tablesWithDeletes.add(relNode);
+    if (op.kind === 'delete') return { count: this.store.delete(relNode, op.key, ctx) ? 1 : 0, created };
+    return { count: this.store.deleteRange(relNode, op.start, op.end, ctx, op.limit), created };
+  }
+
+  private finishChangeSet(ctx: PageChangeSet, rmid: number, info: number, mainData: Buffer): Lsn {
+    const xid = this.nextXid++;
+    if (this.nextXid > 0xffff_ffff) this.nextXid = 1;
+    const { end } = ctx.finish(this.xlog, (page) => this.store.pendingRevisionOffsets(page), rmid, info, xid, mainData);
+    return end;
+  }
+
+  // ---- background work ----------------------------------------------------------------------
+
+  /** A checkpoint; concurrent requests share the one in progress. */
+  async checkpoint(flags: number): Promise<CheckpointResult> {
+    this.checkOpen();
+    while (this.checkpointRunning !== null) await this.checkpointRunning.catch(() => undefined);
+    const running = createCheckPoint({
+      dataDir: this.dataDir,
+      xlog: this.xlog,
+      pool: this.pool,
+      smgr: this.smgr,
+      control: this.control,
+      nextXid: () => this.nextXid,
+      walKeepBytes: this.options.walKeepBytes,
+      log: this.options.log,
+    }, flags);
+    this.checkpointRunning = running;
+    try {
+      return await running;
+    } finally {
+      this.checkpointRunning = null;
+    }
+  }
+
+  /** WAL written since the last checkpoint's redo point: the checkpointer's max_wal_size test. */
+  walSinceRedo(): number {
+    return this.xlog.getWriteRecPtr() - this.control.redoLsn;
+  }
+
+  /** The background writer's round: writes up to `maxPages` dirty buffers ahead of eviction. */
+  bgWriterStep(maxPages: number): number {
+    if (this.closed) return 0;
+    const flushed = this.xlog.getFlushRecPtr();
+    let written = 0;
+    for (const block of this.pool.dirtyBlocks()) {
+      if (written >= maxPages) break;
+      if (this.pool.pageLsn(block.relNode, block.blockNo) > flushed) continue;
+      if (this.pool.flushBlock(block.relNode, block.blockNo)) written++;
+    }
+    return written;
+  }
+
+  /** Autovacuum's round over the tables that saw deletes: compacts and merges underfull pages. */
+  vacuumStep(maxPagesPerRecord: number): { pagesCompacted: number; pagesMerged: number; pagesFreed: number } {
+    const totals = { pagesCompacted: 0, pagesMerged: 0, pagesFreed: 0 };
+    if (this.closed) return totals;
+    for (const relNode of [...this.tablesWithDeletes]) {
+      const ctx = new PageChangeSet(this.pool);
+      let result;
+      try {
+        result = this.store.vacuumStep(relNode, ctx, maxPagesPerRecord);
+      } catch (error) {
+        ctx.abort();
+        throw error;
+      }
+      if (ctx.size > 0) {
+        this.finishChangeSet(ctx, RmgrId.storage, StorageInfo.vacuum, encodeVacuum(relNode));
+      } else {
+        ctx.abort();
+      }
+      totals.pagesCompacted += result.pagesCompacted;
+      totals.pagesMerged += result.pagesMerged;
+      totals.pagesFreed += result.pagesFreed;
+      if (result.done) this.tablesWithDeletes.delete(relNode);
+    }
+    return totals;
+  }
+
+  status(): Record<string, unknown> {
+    const wal = this.xlog.stats();
+    return {
+      role: 'primary',
+      systemId: this.control.systemId.toString(),
+      timeline: this.timeline,
+      insertLsn: formatLsn(this.xlog.getInsertRecPtr()),
+      writeLsn: formatLsn(this.xlog.getWriteRecPtr()),
+      flushLsn: formatLsn(this.xlog.getFlushRecPtr()),
+      receiveLsn: null,
+      replayLsn: null,
+      lastCheckpointLsn: formatLsn(this.control.checkpointLsn),
+      redoLsn: formatLsn(this.control.redoLsn),
+      state: DB_STATE_NAMES[this.control.state],
+      lastCommitTime: this.lastCommitTime > 0 ? new Date(this.lastCommitTime).toISOString() : null,
+      synchronousCommit: this.synchronousCommit,
+      commits: this.stats.commits,
+      walFsyncs: wal.fsyncs,
+      walBytesWritten: wal.bytesWritten,
+      walRecords: wal.records,
+      buffers: this.pool.stats(),
+      recovery: { records: this.stats.recoveryRecords, bytes: this.stats.recoveryBytes, ms: Math.round(this.stats.recoveryMs) },
+    };
+  }
+
+  // ---- shutdown ----------------------------------------------------------------------------
+
+  /** ShutdownXLOG: a shutdown checkpoint, then the WAL is closed. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    const result = await this.checkpoint(CheckpointFlags.isShutdown | CheckpointFlags.immediate);
+    this.options.log('LOG', describeCheckpoint(result, 'shutdown checkpoint'));
+    this.closed = true;
+    await this.xlog.shutdown();
+    this.smgr.close();
+  }
+
+  /** Immediate stop or crash: no checkpoint, nothing more written; recovery runs at the next start. */
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.xlog.abort();
+    this.smgr.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) {
+      throw new WalshipError(ErrorCode.shuttingDown, 'terminating connection due to administrator command', { severity: 'FATAL' });
+    }
+  }
+}
+
+export function validateTableName(name: string): void {
+  if (name.length === 0 || Buffer.byteLength(name) > MAX_TABLE_NAME_BYTES || !TABLE_NAME_PATTERN.test(name)) {
+    throw new WalshipError(ErrorCode.invalidParameter, `invalid table name "${name}"`, {
+      detail: `Table names are 1 to ${MAX_TABLE_NAME_BYTES} letters, digits, "_", "-" or ".".`,
+      hint: 'Choose another name.',
+    });
+  }
+}
+
+export { INVALID_LSN };

@@ -1,0 +1,211 @@
+/**
+ * Crash recovery (the redo half of PostgreSQL's StartupXLOG / PerformWalRecovery): read the
+ * latest checkpoint record, replay every record from its redo pointer to the end of valid WAL,
+ * then decide whether that end is a torn tail (fine: those records were never acknowledged) or
+ * corruption in the middle of the WAL (refuse to start, and say where).
+ *
+ * Only a torn tail may end recovery quietly. The end is corruption when it lies before the end of
+ * the latest checkpoint record, or when valid WAL pages follow it further on: acknowledged
+ * transactions would otherwise be dropped without a word.
+ */
+import * as fs from 'node:fs';
+import { XLOG_BLCKSZ } from './constants.js';
+import type { ControlFileData } from './control-file.js';
+import { ErrorCode, WalshipError } from './errors.js';
+import { formatLsn, type Lsn } from './lsn.js';
+import { redoPageChanges, type RedoBufferPool } from './access/generic-xlog.js';
+import { decodeCommit } from './wal/record-data.js';
+import { SegmentFilePageSource, fsyncDirectory, listSegments, segmentPath, walDir } from './wal/wal-files.js';
+import { pageStartOf, segmentOf } from './wal/xlog-internal.js';
+import { XLogReader, validatePageHeader, type WalPageSource } from './wal/xlog-reader.js';
+import { RmgrId, XlogInfo, type DecodedRecord } from './wal/xlog-record.js';
+
+export interface RecoveryResult {
+  /** End of valid WAL: where insertion continues. */
+  endOfWal: Lsn;
+  /** Start of the last valid record: the next record's prev-link. */
+  lastRecordLsn: Lsn;
+  nextXid: number;
+  timeline: number;
+  recordsReplayed: number;
+  bytesReplayed: number;
+  /** Commit time of the last replayed transaction (ms since the epoch), or 0. */
+  lastCommitTime: number;
+  /** The page holding endOfWal, as on disk, when endOfWal is not at a page start. */
+  partialPage: Buffer | undefined;
+  /** Why recovery stopped where it did. */
+  endReason: string;
+}
+
+export interface RecoveryOptions {
+  dataDir: string;
+  control: ControlFileData;
+  pool: RedoBufferPool;
+  log: (level: 'LOG' | 'WARNING', message: string) => void;
+  /** Called between records so that the caller can yield to the event loop. */
+  yieldEvery?: () => Promise<void> | undefined;
+}
+
+/** Applies one record (the resource managers' redo routines). */
+export function redoRecord(pool: RedoBufferPool, record: DecodedRecord): void {
+  switch (record.rmid) {
+    case RmgrId.transaction:
+    case RmgrId.storage:
+      redoPageChanges(pool, record);
+      break;
+    case RmgrId.xlog:
+      // Checkpoints and end-of-recovery records change no pages.
+      break;
+    default:
+      throw new WalshipError(ErrorCode.walCorrupted, `unknown resource manager ${record.rmid} in record at ${formatLsn(record.lsn)}`);
+  }
+}
+
+export async function performWalRecovery(options: RecoveryOptions): Promise<RecoveryResult> {
+  const { dataDir, control, pool, log } = options;
+  const segmentSize = control.walSegmentSize;
+  const source = new SegmentFilePageSource(dataDir, () => control.timeline, segmentSize);
+  const reader = new XLogReader({ segmentSize, systemId: control.systemId, source });
+
+  // The checkpoint record must be there and valid: everything starts from it.
+  reader.beginRead(control.checkpointLsn);
+  const checkpoint = reader.readRecord();
+  if (!checkpoint.ok || checkpoint.record.rmid !== RmgrId.xlog ||
+      ((checkpoint.record.info & 0xf0) !== XlogInfo.checkpointOnline && (checkpoint.record.info & 0xf0) !== XlogInfo.checkpointShutdown)) {
+    throw new WalshipError(ErrorCode.walCorrupted, 'could not locate a valid checkpoint record', {
+      severity: 'PANIC',
+      detail: checkpoint.ok
+        ? `The record at ${formatLsn(control.checkpointLsn)} is not a checkpoint record.`
+        : `Reading the checkpoint record at ${formatLsn(control.checkpointLsn)} failed: ${checkpoint.message}.`,
+      hint: 'The WAL of this data directory is damaged. Restore it from a backup, or take a new base backup from another node.',
+    });
+  }
+  const checkpointEnd = checkpoint.record.endLsn;
+
+  if (control.redoLsn !== control.checkpointLsn || control.state !== 1) {
+    log('LOG', `redo starts at ${formatLsn(control.redoLsn)}`);
+  }
+  reader.beginRead(control.redoLsn);
+  let lastRecordLsn = control.checkpointLsn;
+  let nextXid = control.nextXid;
+  let records = 0;
+  let lastCommitTime = 0;
+  let endReason = '';
+  const started = performance.now();
+  let lastYield = started;
+
+  for (;;) {
+    const result = reader.readRecord();
+    if (!result.ok) {
+      endReason = result.message;
+      if (result.lsn < checkpointEnd) {
+        throw corruption(result.lsn, result.message, `It lies before the end of the latest checkpoint record (${formatLsn(checkpointEnd)}).`);
+      }
+      if (!result.missing) {
+        const validAfter = findValidPageAfter(source, result.lsn, dataDir, control);
+        if (validAfter !== null) {
+          throw corruption(result.lsn, result.message, `Valid WAL follows at ${formatLsn(validAfter)}, so this is not the end of the WAL: transactions after it would be lost.`);
+        }
+      }
+      break;
+    }
+    const record = result.record;
+    redoRecord(pool, record);
+    lastRecordLsn = record.lsn;
+    if (record.xid >= nextXid) nextXid = record.xid + 1;
+    if (record.rmid === RmgrId.transaction) {
+      const commit = decodeCommit(record);
+      if (commit !== null) lastCommitTime = commit.time;
+    }
+    records++;
+    if ((records & 255) === 0 && options.yieldEvery !== undefined) {
+      const now = performance.now();
+      if (now - lastYield > 5) {
+        await options.yieldEvery();
+        lastYield = performance.now();
+      }
+    }
+  }
+
+  const endOfWal = reader.endOfLastRecord;
+  const bytesReplayed = endOfWal - control.redoLsn;
+  if (records > 0) {
+    const seconds = (performance.now() - started) / 1000;
+    log('LOG', `redo done at ${formatLsn(lastRecordLsn)}: ${records} records, ${(bytesReplayed / 1048576).toFixed(1)} MB in ${seconds.toFixed(2)} s`);
+  }
+  source.closeFile();
+  const partialPage = truncateWalAfter(dataDir, control, endOfWal);
+  return {
+    endOfWal, lastRecordLsn: lastRecordLsn as Lsn, nextXid, timeline: control.timeline, recordsReplayed: records,
+    bytesReplayed, lastCommitTime, partialPage, endReason,
+  };
+}
+
+function corruption(lsn: Lsn, message: string, why: string): WalshipError {
+  return new WalshipError(ErrorCode.walCorrupted, `WAL is corrupt at ${formatLsn(lsn)}: ${message}`, {
+    severity: 'PANIC',
+    detail: why,
+    hint: 'The node refuses to start rather than lose acknowledged transactions. Restore the data directory from a backup, or take a new base backup from another node. Use walship waldump to inspect the WAL.',
+  });
+}
+
+/**
+ * Looks for a valid WAL page (right magic, address and system) after the page holding `lsn`,
+ * through the existing segment files of the timeline.
+ */
+function findValidPageAfter(source: WalPageSource, lsn: Lsn, dataDir: string, control: ControlFileData): Lsn | null {
+  const segmentSize = control.walSegmentSize;
+  const segments = listSegments(dataDir, segmentSize).filter((s) => s.timeline === control.timeline);
+  const lastSegNo = segments.length > 0 ? segments[segments.length - 1]!.segNo : segmentOf(lsn, segmentSize);
+  const end = (lastSegNo + 1) * segmentSize;
+  for (let page = pageStartOf(lsn) + XLOG_BLCKSZ; page < end; page += XLOG_BLCKSZ) {
+    const bytes = source.readPage(page as Lsn);
+    if (bytes === null) {
+      // A missing segment: skip to the next one.
+      page = (segmentOf(page, segmentSize) + 1) * segmentSize - XLOG_BLCKSZ;
+      continue;
+    }
+    if (validatePageHeader(bytes, page as Lsn, segmentSize, control.systemId, 0) === null) return page as Lsn;
+  }
+  return null;
+}
+
+/**
+ * Makes the end of valid WAL the end of the WAL: zeroes the rest of its segment and removes
+ * later segments of the timeline, so that the remains of a torn tail can never be mistaken for
+ * valid WAL once new records are written over the start of it. Returns the partial last page.
+ */
+function truncateWalAfter(dataDir: string, control: ControlFileData, endOfWal: Lsn): Buffer | undefined {
+  const segmentSize = control.walSegmentSize;
+  const segNo = segmentOf(endOfWal, segmentSize);
+  const offset = endOfWal % segmentSize;
+  let partialPage: Buffer | undefined;
+  const file = segmentPath(dataDir, control.timeline, segNo, segmentSize);
+  if (fs.existsSync(file)) {
+    const fd = fs.openSync(file, 'r+');
+    try {
+      if (endOfWal % XLOG_BLCKSZ !== 0) {
+        partialPage = Buffer.alloc(XLOG_BLCKSZ);
+        fs.readSync(fd, partialPage, 0, XLOG_BLCKSZ, offset - (offset % XLOG_BLCKSZ));
+        partialPage.fill(0, endOfWal % XLOG_BLCKSZ);
+      }
+      const zeros = Buffer.alloc(1024 * 1024);
+      for (let pos = offset; pos < segmentSize; ) {
+        const n = Math.min(zeros.length, segmentSize - pos);
+        pos += fs.writeSync(fd, zeros, 0, n, pos);
+      }
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  let removed = false;
+  for (const segment of listSegments(dataDir, segmentSize)) {
+    if (segment.timeline === control.timeline && segment.segNo > segNo) {
+      fs.unlinkSync(segmentPath(dataDir, segment.timeline, segment.segNo, segmentSize));
+      removed = true;
+    }
+  }
+  if (removed) fsyncDirectory(walDir(dataDir));
+  return partialPage;
+}

@@ -1,0 +1,137 @@
+/**
+ * WAL segment files in `pg_wal/`: creating them zero-filled (never sparse, so that a later write
+ * cannot fail for lack of space), listing, removing, and reading pages from them for recovery,
+ * the walsender and waldump. All synchronous: callers are the WAL I/O worker, recovery, and tools.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { XLOG_BLCKSZ } from '../constants.js';
+import type { Lsn } from '../lsn.js';
+import { parseXlogFileName, segmentOf, xlogFileName } from './xlog-internal.js';
+import type { WalPageSource } from './xlog-reader.js';
+
+/** Zero-fill in chunks of this size: big enough for few syscalls, small enough to stay cheap. */
+const ZERO_FILL_CHUNK_BYTES = 1024 * 1024;
+let zeroChunk: Buffer | null = null;
+
+export function walDir(dataDir: string): string {
+  return path.join(dataDir, 'pg_wal');
+}
+
+export function segmentPath(dataDir: string, timeline: number, segNo: number, segmentSize: number): string {
+  return path.join(walDir(dataDir), xlogFileName(timeline, segNo, segmentSize));
+}
+
+/** fsyncs a directory, so that a file created, renamed or removed in it survives a crash. */
+export function fsyncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Creates a zero-filled segment file (XLogFileInit): written under a temporary name, fsynced,
+ * then renamed into place and the directory fsynced. Does nothing if the file exists.
+ * Returns true when it created the file.
+ */
+export function createSegmentFile(dataDir: string, timeline: number, segNo: number, segmentSize: number): boolean {
+  const target = segmentPath(dataDir, timeline, segNo, segmentSize);
+  if (fs.existsSync(target)) return false;
+  const temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.${segNo}`);
+  zeroChunk ??= Buffer.alloc(ZERO_FILL_CHUNK_BYTES);
+  const fd = fs.openSync(temp, 'w');
+  try {
+    for (let written = 0; written < segmentSize; ) {
+      const n = Math.min(ZERO_FILL_CHUNK_BYTES, segmentSize - written);
+      written += fs.writeSync(fd, zeroChunk, 0, n, written);
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temp, target);
+  fsyncDirectory(walDir(dataDir));
+  return true;
+}
+
+export interface SegmentFile {
+  name: string;
+  timeline: number;
+  segNo: number;
+}
+
+/** Segment files in pg_wal/, in (segNo, timeline) order. */
+export function listSegments(dataDir: string, segmentSize: number): SegmentFile[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(walDir(dataDir));
+  } catch {
+    return [];
+  }
+  const segments: SegmentFile[] = [];
+  for (const name of names) {
+    const parsed = parseXlogFileName(name, segmentSize);
+    if (parsed !== null) segments.push({ name, ...parsed });
+  }
+  segments.sort((a, b) => a.segNo - b.segNo || a.timeline - b.timeline);
+  return segments;
+}
+
+/**
+ * Reads WAL pages from the segment files of one timeline, a window at a time, so that replay
+ * reads in large sequential chunks instead of a syscall per page.
+ */
+export class SegmentFilePageSource implements WalPageSource {
+  private static readonly WINDOW_BYTES = 1024 * 1024;
+  private fd: number | null = null;
+  private fdSegNo = -1;
+  private readonly window = Buffer.allocUnsafe(SegmentFilePageSource.WINDOW_BYTES);
+  private windowStart = -1;
+  private windowLength = 0;
+
+  constructor(
+    private readonly dataDir: string,
+    private timelineOf: (segNo: number) => number,
+    private readonly segmentSize: number,
+  ) {}
+
+  readPage(pageLsn: Lsn): Buffer | null {
+    if (pageLsn >= this.windowStart && pageLsn + XLOG_BLCKSZ <= this.windowStart + this.windowLength) {
+      const offset = pageLsn - this.windowStart;
+      return this.window.subarray(offset, offset + XLOG_BLCKSZ);
+    }
+    const segNo = segmentOf(pageLsn, this.segmentSize);
+    if (segNo !== this.fdSegNo) {
+      this.closeFile();
+      try {
+        this.fd = fs.openSync(segmentPath(this.dataDir, this.timelineOf(segNo), segNo, this.segmentSize), 'r');
+        this.fdSegNo = segNo;
+      } catch {
+        return null;
+      }
+    }
+    const offsetInSegment = pageLsn % this.segmentSize;
+    const want = Math.min(SegmentFilePageSource.WINDOW_BYTES, this.segmentSize - offsetInSegment);
+    const n = fs.readSync(this.fd!, this.window, 0, want, offsetInSegment);
+    if (n < XLOG_BLCKSZ) return null;
+    this.windowStart = pageLsn;
+    this.windowLength = n - (n % XLOG_BLCKSZ);
+    return this.window.subarray(0, XLOG_BLCKSZ);
+  }
+
+  /** Forgets cached pages, e.g. after the files were written to. */
+  invalidate(): void {
+    this.windowStart = -1;
+    this.windowLength = 0;
+  }
+
+  closeFile(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+    this.fdSegNo = -1;
+    this.invalidate();
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The WAL I/O worker: XLogWrite's writes and fsyncs, on a thread of their own.
+ *
+ * libuv's four threads are shared by every asynchronous fs call of the node (checkpoint writes,
+ * base backups), so a commit's fdatasync could queue behind them. This worker does synchronous
+ * writes and fdatasyncs straight out of the shared WAL buffers, so group commit has a path that
+ * nothing else can stand in front of.
+ *
+ * It loops: take the highest requested write/flush positions, write whole pages (the last one
+ * partial, rewritten later as PostgreSQL does), fdatasync when a flush was asked, publish the new
+ * positions, wake the main thread. When idle it creates the next segment ahead of time. An I/O
+ * error is fatal: it sets `failed` and exits; the postmaster then crashes and recovers the node.
+ */
+import * as fs from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { XLOG_BLCKSZ } from '../constants.js';
+import { createSegmentFile, segmentPath } from './wal-files.js';
+import { segmentOf } from './xlog-internal.js';
+import { CtlIndex, PosIndex, loadPos, walSharedViews, type WalIoWorkerData } from './wal-shared.js';
+
+const data = workerData as WalIoWorkerData;
+const views = walSharedViews(data.ctlSab);
+const ring = Buffer.from(data.ringSab);
+const ringPages = data.ringBytes / XLOG_BLCKSZ;
+
+let fd: number | null = null;
+let fdSegNo = -1;
+let fdDirty = false;
+let written = loadPos(views, PosIndex.written);
+let flushed = loadPos(views, PosIndex.flushed);
+let fsyncCount = 0;
+let bytesWritten = 0;
+/** The last segment known to exist ahead of the write position. */
+let precreatedSegNo = -1;
+
+function openSegment(segNo: number): number {
+  if (segNo === fdSegNo && fd !== null) return fd;
+  if (fd !== null) {
+    // Leaving a segment: make it durable now (XLogWrite fsyncs a finished segment), so that a
+    // later flush only has one file to sync.
+    if (fdDirty && data.fsync) {
+      fs.fdatasyncSync(fd);
+      fsyncCount++;
+    }
+    fs.closeSync(fd);
+  }
+  const timeline = Atomics.load(views.ctl, CtlIndex.timeline);
+  createSegmentFile(data.dataDir, timeline, segNo, data.segmentSize);
+  fd = fs.openSync(segmentPath(data.dataDir, timeline, segNo, data.segmentSize), 'r+');
+  fdSegNo = segNo;
+  fdDirty = false;
+  return fd;
+}
+
+/** Writes the pages covering [written, target) from the ring; whole pages, in as few calls as possible. */
+function writeUpTo(target: number): void {
+  let page = written - (written % XLOG_BLCKSZ);
+  const lastPageEnd = Math.ceil(target / XLOG_BLCKSZ) * XLOG_BLCKSZ;
+  while (page < lastPageEnd) {
+    const segNo = segmentOf(page, data.segmentSize);
+    const segEnd = (segNo + 1) * data.segmentSize;
+    const slot = (page / XLOG_BLCKSZ) % ringPages;
+    const contiguousPages = Math.min(ringPages - slot, (Math.min(lastPageEnd, segEnd) - page) / XLOG_BLCKSZ);
+    const length = contiguousPages * XLOG_BLCKSZ;
+    const file = openSegment(segNo);
+    let done = 0;
+    while (done < length) {
+      done += fs.writeSync(file, ring, slot * XLOG_BLCKSZ + done, length - done, (page % data.segmentSize) + done);
+    }
+    fdDirty = true;
+    bytesWritten += length;
+    page += length;
+  }
+  written = target;
+}
+
+function flush(): void {
+  if (fd !== null && fdDirty && data.fsync) {
+    fs.fdatasyncSync(fd);
+    fsyncCount++;
+  }
+  fdDirty = false;
+  flushed = written;
+}
+
+function publish(): void {
+  Atomics.store(views.pos, PosIndex.written, BigInt(written));
+  Atomics.store(views.pos, PosIndex.flushed, BigInt(flushed));
+  Atomics.store(views.pos, PosIndex.fsyncCount, BigInt(fsyncCount));
+  Atomics.store(views.pos, PosIndex.bytesWritten, BigInt(bytesWritten));
+  Atomics.add(views.ctl, CtlIndex.doneSeq, 1);
+  Atomics.notify(views.ctl, CtlIndex.doneSeq);
+}
+
+/** Creates the segment after the current one while nothing is asked of us. */
+function precreateNextSegment(): void {
+  const next = segmentOf(written, data.segmentSize) + 1;
+  if (next <= precreatedSegNo) return;
+  createSegmentFile(data.dataDir, Atomics.load(views.ctl, CtlIndex.timeline), next, data.segmentSize);
+  precreatedSegNo = next;
+}
+
+function main(): void {
+  for (;;) {
+    const seq = Atomics.load(views.ctl, CtlIndex.requestSeq);
+    if (Atomics.load(views.ctl, CtlIndex.stop) !== 0) break;
+    const requestWrite = loadPos(views, PosIndex.requestWrite);
+    const requestFlush = loadPos(views, PosIndex.requestFlush);
+    const target = Math.max(requestWrite, requestFlush);
+    let worked = false;
+    if (target > written) {
+      writeUpTo(target);
+      worked = true;
+    }
+    if (requestFlush > flushed) {
+      flush();
+      worked = true;
+    }
+    if (worked) {
+      publish();
+      continue;
+    }
+    precreateNextSegment();
+    Atomics.wait(views.ctl, CtlIndex.requestSeq, seq);
+  }
+  if (fd !== null) {
+    if (fdDirty && data.fsync) fs.fdatasyncSync(fd);
+    fs.closeSync(fd);
+  }
+}
+
+try {
+  main();
+} catch (error) {
+  Atomics.store(views.ctl, CtlIndex.failed, 1);
+  Atomics.add(views.ctl, CtlIndex.doneSeq, 1);
+  Atomics.notify(views.ctl, CtlIndex.doneSeq);
+  parentPort?.postMessage({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
+}

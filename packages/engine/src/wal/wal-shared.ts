@@ -1,0 +1,65 @@
+/**
+ * Shared memory between the main thread (which inserts WAL into the buffers) and the WAL I/O
+ * worker (which writes and fsyncs them): PostgreSQL's XLogCtl, as a SharedArrayBuffer.
+ *
+ * Requests and results are LSNs in a BigInt64Array read and written with Atomics; the sequence
+ * counters are what each side waits on. The main thread only raises REQ_WRITE / REQ_FLUSH; only
+ * the worker writes WRITTEN / FLUSHED.
+ */
+
+export const CtlIndex = {
+  /** Bumped by the main thread after raising a request. The worker waits on it. */
+  requestSeq: 0,
+  /** Bumped by the worker after each write/flush. The main thread waits on it. */
+  doneSeq: 1,
+  /** Set by the worker when an I/O call failed: the node must crash and recover. */
+  failed: 2,
+  timeline: 3,
+  stop: 4,
+} as const;
+
+export const PosIndex = {
+  requestWrite: 0,
+  requestFlush: 1,
+  written: 2,
+  flushed: 3,
+  /** Number of fdatasync calls, for the statistics and benchmarks. */
+  fsyncCount: 4,
+  /** Bytes written, for the statistics. */
+  bytesWritten: 5,
+} as const;
+
+const CTL_INTS = 16;
+const POS_OFFSET_BYTES = CTL_INTS * 4;
+const POS_COUNT = 8;
+
+export interface WalSharedViews {
+  ctl: Int32Array;
+  pos: BigInt64Array;
+}
+
+export function createWalShared(): SharedArrayBuffer {
+  return new SharedArrayBuffer(POS_OFFSET_BYTES + POS_COUNT * 8);
+}
+
+export function walSharedViews(sab: SharedArrayBuffer): WalSharedViews {
+  return { ctl: new Int32Array(sab, 0, CTL_INTS), pos: new BigInt64Array(sab, POS_OFFSET_BYTES, POS_COUNT) };
+}
+
+export function loadPos(views: WalSharedViews, index: number): number {
+  return Number(Atomics.load(views.pos, index));
+}
+
+export function raisePos(views: WalSharedViews, index: number, value: number): void {
+  // Only the owning side stores; a plain compare-then-store is enough.
+  if (Number(Atomics.load(views.pos, index)) < value) Atomics.store(views.pos, index, BigInt(value));
+}
+
+export interface WalIoWorkerData {
+  dataDir: string;
+  segmentSize: number;
+  ringBytes: number;
+  ctlSab: SharedArrayBuffer;
+  ringSab: SharedArrayBuffer;
+  fsync: boolean;
+}

@@ -1,0 +1,211 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { XLOG_BLCKSZ } from '../constants.js';
+import { formatLsn, parseLsn, type Lsn } from '../lsn.js';
+import { SegmentFilePageSource, listSegments, segmentPath } from './wal-files.js';
+import { parseXlogFileName, xlogFileName } from './xlog-internal.js';
+import { XLogReader } from './xlog-reader.js';
+import { RmgrId, SIZE_OF_XLOG_RECORD, XactInfo } from './xlog-record.js';
+import { Xlog } from './xlog.js';
+
+const SEGMENT = 1024 * 1024;
+const SYSTEM_ID = 7300000000000000001n;
+let dir: string;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'walship-xlog-'));
+  fs.mkdirSync(path.join(dir, 'pg_wal'));
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function newXlog(insertLsn = SEGMENT, ringPages = 16): Xlog {
+  return new Xlog({
+    dataDir: dir, segmentSize: SEGMENT, walBuffersBytes: ringPages * XLOG_BLCKSZ, systemId: SYSTEM_ID, timeline: 1,
+    fsync: true, insertLsn: insertLsn as Lsn, prevRecordLsn: 0 as Lsn,
+  });
+}
+
+/** A record whose body is `size` bytes of a pattern derived from `seed`, no block references. */
+function makeRecord(size: number, seed: number): Buffer {
+  const record = Buffer.alloc(SIZE_OF_XLOG_RECORD + 2 + size);
+  for (let i = 0; i < size; i++) record[SIZE_OF_XLOG_RECORD + 2 + i] = (seed * 31 + i) & 0xff;
+  return record;
+}
+
+function reader(): XLogReader {
+  const source = new SegmentFilePageSource(dir, () => 1, SEGMENT);
+  return new XLogReader({ segmentSize: SEGMENT, systemId: SYSTEM_ID, source });
+}
+
+describe('LSN', () => {
+  it('prints and parses as PostgreSQL does', () => {
+    expect(formatLsn(0x16b3748)).toBe('0/16B3748');
+    expect(formatLsn(0x1_0000_0000 + 0xff)).toBe('1/FF');
+    expect(parseLsn('0/16B3748')).toBe(0x16b3748);
+    expect(parseLsn('1/FF')).toBe(0x1_0000_00ff);
+    expect(parseLsn('nonsense')).toBeNull();
+  });
+});
+
+describe('segment file names', () => {
+  it('names segments as XLogFileName does', () => {
+    expect(xlogFileName(1, 1, 16 * 1024 * 1024)).toBe('000000010000000000000001');
+    expect(xlogFileName(2, 256 + 3, 16 * 1024 * 1024)).toBe('000000020000000100000003');
+    expect(parseXlogFileName('000000020000000100000003', 16 * 1024 * 1024)).toEqual({ timeline: 2, segNo: 259 });
+  });
+});
+
+describe('Xlog insert, flush and read back', () => {
+  it('writes records across pages and segments and reads them all back with valid links and CRCs', async () => {
+    const xlog = newXlog();
+    const written: Array<{ start: Lsn; end: Lsn; size: number }> = [];
+    // Sizes chosen to land exactly on, just before and just after page ends, and to span several pages.
+    const sizes = [10, 8000, 8130, 8142, 3, 20000, 50000, 100, 7, 300000, 1, 8166, 8167];
+    let seed = 0;
+    while (xlog.getInsertRecPtr() < SEGMENT * 2.5) {
+      for (const size of sizes) {
+        const { start, end } = xlog.xlogInsertRecord(makeRecord(size, seed), SIZE_OF_XLOG_RECORD + 2 + size, RmgrId.transaction, XactInfo.commit, seed);
+        written.push({ start, end, size });
+        seed++;
+      }
+    }
+    await xlog.xlogFlush(xlog.getInsertRecPtr());
+    expect(xlog.getFlushRecPtr()).toBe(xlog.getInsertRecPtr());
+    await xlog.shutdown();
+    expect(listSegments(dir, SEGMENT).length).toBeGreaterThanOrEqual(2);
+
+    const r = reader();
+    r.beginRead(written[0]!.start);
+    for (let i = 0; i < written.length; i++) {
+      const result = r.readRecord();
+      if (!result.ok) throw new Error(`record ${i}: ${result.message}`);
+      expect(result.record.lsn).toBe(written[i]!.start);
+      expect(result.record.endLsn).toBe(written[i]!.end);
+      expect(result.record.xid).toBe(i);
+      expect(result.record.totalLength).toBe(SIZE_OF_XLOG_RECORD + 2 + written[i]!.size);
+      const body = result.record.buffer.subarray(SIZE_OF_XLOG_RECORD + 2, result.record.totalLength);
+      expect(body.equals(makeRecord(written[i]!.size, i).subarray(SIZE_OF_XLOG_RECORD + 2))).toBe(true);
+    }
+    const end = r.readRecord();
+    expect(end.ok).toBe(false);
+    if (!end.ok) expect(end.message).toMatch(/invalid record length .* got 0/);
+  });
+
+  it('predicts the end LSN of a record before inserting it', async () => {
+    const xlog = newXlog();
+    // A first record that leaves 24 bytes on the page: the next one continues on the following page.
+    const first = XLOG_BLCKSZ - 24 - 40 - SIZE_OF_XLOG_RECORD - 2;
+    expect(xlog.xlogInsertRecord(makeRecord(first, 0), SIZE_OF_XLOG_RECORD + 2 + first, 1, 0, 0).end).toBe(SEGMENT + XLOG_BLCKSZ - 24);
+    for (const size of [10, 20000, 0, 8166]) {
+      const total = SIZE_OF_XLOG_RECORD + 2 + size;
+      const predicted = xlog.predictEndLsn(total);
+      expect(xlog.xlogInsertRecord(makeRecord(size, 1), total, 1, 0, 1).end).toBe(predicted);
+    }
+    await xlog.abort();
+  });
+
+  it('shares one fdatasync among many concurrent committers (group commit)', async () => {
+    const xlog = newXlog();
+    const before = xlog.stats().fsyncs;
+    const flushes: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const { end } = xlog.xlogInsertRecord(makeRecord(100, i), SIZE_OF_XLOG_RECORD + 102, 1, 0, i);
+      flushes.push(xlog.xlogFlush(end));
+    }
+    await Promise.all(flushes);
+    const fsyncs = xlog.stats().fsyncs - before;
+    expect(fsyncs).toBeGreaterThanOrEqual(1);
+    expect(fsyncs).toBeLessThan(20);
+    await xlog.shutdown();
+  });
+
+  it('keeps inserting when the WAL buffers are full, writing them out first', async () => {
+    const xlog = newXlog(SEGMENT, 4);
+    for (let i = 0; i < 100; i++) xlog.xlogInsertRecord(makeRecord(5000, i), SIZE_OF_XLOG_RECORD + 5002, 1, 0, i);
+    expect(xlog.getWriteRecPtr()).toBeGreaterThan(SEGMENT + 50 * 5000);
+    await xlog.xlogFlush(xlog.getInsertRecPtr());
+    await xlog.shutdown();
+    const r = reader();
+    r.beginRead((SEGMENT + 40) as Lsn);
+    let n = 0;
+    while (r.readRecord().ok) n++;
+    expect(n).toBe(100);
+  });
+});
+
+describe('XLogReader stops at invalid WAL', () => {
+  async function writeRecords(count: number, size: number): Promise<Array<{ start: Lsn; end: Lsn }>> {
+    const xlog = newXlog();
+    const out = [];
+    for (let i = 0; i < count; i++) out.push(xlog.xlogInsertRecord(makeRecord(size, i), SIZE_OF_XLOG_RECORD + 2 + size, 1, 0, i));
+    await xlog.shutdown();
+    return out;
+  }
+
+  function corrupt(lsn: number, mutate: (b: Buffer, offset: number) => void): void {
+    const file = segmentPath(dir, 1, Math.floor(lsn / SEGMENT), SEGMENT);
+    const bytes = fs.readFileSync(file);
+    mutate(bytes, lsn % SEGMENT);
+    fs.writeFileSync(file, bytes);
+  }
+
+  function readAll(from: Lsn): { count: number; error: string } {
+    const r = reader();
+    r.beginRead(from);
+    let count = 0;
+    for (;;) {
+      const result = r.readRecord();
+      if (!result.ok) return { count, error: result.message };
+      count++;
+    }
+  }
+
+  it('at a bad CRC', async () => {
+    const records = await writeRecords(20, 200);
+    corrupt(records[7]!.start + 100, (b, o) => { b[o] ^= 0x01; });
+    expect(readAll(records[0]!.start)).toEqual({ count: 7, error: expect.stringMatching(/incorrect resource manager data checksum/) });
+  });
+
+  it('at a wrong prev-link', async () => {
+    const records = await writeRecords(20, 200);
+    corrupt(records[5]!.start + 8, (b, o) => { b.writeUInt32LE(0x40, o); });
+    expect(readAll(records[0]!.start).error).toMatch(/incorrect prev-link/);
+  });
+
+  it('at an impossible length', async () => {
+    const records = await writeRecords(20, 200);
+    corrupt(records[3]!.start, (b, o) => { b.writeUInt32LE(5, o); });
+    expect(readAll(records[0]!.start)).toEqual({ count: 3, error: expect.stringMatching(/invalid record length/) });
+  });
+
+  it('at a page header with a bad magic number or address', async () => {
+    const records = await writeRecords(10, 9000);
+    const secondPage = SEGMENT + XLOG_BLCKSZ;
+    corrupt(secondPage, (b, o) => { b.writeUInt16LE(0x1234, o); });
+    expect(readAll(records[0]!.start).error).toMatch(/invalid magic number 1234/);
+    corrupt(secondPage, (b, o) => { b.writeUInt16LE(0xd1a5, o); b.writeUInt32LE(0, o + 8); });
+    expect(readAll(records[0]!.start).error).toMatch(/unexpected pageaddr/);
+  });
+
+  it('at WAL from another system', async () => {
+    const records = await writeRecords(3, 100);
+    const source = new SegmentFilePageSource(dir, () => 1, SEGMENT);
+    const other = new XLogReader({ segmentSize: SEGMENT, systemId: 42n, source });
+    other.beginRead(records[0]!.start);
+    const result = other.readRecord();
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.message).toMatch(/different database system/);
+  });
+
+  it('at a missing continuation', async () => {
+    const records = await writeRecords(4, 20000);
+    // Zero the page where record 1 continues: a torn tail.
+    const page = records[1]!.start - (records[1]!.start % XLOG_BLCKSZ) + XLOG_BLCKSZ;
+    corrupt(page, (b, o) => { b.fill(0, o, o + XLOG_BLCKSZ); });
+    const result = readAll(records[0]!.start);
+    expect(result.count).toBe(1);
+    expect(result.error).toMatch(/invalid magic number 0000/);
+  });
+});

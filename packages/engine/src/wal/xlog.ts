@@ -1,0 +1,404 @@
+/**
+ * WAL insertion and flushing (PostgreSQL's xlog.c): xlogInsertRecord copies a record into the WAL
+ * buffers, xlogFlush makes WAL durable up to an LSN with group commit, xlogBackgroundFlush is the
+ * WAL writer's step. The writes and fdatasyncs themselves happen in the WAL I/O worker.
+ *
+ * Insertion is synchronous and single-threaded (the main event loop is the only inserter), so
+ * the space reservation PostgreSQL does under a spinlock is a plain position update here. The
+ * WAL buffers are a ring of pages in a SharedArrayBuffer that the worker writes from directly.
+ *
+ * Group commit: every committer waiting in xlogFlush is served by one flush covering everything
+ * inserted before it started; while a flush is under way, new committers queue for the next one,
+ * which the worker starts as soon as the current one ends.
+ *
+ * Wake-ups: when a write or flush completes, the registered flush listeners run (walSndWakeup,
+ * and the checkpointer's WAL-volume check); XLogWrite itself only records the request.
+ */
+import { Worker } from 'node:worker_threads';
+import { MAX_RECORD_BYTES, XLOG_BLCKSZ } from '../constants.js';
+import { WalshipError, assert } from '../errors.js';
+import { formatLsn, type Lsn } from '../lsn.js';
+import {
+  SIZE_OF_LONG_PHD,
+  SIZE_OF_SHORT_PHD,
+  XLOG_PAGE_MAGIC,
+  XLP_FIRST_IS_CONTRECORD,
+  XLP_LONG_HEADER,
+  headerSizeAt,
+  maxAlign,
+  writePageHeader,
+} from './xlog-internal.js';
+import { XLOG_RECORD_CRC_OFFSET, computeRecordCrc, writeRecordHeader } from './xlog-record.js';
+import {
+  CtlIndex,
+  PosIndex,
+  createWalShared,
+  loadPos,
+  walSharedViews,
+  type WalIoWorkerData,
+  type WalSharedViews,
+} from './wal-shared.js';
+
+export interface XlogOptions {
+  dataDir: string;
+  segmentSize: number;
+  /** Size of the WAL buffer ring (wal_buffers), a multiple of XLOG_BLCKSZ. */
+  walBuffersBytes: number;
+  systemId: bigint;
+  timeline: number;
+  fsync: boolean;
+  /** Where insertion continues: the end of valid WAL found by recovery. */
+  insertLsn: Lsn;
+  /** Start of the last valid record, the next record's prev-link. */
+  prevRecordLsn: Lsn;
+  /** The page holding insertLsn as it is on disk, when insertLsn is not at a page start. */
+  partialPage?: Buffer;
+}
+
+export type FlushListener = (written: Lsn, flushed: Lsn) => void;
+
+interface FlushWaiter {
+  lsn: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/** A flush waiting more than this is still fine; a sync wait this long means the worker hung. */
+const SYNC_WAIT_SLICE_MS = 1000;
+
+export class Xlog {
+  readonly segmentSize: number;
+  readonly systemId: bigint;
+  private timelineId: number;
+  private readonly ring: Buffer;
+  private readonly ringBytes: number;
+  private readonly ringPages: number;
+  private readonly views: WalSharedViews;
+  private readonly worker: Worker;
+  private insertPos: number;
+  private prevRecord: number;
+  /** The redo pointer of the checkpoint in progress or last done (Insert->RedoRecPtr). */
+  redoRecPtr: Lsn = 0 as Lsn;
+  fullPageWrites = true;
+  private readonly waiters: FlushWaiter[] = [];
+  private waitingAsync = false;
+  private lastDoneSeq = 0;
+  private readonly listeners: FlushListener[] = [];
+  private failure: Error | null = null;
+  private closed = false;
+  private recordsInserted = 0;
+
+  constructor(options: XlogOptions) {
+    assert(options.walBuffersBytes % XLOG_BLCKSZ === 0 && options.walBuffersBytes >= 4 * XLOG_BLCKSZ, 'wal_buffers must be at least 4 pages');
+    this.segmentSize = options.segmentSize;
+    this.systemId = options.systemId;
+    this.timelineId = options.timeline;
+    this.ringBytes = options.walBuffersBytes;
+    this.ringPages = this.ringBytes / XLOG_BLCKSZ;
+    const ringSab = new SharedArrayBuffer(this.ringBytes);
+    this.ring = Buffer.from(ringSab);
+    const ctlSab = createWalShared();
+    this.views = walSharedViews(ctlSab);
+    this.insertPos = options.insertLsn;
+    this.prevRecord = options.prevRecordLsn;
+    Atomics.store(this.views.ctl, CtlIndex.timeline, options.timeline);
+    for (const index of [PosIndex.requestWrite, PosIndex.requestFlush, PosIndex.written, PosIndex.flushed]) {
+      Atomics.store(this.views.pos, index, BigInt(options.insertLsn));
+    }
+    if (options.insertLsn % XLOG_BLCKSZ !== 0) {
+      assert(options.partialPage !== undefined, 'the partial last WAL page is needed to continue inserting');
+      const slot = this.slotOf(options.insertLsn - (options.insertLsn % XLOG_BLCKSZ));
+      options.partialPage.copy(this.ring, slot, 0, options.insertLsn % XLOG_BLCKSZ);
+      this.ring.fill(0, slot + (options.insertLsn % XLOG_BLCKSZ), slot + XLOG_BLCKSZ);
+    }
+    const data: WalIoWorkerData = {
+      dataDir: options.dataDir,
+      segmentSize: options.segmentSize,
+      ringBytes: this.ringBytes,
+      ctlSab,
+      ringSab,
+      fsync: options.fsync,
+    };
+    this.worker = new Worker(workerUrl(), { workerData: data });
+    this.worker.on('message', (message: { type: string; message: string }) => {
+      if (message.type === 'failed') this.fail(new WalshipError('io_error', `could not write or fsync WAL: ${message.message}`, { severity: 'PANIC' }));
+    });
+    this.worker.on('error', (error) => this.fail(new WalshipError('io_error', `WAL I/O worker failed: ${error.message}`, { severity: 'PANIC' })));
+    this.worker.unref();
+  }
+
+  get timeline(): number {
+    return this.timelineId;
+  }
+
+  /** GetInsertRecPtr: the end of the last inserted record. */
+  getInsertRecPtr(): Lsn {
+    return this.insertPos as Lsn;
+  }
+
+  /** GetXLogWriteRecPtr. */
+  getWriteRecPtr(): Lsn {
+    return loadPos(this.views, PosIndex.written) as Lsn;
+  }
+
+  /** GetFlushRecPtr. */
+  getFlushRecPtr(): Lsn {
+    return loadPos(this.views, PosIndex.flushed) as Lsn;
+  }
+
+  /** Start of the last inserted record. */
+  getLastRecordLsn(): Lsn {
+    return this.prevRecord as Lsn;
+  }
+
+  stats(): { fsyncs: number; bytesWritten: number; records: number } {
+    return {
+      fsyncs: loadPos(this.views, PosIndex.fsyncCount),
+      bytesWritten: loadPos(this.views, PosIndex.bytesWritten),
+      records: this.recordsInserted,
+    };
+  }
+
+  /** Registers a listener run after each completed write or flush (walSndWakeup and friends). */
+  onFlush(listener: FlushListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** The LSN where the next record will start (after any page header). */
+  nextRecordStart(): Lsn {
+    const pos = this.insertPos;
+    return (pos % XLOG_BLCKSZ === 0 ? pos + headerSizeAt(pos, this.segmentSize) : pos) as Lsn;
+  }
+
+  /**
+   * The end LSN a record of `totalLength` bytes would have if inserted now. Insertion is
+   * synchronous, so this holds until the next insert: a transaction uses it to stamp its
+   * commit LSN into the pages before assembling its record.
+   */
+  predictEndLsn(totalLength: number): Lsn {
+    let pos: number = this.nextRecordStart();
+    let remaining = totalLength;
+    for (;;) {
+      const pageEnd = pos - (pos % XLOG_BLCKSZ) + XLOG_BLCKSZ;
+      const space = pageEnd - pos;
+      if (remaining <= space) {
+        pos += remaining;
+        break;
+      }
+      remaining -= space;
+      pos = pageEnd + headerSizeAt(pageEnd, this.segmentSize);
+    }
+    return maxAlign(pos) as Lsn;
+  }
+
+  /**
+   * XLogInsertRecord: fills in the record header (length, xid, prev-link, info, rmid) and CRC of
+   * `record[0, totalLength)` and copies it into the WAL buffers. Returns the start and end LSNs.
+   */
+  xlogInsertRecord(record: Buffer, totalLength: number, rmid: number, info: number, xid: number): { start: Lsn; end: Lsn } {
+    this.checkUsable();
+    if (totalLength > MAX_RECORD_BYTES) {
+      throw new WalshipError('transaction_too_large', `WAL record of ${totalLength} bytes exceeds the maximum of ${MAX_RECORD_BYTES}`, {
+        hint: 'Split the transaction into smaller ones.',
+      });
+    }
+    writeRecordHeader(record, totalLength, xid, this.prevRecord as Lsn, info, rmid);
+    record.writeUInt32LE(computeRecordCrc(record, totalLength), XLOG_RECORD_CRC_OFFSET);
+
+    let pos = this.insertPos;
+    let copied = 0;
+    let start = -1;
+    while (copied < totalLength) {
+      if (pos % XLOG_BLCKSZ === 0) pos = this.initPage(pos, totalLength - copied, copied > 0);
+      if (start < 0) start = pos;
+      const pageEnd = pos - (pos % XLOG_BLCKSZ) + XLOG_BLCKSZ;
+      const n = Math.min(totalLength - copied, pageEnd - pos);
+      record.copy(this.ring, this.slotOf(pos - (pos % XLOG_BLCKSZ)) + (pos % XLOG_BLCKSZ), copied, copied + n);
+      copied += n;
+      pos += n;
+    }
+    const end = maxAlign(pos);
+    // Alignment padding: the page was zeroed when initialized, so nothing to write.
+    this.prevRecord = start;
+    this.insertPos = end;
+    this.recordsInserted++;
+    return { start: start as Lsn, end: end as Lsn };
+  }
+
+  /** Starts the page at `pageLsn` in the ring: waits for its slot to be written, writes its header. */
+  private initPage(pageLsn: number, remaining: number, continuation: boolean): number {
+    const previousOccupantEnd = pageLsn - this.ringBytes + XLOG_BLCKSZ;
+    if (previousOccupantEnd > 0 && this.getWriteRecPtr() < previousOccupantEnd) {
+      // The WAL buffers are full of unwritten WAL: write some out before reusing the slot
+      // (AdvanceXLInsertBuffer does the same when the WAL writer falls behind).
+      this.waitForPosition(PosIndex.written, previousOccupantEnd, PosIndex.requestWrite, Math.min(this.insertPos, previousOccupantEnd + this.ringBytes / 2));
+    }
+    const slot = this.slotOf(pageLsn);
+    this.ring.fill(0, slot, slot + XLOG_BLCKSZ);
+    const isLong = pageLsn % this.segmentSize === 0;
+    let info = isLong ? XLP_LONG_HEADER : 0;
+    if (continuation) info |= XLP_FIRST_IS_CONTRECORD;
+    writePageHeader(this.ring, slot, {
+      magic: XLOG_PAGE_MAGIC,
+      info,
+      timeline: this.timelineId,
+      pageAddress: pageLsn as Lsn,
+      remLength: continuation ? remaining : 0,
+      systemId: this.systemId,
+      segmentSize: this.segmentSize,
+      pageSize: XLOG_BLCKSZ,
+    });
+    return pageLsn + (isLong ? SIZE_OF_LONG_PHD : SIZE_OF_SHORT_PHD);
+  }
+
+  private slotOf(pageLsn: number): number {
+    return ((pageLsn / XLOG_BLCKSZ) % this.ringPages) * XLOG_BLCKSZ;
+  }
+
+  /**
+   * XLogFlush: resolves once WAL up to `lsn` is written and fsynced. Group commit: the request
+   * is raised to everything inserted so far, and concurrent callers share one fdatasync.
+   */
+  xlogFlush(lsn: Lsn): Promise<void> {
+    if (this.getFlushRecPtr() >= lsn) return Promise.resolve();
+    if (this.failure !== null) return Promise.reject(this.failure);
+    assert(lsn <= this.insertPos, `cannot flush ${formatLsn(lsn)}: past the insert position ${formatLsn(this.insertPos)}`);
+    return new Promise<void>((resolve, reject) => {
+      const waiter = { lsn, resolve, reject };
+      // Committers arrive in LSN order; anything else is inserted where it belongs.
+      let i = this.waiters.length;
+      while (i > 0 && this.waiters[i - 1]!.lsn > lsn) i--;
+      this.waiters.splice(i, 0, waiter);
+      this.request(PosIndex.requestFlush, this.insertPos);
+      this.armWait();
+    });
+  }
+
+  /** A synchronous xlogFlush, for evicting a dirty page (WAL before data) and for shutdown. */
+  xlogFlushSync(lsn: Lsn): void {
+    if (this.getFlushRecPtr() >= lsn) return;
+    this.waitForPosition(PosIndex.flushed, lsn, PosIndex.requestFlush, this.insertPos);
+  }
+
+  /**
+   * XLogBackgroundFlush, the WAL writer's step: writes and flushes everything inserted, so that
+   * asynchronous commits become durable within wal_writer_delay. Returns whether there was work.
+   */
+  xlogBackgroundFlush(): boolean {
+    if (this.getFlushRecPtr() >= this.insertPos || this.failure !== null) return false;
+    this.request(PosIndex.requestFlush, this.insertPos);
+    this.armWait();
+    return true;
+  }
+
+  /** Asks the worker to write (not flush) up to `lsn`: completed pages, ahead of a flush. */
+  requestWrite(lsn: Lsn): void {
+    if (this.getWriteRecPtr() >= lsn) return;
+    this.request(PosIndex.requestWrite, Math.min(lsn, this.insertPos));
+    this.armWait();
+  }
+
+  private request(index: number, lsn: number): void {
+    if (Number(Atomics.load(this.views.pos, index)) >= lsn) return;
+    Atomics.store(this.views.pos, index, BigInt(lsn));
+    Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
+    Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
+  }
+
+  private waitForPosition(posIndex: number, lsn: number, requestIndex: number, requestLsn: number): void {
+    this.request(requestIndex, Math.max(lsn, requestLsn));
+    for (;;) {
+      this.checkUsable();
+      const seq = Atomics.load(this.views.ctl, CtlIndex.doneSeq);
+      if (loadPos(this.views, posIndex) >= lsn) break;
+      Atomics.wait(this.views.ctl, CtlIndex.doneSeq, seq, SYNC_WAIT_SLICE_MS);
+    }
+    this.onDone();
+  }
+
+  /** Waits (asynchronously) for the worker's next completion while anyone is waiting for it. */
+  private armWait(): void {
+    if (this.waitingAsync || this.closed) return;
+    this.waitingAsync = true;
+    const seq = Atomics.load(this.views.ctl, CtlIndex.doneSeq);
+    if (seq !== this.lastDoneSeq) {
+      queueMicrotask(() => this.afterWait());
+      return;
+    }
+    const result = Atomics.waitAsync(this.views.ctl, CtlIndex.doneSeq, seq);
+    if (result.async) result.value.then(() => this.afterWait());
+    else queueMicrotask(() => this.afterWait());
+  }
+
+  private afterWait(): void {
+    this.waitingAsync = false;
+    this.onDone();
+    const pendingWrite = this.getWriteRecPtr() < Number(Atomics.load(this.views.pos, PosIndex.requestWrite));
+    if (this.waiters.length > 0 || pendingWrite) this.armWait();
+  }
+
+  /** After the worker completed something: release flush waiters and run the wake-up listeners. */
+  private onDone(): void {
+    this.lastDoneSeq = Atomics.load(this.views.ctl, CtlIndex.doneSeq);
+    if (Atomics.load(this.views.ctl, CtlIndex.failed) !== 0 && this.failure === null) {
+      this.fail(new WalshipError('io_error', 'could not write or fsync WAL', { severity: 'PANIC' }));
+      return;
+    }
+    const flushed = this.getFlushRecPtr();
+    let released = 0;
+    while (released < this.waiters.length && this.waiters[released]!.lsn <= flushed) {
+      this.waiters[released]!.resolve();
+      released++;
+    }
+    if (released > 0) this.waiters.splice(0, released);
+    if (this.waiters.length > 0) this.request(PosIndex.requestFlush, this.insertPos);
+    const written = this.getWriteRecPtr();
+    for (const listener of this.listeners) listener(written, flushed);
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+    for (const listener of this.failureListeners) listener(error);
+  }
+
+  private readonly failureListeners: Array<(error: Error) => void> = [];
+
+  /** Runs when the WAL can no longer be written (an fsync failed): the node must crash-restart. */
+  onFailure(listener: (error: Error) => void): void {
+    this.failureListeners.push(listener);
+  }
+
+  private checkUsable(): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.closed) throw new WalshipError('admin_shutdown', 'WAL is shut down', { severity: 'FATAL' });
+  }
+
+  /** Flushes everything and stops the worker (part of ShutdownXLOG). */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    if (this.failure === null && this.getFlushRecPtr() < this.insertPos) await this.xlogFlush(this.insertPos as Lsn);
+    this.closed = true;
+    Atomics.store(this.views.ctl, CtlIndex.stop, 1);
+    Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
+    Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
+    await this.worker.terminate().catch(() => undefined);
+  }
+
+  /** Stops the worker at once without flushing (immediate shutdown, crash-restart). */
+  async abort(): Promise<void> {
+    this.closed = true;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(new WalshipError('admin_shutdown', 'terminating connection because of crash of another server process', { severity: 'FATAL' }));
+    Atomics.store(this.views.ctl, CtlIndex.stop, 1);
+    Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
+    Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
+    await this.worker.terminate().catch(() => undefined);
+  }
+}
+
+/** The worker's compiled file; under vitest the sources are TypeScript, so use the build output. */
+function workerUrl(): URL {
+  if (import.meta.url.endsWith('.ts')) return new URL('../../dist/wal/wal-io-worker.js', import.meta.url);
+  return new URL('./wal-io-worker.js', import.meta.url);
+}

@@ -1,0 +1,168 @@
+/**
+ * The messages of a client session, as they are on the wire (after msgpack decoding).
+ *
+ * Wire conventions:
+ * - Keys and values are binary (`Buffer`); the decoder hands out Buffers, never bare Uint8Arrays.
+ * - Every LSN — `minLsn`, an entry's `revision`, a commit `lsn`, a compare's `revision` — is a
+ *   `'X/X'` string, as PostgreSQL prints it (`WireLsn`). JSON tools, logs and the CLI all show the
+ *   same text, and no 64-bit integer has to survive msgpack's int64/float64 ambiguity. The
+ *   helpers in `convert.ts` turn the engine's numeric `Lsn`s into these strings and back.
+ * - Optional fields are omitted (a msgpack nil is accepted as "omitted" on decode).
+ * - Unknown fields are ignored on decode and not passed on (forward compatibility).
+ *
+ * A session: the client sends `startup`; the server answers `authOk`, or `authRequest` (a
+ * password is needed and none was sent; the client answers with `password`), or an `error`
+ * without `id` and closes. Then the client sends requests, each with a client-chosen `id`, any
+ * number at once (pipelined); the server answers each with a `result` or an `error` carrying the
+ * same `id`, in any order. An `error` without `id` is about the connection (FATAL) and is
+ * followed by the server closing it.
+ */
+import type { Severity, SyncCommitLevel } from '@walship/engine';
+
+/** An LSN on the wire: `'X/X'` in hex, e.g. `'0/16B3748'`. */
+export type WireLsn = string;
+
+// ---------------------------------------------------------------------------------------------
+// Handshake
+
+export interface StartupMessage {
+  type: 'startup';
+  protocolVersion: number;
+  user?: string;
+  password?: string;
+  applicationName?: string;
+}
+
+/** The client's answer to `authRequest`. */
+export interface PasswordMessage {
+  type: 'password';
+  password: string;
+}
+
+export interface AuthRequestMessage {
+  type: 'authRequest';
+  method: 'password';
+}
+
+export interface AuthOkMessage {
+  type: 'authOk';
+  serverVersion: string;
+  /** The node's application name. */
+  member: string;
+  role: 'primary' | 'standby';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions on the wire (the engine's Compare / Operation with LSNs as strings)
+
+export type WireCompare =
+  | { kind: 'exists'; table?: string; key: Buffer; exists: boolean }
+  | { kind: 'value'; table?: string; key: Buffer; op: 'eq' | 'ne'; value: Buffer }
+  | { kind: 'revision'; table?: string; key: Buffer; op: 'eq' | 'ne' | 'lt' | 'gt'; revision: WireLsn };
+
+export type WireOperation =
+  | { kind: 'put'; table?: string; key: Buffer; value: Buffer }
+  | { kind: 'delete'; table?: string; key: Buffer }
+  | { kind: 'deleteRange'; table?: string; start: Buffer; end: Buffer; limit?: number };
+
+export interface WireEntry {
+  key: Buffer;
+  value: Buffer;
+  revision: WireLsn;
+}
+
+/** The node's status document: the fields every node has, plus free-form views (plain data). */
+export interface WireNodeStatus {
+  role: 'primary' | 'standby';
+  systemId: string;
+  timeline: number;
+  insertLsn: WireLsn;
+  flushLsn: WireLsn;
+  receiveLsn: WireLsn | null;
+  replayLsn: WireLsn | null;
+  lastCheckpointLsn: WireLsn;
+  [key: string]: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests: what each request type carries besides `type` and `id`
+
+export interface RequestPayloads {
+  get: { table?: string; key: Buffer; minLsn?: WireLsn; timeoutMs?: number };
+  range: {
+    table?: string;
+    start?: Buffer;
+    end?: Buffer;
+    prefix?: Buffer;
+    limit?: number;
+    minLsn?: WireLsn;
+    timeoutMs?: number;
+  };
+  txn: {
+    compares?: WireCompare[];
+    onSuccess?: WireOperation[];
+    onFailure?: WireOperation[];
+    syncCommit?: SyncCommitLevel;
+  };
+  createTable: { name: string };
+  listTables: Record<never, never>;
+  status: Record<never, never>;
+  checkpoint: Record<never, never>;
+  setSetting: { name: string; value: string };
+  showSetting: { name: string };
+  ping: Record<never, never>;
+}
+
+/** What a `result` carries besides `type`, `id` and `request`, per request type. */
+export interface ResultPayloads {
+  get: { entry: WireEntry | null };
+  range: { entries: WireEntry[]; more: boolean };
+  txn: { succeeded: boolean; lsn: WireLsn; timeline: number; member: string; counts: number[] };
+  createTable: { created: boolean; lsn: WireLsn };
+  listTables: { tables: string[] };
+  status: { status: WireNodeStatus };
+  checkpoint: { lsn: WireLsn; redoLsn: WireLsn };
+  setSetting: { restartRequired: boolean };
+  showSetting: { value: string };
+  ping: Record<never, never>;
+}
+
+export type RequestType = keyof RequestPayloads;
+
+export const REQUEST_TYPES: readonly RequestType[] = [
+  'get',
+  'range',
+  'txn',
+  'createTable',
+  'listTables',
+  'status',
+  'checkpoint',
+  'setSetting',
+  'showSetting',
+  'ping',
+];
+
+export type RequestMessage<K extends RequestType> = { type: K; id: number } & RequestPayloads[K];
+
+/** `request` repeats the request's type, so that a reply can be validated on its own. */
+export type ResultMessage<K extends RequestType> = { type: 'result'; id: number; request: K } & ResultPayloads[K];
+
+export type ClientRequest = { [K in RequestType]: RequestMessage<K> }[RequestType];
+export type AnyResultMessage = { [K in RequestType]: ResultMessage<K> }[RequestType];
+
+export interface ErrorMessage {
+  type: 'error';
+  /** The request this answers; absent for an error about the connection (then it closes). */
+  id?: number;
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  severity: Severity;
+}
+
+/** Everything a client may send. */
+export type ClientMessage = StartupMessage | PasswordMessage | ClientRequest;
+
+/** Everything a server may send. */
+export type ServerMessage = AuthRequestMessage | AuthOkMessage | ErrorMessage | AnyResultMessage;

@@ -1,0 +1,512 @@
+/**
+ * Structural validation of messages. Each `normalize*` function takes any value (what msgpack
+ * decoded, or what a caller is about to send) and returns a fresh message holding only the known
+ * fields, each of the right type and within its limit, or throws a ProtocolError naming the
+ * field. The same functions guard both directions: the decoder so that a hostile frame never
+ * reaches the server as garbage, the encoder so that a bug never reaches the wire.
+ *
+ * No recursion on data except the bounded walk of the free-form status document.
+ */
+import { MAX_KEY_BYTES, MAX_TABLE_NAME_BYTES, MAX_VALUE_BYTES, parseLsn, SYNC_COMMIT_LEVELS, formatLsn } from '@walship/engine';
+import {
+  MAX_NAME_BYTES,
+  MAX_REQUEST_TIMEOUT_MS,
+  MAX_STATUS_DEPTH,
+  MAX_TEXT_BYTES,
+  MAX_TXN_OPERATIONS,
+} from './constants.js';
+import type {
+  AnyResultMessage,
+  ClientMessage,
+  ClientRequest,
+  ErrorMessage,
+  RequestType,
+  ServerMessage,
+  WireCompare,
+  WireEntry,
+  WireNodeStatus,
+  WireOperation,
+} from './messages.js';
+import { REQUEST_TYPES } from './messages.js';
+import { ProtocolError } from './protocol-error.js';
+
+type WireMap = Record<string, unknown>;
+
+/** Longest error code. Codes are short snake_case identifiers. */
+const MAX_CODE_BYTES = 64;
+
+// ---------------------------------------------------------------------------------------------
+// Leaves
+
+function fail(where: string, problem: string): never {
+  throw new ProtocolError(`invalid message: ${where} ${problem}`);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'nil';
+  if (value === undefined) return 'nothing';
+  if (value instanceof Uint8Array) return 'binary';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'float';
+  if (typeof value === 'object') return isMap(value) ? 'map' : 'extension object';
+  return typeof value;
+}
+
+function isMap(value: unknown): value is WireMap {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function expectMap(value: unknown, where: string): WireMap {
+  if (!isMap(value)) fail(where, `must be a map (got ${describe(value)})`);
+  return value;
+}
+
+/** An own field; a msgpack nil counts as absent. */
+function field(map: WireMap, name: string): unknown {
+  if (!Object.prototype.hasOwnProperty.call(map, name)) return undefined;
+  const value = map[name];
+  return value === null ? undefined : value;
+}
+
+/**
+ * UTF-8 takes at least one byte per UTF-16 unit and at most three, so the byte count is only
+ * computed when the unit count cannot decide.
+ */
+function checkString(value: unknown, where: string, minBytes: number, maxBytes: number): string {
+  if (typeof value !== 'string') fail(where, `must be a string (got ${describe(value)})`);
+  if (value.length > maxBytes) fail(where, `is longer than ${maxBytes} bytes`);
+  if (value.length < minBytes) fail(where, minBytes === 1 ? 'must not be empty' : `is shorter than ${minBytes} bytes`);
+  if (value.length * 3 > maxBytes && Buffer.byteLength(value, 'utf8') > maxBytes) {
+    fail(where, `is longer than ${maxBytes} bytes`);
+  }
+  return value;
+}
+
+function reqString(map: WireMap, name: string, where: string, maxBytes: number, minBytes = 0): string {
+  const value = field(map, name);
+  if (value === undefined) fail(`${where}.${name}`, 'is missing');
+  return checkString(value, `${where}.${name}`, minBytes, maxBytes);
+}
+
+function optString(map: WireMap, name: string, where: string, maxBytes: number, minBytes = 0): string | undefined {
+  const value = field(map, name);
+  return value === undefined ? undefined : checkString(value, `${where}.${name}`, minBytes, maxBytes);
+}
+
+function checkBinary(value: unknown, where: string, maxBytes: number): Buffer {
+  if (!(value instanceof Uint8Array)) fail(where, `must be binary (got ${describe(value)})`);
+  if (value.byteLength > maxBytes) fail(where, `is ${value.byteLength} bytes, more than the maximum of ${maxBytes}`);
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function reqBinary(map: WireMap, name: string, where: string, maxBytes: number): Buffer {
+  const value = field(map, name);
+  if (value === undefined) fail(`${where}.${name}`, 'is missing');
+  return checkBinary(value, `${where}.${name}`, maxBytes);
+}
+
+function optBinary(map: WireMap, name: string, where: string, maxBytes: number): Buffer | undefined {
+  const value = field(map, name);
+  return value === undefined ? undefined : checkBinary(value, `${where}.${name}`, maxBytes);
+}
+
+function checkInteger(value: unknown, where: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    fail(where, `must be an integer (got ${describe(value)})`);
+  }
+  if (value < min || value > max) fail(where, `must be between ${min} and ${max} (got ${value})`);
+  return value;
+}
+
+function reqInteger(map: WireMap, name: string, where: string, min: number, max: number): number {
+  const value = field(map, name);
+  if (value === undefined) fail(`${where}.${name}`, 'is missing');
+  return checkInteger(value, `${where}.${name}`, min, max);
+}
+
+function optInteger(map: WireMap, name: string, where: string, min: number, max: number): number | undefined {
+  const value = field(map, name);
+  return value === undefined ? undefined : checkInteger(value, `${where}.${name}`, min, max);
+}
+
+function reqBoolean(map: WireMap, name: string, where: string): boolean {
+  const value = field(map, name);
+  if (typeof value !== 'boolean') fail(`${where}.${name}`, `must be a boolean (got ${describe(value)})`);
+  return value;
+}
+
+function checkEnum<T extends string>(value: unknown, where: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    const shown = typeof value === 'string' ? `"${value.slice(0, MAX_NAME_BYTES)}"` : describe(value);
+    fail(where, `must be one of ${allowed.join(', ')} (got ${shown})`);
+  }
+  return value as T;
+}
+
+function reqEnum<T extends string>(map: WireMap, name: string, where: string, allowed: readonly T[]): T {
+  return checkEnum(field(map, name), `${where}.${name}`, allowed);
+}
+
+function optEnum<T extends string>(map: WireMap, name: string, where: string, allowed: readonly T[]): T | undefined {
+  const value = field(map, name);
+  return value === undefined ? undefined : checkEnum(value, `${where}.${name}`, allowed);
+}
+
+function checkLsn(value: unknown, where: string): string {
+  if (typeof value !== 'string' || value.length > 17) fail(where, `must be an LSN 'X/X' (got ${describe(value)})`);
+  const lsn = parseLsn(value);
+  if (lsn === null) fail(where, `must be an LSN 'X/X' (got "${value}")`);
+  return formatLsn(lsn);
+}
+
+function reqLsn(map: WireMap, name: string, where: string): string {
+  const value = field(map, name);
+  if (value === undefined) fail(`${where}.${name}`, 'is missing');
+  return checkLsn(value, `${where}.${name}`);
+}
+
+function optLsn(map: WireMap, name: string, where: string): string | undefined {
+  const value = field(map, name);
+  return value === undefined ? undefined : checkLsn(value, `${where}.${name}`);
+}
+
+/** An LSN or nil (nil is meaningful here: "none", e.g. a primary's replayLsn). */
+function nullableLsn(map: WireMap, name: string, where: string): string | null {
+  const value = field(map, name);
+  return value === undefined ? null : checkLsn(value, `${where}.${name}`);
+}
+
+function optArray(map: WireMap, name: string, where: string, maxItems: number): unknown[] | undefined {
+  const value = field(map, name);
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) fail(`${where}.${name}`, `must be an array (got ${describe(value)})`);
+  if (value.length > maxItems) fail(`${where}.${name}`, `has ${value.length} items, more than the maximum of ${maxItems}`);
+  return value;
+}
+
+function reqArray(map: WireMap, name: string, where: string, maxItems: number): unknown[] {
+  const value = optArray(map, name, where, maxItems);
+  if (value === undefined) fail(`${where}.${name}`, 'is missing');
+  return value;
+}
+
+/** Sets `target[name]` only when the value is present, so that absent fields stay absent. */
+function withOptional<T extends object>(target: T, fields: Record<string, unknown>): T {
+  for (const name of Object.keys(fields)) {
+    const value = fields[name];
+    if (value !== undefined) (target as Record<string, unknown>)[name] = value;
+  }
+  return target;
+}
+
+function optTable(map: WireMap, where: string): string | undefined {
+  return optString(map, 'table', where, MAX_TABLE_NAME_BYTES, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+const COMPARE_KINDS = ['exists', 'value', 'revision'] as const;
+const OPERATION_KINDS = ['put', 'delete', 'deleteRange'] as const;
+
+function normalizeCompare(value: unknown, where: string): WireCompare {
+  const map = expectMap(value, where);
+  const kind = reqEnum(map, 'kind', where, COMPARE_KINDS);
+  const table = optTable(map, where);
+  const key = reqBinary(map, 'key', where, MAX_KEY_BYTES);
+  switch (kind) {
+    case 'exists':
+      return withOptional({ kind, key, exists: reqBoolean(map, 'exists', where) }, { table });
+    case 'value':
+      return withOptional(
+        { kind, key, op: reqEnum(map, 'op', where, ['eq', 'ne'] as const), value: reqBinary(map, 'value', where, MAX_VALUE_BYTES) },
+        { table },
+      );
+    case 'revision':
+      return withOptional(
+        { kind, key, op: reqEnum(map, 'op', where, ['eq', 'ne', 'lt', 'gt'] as const), revision: reqLsn(map, 'revision', where) },
+        { table },
+      );
+  }
+}
+
+function normalizeOperation(value: unknown, where: string): WireOperation {
+  const map = expectMap(value, where);
+  const kind = reqEnum(map, 'kind', where, OPERATION_KINDS);
+  const table = optTable(map, where);
+  switch (kind) {
+    case 'put':
+      return withOptional(
+        { kind, key: reqBinary(map, 'key', where, MAX_KEY_BYTES), value: reqBinary(map, 'value', where, MAX_VALUE_BYTES) },
+        { table },
+      );
+    case 'delete':
+      return withOptional({ kind, key: reqBinary(map, 'key', where, MAX_KEY_BYTES) }, { table });
+    case 'deleteRange':
+      return withOptional(
+        { kind, start: reqBinary(map, 'start', where, MAX_KEY_BYTES), end: reqBinary(map, 'end', where, MAX_KEY_BYTES) },
+        { table, limit: optInteger(map, 'limit', where, 0, Number.MAX_SAFE_INTEGER) },
+      );
+  }
+}
+
+function optList<T>(map: WireMap, name: string, where: string, item: (value: unknown, where: string) => T): T[] | undefined {
+  const items = optArray(map, name, where, MAX_TXN_OPERATIONS);
+  if (items === undefined) return undefined;
+  const out: T[] = new Array<T>(items.length);
+  for (let i = 0; i < items.length; i++) out[i] = item(items[i], `${where}.${name}[${i}]`);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client messages
+
+function requestId(map: WireMap, where: string): number {
+  return reqInteger(map, 'id', where, 0, Number.MAX_SAFE_INTEGER);
+}
+
+function optTimeout(map: WireMap, where: string): number | undefined {
+  return optInteger(map, 'timeoutMs', where, 0, MAX_REQUEST_TIMEOUT_MS);
+}
+
+function normalizeRequest(map: WireMap, type: RequestType): ClientRequest {
+  const where = type;
+  const id = requestId(map, where);
+  switch (type) {
+    case 'get':
+      return withOptional(
+        { type, id, key: reqBinary(map, 'key', where, MAX_KEY_BYTES) },
+        { table: optTable(map, where), minLsn: optLsn(map, 'minLsn', where), timeoutMs: optTimeout(map, where) },
+      );
+    case 'range':
+      return withOptional(
+        { type, id },
+        {
+          table: optTable(map, where),
+          start: optBinary(map, 'start', where, MAX_KEY_BYTES),
+          end: optBinary(map, 'end', where, MAX_KEY_BYTES),
+          prefix: optBinary(map, 'prefix', where, MAX_KEY_BYTES),
+          limit: optInteger(map, 'limit', where, 0, Number.MAX_SAFE_INTEGER),
+          minLsn: optLsn(map, 'minLsn', where),
+          timeoutMs: optTimeout(map, where),
+        },
+      );
+    case 'txn':
+      return withOptional(
+        { type, id },
+        {
+          compares: optList(map, 'compares', where, normalizeCompare),
+          onSuccess: optList(map, 'onSuccess', where, normalizeOperation),
+          onFailure: optList(map, 'onFailure', where, normalizeOperation),
+          syncCommit: optEnum(map, 'syncCommit', where, SYNC_COMMIT_LEVELS),
+        },
+      );
+    case 'createTable':
+      return { type, id, name: reqString(map, 'name', where, MAX_TABLE_NAME_BYTES, 1) };
+    case 'setSetting':
+      return { type, id, name: reqString(map, 'name', where, MAX_NAME_BYTES, 1), value: reqString(map, 'value', where, MAX_TEXT_BYTES) };
+    case 'showSetting':
+      return { type, id, name: reqString(map, 'name', where, MAX_NAME_BYTES, 1) };
+    case 'listTables':
+    case 'status':
+    case 'checkpoint':
+    case 'ping':
+      return { type, id };
+  }
+}
+
+function messageType(map: WireMap): string {
+  const type = field(map, 'type');
+  if (typeof type !== 'string') fail('message.type', `must be a string (got ${describe(type)})`);
+  return type;
+}
+
+function unknownType(type: string, side: string): never {
+  const shown = type.length > MAX_NAME_BYTES ? `${type.slice(0, MAX_NAME_BYTES)}...` : type;
+  fail('message.type', `"${shown}" is not a ${side} message type`);
+}
+
+/** Validates a message a client sends; returns a fresh copy with only known fields. */
+export function normalizeClientMessage(value: unknown): ClientMessage {
+  const map = expectMap(value, 'message');
+  const type = messageType(map);
+  switch (type) {
+    case 'startup':
+      return withOptional(
+        { type, protocolVersion: reqInteger(map, 'protocolVersion', type, 0, 0xffff) },
+        {
+          user: optString(map, 'user', type, MAX_NAME_BYTES, 1),
+          password: optString(map, 'password', type, MAX_TEXT_BYTES),
+          applicationName: optString(map, 'applicationName', type, MAX_NAME_BYTES),
+        },
+      );
+    case 'password':
+      return { type, password: reqString(map, 'password', type, MAX_TEXT_BYTES) };
+    default:
+      if ((REQUEST_TYPES as readonly string[]).includes(type)) return normalizeRequest(map, type as RequestType);
+      return unknownType(type, 'client');
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server messages
+
+function normalizeEntry(value: unknown, where: string): WireEntry {
+  const map = expectMap(value, where);
+  return {
+    key: reqBinary(map, 'key', where, MAX_KEY_BYTES),
+    value: reqBinary(map, 'value', where, MAX_VALUE_BYTES),
+    revision: reqLsn(map, 'revision', where),
+  };
+}
+
+/**
+ * Copies plain data (nil, booleans, finite numbers, strings, binary, arrays, maps) to a bounded
+ * depth. An undefined map value is dropped and an undefined array item becomes nil, as JSON does.
+ */
+function copyPlain(value: unknown, where: string, depth: number): unknown {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) fail(where, 'must be a finite number');
+    return value;
+  }
+  if (value instanceof Uint8Array) return checkBinary(value, where, Number.MAX_SAFE_INTEGER);
+  if (depth >= MAX_STATUS_DEPTH) fail(where, `nests deeper than ${MAX_STATUS_DEPTH} levels`);
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      out[i] = item === undefined ? null : copyPlain(item, `${where}[${i}]`, depth + 1);
+    }
+    return out;
+  }
+  if (isMap(value)) {
+    const out: WireMap = {};
+    for (const name of Object.keys(value)) {
+      const item = value[name];
+      if (item === undefined || name === '__proto__') continue;
+      out[name] = copyPlain(item, `${where}.${name.slice(0, MAX_NAME_BYTES)}`, depth + 1);
+    }
+    return out;
+  }
+  return fail(where, `must be plain data (got ${describe(value)})`);
+}
+
+function normalizeStatus(value: unknown, where: string): WireNodeStatus {
+  const map = expectMap(value, where);
+  const rest = copyPlain(map, where, 0) as WireMap;
+  return {
+    ...rest,
+    role: reqEnum(map, 'role', where, ['primary', 'standby'] as const),
+    systemId: reqString(map, 'systemId', where, MAX_NAME_BYTES),
+    timeline: reqInteger(map, 'timeline', where, 0, 0xffff_ffff),
+    insertLsn: reqLsn(map, 'insertLsn', where),
+    flushLsn: reqLsn(map, 'flushLsn', where),
+    receiveLsn: nullableLsn(map, 'receiveLsn', where),
+    replayLsn: nullableLsn(map, 'replayLsn', where),
+    lastCheckpointLsn: reqLsn(map, 'lastCheckpointLsn', where),
+  };
+}
+
+function normalizeResult(map: WireMap): AnyResultMessage {
+  const where = 'result';
+  const id = requestId(map, where);
+  const request = reqEnum(map, 'request', where, REQUEST_TYPES);
+  const base = { type: 'result' as const, id };
+  switch (request) {
+    case 'get': {
+      const entry = field(map, 'entry');
+      return { ...base, request, entry: entry === undefined ? null : normalizeEntry(entry, `${where}.entry`) };
+    }
+    case 'range': {
+      const items = reqArray(map, 'entries', where, Number.MAX_SAFE_INTEGER);
+      const entries: WireEntry[] = new Array<WireEntry>(items.length);
+      for (let i = 0; i < items.length; i++) entries[i] = normalizeEntry(items[i], `${where}.entries[${i}]`);
+      return { ...base, request, entries, more: reqBoolean(map, 'more', where) };
+    }
+    case 'txn': {
+      const items = reqArray(map, 'counts', where, 2 * MAX_TXN_OPERATIONS);
+      const counts: number[] = new Array<number>(items.length);
+      for (let i = 0; i < items.length; i++) counts[i] = checkInteger(items[i], `${where}.counts[${i}]`, 0, Number.MAX_SAFE_INTEGER);
+      return {
+        ...base,
+        request,
+        succeeded: reqBoolean(map, 'succeeded', where),
+        lsn: reqLsn(map, 'lsn', where),
+        timeline: reqInteger(map, 'timeline', where, 0, 0xffff_ffff),
+        member: reqString(map, 'member', where, MAX_NAME_BYTES),
+        counts,
+      };
+    }
+    case 'createTable':
+      return { ...base, request, created: reqBoolean(map, 'created', where), lsn: reqLsn(map, 'lsn', where) };
+    case 'listTables': {
+      const items = reqArray(map, 'tables', where, Number.MAX_SAFE_INTEGER);
+      const tables: string[] = new Array<string>(items.length);
+      for (let i = 0; i < items.length; i++) tables[i] = checkString(items[i], `${where}.tables[${i}]`, 1, MAX_TABLE_NAME_BYTES);
+      return { ...base, request, tables };
+    }
+    case 'status': {
+      const status = field(map, 'status');
+      if (status === undefined) fail(`${where}.status`, 'is missing');
+      return { ...base, request, status: normalizeStatus(status, `${where}.status`) };
+    }
+    case 'checkpoint':
+      return { ...base, request, lsn: reqLsn(map, 'lsn', where), redoLsn: reqLsn(map, 'redoLsn', where) };
+    case 'setSetting':
+      return { ...base, request, restartRequired: reqBoolean(map, 'restartRequired', where) };
+    case 'showSetting':
+      return { ...base, request, value: reqString(map, 'value', where, MAX_TEXT_BYTES) };
+    case 'ping':
+      return { ...base, request };
+  }
+}
+
+function normalizeError(map: WireMap): ErrorMessage {
+  const where = 'error';
+  return withOptional(
+    {
+      type: 'error' as const,
+      code: reqString(map, 'code', where, MAX_CODE_BYTES, 1),
+      message: reqString(map, 'message', where, MAX_TEXT_BYTES),
+      severity: reqEnum(map, 'severity', where, ['ERROR', 'FATAL', 'PANIC'] as const),
+    },
+    {
+      id: optInteger(map, 'id', where, 0, Number.MAX_SAFE_INTEGER),
+      detail: optString(map, 'detail', where, MAX_TEXT_BYTES),
+      hint: optString(map, 'hint', where, MAX_TEXT_BYTES),
+    },
+  );
+}
+
+/** Validates a message a server sends; returns a fresh copy with only known fields. */
+export function normalizeServerMessage(value: unknown): ServerMessage {
+  const map = expectMap(value, 'message');
+  const type = messageType(map);
+  switch (type) {
+    case 'authRequest':
+      return { type, method: reqEnum(map, 'method', type, ['password'] as const) };
+    case 'authOk':
+      return {
+        type,
+        serverVersion: reqString(map, 'serverVersion', type, MAX_NAME_BYTES, 1),
+        member: reqString(map, 'member', type, MAX_NAME_BYTES),
+        role: reqEnum(map, 'role', type, ['primary', 'standby'] as const),
+      };
+    case 'error':
+      return normalizeError(map);
+    case 'result':
+      return normalizeResult(map);
+    default:
+      return unknownType(type, 'server');
+  }
+}
+
+const SERVER_TYPES: ReadonlySet<string> = new Set(['authRequest', 'authOk', 'error', 'result']);
+
+/** Whether a message type is one the server sends (otherwise it is the client's). */
+export function isServerMessageType(type: string): boolean {
+  return SERVER_TYPES.has(type);
+}

@@ -1,0 +1,85 @@
+/**
+ * The checkpointer (checkpointer.c): a checkpoint every checkpoint_timeout, and one whenever
+ * enough WAL was written since the last redo point — requested from xlogWrite's completion
+ * (the flush listener), as RequestCheckpoint(CHECKPOINT_CAUSE_XLOG) is — plus the ones asked
+ * for with `walship checkpoint` (immediate, forced, waited for).
+ *
+ * Started by the postmaster after recovery; the shutdown checkpoint is the postmaster's, after
+ * this loop has stopped. A failed checkpoint is a node crash (an fsync error must never be
+ * retried): the postmaster recovers.
+ */
+import { CheckpointFlags, describeCheckpoint, type CheckpointResult, type Database, type LogFunction } from '@walship/engine';
+import { Component } from '../component.js';
+
+export interface CheckpointerSettings {
+  checkpointTimeoutMs: number;
+  maxWalSizeBytes: number;
+  completionTarget: number;
+}
+
+interface Request {
+  flags: number;
+  resolve: (result: CheckpointResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export class Checkpointer extends Component {
+  readonly kind = 'checkpointer' as const;
+  private readonly requests: Request[] = [];
+  private lastCheckpointAt = performance.now();
+  /** Checkpoints done, by cause: `checkpoints_timed` and `checkpoints_req` of pg_stat_bgwriter. */
+  readonly counts = { timed: 0, requested: 0 };
+
+  constructor(private readonly db: Database, public settings: CheckpointerSettings, private readonly log: LogFunction) {
+    super();
+    db.xlog.onFlush((written) => {
+      if (written - db.control.redoLsn >= this.walTriggerBytes()) this.latch.set();
+    });
+  }
+
+  /** CheckPointSegments' role: the WAL volume between checkpoints, max_wal_size / (1 + target). */
+  private walTriggerBytes(): number {
+    return this.settings.maxWalSizeBytes / (1 + this.settings.completionTarget);
+  }
+
+  /** RequestCheckpoint: resolves when a checkpoint started after this request has completed. */
+  request(flags: number): Promise<CheckpointResult> {
+    return new Promise((resolve, reject) => {
+      this.requests.push({ flags, resolve, reject });
+      this.latch.set();
+    });
+  }
+
+  protected async main(): Promise<void> {
+    while (!this.stopping) {
+      const now = performance.now();
+      let flags = 0;
+      const pending = this.requests.splice(0);
+      for (const r of pending) flags |= r.flags | CheckpointFlags.force;
+      if (now - this.lastCheckpointAt >= this.settings.checkpointTimeoutMs) flags |= CheckpointFlags.causeTime;
+      if (this.db.walSinceRedo() >= this.walTriggerBytes()) flags |= CheckpointFlags.causeXlog;
+      if (flags !== 0) {
+        this.lastCheckpointAt = performance.now();
+        let result: CheckpointResult;
+        try {
+          result = await this.db.checkpoint(flags);
+        } catch (error) {
+          for (const r of pending) r.reject(error);
+          throw error;
+        }
+        if (!result.skipped) {
+          if (pending.length > 0) this.counts.requested++;
+          else this.counts.timed++;
+          const cause = flags & CheckpointFlags.causeXlog ? 'wal' : pending.length > 0 ? 'immediate force wait' : 'time';
+          this.log('LOG', `checkpoint starting: ${cause}`);
+          this.log('LOG', describeCheckpoint(result, 'checkpoint'));
+        }
+        for (const r of pending) r.resolve(result);
+        continue;
+      }
+      const untilTimeout = this.settings.checkpointTimeoutMs - (performance.now() - this.lastCheckpointAt);
+      await this.latch.wait(Math.max(10, Math.min(untilTimeout, 60_000)));
+    }
+    for (const r of this.requests.splice(0)) r.reject(new Error('the checkpointer is shutting down'));
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The node's connection listener (the postmaster's ServerLoop accept path): one `http.Server` on
+ * the node's port that serves
+ *
+ * - `GET /healthz` and `GET /metrics` as plain HTTP (`metrics-http.ts`);
+ * - WebSocket upgrades on `/client`, each becoming a ClientSession (`session.ts`);
+ * - nothing else: other upgrade paths get a 404 (`/replication` comes with the walsender).
+ *
+ * Who starts it: the postmaster, once it accepts connections; `close()` at shutdown (after it has
+ * ended the sessions it wants ended with `closeAllSessions`). What its failure means: a bind
+ * failure at start is the postmaster's FATAL (`port_in_use`); after that, errors on one
+ * connection stay on that connection and nothing a client sends can throw out of here.
+ */
+import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import { ErrorCode, WalshipError } from '@walship/engine';
+import type { LogFunction } from '@walship/engine';
+import { CLIENT_PATH, MAX_FRAME_BYTES } from '@walship/protocol';
+import type { Backend } from './backend.js';
+import { bindHttpServer, handleHttpRequest, requestPath } from './metrics-http.js';
+import { ClientSession, isLoopbackAddress } from './session.js';
+import type { SessionAuth } from './session.js';
+
+/** The server version announced in `authOk` unless the caller gives one. */
+export const DEFAULT_SERVER_VERSION = '0.1.0';
+
+/** PostgreSQL's default max_connections. */
+export const DEFAULT_MAX_CONNECTIONS = 100;
+
+/** The message sessions get when the node shuts down (PostgreSQL's admin_shutdown message). */
+export const ADMIN_SHUTDOWN_MESSAGE = 'terminating connection due to administrator command';
+
+/** How often `waitForSessionsToEnd` asks whether to stop waiting (a faster shutdown came). */
+export const SESSION_WAIT_POLL_MS = 100;
+
+export interface ListenerOptions {
+  port: number;
+  /** An address (`listen_addresses`): `localhost` (the default) is 127.0.0.1, `*` all IPv4. */
+  host?: string;
+  backend: Backend;
+  /** Read at each handshake, so that a reload can change the password in place. */
+  auth: SessionAuth;
+  log: LogFunction;
+  serverVersion?: string;
+  /** Client sessions at once (max_connections); beyond it a session is refused. */
+  maxConnections?: number;
+}
+
+export interface Listener {
+  readonly host: string;
+  /** The bound port (the real one when `port` was 0). */
+  readonly port: number;
+  /** Client sessions open now (authenticated or not). */
+  sessionCount(): number;
+  /** Ends every client session with a FATAL admin_shutdown error carrying `reason`. */
+  closeAllSessions(reason?: string): void;
+  /**
+   * Resolves once no client session is left (smart shutdown), or once `stopWaiting()` returns
+   * true (checked every SESSION_WAIT_POLL_MS), whichever comes first.
+   */
+  waitForSessionsToEnd(stopWaiting?: () => boolean): Promise<void>;
+  /** Stops accepting, ends every session, and resolves once the port is released. */
+  close(): Promise<void>;
+}
+
+/**
+ * The address to bind for a `listen_addresses` value. One address (or `localhost`, or `*`) for
+ * now; a list is refused rather than half-honoured.
+ */
+export function resolveListenAddress(listenAddresses: string): string {
+  const value = listenAddresses.trim();
+  if (value === '' || value.includes(',')) {
+    throw new WalshipError(ErrorCode.invalidParameter, `invalid value for parameter "listen_addresses": "${listenAddresses}"`, {
+      detail: value === '' ? 'An empty list would accept no TCP connections.' : 'Only one address is supported.',
+      hint: "Give one address, 'localhost' or '*'.",
+    });
+  }
+  if (value === 'localhost') return '127.0.0.1';
+  if (value === '*') return '0.0.0.0';
+  return value;
+}
+
+function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  const body = `${reason}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+export async function startListener(options: ListenerOptions): Promise<Listener> {
+  const host = resolveListenAddress(options.host ?? 'localhost');
+  const { backend, log } = options;
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const context = { backend, auth: options.auth, log, serverVersion: options.serverVersion ?? DEFAULT_SERVER_VERSION };
+  const sessions = new Set<ClientSession>();
+  const sessionsGone: (() => void)[] = [];
+  let closing = false;
+
+  function sessionEnded(session: ClientSession): void {
+    sessions.delete(session);
+    if (sessions.size === 0) for (const wake of sessionsGone.splice(0)) wake();
+  }
+
+  const server = http.createServer((request, response) => handleHttpRequest(backend, log, request, response));
+  server.on('clientError', (_error, socket) => socket.destroy());
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_FRAME_BYTES,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  wss.on('error', (error) => log('LOG', `client listener: ${error.message}`));
+
+  function startSession(socket: WebSocket, request: IncomingMessage): void {
+    const remote = request.socket;
+    const peer = { address: remote.remoteAddress ?? 'unknown', port: remote.remotePort ?? 0 };
+    const session = new ClientSession(socket, peer, context, sessionEnded);
+    sessions.add(session);
+    session.start();
+    if (closing) session.terminate(ErrorCode.shuttingDown, ADMIN_SHUTDOWN_MESSAGE);
+    else if (sessions.size > maxConnections) session.refuseTooMany(maxConnections);
+  }
+
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    try {
+      const path = requestPath(request.url);
+      if (path !== CLIENT_PATH) {
+        refuseUpgrade(socket, 404, 'Not Found');
+        return;
+      }
+      if (closing) {
+        refuseUpgrade(socket, 503, 'Service Unavailable');
+        return;
+      }
+      wss.handleUpgrade(request, socket, head, (ws) => {
+        try {
+          startSession(ws, request);
+        } catch (error) {
+          log('ERROR', `could not start client session: ${error instanceof Error ? error.message : String(error)}`);
+          ws.terminate();
+        }
+      });
+    } catch (error) {
+      log('ERROR', `could not accept connection: ${error instanceof Error ? error.message : String(error)}`);
+      socket.destroy();
+    }
+  });
+
+  await bindHttpServer(server, host, options.port);
+  server.on('error', (error) => log('LOG', `listener: ${error.message}`));
+  const port = (server.address() as net.AddressInfo).port;
+  if ((options.auth.password ?? '') === '' && !isLoopbackAddress(host)) {
+    log('WARNING', `no password is set: only loopback clients can connect to ${host}:${port}`);
+  }
+  log('LOG', `listening on ${host.includes(':') ? `[${host}]` : host}:${port}`);
+
+  function closeAllSessions(reason: string = ADMIN_SHUTDOWN_MESSAGE): void {
+    for (const session of [...sessions]) session.terminate(ErrorCode.shuttingDown, reason);
+  }
+
+  function waitForSessionsToEnd(stopWaiting: () => boolean = () => false): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (sessions.size === 0 || stopWaiting()) {
+        resolve();
+        return;
+      }
+      const timer = setInterval(() => {
+        if (stopWaiting()) done();
+      }, SESSION_WAIT_POLL_MS);
+      function done(): void {
+        clearInterval(timer);
+        const index = sessionsGone.indexOf(done);
+        if (index !== -1) sessionsGone.splice(index, 1);
+        resolve();
+      }
+      sessionsGone.push(done);
+    });
+  }
+
+  let closed: Promise<void> | null = null;
+  return {
+    host,
+    port,
+    sessionCount: () => sessions.size,
+    closeAllSessions,
+    waitForSessionsToEnd,
+    close(): Promise<void> {
+      closed ??= new Promise<void>((resolve) => {
+        closing = true;
+        closeAllSessions();
+        server.close(() => {
+          wss.close();
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,535 @@
+/**
+ * A client session (PostgreSQL's backend process, in one object): one per WebSocket on
+ * `/client`.
+ *
+ * The listener starts it on an accepted socket. It authenticates first (ClientAuthentication):
+ * the `startup` message, the node's state (a node that is starting, recovering or stopping
+ * refuses with `cannot_connect_now`), then trust for loopback peers when no password is set, or
+ * the password. Then it reads requests, executes them against the Backend — several at once, up
+ * to MAX_IN_FLIGHT_REQUESTS, replies tagged with the request id in completion order — and
+ * answers each with a result or an error.
+ *
+ * How it stops: the client closes; or the session ends itself with a FATAL error (a malformed
+ * frame, failed authentication, the listener's `closeAllSessions` at shutdown), sent as an error
+ * without id before the close. What its failure means: nothing beyond this connection. A bad
+ * frame ends this session only; an exception in a Backend call becomes an error reply; nothing
+ * a client sends can throw out of the session's event handlers, so the node keeps serving the
+ * others.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RawData, WebSocket } from 'ws';
+import { ErrorCode, WalshipError } from '@walship/engine';
+import type { LogFunction } from '@walship/engine';
+import {
+  DEFAULT_USER,
+  decodeClientMessage,
+  encodeMessage,
+  entryToWire,
+  lsnToWire,
+  MAX_FRAME_BYTES,
+  MAX_IN_FLIGHT_REQUESTS,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  rangeResultToWire,
+  readOptionsFromWire,
+  txnRequestFromWire,
+  txnResultToWire,
+} from '@walship/protocol';
+import type { AnyResultMessage, ClientMessage, ClientRequest, ErrorMessage, ServerMessage, StartupMessage } from '@walship/protocol';
+import type { Backend, ServerState } from './backend.js';
+
+/**
+ * How long a client may take to authenticate (PostgreSQL's authentication_timeout, 1 min). A
+ * connection that never finishes its handshake would otherwise hold a slot forever.
+ */
+export const AUTHENTICATION_TIMEOUT_MS = 60_000;
+
+/**
+ * Request bytes a session may have in execution at once. The first request is always admitted
+ * (one frame is at most MAX_FRAME_BYTES); past this the socket is paused, so a client pipelining
+ * large transactions holds at most about one frame's worth of the node's memory.
+ */
+export const MAX_SESSION_IN_FLIGHT_BYTES = MAX_FRAME_BYTES;
+
+/**
+ * Reply bytes buffered for a client that does not read them before the session stops reading its
+ * requests (WebSocket backpressure). 16 MiB keeps a fast client streaming and a stuck one cheap.
+ */
+export const MAX_SESSION_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Requests read but waiting for an execution slot. Reading stops at MAX_IN_FLIGHT_REQUESTS, but
+ * frames already in the socket's buffers still arrive (at most a read buffer's worth, a few
+ * thousand of the smallest frames); more than this means flow control is not working, and the
+ * session ends rather than hoard them.
+ */
+export const MAX_SESSION_BACKLOG_REQUESTS = 16_384;
+
+/** How long a closing session waits for the client's close frame before dropping the socket. */
+export const SESSION_CLOSE_TIMEOUT_MS = 1_000;
+
+/** PostgreSQL's 54000: a reply that cannot be sent in one frame. */
+const PROGRAM_LIMIT_EXCEEDED = 'program_limit_exceeded';
+/** PostgreSQL's 53300. */
+const TOO_MANY_CONNECTIONS = 'too_many_connections';
+
+/** WebSocket close codes (RFC 6455). */
+const CLOSE_NORMAL = 1000;
+const CLOSE_GOING_AWAY = 1001;
+const CLOSE_PROTOCOL_ERROR = 1002;
+const CLOSE_POLICY_VIOLATION = 1008;
+const CLOSE_TRY_AGAIN_LATER = 1013;
+
+export interface SessionAuth {
+  /** When set (non-empty), every session must give it; read at each handshake (reloadable). */
+  password?: string;
+}
+
+export interface SessionContext {
+  backend: Backend;
+  auth: SessionAuth;
+  log: LogFunction;
+  serverVersion: string;
+}
+
+export interface Peer {
+  address: string;
+  port: number;
+}
+
+type SessionPhase = 'startup' | 'password' | 'authenticating' | 'ready' | 'closing';
+
+/** Messages of `the database system is ...`, by state (PostgreSQL's CAC_* answers). */
+export function notReadyMessage(state: ServerState): string {
+  switch (state) {
+    case 'starting':
+      return 'the database system is starting up';
+    case 'stopping':
+      return 'the database system is shutting down';
+    case 'recovery':
+    case 'crashed':
+      return 'the database system is in recovery mode';
+    case 'ready':
+      return 'the database system is ready';
+  }
+}
+
+export function isLoopbackAddress(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+function passwordMatches(given: string, expected: string): boolean {
+  // Hash both so that the comparison takes the same time whatever the lengths.
+  const a = createHash('sha256').update(given, 'utf8').digest();
+  const b = createHash('sha256').update(expected, 'utf8').digest();
+  return timingSafeEqual(a, b);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class ClientSession {
+  private phase: SessionPhase = 'startup';
+  private user = DEFAULT_USER;
+  private applicationName = '';
+  private readonly startedAt = Date.now();
+  /** Ids of requests executing or waiting in the backlog. */
+  private readonly inFlightIds = new Set<number>();
+  private inFlightBytes = 0;
+  private executing = 0;
+  private readonly backlog: { request: Exclude<ClientRequest, { type: 'ping' }>; bytes: number }[] = [];
+  private authTimer: NodeJS.Timeout | undefined;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly socket: WebSocket,
+    readonly peer: Peer,
+    private readonly context: SessionContext,
+    private readonly onEnd: (session: ClientSession) => void,
+  ) {}
+
+  /** Attaches the socket's handlers and starts the authentication clock. */
+  start(): void {
+    const { log } = this.context;
+    log('DEBUG', `connection received: host=${this.peer.address} port=${this.peer.port}`);
+    this.socket.on('message', (data: RawData, isBinary: boolean) => this.guard(() => this.onFrame(data, isBinary)));
+    this.socket.on('error', (error: Error) => {
+      // ws reports frames it refuses (too large, bad opcode) here and then closes the socket.
+      log('LOG', `could not receive data from client: ${error.message} (host=${this.peer.address} port=${this.peer.port})`);
+    });
+    this.socket.on('close', () => this.guard(() => this.end()));
+    this.authTimer = setTimeout(() => {
+      this.fatal(ErrorCode.timeout, 'canceling authentication due to timeout', CLOSE_POLICY_VIOLATION);
+    }, AUTHENTICATION_TIMEOUT_MS);
+    this.authTimer.unref();
+  }
+
+  /** Ends the session with a FATAL error (e.g. at shutdown: admin_shutdown). */
+  terminate(code: string, message: string, hint?: string): void {
+    this.fatal(code, message, CLOSE_GOING_AWAY, hint === undefined ? {} : { hint });
+  }
+
+  /** Refuses the session at once: the node has no slot for it (max_connections). */
+  refuseTooMany(maxConnections: number): void {
+    this.fatal(TOO_MANY_CONNECTIONS, 'sorry, too many clients already', CLOSE_TRY_AGAIN_LATER, {
+      detail: `The node accepts at most ${maxConnections} client sessions (max_connections).`,
+    });
+  }
+
+  get isReady(): boolean {
+    return this.phase === 'ready';
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** Runs a handler; an exception from it ends this session, never the node. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.context.log('ERROR', `client session failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      this.fatal(ErrorCode.internal, 'internal error', CLOSE_PROTOCOL_ERROR);
+    }
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    if (this.phase === 'closing') return;
+    let message: ClientMessage;
+    try {
+      if (!isBinary) throw new ProtocolError('invalid frame: text frames are not part of the protocol');
+      message = decodeClientMessage(data);
+    } catch (error) {
+      const violation = error instanceof ProtocolError ? error : new ProtocolError('invalid frame', { cause: error });
+      this.context.log(
+        'FATAL',
+        `${violation.message}${violation.detail === undefined ? '' : ` (${violation.detail})`}: host=${this.peer.address} port=${this.peer.port}`,
+      );
+      this.fatal(violation.code, violation.message, CLOSE_PROTOCOL_ERROR, { detail: violation.detail });
+      return;
+    }
+    switch (this.phase) {
+      case 'startup':
+        if (message.type !== 'startup') {
+          this.protocolViolation(`expected a startup message, got "${message.type}"`);
+          return;
+        }
+        this.onStartup(message);
+        return;
+      case 'password':
+        if (message.type !== 'password') {
+          this.protocolViolation(`expected a password message, got "${message.type}"`);
+          return;
+        }
+        this.checkPassword(message.password);
+        return;
+      case 'authenticating':
+        this.protocolViolation(`unexpected "${message.type}" message during authentication`);
+        return;
+      case 'ready':
+        if (message.type === 'startup' || message.type === 'password') {
+          this.protocolViolation(`unexpected "${message.type}" message after authentication`);
+          return;
+        }
+        this.dispatch(message, data);
+        return;
+    }
+  }
+
+  private protocolViolation(message: string): void {
+    this.context.log('FATAL', `${message}: host=${this.peer.address} port=${this.peer.port}`);
+    this.fatal(ErrorCode.protocolViolation, message, CLOSE_PROTOCOL_ERROR);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Authentication
+
+  private onStartup(message: StartupMessage): void {
+    this.user = message.user ?? DEFAULT_USER;
+    this.applicationName = message.applicationName ?? '';
+    if (message.protocolVersion !== PROTOCOL_VERSION) {
+      this.fatal(
+        ErrorCode.protocolViolation,
+        `unsupported frontend protocol ${message.protocolVersion}: server supports ${PROTOCOL_VERSION} to ${PROTOCOL_VERSION}`,
+        CLOSE_PROTOCOL_ERROR,
+        { hint: 'Use a client library of the same walship version as the node.' },
+      );
+      return;
+    }
+    const state = this.context.backend.state();
+    if (state !== 'ready') {
+      this.fatal(ErrorCode.cannotConnectNow, notReadyMessage(state), CLOSE_TRY_AGAIN_LATER);
+      return;
+    }
+    const password = this.context.auth.password;
+    if (password === undefined || password === '') {
+      if (isLoopbackAddress(this.peer.address)) {
+        this.authorized();
+        return;
+      }
+      this.authFailed(`no password is set, and host "${this.peer.address}" is not a loopback address`, {
+        message: `connection from host "${this.peer.address}" requires a password, and none is set`,
+        hint: 'Set the password setting to accept connections from other hosts, or connect over loopback.',
+      });
+      return;
+    }
+    if (message.password === undefined) {
+      this.phase = 'password';
+      this.send({ type: 'authRequest', method: 'password' });
+      return;
+    }
+    this.checkPassword(message.password);
+  }
+
+  private checkPassword(given: string): void {
+    const expected = this.context.auth.password;
+    if (expected !== undefined && expected !== '' && !passwordMatches(given, expected)) {
+      this.authFailed('password does not match');
+      return;
+    }
+    this.authorized();
+  }
+
+  private authFailed(reason: string, shown?: { message: string; hint: string }): void {
+    const message = shown?.message ?? `password authentication failed for user "${this.user}"`;
+    this.context.log('FATAL', `${message}: ${reason}: host=${this.peer.address} port=${this.peer.port}`);
+    this.fatal(ErrorCode.authenticationFailed, message, CLOSE_POLICY_VIOLATION, shown === undefined ? {} : { hint: shown.hint });
+  }
+
+  private authorized(): void {
+    this.phase = 'authenticating';
+    const { backend, log } = this.context;
+    void (async () => {
+      try {
+        const status = await backend.status();
+        if (this.phase !== 'authenticating') return;
+        clearTimeout(this.authTimer);
+        this.phase = 'ready';
+        this.send({ type: 'authOk', serverVersion: this.context.serverVersion, member: backend.memberName(), role: status.role });
+        log(
+          'LOG',
+          `connection authorized: user=${this.user} application_name=${this.applicationName} host=${this.peer.address} port=${this.peer.port}`,
+        );
+      } catch (error) {
+        const failure = error instanceof WalshipError ? error : new WalshipError(ErrorCode.internal, 'internal error', { detail: errorText(error) });
+        log('ERROR', `could not start session: ${errorText(error)}`);
+        this.fatal(failure.code, failure.message, CLOSE_TRY_AGAIN_LATER, { detail: failure.detail, hint: failure.hint });
+      }
+    })();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Requests
+
+  private dispatch(request: ClientRequest, data: RawData): void {
+    if (this.inFlightIds.has(request.id)) {
+      this.protocolViolation(`request id ${request.id} is already in use`);
+      return;
+    }
+    if (request.type === 'ping') {
+      this.send({ type: 'result', id: request.id, request: 'ping' });
+      return;
+    }
+    const bytes = Array.isArray(data) ? data.reduce((sum, part) => sum + part.length, 0) : data.byteLength;
+    this.inFlightIds.add(request.id);
+    this.inFlightBytes += bytes;
+    if (this.executing < MAX_IN_FLIGHT_REQUESTS) {
+      this.run(request, bytes);
+    } else {
+      // Frames already read when the socket was paused wait here, so that the Backend never
+      // sees more than MAX_IN_FLIGHT_REQUESTS of this session's requests at once.
+      this.backlog.push({ request, bytes });
+      if (this.backlog.length > MAX_SESSION_BACKLOG_REQUESTS) {
+        this.protocolViolation(`more than ${MAX_SESSION_BACKLOG_REQUESTS} requests waiting`);
+        return;
+      }
+    }
+    this.updateFlow();
+  }
+
+  private run(request: Exclude<ClientRequest, { type: 'ping' }>, bytes: number): void {
+    this.executing++;
+    this.execute(request)
+      .then(
+        (reply) => this.reply(reply),
+        (error: unknown) => this.replyError(request.id, request.type, error),
+      )
+      .catch((error: unknown) => this.context.log('ERROR', `could not reply to ${request.type}: ${errorText(error)}`))
+      .finally(() => {
+        this.executing--;
+        this.inFlightIds.delete(request.id);
+        this.inFlightBytes -= bytes;
+        const next = this.phase === 'closing' ? undefined : this.backlog.shift();
+        if (next !== undefined) this.run(next.request, next.bytes);
+        this.updateFlow();
+      });
+  }
+
+  /** Runs one request on the Backend. Async, so that a synchronous throw becomes a rejection. */
+  private async execute(request: Exclude<ClientRequest, { type: 'ping' }>): Promise<AnyResultMessage> {
+    const { backend } = this.context;
+    const { id } = request;
+    switch (request.type) {
+      case 'get': {
+        const entry = await backend.get(request.table, request.key, readOptionsFromWire(request));
+        return { type: 'result', id, request: 'get', entry: entry === null ? null : entryToWire(entry) };
+      }
+      case 'range': {
+        const options = { ...readOptionsFromWire(request) } as Parameters<Backend['range']>[0];
+        if (request.table !== undefined) options.table = request.table;
+        if (request.start !== undefined) options.start = request.start;
+        if (request.end !== undefined) options.end = request.end;
+        if (request.prefix !== undefined) options.prefix = request.prefix;
+        if (request.limit !== undefined) options.limit = request.limit;
+        return { type: 'result', id, request: 'range', ...rangeResultToWire(await backend.range(options)) };
+      }
+      case 'txn':
+        return { type: 'result', id, request: 'txn', ...txnResultToWire(await backend.txn(txnRequestFromWire(request))) };
+      case 'createTable': {
+        const result = await backend.createTable(request.name);
+        return { type: 'result', id, request: 'createTable', created: result.created, lsn: lsnToWire(result.lsn) };
+      }
+      case 'listTables':
+        return { type: 'result', id, request: 'listTables', tables: await backend.listTables() };
+      case 'status':
+        return { type: 'result', id, request: 'status', status: await backend.status() };
+      case 'checkpoint': {
+        const result = await backend.checkpoint();
+        return { type: 'result', id, request: 'checkpoint', lsn: lsnToWire(result.lsn), redoLsn: lsnToWire(result.redoLsn) };
+      }
+      case 'setSetting': {
+        const result = await backend.setSetting(request.name, request.value);
+        return { type: 'result', id, request: 'setSetting', restartRequired: result.restartRequired };
+      }
+      case 'showSetting':
+        return { type: 'result', id, request: 'showSetting', value: await backend.showSetting(request.name) };
+    }
+  }
+
+  private reply(reply: AnyResultMessage): void {
+    if (!this.canSend()) return;
+    let frame: Buffer;
+    try {
+      frame = encodeMessage(reply);
+    } catch (error) {
+      if (error instanceof ProtocolError && error.message.startsWith('message too large')) {
+        this.sendError({
+          type: 'error',
+          id: reply.id,
+          code: PROGRAM_LIMIT_EXCEEDED,
+          message: `${reply.request} result too large to send`,
+          detail: error.message,
+          hint: reply.request === 'range' ? 'Use a limit and fetch the range in parts.' : undefined,
+          severity: 'ERROR',
+        });
+        return;
+      }
+      // The Backend returned something the protocol cannot carry: a bug, reported, not sent.
+      this.context.log('ERROR', `invalid ${reply.request} reply from the backend: ${errorText(error)}`);
+      this.sendError({
+        type: 'error',
+        id: reply.id,
+        code: ErrorCode.internal,
+        message: 'internal error: the server produced an invalid reply',
+        detail: errorText(error),
+        severity: 'ERROR',
+      });
+      return;
+    }
+    this.sendFrame(frame);
+  }
+
+  private replyError(id: number, type: string, error: unknown): void {
+    if (error instanceof WalshipError) {
+      this.sendError({
+        type: 'error',
+        id,
+        code: error.code,
+        message: error.message,
+        detail: error.detail,
+        hint: error.hint,
+        severity: error.severity,
+      });
+      return;
+    }
+    this.context.log('ERROR', `${type} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    this.sendError({ type: 'error', id, code: ErrorCode.internal, message: 'internal error', detail: errorText(error), severity: 'ERROR' });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sending, flow control, closing
+
+  private canSend(): boolean {
+    return this.socket.readyState === this.socket.OPEN;
+  }
+
+  private send(message: ServerMessage): void {
+    if (!this.canSend()) return;
+    this.sendFrame(encodeMessage(message));
+  }
+
+  /** Sends an error reply; texts are cut to the protocol's limits rather than dropped. */
+  private sendError(message: ErrorMessage): void {
+    const clean: ErrorMessage = { ...message };
+    for (const name of ['message', 'detail', 'hint'] as const) {
+      const text = clean[name];
+      if (text === undefined) delete clean[name];
+      else if (text.length > 4096) clean[name] = `${text.slice(0, 4096)}...`;
+    }
+    if (clean.code === '' || clean.code.length > 64) clean.code = ErrorCode.internal;
+    try {
+      this.send(clean);
+    } catch (error) {
+      this.context.log('ERROR', `could not send error reply: ${errorText(error)}`);
+      this.send({ type: 'error', id: message.id, code: ErrorCode.internal, message: 'internal error', severity: 'ERROR' });
+    }
+  }
+
+  private sendFrame(frame: Buffer): void {
+    if (!this.canSend()) return;
+    this.socket.send(frame, { binary: true }, () => this.updateFlow());
+    this.updateFlow();
+  }
+
+  /** Pauses reading requests while too much is in execution or waiting to be sent. */
+  private updateFlow(): void {
+    if (this.phase === 'closing' || !this.canSend()) return;
+    const over =
+      this.inFlightIds.size >= MAX_IN_FLIGHT_REQUESTS ||
+      this.inFlightBytes >= MAX_SESSION_IN_FLIGHT_BYTES ||
+      this.socket.bufferedAmount >= MAX_SESSION_BUFFERED_BYTES;
+    if (over && !this.socket.isPaused) this.socket.pause();
+    else if (!over && this.socket.isPaused) this.socket.resume();
+  }
+
+  /** Sends a FATAL error without id and closes the connection. */
+  private fatal(code: string, message: string, closeCode: number, extra: { detail?: string; hint?: string } = {}): void {
+    if (this.phase === 'closing' || this.ended) return;
+    this.phase = 'closing';
+    clearTimeout(this.authTimer);
+    try {
+      this.sendError({ type: 'error', code, message, detail: extra.detail, hint: extra.hint, severity: 'FATAL' });
+    } catch {
+      // Nothing more to say to this client.
+    }
+    if (this.socket.isPaused) this.socket.resume();
+    this.socket.close(closeCode === CLOSE_NORMAL ? CLOSE_NORMAL : closeCode, code.slice(0, 100));
+    this.closeTimer = setTimeout(() => this.socket.terminate(), SESSION_CLOSE_TIMEOUT_MS);
+    this.closeTimer.unref();
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.phase = 'closing';
+    clearTimeout(this.authTimer);
+    clearTimeout(this.closeTimer);
+    const seconds = (Date.now() - this.startedAt) / 1000;
+    this.context.log(
+      'DEBUG',
+      `disconnection: session time: ${seconds.toFixed(3)} s user=${this.user} host=${this.peer.address} port=${this.peer.port}`,
+    );
+    this.onEnd(this);
+  }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// The project's test command (`npm test`, which .ci/run calls): builds, runs the unit tests in
+// parallel, then the real-process tests one file at a time, and ends with one plain line,
+// `N passed, N failed`, summed over both runs. Exits non-zero if anything failed or a run broke.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const reports = path.join(root, '.tmp', 'test-reports');
+fs.mkdirSync(reports, { recursive: true });
+const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+
+function run(command, args) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: process.env });
+  return result.status ?? 1;
+}
+
+let broken = false;
+if (run(bin('tsc'), ['-b']) !== 0) {
+  console.error('walship: the build failed; see the errors above.');
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
+let passed = 0;
+let failed = 0;
+for (const project of ['unit', 'integration']) {
+  const output = path.join(reports, `${project}.json`);
+  fs.rmSync(output, { force: true });
+  const status = run(bin('vitest'), ['run', '--project', project, '--reporter=default', '--reporter=json', `--outputFile=${output}`]);
+  if (!fs.existsSync(output)) {
+    console.error(`walship: the ${project} tests did not produce a report (exit status ${status}).`);
+    broken = true;
+    failed++;
+    continue;
+  }
+  const report = JSON.parse(fs.readFileSync(output, 'utf8'));
+  passed += report.numPassedTests;
+  failed += report.numFailedTests;
+  // A file that failed to load counts as a failure even when it reported no test.
+  for (const file of report.testResults ?? []) {
+    if (file.status === 'failed' && (file.assertionResults ?? []).length === 0) failed++;
+  }
+  if (status !== 0 && report.numFailedTests === 0) broken = true;
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || broken ? 1 : 0);

@@ -1,0 +1,139 @@
+/**
+ * Real nodes for the cross-package tests: each is a `walship init`ed data directory in a
+ * temporary folder and a real server process on a free loopback port, started, stopped and
+ * killed with real signals.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WalshipClient } from '@walship/client';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = path.join(ROOT, 'packages', 'cli', 'bin', 'walship.js');
+export const SERVER = path.join(ROOT, 'packages', 'server', 'dist', 'main.js');
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `walship-${prefix}-`));
+}
+
+/** A port nobody listens on right now (the kernel picks it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the walship CLI to completion. */
+export function walship(args: string[], options: { input?: string; env?: Record<string, string> } = {}): CliResult {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: ROOT, encoding: 'utf8', input: options.input, env: { ...process.env, ...options.env }, timeout: 120_000,
+  });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Waits for `condition` to hold, checking every `intervalMs`, failing after `timeoutMs`. */
+export async function waitFor<T>(what: string, condition: () => T | Promise<T>, timeoutMs = 30_000, intervalMs = 20): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+export class TestNode {
+  process: ChildProcess | null = null;
+  private output = '';
+  private exited: Promise<number | null> | null = null;
+
+  constructor(readonly dataDir: string, readonly port: number) {}
+
+  /** `walship init` with test-friendly settings (small segments, small buffers). */
+  static async init(name: string, settings: Record<string, string> = {}): Promise<TestNode> {
+    const dir = path.join(tempDir(name), 'data');
+    const port = await freePort();
+    const sets = Object.entries({ wal_segment_size: '1MB', shared_buffers: '2MB', ...settings }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+    const result = walship(['init', '-D', dir, '--port', String(port), ...sets]);
+    if (result.status !== 0) throw new Error(`walship init failed (${result.status}): ${result.stderr}`);
+    return new TestNode(dir, port);
+  }
+
+  /** Starts the server process and waits until it accepts connections. */
+  async start(): Promise<void> {
+    this.output = '';
+    const child = spawn(process.execPath, [SERVER, '-D', this.dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = child;
+    child.stdout!.on('data', (d: Buffer) => { this.output += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { this.output += d.toString(); });
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    let exitCode: number | null | undefined;
+    void this.exited.then((code) => { exitCode = code; });
+    await waitFor(`node on port ${this.port} to be ready`, () => {
+      if (exitCode !== undefined) throw new Error(`node exited with ${exitCode} before it was ready:\n${this.output}`);
+      return this.pidStatus() === 'ready';
+    }, 60_000);
+  }
+
+  /** Starts the server and resolves with its exit code and output, for starts that must fail. */
+  async startExpectingFailure(timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
+    this.output = '';
+    const child = spawn(process.execPath, [SERVER, '-D', this.dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d: Buffer) => { this.output += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { this.output += d.toString(); });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`node did not exit within ${timeoutMs} ms:\n${this.output}`)); }, timeoutMs);
+      child.once('exit', (c) => { clearTimeout(timer); resolve(c); });
+    });
+    return { code, output: this.output };
+  }
+
+  get log(): string {
+    return this.output;
+  }
+
+  pidStatus(): string | null {
+    try {
+      return fs.readFileSync(path.join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[7]?.trim() ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Sends a signal and waits for the process to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
+    if (this.process === null || this.exited === null) return null;
+    this.process.kill(signal);
+    const code = await this.exited;
+    this.process = null;
+    return code;
+  }
+
+  kill(): Promise<number | null> {
+    return this.stop('SIGKILL');
+  }
+
+  async client(options: { timeoutMs?: number } = {}): Promise<WalshipClient> {
+    return WalshipClient.connect({ host: '127.0.0.1', port: this.port, timeoutMs: options.timeoutMs ?? 30_000 });
+  }
+
+  /** Removes the node's folder (after stopping it). */
+  async destroy(): Promise<void> {
+    if (this.process !== null) await this.kill();
+    fs.rmSync(path.dirname(this.dataDir), { recursive: true, force: true });
+  }
+}
