@@ -85,7 +85,8 @@ export class TestNode {
     void this.exited.then((code) => { exitCode = code; });
     await waitFor(`node on port ${this.port} to be ready`, () => {
       if (exitCode !== undefined) throw new Error(`node exited with ${exitCode} before it was ready:\n${this.output}`);
-      return this.pidStatus() === 'ready';
+      // A killed node leaves its postmaster.pid behind: only this child's own file counts.
+      return this.pidStatus(child.pid) === 'ready';
     }, 60_000);
   }
 
@@ -106,9 +107,12 @@ export class TestNode {
     return this.output;
   }
 
-  pidStatus(): string | null {
+  /** The status line of postmaster.pid, if the file is there (and belongs to `pid`, when given). */
+  pidStatus(pid?: number): string | null {
     try {
-      return fs.readFileSync(path.join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[7]?.trim() ?? null;
+      const lines = fs.readFileSync(path.join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n');
+      if (pid !== undefined && Number(lines[0]) !== pid) return null;
+      return lines[7]?.trim() ?? null;
     } catch {
       return null;
     }
