@@ -15,15 +15,7 @@ import type { ControlFileData, DumpedRecord, DumpEnd } from '@walship/engine';
 /** initdb's engine part: control file, first WAL segment, catalog. Refuses a non-empty directory. */
 export async function bootstrapDataDirectory(dataDir: string, options: { walSegmentSize: number }): Promise<{ systemId: string }> {
   const engine = await import('@walship/engine');
-  // The engine's WAL flush waits on Atomics.waitAsync for its (unref'd) I/O worker, and a pending
-  // waitAsync does not keep Node's event loop alive: in a short-lived program nothing else does,
-  // and the process would end mid-flush. A timer holds the loop open until the bootstrap is done.
-  const keepAlive = setInterval(() => undefined, 60_000);
-  try {
-    return await engine.bootstrapDataDirectory(dataDir, options);
-  } finally {
-    clearInterval(keepAlive);
-  }
+  return engine.bootstrapDataDirectory(dataDir, options);
 }
 
 export type { ControlFileData, DumpedRecord, DumpEnd };

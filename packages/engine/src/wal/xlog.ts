@@ -269,6 +269,9 @@ export class Xlog {
       let i = this.waiters.length;
       while (i > 0 && this.waiters[i - 1]!.lsn > lsn) i--;
       this.waiters.splice(i, 0, waiter);
+      // A pending Atomics.waitAsync does not keep the event loop alive; the worker does, while
+      // someone waits for it (a short-lived program would otherwise exit mid-flush).
+      if (this.waiters.length === 1) this.worker.ref();
       this.request(PosIndex.requestFlush, this.insertPos);
       this.armWait();
     });
@@ -350,7 +353,10 @@ export class Xlog {
       this.waiters[released]!.resolve();
       released++;
     }
-    if (released > 0) this.waiters.splice(0, released);
+    if (released > 0) {
+      this.waiters.splice(0, released);
+      if (this.waiters.length === 0) this.worker.unref();
+    }
     if (this.waiters.length > 0) this.request(PosIndex.requestFlush, this.insertPos);
     const written = this.getWriteRecPtr();
     for (const listener of this.listeners) listener(written, flushed);
