@@ -60,6 +60,24 @@ export type PendingRevisionFinder = (page: Buffer) => number[];
 
 let scratch = Buffer.allocUnsafe(256 * 1024);
 
+/**
+ * Pre-images are reused rather than allocated for every page of every transaction (8 KiB each,
+ * which otherwise dominates the garbage collector's work on the commit path). Bounded: a few
+ * typical transactions' worth; bigger ones allocate and drop the extra.
+ */
+const PRE_IMAGE_POOL_MAX = 256;
+const preImagePool: Buffer[] = [];
+
+function takePreImage(page: Buffer): Buffer {
+  const image = preImagePool.pop() ?? Buffer.allocUnsafeSlow(BLCKSZ);
+  page.copy(image, 0, 0, BLCKSZ);
+  return image;
+}
+
+function givePreImage(image: Buffer): void {
+  if (preImagePool.length < PRE_IMAGE_POOL_MAX) preImagePool.push(image);
+}
+
 export class PageChangeSet implements PageModifyContext {
   private readonly registered: Registered[] = [];
   private readonly byBlock = new Map<number, Registered>();
@@ -81,7 +99,7 @@ export class PageChangeSet implements PageModifyContext {
     }
     this.pool.pin(handle);
     const entry: Registered = {
-      handle, preImage: Buffer.from(handle.page), isNew, image: false, holeOffset: 0, holeLength: 0, fragments: [], revisionOffsets: [],
+      handle, preImage: takePreImage(handle.page), isNew, image: false, holeOffset: 0, holeLength: 0, fragments: [], revisionOffsets: [],
     };
     this.registered.push(entry);
     this.byBlock.set(key, entry);
@@ -187,7 +205,10 @@ export class PageChangeSet implements PageModifyContext {
 
   private releaseAll(): void {
     this.finished = true;
-    for (const entry of this.registered) this.pool.release(entry.handle);
+    for (const entry of this.registered) {
+      this.pool.release(entry.handle);
+      givePreImage(entry.preImage);
+    }
     this.registered.length = 0;
     this.byBlock.clear();
   }
@@ -216,28 +237,33 @@ export function computeDelta(before: Buffer, after: Buffer, forced: number[]): n
   const ranges: number[] = [];
   let runStart = -1;
   let lastDiff = -1;
-  const CHUNK = 64;
-  let i = DELTA_START;
-  while (i < BLCKSZ) {
-    // Skip equal chunks without looking at each byte.
-    if ((i & (CHUNK - 1)) === 0 && i + CHUNK <= BLCKSZ && before.compare(after, i, i + CHUNK, i, i + CHUNK) === 0) {
-      i += CHUNK;
-      continue;
-    }
-    if (before[i] !== after[i]) {
-      if (runStart >= 0 && i - lastDiff - 1 > MERGE_GAP_BYTES) {
-        ranges.push(runStart, lastDiff + 1 - runStart);
-        runStart = -1;
+  // Two levels of native compares skip the (usually many) unchanged parts of the page cheaply;
+  // only chunks that differ are looked at byte by byte.
+  for (let big = 0; big < BLCKSZ; big += BIG_CHUNK) {
+    if (big + BIG_CHUNK <= DELTA_START) continue;
+    if (big >= DELTA_START && before.compare(after, big, big + BIG_CHUNK, big, big + BIG_CHUNK) === 0) continue;
+    for (let small = big; small < big + BIG_CHUNK; small += SMALL_CHUNK) {
+      const from = Math.max(small, DELTA_START);
+      const to = small + SMALL_CHUNK;
+      if (from >= to || before.compare(after, from, to, from, to) === 0) continue;
+      for (let i = from; i < to; i++) {
+        if (before[i] === after[i]) continue;
+        if (runStart >= 0 && i - lastDiff - 1 > MERGE_GAP_BYTES) {
+          ranges.push(runStart, lastDiff + 1 - runStart);
+          runStart = -1;
+        }
+        if (runStart < 0) runStart = i;
+        lastDiff = i;
       }
-      if (runStart < 0) runStart = i;
-      lastDiff = i;
     }
-    i++;
   }
   if (runStart >= 0) ranges.push(runStart, lastDiff + 1 - runStart);
   if (forced.length === 0) return ranges;
   return mergeRanges(ranges, forced);
 }
+
+const BIG_CHUNK = 512;
+const SMALL_CHUNK = 64;
 
 /** Adds each [offset, offset + 8) of `forced` to `ranges`, merging overlaps and near neighbours. */
 function mergeRanges(ranges: number[], forced: number[]): number[] {

@@ -121,7 +121,14 @@ function main(): void {
       continue;
     }
     precreateNextSegment();
-    Atomics.wait(views.ctl, CtlIndex.requestSeq, seq);
+    // Announce the sleep, then look once more: a request stored before the main thread saw the
+    // flag is caught here; one stored after it comes with a notify.
+    Atomics.store(views.ctl, CtlIndex.workerSleeping, 1);
+    if (loadPos(views, PosIndex.requestFlush) <= flushed && loadPos(views, PosIndex.requestWrite) <= written &&
+        Atomics.load(views.ctl, CtlIndex.stop) === 0) {
+      Atomics.wait(views.ctl, CtlIndex.requestSeq, seq);
+    }
+    Atomics.store(views.ctl, CtlIndex.workerSleeping, 0);
   }
   if (fd !== null) {
     if (fdDirty && data.fsync) fs.fdatasyncSync(fd);

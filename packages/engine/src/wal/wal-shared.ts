@@ -16,6 +16,12 @@ export const CtlIndex = {
   failed: 2,
   timeline: 3,
   stop: 4,
+  /**
+   * Set by the worker before it re-checks the requests and sleeps, cleared when it wakes. The
+   * main thread only pays for Atomics.notify when the worker may be asleep: while it is busy
+   * writing or fsyncing, it re-reads the requests when done anyway.
+   */
+  workerSleeping: 5,
 } as const;
 
 export const PosIndex = {

@@ -305,7 +305,7 @@ export class Xlog {
     if (Number(Atomics.load(this.views.pos, index)) >= lsn) return;
     Atomics.store(this.views.pos, index, BigInt(lsn));
     Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
-    Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
+    if (Atomics.load(this.views.ctl, CtlIndex.workerSleeping) !== 0) Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
   }
 
   private waitForPosition(posIndex: number, lsn: number, requestIndex: number, requestLsn: number): void {
