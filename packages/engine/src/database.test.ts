@@ -172,3 +172,23 @@ describe('Database', () => {
     await again.shutdown();
   });
 });
+
+describe('Database recovery on the last written page', () => {
+  it('refuses to start when a damaged record is followed by valid ones on the same page', async () => {
+    const db = await Database.open(options());
+    const lsns = await writeKeys(db, 0, 200);
+    await crash(db);
+    // A record on the last written page with two more records after it: no later page exists,
+    // so only a look within the page can tell this from a torn tail.
+    const lastPage = Math.floor((lsns[199]! - 1) / XLOG_BLCKSZ);
+    let victim = -1;
+    for (let i = 197; i > 0; i--) {
+      const start = lsns[i - 1]!;
+      if (Math.floor(start / XLOG_BLCKSZ) !== lastPage) break;
+      if (start % XLOG_BLCKSZ !== 0) victim = start + 30;
+    }
+    expect(victim).toBeGreaterThan(0);
+    flipByte(victim);
+    await expect(Database.open(options())).rejects.toThrow(/WAL is corrupt at/);
+  });
+});

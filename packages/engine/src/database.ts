@@ -248,9 +248,7 @@ export class Database {
     const lsn = ctx.size === 0
       ? this.xlog.getInsertRecPtr()
       : this.finishChangeSet(ctx, RmgrId.transaction, XactInfo.commit, encodeCommit({ time, operations: operations.length, flags }));
-    if (ctx.size !== 0 || lsn > this.visibilityWaitLsn) {
-      if (level !== 'off' && lsn > this.visibilityWaitLsn) this.visibilityWaitLsn = lsn;
-    }
+    if (level !== 'off' && lsn > this.visibilityWaitLsn) this.visibilityWaitLsn = lsn;
     this.lastCommitTime = time;
     this.stats.commits++;
     // End of the apply step. Now wait for synchronous_commit.
@@ -333,7 +331,7 @@ export class Database {
 
   // ---- background work ----------------------------------------------------------------------
 
-  /** A checkpoint; concurrent requests share the one in progress. */
+  /** A checkpoint. Requests made while one runs wait for it to end, then run their own. */
   async checkpoint(flags: number): Promise<CheckpointResult> {
     this.checkOpen();
     while (this.checkpointRunning !== null) await this.checkpointRunning.catch(() => undefined);

@@ -10,15 +10,14 @@
  */
 import * as fs from 'node:fs';
 import { XLOG_BLCKSZ } from './constants.js';
-import type { ControlFileData } from './control-file.js';
+import { DbState, type ControlFileData } from './control-file.js';
 import { ErrorCode, WalshipError } from './errors.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { redoPageChanges, type RedoBufferPool } from './access/generic-xlog.js';
-import { decodeCommit } from './wal/record-data.js';
 import { SegmentFilePageSource, fsyncDirectory, listSegments, segmentPath, walDir } from './wal/wal-files.js';
-import { pageStartOf, segmentOf } from './wal/xlog-internal.js';
+import { WAL_ALIGN, pageStartOf, segmentOf } from './wal/xlog-internal.js';
 import { XLogReader, validatePageHeader, type WalPageSource } from './wal/xlog-reader.js';
-import { RmgrId, XlogInfo, type DecodedRecord } from './wal/xlog-record.js';
+import { RMGR_NAMES, RmgrId, SIZE_OF_XLOG_RECORD, XLOG_RECORD_CRC_OFFSET, XlogInfo, computeRecordCrc, type DecodedRecord } from './wal/xlog-record.js';
 
 export interface RecoveryResult {
   /** End of valid WAL: where insertion continues. */
@@ -82,7 +81,7 @@ export async function performWalRecovery(options: RecoveryOptions): Promise<Reco
   }
   const checkpointEnd = checkpoint.record.endLsn;
 
-  if (control.redoLsn !== control.checkpointLsn || control.state !== 1) {
+  if (control.redoLsn !== control.checkpointLsn || control.state !== DbState.shutdowned) {
     log('LOG', `redo starts at ${formatLsn(control.redoLsn)}`);
   }
   reader.beginRead(control.redoLsn);
@@ -102,7 +101,7 @@ export async function performWalRecovery(options: RecoveryOptions): Promise<Reco
         throw corruption(result.lsn, result.message, `It lies before the end of the latest checkpoint record (${formatLsn(checkpointEnd)}).`);
       }
       if (!result.missing) {
-        const validAfter = findValidPageAfter(source, result.lsn, dataDir, control);
+        const validAfter = findValidRecordLaterInPage(source, result.lsn) ?? findValidPageAfter(source, result.lsn, dataDir, control);
         if (validAfter !== null) {
           throw corruption(result.lsn, result.message, `Valid WAL follows at ${formatLsn(validAfter)}, so this is not the end of the WAL: transactions after it would be lost.`);
         }
@@ -113,9 +112,8 @@ export async function performWalRecovery(options: RecoveryOptions): Promise<Reco
     redoRecord(pool, record);
     lastRecordLsn = record.lsn;
     if (record.xid >= nextXid) nextXid = record.xid + 1;
-    if (record.rmid === RmgrId.transaction) {
-      const commit = decodeCommit(record);
-      if (commit !== null) lastCommitTime = commit.time;
+    if (record.rmid === RmgrId.transaction && record.mainDataLength >= 8) {
+      lastCommitTime = record.buffer.readDoubleLE(record.mainDataOffset);
     }
     records++;
     if ((records & 255) === 0 && options.yieldEvery !== undefined) {
@@ -147,6 +145,25 @@ function corruption(lsn: Lsn, message: string, why: string): WalshipError {
     detail: why,
     hint: 'The node refuses to start rather than lose acknowledged transactions. Restore the data directory from a backup, or take a new base backup from another node. Use walship waldump to inspect the WAL.',
   });
+}
+
+/**
+ * Looks for a whole record with a valid CRC later in the page where reading stopped: acknowledged
+ * records after a damaged one on the last written page would otherwise be dropped as if they were
+ * a torn tail. Candidates start 8-byte aligned; a false match needs a 32-bit CRC to agree by chance.
+ */
+function findValidRecordLaterInPage(source: WalPageSource, lsn: Lsn): Lsn | null {
+  const pageStart = pageStartOf(lsn);
+  const page = source.readPage(pageStart as Lsn);
+  if (page === null) return null;
+  for (let offset = (lsn - pageStart) + WAL_ALIGN; offset + SIZE_OF_XLOG_RECORD <= XLOG_BLCKSZ; offset += WAL_ALIGN) {
+    const totalLength = page.readUInt32LE(offset);
+    if (totalLength < SIZE_OF_XLOG_RECORD + 2 || offset + totalLength > XLOG_BLCKSZ) continue;
+    if (RMGR_NAMES[page.readUInt8(offset + 17)] === undefined) continue;
+    const record = page.subarray(offset, offset + totalLength);
+    if (computeRecordCrc(record, totalLength) === record.readUInt32LE(XLOG_RECORD_CRC_OFFSET)) return (pageStart + offset) as Lsn;
+  }
+  return null;
 }
 
 /**

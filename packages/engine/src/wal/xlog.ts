@@ -294,13 +294,6 @@ export class Xlog {
     return true;
   }
 
-  /** Asks the worker to write (not flush) up to `lsn`: completed pages, ahead of a flush. */
-  requestWrite(lsn: Lsn): void {
-    if (this.getWriteRecPtr() >= lsn) return;
-    this.request(PosIndex.requestWrite, Math.min(lsn, this.insertPos));
-    this.armWait();
-  }
-
   private request(index: number, lsn: number): void {
     if (Number(Atomics.load(this.views.pos, index)) >= lsn) return;
     Atomics.store(this.views.pos, index, BigInt(lsn));
