@@ -21,7 +21,8 @@ export class NodeBackend implements Backend {
 
   private db() {
     const db = this.postmaster.database;
-    if (db === null || this.postmaster.state !== 'ready') {
+    // Open sessions keep working during a smart shutdown (see Postmaster.servesOpenSessions).
+    if (db === null || !this.postmaster.servesOpenSessions) {
       throw new WalshipError(ErrorCode.cannotConnectNow, cannotConnectMessage(this.postmaster.state), { severity: 'FATAL' });
     }
     return db;

@@ -46,6 +46,7 @@ export class Postmaster {
   private components: Component[] = [];
   private checkpointer: Checkpointer | null = null;
   private shuttingDown: ShutdownMode | null = null;
+  private smartWaitingForSessions = false;
   private restarting: Promise<void> | null = null;
   private exitResolve: ((code: number) => void) | null = null;
   private readonly backend = new NodeBackend(this);
@@ -209,6 +210,18 @@ export class Postmaster {
     await Promise.all(components.map((c) => c.stopAndWait()));
   }
 
+  /**
+   * Whether sessions that are already connected may still run requests. A smart shutdown
+   * (SIGTERM) refuses new sessions but lets the open ones work until they end, as PostgreSQL's
+   * does; `state` is already `stopping` then (that is what refuses new sessions), so the
+   * backend asks this instead of `state === 'ready'` alone. Before this, every request of an
+   * open session failed with "the database system is shutting down" during a smart shutdown,
+   * which made smart no different from fast for a connected client.
+   */
+  get servesOpenSessions(): boolean {
+    return this.database !== null && (this.state === 'ready' || (this.smartWaitingForSessions && this.shuttingDown === 'smart'));
+  }
+
   /** `walship checkpoint`: an immediate, forced checkpoint, waited for. */
   async requestCheckpoint(): Promise<CheckpointResult> {
     if (this.checkpointer === null || this.state !== 'ready') {
@@ -324,7 +337,9 @@ export class Postmaster {
     this.pidFile.setStatus('stopping');
     if (mode === 'smart') {
       this.state = 'stopping';
+      this.smartWaitingForSessions = true;
       await this.listener?.waitForSessionsToEnd?.(() => this.shuttingDown !== 'smart');
+      this.smartWaitingForSessions = false;
     }
     this.state = 'stopping';
     if (this.shuttingDown === 'immediate') {
