@@ -74,9 +74,13 @@ export class TestNode {
   }
 
   /** Starts the server process and waits until it accepts connections. */
-  async start(): Promise<void> {
+  async start(env: Record<string, string> = {}): Promise<void> {
     this.output = '';
-    const child = spawn(process.execPath, [SERVER, '-D', this.dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SERVER, '-D', this.dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Log lines keep going to stderr after start, so tests can read what the node said.
+      env: { ...process.env, WALSHIP_LOG_STDERR: '1', ...env },
+    });
     this.process = child;
     child.stdout!.on('data', (d: Buffer) => { this.output += d.toString(); });
     child.stderr!.on('data', (d: Buffer) => { this.output += d.toString(); });

@@ -70,6 +70,8 @@ export async function createCheckPoint(ctx: CheckpointContext, flags: number): P
     return { skipped: true, lsn: control.checkpointLsn, redo: control.redoLsn, buffersWritten: 0, segmentsRemoved: 0, elapsedMs: 0 };
   }
 
+  ctx.log('LOG', `checkpoint starting: ${describeCheckpointFlags(flags)}`);
+
   // 1. The redo point: from here on, the first change to each page logs a full image.
   const redo = xlog.nextRecordStart();
   xlog.redoRecPtr = redo;
@@ -112,7 +114,22 @@ export async function createCheckPoint(ctx: CheckpointContext, flags: number): P
   const segmentsRemoved = removeOldSegments(ctx.dataDir, xlog.segmentSize, redo, ctx.walKeepBytes);
 
   const elapsedMs = performance.now() - started;
-  return { skipped: false, lsn: start, redo, buffersWritten, segmentsRemoved, elapsedMs };
+  const result = { skipped: false, lsn: start, redo, buffersWritten, segmentsRemoved, elapsedMs };
+  ctx.log('LOG', describeCheckpoint(result, 'checkpoint'));
+  return result;
+}
+
+/** The reasons PostgreSQL's log_checkpoints prints: "shutdown immediate", "time", "wal", ... */
+export function describeCheckpointFlags(flags: number): string {
+  const words: string[] = [];
+  if (flags & CheckpointFlags.isShutdown) words.push('shutdown');
+  if (flags & CheckpointFlags.endOfRecovery) words.push('end-of-recovery');
+  if (flags & CheckpointFlags.immediate) words.push('immediate');
+  if (flags & CheckpointFlags.force) words.push('force');
+  if (flags & CheckpointFlags.wait) words.push('wait');
+  if (flags & CheckpointFlags.causeXlog) words.push('wal');
+  if (flags & CheckpointFlags.causeTime) words.push('time');
+  return words.join(' ');
 }
 
 /** RemoveOldXlogFiles: deletes segments wholly before the one holding `redo`, keeping `keepBytes` more. */

@@ -14,7 +14,7 @@ import { BLCKSZ, DEFAULT_TABLE, MAX_TABLE_NAME_BYTES } from './constants.js';
 import { DbState, readControlFile, writeControlFile, DB_STATE_NAMES, type ControlFileData } from './control-file.js';
 import { ErrorCode, WalshipError } from './errors.js';
 import { PageChangeSet } from './access/generic-xlog.js';
-import { CheckpointFlags, createCheckPoint, describeCheckpoint, type CheckpointResult } from './checkpoint.js';
+import { CheckpointFlags, createCheckPoint, type CheckpointResult } from './checkpoint.js';
 import { performWalRecovery } from './recovery.js';
 import { BufferPool } from './storage/buffer-pool.js';
 import { Smgr } from './storage/smgr.js';
@@ -24,7 +24,7 @@ import { RmgrId, StorageInfo, XactInfo } from './wal/xlog-record.js';
 import { Xlog } from './wal/xlog.js';
 import type { Compare, Entry, Operation, RangeOptions, RangeResult, SyncCommitLevel, TxnRequest, TxnResult } from './types.js';
 
-export type LogLevel = 'DEBUG' | 'LOG' | 'WARNING' | 'ERROR' | 'FATAL' | 'PANIC';
+export type LogLevel = 'DEBUG' | 'LOG' | 'DETAIL' | 'HINT' | 'WARNING' | 'ERROR' | 'FATAL' | 'PANIC';
 export type LogFunction = (level: LogLevel, message: string) => void;
 
 export interface DatabaseOptions {
@@ -40,6 +40,8 @@ export interface DatabaseOptions {
   memberName: string;
   walKeepBytes: number;
   log: LogFunction;
+  /** Runs after each asynchronous commit (synchronous_commit = off): wakes a hibernating WAL writer. */
+  onAsyncCommit?: () => void;
   /**
    * Waits for the synchronous standbys (sync rep), after the local flush. Absent on a node with
    * no synchronous standbys configured: then `on`, `remote_write` and `remote_apply` are `local`.
@@ -74,6 +76,8 @@ export class Database {
   private readonly tablesWithDeletes = new Set<number>();
   private closed = false;
   synchronousCommit: SyncCommitLevel;
+  /** wal_keep_size, in bytes; changes on reload. */
+  walKeepBytes: number;
   readonly stats: DatabaseStats;
   lastCommitTime = 0;
 
@@ -87,6 +91,7 @@ export class Database {
     this.store = new Store(pool);
     this.nextXid = nextXid;
     this.synchronousCommit = options.synchronousCommit;
+    this.walKeepBytes = options.walKeepBytes;
     this.stats = stats;
   }
 
@@ -141,8 +146,7 @@ export class Database {
     const db = new Database(options, control, smgr, pool, xlog, recovery.nextXid, stats);
     db.lastCommitTime = recovery.lastCommitTime;
     if (!cleanShutdown || recovery.recordsReplayed > 1) {
-      const result = await db.checkpoint(CheckpointFlags.endOfRecovery | CheckpointFlags.immediate | CheckpointFlags.wait);
-      log('LOG', describeCheckpoint(result, 'end-of-recovery checkpoint'));
+      await db.checkpoint(CheckpointFlags.endOfRecovery | CheckpointFlags.immediate | CheckpointFlags.wait);
     } else {
       control.state = DbState.inProduction;
       writeControlFile(dataDir, control);
@@ -257,7 +261,10 @@ export class Database {
   }
 
   private async waitForCommit(lsn: Lsn, level: SyncCommitLevel): Promise<void> {
-    if (level === 'off') return;
+    if (level === 'off') {
+      this.options.onAsyncCommit?.();
+      return;
+    }
     await this.xlog.xlogFlush(lsn);
     if (level !== 'local' && this.options.syncRepWait !== undefined) await this.options.syncRepWait(lsn, level);
   }
@@ -342,7 +349,7 @@ export class Database {
       smgr: this.smgr,
       control: this.control,
       nextXid: () => this.nextXid,
-      walKeepBytes: this.options.walKeepBytes,
+      walKeepBytes: this.walKeepBytes,
       log: this.options.log,
     }, flags);
     this.checkpointRunning = running;
@@ -427,8 +434,7 @@ export class Database {
   /** ShutdownXLOG: a shutdown checkpoint, then the WAL is closed. */
   async shutdown(): Promise<void> {
     if (this.closed) return;
-    const result = await this.checkpoint(CheckpointFlags.isShutdown | CheckpointFlags.immediate);
-    this.options.log('LOG', describeCheckpoint(result, 'shutdown checkpoint'));
+    await this.checkpoint(CheckpointFlags.isShutdown | CheckpointFlags.immediate);
     this.closed = true;
     await this.xlog.shutdown();
     this.smgr.close();

@@ -7,7 +7,7 @@ export {
   readControlFile, writeControlFile, describeControlFile, DbState, DB_STATE_NAMES, CONTROL_VERSION, type ControlFileData,
 } from './control-file.js';
 export { Database, validateTableName, type DatabaseOptions, type LogFunction, type LogLevel } from './database.js';
-export { CheckpointFlags, describeCheckpoint, type CheckpointResult } from './checkpoint.js';
+export { CheckpointFlags, describeCheckpoint, describeCheckpointFlags, type CheckpointResult } from './checkpoint.js';
 export { bootstrapDataDirectory, validateSegmentSize, DATA_SUBDIRECTORIES } from './bootstrap.js';
 export { dumpWal, type DumpedRecord, type DumpEnd } from './waldump.js';
 export { formatLsn as lsnToString } from './lsn.js';

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { LogLevel } from '@walship/engine';
 
 const LEVEL_ORDER: Record<string, number> = {
-  debug5: 0, debug4: 0, debug3: 0, debug2: 0, debug1: 0, DEBUG: 0, info: 1, notice: 1, LOG: 2, log: 2,
+  debug5: 0, debug4: 0, debug3: 0, debug2: 0, debug1: 0, DEBUG: 0, info: 1, notice: 1, LOG: 2, log: 2, DETAIL: 2, HINT: 2,
   warning: 3, WARNING: 3, error: 4, ERROR: 4, fatal: 5, FATAL: 5, panic: 6, PANIC: 6,
 };
 
@@ -43,8 +43,9 @@ export class Logger {
   }
 
   log = (level: LogLevel, message: string): void => {
-    // LOG lines are always written, as PostgreSQL's log_min_messages treats LOG above ERROR.
-    if (level !== 'LOG' && (LEVEL_ORDER[level] ?? 2) < (LEVEL_ORDER[this.options.minLevel] ?? 3)) return;
+    // LOG lines (and the DETAIL/HINT lines that go with a message) are always written, as
+    // PostgreSQL's log_min_messages treats LOG above ERROR.
+    if (level !== 'LOG' && level !== 'DETAIL' && level !== 'HINT' && (LEVEL_ORDER[level] ?? 2) < (LEVEL_ORDER[this.options.minLevel] ?? 3)) return;
     const line = `${timestamp()} [${process.pid}] ${level}:  ${message}\n`;
     if (this.toStderr) process.stderr.write(line);
     try {

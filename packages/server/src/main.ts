@@ -26,7 +26,7 @@ if (dataDir === undefined) usage();
 // FATAL with the file and line, its DETAIL and HINT, and exit 1.
 let postmaster: Postmaster;
 try {
-  postmaster = new Postmaster({ dataDir: path.resolve(dataDir), foreground: process.env.WALSHIP_LOG_STDERR === '1' });
+  postmaster = new Postmaster({ dataDir: path.resolve(dataDir), foreground: process.env.WALSHIP_LOG_STDERR === '1' || process.stderr.isTTY === true });
 } catch (error) {
   if (!(error instanceof WalshipError)) {
     process.stderr.write(`FATAL:  ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -32,7 +32,11 @@ export class NodeBackend implements Backend {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof AssertionFailure) this.postmaster.crash('client session', error);
+      // A programmer error, or an error after which the node cannot go on (an fsync or write
+      // failure is PANIC): the node crash-restarts, as PostgreSQL's postmaster does.
+      if (error instanceof AssertionFailure || (error instanceof WalshipError && error.severity === 'PANIC')) {
+        this.postmaster.crash('client session', error);
+      }
       throw error;
     }
   }

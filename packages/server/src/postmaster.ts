@@ -13,14 +13,17 @@
  * drops the whole database instance, runs crash recovery and starts everything again: every
  * piece of state is rebuilt from disk, nothing carried over.
  */
-import { CheckpointFlags, Database, ErrorCode, WalshipError, formatLsn, type CheckpointResult, type LogFunction } from '@walship/engine';
+import { CheckpointFlags, Database, ErrorCode, WalshipError, formatLsn, readControlFile, type CheckpointResult, type LogFunction } from '@walship/engine';
 import { Component } from './component.js';
 import { AutoVacuum } from './components/autovacuum.js';
 import { BgWriter } from './components/bg-writer.js';
 import { Checkpointer } from './components/checkpointer.js';
 import { WalWriter } from './components/wal-writer.js';
 import type { ServerState } from './backend.js';
-import { startListener, type Listener } from './listener.js';
+import { Faults } from './faults.js';
+import { resolveListenAddress, startListener, type Listener } from './listener.js';
+import { startMetricsServer, type MetricsServer } from './metrics-http.js';
+import type { SessionAuth } from './session.js';
 import { Logger } from './logger.js';
 import { NodeBackend } from './node-backend.js';
 import { PidFile } from './pidfile.js';
@@ -43,6 +46,12 @@ export class Postmaster {
   private readonly logger: Logger;
   private readonly pidFile: PidFile;
   private listener: Listener | null = null;
+  private metricsServer: MetricsServer | null = null;
+  /** Read by sessions at each handshake; a reload changes the password in place. */
+  private readonly auth: SessionAuth = {};
+  private readonly faults: Faults;
+  private readonly foreground: boolean;
+  private walWriter: WalWriter | null = null;
   private components: Component[] = [];
   private checkpointer: Checkpointer | null = null;
   private shuttingDown: ShutdownMode | null = null;
@@ -63,6 +72,15 @@ export class Postmaster {
       toStderr: true,
     });
     this.pidFile = new PidFile(this.dataDir, this.settings.get('port'), this.listenAddress());
+    this.faults = new Faults(process.env.WALSHIP_FAULTS);
+    this.foreground = options.foreground;
+    this.applyAuth();
+  }
+
+  private applyAuth(): void {
+    const password = this.settings.get('password');
+    if (password) this.auth.password = password;
+    else delete this.auth.password;
   }
 
   get log(): LogFunction {
@@ -74,8 +92,7 @@ export class Postmaster {
   }
 
   private listenAddress(): string {
-    const addresses = this.settings.get('listen_addresses');
-    return addresses === 'localhost' || addresses === '' ? '127.0.0.1' : addresses === '*' ? '0.0.0.0' : addresses.split(',')[0]!.trim();
+    return resolveListenAddress(this.settings.get('listen_addresses'));
   }
 
   /** Runs the node until it shuts down; resolves with the process exit code. */
@@ -89,15 +106,24 @@ export class Postmaster {
     }
     this.installSignalHandlers();
     try {
+      // Like the postmaster's checks of the data directory: a missing or corrupt control file
+      // is reported before the port is taken.
+      readControlFile(this.dataDir);
+      if (this.faults.active.length > 0) this.log('WARNING', `fault injection is on: ${this.faults.active.join(', ')}`);
       const port = this.settings.get('port');
       this.listener = await startListener({
-        port, host: this.listenAddress(), backend: this.backend,
-        auth: this.settings.get('password') ? { password: this.settings.get('password') } : {},
+        port, host: this.listenAddress(), backend: this.backend, auth: this.auth,
+        maxConnections: this.settings.get('max_connections'),
         log: (level, message) => this.log(level as 'LOG', message),
       });
+      const metricsPort = this.settings.get('metrics_port');
+      if (metricsPort > 0) {
+        this.metricsServer = await startMetricsServer({ port: metricsPort, host: this.listenAddress(), backend: this.backend, log: this.log });
+        this.log('LOG', `serving /metrics and /healthz on ${this.listenAddress()}:${metricsPort}`);
+      }
       await this.startInstance();
       this.pidFile.setStatus('ready');
-      if (!this.foregroundLogging) this.logger.toStderr = false;
+      if (!this.foreground) this.logger.toStderr = false;
     } catch (error) {
       this.reportFatal(error);
       await this.teardown();
@@ -106,15 +132,11 @@ export class Postmaster {
     return exited;
   }
 
-  private get foregroundLogging(): boolean {
-    return process.env.WALSHIP_LOG_STDERR === '1';
-  }
-
   private reportFatal(error: unknown): void {
     if (error instanceof WalshipError) {
       this.log(error.severity === 'PANIC' ? 'PANIC' : 'FATAL', error.message);
-      if (error.detail) this.log('LOG', `DETAIL:  ${error.detail}`);
-      if (error.hint) this.log('LOG', `HINT:  ${error.hint}`);
+      if (error.detail) this.log('DETAIL', error.detail);
+      if (error.hint) this.log('HINT', error.hint);
     } else {
       this.log('FATAL', error instanceof Error ? (error.stack ?? error.message) : String(error));
     }
@@ -134,12 +156,14 @@ export class Postmaster {
       memberName: this.memberName,
       walKeepBytes: s.get('wal_keep_size'),
       log: this.log,
+      onAsyncCommit: () => this.walWriter?.wakeForAsyncCommit(),
     });
     this.database = db;
     db.xlog.onFailure((error) => this.crash('wal writer', error));
-    this.checkpointer = new Checkpointer(db, this.checkpointerSettings(), this.log);
+    this.checkpointer = new Checkpointer(db, this.checkpointerSettings());
+    this.walWriter = new WalWriter(db, s.get('wal_writer_delay'), this.faults);
     this.components = [
-      new WalWriter(db, s.get('wal_writer_delay')),
+      this.walWriter,
       this.checkpointer,
       new BgWriter(db, s.get('bgwriter_delay'), s.get('bgwriter_lru_maxpages')),
       new AutoVacuum(db, s.get('autovacuum_naptime'), s.get('autovacuum'), this.log),
@@ -179,23 +203,26 @@ export class Postmaster {
     if (this.restarting !== null || this.shuttingDown !== null) return;
     const reason = error instanceof Error ? error.message : String(error);
     this.log('LOG', `${who} process (PID ${process.pid}) was terminated by exception: ${reason}`);
-    if (error instanceof Error && error.stack) this.log('LOG', `DETAIL:  ${error.stack.split('\n').slice(1, 4).join(' | ').trim()}`);
+    if (error instanceof Error && error.stack) this.log('DETAIL', error.stack.split('\n').slice(1, 4).map((l) => l.trim()).join(' | '));
     this.log('LOG', 'terminating any other active server processes');
     this.restarting = this.reinitialize().finally(() => { this.restarting = null; });
   }
 
   private async reinitialize(): Promise<void> {
     this.state = 'crashed';
+    this.pidFile.setStatus('starting');
     this.listener?.closeAllSessions('terminating connection because of crash of another server process');
     await this.stopComponents();
     const db = this.database;
     this.database = null;
     this.checkpointer = null;
+    this.walWriter = null;
     await db?.abort().catch(() => undefined);
     this.crashRestarts++;
     this.log('LOG', 'all server processes terminated; reinitializing');
     try {
       await this.startInstance();
+      this.pidFile.setStatus('ready');
     } catch (error) {
       this.reportFatal(error);
       this.log('LOG', 'startup process failed during crash recovery; shutting down');
@@ -224,7 +251,7 @@ export class Postmaster {
 
   /** `walship checkpoint`: an immediate, forced checkpoint, waited for. */
   async requestCheckpoint(): Promise<CheckpointResult> {
-    if (this.checkpointer === null || this.state !== 'ready') {
+    if (this.checkpointer === null || !this.servesOpenSessions) {
       throw new WalshipError(ErrorCode.cannotConnectNow, 'the database system is not ready for a checkpoint', { hint: 'Try again once the node is ready.' });
     }
     return this.checkpointer.request(CheckpointFlags.immediate | CheckpointFlags.force | CheckpointFlags.wait);
@@ -275,7 +302,13 @@ export class Postmaster {
   private applySettings(): void {
     const s = this.settings;
     const db = this.database;
-    if (db !== null) db.synchronousCommit = s.get('synchronous_commit');
+    if (db !== null) {
+      db.synchronousCommit = s.get('synchronous_commit');
+      db.walKeepBytes = s.get('wal_keep_size');
+      db.xlog.fullPageWrites = s.get('full_page_writes');
+      db.xlog.setFsync(s.get('fsync'));
+    }
+    this.applyAuth();
     for (const component of this.components) {
       if (component instanceof WalWriter) component.delayMs = s.get('wal_writer_delay');
       if (component instanceof BgWriter) {
@@ -289,7 +322,10 @@ export class Postmaster {
       }
       component.latch.set();
     }
-    this.logger.configure({ minLevel: s.get('log_min_messages'), rotationSizeBytes: s.get('log_rotation_size'), rotationAgeMs: s.get('log_rotation_age') });
+    this.logger.configure({
+      directory: s.get('log_directory'), minLevel: s.get('log_min_messages'),
+      rotationSizeBytes: s.get('log_rotation_size'), rotationAgeMs: s.get('log_rotation_age'),
+    });
   }
 
   // ---- metrics -------------------------------------------------------------------------------
@@ -369,6 +405,8 @@ export class Postmaster {
   private async teardown(): Promise<void> {
     await this.listener?.close().catch(() => undefined);
     this.listener = null;
+    await this.metricsServer?.close().catch(() => undefined);
+    this.metricsServer = null;
     this.pidFile.release();
     this.logger.close();
   }

@@ -33,12 +33,16 @@ let bytesWritten = 0;
 /** The last segment known to exist ahead of the write position. */
 let precreatedSegNo = -1;
 
+function fsyncOn(): boolean {
+  return Atomics.load(views.ctl, CtlIndex.fsync) !== 0;
+}
+
 function openSegment(segNo: number): number {
   if (segNo === fdSegNo && fd !== null) return fd;
   if (fd !== null) {
     // Leaving a segment: make it durable now (XLogWrite fsyncs a finished segment), so that a
     // later flush only has one file to sync.
-    if (fdDirty && data.fsync) {
+    if (fdDirty && fsyncOn()) {
       fs.fdatasyncSync(fd);
       fsyncCount++;
     }
@@ -75,7 +79,7 @@ function writeUpTo(target: number): void {
 }
 
 function flush(): void {
-  if (fd !== null && fdDirty && data.fsync) {
+  if (fd !== null && fdDirty && fsyncOn()) {
     fs.fdatasyncSync(fd);
     fsyncCount++;
   }
@@ -131,7 +135,7 @@ function main(): void {
     Atomics.store(views.ctl, CtlIndex.workerSleeping, 0);
   }
   if (fd !== null) {
-    if (fdDirty && data.fsync) fs.fdatasyncSync(fd);
+    if (fdDirty && fsyncOn()) fs.fdatasyncSync(fd);
     fs.closeSync(fd);
   }
 }

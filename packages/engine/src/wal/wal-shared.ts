@@ -22,6 +22,8 @@ export const CtlIndex = {
    * writing or fsyncing, it re-reads the requests when done anyway.
    */
   workerSleeping: 5,
+  /** fsync setting (1 on, 0 off), read at every flush so that a reload changes it. */
+  fsync: 6,
 } as const;
 
 export const PosIndex = {
@@ -67,5 +69,4 @@ export interface WalIoWorkerData {
   ringBytes: number;
   ctlSab: SharedArrayBuffer;
   ringSab: SharedArrayBuffer;
-  fsync: boolean;
 }

@@ -102,6 +102,7 @@ export class Xlog {
     this.insertPos = options.insertLsn;
     this.prevRecord = options.prevRecordLsn;
     Atomics.store(this.views.ctl, CtlIndex.timeline, options.timeline);
+    Atomics.store(this.views.ctl, CtlIndex.fsync, options.fsync ? 1 : 0);
     for (const index of [PosIndex.requestWrite, PosIndex.requestFlush, PosIndex.written, PosIndex.flushed]) {
       Atomics.store(this.views.pos, index, BigInt(options.insertLsn));
     }
@@ -117,7 +118,6 @@ export class Xlog {
       ringBytes: this.ringBytes,
       ctlSab,
       ringSab,
-      fsync: options.fsync,
     };
     this.worker = new Worker(workerUrl(), { workerData: data });
     this.worker.on('message', (message: { type: string; message: string }) => {
@@ -125,6 +125,11 @@ export class Xlog {
     });
     this.worker.on('error', (error) => this.fail(new WalshipError('io_error', `WAL I/O worker failed: ${error.message}`, { severity: 'PANIC' })));
     this.worker.unref();
+  }
+
+  /** The fsync setting; takes effect at the next flush (a reload changes it). */
+  setFsync(on: boolean): void {
+    Atomics.store(this.views.ctl, CtlIndex.fsync, on ? 1 : 0);
   }
 
   get timeline(): number {

@@ -8,7 +8,7 @@
  * this loop has stopped. A failed checkpoint is a node crash (an fsync error must never be
  * retried): the postmaster recovers.
  */
-import { CheckpointFlags, describeCheckpoint, type CheckpointResult, type Database, type LogFunction } from '@walship/engine';
+import { CheckpointFlags, type CheckpointResult, type Database } from '@walship/engine';
 import { Component } from '../component.js';
 
 export interface CheckpointerSettings {
@@ -30,7 +30,7 @@ export class Checkpointer extends Component {
   /** Checkpoints done, by cause: `checkpoints_timed` and `checkpoints_req` of pg_stat_bgwriter. */
   readonly counts = { timed: 0, requested: 0 };
 
-  constructor(private readonly db: Database, public settings: CheckpointerSettings, private readonly log: LogFunction) {
+  constructor(private readonly db: Database, public settings: CheckpointerSettings) {
     super();
     db.xlog.onFlush((written) => {
       if (written - db.control.redoLsn >= this.walTriggerBytes()) this.latch.set();
@@ -67,12 +67,10 @@ export class Checkpointer extends Component {
           for (const r of pending) r.reject(error);
           throw error;
         }
+        // pg_stat_bgwriter's split: timed ones are those only checkpoint_timeout asked for.
         if (!result.skipped) {
-          if (pending.length > 0) this.counts.requested++;
-          else this.counts.timed++;
-          const cause = flags & CheckpointFlags.causeXlog ? 'wal' : pending.length > 0 ? 'immediate force wait' : 'time';
-          this.log('LOG', `checkpoint starting: ${cause}`);
-          this.log('LOG', describeCheckpoint(result, 'checkpoint'));
+          if (pending.length === 0 && (flags & CheckpointFlags.causeXlog) === 0) this.counts.timed++;
+          else this.counts.requested++;
         }
         for (const r of pending) r.resolve(result);
         continue;

@@ -9,6 +9,7 @@
  */
 import type { Database } from '@walship/engine';
 import { Component } from '../component.js';
+import type { Faults } from '../faults.js';
 
 /** Idle loops before hibernating, and how much longer a hibernating loop sleeps (walwriter.c). */
 const LOOPS_UNTIL_HIBERNATE = 50;
@@ -16,18 +17,29 @@ const HIBERNATE_FACTOR = 25;
 
 export class WalWriter extends Component {
   readonly kind = 'wal writer' as const;
+  /** Sleeping the long sleep: an asynchronous commit must wake it (see wakeForAsyncCommit). */
+  private hibernating = false;
 
-  constructor(private readonly db: Database, public delayMs: number) {
+  constructor(private readonly db: Database, public delayMs: number, private readonly faults: Faults) {
     super();
+  }
+
+  /** XLogSetAsyncXactLSN's wake-up: only a hibernating WAL writer needs one. */
+  wakeForAsyncCommit(): void {
+    if (this.hibernating) this.latch.set();
   }
 
   protected async main(): Promise<void> {
     let idleLoops = 0;
     while (!this.stopping) {
+      if (this.faults.take('crash_wal_writer', (commits) => this.db.stats.commits >= commits)) {
+        throw new Error('fault injection: crash_wal_writer');
+      }
       const worked = this.db.xlog.xlogBackgroundFlush();
       idleLoops = worked ? 0 : idleLoops + 1;
-      const sleep = idleLoops >= LOOPS_UNTIL_HIBERNATE ? this.delayMs * HIBERNATE_FACTOR : this.delayMs;
-      await this.latch.wait(sleep);
+      this.hibernating = idleLoops >= LOOPS_UNTIL_HIBERNATE;
+      await this.latch.wait(this.hibernating ? this.delayMs * HIBERNATE_FACTOR : this.delayMs);
+      this.hibernating = false;
     }
   }
 }
