@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { processIsAlive } from '@walship/server/pidfile';
 import { randomBytes } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
@@ -98,14 +99,7 @@ async function killDetached(dataDir: string): Promise<void> {
   } catch {
     return;
   }
-  await waitFor(`process ${pid} to exit`, () => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 10_000);
+  await waitFor(`process ${pid} to exit`, () => !processIsAlive(pid), 10_000);
 }
 
 /** A WebSocket on /client that speaks raw frames, recording what the node answers. */

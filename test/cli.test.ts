@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WalshipClient } from '@walship/client';
 import { parseLsn } from '@walship/engine';
+import { processIsAlive } from '@walship/server/pidfile';
 import { CLI, ROOT, freePort, tempDir, waitFor, walship, type CliResult } from './helpers/node.js';
 
 const LSN = /^[0-9A-F]+\/[0-9A-F]+$/;
@@ -51,13 +52,9 @@ function readPid(dataDir: string): number | null {
   }
 }
 
+/** Whether the node's process still runs; an exited one not yet reaped (a zombie) does not. */
 function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return processIsAlive(pid);
 }
 
 describe('walship CLI against a real node', () => {

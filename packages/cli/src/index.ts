@@ -6,4 +6,4 @@ export { runCli, buildProgram, reportError } from './program.js';
 export { CliError, ExitCode, formatErrorText, usageError, type ExitCodeValue } from './cli-error.js';
 export { processIo, type CliIo, type OutputStream } from './io.js';
 export { parseNodeAddress, parseNodeList, formatNodeAddress, DEFAULT_NODE, DEFAULT_PORT, type NodeAddress } from './options.js';
-export { readPidFile, isProcessAlive, pidFilePath, type PidFile } from './pidfile.js';
+export { readPidFile, processIsAlive, pidFilePath, type PidFileInfo } from '@walship/server/pidfile';

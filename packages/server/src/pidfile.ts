@@ -7,7 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ErrorCode, WalshipError } from '@walship/engine';
+// Only the errors module: the CLI reads pid files, and must not load the whole engine to start.
+import { ErrorCode, WalshipError } from '@walship/engine/errors';
 
 export type PidStatus = 'starting' | 'ready' | 'stopping';
 
@@ -16,9 +17,10 @@ export const PID_FILE_NAME = 'postmaster.pid';
 export interface PidFileInfo {
   pid: number;
   dataDir: string;
-  startTime: number;
-  port: number;
+  startTimeSeconds: number | null;
+  port: number | null;
   listenAddress: string;
+  /** Empty while the server has not written it yet. */
   status: string;
 }
 
@@ -26,23 +28,29 @@ export function pidFilePath(dataDir: string): string {
   return path.join(dataDir, PID_FILE_NAME);
 }
 
+/** Reads postmaster.pid; null when it does not exist or has no valid pid line (yet). */
 export function readPidFile(dataDir: string): PidFileInfo | null {
   let text: string;
   try {
     text = fs.readFileSync(pidFilePath(dataDir), 'utf8');
-  } catch {
-    return null;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
   }
   const lines = text.split('\n');
-  const pid = Number.parseInt(lines[0] ?? '', 10);
-  if (!Number.isInteger(pid) || pid <= 0) return null;
+  const pid = Number(lines[0]?.trim());
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+  const numberOrNull = (line: string | undefined): number | null => {
+    const value = Number(line?.trim());
+    return line === undefined || line.trim() === '' || !Number.isFinite(value) ? null : value;
+  };
   return {
     pid,
-    dataDir: lines[1] ?? '',
-    startTime: Number(lines[2] ?? 0),
-    port: Number(lines[3] ?? 0),
-    listenAddress: lines[5] ?? '',
-    status: (lines[7] ?? '').trim(),
+    dataDir: lines[1]?.trim() ?? '',
+    startTimeSeconds: numberOrNull(lines[2]),
+    port: numberOrNull(lines[3]),
+    listenAddress: lines[5]?.trim() ?? '',
+    status: lines[7]?.trim() ?? '',
   };
 }
 

@@ -15,7 +15,7 @@ import { CliError, ExitCode, formatErrorText, usageError } from '../cli-error.js
 import { withSession } from '../connect.js';
 import type { CliIo } from '../io.js';
 import { formatNodeAddress, type NodeAddress } from '../options.js';
-import { isProcessAlive, readPidFile } from '../pidfile.js';
+import { processIsAlive, readPidFile } from '@walship/server/pidfile';
 
 export interface SetOptions {
   dataDir?: string;
@@ -56,7 +56,7 @@ async function setInDataDirectory(dataDir: string, options: SetOptions, io: CliI
   }
   io.stdout.write(`${change.name} = ${change.text}\n`);
   const pidFile = readPidFile(dataDir);
-  const running = pidFile !== null && isProcessAlive(pidFile.pid);
+  const running = pidFile !== null && processIsAlive(pidFile.pid);
   if (!running) return ExitCode.ok;
   if (change.restartRequired) {
     restartWarning(io, change.name, dataDir);

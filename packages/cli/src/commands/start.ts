@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError, ExitCode } from '../cli-error.js';
 import type { CliIo } from '../io.js';
-import { isProcessAlive, pidFilePath, readPidFile } from '../pidfile.js';
+import { processIsAlive, pidFilePath, readPidFile } from '@walship/server/pidfile';
 import { shellQuote } from './init.js';
 
 export interface StartOptions {
@@ -61,7 +61,7 @@ function checkDataDirectory(dataDir: string): void {
     });
   }
   const pidFile = readPidFile(dataDir);
-  if (pidFile !== null && isProcessAlive(pidFile.pid)) {
+  if (pidFile !== null && processIsAlive(pidFile.pid)) {
     throw new CliError(ExitCode.failed, 'another server might be running', {
       detail: `PID file "${pidFilePath(dataDir)}" names process ${pidFile.pid}, which is running.`,
       hint: `Stop it with "walship stop -D ${shellQuote(dataDir)}". If no walship server is running on this directory, remove the PID file.`,

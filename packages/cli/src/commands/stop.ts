@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { CliError, ExitCode } from '../cli-error.js';
 import type { CliIo } from '../io.js';
-import { isProcessAlive, pidFilePath, readPidFile } from '../pidfile.js';
+import { processIsAlive, pidFilePath, readPidFile } from '@walship/server/pidfile';
 import { shellQuote } from './init.js';
 
 export interface StopOptions {
@@ -53,7 +53,7 @@ export async function run(options: StopOptions, io: CliIo): Promise<number> {
   const startedAt = Date.now();
   let dots = 0;
   io.stdout.write('waiting for server to shut down...');
-  while (isProcessAlive(pidFile.pid)) {
+  while (processIsAlive(pidFile.pid)) {
     const elapsed = Date.now() - startedAt;
     if (elapsed >= timeoutMs) {
       io.stdout.write(' failed\n');
