@@ -5,6 +5,7 @@
 // from the start of the process to accepting connections.
 //   node scripts/bench/recovery.mjs [--wal-mb 1024] [--value-size 100] [--clients 32] [--json]
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -62,9 +63,10 @@ function startNode() {
 const { WalshipClient } = await import('@walship/client');
 const first = await startNode();
 const clients = await Promise.all(Array.from({ length: Number(args.clients) }, () => WalshipClient.connect({ port })));
-// Values differ from write to write, as real updates do, so that each record carries its value.
+// Every value is new random bytes, as real updates carry new data, so each record holds its
+// whole value (walship logs the bytes that changed; equal padding would shrink the WAL).
 const valueSize = Number(args['value-size']);
-const valueOf = (i) => Buffer.from(`${i}:${Math.random().toString(36)}`.padEnd(valueSize, '#').slice(0, valueSize));
+const valueOf = () => randomBytes(valueSize);
 const startLsn = await clients[0].status().then((s) => s.insertLsn);
 const parse = (lsn) => { const [hi, lo] = lsn.split('/'); return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16); };
 let committed = 0;

@@ -9,8 +9,8 @@
  * waits for its synchronous_commit level; a reader sees the transaction only once that level is
  * met: a read waits until everything it could have seen is acknowledged-durable.
  */
-import { formatLsn, INVALID_LSN, type Lsn } from './lsn.js';
-import { BLCKSZ, DEFAULT_TABLE, MAX_TABLE_NAME_BYTES } from './constants.js';
+import { formatLsn, type Lsn } from './lsn.js';
+import { BLCKSZ, DEFAULT_TABLE } from './constants.js';
 import { DbState, readControlFile, writeControlFile, DB_STATE_NAMES, type ControlFileData } from './control-file.js';
 import { ErrorCode, WalshipError } from './errors.js';
 import { PageChangeSet } from './access/generic-xlog.js';
@@ -58,8 +58,6 @@ export interface DatabaseStats {
   recoveryMs: number;
 }
 
-/** Table names: letters, digits, `_`, `-`, `.`; a short identifier, not free text. */
-const TABLE_NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
 
 export class Database {
   readonly dataDir: string;
@@ -204,6 +202,14 @@ export class Database {
     return this.store.listTables().map((t) => t.name);
   }
 
+  /** Each table's size (pg_relation_size) and free pages: what autovacuum has to reuse. */
+  tableSizes(): Array<{ name: string; relNode: number; blocks: number; freePages: number; sizeBytes: number }> {
+    return this.store.listTables().map(({ name, relNode }) => {
+      const info = this.store.relationInfo(relNode);
+      return { name, relNode, blocks: info.nblocks, freePages: info.freePages, sizeBytes: info.nblocks * BLCKSZ };
+    });
+  }
+
   /**
    * A read's snapshot may include transactions whose commit is not yet acknowledged; the reply
    * waits until they are, so that no reader sees what a crash could take away.
@@ -271,7 +277,6 @@ export class Database {
 
   async createTable(name: string): Promise<{ created: boolean; lsn: Lsn }> {
     this.checkOpen();
-    validateTableName(name);
     if (this.store.lookupTable(name) !== null) return { created: false, lsn: this.xlog.getInsertRecPtr() };
     const ctx = new PageChangeSet(this.pool);
     try {
@@ -316,7 +321,6 @@ export class Database {
     let created = false;
     if (op.kind === 'put') {
       if (relNode === null) {
-        validateTableName(name);
         relNode = this.store.createTable(name, ctx);
         created = true;
       }
@@ -454,14 +458,3 @@ export class Database {
     }
   }
 }
-
-export function validateTableName(name: string): void {
-  if (name.length === 0 || Buffer.byteLength(name) > MAX_TABLE_NAME_BYTES || !TABLE_NAME_PATTERN.test(name)) {
-    throw new WalshipError(ErrorCode.invalidParameter, `invalid table name "${name}"`, {
-      detail: `Table names are 1 to ${MAX_TABLE_NAME_BYTES} letters, digits, "_", "-" or ".".`,
-      hint: 'Choose another name.',
-    });
-  }
-}
-
-export { INVALID_LSN };

@@ -76,6 +76,8 @@ export class NodeBackend implements Backend {
       cpuSystemMicros: process.cpuUsage().system,
       startedAt: new Date(this.postmaster.startedAt).toISOString(),
       crashRestarts: this.postmaster.crashRestarts,
+      tables: db.tableSizes(),
+      autovacuum: this.postmaster.autovacuumCounts(),
     };
   }
 

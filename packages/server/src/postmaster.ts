@@ -249,6 +249,12 @@ export class Postmaster {
     return this.database !== null && (this.state === 'ready' || (this.smartWaitingForSessions && this.shuttingDown === 'smart'));
   }
 
+  /** What autovacuum has done since this instance started (pg_stat_all_tables' vacuum counts, in pages). */
+  autovacuumCounts(): { pagesCompacted: number; pagesMerged: number; pagesFreed: number } {
+    const av = this.components.find((c): c is AutoVacuum => c instanceof AutoVacuum);
+    return av === undefined ? { pagesCompacted: 0, pagesMerged: 0, pagesFreed: 0 } : { ...av.counts };
+  }
+
   /** `walship checkpoint`: an immediate, forced checkpoint, waited for. */
   async requestCheckpoint(): Promise<CheckpointResult> {
     if (this.checkpointer === null || !this.servesOpenSessions) {

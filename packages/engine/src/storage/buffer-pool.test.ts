@@ -112,7 +112,8 @@ describe('BufferPool', () => {
       error = e;
     }
     expect(error).toBeInstanceOf(WalshipError);
-    expect((error as Error).message).toBe('no unpinned buffers available');
+    expect((error as Error).message).toMatch(/^no unpinned buffers available/);
+    expect((error as WalshipError).code).toBe('transaction_too_large');
     held.forEach((handle, i) => expect(handle.page.readUInt32LE(100)).toBe(1000 + i));
     // One release makes room for exactly one more page; the others stay put.
     pool.release(held[3]!);

@@ -354,9 +354,11 @@ export class BufferPool {
         this.usage[frame]!--;
         tries = this.nBuffers;
       } else if (--tries === 0) {
-        throw new WalshipError(ErrorCode.internal, 'no unpinned buffers available', {
+        // Only a transaction pins many pages at once (every page it changes stays pinned until
+        // its record is written), so this is a transaction too large for shared_buffers.
+        throw new WalshipError(ErrorCode.transactionTooLarge, 'no unpinned buffers available: the transaction changes more pages than shared_buffers holds', {
           detail: `All ${this.nBuffers} buffers are pinned.`,
-          hint: 'Increase shared_buffers, or make transactions touch fewer pages.',
+          hint: 'Split the transaction into smaller ones (for a delete-range, give it a limit and repeat it), or raise shared_buffers.',
         });
       }
     }
