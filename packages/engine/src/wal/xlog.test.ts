@@ -121,6 +121,25 @@ describe('Xlog insert, flush and read back', () => {
     await xlog.shutdown();
   });
 
+  it('wakes registered walsenders after a write completes, with the flushed position, and only then', async () => {
+    const xlog = newXlog();
+    const wakeups: number[] = [];
+    const unregister = xlog.registerWalSndWakeup((flushed) => wakeups.push(flushed));
+    const { end } = xlog.xlogInsertRecord(makeRecord(100, 1), SIZE_OF_XLOG_RECORD + 102, 1, 0, 1);
+    // Inserting alone wakes nobody: only XLogWrite's completion does.
+    expect(wakeups).toEqual([]);
+    await xlog.xlogFlush(end);
+    expect(wakeups).toEqual([end]);
+    // A flush that finds nothing new to write does not wake anyone again.
+    await xlog.xlogFlush(end);
+    expect(wakeups).toEqual([end]);
+    unregister();
+    const second = xlog.xlogInsertRecord(makeRecord(100, 2), SIZE_OF_XLOG_RECORD + 102, 1, 0, 2);
+    await xlog.xlogFlush(second.end);
+    expect(wakeups).toEqual([end]);
+    await xlog.shutdown();
+  });
+
   it('keeps inserting when the WAL buffers are full, writing them out first', async () => {
     const xlog = newXlog(SEGMENT, 4);
     for (let i = 0; i < 100; i++) xlog.xlogInsertRecord(makeRecord(5000, i), SIZE_OF_XLOG_RECORD + 5002, 1, 0, i);

@@ -11,8 +11,12 @@
  * inserted before it started; while a flush is under way, new committers queue for the next one,
  * which the worker starts as soon as the current one ends.
  *
- * Wake-ups: when a write or flush completes, the registered flush listeners run (walSndWakeup,
- * and the checkpointer's WAL-volume check); XLogWrite itself only records the request.
+ * XLogWrite is split in two: `xlogWrite` (here) raises the write/flush request, and the WAL I/O
+ * worker does the writes and fdatasyncs. When it reports back, `xlogWriteCompleted` releases the
+ * XLogFlush waiters, runs the checkpointer's WAL-volume check, and — as XLogWrite only *records*
+ * a wake-up request for the walsenders (WalSndWakeupRequest) — serves that request at the end
+ * (WalSndWakeupProcessRequests): every registered walSndWakeup runs once per completion that
+ * advanced the flush position. A walsender never polls: this is what wakes it.
  */
 import { Worker } from 'node:worker_threads';
 import { MAX_RECORD_BYTES, XLOG_BLCKSZ } from '../constants.js';
@@ -55,7 +59,10 @@ export interface XlogOptions {
   partialPage?: Buffer;
 }
 
-export type FlushListener = (written: Lsn, flushed: Lsn) => void;
+/** Runs after a completed write/flush: the checkpointer's "enough WAL since the redo point" check. */
+export type WrittenListener = (written: Lsn, flushed: Lsn) => void;
+/** walSndWakeup: sets a walsender's latch; it then sends what became flushed. */
+export type WalSndWakeup = (flushed: Lsn) => void;
 
 interface FlushWaiter {
   lsn: number;
@@ -83,7 +90,11 @@ export class Xlog {
   private readonly waiters: FlushWaiter[] = [];
   private waitingAsync = false;
   private lastDoneSeq = 0;
-  private readonly listeners: FlushListener[] = [];
+  private readonly writtenListeners: WrittenListener[] = [];
+  private readonly walSndWakeups: WalSndWakeup[] = [];
+  /** WalSndWakeupRequest's flag: set when a completion advanced the flush position. */
+  private walSndWakeupPending = false;
+  private lastWakeupFlush = 0;
   private failure: Error | null = null;
   private closed = false;
   private recordsInserted = 0;
@@ -164,9 +175,18 @@ export class Xlog {
     };
   }
 
-  /** Registers a listener run after each completed write or flush (walSndWakeup and friends). */
-  onFlush(listener: FlushListener): void {
-    this.listeners.push(listener);
+  /** Registers a listener run after each completed write or flush (the checkpointer's). */
+  onWritten(listener: WrittenListener): void {
+    this.writtenListeners.push(listener);
+  }
+
+  /** Registers a walsender's wake-up; returns the function that unregisters it. */
+  registerWalSndWakeup(wakeup: WalSndWakeup): () => void {
+    this.walSndWakeups.push(wakeup);
+    return () => {
+      const i = this.walSndWakeups.indexOf(wakeup);
+      if (i >= 0) this.walSndWakeups.splice(i, 1);
+    };
   }
 
   /** The LSN where the next record will start (after any page header). */
@@ -277,7 +297,7 @@ export class Xlog {
       // A pending Atomics.waitAsync does not keep the event loop alive; the worker does, while
       // someone waits for it (a short-lived program would otherwise exit mid-flush).
       if (this.waiters.length === 1) this.worker.ref();
-      this.request(PosIndex.requestFlush, this.insertPos);
+      this.xlogWrite(PosIndex.requestFlush, this.insertPos);
       this.armWait();
     });
   }
@@ -294,12 +314,17 @@ export class Xlog {
    */
   xlogBackgroundFlush(): boolean {
     if (this.getFlushRecPtr() >= this.insertPos || this.failure !== null) return false;
-    this.request(PosIndex.requestFlush, this.insertPos);
+    this.xlogWrite(PosIndex.requestFlush, this.insertPos);
     this.armWait();
     return true;
   }
 
-  private request(index: number, lsn: number): void {
+  /**
+   * XLogWrite, the main thread's half: raises the worker's write (or flush) request to `lsn`.
+   * The worker is only woken with a notify when it sleeps; while it is busy it re-reads the
+   * requests when its current write ends, which is what makes commits queue into one group.
+   */
+  private xlogWrite(index: number, lsn: number): void {
     if (Number(Atomics.load(this.views.pos, index)) >= lsn) return;
     Atomics.store(this.views.pos, index, BigInt(lsn));
     Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
@@ -307,14 +332,14 @@ export class Xlog {
   }
 
   private waitForPosition(posIndex: number, lsn: number, requestIndex: number, requestLsn: number): void {
-    this.request(requestIndex, Math.max(lsn, requestLsn));
+    this.xlogWrite(requestIndex, Math.max(lsn, requestLsn));
     for (;;) {
       this.checkUsable();
       const seq = Atomics.load(this.views.ctl, CtlIndex.doneSeq);
       if (loadPos(this.views, posIndex) >= lsn) break;
       Atomics.wait(this.views.ctl, CtlIndex.doneSeq, seq, SYNC_WAIT_SLICE_MS);
     }
-    this.onDone();
+    this.xlogWriteCompleted();
   }
 
   /** Waits (asynchronously) for the worker's next completion while anyone is waiting for it. */
@@ -333,13 +358,16 @@ export class Xlog {
 
   private afterWait(): void {
     this.waitingAsync = false;
-    this.onDone();
+    this.xlogWriteCompleted();
     const pendingWrite = this.getWriteRecPtr() < Number(Atomics.load(this.views.pos, PosIndex.requestWrite));
     if (this.waiters.length > 0 || pendingWrite) this.armWait();
   }
 
-  /** After the worker completed something: release flush waiters and run the wake-up listeners. */
-  private onDone(): void {
+  /**
+   * The worker completed a write or flush: release the XLogFlush waiters it covers, record and
+   * serve the walsenders' wake-up request, and let the checkpointer look at the WAL volume.
+   */
+  private xlogWriteCompleted(): void {
     this.lastDoneSeq = Atomics.load(this.views.ctl, CtlIndex.doneSeq);
     if (Atomics.load(this.views.ctl, CtlIndex.failed) !== 0 && this.failure === null) {
       this.fail(new WalshipError('io_error', 'could not write or fsync WAL', { severity: 'PANIC' }));
@@ -355,9 +383,24 @@ export class Xlog {
       this.waiters.splice(0, released);
       if (this.waiters.length === 0) this.worker.unref();
     }
-    if (this.waiters.length > 0) this.request(PosIndex.requestFlush, this.insertPos);
+    if (this.waiters.length > 0) this.xlogWrite(PosIndex.requestFlush, this.insertPos);
+    if (flushed > this.lastWakeupFlush) this.walSndWakeupRequest(flushed);
     const written = this.getWriteRecPtr();
-    for (const listener of this.listeners) listener(written, flushed);
+    for (const listener of this.writtenListeners) listener(written, flushed);
+    this.walSndWakeupProcessRequests();
+  }
+
+  /** WalSndWakeupRequest: XLogWrite only notes that walsenders have new WAL to send. */
+  private walSndWakeupRequest(flushed: number): void {
+    this.lastWakeupFlush = flushed;
+    this.walSndWakeupPending = true;
+  }
+
+  /** WalSndWakeupProcessRequests: after the write, wake every walsender once. */
+  private walSndWakeupProcessRequests(): void {
+    if (!this.walSndWakeupPending) return;
+    this.walSndWakeupPending = false;
+    for (const wakeup of this.walSndWakeups) wakeup(this.lastWakeupFlush as Lsn);
   }
 
   private fail(error: Error): void {

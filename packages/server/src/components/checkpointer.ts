@@ -32,7 +32,7 @@ export class Checkpointer extends Component {
 
   constructor(private readonly db: Database, public settings: CheckpointerSettings) {
     super();
-    db.xlog.onFlush((written) => {
+    db.xlog.onWritten((written) => {
       if (written - db.control.redoLsn >= this.walTriggerBytes()) this.latch.set();
     });
   }
