@@ -154,3 +154,51 @@ export function describeCheckpoint(result: CheckpointResult, kind: string): stri
   return `${kind} complete: wrote ${result.buffersWritten} buffers; ${result.segmentsRemoved} WAL file(s) removed; ` +
     `total=${(result.elapsedMs / 1000).toFixed(3)} s; lsn=${formatLsn(result.lsn)}, redo lsn=${formatLsn(result.redo)}`;
 }
+
+export interface RestartPointContext {
+  dataDir: string;
+  control: ControlFileData;
+  pool: CheckpointBufferPool;
+  smgr: CheckpointSmgr;
+  /** The newest checkpoint record replay has applied (lastCheckPoint in xlogrecovery.c). */
+  lastCheckpointSeen: { lsn: Lsn; redo: Lsn; timeline: number; nextXid: number; time: number } | null;
+  segmentSize: number;
+  walKeepBytes: number;
+  log: (level: 'LOG' | 'WARNING', message: string) => void;
+}
+
+/**
+ * CreateRestartPoint: a standby's checkpoint. It cannot write a checkpoint record of its own,
+ * so it uses the newest checkpoint record replay has applied: flush every dirty buffer (each
+ * page write first moves the minimum recovery point past it), fsync, then point the control file
+ * at that record, so that a restart replays from its redo point instead of from the base backup.
+ * WAL before that redo point is no longer needed here.
+ */
+export async function createRestartPoint(ctx: RestartPointContext): Promise<CheckpointResult> {
+  const started = performance.now();
+  const seen = ctx.lastCheckpointSeen;
+  const { control } = ctx;
+  if (seen === null || seen.lsn <= control.checkpointLsn) {
+    return { skipped: true, lsn: control.checkpointLsn, redo: control.redoLsn, buffersWritten: 0, segmentsRemoved: 0, elapsedMs: 0 };
+  }
+  ctx.log('LOG', 'restartpoint starting: time');
+  let buffersWritten = 0;
+  const dirty = ctx.pool.dirtyBlocks();
+  for (let i = 0; i < dirty.length; i++) {
+    const block = dirty[i]!;
+    if (ctx.pool.flushBlock(block.relNode, block.blockNo)) buffersWritten++;
+    if (i % BUFFERS_PER_YIELD === BUFFERS_PER_YIELD - 1) await new Promise((r) => setImmediate(r));
+  }
+  await ctx.smgr.fsyncAll();
+  control.checkpointLsn = seen.lsn;
+  control.redoLsn = seen.redo;
+  control.timeline = seen.timeline;
+  control.nextXid = Math.max(control.nextXid, seen.nextXid);
+  control.checkpointTime = seen.time;
+  writeControlFile(ctx.dataDir, control);
+  const segmentsRemoved = removeOldSegments(ctx.dataDir, ctx.segmentSize, seen.redo, ctx.walKeepBytes);
+  const result = { skipped: false, lsn: seen.lsn, redo: seen.redo, buffersWritten, segmentsRemoved, elapsedMs: performance.now() - started };
+  ctx.log('LOG', describeCheckpoint(result, 'restartpoint'));
+  ctx.log('LOG', `recovery restart point at ${formatLsn(seen.redo)}`);
+  return result;
+}

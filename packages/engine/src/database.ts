@@ -9,18 +9,22 @@
  * waits for its synchronous_commit level; a reader sees the transaction only once that level is
  * met: a read waits until everything it could have seen is acknowledged-durable.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { formatLsn, type Lsn } from './lsn.js';
 import { BLCKSZ, DEFAULT_TABLE } from './constants.js';
 import { DbState, readControlFile, writeControlFile, DB_STATE_NAMES, type ControlFileData } from './control-file.js';
 import { ErrorCode, WalshipError } from './errors.js';
 import { PageChangeSet } from './access/generic-xlog.js';
 import { CheckpointFlags, createCheckPoint, type CheckpointResult } from './checkpoint.js';
-import { performWalRecovery } from './recovery.js';
+import { checkEndOfWal, truncateWalAfter } from './recovery.js';
+import { BACKUP_LABEL_FILE, STANDBY_SIGNAL_FILE, WalRecovery } from './wal-recovery.js';
+import { startNewTimeline } from './promote.js';
 import { BufferPool } from './storage/buffer-pool.js';
 import { Smgr } from './storage/smgr.js';
 import { Store } from './storage/store.js';
-import { encodeCommit, encodeVacuum, XACT_FLAG_DDL, XACT_FLAG_REMOTE_APPLY } from './wal/record-data.js';
-import { RmgrId, StorageInfo, XactInfo } from './wal/xlog-record.js';
+import { encodeCommit, encodeEndOfRecovery, encodeVacuum, XACT_FLAG_DDL, XACT_FLAG_REMOTE_APPLY } from './wal/record-data.js';
+import { RmgrId, SIZE_OF_XLOG_RECORD, StorageInfo, XactInfo, XlogInfo } from './wal/xlog-record.js';
 import { Xlog } from './wal/xlog.js';
 import type { Compare, Entry, Operation, RangeOptions, RangeResult, SyncCommitLevel, TxnRequest, TxnResult } from './types.js';
 
@@ -94,56 +98,92 @@ export class Database {
   }
 
   /**
-   * StartupXLOG: reads the control file, replays the WAL from the latest checkpoint's redo
-   * point, ends with an end-of-recovery checkpoint when the node was not shut down cleanly,
-   * and opens for writes.
+   * StartupXLOG for a node that is not a standby: crash recovery from the latest checkpoint's
+   * redo point to the end of valid WAL (refusing to start on corruption), then writable.
    */
   static async open(options: DatabaseOptions): Promise<Database> {
-    const { dataDir, log } = options;
-    const control = readControlFile(dataDir);
-    const cleanShutdown = control.state === DbState.shutdowned;
-    if (!cleanShutdown) {
-      log('LOG', `database system was interrupted; last known up at ${new Date(control.time).toISOString()}`);
-      log('LOG', 'database system was not properly shut down; automatic recovery in progress');
-      control.state = DbState.inCrashRecovery;
-      writeControlFile(dataDir, control);
-    } else {
-      log('LOG', `database system was shut down at ${new Date(control.time).toISOString()}`);
+    const recovery = WalRecovery.open({ dataDir: options.dataDir, sharedBuffersBytes: options.sharedBuffersBytes, log: options.log });
+    if (recovery.standbyMode) {
+      recovery.close();
+      throw new WalshipError(ErrorCode.internal, 'a standby is started by the startup component, not Database.open', { severity: 'FATAL' });
     }
-    const smgr = new Smgr(dataDir);
-    const holder: { xlog: Xlog | null } = { xlog: null };
-    const pool = new BufferPool({
-      smgr,
-      nBuffers: Math.max(16, Math.floor(options.sharedBuffersBytes / BLCKSZ)),
-      // During recovery the WAL being replayed is already on disk: nothing to flush.
-      flushWal: (lsn: Lsn) => holder.xlog?.xlogFlushSync(lsn),
-    });
     const started = performance.now();
-    const recovery = await performWalRecovery({
-      dataDir, control, pool, log,
-      yieldEvery: () => new Promise((resolve) => setImmediate(resolve)),
-    });
+    for (;;) {
+      const stop = recovery.replayAvailable(10);
+      if (stop.kind === 'budget') {
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      try {
+        checkEndOfWal(recovery, stop);
+      } catch (error) {
+        recovery.close();
+        throw error;
+      }
+      break;
+    }
+    return Database.finishRecovery(recovery, options, { promote: false, recoveryMs: performance.now() - started });
+  }
+
+  /**
+   * FinishWalRecovery and the end of StartupXLOG: makes the end of replayed WAL the end of the
+   * WAL, starts the WAL writer there, and opens for writes. After crash recovery it writes an
+   * end-of-recovery checkpoint; when promoting a standby it picks the next timeline, writes its
+   * history file, starts the new timeline's first segment, and writes an end-of-recovery record
+   * (the checkpoint follows in the background, as PostgreSQL's fast promotion does).
+   */
+  static async finishRecovery(recovery: WalRecovery, options: DatabaseOptions, mode: { promote: boolean; recoveryMs?: number }): Promise<Database> {
+    const { dataDir, log } = options;
+    const control = recovery.control;
+    const endOfWal = recovery.endOfReplayedWal;
+    const replayed = recovery.recordsReplayed;
+    const bytesReplayed = endOfWal - recovery.startLsn;
+    if (replayed > 0) {
+      log('LOG', `redo done at ${formatLsn(recovery.lastRecordLsn)}: ${replayed} records, ${(bytesReplayed / 1048576).toFixed(1)} MB in ${((mode.recoveryMs ?? 0) / 1000).toFixed(2)} s`);
+    }
+    recovery.source.closeFile();
+    const previousTimeline = recovery.replayTimeline;
+    let timeline = previousTimeline;
+    if (mode.promote) {
+      timeline = startNewTimeline(dataDir, control, previousTimeline, endOfWal, log);
+    }
+    control.timeline = timeline;
+    control.prevTimeline = previousTimeline;
+    const partialPage = truncateWalAfter(dataDir, control, endOfWal);
+    const backupLabel = path.join(dataDir, BACKUP_LABEL_FILE);
+    if (fs.existsSync(backupLabel)) fs.renameSync(backupLabel, `${backupLabel}.old`);
     const stats: DatabaseStats = {
-      commits: 0, aborts: 0, reads: 0, recoveryRecords: recovery.recordsReplayed, recoveryBytes: recovery.bytesReplayed,
-      recoveryMs: performance.now() - started,
+      commits: 0, aborts: 0, reads: 0, recoveryRecords: replayed, recoveryBytes: bytesReplayed, recoveryMs: mode.recoveryMs ?? 0,
     };
     const xlog = new Xlog({
       dataDir,
       segmentSize: control.walSegmentSize,
       walBuffersBytes: options.walBuffersBytes,
       systemId: control.systemId,
-      timeline: control.timeline,
+      timeline,
       fsync: options.fsync,
-      insertLsn: recovery.endOfWal,
+      insertLsn: endOfWal,
       prevRecordLsn: recovery.lastRecordLsn,
-      ...(recovery.partialPage !== undefined ? { partialPage: recovery.partialPage } : {}),
+      ...(partialPage !== undefined ? { partialPage } : {}),
     });
-    holder.xlog = xlog;
     xlog.redoRecPtr = control.redoLsn;
     xlog.fullPageWrites = options.fullPageWrites;
-    const db = new Database(options, control, smgr, pool, xlog, recovery.nextXid, stats);
+    recovery.pool.setFlushWal((lsn: Lsn) => xlog.xlogFlushSync(lsn));
+    const db = new Database(options, control, recovery.smgr, recovery.pool, xlog, recovery.nextXid, stats);
     db.lastCommitTime = recovery.lastCommitTime;
-    if (!cleanShutdown || recovery.recordsReplayed > 1) {
+    const cleanShutdown = control.state === DbState.shutdowned && replayed <= 1;
+    control.minRecoveryLsn = 0 as Lsn;
+    control.minRecoveryTimeline = 0;
+    if (mode.promote) {
+      const record = encodeEndOfRecovery({ time: Date.now(), timeline, prevTimeline: previousTimeline });
+      const buffer = Buffer.alloc(SIZE_OF_XLOG_RECORD + 2 + record.length);
+      record.copy(buffer, SIZE_OF_XLOG_RECORD + 2);
+      const { end } = xlog.xlogInsertRecord(buffer, buffer.length, RmgrId.xlog, XlogInfo.endOfRecovery, 0);
+      await xlog.xlogFlush(end);
+      control.state = DbState.inProduction;
+      writeControlFile(dataDir, control);
+      void db.checkpoint(CheckpointFlags.force).catch((error: unknown) => log('WARNING', `checkpoint after promotion failed: ${(error as Error).message}`));
+    } else if (!cleanShutdown) {
       await db.checkpoint(CheckpointFlags.endOfRecovery | CheckpointFlags.immediate | CheckpointFlags.wait);
     } else {
       control.state = DbState.inProduction;

@@ -1,8 +1,9 @@
 /**
- * Crash recovery (the redo half of PostgreSQL's StartupXLOG / PerformWalRecovery): read the
- * latest checkpoint record, replay every record from its redo pointer to the end of valid WAL,
- * then decide whether that end is a torn tail (fine: those records were never acknowledged) or
- * corruption in the middle of the WAL (refuse to start, and say where).
+ * Redo dispatch and the end of crash recovery. `redoRecord` applies one record with its resource
+ * manager's redo; `checkEndOfWal` decides whether the place where crash recovery stopped is a
+ * torn tail (fine: those records were never acknowledged) or corruption in the middle of the WAL
+ * (refuse to start, and say where); `truncateWalAfter` makes the end of valid WAL the end of the
+ * WAL before new records are written there. The replay loop itself is in wal-recovery.ts.
  *
  * Only a torn tail may end recovery quietly. The end is corruption when it lies before the end of
  * the latest checkpoint record, or when valid WAL pages follow it further on: acknowledged
@@ -16,34 +17,9 @@ import { formatLsn, type Lsn } from './lsn.js';
 import { redoPageChanges, type RedoBufferPool } from './access/generic-xlog.js';
 import { SegmentFilePageSource, fsyncDirectory, listSegments, segmentPath, walDir } from './wal/wal-files.js';
 import { WAL_ALIGN, pageStartOf, segmentOf } from './wal/xlog-internal.js';
-import { XLogReader, validatePageHeader, type WalPageSource } from './wal/xlog-reader.js';
+import { validatePageHeader, type WalPageSource } from './wal/xlog-reader.js';
+import type { ReplayStop, WalRecovery } from './wal-recovery.js';
 import { RMGR_NAMES, RmgrId, SIZE_OF_XLOG_RECORD, XLOG_RECORD_CRC_OFFSET, XlogInfo, computeRecordCrc, type DecodedRecord } from './wal/xlog-record.js';
-
-export interface RecoveryResult {
-  /** End of valid WAL: where insertion continues. */
-  endOfWal: Lsn;
-  /** Start of the last valid record: the next record's prev-link. */
-  lastRecordLsn: Lsn;
-  nextXid: number;
-  timeline: number;
-  recordsReplayed: number;
-  bytesReplayed: number;
-  /** Commit time of the last replayed transaction (ms since the epoch), or 0. */
-  lastCommitTime: number;
-  /** The page holding endOfWal, as on disk, when endOfWal is not at a page start. */
-  partialPage: Buffer | undefined;
-  /** Why recovery stopped where it did. */
-  endReason: string;
-}
-
-export interface RecoveryOptions {
-  dataDir: string;
-  control: ControlFileData;
-  pool: RedoBufferPool;
-  log: (level: 'LOG' | 'WARNING', message: string) => void;
-  /** Called between records so that the caller can yield to the event loop. */
-  yieldEvery?: () => Promise<void> | undefined;
-}
 
 /** Applies one record (the resource managers' redo routines). */
 export function redoRecord(pool: RedoBufferPool, record: DecodedRecord): void {
@@ -60,83 +36,21 @@ export function redoRecord(pool: RedoBufferPool, record: DecodedRecord): void {
   }
 }
 
-export async function performWalRecovery(options: RecoveryOptions): Promise<RecoveryResult> {
-  const { dataDir, control, pool, log } = options;
-  const segmentSize = control.walSegmentSize;
-  const source = new SegmentFilePageSource(dataDir, () => control.timeline, segmentSize);
-  const reader = new XLogReader({ segmentSize, systemId: control.systemId, source });
-
-  // The checkpoint record must be there and valid: everything starts from it.
-  reader.beginRead(control.checkpointLsn);
-  const checkpoint = reader.readRecord();
-  if (!checkpoint.ok || checkpoint.record.rmid !== RmgrId.xlog ||
-      ((checkpoint.record.info & 0xf0) !== XlogInfo.checkpointOnline && (checkpoint.record.info & 0xf0) !== XlogInfo.checkpointShutdown)) {
-    throw new WalshipError(ErrorCode.walCorrupted, 'could not locate a valid checkpoint record', {
-      severity: 'PANIC',
-      detail: checkpoint.ok
-        ? `The record at ${formatLsn(control.checkpointLsn)} is not a checkpoint record.`
-        : `Reading the checkpoint record at ${formatLsn(control.checkpointLsn)} failed: ${checkpoint.message}.`,
-      hint: 'The WAL of this data directory is damaged. Restore it from a backup, or take a new base backup from another node.',
-    });
+/**
+ * Crash recovery ended at `stop`: decides whether that is the end of the WAL (a torn tail, or
+ * simply no more WAL) or corruption, and throws in the second case, saying where.
+ */
+export function checkEndOfWal(recovery: WalRecovery, stop: ReplayStop): void {
+  if (stop.kind === 'budget') return;
+  if (stop.lsn < recovery.checkpointEndLsn) {
+    throw corruption(stop.lsn, stop.message, `It lies before the end of the latest checkpoint record (${formatLsn(recovery.checkpointEndLsn)}).`);
   }
-  const checkpointEnd = checkpoint.record.endLsn;
-
-  if (control.redoLsn !== control.checkpointLsn || control.state !== DbState.shutdowned) {
-    log('LOG', `redo starts at ${formatLsn(control.redoLsn)}`);
+  if (stop.kind === 'needWal') return;
+  const validAfter = findValidRecordLaterInPage(recovery.source, stop.lsn) ??
+    findValidPageAfter(recovery.source, stop.lsn, recovery.dataDir, recovery.control);
+  if (validAfter !== null) {
+    throw corruption(stop.lsn, stop.message, `Valid WAL follows at ${formatLsn(validAfter)}, so this is not the end of the WAL: transactions after it would be lost.`);
   }
-  reader.beginRead(control.redoLsn);
-  let lastRecordLsn = control.checkpointLsn;
-  let nextXid = control.nextXid;
-  let records = 0;
-  let lastCommitTime = 0;
-  let endReason = '';
-  const started = performance.now();
-  let lastYield = started;
-
-  for (;;) {
-    const result = reader.readRecord();
-    if (!result.ok) {
-      endReason = result.message;
-      if (result.lsn < checkpointEnd) {
-        throw corruption(result.lsn, result.message, `It lies before the end of the latest checkpoint record (${formatLsn(checkpointEnd)}).`);
-      }
-      if (!result.missing) {
-        const validAfter = findValidRecordLaterInPage(source, result.lsn) ?? findValidPageAfter(source, result.lsn, dataDir, control);
-        if (validAfter !== null) {
-          throw corruption(result.lsn, result.message, `Valid WAL follows at ${formatLsn(validAfter)}, so this is not the end of the WAL: transactions after it would be lost.`);
-        }
-      }
-      break;
-    }
-    const record = result.record;
-    redoRecord(pool, record);
-    lastRecordLsn = record.lsn;
-    if (record.xid >= nextXid) nextXid = record.xid + 1;
-    if (record.rmid === RmgrId.transaction && record.mainDataLength >= 8) {
-      lastCommitTime = record.buffer.readDoubleLE(record.mainDataOffset);
-    }
-    records++;
-    if ((records & 255) === 0 && options.yieldEvery !== undefined) {
-      const now = performance.now();
-      if (now - lastYield > 5) {
-        await options.yieldEvery();
-        lastYield = performance.now();
-      }
-    }
-  }
-
-  const endOfWal = reader.endOfLastRecord;
-  const bytesReplayed = endOfWal - control.redoLsn;
-  if (records > 0) {
-    const seconds = (performance.now() - started) / 1000;
-    log('LOG', `redo done at ${formatLsn(lastRecordLsn)}: ${records} records, ${(bytesReplayed / 1048576).toFixed(1)} MB in ${seconds.toFixed(2)} s`);
-  }
-  source.closeFile();
-  const partialPage = truncateWalAfter(dataDir, control, endOfWal);
-  return {
-    endOfWal, lastRecordLsn: lastRecordLsn as Lsn, nextXid, timeline: control.timeline, recordsReplayed: records,
-    bytesReplayed, lastCommitTime, partialPage, endReason,
-  };
 }
 
 function corruption(lsn: Lsn, message: string, why: string): WalshipError {
@@ -192,7 +106,7 @@ function findValidPageAfter(source: WalPageSource, lsn: Lsn, dataDir: string, co
  * later segments of the timeline, so that the remains of a torn tail can never be mistaken for
  * valid WAL once new records are written over the start of it. Returns the partial last page.
  */
-function truncateWalAfter(dataDir: string, control: ControlFileData, endOfWal: Lsn): Buffer | undefined {
+export function truncateWalAfter(dataDir: string, control: ControlFileData, endOfWal: Lsn): Buffer | undefined {
   const segmentSize = control.walSegmentSize;
   const segNo = segmentOf(endOfWal, segmentSize);
   const offset = endOfWal % segmentSize;

@@ -80,7 +80,7 @@ class PoolHandle implements BufferHandle {
 export class BufferPool {
   readonly smgr: Smgr;
   readonly nBuffers: number;
-  private readonly flushWal: (lsn: Lsn) => void;
+  private flushWal: (lsn: Lsn) => void;
 
   private readonly arena: Buffer;
   private readonly pages: Buffer[];
@@ -124,6 +124,14 @@ export class BufferPool {
   }
 
   /** Length of the relation in blocks as the pool sees it (smgr's length plus new blocks). */
+  /**
+   * Replaces the WAL-before-data callback: during recovery it moves the minimum recovery point,
+   * once the node writes WAL of its own it flushes that WAL.
+   */
+  setFlushWal(flushWal: (lsn: Lsn) => void): void {
+    this.flushWal = flushWal;
+  }
+
   nblocks(relNode: number): number {
     let n = this.relationBlocks.get(relNode);
     if (n === undefined) {

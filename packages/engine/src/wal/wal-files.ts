@@ -81,16 +81,23 @@ export function listSegments(dataDir: string, segmentSize: number): SegmentFile[
 }
 
 /**
- * Reads WAL pages from the segment files of one timeline, a window at a time, so that replay
- * reads in large sequential chunks instead of a syscall per page.
+ * Reads WAL pages from the segment files, a window at a time, so that replay reads in large
+ * sequential chunks instead of a syscall per page. `timelineOf` says which timeline's file holds
+ * a segment (the newest of the expected timelines that has it). On a standby the files grow
+ * while they are read: `availableEnd` is the walreceiver's flushed position, and cached bytes
+ * read before that position moved are read again.
  */
 export class SegmentFilePageSource implements WalPageSource {
   private static readonly WINDOW_BYTES = 1024 * 1024;
   private fd: number | null = null;
   private fdSegNo = -1;
+  private fdTimeline = -1;
   private readonly window = Buffer.allocUnsafe(SegmentFilePageSource.WINDOW_BYTES);
   private windowStart = -1;
-  private windowLength = 0;
+  /** Bytes of the window that were valid WAL when read. */
+  private windowValid = 0;
+  /** The walreceiver's flushed position (standby), or Infinity when the files are complete. */
+  available = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly dataDir: string,
@@ -98,17 +105,30 @@ export class SegmentFilePageSource implements WalPageSource {
     private readonly segmentSize: number,
   ) {}
 
+  availableEnd(): number {
+    return this.available;
+  }
+
+  /** Changes where segments are looked for (a new timeline to follow). */
+  setTimelineResolver(timelineOf: (segNo: number) => number): void {
+    this.timelineOf = timelineOf;
+    this.closeFile();
+  }
+
   readPage(pageLsn: Lsn): Buffer | null {
-    if (pageLsn >= this.windowStart && pageLsn + XLOG_BLCKSZ <= this.windowStart + this.windowLength) {
+    if (pageLsn >= this.windowStart && pageLsn + XLOG_BLCKSZ <= this.windowStart + this.windowValid) {
       const offset = pageLsn - this.windowStart;
       return this.window.subarray(offset, offset + XLOG_BLCKSZ);
     }
+    if (pageLsn >= this.available) return null;
     const segNo = segmentOf(pageLsn, this.segmentSize);
-    if (segNo !== this.fdSegNo) {
+    const timeline = this.timelineOf(segNo);
+    if (segNo !== this.fdSegNo || timeline !== this.fdTimeline) {
       this.closeFile();
       try {
-        this.fd = fs.openSync(segmentPath(this.dataDir, this.timelineOf(segNo), segNo, this.segmentSize), 'r');
+        this.fd = fs.openSync(segmentPath(this.dataDir, timeline, segNo, this.segmentSize), 'r');
         this.fdSegNo = segNo;
+        this.fdTimeline = timeline;
       } catch {
         return null;
       }
@@ -118,20 +138,24 @@ export class SegmentFilePageSource implements WalPageSource {
     const n = fs.readSync(this.fd!, this.window, 0, want, offsetInSegment);
     if (n < XLOG_BLCKSZ) return null;
     this.windowStart = pageLsn;
-    this.windowLength = n - (n % XLOG_BLCKSZ);
+    // Whole pages only, and on a standby only up to the page holding the flushed position:
+    // bytes past it may still change, so a later read of those pages goes to the file again.
+    const validBytes = Math.min(n - (n % XLOG_BLCKSZ), this.available - pageLsn);
+    this.windowValid = validBytes >= XLOG_BLCKSZ ? validBytes - (validBytes % XLOG_BLCKSZ) : 0;
     return this.window.subarray(0, XLOG_BLCKSZ);
   }
 
   /** Forgets cached pages, e.g. after the files were written to. */
   invalidate(): void {
     this.windowStart = -1;
-    this.windowLength = 0;
+    this.windowValid = 0;
   }
 
   closeFile(): void {
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
     this.fdSegNo = -1;
+    this.fdTimeline = -1;
     this.invalidate();
   }
 }

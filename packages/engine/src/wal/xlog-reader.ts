@@ -11,6 +11,7 @@ import {
   XLP_ALL_FLAGS,
   XLP_FIRST_IS_CONTRECORD,
   XLP_LONG_HEADER,
+  headerSizeAt,
   maxAlign,
   pageHeaderSize,
   readPageHeader,
@@ -28,6 +29,11 @@ import {
 /** Returns the WAL page starting at `pageLsn` (XLOG_BLCKSZ bytes), or null when it is not available. */
 export interface WalPageSource {
   readPage(pageLsn: Lsn): Buffer | null;
+  /**
+   * Where valid WAL ends for now (on a standby, the walreceiver's flushed position): a record
+   * reaching past it is "not yet received", not invalid. Absent: the files are complete.
+   */
+  availableEnd?(): number;
 }
 
 export type ReadResult =
@@ -78,7 +84,13 @@ export class XLogReader {
   }
 
   readRecord(): ReadResult {
+    const available = this.source.availableEnd?.() ?? Number.POSITIVE_INFINITY;
     let lsn = this.nextLsn;
+    // The length field must have arrived before it can be trusted (XLogPageRead reads only up
+    // to the walreceiver's flush position).
+    if (lsn + (lsn % XLOG_BLCKSZ === 0 ? headerSizeAt(lsn, this.segmentSize) : 0) + 4 > available) {
+      return this.fail(lsn, `WAL at ${formatLsn(lsn)} has not been received yet`, true);
+    }
     if (lsn % XLOG_BLCKSZ === 0) {
       // A record never starts inside a page header: skip it, and check there is no continuation.
       const page = this.readValidPage(lsn as Lsn);
@@ -99,6 +111,10 @@ export class XLogReader {
     }
     if (totalLength > MAX_RECORD_BYTES + 1024 * 1024) {
       return this.fail(lsn, `record length ${totalLength} at ${formatLsn(lsn)} too long`, false);
+    }
+
+    if (recordEnd(lsn, totalLength, this.segmentSize) > available) {
+      return this.fail(lsn, `record at ${formatLsn(lsn)} has not been received in full yet`, true);
     }
 
     let buffer: Buffer;
@@ -173,6 +189,18 @@ export class XLogReader {
 
   private fail(lsn: number, message: string, missing: boolean): ReadResult {
     return { ok: false, lsn: lsn as Lsn, message, missing };
+  }
+}
+
+/** The LSN where a record of `totalLength` starting at `lsn` ends, page headers included. */
+function recordEnd(lsn: number, totalLength: number, segmentSize: number): number {
+  let pos = lsn;
+  let remaining = totalLength;
+  for (;;) {
+    const pageEnd = pos - (pos % XLOG_BLCKSZ) + XLOG_BLCKSZ;
+    if (remaining <= pageEnd - pos) return pos + remaining;
+    remaining -= pageEnd - pos;
+    pos = pageEnd + headerSizeAt(pageEnd, segmentSize);
   }
 }
 

@@ -1,0 +1,43 @@
+/**
+ * The timeline switch of a promotion (the end of PostgreSQL's StartupXLOG for archive recovery):
+ * pick the next free timeline ID, start its first segment as a copy of the old timeline's segment
+ * up to the switch point (XLogInitNewTimeLine), write the new timeline's history file, and remove
+ * `standby.signal`. The caller then writes the end-of-recovery record on the new timeline.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ControlFileData } from './control-file.js';
+import type { LogFunction } from './database.js';
+import { formatLsn, type Lsn } from './lsn.js';
+import { STANDBY_SIGNAL_FILE } from './wal-recovery.js';
+import { fsyncDirectory, segmentPath, walDir } from './wal/wal-files.js';
+import { findNewestTimeLine, writeTimeLineHistory } from './wal/timeline.js';
+import { segmentOf } from './wal/xlog-internal.js';
+
+export function startNewTimeline(dataDir: string, control: ControlFileData, previousTimeline: number, switchPoint: Lsn, log: LogFunction): number {
+  const timeline = findNewestTimeLine(dataDir, previousTimeline) + 1;
+  log('LOG', `selected new timeline ID: ${timeline}`);
+  const segmentSize = control.walSegmentSize;
+  const segNo = segmentOf(switchPoint, segmentSize);
+  const source = segmentPath(dataDir, previousTimeline, segNo, segmentSize);
+  const target = segmentPath(dataDir, timeline, segNo, segmentSize);
+  if (switchPoint % segmentSize !== 0 && fs.existsSync(source) && !fs.existsSync(target)) {
+    // The WAL before the switch point stays readable under the new timeline's name; the rest of
+    // the file is zeroed when the end of WAL is truncated.
+    const temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.promote`);
+    fs.copyFileSync(source, temp);
+    const fd = fs.openSync(temp, 'r+');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(temp, target);
+  }
+  writeTimeLineHistory(dataDir, timeline, previousTimeline, switchPoint, 'no recovery target specified');
+  fs.rmSync(path.join(dataDir, STANDBY_SIGNAL_FILE), { force: true });
+  fsyncDirectory(dataDir);
+  fsyncDirectory(walDir(dataDir));
+  log('LOG', `archive recovery complete; switched to timeline ${timeline} at ${formatLsn(switchPoint)}`);
+  return timeline;
+}

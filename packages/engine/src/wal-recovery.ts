@@ -1,0 +1,339 @@
+/**
+ * WAL recovery (PostgreSQL's xlogrecovery.c): InitWalRecovery decides where replay starts and
+ * whether this is crash recovery or a standby; `replayAvailable` is PerformWalRecovery's loop
+ * body, applying records one at a time for as long as WAL is there; the caller (the startup
+ * component) waits for more WAL in between, through its WAL-source state machine.
+ *
+ * The pages are changed only by redo, one record at a time, synchronously: a hot-standby read
+ * served between two records sees one transaction boundary.
+ *
+ * Consistency: a standby may serve reads once replay has passed the minimum recovery point (the
+ * end of the base backup, or the highest page LSN flushed before a restart). Every page write
+ * during recovery first moves the minimum recovery point to the replay position (WAL before
+ * data, as XLogFlush does in recovery), so a restarted standby never trusts pages "from the
+ * future" before it has replayed up to them.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BLCKSZ } from './constants.js';
+import { DbState, readControlFile, writeControlFile, type ControlFileData } from './control-file.js';
+import { ErrorCode, WalshipError } from './errors.js';
+import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import { redoRecord } from './recovery.js';
+import { BufferPool } from './storage/buffer-pool.js';
+import { Smgr } from './storage/smgr.js';
+import { Store } from './storage/store.js';
+import { decodeCheckPoint } from './wal/record-data.js';
+import { SegmentFilePageSource, segmentPath } from './wal/wal-files.js';
+import { segmentOf } from './wal/xlog-internal.js';
+import { XLogReader } from './wal/xlog-reader.js';
+import { RmgrId, XlogInfo, type DecodedRecord } from './wal/xlog-record.js';
+import type { LogFunction } from './database.js';
+import { readTimeLineHistory, type TimeLineHistoryEntry } from './wal/timeline.js';
+
+export const STANDBY_SIGNAL_FILE = 'standby.signal';
+export const BACKUP_LABEL_FILE = 'backup_label';
+
+/** Why replay stopped. */
+export type ReplayStop =
+  | { kind: 'budget' }
+  /** The next record is not there (yet): wait for WAL, or end crash recovery. */
+  | { kind: 'needWal'; lsn: Lsn; message: string }
+  /** The next record is invalid: on a standby, try another source; in crash recovery, decide torn tail or corruption. */
+  | { kind: 'invalid'; lsn: Lsn; message: string };
+
+export interface CheckpointSeen {
+  lsn: Lsn;
+  redo: Lsn;
+  timeline: number;
+  nextXid: number;
+  time: number;
+}
+
+export interface BackupLabel {
+  startLsn: Lsn;
+  checkpointLsn: Lsn;
+  timeline: number;
+  endLsn: Lsn | null;
+  label: string;
+}
+
+export interface WalRecoveryOptions {
+  dataDir: string;
+  sharedBuffersBytes: number;
+  log: LogFunction;
+}
+
+export class WalRecovery {
+  readonly dataDir: string;
+  readonly control: ControlFileData;
+  readonly smgr: Smgr;
+  readonly pool: BufferPool;
+  readonly store: Store;
+  readonly standbyMode: boolean;
+  readonly backupLabel: BackupLabel | null;
+  readonly source: SegmentFilePageSource;
+  private readonly reader: XLogReader;
+  private readonly log: LogFunction;
+  /** The history of the timeline being recovered into, newest first (expectedTLEs). */
+  expectedTimelines: TimeLineHistoryEntry[];
+  /** End of the last replayed record (lastReplayedEndRecPtr): the replay position. */
+  replayEndLsn: Lsn;
+  /** Start of the last replayed record: the prev-link of the next one. */
+  lastRecordLsn: Lsn;
+  /** Timeline of the last replayed record. */
+  replayTimeline: number;
+  /** End of the checkpoint record replay started from; an invalid record before it is corruption. */
+  readonly checkpointEndLsn: Lsn;
+  /** Commit time (ms since the epoch) of the last replayed transaction, or 0. */
+  lastCommitTime = 0;
+  nextXid: number;
+  recordsReplayed = 0;
+  readonly startLsn: Lsn;
+  consistent = false;
+  /** The newest checkpoint record replayed: what a restartpoint would use. */
+  lastCheckpointSeen: CheckpointSeen | null = null;
+  /** Runs after each replayed record's end was published (cascading walsenders, read waiters). */
+  onReplay: ((endLsn: Lsn, record: DecodedRecord) => void) | null = null;
+
+  private constructor(options: WalRecoveryOptions, control: ControlFileData, standbyMode: boolean, backupLabel: BackupLabel | null) {
+    this.dataDir = options.dataDir;
+    this.log = options.log;
+    this.control = control;
+    this.standbyMode = standbyMode;
+    this.backupLabel = backupLabel;
+    this.smgr = new Smgr(options.dataDir);
+    this.pool = new BufferPool({
+      smgr: this.smgr,
+      nBuffers: Math.max(16, Math.floor(options.sharedBuffersBytes / BLCKSZ)),
+      flushWal: (lsn: Lsn) => this.updateMinRecoveryPoint(lsn),
+    });
+    this.store = new Store(this.pool);
+    this.expectedTimelines = readTimeLineHistory(options.dataDir, backupLabel?.timeline ?? control.timeline);
+    this.source = new SegmentFilePageSource(options.dataDir, (segNo) => this.timelineOfSegment(segNo), control.walSegmentSize);
+    this.reader = new XLogReader({ segmentSize: control.walSegmentSize, systemId: control.systemId, source: this.source });
+
+    const checkpointLsn = backupLabel?.checkpointLsn ?? control.checkpointLsn;
+    const redoLsn = backupLabel?.startLsn ?? control.redoLsn;
+    this.reader.beginRead(checkpointLsn);
+    const checkpoint = this.reader.readRecord();
+    const isCheckpoint = checkpoint.ok && checkpoint.record.rmid === RmgrId.xlog &&
+      ((checkpoint.record.info & 0xf0) === XlogInfo.checkpointOnline || (checkpoint.record.info & 0xf0) === XlogInfo.checkpointShutdown);
+    if (!isCheckpoint) {
+      throw new WalshipError(ErrorCode.walCorrupted, 'could not locate a valid checkpoint record', {
+        severity: 'PANIC',
+        detail: checkpoint.ok
+          ? `The record at ${formatLsn(checkpointLsn)} is not a checkpoint record.`
+          : `Reading the checkpoint record at ${formatLsn(checkpointLsn)} failed: ${checkpoint.message}.`,
+        hint: backupLabel !== null
+          ? `The base backup is incomplete: "${BACKUP_LABEL_FILE}" points at WAL that is not in pg_wal/. Take a new base backup.`
+          : 'The WAL of this data directory is damaged. Restore it from a backup, or take a new base backup from another node.',
+      });
+    }
+    const data = decodeCheckPoint(checkpoint.record)!;
+    this.checkpointEndLsn = checkpoint.record.endLsn;
+    this.nextXid = Math.max(control.nextXid, data.nextXid);
+    this.replayTimeline = data.timeline;
+    this.startLsn = redoLsn;
+    this.reader.beginRead(redoLsn);
+    this.replayEndLsn = redoLsn;
+    this.lastRecordLsn = checkpointLsn;
+    if (backupLabel?.endLsn != null && backupLabel.endLsn > control.minRecoveryLsn) {
+      control.minRecoveryLsn = backupLabel.endLsn;
+      control.minRecoveryTimeline = backupLabel.timeline;
+    }
+    this.checkConsistency();
+  }
+
+  /**
+   * InitWalRecovery: reads the control file, `standby.signal` and `backup_label`, marks the
+   * control file as in recovery, and positions replay at the redo point.
+   */
+  static open(options: WalRecoveryOptions): WalRecovery {
+    const control = readControlFile(options.dataDir);
+    const standbyMode = fs.existsSync(path.join(options.dataDir, STANDBY_SIGNAL_FILE));
+    const backupLabel = readBackupLabel(options.dataDir);
+    const log = options.log;
+    if (backupLabel !== null) {
+      log('LOG', `starting backup recovery with redo LSN ${formatLsn(backupLabel.startLsn)}, checkpoint LSN ${formatLsn(backupLabel.checkpointLsn)}, on timeline ID ${backupLabel.timeline}`);
+    } else if (control.state === DbState.shutdowned || control.state === DbState.shutdownedInRecovery) {
+      log('LOG', `database system was shut down${control.state === DbState.shutdownedInRecovery ? ' in recovery' : ''} at ${new Date(control.time).toISOString()}`);
+    } else {
+      log('LOG', `database system was interrupted${control.state === DbState.inArchiveRecovery ? ' while in recovery' : ''}; last known up at ${new Date(control.time).toISOString()}`);
+      if (!standbyMode) log('LOG', 'database system was not properly shut down; automatic recovery in progress');
+    }
+    if (standbyMode) log('LOG', 'entering standby mode');
+    const recovery = new WalRecovery(options, control, standbyMode, backupLabel);
+    const needsRecovery = standbyMode || backupLabel !== null || control.state !== DbState.shutdowned;
+    if (needsRecovery) {
+      control.state = standbyMode || backupLabel !== null ? DbState.inArchiveRecovery : DbState.inCrashRecovery;
+      writeControlFile(options.dataDir, control);
+      log('LOG', `redo starts at ${formatLsn(recovery.startLsn)}`);
+    }
+    return recovery;
+  }
+
+  get segmentSize(): number {
+    return this.control.walSegmentSize;
+  }
+
+  /** The timeline whose file holds a segment: the newest expected timeline that covers it and has the file. */
+  timelineOfSegment(segNo: number): number {
+    const start = segNo * this.segmentSize;
+    const end = start + this.segmentSize;
+    let fallback = this.expectedTimelines[0]!.tli;
+    for (const entry of this.expectedTimelines) {
+      if (entry.begin >= end || entry.end <= start) continue;
+      if (fs.existsSync(segmentPath(this.dataDir, entry.tli, segNo, this.segmentSize))) return entry.tli;
+      fallback = entry.tli;
+    }
+    return fallback;
+  }
+
+  /**
+   * Follows a newer timeline (rescanLatestTimeLine accepted it): segments are then looked for
+   * under its history, and records past its switch points are read from its files.
+   */
+  setExpectedTimelines(history: TimeLineHistoryEntry[]): void {
+    this.expectedTimelines = history;
+    this.source.setTimelineResolver((segNo) => this.timelineOfSegment(segNo));
+  }
+
+  /**
+   * PerformWalRecovery's loop body: reads and applies records while they are there, for at most
+   * `budgetMs` (so that the event loop keeps serving), and says why it stopped.
+   */
+  replayAvailable(budgetMs: number): ReplayStop {
+    const started = performance.now();
+    for (let n = 0; ; n++) {
+      const result = this.reader.readRecord();
+      if (!result.ok) {
+        return result.missing
+          ? { kind: 'needWal', lsn: result.lsn, message: result.message }
+          : { kind: 'invalid', lsn: result.lsn, message: result.message };
+      }
+      this.applyRecord(result.record);
+      if ((n & 63) === 63 && performance.now() - started > budgetMs) return { kind: 'budget' };
+    }
+  }
+
+  /** ApplyWalRecord: redo, then publish the new replay position. */
+  private applyRecord(record: DecodedRecord): void {
+    redoRecord(this.pool, record);
+    this.recordsReplayed++;
+    if (record.xid >= this.nextXid) this.nextXid = record.xid + 1;
+    if (record.rmid === RmgrId.transaction && record.mainDataLength >= 8) {
+      this.lastCommitTime = record.buffer.readDoubleLE(record.mainDataOffset);
+    } else if (record.rmid === RmgrId.xlog) {
+      const info = record.info & 0xf0;
+      if (info === XlogInfo.checkpointOnline || info === XlogInfo.checkpointShutdown) {
+        const data = decodeCheckPoint(record);
+        if (data !== null) {
+          this.lastCheckpointSeen = { lsn: record.lsn, redo: data.redo, timeline: data.timeline, nextXid: data.nextXid, time: data.time };
+          // A checkpoint record of a newer timeline is where replay crosses onto it.
+          if (data.timeline > this.replayTimeline) this.replayTimeline = data.timeline;
+        }
+      } else if (info === XlogInfo.endOfRecovery && record.mainDataLength >= 16) {
+        const timeline = record.buffer.readUInt32LE(record.mainDataOffset + 8);
+        if (timeline > this.replayTimeline) {
+          this.log('LOG', `replaying end-of-recovery record: switching to timeline ${timeline} at ${formatLsn(record.lsn)}`);
+          this.replayTimeline = timeline;
+        }
+      }
+    }
+    this.lastRecordLsn = record.lsn;
+    this.replayEndLsn = record.endLsn;
+    if (!this.consistent) this.checkConsistency();
+    this.onReplay?.(record.endLsn, record);
+  }
+
+  /** Where the next record would start: the end of valid WAL once replay stops for good. */
+  get endOfReplayedWal(): Lsn {
+    return this.reader.endOfLastRecord;
+  }
+
+  /** Restarts reading at the replay position (after a source failed, or on a new timeline). */
+  restartRead(): void {
+    this.source.invalidate();
+    this.reader.beginRead(this.replayEndLsn, this.recordsReplayed > 0 ? this.lastRecordLsn : null);
+  }
+
+  private checkConsistency(): void {
+    const backupEnd = this.backupLabel?.endLsn ?? 0;
+    if (this.replayEndLsn >= this.control.minRecoveryLsn && this.replayEndLsn >= backupEnd) {
+      this.consistent = true;
+      if (this.standbyMode || this.backupLabel !== null) {
+        this.log('LOG', `consistent recovery state reached at ${formatLsn(this.replayEndLsn)}`);
+      }
+    }
+  }
+
+  /**
+   * XLogFlush in recovery: before a page with this LSN is written, the minimum recovery point
+   * moves past it (to the replay position), durably, so a crash later cannot make this standby
+   * look consistent before replay gets there again.
+   */
+  private updateMinRecoveryPoint(pageLsn: Lsn): void {
+    if (pageLsn <= this.control.minRecoveryLsn) return;
+    this.control.minRecoveryLsn = Math.max(this.replayEndLsn, pageLsn) as Lsn;
+    this.control.minRecoveryTimeline = this.replayTimeline;
+    writeControlFile(this.dataDir, this.control);
+  }
+
+  /** Shuts the recovery down (standby stop or crash-restart): no checkpoint, files closed. */
+  close(): void {
+    this.source.closeFile();
+    this.smgr.close();
+  }
+
+  /** The segment number of an LSN. */
+  segmentOf(lsn: number): number {
+    return segmentOf(lsn, this.segmentSize);
+  }
+}
+
+/**
+ * backup_label, as pg_basebackup writes it (START WAL LOCATION, CHECKPOINT LOCATION, START
+ * TIMELINE, LABEL), plus walship's BACKUP END LOCATION: the LSN replay must reach before the
+ * copy is consistent (PostgreSQL learns it from the backup-end record or pg_control).
+ */
+export function readBackupLabel(dataDir: string): BackupLabel | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(dataDir, BACKUP_LABEL_FILE), 'utf8');
+  } catch {
+    return null;
+  }
+  const field = (name: string): string | null => {
+    const match = new RegExp(`^${name}: (.*)$`, 'm').exec(text);
+    return match === null ? null : match[1]!.trim();
+  };
+  const lsnField = (name: string): Lsn | null => {
+    const value = field(name);
+    return value === null ? null : parseLsn(value.split(' ')[0]!);
+  };
+  const startLsn = lsnField('START WAL LOCATION');
+  const checkpointLsn = lsnField('CHECKPOINT LOCATION');
+  const timeline = Number(field('START TIMELINE'));
+  if (startLsn === null || checkpointLsn === null || !Number.isInteger(timeline) || timeline < 1) {
+    throw new WalshipError(ErrorCode.dataCorrupted, `invalid data in file "${BACKUP_LABEL_FILE}"`, {
+      severity: 'FATAL',
+      hint: 'The base backup is damaged or incomplete. Take a new one with walship basebackup.',
+    });
+  }
+  return { startLsn, checkpointLsn, timeline, endLsn: lsnField('BACKUP END LOCATION'), label: field('LABEL') ?? '' };
+}
+
+export function formatBackupLabel(label: BackupLabel, segmentName: string, startTime: Date): string {
+  return [
+    `START WAL LOCATION: ${formatLsn(label.startLsn)} (file ${segmentName})`,
+    `CHECKPOINT LOCATION: ${formatLsn(label.checkpointLsn)}`,
+    'BACKUP METHOD: streamed',
+    'BACKUP FROM: primary',
+    `START TIME: ${startTime.toISOString()}`,
+    `LABEL: ${label.label}`,
+    `START TIMELINE: ${label.timeline}`,
+    ...(label.endLsn !== null ? [`BACKUP END LOCATION: ${formatLsn(label.endLsn)}`] : []),
+    '',
+  ].join('\n');
+}
