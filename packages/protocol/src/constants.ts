@@ -1,7 +1,7 @@
 /**
  * Limits and fixed values of the client wire protocol. Each limit says why it has its value.
  */
-import { MAX_RECORD_BYTES } from '@walship/engine';
+import { MAX_RECORD_BYTES, XLOG_BLCKSZ } from '@walship/engine';
 
 /** The client protocol version carried in `startup`. Bumped on any incompatible change. */
 export const PROTOCOL_VERSION = 1;
@@ -62,3 +62,71 @@ export const MAX_TEXT_BYTES = 64 * 1024;
  * deep; 16 leaves room while bounding the validator's recursion on hostile input.
  */
 export const MAX_STATUS_DEPTH = 16;
+
+// ---------------------------------------------------------------------------------------------
+// Replication connections (`/replication`)
+
+/**
+ * Most WAL bytes in one XLogData frame (PostgreSQL's MAX_SEND_SIZE, walsender.c): 16 pages,
+ * 128 kB. Large enough that the per-message overhead (a 25-byte header, a WebSocket frame, a
+ * send call) is negligible while catching up; small enough that a keepalive or a reply request is
+ * never stuck behind much data, that the sender's read buffer stays small, and that the standby
+ * can flush and report progress often. The standby refuses larger XLogData frames.
+ */
+export const MAX_SEND_SIZE = 16 * XLOG_BLCKSZ;
+
+/**
+ * Most data in one `backupChunk` (1 MiB). Big files (WAL segments, table files) go in many
+ * chunks, so neither end ever holds a whole file in memory; 1 MiB makes the msgpack framing
+ * (about 100 bytes per chunk) vanish and is what `walship basebackup` reports progress by.
+ */
+export const MAX_BACKUP_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * A timeline history file's content (1 MiB). Each line (`tli<TAB>X/X<TAB>reason`) is well under
+ * 100 bytes, so this holds more than ten thousand timeline switches, far beyond any cluster's
+ * history; it bounds what a hostile sender can make a standby write into `pg_wal/`.
+ */
+export const MAX_TIMELINE_HISTORY_BYTES = 1024 * 1024;
+
+/**
+ * Largest WebSocket message of a replication connection (2 MiB), which both ends set as ws
+ * `maxPayload`. The largest messages are a `backupChunk` (MAX_BACKUP_CHUNK_BYTES plus its path,
+ * at most MAX_BACKUP_PATH_BYTES, and a few fields), a `timelineHistory` result
+ * (MAX_TIMELINE_HISTORY_BYTES) and a slot listing (MAX_LISTED_REPLICATION_SLOTS entries of under
+ * 200 bytes); XLogData is at most MAX_SEND_SIZE plus its header. 2 MiB holds each of them with
+ * room to spare, and is far below the client protocol's MAX_FRAME_BYTES, which only a `txn`
+ * needs.
+ */
+export const MAX_REPLICATION_FRAME_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Slots in one `listReplicationSlots` result. PostgreSQL's default max_replication_slots is 10;
+ * a node with thousands of standbys is far outside walship's design. 4096 entries of under 200
+ * bytes each keep the result within MAX_REPLICATION_FRAME_BYTES.
+ */
+export const MAX_LISTED_REPLICATION_SLOTS = 4096;
+
+/**
+ * A backup path, relative to the data directory (PostgreSQL's MAXPGPATH - 1). The target
+ * directory's own path is added by the receiver, so the whole stays within what file systems
+ * accept (PATH_MAX is 4096 on Linux).
+ */
+export const MAX_BACKUP_PATH_BYTES = 1023;
+
+/** One component of a backup path (NAME_MAX on Linux and macOS). */
+export const MAX_BACKUP_PATH_COMPONENT_BYTES = 255;
+
+/**
+ * A base backup's label (PostgreSQL's limit: "backup label too long (max 1023 bytes)"). It goes
+ * into the `backup_label` file and the logs, so it is short text.
+ */
+export const MAX_BACKUP_LABEL_BYTES = 1023;
+
+/**
+ * Bounds of `baseBackup`'s `maxRateBytes`, in bytes per second: PostgreSQL's MAX_RATE_LOWER (32
+ * kB/s; slower would make a backup of even a small cluster take hours while holding WAL back)
+ * and MAX_RATE_UPPER (1 GB/s; faster is no limit at all).
+ */
+export const BACKUP_MAX_RATE_LOWER_BYTES = 32 * 1024;
+export const BACKUP_MAX_RATE_UPPER_BYTES = 1024 * 1024 * 1024;

@@ -8,3 +8,30 @@ export { ProtocolError, isProtocolError } from './protocol-error.js';
 export { encodeMessage, decodeClientMessage, decodeServerMessage } from './codec.js';
 export { normalizeClientMessage, normalizeServerMessage } from './validate.js';
 export * from './convert.js';
+
+// Replication connections (`/replication`): walsender commands, the CopyBoth stream, base backups.
+export * from './replication-messages.js';
+export { encodeReplicationMessage, decodeReplicationFrame } from './replication-codec.js';
+export {
+  XLOG_DATA_TAG,
+  KEEPALIVE_TAG,
+  STANDBY_STATUS_UPDATE_TAG,
+  XLOG_DATA_HEADER_BYTES,
+  KEEPALIVE_BYTES,
+  STANDBY_STATUS_UPDATE_BYTES,
+  allocXLogDataFrame,
+  writeXLogDataHeader,
+  encodeXLogData,
+  encodeKeepalive,
+  encodeStandbyStatusUpdate,
+  isBinaryReplicationFrame,
+} from './replication-frames.js';
+export {
+  normalizeWalReceiverMessage,
+  normalizeWalSenderMessage,
+  validateReplicationSlotName,
+  backupPathProblem,
+  type WalReceiverControlMessage,
+  type WalSenderControlMessage,
+} from './replication-validate.js';
+export { BackupStreamChecker } from './replication-backup-stream.js';

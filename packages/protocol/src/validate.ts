@@ -7,7 +7,7 @@
  *
  * No recursion on data except the bounded walk of the free-form status document.
  */
-import { MAX_KEY_BYTES, MAX_TABLE_NAME_BYTES, MAX_VALUE_BYTES, parseLsn, SYNC_COMMIT_LEVELS, formatLsn } from '@walship/engine';
+import { MAX_KEY_BYTES, MAX_TABLE_NAME_BYTES, MAX_VALUE_BYTES, SYNC_COMMIT_LEVELS } from '@walship/engine';
 import {
   MAX_NAME_BYTES,
   MAX_REQUEST_TIMEOUT_MS,
@@ -28,178 +28,41 @@ import type {
   WireOperation,
 } from './messages.js';
 import { REQUEST_TYPES } from './messages.js';
-import { ProtocolError } from './protocol-error.js';
-
-type WireMap = Record<string, unknown>;
+import type { WireMap } from './wire-fields.js';
+import {
+  checkBinary,
+  checkInteger,
+  checkString,
+  describe,
+  expectMap,
+  fail,
+  field,
+  isMap,
+  messageType,
+  nullableLsn,
+  optArray,
+  optBinary,
+  optEnum,
+  optInteger,
+  optLsn,
+  optString,
+  reqArray,
+  reqBinary,
+  reqBoolean,
+  reqEnum,
+  reqInteger,
+  reqLsn,
+  reqString,
+  requestId,
+  unknownType,
+  withOptional,
+} from './wire-fields.js';
 
 /** Longest error code. Codes are short snake_case identifiers. */
 const MAX_CODE_BYTES = 64;
 
 // ---------------------------------------------------------------------------------------------
-// Leaves
-
-function fail(where: string, problem: string): never {
-  throw new ProtocolError(`invalid message: ${where} ${problem}`);
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'nil';
-  if (value === undefined) return 'nothing';
-  if (value instanceof Uint8Array) return 'binary';
-  if (Array.isArray(value)) return 'array';
-  if (typeof value === 'number') return Number.isInteger(value) ? 'integer' : 'float';
-  if (typeof value === 'object') return isMap(value) ? 'map' : 'extension object';
-  return typeof value;
-}
-
-function isMap(value: unknown): value is WireMap {
-  if (typeof value !== 'object' || value === null) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-function expectMap(value: unknown, where: string): WireMap {
-  if (!isMap(value)) fail(where, `must be a map (got ${describe(value)})`);
-  return value;
-}
-
-/** An own field; a msgpack nil counts as absent. */
-function field(map: WireMap, name: string): unknown {
-  if (!Object.prototype.hasOwnProperty.call(map, name)) return undefined;
-  const value = map[name];
-  return value === null ? undefined : value;
-}
-
-/**
- * UTF-8 takes at least one byte per UTF-16 unit and at most three, so the byte count is only
- * computed when the unit count cannot decide.
- */
-function checkString(value: unknown, where: string, minBytes: number, maxBytes: number): string {
-  if (typeof value !== 'string') fail(where, `must be a string (got ${describe(value)})`);
-  if (value.length > maxBytes) fail(where, `is longer than ${maxBytes} bytes`);
-  if (value.length < minBytes) fail(where, minBytes === 1 ? 'must not be empty' : `is shorter than ${minBytes} bytes`);
-  if (value.length * 3 > maxBytes && Buffer.byteLength(value, 'utf8') > maxBytes) {
-    fail(where, `is longer than ${maxBytes} bytes`);
-  }
-  return value;
-}
-
-function reqString(map: WireMap, name: string, where: string, maxBytes: number, minBytes = 0): string {
-  const value = field(map, name);
-  if (value === undefined) fail(`${where}.${name}`, 'is missing');
-  return checkString(value, `${where}.${name}`, minBytes, maxBytes);
-}
-
-function optString(map: WireMap, name: string, where: string, maxBytes: number, minBytes = 0): string | undefined {
-  const value = field(map, name);
-  return value === undefined ? undefined : checkString(value, `${where}.${name}`, minBytes, maxBytes);
-}
-
-function checkBinary(value: unknown, where: string, maxBytes: number): Buffer {
-  if (!(value instanceof Uint8Array)) fail(where, `must be binary (got ${describe(value)})`);
-  if (value.byteLength > maxBytes) fail(where, `is ${value.byteLength} bytes, more than the maximum of ${maxBytes}`);
-  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-}
-
-function reqBinary(map: WireMap, name: string, where: string, maxBytes: number): Buffer {
-  const value = field(map, name);
-  if (value === undefined) fail(`${where}.${name}`, 'is missing');
-  return checkBinary(value, `${where}.${name}`, maxBytes);
-}
-
-function optBinary(map: WireMap, name: string, where: string, maxBytes: number): Buffer | undefined {
-  const value = field(map, name);
-  return value === undefined ? undefined : checkBinary(value, `${where}.${name}`, maxBytes);
-}
-
-function checkInteger(value: unknown, where: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-    fail(where, `must be an integer (got ${describe(value)})`);
-  }
-  if (value < min || value > max) fail(where, `must be between ${min} and ${max} (got ${value})`);
-  return value;
-}
-
-function reqInteger(map: WireMap, name: string, where: string, min: number, max: number): number {
-  const value = field(map, name);
-  if (value === undefined) fail(`${where}.${name}`, 'is missing');
-  return checkInteger(value, `${where}.${name}`, min, max);
-}
-
-function optInteger(map: WireMap, name: string, where: string, min: number, max: number): number | undefined {
-  const value = field(map, name);
-  return value === undefined ? undefined : checkInteger(value, `${where}.${name}`, min, max);
-}
-
-function reqBoolean(map: WireMap, name: string, where: string): boolean {
-  const value = field(map, name);
-  if (typeof value !== 'boolean') fail(`${where}.${name}`, `must be a boolean (got ${describe(value)})`);
-  return value;
-}
-
-function checkEnum<T extends string>(value: unknown, where: string, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    const shown = typeof value === 'string' ? `"${value.slice(0, MAX_NAME_BYTES)}"` : describe(value);
-    fail(where, `must be one of ${allowed.join(', ')} (got ${shown})`);
-  }
-  return value as T;
-}
-
-function reqEnum<T extends string>(map: WireMap, name: string, where: string, allowed: readonly T[]): T {
-  return checkEnum(field(map, name), `${where}.${name}`, allowed);
-}
-
-function optEnum<T extends string>(map: WireMap, name: string, where: string, allowed: readonly T[]): T | undefined {
-  const value = field(map, name);
-  return value === undefined ? undefined : checkEnum(value, `${where}.${name}`, allowed);
-}
-
-function checkLsn(value: unknown, where: string): string {
-  if (typeof value !== 'string' || value.length > 17) fail(where, `must be an LSN 'X/X' (got ${describe(value)})`);
-  const lsn = parseLsn(value);
-  if (lsn === null) fail(where, `must be an LSN 'X/X' (got "${value}")`);
-  return formatLsn(lsn);
-}
-
-function reqLsn(map: WireMap, name: string, where: string): string {
-  const value = field(map, name);
-  if (value === undefined) fail(`${where}.${name}`, 'is missing');
-  return checkLsn(value, `${where}.${name}`);
-}
-
-function optLsn(map: WireMap, name: string, where: string): string | undefined {
-  const value = field(map, name);
-  return value === undefined ? undefined : checkLsn(value, `${where}.${name}`);
-}
-
-/** An LSN or nil (nil is meaningful here: "none", e.g. a primary's replayLsn). */
-function nullableLsn(map: WireMap, name: string, where: string): string | null {
-  const value = field(map, name);
-  return value === undefined ? null : checkLsn(value, `${where}.${name}`);
-}
-
-function optArray(map: WireMap, name: string, where: string, maxItems: number): unknown[] | undefined {
-  const value = field(map, name);
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value)) fail(`${where}.${name}`, `must be an array (got ${describe(value)})`);
-  if (value.length > maxItems) fail(`${where}.${name}`, `has ${value.length} items, more than the maximum of ${maxItems}`);
-  return value;
-}
-
-function reqArray(map: WireMap, name: string, where: string, maxItems: number): unknown[] {
-  const value = optArray(map, name, where, maxItems);
-  if (value === undefined) fail(`${where}.${name}`, 'is missing');
-  return value;
-}
-
-/** Sets `target[name]` only when the value is present, so that absent fields stay absent. */
-function withOptional<T extends object>(target: T, fields: Record<string, unknown>): T {
-  for (const name of Object.keys(fields)) {
-    const value = fields[name];
-    if (value !== undefined) (target as Record<string, unknown>)[name] = value;
-  }
-  return target;
-}
+// Leaves (the rest are in wire-fields.ts)
 
 function optTable(map: WireMap, where: string): string | undefined {
   return optString(map, 'table', where, MAX_TABLE_NAME_BYTES, 1);
@@ -263,10 +126,6 @@ function optList<T>(map: WireMap, name: string, where: string, item: (value: unk
 // ---------------------------------------------------------------------------------------------
 // Client messages
 
-function requestId(map: WireMap, where: string): number {
-  return reqInteger(map, 'id', where, 0, Number.MAX_SAFE_INTEGER);
-}
-
 function optTimeout(map: WireMap, where: string): number | undefined {
   return optInteger(map, 'timeoutMs', where, 0, MAX_REQUEST_TIMEOUT_MS);
 }
@@ -317,17 +176,6 @@ function normalizeRequest(map: WireMap, type: RequestType): ClientRequest {
   }
 }
 
-function messageType(map: WireMap): string {
-  const type = field(map, 'type');
-  if (typeof type !== 'string') fail('message.type', `must be a string (got ${describe(type)})`);
-  return type;
-}
-
-function unknownType(type: string, side: string): never {
-  const shown = type.length > MAX_NAME_BYTES ? `${type.slice(0, MAX_NAME_BYTES)}...` : type;
-  fail('message.type', `"${shown}" is not a ${side} message type`);
-}
-
 /** Validates a message a client sends; returns a fresh copy with only known fields. */
 export function normalizeClientMessage(value: unknown): ClientMessage {
   const map = expectMap(value, 'message');
@@ -346,7 +194,7 @@ export function normalizeClientMessage(value: unknown): ClientMessage {
       return { type, password: reqString(map, 'password', type, MAX_TEXT_BYTES) };
     default:
       if ((REQUEST_TYPES as readonly string[]).includes(type)) return normalizeRequest(map, type as RequestType);
-      return unknownType(type, 'client');
+      return unknownType(type, 'a client message type');
   }
 }
 
@@ -500,7 +348,7 @@ export function normalizeServerMessage(value: unknown): ServerMessage {
     case 'result':
       return normalizeResult(map);
     default:
-      return unknownType(type, 'server');
+      return unknownType(type, 'a server message type');
   }
 }
 

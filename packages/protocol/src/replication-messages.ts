@@ -1,0 +1,247 @@
+/**
+ * The messages of a replication connection (`/replication`), as they are in memory after
+ * decoding: PostgreSQL's replication protocol (the walsender's commands and its CopyBoth
+ * stream) carried over walship's WebSocket framing.
+ *
+ * A connection: the standby (or `walship basebackup`) sends `startup` and authenticates exactly
+ * as a client session does (the password checked is `replication_password`). After `authOk` it
+ * sends commands, each with an `id`; the walsender answers each with a `result` or an `error`
+ * carrying that `id`:
+ *
+ * - `identifySystem`, `timelineHistory`, `createReplicationSlot`, `dropReplicationSlot`,
+ *   `listReplicationSlots` (PostgreSQL's IDENTIFY_SYSTEM, TIMELINE_HISTORY,
+ *   CREATE_REPLICATION_SLOT ... PHYSICAL, DROP_REPLICATION_SLOT, and a listing in place of
+ *   `SELECT * FROM pg_replication_slots`).
+ * - `startReplication` (START_REPLICATION [SLOT s] PHYSICAL X/X TIMELINE n): the `result` starts
+ *   the CopyBoth phase. The walsender then sends XLogData and Keepalive frames; the standby sends
+ *   StandbyStatusUpdate frames. On a historic timeline the walsender sends `endOfTimeline` once
+ *   it has sent the timeline's last byte, then `copyDone`; either side may end the copy with
+ *   `copyDone`, and the other answers with its own. After both, commands may follow again.
+ * - `baseBackup` (BASE_BACKUP): no `result`; the walsender answers with `backupStart`, then
+ *   per file a `backupFile` and its `backupChunk`s, then `backupEnd` (or an `error` with the
+ *   request's `id`, which ends the backup).
+ *
+ * Wire conventions (those of the client protocol, see messages.ts): control messages are
+ * msgpack maps with a `type`; LSNs in them are `'X/X'` strings (`WireLsn`); optional fields
+ * are omitted; unknown fields are ignored. The three hot messages — XLogData, Keepalive,
+ * StandbyStatusUpdate — are instead binary frames with a fixed little-endian header
+ * (replication-frames.ts); their LSNs are the engine's numeric `Lsn`, and their `type` below
+ * is only the in-memory discriminant, never sent.
+ */
+import type { Lsn } from '@walship/engine/lsn';
+import type {
+  AuthOkMessage,
+  AuthRequestMessage,
+  ErrorMessage,
+  PasswordMessage,
+  StartupMessage,
+  WireLsn,
+} from './messages.js';
+
+/** Which end of a replication connection decodes a frame. */
+export type ReplicationSide = 'sender' | 'receiver';
+
+// ---------------------------------------------------------------------------------------------
+// Commands (standby -> walsender) and their results
+
+/** A physical replication slot's WAL status, as `pg_replication_slots.wal_status`. */
+export type SlotWalStatus = 'reserved' | 'extended' | 'unreserved' | 'lost';
+
+export const SLOT_WAL_STATUSES: readonly SlotWalStatus[] = ['reserved', 'extended', 'unreserved', 'lost'];
+
+export interface WireReplicationSlot {
+  name: string;
+  /** Oldest WAL the slot retains; null when it reserves none (yet). */
+  restartLsn: WireLsn | null;
+  /** null when `restartLsn` is null, as PostgreSQL shows it. */
+  walStatus: SlotWalStatus | null;
+  active: boolean;
+  /** The walsender using the slot; null (or absent) when none does. */
+  activePid?: number | null;
+}
+
+/** What each replication command carries besides `type` and `id`. */
+export interface ReplicationRequestPayloads {
+  identifySystem: Record<never, never>;
+  timelineHistory: { timeline: number };
+  /** Always a physical slot. Without `reserveWal` the slot retains nothing until first used. */
+  createReplicationSlot: { name: string; reserveWal?: boolean };
+  /** `wait`: wait for the slot to become inactive instead of failing (DROP ... WAIT). */
+  dropReplicationSlot: { name: string; wait?: boolean };
+  listReplicationSlots: Record<never, never>;
+  startReplication: { slot?: string; startLsn: WireLsn; timeline: number };
+  /**
+   * `fast`: request an immediate checkpoint (pg_basebackup --checkpoint=fast). `includeWal`:
+   * send the WAL written during the backup, so that the copy is consistent on its own; absent
+   * means true. `maxRateBytes`: bytes per second (pg_basebackup --max-rate); absent: unlimited.
+   */
+  baseBackup: { label: string; fast?: boolean; includeWal?: boolean; maxRateBytes?: number };
+}
+
+/** What a `result` carries besides `type`, `id` and `request`. `baseBackup` has none. */
+export interface ReplicationResultPayloads {
+  /** `systemId`: the decimal u64 of the control file; `dbname`: always null (physical). */
+  identifySystem: { systemId: string; timeline: number; xlogPos: WireLsn; dbname: null };
+  /** `fileName`: `%08X.history`, as PostgreSQL names the file in `pg_wal/`. */
+  timelineHistory: { fileName: string; content: string };
+  /** `consistentPoint`: the WAL reserved from, or null without `reserveWal`. */
+  createReplicationSlot: { slotName: string; consistentPoint: WireLsn | null };
+  dropReplicationSlot: Record<never, never>;
+  listReplicationSlots: { slots: WireReplicationSlot[] };
+  /** CopyBoth begins. */
+  startReplication: Record<never, never>;
+}
+
+export type ReplicationRequestType = keyof ReplicationRequestPayloads;
+export type ReplicationResultType = keyof ReplicationResultPayloads;
+
+export const REPLICATION_REQUEST_TYPES: readonly ReplicationRequestType[] = [
+  'identifySystem',
+  'timelineHistory',
+  'createReplicationSlot',
+  'dropReplicationSlot',
+  'listReplicationSlots',
+  'startReplication',
+  'baseBackup',
+];
+
+export const REPLICATION_RESULT_TYPES: readonly ReplicationResultType[] = [
+  'identifySystem',
+  'timelineHistory',
+  'createReplicationSlot',
+  'dropReplicationSlot',
+  'listReplicationSlots',
+  'startReplication',
+];
+
+export type ReplicationRequestMessage<K extends ReplicationRequestType> = { type: K; id: number } & ReplicationRequestPayloads[K];
+
+export type ReplicationResultMessage<K extends ReplicationResultType> = {
+  type: 'result';
+  id: number;
+  request: K;
+} & ReplicationResultPayloads[K];
+
+export type ReplicationRequest = { [K in ReplicationRequestType]: ReplicationRequestMessage<K> }[ReplicationRequestType];
+export type AnyReplicationResult = { [K in ReplicationResultType]: ReplicationResultMessage<K> }[ReplicationResultType];
+
+// ---------------------------------------------------------------------------------------------
+// The CopyBoth stream
+
+/** XLogData (`'w'`): WAL bytes from `dataStart`; binary on the wire. */
+export interface XLogDataMessage {
+  type: 'xlogData';
+  /** LSN of `data[0]`. */
+  dataStart: Lsn;
+  /** The walsender's end of WAL (what it may send); at least `dataStart + data.length`. */
+  walEnd: Lsn;
+  /** The walsender's clock, ms since the Unix epoch. */
+  sendTime: number;
+  /** The WAL bytes; when decoded, a view of the frame (no copy). */
+  data: Buffer;
+}
+
+/** Primary keepalive (`'k'`); binary on the wire. */
+export interface KeepaliveMessage {
+  type: 'keepalive';
+  walEnd: Lsn;
+  sendTime: number;
+  /** The standby should answer with a StandbyStatusUpdate at once. */
+  replyRequested: boolean;
+}
+
+/** Standby status update (`'r'`); binary on the wire. 0 means "unknown" for any LSN. */
+export interface StandbyStatusUpdateMessage {
+  type: 'standbyStatusUpdate';
+  write: Lsn;
+  flush: Lsn;
+  apply: Lsn;
+  sendTime: number;
+  replyRequested: boolean;
+}
+
+/** The walsender finished a historic timeline (PostgreSQL's result set after START_REPLICATION). */
+export interface EndOfTimelineMessage {
+  type: 'endOfTimeline';
+  nextTimeline: number;
+  nextTimelineStartLsn: WireLsn;
+}
+
+/** Ends this side's half of the CopyBoth phase (CopyDone). */
+export interface CopyDoneMessage {
+  type: 'copyDone';
+}
+
+// ---------------------------------------------------------------------------------------------
+// The base backup stream (answers `baseBackup`, with its `id`)
+
+export interface BackupStartMessage {
+  type: 'backupStart';
+  id: number;
+  startLsn: WireLsn;
+  timeline: number;
+  /** Estimates for progress reports (pg_basebackup's backup_total), not promises. */
+  totalBytes: number;
+  fileCount: number;
+}
+
+export interface BackupFileMessage {
+  type: 'backupFile';
+  id: number;
+  /** Relative to the data directory, '/'-separated; checked by `backupPathProblem`. */
+  path: string;
+  size: number;
+  /** Permission bits only (0 to 0o777). */
+  mode: number;
+}
+
+export interface BackupChunkMessage {
+  type: 'backupChunk';
+  id: number;
+  path: string;
+  offset: number;
+  /** 1 to MAX_BACKUP_CHUNK_BYTES bytes. */
+  data: Buffer;
+}
+
+export interface BackupEndMessage {
+  type: 'backupEnd';
+  id: number;
+  endLsn: WireLsn;
+  timeline: number;
+  /** The `backup_label` file's content, written last into the copy. */
+  backupLabel: string;
+}
+
+export type BackupStreamMessage = BackupStartMessage | BackupFileMessage | BackupChunkMessage | BackupEndMessage;
+
+// ---------------------------------------------------------------------------------------------
+// Per direction
+
+/** What the standby (walreceiver, basebackup) sends: what the walsender decodes. */
+export type WalReceiverMessage =
+  | StartupMessage
+  | PasswordMessage
+  | ReplicationRequest
+  | StandbyStatusUpdateMessage
+  | CopyDoneMessage;
+
+/** What the walsender sends: what the standby decodes. */
+export type WalSenderMessage =
+  | AuthRequestMessage
+  | AuthOkMessage
+  | ErrorMessage
+  | AnyReplicationResult
+  | XLogDataMessage
+  | KeepaliveMessage
+  | EndOfTimelineMessage
+  | CopyDoneMessage
+  | BackupStreamMessage;
+
+export type ReplicationMessage = WalReceiverMessage | WalSenderMessage;
+
+/** The messages a side may receive. */
+export interface ReplicationInbound {
+  sender: WalReceiverMessage;
+  receiver: WalSenderMessage;
+}
