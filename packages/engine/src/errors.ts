@@ -43,6 +43,7 @@ export const ErrorCode = {
   unknownSetting: 'unknown_setting',
   dataCorrupted: 'data_corrupted',
   walCorrupted: 'wal_corrupted',
+  walRemoved: 'wal_removed',
   controlFileCorrupted: 'control_file_corrupted',
   notADataDirectory: 'not_a_data_directory',
   wrongVersion: 'wrong_version',

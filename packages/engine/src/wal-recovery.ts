@@ -37,8 +37,8 @@ export const BACKUP_LABEL_FILE = 'backup_label';
 /** Why replay stopped. */
 export type ReplayStop =
   | { kind: 'budget' }
-  /** The next record is not there (yet): wait for WAL, or end crash recovery. */
-  | { kind: 'needWal'; lsn: Lsn; message: string }
+  /** The next record is not there (yet): wait for WAL up to `neededLsn`, or end crash recovery. */
+  | { kind: 'needWal'; lsn: Lsn; neededLsn: Lsn; message: string }
   /** The next record is invalid: on a standby, try another source; in crash recovery, decide torn tail or corruption. */
   | { kind: 'invalid'; lsn: Lsn; message: string };
 
@@ -209,7 +209,7 @@ export class WalRecovery {
       const result = this.reader.readRecord();
       if (!result.ok) {
         return result.missing
-          ? { kind: 'needWal', lsn: result.lsn, message: result.message }
+          ? { kind: 'needWal', lsn: result.lsn, neededLsn: result.neededLsn, message: result.message }
           : { kind: 'invalid', lsn: result.lsn, message: result.message };
       }
       this.applyRecord(result.record);

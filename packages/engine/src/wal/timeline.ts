@@ -338,9 +338,10 @@ function writeFileDurably(dataDir: string, name: string, content: string): void 
   const dir = walDir(dataDir);
   const temp = path.join(dir, `xlogtemp.${process.pid}.history`);
   fs.rmSync(temp, { force: true });
+  const bytes = Buffer.from(content, 'utf8');
   const fd = fs.openSync(temp, 'wx', 0o600);
   try {
-    fs.writeSync(fd, content);
+    for (let written = 0; written < bytes.length; ) written += fs.writeSync(fd, bytes, written, bytes.length - written);
     fs.fsyncSync(fd);
   } catch (error) {
     fs.closeSync(fd);

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { XLOG_BLCKSZ } from '../constants.js';
 import type { Lsn } from '../lsn.js';
+import { ErrorCode, WalshipError } from '../errors.js';
 import { parseXlogFileName, segmentOf, xlogFileName } from './xlog-internal.js';
 import type { WalPageSource } from './xlog-reader.js';
 
@@ -157,5 +158,72 @@ export class SegmentFilePageSource implements WalPageSource {
     this.fdSegNo = -1;
     this.fdTimeline = -1;
     this.invalidate();
+  }
+}
+
+/**
+ * WALRead: copies WAL bytes [startLsn, startLsn + length) from the segment files into `into`,
+ * for the walsender. A segment that is gone (removed by a checkpoint) is PostgreSQL's error
+ * "requested WAL segment ... has already been removed": the standby must be rebuilt or fed
+ * from the archive.
+ */
+export class WalFileReader {
+  private fd: number | null = null;
+  private fdSegNo = -1;
+  private fdTimeline = -1;
+
+  constructor(
+    private readonly dataDir: string,
+    private timelineOf: (segNo: number) => number,
+    private readonly segmentSize: number,
+  ) {}
+
+  setTimelineResolver(timelineOf: (segNo: number) => number): void {
+    this.timelineOf = timelineOf;
+    this.close();
+  }
+
+  read(into: Buffer, offset: number, startLsn: number, length: number): void {
+    let pos = startLsn;
+    let done = 0;
+    while (done < length) {
+      const segNo = segmentOf(pos, this.segmentSize);
+      const timeline = this.timelineOf(segNo);
+      if (segNo !== this.fdSegNo || timeline !== this.fdTimeline) this.open(segNo, timeline);
+      const inSegment = pos % this.segmentSize;
+      const n = Math.min(length - done, this.segmentSize - inSegment);
+      let got = 0;
+      while (got < n) {
+        const r = fs.readSync(this.fd!, into, offset + done + got, n - got, inSegment + got);
+        if (r === 0) throw new WalshipError(ErrorCode.walCorrupted, `could not read from WAL segment ${xlogFileName(timeline, segNo, this.segmentSize)}: end of file`);
+        got += r;
+      }
+      done += n;
+      pos += n;
+    }
+  }
+
+  private open(segNo: number, timeline: number): void {
+    this.close();
+    const name = xlogFileName(timeline, segNo, this.segmentSize);
+    try {
+      this.fd = fs.openSync(path.join(walDir(this.dataDir), name), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new WalshipError(ErrorCode.walRemoved, `requested WAL segment ${name} has already been removed`, {
+          hint: 'Use a replication slot (walship basebackup --slot) or wal_keep_size so that the primary keeps WAL for this standby, or set restore_command to fetch it from the archive; otherwise take a new base backup.',
+        });
+      }
+      throw error;
+    }
+    this.fdSegNo = segNo;
+    this.fdTimeline = timeline;
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+    this.fdSegNo = -1;
+    this.fdTimeline = -1;
   }
 }

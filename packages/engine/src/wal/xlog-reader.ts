@@ -38,7 +38,13 @@ export interface WalPageSource {
 
 export type ReadResult =
   | { ok: true; record: DecodedRecord }
-  | { ok: false; lsn: Lsn; message: string; /** no page there: ran out of WAL rather than hit bad WAL */ missing: boolean };
+  | {
+    ok: false; lsn: Lsn; message: string;
+    /** No page there, or not received yet: ran out of WAL rather than hit bad WAL. */
+    missing: boolean;
+    /** When missing: the end of the bytes needed to make progress (XLogPageRead's RecPtr + reqLen). */
+    neededLsn: Lsn;
+  };
 
 export interface XLogReaderOptions {
   segmentSize: number;
@@ -88,13 +94,14 @@ export class XLogReader {
     let lsn = this.nextLsn;
     // The length field must have arrived before it can be trusted (XLogPageRead reads only up
     // to the walreceiver's flush position).
-    if (lsn + (lsn % XLOG_BLCKSZ === 0 ? headerSizeAt(lsn, this.segmentSize) : 0) + 4 > available) {
-      return this.fail(lsn, `WAL at ${formatLsn(lsn)} has not been received yet`, true);
+    const lengthEnd = lsn + (lsn % XLOG_BLCKSZ === 0 ? headerSizeAt(lsn, this.segmentSize) : 0) + 4;
+    if (lengthEnd > available) {
+      return this.fail(lsn, `WAL at ${formatLsn(lsn)} has not been received yet`, true, lengthEnd);
     }
     if (lsn % XLOG_BLCKSZ === 0) {
       // A record never starts inside a page header: skip it, and check there is no continuation.
       const page = this.readValidPage(lsn as Lsn);
-      if (typeof page === 'string') return this.fail(lsn, page, this.lastMissing);
+      if (typeof page === 'string') return this.fail(lsn, page, this.lastMissing, lengthEnd);
       const info = page.readUInt16LE(2);
       if (info & XLP_FIRST_IS_CONTRECORD) {
         return this.fail(lsn, `contrecord flag set on a page where a record starts, at ${formatLsn(lsn)}`, false);
@@ -103,7 +110,7 @@ export class XLogReader {
     }
     const pageStart = lsn - (lsn % XLOG_BLCKSZ);
     const page = this.readValidPage(pageStart as Lsn);
-    if (typeof page === 'string') return this.fail(lsn, page, this.lastMissing);
+    if (typeof page === 'string') return this.fail(lsn, page, this.lastMissing, lengthEnd);
     let offset = lsn - pageStart;
     const totalLength = page.readUInt32LE(offset);
     if (totalLength < SIZE_OF_XLOG_RECORD) {
@@ -113,8 +120,9 @@ export class XLogReader {
       return this.fail(lsn, `record length ${totalLength} at ${formatLsn(lsn)} too long`, false);
     }
 
-    if (recordEnd(lsn, totalLength, this.segmentSize) > available) {
-      return this.fail(lsn, `record at ${formatLsn(lsn)} has not been received in full yet`, true);
+    const end = recordEnd(lsn, totalLength, this.segmentSize);
+    if (end > available) {
+      return this.fail(lsn, `record at ${formatLsn(lsn)} has not been received in full yet`, true, end);
     }
 
     let buffer: Buffer;
@@ -131,7 +139,7 @@ export class XLogReader {
       let nextPage = pageStart + XLOG_BLCKSZ;
       while (gathered < totalLength) {
         const contPage = this.readValidPage(nextPage as Lsn);
-        if (typeof contPage === 'string') return this.fail(lsn, contPage, this.lastMissing);
+        if (typeof contPage === 'string') return this.fail(lsn, contPage, this.lastMissing, end);
         const info = contPage.readUInt16LE(2);
         const remLength = contPage.readUInt32LE(16);
         if (!(info & XLP_FIRST_IS_CONTRECORD)) {
@@ -187,8 +195,8 @@ export class XLogReader {
     return page;
   }
 
-  private fail(lsn: number, message: string, missing: boolean): ReadResult {
-    return { ok: false, lsn: lsn as Lsn, message, missing };
+  private fail(lsn: number, message: string, missing: boolean, neededLsn = lsn + 1): ReadResult {
+    return { ok: false, lsn: lsn as Lsn, message, missing, neededLsn: neededLsn as Lsn };
   }
 }
 

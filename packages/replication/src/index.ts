@@ -1,0 +1,24 @@
+/**
+ * @walship/replication: the public surface. So far the pure decision cores (see README.md); the
+ * walsender and walreceiver components come next and will be built on these.
+ */
+export * from './constants.js';
+export {
+  createLagTracker, lagTrackerWrite, lagTrackerRead, processStandbyReplyLags, INITIAL_REPLY_LAG_STATE,
+  type LagTracker, type LagHead, type ReplicationLags, type ReplyLagState, type StandbyReplyPositions,
+} from './lag-tracker.js';
+export {
+  initialWalSourceState, stepWalSource, walReceiverStreaming, describeWalSourceAction,
+  type WalSource, type WalReceiverState, type WalSourceConfig, type WalRequest, type WalSourceState,
+  type WalSourceEvent, type WalSourceAction, type WalSourceTransition,
+} from './wal-source.js';
+export {
+  parseConninfo, formatConninfo, quoteConninfoValue, conninfoHosts, conninfoConnectTimeoutMs,
+  CONNINFO_KEYWORDS, SSL_MODES, TARGET_SESSION_ATTRS,
+  type ConninfoKeyword, type ConninfoOptions, type ConninfoHost, type SslMode, type TargetSessionAttrs,
+} from './conninfo.js';
+export {
+  substituteCommand, runShellCommand, archiveCommandOutcome, restoreCommandOutcome, describeShellResult,
+  resultIsSignal, resultIsAnySignal,
+  type CommandPlaceholders, type ShellCommandResult, type RunShellCommandOptions, type CommandOutcome,
+} from './archive-command.js';

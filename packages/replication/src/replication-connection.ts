@@ -1,0 +1,177 @@
+/**
+ * The standby's end of a replication connection (libpqwalreceiver's role): a WebSocket to the
+ * upstream's `/replication` path, the startup handshake with the replication password, commands
+ * answered by id (IDENTIFY_SYSTEM, TIMELINE_HISTORY, slots), and then, after START_REPLICATION
+ * or BASE_BACKUP, a stream of frames handed to the caller as they come. Used by the walreceiver
+ * and by `walship basebackup`.
+ */
+import { WebSocket } from 'ws';
+import {
+  MAX_REPLICATION_FRAME_BYTES, PROTOCOL_VERSION, REPLICATION_PATH, decodeReplicationFrame, encodeReplicationMessage,
+  type ReplicationRequestPayloads, type ReplicationRequestType, type ReplicationResultPayloads, type WalSenderMessage,
+} from '@walship/protocol';
+import { ErrorCode, WalshipError } from '@walship/engine';
+
+export interface ReplicationConnectOptions {
+  host: string;
+  port: number;
+  user?: string;
+  password?: string;
+  applicationName: string;
+  /** Connecting and the handshake together (connect_timeout). */
+  timeoutMs: number;
+}
+
+type Pending = { resolve: (message: WalSenderMessage) => void; reject: (error: Error) => void };
+
+export class ReplicationConnection {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private streamHandler: ((message: WalSenderMessage) => void) | null = null;
+  private closeHandler: ((error: Error | null) => void) | null = null;
+  private closedWith: Error | null | undefined = undefined;
+  /** The upstream's name and role, from its handshake answer. */
+  member = '';
+  upstreamRole: 'primary' | 'standby' = 'primary';
+
+  private constructor(private readonly socket: WebSocket, readonly options: ReplicationConnectOptions) {
+    socket.on('message', (data: Buffer) => this.onFrame(data));
+    socket.on('close', (code: number, reason: Buffer) => {
+      const error = code === 1000 ? null : new WalshipError(ErrorCode.cannotConnectNow, `replication connection to ${this.where()} closed: ${reason.toString() || `code ${code}`}`);
+      this.finish(error);
+    });
+    socket.on('error', (error: Error) => this.finish(new WalshipError(ErrorCode.cannotConnectNow, `could not receive data from WAL stream: ${error.message}`)));
+  }
+
+  private where(): string {
+    return `"${this.options.host}", port ${this.options.port}`;
+  }
+
+  /** Connects and authenticates; rejects with the server's error (wrong password, not ready...). */
+  static connect(options: ReplicationConnectOptions): Promise<ReplicationConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(`ws://${options.host}:${options.port}${REPLICATION_PATH}`, { maxPayload: MAX_REPLICATION_FRAME_BYTES, perMessageDeflate: false });
+      const connection = new ReplicationConnection(socket, options);
+      const timer = setTimeout(() => {
+        socket.terminate();
+        reject(new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: timeout expired`));
+      }, options.timeoutMs);
+      const fail = (error: Error) => {
+        clearTimeout(timer);
+        reject(error);
+      };
+      socket.once('error', (error) => fail(new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: ${error.message}`, {
+        hint: 'Is the upstream node running and accepting connections on that port? Check primary_conninfo.',
+      })));
+      socket.once('open', () => {
+        connection.handshake().then(() => {
+          clearTimeout(timer);
+          resolve(connection);
+        }, fail);
+      });
+    });
+  }
+
+  private handshake(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.streamHandler = (message) => {
+        if (message.type === 'authOk') {
+          this.member = message.member;
+          this.upstreamRole = message.role;
+          this.streamHandler = null;
+          resolve();
+        } else if (message.type === 'authRequest') {
+          if (this.options.password === undefined) {
+            reject(new WalshipError(ErrorCode.authenticationFailed, 'the upstream requires a replication password, and none was given', {
+              hint: 'Put password=... in primary_conninfo, or set WALSHIP_PASSWORD for walship basebackup.',
+            }));
+            this.socket.close();
+            return;
+          }
+          this.socket.send(encodeReplicationMessage({ type: 'password', password: this.options.password }));
+        } else if (message.type === 'error') {
+          reject(toError(message));
+        }
+      };
+      this.closeHandler = (error) => reject(error ?? new WalshipError(ErrorCode.cannotConnectNow, 'the upstream closed the connection during the handshake'));
+      this.socket.send(encodeReplicationMessage({
+        type: 'startup', protocolVersion: PROTOCOL_VERSION, applicationName: this.options.applicationName,
+        ...(this.options.user !== undefined ? { user: this.options.user } : {}),
+        ...(this.options.password !== undefined ? { password: this.options.password } : {}),
+      }));
+    });
+  }
+
+  /** A command and its answer (or its error). */
+  request<K extends ReplicationRequestType>(type: K, payload: ReplicationRequestPayloads[K]): Promise<ReplicationResultPayloads[K extends keyof ReplicationResultPayloads ? K : never]> {
+    if (this.closedWith !== undefined) return Promise.reject(this.closedWith ?? new WalshipError(ErrorCode.cannotConnectNow, 'replication connection closed'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: (message) => resolve(message as never),
+        reject,
+      });
+      this.socket.send(encodeReplicationMessage({ type, id, ...payload } as never));
+    });
+  }
+
+  /** Hands every later frame (the CopyBoth stream, or a base backup's messages) to `handler`. */
+  onStream(handler: (message: WalSenderMessage) => void, onClose: (error: Error | null) => void): void {
+    this.streamHandler = handler;
+    this.closeHandler = onClose;
+    if (this.closedWith !== undefined) onClose(this.closedWith);
+  }
+
+  /** Sends a frame already encoded (a standby status update). */
+  send(frame: Buffer): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame);
+  }
+
+  close(): void {
+    this.socket.close(1000);
+  }
+
+  /** Ends the connection at once (a walreceiver being stopped or killed). */
+  terminate(): void {
+    this.socket.terminate();
+  }
+
+  private onFrame(data: Buffer): void {
+    let message: WalSenderMessage;
+    try {
+      message = decodeReplicationFrame(data, 'receiver');
+    } catch (error) {
+      this.finish(error as Error);
+      this.socket.terminate();
+      return;
+    }
+    if (message.type === 'result' && this.pending.has(message.id)) {
+      const pending = this.pending.get(message.id)!;
+      this.pending.delete(message.id);
+      pending.resolve(message);
+      return;
+    }
+    if (message.type === 'error' && message.id !== undefined && this.pending.has(message.id)) {
+      const pending = this.pending.get(message.id)!;
+      this.pending.delete(message.id);
+      pending.reject(toError(message));
+      return;
+    }
+    this.streamHandler?.(message);
+  }
+
+  private finish(error: Error | null): void {
+    if (this.closedWith !== undefined) return;
+    this.closedWith = error;
+    for (const pending of this.pending.values()) pending.reject(error ?? new WalshipError(ErrorCode.cannotConnectNow, 'replication connection closed'));
+    this.pending.clear();
+    this.closeHandler?.(error);
+  }
+}
+
+function toError(message: { code: string; message: string; detail?: string; hint?: string }): WalshipError {
+  return new WalshipError(message.code, message.message, {
+    ...(message.detail !== undefined ? { detail: message.detail } : {}),
+    ...(message.hint !== undefined ? { hint: message.hint } : {}),
+  });
+}

@@ -1,0 +1,298 @@
+/**
+ * The walreceiver (walreceiver.c): started by the postmaster when the startup process asks for
+ * streaming (PMSIGNAL_START_WALRECEIVER), it connects to the upstream, checks that it belongs
+ * to the same system (IDENTIFY_SYSTEM), fetches the timeline history files it lacks, and streams
+ * from where replay needs WAL (START_REPLICATION).
+ *
+ * Received WAL is written at its position into pg_wal/; once the messages that arrived together
+ * are written, it is fdatasynced, and only then does the flushed position move, recovery get
+ * woken (WakeupRecovery) and the upstream get a status update with write, flush and apply. A
+ * keepalive that asks for a reply is answered at once; a silent upstream is pinged at half of
+ * wal_receiver_timeout and given up at the whole of it. At the end of a timeline it flushes,
+ * records where the next timeline starts and ends; the startup process decides what follows.
+ * It ends with an error when the upstream goes away; the startup process asks for a new one.
+ */
+import { encodeStandbyStatusUpdate, type WalSenderMessage } from '@walship/protocol';
+import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn } from '@walship/engine';
+import { WalReceiveFiles } from '@walship/engine/wal/wal-receive-files';
+import { existsTimeLineHistory, writeTimeLineHistoryFile } from '@walship/engine/wal/timeline';
+import { ReplicationConnection } from './replication-connection.js';
+import type { LatchLike } from './walsender.js';
+
+/** WalRcvState, as pg_stat_wal_receiver shows it. */
+export type WalRcvState = 'stopped' | 'starting' | 'streaming' | 'waiting' | 'restarting' | 'stopping';
+
+/**
+ * WalRcvData: the walreceiver's shared state. The startup process writes the request
+ * (receiveStart, receiveStartTli, conninfo, slot) and sets `starting`; only the walreceiver
+ * writes the rest, most importantly flushedUpto, which replay may not read past.
+ */
+export interface WalRcvData {
+  status: WalRcvState;
+  conninfo: string;
+  slotName: string;
+  receiveStart: Lsn;
+  receiveStartTli: number;
+  /** WAL fsynced up to here (flushedUpto): recovery reads only below it. */
+  flushedUpto: Lsn;
+  receivedTli: number;
+  writtenUpto: Lsn;
+  latestWalEnd: Lsn;
+  latestWalEndTime: number;
+  lastMsgSendTime: number;
+  lastMsgReceiptTime: number;
+  upstream: string;
+  startTime: number;
+  /** Set at the end of a timeline: where the upstream's next timeline starts. */
+  endOfTimeline: { nextTimeline: number; startLsn: Lsn } | null;
+  lastError: string | null;
+}
+
+export function newWalRcvData(): WalRcvData {
+  return {
+    status: 'stopped', conninfo: '', slotName: '', receiveStart: 0 as Lsn, receiveStartTli: 0, flushedUpto: 0 as Lsn,
+    receivedTli: 0, writtenUpto: 0 as Lsn, latestWalEnd: 0 as Lsn, latestWalEndTime: 0, lastMsgSendTime: 0,
+    lastMsgReceiptTime: 0, upstream: '', startTime: 0, endOfTimeline: null, lastError: null,
+  };
+}
+
+export interface WalReceiverOptions {
+  shared: WalRcvData;
+  host: string;
+  port: number;
+  user?: string;
+  password?: string;
+  applicationName: string;
+  dataDir: string;
+  segmentSize: number;
+  /** This node's system identifier: the upstream must have the same. */
+  systemId: bigint;
+  latch: LatchLike;
+  isStopping: () => boolean;
+  /** The replay position, reported as `apply`. */
+  replayPosition: () => Lsn;
+  /** WakeupRecovery: sets the startup process's latch. */
+  wakeupRecovery: () => void;
+  /** Runs when the flushed position moved (cascading walsenders). */
+  onFlushed?: (flushed: Lsn) => void;
+  statusIntervalMs: () => number;
+  receiverTimeoutMs: () => number;
+  connectTimeoutMs: number;
+  log: (level: 'LOG' | 'WARNING' | 'FATAL', message: string) => void;
+  now?: () => number;
+}
+
+export class WalReceiver {
+  private connection: ReplicationConnection | null = null;
+  private files: WalReceiveFiles | null = null;
+  private flushScheduled = false;
+  private lastReplyTime = 0;
+  private lastReplied = { write: -1, flush: -1, apply: -1 };
+  private pingSent = false;
+  private ended: Error | null | undefined = undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: WalReceiverOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** WalReceiverMain: connects, streams until the connection, the timeline or the node ends. */
+  async run(): Promise<void> {
+    const { options } = this;
+    const shared = options.shared;
+    const startLsn = shared.receiveStart;
+    const timeline = shared.receiveStartTli;
+    shared.upstream = `${options.host}:${options.port}`;
+    shared.startTime = this.now();
+    shared.endOfTimeline = null;
+    shared.lastError = null;
+    try {
+      const connection = await ReplicationConnection.connect({
+        host: options.host, port: options.port, applicationName: options.applicationName, timeoutMs: options.connectTimeoutMs,
+        ...(options.user !== undefined ? { user: options.user } : {}),
+        ...(options.password !== undefined ? { password: options.password } : {}),
+      });
+      this.connection = connection;
+      const system = await connection.request('identifySystem', {});
+      if (system.systemId !== options.systemId.toString()) {
+        throw new WalshipError(ErrorCode.protocolViolation, 'database system identifier differs between the primary and standby', {
+          severity: 'FATAL',
+          detail: `The primary's identifier is ${system.systemId}, the standby's identifier is ${options.systemId}.`,
+          hint: 'This standby was not made from this primary. Take a new base backup from it with walship basebackup.',
+        });
+      }
+      if (system.timeline < timeline) {
+        throw new WalshipError(ErrorCode.protocolViolation, `highest timeline ${system.timeline} of the primary is behind recovery timeline ${timeline}`, { severity: 'FATAL' });
+      }
+      await this.fetchTimelineHistories(connection, timeline, system.timeline);
+      await connection.request('startReplication', { startLsn: formatLsn(startLsn), timeline, ...(shared.slotName ? { slot: shared.slotName } : {}) });
+      options.log('LOG', `started streaming WAL from primary at ${formatLsn(startLsn)} on timeline ${timeline}`);
+      this.files = new WalReceiveFiles(options.dataDir, timeline, options.segmentSize, startLsn);
+      shared.status = 'streaming';
+      shared.receivedTli = timeline;
+      shared.writtenUpto = startLsn;
+      shared.flushedUpto = startLsn;
+      shared.lastMsgReceiptTime = this.now();
+      connection.onStream((message) => this.onMessage(message), (error) => this.end(error));
+      this.sendReply(false, false);
+      await this.loop();
+    } catch (error) {
+      this.end(error as Error);
+    } finally {
+      this.flush();
+      this.files?.close();
+      this.connection?.terminate();
+      if (shared.status !== 'waiting') shared.status = 'stopped';
+    }
+    if (this.ended instanceof Error) {
+      shared.lastError = this.ended.message;
+      throw this.ended;
+    }
+  }
+
+  /** WalRcvFetchTimeLineHistoryFiles: the history files of timelines newer than ours that we lack. */
+  private async fetchTimelineHistories(connection: ReplicationConnection, first: number, last: number): Promise<void> {
+    for (let tli = Math.max(2, first); tli <= last; tli++) {
+      if (existsTimeLineHistory(this.options.dataDir, tli)) continue;
+      const history = await connection.request('timelineHistory', { timeline: tli });
+      this.options.log('LOG', `fetching timeline history file for timeline ${tli} from primary server`);
+      writeTimeLineHistoryFile(this.options.dataDir, tli, history.content);
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const { options } = this;
+    while (this.ended === undefined && !options.isStopping()) {
+      const now = this.now();
+      const silentMs = now - options.shared.lastMsgReceiptTime;
+      const timeout = options.receiverTimeoutMs();
+      if (timeout > 0 && silentMs >= timeout) {
+        this.end(new WalshipError(ErrorCode.cannotConnectNow, 'terminating walreceiver due to timeout'));
+        break;
+      }
+      if (timeout > 0 && silentMs >= timeout / 2 && !this.pingSent) {
+        this.sendReply(true, true);
+        this.pingSent = true;
+      }
+      this.sendReply(false, false);
+      const untilStatus = options.statusIntervalMs() - (now - this.lastReplyTime);
+      const untilPing = timeout > 0 ? timeout / 2 - silentMs : Number.POSITIVE_INFINITY;
+      await options.latch.wait(Math.max(10, Math.min(untilStatus, this.pingSent ? timeout - silentMs : untilPing, 10_000)));
+    }
+    if (options.isStopping() && this.ended === undefined) options.shared.status = 'stopping';
+  }
+
+  private onMessage(message: WalSenderMessage): void {
+    const shared = this.options.shared;
+    const now = this.now();
+    shared.lastMsgReceiptTime = now;
+    this.pingSent = false;
+    switch (message.type) {
+      case 'xlogData': {
+        shared.lastMsgSendTime = message.sendTime;
+        shared.latestWalEnd = message.walEnd as Lsn;
+        shared.latestWalEndTime = message.sendTime;
+        try {
+          this.files!.write(message.dataStart as Lsn, message.data);
+        } catch (error) {
+          this.end(error as Error);
+          return;
+        }
+        shared.writtenUpto = this.files!.written;
+        // Flush once the messages that arrived together are written (XLogWalRcvFlush after the loop).
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          setImmediate(() => {
+            this.flushScheduled = false;
+            this.flush();
+          });
+        }
+        break;
+      }
+      case 'keepalive':
+        shared.lastMsgSendTime = message.sendTime;
+        if (message.walEnd > shared.latestWalEnd) {
+          shared.latestWalEnd = message.walEnd as Lsn;
+          shared.latestWalEndTime = message.sendTime;
+        }
+        if (message.replyRequested) {
+          this.flush();
+          this.sendReply(true, false);
+        }
+        break;
+      case 'endOfTimeline': {
+        this.flush();
+        const startLsn = parseLsn(message.nextTimelineStartLsn)!;
+        shared.endOfTimeline = { nextTimeline: message.nextTimeline, startLsn };
+        this.options.log('LOG', `replication terminated by primary server: End of WAL reached on timeline ${shared.receivedTli} at ${formatLsn(startLsn)}`);
+        shared.status = 'waiting';
+        this.end(null);
+        break;
+      }
+      case 'error':
+        this.end(new WalshipError(message.code, `could not receive data from WAL stream: ${message.message}`, {
+          ...(message.hint !== undefined ? { hint: message.hint } : {}),
+        }));
+        break;
+      case 'copyDone':
+        this.end(null);
+        break;
+      default:
+        break;
+    }
+    this.options.latch.set();
+  }
+
+  /** XLogWalRcvFlush: fsync, then publish the flushed position, wake recovery, and reply. */
+  private flush(): void {
+    if (this.files === null) return;
+    let moved: boolean;
+    try {
+      moved = this.files.flush();
+    } catch (error) {
+      // An fsync failure is never retried (DESIGN.md section 3): the walreceiver ends.
+      this.end(new WalshipError(ErrorCode.ioError, `could not fsync received WAL: ${(error as Error).message}`, { severity: 'PANIC' }));
+      return;
+    }
+    if (!moved) return;
+    const shared = this.options.shared;
+    shared.flushedUpto = this.files.flushed;
+    this.options.wakeupRecovery();
+    this.options.onFlushed?.(this.files.flushed);
+    this.sendReply(false, false);
+  }
+
+  /** Wakes the receiver to report a new replay position at once (remote_apply's feedback). */
+  forceReply(): void {
+    this.sendReply(true, false);
+  }
+
+  /**
+   * XLogWalRcvSendReply: write, flush and apply positions. Unforced replies are skipped while
+   * nothing moved and wal_receiver_status_interval has not passed.
+   */
+  private sendReply(force: boolean, requestReply: boolean): void {
+    if (this.connection === null || this.files === null) return;
+    const now = this.now();
+    const write = this.files.written;
+    const flush = this.files.flushed;
+    const apply = this.options.replayPosition();
+    const unchanged = write === this.lastReplied.write && flush === this.lastReplied.flush && apply === this.lastReplied.apply;
+    if (!force && unchanged && now - this.lastReplyTime < this.options.statusIntervalMs()) return;
+    this.lastReplied = { write, flush, apply };
+    this.lastReplyTime = now;
+    this.connection.send(encodeStandbyStatusUpdate({ type: 'standbyStatusUpdate', write, flush, apply, sendTime: now, replyRequested: requestReply }));
+  }
+
+  private end(error: Error | null): void {
+    if (this.ended !== undefined) return;
+    this.ended = error;
+    this.options.latch.set();
+  }
+
+  /** Stops streaming (the startup process no longer wants WAL, or the node stops). */
+  stop(): void {
+    this.end(null);
+    this.connection?.terminate();
+  }
+}

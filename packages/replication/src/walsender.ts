@@ -1,0 +1,263 @@
+/**
+ * The walsender (walsender.c's WalSndLoop and XLogSendPhysical): one per standby connection,
+ * streaming WAL from `startLsn` on `timeline`.
+ *
+ * It never polls. It sleeps on its latch; the latch is set by walSndWakeup, which XLogWrite's
+ * completion serves on a primary (and the walreceiver's flush or replay on a cascading standby),
+ * and by the standby's replies and the socket draining. Each time it wakes it sends what became
+ * sendable — flushed WAL on a primary — in chunks of at most MAX_SEND_SIZE, read straight from
+ * the segment files into the outgoing frame.
+ *
+ * It processes replies (write/flush/apply positions, lags from the lag tracker on this node's
+ * clock), pings a silent standby at half of wal_sender_timeout and ends the connection at the
+ * whole of it. On a timeline older than the current one it stops at the switch point and says
+ * which timeline comes next (end of timeline). Started by the replication session on
+ * START_REPLICATION; ends with the connection or at shutdown once the standby has received
+ * everything flushed (WalSndWaitStopping); a crash here is the walsender's alone.
+ */
+import {
+  allocXLogDataFrame, decodeReplicationFrame, encodeKeepalive, encodeReplicationMessage, writeXLogDataHeader,
+  MAX_SEND_SIZE, XLOG_DATA_HEADER_BYTES,
+} from '@walship/protocol';
+import { ErrorCode, WalshipError, formatLsn, type Lsn } from '@walship/engine';
+import { WalFileReader } from '@walship/engine/wal/wal-files';
+import { XLOG_BLCKSZ } from '@walship/engine/constants';
+import { createLagTracker, lagTrackerWrite, processStandbyReplyLags, INITIAL_REPLY_LAG_STATE, type LagTracker, type ReplyLagState } from './lag-tracker.js';
+
+/**
+ * Bytes a walsender may have handed to the socket and not yet seen written: a standby that reads
+ * slowly cannot make its primary buffer more than this (DESIGN.md section 6). 16 chunks of
+ * MAX_SEND_SIZE keep a fast link busy while a slow one is waited for.
+ */
+export const WAL_SENDER_BUFFERED_BYTES_MAX = 16 * MAX_SEND_SIZE;
+
+/** The latch interface a walsender sleeps on (the server's Latch). */
+export interface LatchLike {
+  set(): void;
+  wait(timeoutMs: number): Promise<boolean>;
+}
+
+/** The few socket operations a walsender needs (a `ws` WebSocket fits). */
+export interface ReplicationSocket {
+  send(data: Buffer, callback: (error?: Error) => void): void;
+  close(code?: number, reason?: string): void;
+  on(event: 'message', listener: (data: Buffer) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+}
+
+export type WalSenderState = 'startup' | 'catchup' | 'streaming' | 'stopping';
+
+export interface WalSenderOptions {
+  socket: ReplicationSocket;
+  latch: LatchLike;
+  dataDir: string;
+  segmentSize: number;
+  applicationName: string;
+  clientAddress: string;
+  startLsn: Lsn;
+  timeline: number;
+  /** Where this timeline's WAL ends, when it is an older one; null for the current timeline. */
+  timelineEnd: { switchPoint: Lsn; nextTimeline: number } | null;
+  /** Which timeline's file holds a segment. */
+  timelineOfSegment: (segNo: number) => number;
+  /** How far WAL may be sent: the flush position on a primary, received/replayed on a cascading standby. */
+  sendLimit: () => Lsn;
+  walSenderTimeoutMs: () => number;
+  isStopping: () => boolean;
+  log: (level: 'LOG' | 'WARNING', message: string) => void;
+  /** Runs after each standby reply, for sync rep and slots. */
+  onReply?: (sender: WalSender) => void;
+  /** The time source (ms since the epoch); injectable for tests. */
+  now?: () => number;
+}
+
+export class WalSender {
+  state: WalSenderState = 'startup';
+  /** Sent up to here (sentPtr). */
+  sentLsn: Lsn;
+  writeLsn: Lsn = 0 as Lsn;
+  flushLsn: Lsn = 0 as Lsn;
+  replayLsn: Lsn = 0 as Lsn;
+  replyTime: number | null = null;
+  lags: ReplyLagState = INITIAL_REPLY_LAG_STATE;
+  /** How many times walSndWakeup woke this walsender (tests prove path 1 with it). */
+  wakeups = 0;
+  readonly startedAt: number;
+  private readonly tracker: LagTracker = createLagTracker();
+  private readonly reader: WalFileReader;
+  private readonly now: () => number;
+  private bufferedBytes = 0;
+  private lastReceiptTime: number;
+  private pingSent = false;
+  private closed = false;
+  private failure: Error | null = null;
+
+  constructor(private readonly options: WalSenderOptions) {
+    this.now = options.now ?? Date.now;
+    this.sentLsn = options.startLsn;
+    this.startedAt = this.now();
+    this.lastReceiptTime = this.startedAt;
+    this.reader = new WalFileReader(options.dataDir, options.timelineOfSegment, options.segmentSize);
+    options.socket.on('message', (data) => this.processReply(data));
+    options.socket.on('close', () => {
+      this.closed = true;
+      options.latch.set();
+    });
+  }
+
+  /** walSndWakeup: there may be new WAL to send. */
+  wakeup(): void {
+    this.wakeups++;
+    this.options.latch.set();
+  }
+
+  /** WalSndLoop: runs until the connection ends, the timeline ends, or shutdown. */
+  async run(): Promise<void> {
+    const { options } = this;
+    this.state = 'catchup';
+    try {
+      while (!this.closed && this.failure === null) {
+        const stopping = options.isStopping();
+        const sent = this.sendSome();
+        if (this.failure !== null) break;
+        if (this.timelineDone()) {
+          this.sendEndOfTimeline();
+          break;
+        }
+        if (!sent && this.state === 'catchup' && this.sentLsn >= this.limit()) {
+          this.state = 'streaming';
+          options.log('LOG', `standby "${options.applicationName}" has now caught up with primary`);
+        }
+        // WalSndWaitStopping: at shutdown, leave once the standby has everything flushed.
+        if (stopping && this.sentLsn >= this.limit() && this.flushLsn >= this.sentLsn) break;
+        if (!this.checkTimeout()) break;
+        if (sent) continue;
+        await options.latch.wait(this.sleepMs(stopping));
+      }
+    } finally {
+      this.reader.close();
+      this.state = 'stopping';
+    }
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private limit(): Lsn {
+    const limit = this.options.sendLimit();
+    const end = this.options.timelineEnd;
+    return end !== null && end.switchPoint < limit ? end.switchPoint : limit;
+  }
+
+  private timelineDone(): boolean {
+    const end = this.options.timelineEnd;
+    return end !== null && this.sentLsn >= end.switchPoint;
+  }
+
+  /** XLogSendPhysical: sends one chunk if there is WAL and room; returns whether it sent. */
+  private sendSome(): boolean {
+    const limit = this.limit();
+    if (this.sentLsn >= limit || this.bufferedBytes >= WAL_SENDER_BUFFERED_BYTES_MAX) return false;
+    let end = Math.min(limit, this.sentLsn + MAX_SEND_SIZE);
+    // A chunk that stops short of the limit ends at a page boundary, as PostgreSQL's does.
+    if (end < limit && end % XLOG_BLCKSZ !== 0) end -= end % XLOG_BLCKSZ;
+    if (end <= this.sentLsn) end = Math.min(limit, this.sentLsn + MAX_SEND_SIZE);
+    const length = end - this.sentLsn;
+    const frame = allocXLogDataFrame(length);
+    try {
+      this.reader.read(frame, XLOG_DATA_HEADER_BYTES, this.sentLsn, length);
+    } catch (error) {
+      this.fail(error);
+      return false;
+    }
+    const now = this.now();
+    writeXLogDataHeader(frame, this.sentLsn, limit, now);
+    this.bufferedBytes += frame.length;
+    this.options.socket.send(frame, (error) => {
+      this.bufferedBytes -= frame.length;
+      if (error !== undefined && error !== null) this.closed = true;
+      this.options.latch.set();
+    });
+    this.sentLsn = end as Lsn;
+    lagTrackerWrite(this.tracker, this.sentLsn, now);
+    return true;
+  }
+
+  private sendEndOfTimeline(): void {
+    const end = this.options.timelineEnd!;
+    this.options.socket.send(encodeReplicationMessage({
+      type: 'endOfTimeline', nextTimeline: end.nextTimeline, nextTimelineStartLsn: formatLsn(end.switchPoint),
+    }), () => undefined);
+  }
+
+  /** ProcessRepliesIfAny + ProcessStandbyReplyMessage. */
+  private processReply(data: Buffer): void {
+    let message;
+    try {
+      message = decodeReplicationFrame(data, 'sender');
+    } catch (error) {
+      this.fail(error);
+      this.options.latch.set();
+      return;
+    }
+    this.lastReceiptTime = this.now();
+    this.pingSent = false;
+    if (message.type === 'standbyStatusUpdate') {
+      this.writeLsn = message.write as Lsn;
+      this.flushLsn = message.flush as Lsn;
+      this.replayLsn = message.apply as Lsn;
+      this.replyTime = message.sendTime;
+      this.lags = processStandbyReplyLags(this.tracker, this.lags, { write: this.writeLsn, flush: this.flushLsn, apply: this.replayLsn }, this.sentLsn, this.lastReceiptTime);
+      if (message.replyRequested) this.sendKeepalive(false);
+      this.options.onReply?.(this);
+    } else if (message.type === 'copyDone') {
+      this.closed = true;
+    }
+    this.options.latch.set();
+  }
+
+  private sendKeepalive(replyRequested: boolean): void {
+    this.options.socket.send(encodeKeepalive({ type: 'keepalive', walEnd: this.sentLsn, sendTime: this.now(), replyRequested }), () => undefined);
+  }
+
+  /** WalSndCheckTimeOut and WalSndKeepaliveIfNecessary; false when the standby is gone. */
+  private checkTimeout(): boolean {
+    const timeout = this.options.walSenderTimeoutMs();
+    if (timeout <= 0) return true;
+    const silentMs = this.now() - this.lastReceiptTime;
+    if (silentMs >= timeout) {
+      this.options.log('LOG', `terminating walsender process due to replication timeout (standby "${this.options.applicationName}")`);
+      this.options.socket.close(1000, 'replication timeout');
+      return false;
+    }
+    if (silentMs >= timeout / 2 && !this.pingSent) {
+      this.sendKeepalive(true);
+      this.pingSent = true;
+    }
+    return true;
+  }
+
+  private sleepMs(stopping: boolean): number {
+    const timeout = this.options.walSenderTimeoutMs();
+    if (stopping) return 100;
+    if (timeout <= 0) return 10_000;
+    const silentMs = this.now() - this.lastReceiptTime;
+    const untilPing = timeout / 2 - silentMs;
+    return Math.max(10, this.pingSent ? timeout - silentMs : untilPing);
+  }
+
+  private fail(error: unknown): void {
+    if (this.failure !== null) return;
+    this.failure = error instanceof Error ? error : new WalshipError(ErrorCode.internal, String(error));
+    const reason = this.failure.message.slice(0, 120);
+    this.options.log('LOG', `walsender for "${this.options.applicationName}" ends: ${this.failure.message}`);
+    const known = this.failure instanceof WalshipError ? this.failure : null;
+    try {
+      this.options.socket.send(encodeReplicationMessage({
+        type: 'error', code: known?.code ?? ErrorCode.internal, message: this.failure.message, severity: 'ERROR',
+        ...(known?.hint !== undefined ? { hint: known.hint } : {}),
+      }), () => undefined);
+    } catch {
+      // The error itself could not be encoded: closing says enough.
+    }
+    this.options.socket.close(1011, reason);
+  }
+}
