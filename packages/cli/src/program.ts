@@ -111,6 +111,19 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     );
 
   program
+    .command('promote')
+    .summary('promote a standby to primary (pg_ctl promote)')
+    .description('End recovery on a standby: it picks a new timeline and accepts writes; returns once it does.')
+    .addOption(dataDirOption())
+    .addOption(new Option('--timeout <s>', 'seconds to wait for the promotion (default: 60)').argParser(parseSecondsToMs))
+    .action(
+      lazy(
+        () => import('./commands/promote.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
     .command('stop')
     .summary('stop a node (pg_ctl stop)')
     .description('Stop the node of a data directory and wait until it has exited.')

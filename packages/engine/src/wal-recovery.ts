@@ -142,7 +142,7 @@ export class WalRecovery {
       control.minRecoveryLsn = backupLabel.endLsn;
       control.minRecoveryTimeline = backupLabel.timeline;
     }
-    this.checkConsistency();
+    this.checkConsistency(false);
   }
 
   /**
@@ -169,6 +169,7 @@ export class WalRecovery {
       control.state = standbyMode || backupLabel !== null ? DbState.inArchiveRecovery : DbState.inCrashRecovery;
       writeControlFile(options.dataDir, control);
       log('LOG', `redo starts at ${formatLsn(recovery.startLsn)}`);
+      if (recovery.consistent && (standbyMode || backupLabel !== null)) log('LOG', `consistent recovery state reached at ${formatLsn(recovery.replayEndLsn)}`);
     }
     return recovery;
   }
@@ -258,11 +259,11 @@ export class WalRecovery {
     this.reader.beginRead(this.replayEndLsn, this.recordsReplayed > 0 ? this.lastRecordLsn : null);
   }
 
-  private checkConsistency(): void {
+  private checkConsistency(announce = true): void {
     const backupEnd = this.backupLabel?.endLsn ?? 0;
     if (this.replayEndLsn >= this.control.minRecoveryLsn && this.replayEndLsn >= backupEnd) {
       this.consistent = true;
-      if (this.standbyMode || this.backupLabel !== null) {
+      if (announce && (this.standbyMode || this.backupLabel !== null)) {
         this.log('LOG', `consistent recovery state reached at ${formatLsn(this.replayEndLsn)}`);
       }
     }

@@ -22,3 +22,6 @@ export {
   resultIsSignal, resultIsAnySignal,
   type CommandPlaceholders, type ShellCommandResult, type RunShellCommandOptions, type CommandOutcome,
 } from './archive-command.js';
+export { WalSender, WAL_SENDER_BUFFERED_BYTES_MAX, type WalSenderOptions, type WalSenderState, type LatchLike, type ReplicationSocket } from './walsender.js';
+export { WalReceiver, newWalRcvData, type WalRcvData, type WalRcvState, type WalReceiverOptions } from './walreceiver.js';
+export { ReplicationConnection, type ReplicationConnectOptions } from './replication-connection.js';

@@ -19,7 +19,7 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { ErrorCode, WalshipError } from '@walship/engine';
 import type { LogFunction } from '@walship/engine';
-import { CLIENT_PATH, MAX_FRAME_BYTES } from '@walship/protocol';
+import { CLIENT_PATH, MAX_FRAME_BYTES, MAX_REPLICATION_FRAME_BYTES, REPLICATION_PATH } from '@walship/protocol';
 import type { Backend } from './backend.js';
 import { bindHttpServer, handleHttpRequest, requestPath } from './metrics-http.js';
 import { ClientSession, isLoopbackAddress } from './session.js';
@@ -48,6 +48,11 @@ export interface ListenerOptions {
   serverVersion?: string;
   /** Client sessions at once (max_connections); beyond it a session is refused. */
   maxConnections?: number;
+  /**
+   * Serves `/replication` (walsenders, base backups): called with each upgraded socket. Absent:
+   * the path is refused like any unknown one.
+   */
+  replication?: (socket: WebSocket, peer: { address: string; port: number }) => void;
 }
 
 export interface Listener {
@@ -115,6 +120,9 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     clientTracking: false,
   });
   wss.on('error', (error) => log('LOG', `client listener: ${error.message}`));
+  // Replication frames are bounded by the replication protocol's own, smaller limit.
+  const replicationWss = new WebSocketServer({ noServer: true, maxPayload: MAX_REPLICATION_FRAME_BYTES, perMessageDeflate: false, clientTracking: false });
+  replicationWss.on('error', (error) => log('LOG', `replication listener: ${error.message}`));
 
   function startSession(socket: WebSocket, request: IncomingMessage): void {
     const remote = request.socket;
@@ -130,6 +138,23 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     socket.on('error', () => socket.destroy());
     try {
       const path = requestPath(request.url);
+      const replication = options.replication;
+      if (path === REPLICATION_PATH && replication !== undefined) {
+        if (closing) {
+          refuseUpgrade(socket, 503, 'Service Unavailable');
+          return;
+        }
+        replicationWss.handleUpgrade(request, socket, head, (ws) => {
+          const remote = request.socket;
+          try {
+            replication(ws, { address: remote.remoteAddress ?? 'unknown', port: remote.remotePort ?? 0 });
+          } catch (error) {
+            log('ERROR', `could not start replication session: ${error instanceof Error ? error.message : String(error)}`);
+            ws.terminate();
+          }
+        });
+        return;
+      }
       if (path !== CLIENT_PATH) {
         refuseUpgrade(socket, 404, 'Not Found');
         return;

@@ -4,7 +4,11 @@
  * error inside a transaction (an assertion) into a node crash-restart, as a crashed PostgreSQL
  * backend makes the postmaster reinitialize.
  */
-import { AssertionFailure, ErrorCode, WalshipError, formatLsn, type Entry, type Lsn, type RangeOptions, type RangeResult, type TxnRequest, type TxnResult } from '@walship/engine';
+import {
+  AssertionFailure, DEFAULT_TABLE, DB_STATE_NAMES, ErrorCode, WalshipError, formatLsn,
+  type Entry, type Lsn, type RangeOptions, type RangeResult, type TxnRequest, type TxnResult,
+} from '@walship/engine';
+import type { WalRecovery } from '@walship/engine/wal-recovery';
 import type { Backend, NodeStatus, ServerState } from './backend.js';
 import type { Postmaster } from './postmaster.js';
 
@@ -17,6 +21,31 @@ export class NodeBackend implements Backend {
 
   memberName(): string {
     return this.postmaster.memberName;
+  }
+
+  /** A standby's replayed state, for hot-standby reads; null on a primary. */
+  private standby(): WalRecovery | null {
+    if (this.postmaster.role !== 'standby') return null;
+    const recovery = this.postmaster.recovery;
+    if (recovery === null || !this.postmaster.servesOpenSessions) {
+      throw new WalshipError(ErrorCode.cannotConnectNow, cannotConnectMessage(this.postmaster.state), { severity: 'FATAL' });
+    }
+    return recovery;
+  }
+
+  private refuseWriteOnStandby(): void {
+    if (this.postmaster.role === 'standby') {
+      throw new WalshipError(ErrorCode.readOnly, 'cannot write to a read-only standby', {
+        detail: 'This node replays its primary\'s WAL; it accepts reads only.',
+        hint: 'Send writes to the primary (walship status shows each node\'s role), or promote this standby.',
+      });
+    }
+  }
+
+  /** Read-your-writes: a standby waits until it has replayed `minLsn` (default wait 30 s). */
+  private async waitForMinLsn(options: { minLsn?: Lsn; timeoutMs?: number }): Promise<void> {
+    if (options.minLsn === undefined) return;
+    await this.postmaster.waitForReplay(options.minLsn, options.timeoutMs ?? 30_000);
   }
 
   private db() {
@@ -41,36 +70,111 @@ export class NodeBackend implements Backend {
     }
   }
 
-  get(table: string | undefined, key: Buffer): Promise<Entry | null> {
-    return this.guard(() => this.db().get(table, key));
+  get(table: string | undefined, key: Buffer, options: { minLsn?: Lsn; timeoutMs?: number } = {}): Promise<Entry | null> {
+    return this.guard(async () => {
+      if (this.standby() !== null) {
+        await this.waitForMinLsn(options);
+        // A read between two replayed records sees one transaction boundary.
+        const store = this.standby()!.store;
+        const relNode = store.lookupTable(table ?? DEFAULT_TABLE);
+        return relNode === null ? null : store.get(relNode, key);
+      }
+      return this.db().get(table, key);
+    });
   }
 
   range(options: RangeOptions & { minLsn?: Lsn; timeoutMs?: number }): Promise<RangeResult> {
-    return this.guard(() => this.db().range(options));
+    return this.guard(async () => {
+      if (this.standby() !== null) {
+        await this.waitForMinLsn(options);
+        const store = this.standby()!.store;
+        const relNode = store.lookupTable(options.table ?? DEFAULT_TABLE);
+        if (relNode === null) return { entries: [], more: false };
+        const scan: { start?: Buffer; end?: Buffer; prefix?: Buffer; limit?: number } = {};
+        if (options.start !== undefined) scan.start = options.start;
+        if (options.end !== undefined) scan.end = options.end;
+        if (options.prefix !== undefined) scan.prefix = options.prefix;
+        if (options.limit !== undefined) scan.limit = options.limit;
+        return store.scan(relNode, scan);
+      }
+      return this.db().range(options);
+    });
   }
 
   txn(request: TxnRequest): Promise<TxnResult> {
-    return this.guard(() => this.db().txn(request));
+    return this.guard(async () => {
+      this.refuseWriteOnStandby();
+      return this.db().txn(request);
+    });
   }
 
   createTable(name: string): Promise<{ created: boolean; lsn: Lsn }> {
-    return this.guard(() => this.db().createTable(name));
+    return this.guard(async () => {
+      this.refuseWriteOnStandby();
+      return this.db().createTable(name);
+    });
   }
 
   async listTables(): Promise<string[]> {
+    const standby = this.standby();
+    if (standby !== null) return standby.store.listTables().map((t) => t.name);
     return this.db().listTables();
   }
 
   async status(): Promise<NodeStatus> {
-    const db = this.db();
-    return {
-      ...(db.status() as NodeStatus),
+    const standby = this.standby();
+    const common = {
       pid: process.pid,
       member: this.postmaster.memberName,
       serverState: this.postmaster.state,
-      replication: [],
-      walReceiver: null,
+      replication: this.postmaster.walSenders.rows(),
       slots: [],
+      syncWaiters: { count: 0, oldestMs: 0 },
+      cpuUserMicros: process.cpuUsage().user,
+      cpuSystemMicros: process.cpuUsage().system,
+      startedAt: new Date(this.postmaster.startedAt).toISOString(),
+      crashRestarts: this.postmaster.crashRestarts,
+    };
+    if (standby !== null) {
+      const w = this.postmaster.walRcv;
+      const active = w.status !== 'stopped';
+      return {
+        role: 'standby',
+        systemId: standby.control.systemId.toString(),
+        timeline: standby.replayTimeline,
+        insertLsn: formatLsn(standby.replayEndLsn),
+        flushLsn: formatLsn(Math.max(w.flushedUpto, standby.replayEndLsn)),
+        receiveLsn: active || w.flushedUpto > 0 ? formatLsn(w.flushedUpto) : null,
+        replayLsn: formatLsn(standby.replayEndLsn),
+        lastCheckpointLsn: formatLsn(standby.control.checkpointLsn),
+        redoLsn: formatLsn(standby.control.redoLsn),
+        state: DB_STATE_NAMES[standby.control.state],
+        consistent: standby.consistent,
+        minRecoveryLsn: formatLsn(standby.control.minRecoveryLsn),
+        lastReplayedCommitTime: standby.lastCommitTime > 0 ? new Date(standby.lastCommitTime).toISOString() : null,
+        recordsReplayed: standby.recordsReplayed,
+        walReceiverStarts: this.postmaster.walReceiverStarts,
+        walReceiver: {
+          status: w.status,
+          receivedLsn: formatLsn(w.flushedUpto),
+          writtenLsn: formatLsn(w.writtenUpto),
+          receivedTli: w.receivedTli,
+          latestEndLsn: formatLsn(w.latestWalEnd),
+          latestEndTime: w.latestWalEndTime > 0 ? new Date(w.latestWalEndTime).toISOString() : null,
+          lastMsgSendTime: w.lastMsgSendTime > 0 ? new Date(w.lastMsgSendTime).toISOString() : null,
+          lastMsgReceiptTime: w.lastMsgReceiptTime > 0 ? new Date(w.lastMsgReceiptTime).toISOString() : null,
+          slotName: w.slotName || null,
+          upstream: w.upstream || null,
+          lastError: w.lastError,
+        },
+        ...common,
+      };
+    }
+    const db = this.db();
+    return {
+      ...(db.status() as NodeStatus),
+      ...common,
+      walReceiver: null,
       syncWaiters: { count: 0, oldestMs: 0 },
       cpuUserMicros: process.cpuUsage().user,
       cpuSystemMicros: process.cpuUsage().system,

@@ -13,7 +13,17 @@
  * drops the whole database instance, runs crash recovery and starts everything again: every
  * piece of state is rebuilt from disk, nothing carried over.
  */
-import { CheckpointFlags, Database, ErrorCode, WalshipError, formatLsn, readControlFile, type CheckpointResult, type LogFunction } from '@walship/engine';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { WebSocket } from 'ws';
+import { CheckpointFlags, Database, DbState, ErrorCode, writeControlFile, WalshipError, formatLsn, readControlFile, type CheckpointResult, type DatabaseOptions, type LogFunction, type Lsn } from '@walship/engine';
+import { createRestartPoint } from '@walship/engine/checkpoint';
+import { STANDBY_SIGNAL_FILE, WalRecovery } from '@walship/engine/wal-recovery';
+import { newWalRcvData, parseConninfo, type WalRcvData } from '@walship/replication';
+import { Startup, type StartupHost } from './components/startup.js';
+import { WalReceiverComponent } from './components/wal-receiver.js';
+import { startReplicationSession, type ReplicationBackend } from './replication-session.js';
+import { WalSenders } from './walsenders.js';
 import { Component } from './component.js';
 import { AutoVacuum } from './components/autovacuum.js';
 import { BgWriter } from './components/bg-writer.js';
@@ -31,6 +41,12 @@ import { changedSettings, readConfigFile, setConfigValue, lookupSetting, setting
 
 export type ShutdownMode = 'smart' | 'fast' | 'immediate';
 
+/** pmsignal.h's reasons a component signals the postmaster for. */
+export type PMSignalReason = 'PMSIGNAL_START_WALRECEIVER' | 'PMSIGNAL_BEGIN_HOT_STANDBY';
+
+/** The file `walship promote -D` writes before signalling the postmaster (pg_ctl promote's). */
+export const PROMOTE_SIGNAL_FILE = 'promote';
+
 export interface PostmasterOptions {
   dataDir: string;
   foreground: boolean;
@@ -41,6 +57,21 @@ export class Postmaster {
   settings: Settings;
   state: ServerState = 'starting';
   database: Database | null = null;
+  /** primary, or standby while `standby.signal` holds (until promotion). */
+  role: 'primary' | 'standby' = 'primary';
+  /** The standby's recovery (null on a primary). */
+  recovery: WalRecovery | null = null;
+  /** WalRcvData: the walreceiver's shared state. */
+  walRcv: WalRcvData = newWalRcvData();
+  /** Walreceivers started in answer to PMSIGNAL_START_WALRECEIVER (the status view shows it). */
+  walReceiverStarts = 0;
+  readonly walSenders: WalSenders;
+  private startup: Startup | null = null;
+  private walReceiver: WalReceiverComponent | null = null;
+  private readonly pendingPmSignals = new Set<PMSignalReason>();
+  /** Cascading walsenders' wake-ups, served on the walreceiver's flush and on replay. */
+  private readonly cascadeWakeups = new Set<() => void>();
+  private readonly replayWaiters = new Set<() => void>();
   readonly startedAt = Date.now();
   crashRestarts = 0;
   private readonly logger: Logger;
@@ -74,6 +105,17 @@ export class Postmaster {
     this.pidFile = new PidFile(this.dataDir, this.settings.get('port'), this.listenAddress());
     this.faults = new Faults(process.env.WALSHIP_FAULTS);
     this.foreground = options.foreground;
+    this.walSenders = new WalSenders({
+      dataDir: this.dataDir,
+      log: (level, message) => this.log(level, message),
+      segmentSize: () => this.controlData().walSegmentSize,
+      systemId: () => this.controlData().systemId,
+      timeline: () => this.currentTimeline(),
+      sendLimit: () => this.sendLimit(),
+      walSenderTimeoutMs: () => this.settings.get('wal_sender_timeout'),
+      isStopping: () => this.shuttingDown !== null && this.shuttingDown !== 'smart',
+      registerWakeup: (wakeup) => this.registerWalSndWakeup(wakeup),
+    });
     this.applyAuth();
   }
 
@@ -114,6 +156,7 @@ export class Postmaster {
       this.listener = await startListener({
         port, host: this.listenAddress(), backend: this.backend, auth: this.auth,
         maxConnections: this.settings.get('max_connections'),
+        replication: (socket, peer) => startReplicationSession(socket, peer, this.replicationBackend()),
         log: (level, message) => this.log(level as 'LOG', message),
       });
       const metricsPort = this.settings.get('metrics_port');
@@ -122,7 +165,6 @@ export class Postmaster {
         this.log('LOG', `serving /metrics and /healthz on ${this.listenAddress()}:${metricsPort}`);
       }
       await this.startInstance();
-      this.pidFile.setStatus('ready');
       if (!this.foreground) this.logger.toStderr = false;
     } catch (error) {
       this.reportFatal(error);
@@ -142,11 +184,23 @@ export class Postmaster {
     }
   }
 
-  /** The startup component's work (StartupXLOG), then the other components. */
+  /**
+   * The startup component's work, then the other components: crash recovery and a primary's
+   * components, or, with `standby.signal`, continuous replay with the standby's components.
+   */
   private async startInstance(): Promise<void> {
     this.state = 'recovery';
+    if (fs.existsSync(path.join(this.dataDir, STANDBY_SIGNAL_FILE))) {
+      this.startStandby();
+      return;
+    }
+    const db = await Database.open(this.databaseOptions());
+    this.becomePrimary(db);
+  }
+
+  private databaseOptions(): DatabaseOptions {
     const s = this.settings;
-    const db = await Database.open({
+    return {
       dataDir: this.dataDir,
       sharedBuffersBytes: s.get('shared_buffers'),
       walBuffersBytes: this.walBuffersBytes(),
@@ -157,19 +211,264 @@ export class Postmaster {
       walKeepBytes: s.get('wal_keep_size'),
       log: this.log,
       onAsyncCommit: () => this.walWriter?.wakeForAsyncCommit(),
-    });
+    };
+  }
+
+  /** A primary's components, around a database open for writes. */
+  private becomePrimary(db: Database): void {
+    const s = this.settings;
+    this.role = 'primary';
     this.database = db;
     db.xlog.onFailure((error) => this.crash('wal writer', error));
-    this.checkpointer = new Checkpointer(db, this.checkpointerSettings());
+    const checkpointer = new Checkpointer({ checkpoint: (flags) => db.checkpoint(flags), walSinceRedo: () => db.walSinceRedo() }, this.checkpointerSettings());
+    db.xlog.onWritten(() => checkpointer.walAdvanced());
+    this.checkpointer = checkpointer;
     this.walWriter = new WalWriter(db, s.get('wal_writer_delay'), this.faults);
     this.components = [
       this.walWriter,
-      this.checkpointer,
+      checkpointer,
       new BgWriter(db, s.get('bgwriter_delay'), s.get('bgwriter_lru_maxpages')),
       new AutoVacuum(db, s.get('autovacuum_naptime'), s.get('autovacuum'), this.log),
     ];
     for (const component of this.components) this.startChild(component);
     this.state = 'ready';
+    this.pidFile.setStatus('ready');
+  }
+
+  /** A standby: the startup component replays continuously; restartpoints instead of checkpoints. */
+  private startStandby(): void {
+    const recovery = WalRecovery.open({ dataDir: this.dataDir, sharedBuffersBytes: this.settings.get('shared_buffers'), log: this.log });
+    this.role = 'standby';
+    this.recovery = recovery;
+    this.walRcv = newWalRcvData();
+    const checkpointer = new Checkpointer({
+      checkpoint: () => createRestartPoint({
+        dataDir: this.dataDir, control: recovery.control, pool: recovery.pool, smgr: recovery.smgr,
+        lastCheckpointSeen: recovery.lastCheckpointSeen, segmentSize: recovery.segmentSize,
+        walKeepBytes: this.settings.get('wal_keep_size'), log: this.log,
+      }),
+      walSinceRedo: () => recovery.replayEndLsn - recovery.control.redoLsn,
+    }, this.checkpointerSettings());
+    this.checkpointer = checkpointer;
+    this.startup = new Startup(recovery, this.startupHost());
+    this.components = [this.startup, checkpointer];
+    for (const component of this.components) this.startChild(component);
+  }
+
+  /** What the startup component asks of the postmaster. */
+  private startupHost(): StartupHost {
+    return {
+      log: this.log,
+      settings: () => ({
+        restoreCommand: this.settings.get('restore_command'),
+        primaryConninfo: this.settings.get('primary_conninfo'),
+        primarySlotName: this.settings.get('primary_slot_name'),
+        walRetrieveRetryIntervalMs: this.settings.get('wal_retrieve_retry_interval'),
+        targetTimelineLatest: this.settings.get('recovery_target_timeline') === 'latest',
+      }),
+      walRcv: this.walRcv,
+      requestXLogStreaming: (startLsn, timeline, slotName, conninfo) => this.requestXLogStreaming(startLsn, timeline, slotName, conninfo),
+      shutdownWalReceiver: () => this.shutdownWalReceiver(),
+      forceWalReceiverReply: () => this.walReceiver?.receiver.forceReply(),
+      beginHotStandby: () => this.sendPostmasterSignal('PMSIGNAL_BEGIN_HOT_STANDBY'),
+      replayAdvanced: () => this.replayAdvanced(),
+      promote: (recovery) => this.finishPromotion(recovery),
+    };
+  }
+
+  /**
+   * RequestXLogStreaming (walreceiverfuncs.c): records where to stream from; a stopped
+   * walreceiver is marked STARTING and the postmaster gets PMSIGNAL_START_WALRECEIVER.
+   */
+  private requestXLogStreaming(startLsn: Lsn, timeline: number, slotName: string | null, conninfo: string): void {
+    const w = this.walRcv;
+    w.conninfo = conninfo;
+    w.slotName = slotName ?? '';
+    w.receiveStart = startLsn;
+    w.receiveStartTli = timeline;
+    w.flushedUpto = startLsn;
+    w.receivedTli = timeline;
+    if (this.walReceiver === null && w.status !== 'starting') {
+      w.status = 'starting';
+      w.startTime = Date.now();
+      this.sendPostmasterSignal('PMSIGNAL_START_WALRECEIVER');
+    }
+  }
+
+  /** SendPostmasterSignal: the postmaster handles it on its own turn, as its SIGUSR1 handler would. */
+  sendPostmasterSignal(reason: PMSignalReason): void {
+    this.pendingPmSignals.add(reason);
+    setImmediate(() => this.processPmSignals());
+  }
+
+  /** sigusr1_handler: acts on the pending pmsignals. */
+  private processPmSignals(): void {
+    const pending = [...this.pendingPmSignals];
+    this.pendingPmSignals.clear();
+    for (const reason of pending) {
+      if (reason === 'PMSIGNAL_START_WALRECEIVER') this.maybeStartWalReceiver();
+      else if (reason === 'PMSIGNAL_BEGIN_HOT_STANDBY' && this.role === 'standby' && this.state === 'recovery') {
+        this.log('LOG', 'database system is ready to accept read-only connections');
+        this.state = 'ready';
+        this.pidFile.setStatus('ready');
+      }
+    }
+  }
+
+  /** MaybeStartWalReceiver: only in recovery, only one, only when the startup component asked. */
+  private maybeStartWalReceiver(): void {
+    const recovery = this.recovery;
+    if (recovery === null || this.walReceiver !== null || this.walRcv.status !== 'starting' || this.shuttingDown !== null) return;
+    let target;
+    try {
+      target = parseConninfo(this.walRcv.conninfo);
+    } catch (error) {
+      this.log('LOG', `invalid primary_conninfo: ${(error as Error).message}`);
+      this.walRcv.status = 'stopped';
+      return;
+    }
+    const host = target.host ?? '127.0.0.1';
+    const port = Number(target.port ?? 5433);
+    this.walReceiverStarts++;
+    this.log('LOG', `starting walreceiver for ${host}:${port} in answer to PMSIGNAL_START_WALRECEIVER`);
+    const component = new WalReceiverComponent({
+      shared: this.walRcv, host, port, applicationName: target.application_name ?? this.memberName,
+      ...(target.user !== undefined ? { user: target.user } : {}),
+      ...(target.password !== undefined ? { password: target.password } : {}),
+      dataDir: this.dataDir, segmentSize: recovery.segmentSize, systemId: recovery.control.systemId,
+      replayPosition: () => recovery.replayEndLsn,
+      wakeupRecovery: () => this.startup?.wakeupRecovery(),
+      onFlushed: () => this.wakeCascadingWalSenders(),
+      statusIntervalMs: () => this.settings.get('wal_receiver_status_interval'),
+      receiverTimeoutMs: () => this.settings.get('wal_receiver_timeout'),
+      connectTimeoutMs: 10_000,
+      log: (level, message) => this.log(level, message),
+    });
+    this.walReceiver = component;
+    component.start().then(
+      () => undefined,
+      (error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        this.log('FATAL', message);
+        if (error instanceof WalshipError && error.hint) this.log('HINT', error.hint);
+      },
+    ).finally(() => {
+      if (this.walReceiver === component) this.walReceiver = null;
+      if (this.walRcv.status !== 'waiting') this.walRcv.status = 'stopped';
+      this.startup?.wakeupRecovery();
+    });
+  }
+
+  /** XLogShutdownWalRcv: stops the walreceiver and waits for it to exit. */
+  private async shutdownWalReceiver(): Promise<void> {
+    const component = this.walReceiver;
+    if (this.walRcv.status === 'starting' && component === null) this.walRcv.status = 'stopped';
+    if (component === null) return;
+    await component.stopAndWait();
+    this.walReceiver = null;
+    this.walRcv.status = 'stopped';
+  }
+
+  private wakeCascadingWalSenders(): void {
+    for (const wakeup of this.cascadeWakeups) wakeup();
+  }
+
+  private replayAdvanced(): void {
+    this.wakeCascadingWalSenders();
+    for (const waiter of [...this.replayWaiters]) waiter();
+    this.checkpointer?.walAdvanced();
+  }
+
+  /** Waits until a standby has replayed `lsn` (read-your-writes), up to `timeoutMs`. */
+  async waitForReplay(lsn: Lsn, timeoutMs: number): Promise<void> {
+    const recovery = this.recovery;
+    if (recovery === null || recovery.replayEndLsn >= lsn) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.replayWaiters.delete(check);
+        reject(new WalshipError(ErrorCode.timeout, `timed out waiting for WAL position ${formatLsn(lsn)} to be replayed`, {
+          detail: `This standby has replayed up to ${formatLsn(this.recovery?.replayEndLsn ?? lsn)}.`,
+          hint: 'The standby is behind its primary: retry, read from the primary, or raise the timeout.',
+        }));
+      }, timeoutMs);
+      const check = (): void => {
+        if (this.recovery === null || this.recovery.replayEndLsn >= lsn) {
+          clearTimeout(timer);
+          this.replayWaiters.delete(check);
+          resolve();
+        }
+      };
+      this.replayWaiters.add(check);
+    });
+  }
+
+  /** SIGUSR1 with the promote file, or `walship promote --node`: ends recovery with promotion. */
+  requestPromotion(): boolean {
+    fs.rmSync(path.join(this.dataDir, PROMOTE_SIGNAL_FILE), { force: true });
+    if (this.role !== 'standby' || this.startup === null) return false;
+    this.log('LOG', 'received promote request');
+    this.startup.requestPromotion();
+    return true;
+  }
+
+  /** The end of a standby's recovery: a new timeline, writes accepted, a primary's components. */
+  private async finishPromotion(recovery: WalRecovery): Promise<void> {
+    await this.shutdownWalReceiver();
+    const others = this.components.filter((c) => c !== this.startup);
+    await Promise.all(others.map((c) => c.stopAndWait()));
+    // Cascading standbys reconnect and find the new timeline (end of their old one first).
+    this.walSenders.closeAll('the upstream was promoted: reconnect to follow the new timeline');
+    const db = await Database.finishRecovery(recovery, this.databaseOptions(), { promote: true });
+    this.recovery = null;
+    this.startup = null;
+    this.walRcv = newWalRcvData();
+    for (const waiter of [...this.replayWaiters]) waiter();
+    this.becomePrimary(db);
+  }
+
+  private controlData() {
+    return (this.database?.control ?? this.recovery?.control)!;
+  }
+
+  private currentTimeline(): number {
+    return this.database?.timeline ?? this.recovery?.replayTimeline ?? 1;
+  }
+
+  /** What a walsender may send: flushed WAL on a primary; received (or replayed) WAL on a standby. */
+  private sendLimit(): Lsn {
+    if (this.database !== null) return this.database.xlog.getFlushRecPtr();
+    const recovery = this.recovery;
+    if (recovery === null) return 0 as Lsn;
+    const received = this.walRcv.receivedTli === recovery.replayTimeline ? this.walRcv.flushedUpto : 0;
+    return Math.max(received, recovery.replayEndLsn) as Lsn;
+  }
+
+  private registerWalSndWakeup(wakeup: () => void): () => void {
+    if (this.database !== null) return this.database.xlog.registerWalSndWakeup(wakeup);
+    this.cascadeWakeups.add(wakeup);
+    return () => this.cascadeWakeups.delete(wakeup);
+  }
+
+  /** The replication commands, for replication sessions. */
+  private replicationBackend(): ReplicationBackend {
+    return {
+      refusal: () => (this.state === 'ready' ? null : this.state === 'recovery' ? 'the database system is not yet accepting connections' : 'the database system is shutting down'),
+      replicationPassword: () => this.settings.get('replication_password'),
+      memberName: () => this.memberName,
+      role: () => this.role,
+      identifySystem: () => ({
+        systemId: this.controlData().systemId.toString(), timeline: this.currentTimeline(), xlogPos: formatLsn(this.sendLimit()), dbname: null,
+      }),
+      timelineHistory: (timeline) => this.walSenders.timelineHistory(timeline),
+      createSlot: () => { throw slotsNotSupported(); },
+      dropSlot: () => { throw slotsNotSupported(); },
+      listSlots: () => ({ slots: [] }),
+      startReplication: (socket: WebSocket, request, who, begin) => this.walSenders.startReplication(socket, request, who, begin),
+      baseBackup: () => Promise.reject(new WalshipError(ErrorCode.invalidParameter, 'BASE_BACKUP is not supported yet', {
+        hint: 'Copy a cleanly stopped primary\'s data directory and add standby.signal and primary_conninfo instead.',
+      })),
+      log: this.log,
+    };
   }
 
   private walBuffersBytes(): number {
@@ -212,17 +511,21 @@ export class Postmaster {
     this.state = 'crashed';
     this.pidFile.setStatus('starting');
     this.listener?.closeAllSessions('terminating connection because of crash of another server process');
+    this.walSenders.closeAll('terminating connection because of crash of another server process');
+    await this.shutdownWalReceiver();
     await this.stopComponents();
     const db = this.database;
     this.database = null;
     this.checkpointer = null;
     this.walWriter = null;
+    this.startup = null;
     await db?.abort().catch(() => undefined);
+    this.recovery?.close();
+    this.recovery = null;
     this.crashRestarts++;
     this.log('LOG', 'all server processes terminated; reinitializing');
     try {
       await this.startInstance();
-      this.pidFile.setStatus('ready');
     } catch (error) {
       this.reportFatal(error);
       this.log('LOG', 'startup process failed during crash recovery; shutting down');
@@ -246,7 +549,7 @@ export class Postmaster {
    * which made smart no different from fast for a connected client.
    */
   get servesOpenSessions(): boolean {
-    return this.database !== null && (this.state === 'ready' || (this.smartWaitingForSessions && this.shuttingDown === 'smart'));
+    return (this.database !== null || this.recovery !== null) && (this.state === 'ready' || (this.smartWaitingForSessions && this.shuttingDown === 'smart'));
   }
 
   /** What autovacuum has done since this instance started (pg_stat_all_tables' vacuum counts, in pages). */
@@ -366,6 +669,10 @@ export class Postmaster {
       this.log('LOG', 'received SIGHUP, reloading configuration files');
       this.reload();
     });
+    // pg_ctl promote: the promote file, then SIGUSR1 (CheckPromoteSignal).
+    process.on('SIGUSR1', () => {
+      if (fs.existsSync(path.join(this.dataDir, PROMOTE_SIGNAL_FILE))) this.requestPromotion();
+    });
   }
 
   async shutdown(mode: ShutdownMode): Promise<void> {
@@ -386,26 +693,55 @@ export class Postmaster {
     this.state = 'stopping';
     if (this.shuttingDown === 'immediate') {
       this.listener?.closeAllSessions('terminating connection due to immediate shutdown command');
+      this.walSenders.closeAll('terminating connection due to immediate shutdown command');
+      await this.shutdownWalReceiver();
       await this.stopComponents();
       await this.database?.abort().catch(() => undefined);
       this.database = null;
+      this.recovery?.close();
+      this.recovery = null;
     } else {
       if (mode !== 'smart') this.log('LOG', 'aborting any active transactions');
       this.listener?.closeAllSessions('terminating connection due to administrator command');
       while (this.restarting !== null) await this.restarting;
+      await this.shutdownWalReceiver();
       await this.stopComponents();
       this.log('LOG', 'shutting down');
       try {
-        await this.database?.shutdown();
+        if (this.database !== null) {
+          await this.database.shutdown();
+          // WalSndWaitStopping: connected standbys get the shutdown checkpoint record before the
+          // walsenders go, so a standby promoted afterwards is never behind this primary.
+          await this.walSenders.waitStopping(Math.min(this.settings.get('wal_sender_timeout'), 10_000));
+        } else if (this.recovery !== null) {
+          await this.shutdownRestartPoint(this.recovery);
+        }
       } catch (error) {
         this.reportFatal(error);
         await this.database?.abort().catch(() => undefined);
       }
+      this.walSenders.closeAll('terminating connection due to administrator command');
       this.database = null;
+      this.recovery?.close();
+      this.recovery = null;
       this.log('LOG', 'database system is shut down');
     }
     await this.teardown();
     this.exitResolve?.(0);
+  }
+
+  /** A standby's shutdown: a last restartpoint, and the control file says "shut down in recovery". */
+  private async shutdownRestartPoint(recovery: WalRecovery): Promise<void> {
+    await createRestartPoint({
+      dataDir: this.dataDir, control: recovery.control, pool: recovery.pool, smgr: recovery.smgr,
+      lastCheckpointSeen: recovery.lastCheckpointSeen, segmentSize: recovery.segmentSize,
+      walKeepBytes: this.settings.get('wal_keep_size'), log: this.log,
+    });
+    // Pages written after the restart point are covered by the minimum recovery point.
+    for (const block of recovery.pool.dirtyBlocks()) recovery.pool.flushBlock(block.relNode, block.blockNo);
+    await recovery.smgr.fsyncAll();
+    recovery.control.state = DbState.shutdownedInRecovery;
+    writeControlFile(this.dataDir, recovery.control);
   }
 
   private async teardown(): Promise<void> {
@@ -419,3 +755,9 @@ export class Postmaster {
 }
 
 export { formatLsn };
+
+function slotsNotSupported(): WalshipError {
+  return new WalshipError(ErrorCode.invalidParameter, 'replication slots are not supported yet', {
+    hint: 'Keep WAL for standbys with wal_keep_size instead.',
+  });
+}

@@ -8,8 +8,18 @@
  * this loop has stopped. A failed checkpoint is a node crash (an fsync error must never be
  * retried): the postmaster recovers.
  */
-import { CheckpointFlags, type CheckpointResult, type Database } from '@walship/engine';
+import { CheckpointFlags, type CheckpointResult } from '@walship/engine';
 import { Component } from '../component.js';
+
+/**
+ * What the checkpointer checkpoints: a primary's database (CreateCheckPoint), or a standby's
+ * recovery (CreateRestartPoint); `walSinceRedo` is the WAL written, or replayed, since the last
+ * redo point.
+ */
+export interface CheckpointTarget {
+  checkpoint(flags: number): Promise<CheckpointResult>;
+  walSinceRedo(): number;
+}
 
 export interface CheckpointerSettings {
   checkpointTimeoutMs: number;
@@ -30,11 +40,13 @@ export class Checkpointer extends Component {
   /** Checkpoints done, by cause: `checkpoints_timed` and `checkpoints_req` of pg_stat_bgwriter. */
   readonly counts = { timed: 0, requested: 0 };
 
-  constructor(private readonly db: Database, public settings: CheckpointerSettings) {
+  constructor(private readonly target: CheckpointTarget, public settings: CheckpointerSettings) {
     super();
-    db.xlog.onWritten((written) => {
-      if (written - db.control.redoLsn >= this.walTriggerBytes()) this.latch.set();
-    });
+  }
+
+  /** RequestCheckpoint(CHECKPOINT_CAUSE_XLOG): after WAL was written (or replayed), if enough of it. */
+  walAdvanced(): void {
+    if (this.target.walSinceRedo() >= this.walTriggerBytes()) this.latch.set();
   }
 
   /** CheckPointSegments' role: the WAL volume between checkpoints, max_wal_size / (1 + target). */
@@ -57,12 +69,12 @@ export class Checkpointer extends Component {
       const pending = this.requests.splice(0);
       for (const r of pending) flags |= r.flags | CheckpointFlags.force;
       if (now - this.lastCheckpointAt >= this.settings.checkpointTimeoutMs) flags |= CheckpointFlags.causeTime;
-      if (this.db.walSinceRedo() >= this.walTriggerBytes()) flags |= CheckpointFlags.causeXlog;
+      if (this.target.walSinceRedo() >= this.walTriggerBytes()) flags |= CheckpointFlags.causeXlog;
       if (flags !== 0) {
         this.lastCheckpointAt = performance.now();
         let result: CheckpointResult;
         try {
-          result = await this.db.checkpoint(flags);
+          result = await this.target.checkpoint(flags);
         } catch (error) {
           for (const r of pending) r.reject(error);
           throw error;

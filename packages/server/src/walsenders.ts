@@ -1,0 +1,194 @@
+/**
+ * The node's walsenders (walsender.c's command side and WalSndCtl): the replication commands
+ * a session runs (IDENTIFY_SYSTEM, TIMELINE_HISTORY, START_REPLICATION with PostgreSQL's checks
+ * on the start point and timeline), and the registry of running walsenders that the status view
+ * (pg_stat_replication), walSndWakeup and shutdown (WalSndWaitStopping) go through.
+ *
+ * On a primary a walsender sends flushed WAL and is woken by XLogWrite's completion; on a
+ * standby (cascading replication) it sends what the walreceiver has flushed and is woken by the
+ * walreceiver's flush.
+ */
+import * as fs from 'node:fs';
+import type { WebSocket } from 'ws';
+import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn, type LogFunction } from '@walship/engine';
+import { historyFileName, historyFilePath, readTimeLineHistory, tliInHistory, tliOfPointInHistory, tliSwitchPoint, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
+import { segmentPath } from '@walship/engine/wal/wal-files';
+import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
+import { WalSender } from '@walship/replication';
+import { Latch } from './latch.js';
+
+/** What the registry needs to know about the node it runs in. */
+export interface WalSenderHost {
+  dataDir: string;
+  log: LogFunction;
+  segmentSize(): number;
+  systemId(): bigint;
+  /** The timeline this node is on now (a standby: the one it replays). */
+  timeline(): number;
+  /** How far WAL may be sent: flushed on a primary, received on a cascading standby. */
+  sendLimit(): Lsn;
+  walSenderTimeoutMs(): number;
+  isStopping(): boolean;
+  /** Registers the walsender's wake-up; returns its unregistration. */
+  registerWakeup(wakeup: () => void): () => void;
+}
+
+export interface ReplicationRow {
+  pid: number;
+  applicationName: string;
+  clientAddr: string;
+  state: string;
+  sentLsn: string;
+  writeLsn: string;
+  flushLsn: string;
+  replayLsn: string;
+  writeLagMs: number | null;
+  flushLagMs: number | null;
+  replayLagMs: number | null;
+  syncPriority: number;
+  syncState: string;
+  replyTime: string | null;
+  slotName: string | null;
+  backendStart: string;
+  walSndWakeups: number;
+}
+
+interface Running {
+  sender: WalSender;
+  socket: WebSocket;
+  applicationName: string;
+  clientAddr: string;
+  slotName: string | null;
+}
+
+export class WalSenders {
+  private readonly running = new Set<Running>();
+
+  constructor(private readonly host: WalSenderHost) {}
+
+  get count(): number {
+    return this.running.size;
+  }
+
+  /** IDENTIFY_SYSTEM's timeline history of this node (current timeline first). */
+  private history(): TimeLineHistoryEntry[] {
+    return readTimeLineHistory(this.host.dataDir, this.host.timeline());
+  }
+
+  timelineHistory(timeline: number): { fileName: string; content: string } {
+    try {
+      return { fileName: historyFileName(timeline), content: fs.readFileSync(historyFilePath(this.host.dataDir, timeline), 'utf8') };
+    } catch {
+      throw new WalshipError(ErrorCode.invalidParameter, `could not open file "pg_wal/${historyFileName(timeline)}": No such file or directory`, {
+        detail: `Timeline ${timeline} has no history file on this node.`,
+      });
+    }
+  }
+
+  /**
+   * StartReplication: checks the start point as PostgreSQL does, then streams until the
+   * connection, the timeline or the node ends. `begin` sends the command's result (CopyBoth).
+   */
+  async startReplication(socket: WebSocket, request: { slot?: string; startLsn: string; timeline: number }, who: { applicationName: string; clientAddress: string }, begin: () => void): Promise<void> {
+    const { host } = this;
+    if (request.slot !== undefined) {
+      throw new WalshipError(ErrorCode.invalidParameter, `replication slot "${request.slot}" does not exist`, {
+        hint: 'Replication slots are not supported yet: start the standby without primary_slot_name, and keep WAL for it with wal_keep_size.',
+      });
+    }
+    const startLsn = parseLsn(request.startLsn)!;
+    const current = host.timeline();
+    const history = this.history();
+    let timelineEnd: { switchPoint: Lsn; nextTimeline: number } | null = null;
+    if (request.timeline !== current) {
+      if (!tliInHistory(request.timeline, history)) {
+        throw new WalshipError(ErrorCode.invalidParameter, `requested timeline ${request.timeline} is not in this server's history`, {
+          hint: `This server is on timeline ${current}.`,
+        });
+      }
+      const { switchPoint, nextTli } = tliSwitchPoint(request.timeline, history);
+      if (startLsn > switchPoint) {
+        throw new WalshipError(ErrorCode.invalidParameter, `requested starting point ${formatLsn(startLsn)} on timeline ${request.timeline} is not in this server's history`, {
+          detail: `This server's history forked from timeline ${request.timeline} at ${formatLsn(switchPoint)}.`,
+          hint: 'The standby ran ahead on a timeline this server left: rewind it (walship rewind) or take a new base backup.',
+        });
+      }
+      timelineEnd = { switchPoint, nextTimeline: nextTli ?? current };
+    }
+    const limit = host.sendLimit();
+    if (timelineEnd === null && startLsn > limit) {
+      throw new WalshipError(ErrorCode.invalidParameter, `requested starting point ${formatLsn(startLsn)} is ahead of the WAL flush position of this server ${formatLsn(limit)}`);
+    }
+    const segmentSize = host.segmentSize();
+    const timelineOfSegment = (segNo: number): number => {
+      const point = Math.min(segNo * segmentSize, Number.MAX_SAFE_INTEGER) as Lsn;
+      const candidates = history.filter((h) => h.begin < (segNo + 1) * segmentSize && h.end > segNo * segmentSize);
+      for (const h of candidates) if (fs.existsSync(segmentPath(host.dataDir, h.tli, segNo, segmentSize))) return h.tli;
+      return tliOfPointInHistory(point, history);
+    };
+    const startSegNo = segmentOf(startLsn, segmentSize);
+    if (startLsn < limit && !fs.existsSync(segmentPath(host.dataDir, timelineOfSegment(startSegNo), startSegNo, segmentSize))) {
+      throw new WalshipError(ErrorCode.walRemoved, `requested WAL segment ${xlogFileName(timelineOfSegment(startSegNo), startSegNo, segmentSize)} has already been removed`, {
+        hint: 'Keep WAL for standbys with wal_keep_size, or set restore_command on the standby to fetch it from the archive; otherwise take a new base backup.',
+      });
+    }
+
+    const latch = new Latch();
+    const sender = new WalSender({
+      socket, latch, dataDir: host.dataDir, segmentSize, applicationName: who.applicationName || 'walreceiver',
+      clientAddress: who.clientAddress, startLsn, timeline: request.timeline, timelineEnd, timelineOfSegment,
+      sendLimit: () => host.sendLimit(), walSenderTimeoutMs: () => host.walSenderTimeoutMs(),
+      isStopping: () => host.isStopping(), log: host.log,
+    });
+    const entry: Running = { sender, socket, applicationName: who.applicationName || 'walreceiver', clientAddr: who.clientAddress, slotName: null };
+    const unregister = host.registerWakeup(() => sender.wakeup());
+    this.running.add(entry);
+    begin();
+    host.log('LOG', `walsender for "${entry.applicationName}" at ${who.clientAddress} started streaming at ${formatLsn(startLsn)} on timeline ${request.timeline}`);
+    try {
+      await sender.run();
+    } finally {
+      unregister();
+      this.running.delete(entry);
+    }
+  }
+
+  /** Ends every replication connection (promotion: the standbys reconnect to a new timeline). */
+  closeAll(reason: string): void {
+    for (const entry of this.running) entry.socket.close(1001, reason.slice(0, 120));
+  }
+
+  /** Wakes every walsender (walSndWakeup for all). */
+  wakeAll(): void {
+    for (const entry of this.running) entry.sender.wakeup();
+  }
+
+  /** WalSndWaitStopping: at shutdown, waits (bounded) until every standby has what was flushed. */
+  async waitStopping(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    this.wakeAll();
+    while (this.running.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
+  rows(): ReplicationRow[] {
+    return [...this.running].map(({ sender, applicationName, clientAddr, slotName }) => ({
+      pid: process.pid,
+      applicationName,
+      clientAddr,
+      state: sender.state,
+      sentLsn: formatLsn(sender.sentLsn),
+      writeLsn: formatLsn(sender.writeLsn),
+      flushLsn: formatLsn(sender.flushLsn),
+      replayLsn: formatLsn(sender.replayLsn),
+      writeLagMs: sender.lags.writeLagMs,
+      flushLagMs: sender.lags.flushLagMs,
+      replayLagMs: sender.lags.replayLagMs,
+      syncPriority: 0,
+      syncState: 'async',
+      replyTime: sender.replyTime === null ? null : new Date(sender.replyTime).toISOString(),
+      slotName,
+      backendStart: new Date(sender.startedAt).toISOString(),
+      walSndWakeups: sender.wakeups,
+    }));
+  }
+}
