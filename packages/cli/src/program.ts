@@ -14,6 +14,7 @@ import {
   parseLsnArgument,
   parseNodeList,
   parsePort,
+  parseNodeAddress,
   parsePositiveInteger,
   parseSecondsToMs,
   parseStopMode,
@@ -106,6 +107,27 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .action(
       lazy(
         () => import('./commands/start.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
+    .command('basebackup')
+    .summary('copy a running node into a new data directory (pg_basebackup)')
+    .description('Take a consistent copy of a running node; with --standby, make it a streaming standby of that node.')
+    .addOption(new Option('--from <host:port>', 'the node to copy').argParser(parseNodeAddress).makeOptionMandatory())
+    .addOption(dataDirOption())
+    .option('--standby', 'write standby.signal and primary_conninfo (pg_basebackup -R)')
+    .addOption(new Option('--slot <name>', 'replication slot for the standby (created when absent)'))
+    .addOption(new Option('--port <n>', "the new node's port").argParser(parsePort))
+    .addOption(new Option('--set <name=value>', "a setting of the new node's walship.conf; repeat for more").argParser(collectAssignment).default([]))
+    .option('--progress', 'draw progress on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress')
+    .option('--json', 'print one JSON document')
+    .addOption(new Option('--timeout <s>', 'seconds to wait for the connection (default: 30)').argParser(parseSecondsToMs))
+    .action(
+      lazy(
+        () => import('./commands/basebackup.js'),
         (args) => optionsOf(args),
       ),
     );

@@ -43,6 +43,8 @@ export interface CheckpointContext {
   nextXid: () => number;
   /** WAL to keep behind the redo pointer (wal_keep_size), in bytes. */
   walKeepBytes: number;
+  /** The oldest WAL something still needs (a running base backup), if anything. */
+  keepWalFrom?: () => Lsn | null;
   log: (level: 'LOG' | 'WARNING', message: string) => void;
 }
 
@@ -111,7 +113,8 @@ export async function createCheckPoint(ctx: CheckpointContext, flags: number): P
   writeControlFile(ctx.dataDir, control);
 
   // 5. Segments before the redo point (less what wal_keep_size keeps) are no longer needed.
-  const segmentsRemoved = removeOldSegments(ctx.dataDir, xlog.segmentSize, redo, ctx.walKeepBytes);
+  const keepFrom = ctx.keepWalFrom?.() ?? null;
+  const segmentsRemoved = removeOldSegments(ctx.dataDir, xlog.segmentSize, keepFrom !== null && keepFrom < redo ? keepFrom : redo, ctx.walKeepBytes);
 
   const elapsedMs = performance.now() - started;
   const result = { skipped: false, lsn: start, redo, buffersWritten, segmentsRemoved, elapsedMs };

@@ -78,6 +78,8 @@ export class Database {
   private readonly tablesWithDeletes = new Set<number>();
   private closed = false;
   synchronousCommit: SyncCommitLevel;
+  /** Start LSNs of running base backups: their WAL must stay until they end. */
+  readonly backupsRunning = new Set<number>();
   /** wal_keep_size, in bytes; changes on reload. */
   walKeepBytes: number;
   readonly stats: DatabaseStats;
@@ -394,6 +396,7 @@ export class Database {
       control: this.control,
       nextXid: () => this.nextXid,
       walKeepBytes: this.walKeepBytes,
+      keepWalFrom: () => (this.backupsRunning.size > 0 ? (Math.min(...this.backupsRunning) as Lsn) : null),
       log: this.options.log,
     }, flags);
     this.checkpointRunning = running;

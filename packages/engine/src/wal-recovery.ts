@@ -24,7 +24,7 @@ import { BufferPool } from './storage/buffer-pool.js';
 import { Smgr } from './storage/smgr.js';
 import { Store } from './storage/store.js';
 import { decodeCheckPoint } from './wal/record-data.js';
-import { SegmentFilePageSource, segmentPath } from './wal/wal-files.js';
+import { SegmentFilePageSource, findSegmentTimeline } from './wal/wal-files.js';
 import { segmentOf } from './wal/xlog-internal.js';
 import { XLogReader } from './wal/xlog-reader.js';
 import { RmgrId, XlogInfo, type DecodedRecord } from './wal/xlog-record.js';
@@ -180,15 +180,7 @@ export class WalRecovery {
 
   /** The timeline whose file holds a segment: the newest expected timeline that covers it and has the file. */
   timelineOfSegment(segNo: number): number {
-    const start = segNo * this.segmentSize;
-    const end = start + this.segmentSize;
-    let fallback = this.expectedTimelines[0]!.tli;
-    for (const entry of this.expectedTimelines) {
-      if (entry.begin >= end || entry.end <= start) continue;
-      if (fs.existsSync(segmentPath(this.dataDir, entry.tli, segNo, this.segmentSize))) return entry.tli;
-      fallback = entry.tli;
-    }
-    return fallback;
+    return findSegmentTimeline(this.dataDir, this.expectedTimelines, segNo, this.segmentSize);
   }
 
   /**

@@ -25,3 +25,4 @@ export {
 export { WalSender, WAL_SENDER_BUFFERED_BYTES_MAX, type WalSenderOptions, type WalSenderState, type LatchLike, type ReplicationSocket } from './walsender.js';
 export { WalReceiver, newWalRcvData, type WalRcvData, type WalRcvState, type WalReceiverOptions } from './walreceiver.js';
 export { ReplicationConnection, type ReplicationConnectOptions } from './replication-connection.js';
+export { sendBaseBackup, receiveBaseBackup, type BaseBackupSource, type ReceivedBackup } from './base-backup.js';

@@ -115,6 +115,13 @@ export class ReplicationConnection {
     });
   }
 
+  /** Sends a command whose answer is a stream (BASE_BACKUP); returns its id. */
+  sendRequest<K extends ReplicationRequestType>(type: K, payload: ReplicationRequestPayloads[K]): number {
+    const id = this.nextId++;
+    this.socket.send(encodeReplicationMessage({ type, id, ...payload } as never));
+    return id;
+  }
+
   /** Hands every later frame (the CopyBoth stream, or a base backup's messages) to `handler`. */
   onStream(handler: (message: WalSenderMessage) => void, onClose: (error: Error | null) => void): void {
     this.streamHandler = handler;

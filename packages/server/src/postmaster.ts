@@ -19,7 +19,9 @@ import type { WebSocket } from 'ws';
 import { CheckpointFlags, Database, DbState, ErrorCode, writeControlFile, WalshipError, formatLsn, readControlFile, type CheckpointResult, type DatabaseOptions, type LogFunction, type Lsn } from '@walship/engine';
 import { createRestartPoint } from '@walship/engine/checkpoint';
 import { STANDBY_SIGNAL_FILE, WalRecovery } from '@walship/engine/wal-recovery';
-import { newWalRcvData, parseConninfo, type WalRcvData } from '@walship/replication';
+import { newWalRcvData, parseConninfo, sendBaseBackup, type WalRcvData } from '@walship/replication';
+import { readTimeLineHistory } from '@walship/engine/wal/timeline';
+import { findSegmentTimeline } from '@walship/engine/wal/wal-files';
 import { Startup, type StartupHost } from './components/startup.js';
 import { WalReceiverComponent } from './components/wal-receiver.js';
 import { startReplicationSession, type ReplicationBackend } from './replication-session.js';
@@ -449,6 +451,49 @@ export class Postmaster {
     return () => this.cascadeWakeups.delete(wakeup);
   }
 
+  /** BASE_BACKUP: a consistent copy of this primary's data directory, streamed on the socket. */
+  private async sendBaseBackup(socket: WebSocket, request: { id: number; label: string; fast?: boolean; includeWal?: boolean }): Promise<void> {
+    const db = this.database;
+    if (db === null) {
+      throw new WalshipError(ErrorCode.invalidParameter, 'base backups from a standby are not supported yet', {
+        hint: 'Take the base backup from the primary.',
+      });
+    }
+    const started = performance.now();
+    // Backpressure: the next frame waits until the socket has taken the previous one.
+    const send = (frame: Buffer): Promise<void> => new Promise((resolve, reject) => socket.send(frame, (error) => (error ? reject(error) : resolve())));
+    const history = readTimeLineHistory(this.dataDir, db.timeline);
+    const result = await sendBaseBackup(send, request.id, {
+      dataDir: this.dataDir,
+      segmentSize: db.control.walSegmentSize,
+      startBackup: async () => {
+        db.xlog.forcePageWrites++;
+        try {
+          const checkpoint = await this.requestCheckpoint();
+          db.backupsRunning.add(checkpoint.redo);
+          return {
+            startLsn: checkpoint.redo, checkpointLsn: checkpoint.lsn, timeline: db.timeline,
+            release: () => {
+              db.xlog.forcePageWrites--;
+              db.backupsRunning.delete(checkpoint.redo);
+            },
+          };
+        } catch (error) {
+          db.xlog.forcePageWrites--;
+          throw error;
+        }
+      },
+      stopBackup: async () => {
+        const end = db.xlog.getInsertRecPtr();
+        await db.xlog.xlogFlush(end);
+        return end;
+      },
+      timelineOfSegment: (segNo) => findSegmentTimeline(this.dataDir, history, segNo, db.control.walSegmentSize),
+    }, { label: request.label, fast: request.fast !== false, includeWal: request.includeWal !== false });
+    const seconds = (performance.now() - started) / 1000;
+    this.log('LOG', `base backup "${request.label}" sent: ${(result.bytes / 1048576).toFixed(1)} MB in ${seconds.toFixed(2)} s, WAL ${formatLsn(result.startLsn)} to ${formatLsn(result.endLsn)}`);
+  }
+
   /** The replication commands, for replication sessions. */
   private replicationBackend(): ReplicationBackend {
     return {
@@ -464,9 +509,7 @@ export class Postmaster {
       dropSlot: () => { throw slotsNotSupported(); },
       listSlots: () => ({ slots: [] }),
       startReplication: (socket: WebSocket, request, who, begin) => this.walSenders.startReplication(socket, request, who, begin),
-      baseBackup: () => Promise.reject(new WalshipError(ErrorCode.invalidParameter, 'BASE_BACKUP is not supported yet', {
-        hint: 'Copy a cleanly stopped primary\'s data directory and add standby.signal and primary_conninfo instead.',
-      })),
+      baseBackup: (socket, request) => this.sendBaseBackup(socket, request),
       log: this.log,
     };
   }

@@ -11,8 +11,8 @@
 import * as fs from 'node:fs';
 import type { WebSocket } from 'ws';
 import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn, type LogFunction } from '@walship/engine';
-import { historyFileName, historyFilePath, readTimeLineHistory, tliInHistory, tliOfPointInHistory, tliSwitchPoint, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
-import { segmentPath } from '@walship/engine/wal/wal-files';
+import { historyFileName, historyFilePath, readTimeLineHistory, tliInHistory, tliSwitchPoint, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
+import { findSegmentTimeline, segmentPath } from '@walship/engine/wal/wal-files';
 import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
 import { WalSender } from '@walship/replication';
 import { Latch } from './latch.js';
@@ -120,12 +120,7 @@ export class WalSenders {
       throw new WalshipError(ErrorCode.invalidParameter, `requested starting point ${formatLsn(startLsn)} is ahead of the WAL flush position of this server ${formatLsn(limit)}`);
     }
     const segmentSize = host.segmentSize();
-    const timelineOfSegment = (segNo: number): number => {
-      const point = Math.min(segNo * segmentSize, Number.MAX_SAFE_INTEGER) as Lsn;
-      const candidates = history.filter((h) => h.begin < (segNo + 1) * segmentSize && h.end > segNo * segmentSize);
-      for (const h of candidates) if (fs.existsSync(segmentPath(host.dataDir, h.tli, segNo, segmentSize))) return h.tli;
-      return tliOfPointInHistory(point, history);
-    };
+    const timelineOfSegment = (segNo: number): number => findSegmentTimeline(host.dataDir, history, segNo, segmentSize);
     const startSegNo = segmentOf(startLsn, segmentSize);
     if (startLsn < limit && !fs.existsSync(segmentPath(host.dataDir, timelineOfSegment(startSegNo), startSegNo, segmentSize))) {
       throw new WalshipError(ErrorCode.walRemoved, `requested WAL segment ${xlogFileName(timelineOfSegment(startSegNo), startSegNo, segmentSize)} has already been removed`, {

@@ -125,7 +125,7 @@ export class PageChangeSet implements PageModifyContext {
     for (const entry of this.registered) {
       const page = entry.handle.page;
       entry.revisionOffsets = findRevisions(page);
-      entry.image = entry.isNew || (xlog.fullPageWrites && readLsn(entry.preImage, PageHeader.lsnOffset) <= redo);
+      entry.image = entry.isNew || ((xlog.fullPageWrites || xlog.forcePageWrites > 0) && readLsn(entry.preImage, PageHeader.lsnOffset) <= redo);
       if (entry.image) {
         const [holeOffset, holeLength] = pageHole(page);
         entry.holeOffset = holeOffset;

@@ -82,6 +82,27 @@ export function listSegments(dataDir: string, segmentSize: number): SegmentFile[
 }
 
 /**
+ * Which timeline's file holds a segment (XLogFileReadAnyTLI's choice): the newest timeline of
+ * `history` (newest first) that covers the segment and has its file; if none has it, the newest
+ * that covers it.
+ */
+export function findSegmentTimeline(dataDir: string, history: ReadonlyArray<{ tli: number; begin: number; end: number }>, segNo: number, segmentSize: number): number {
+  const start = segNo * segmentSize;
+  const end = start + segmentSize;
+  let fallback = history[0]!.tli;
+  let found = false;
+  for (const entry of history) {
+    if (entry.begin >= end || entry.end <= start) continue;
+    if (fs.existsSync(segmentPath(dataDir, entry.tli, segNo, segmentSize))) return entry.tli;
+    if (!found) {
+      fallback = entry.tli;
+      found = true;
+    }
+  }
+  return fallback;
+}
+
+/**
  * Reads WAL pages from the segment files, a window at a time, so that replay reads in large
  * sequential chunks instead of a syscall per page. `timelineOf` says which timeline's file holds
  * a segment (the newest of the expected timelines that has it). On a standby the files grow

@@ -87,6 +87,12 @@ export class Xlog {
   /** The redo pointer of the checkpoint in progress or last done (Insert->RedoRecPtr). */
   redoRecPtr: Lsn = 0 as Lsn;
   fullPageWrites = true;
+  /**
+   * Running base backups (XLogCtl->Insert.runningBackups): while any runs, every first change
+   * after the redo point logs a full page even with full_page_writes off, because the copy's
+   * pages may be torn.
+   */
+  forcePageWrites = 0;
   private readonly waiters: FlushWaiter[] = [];
   private waitingAsync = false;
   private lastDoneSeq = 0;

@@ -1,0 +1,257 @@
+/**
+ * BASE_BACKUP (basebackup.c, and pg_basebackup on the receiving end): a consistent copy of a
+ * data directory taken while the node keeps working.
+ *
+ * The sender starts with an immediate checkpoint (do_pg_backup_start): its redo point is where
+ * the copy's recovery begins, full-page writes are forced and that WAL is kept until the backup
+ * ends. Then it streams the files as they are — relation pages may change under the copy, which
+ * is why replay from the redo point, with its full-page images, repairs them — followed by the
+ * WAL from the redo point to the end position (do_pg_backup_stop), and the control file last.
+ * Never postmaster.pid, log/, signal files or stale WAL. The backup_label it ends with tells
+ * the copy where to start and how far replay must get before the copy is consistent.
+ *
+ * The receiver writes into an empty directory, checks every path (a sender cannot write outside
+ * it), zero-fills the last WAL segment, writes backup_label last, and fsyncs everything.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  BackupStreamChecker, MAX_BACKUP_CHUNK_BYTES, backupPathProblem, encodeReplicationMessage, type WalSenderMessage,
+} from '@walship/protocol';
+import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn } from '@walship/engine';
+import { XLOG_BLCKSZ } from '@walship/engine/constants';
+import { DATA_SUBDIRECTORIES } from '@walship/engine/bootstrap';
+import { readControlFile } from '@walship/engine/control-file';
+import { formatBackupLabel } from '@walship/engine/wal-recovery';
+import { fsyncDirectory, segmentPath } from '@walship/engine/wal/wal-files';
+import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
+import type { ReplicationConnection } from './replication-connection.js';
+
+/** Files and directories a backup never carries (basebackup.c's excludeFiles / excludeDirContents). */
+const EXCLUDED = new Set(['postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'promote', 'backup_label', 'backup_label.old', 'log']);
+
+/** What the sender needs from the node. */
+export interface BaseBackupSource {
+  dataDir: string;
+  segmentSize: number;
+  /** do_pg_backup_start: an immediate checkpoint; WAL from its redo point is kept until release(). */
+  startBackup(fast: boolean): Promise<{ startLsn: Lsn; checkpointLsn: Lsn; timeline: number; release(): void }>;
+  /** do_pg_backup_stop: where the copy becomes consistent (everything inserted, flushed). */
+  stopBackup(): Promise<Lsn>;
+  /** Which timeline's file holds a WAL segment. */
+  timelineOfSegment(segNo: number): number;
+}
+
+interface PlannedFile {
+  relative: string;
+  absolute: string;
+  size: number;
+  mode: number;
+}
+
+function listFiles(dataDir: string): PlannedFile[] {
+  const out: PlannedFile[] = [];
+  const walk = (relative: string): void => {
+    for (const name of fs.readdirSync(path.join(dataDir, relative))) {
+      const childRelative = relative === '' ? name : `${relative}/${name}`;
+      if (EXCLUDED.has(childRelative) || name.endsWith('.tmp') || name.startsWith('xlogtemp.')) continue;
+      const absolute = path.join(dataDir, childRelative);
+      const stat = fs.lstatSync(absolute);
+      if (stat.isDirectory()) {
+        // WAL is sent separately (only what the backup needs); global/control goes last.
+        if (childRelative === 'pg_wal') {
+          for (const file of fs.readdirSync(absolute)) {
+            if (/^[0-9A-F]{8}\.history$/.test(file)) {
+              const historyPath = path.join(absolute, file);
+              out.push({ relative: `pg_wal/${file}`, absolute: historyPath, size: fs.statSync(historyPath).size, mode: 0o600 });
+            }
+          }
+          continue;
+        }
+        walk(childRelative);
+      } else if (stat.isFile() && childRelative !== 'global/control' && backupPathProblem(childRelative) === null) {
+        out.push({ relative: childRelative, absolute, size: stat.size, mode: stat.mode & 0o777 });
+      }
+    }
+  };
+  walk('');
+  return out;
+}
+
+/**
+ * Streams a base backup with request `id` through `send`, which resolves when the frame may be
+ * followed by the next (backpressure).
+ */
+export async function sendBaseBackup(send: (frame: Buffer) => Promise<void>, id: number, source: BaseBackupSource, options: { label: string; fast: boolean; includeWal: boolean }): Promise<{ bytes: number; startLsn: Lsn; endLsn: Lsn }> {
+  const started = await source.startBackup(options.fast);
+  let bytes = 0;
+  try {
+    const files = listFiles(source.dataDir);
+    const control = { relative: 'global/control', absolute: path.join(source.dataDir, 'global', 'control'), size: 0, mode: 0o600 };
+    const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+    await send(encodeReplicationMessage({
+      type: 'backupStart', id, startLsn: formatLsn(started.startLsn), timeline: started.timeline, totalBytes, fileCount: files.length + 1,
+    }));
+    const buffer = Buffer.allocUnsafe(MAX_BACKUP_CHUNK_BYTES);
+    const sendFile = async (relative: string, absolute: string, size: number, mode: number): Promise<void> => {
+      await send(encodeReplicationMessage({ type: 'backupFile', id, path: relative, size, mode }));
+      if (size === 0) return;
+      const fd = fs.openSync(absolute, 'r');
+      try {
+        for (let offset = 0; offset < size; ) {
+          const want = Math.min(buffer.length, size - offset);
+          const n = fs.readSync(fd, buffer, 0, want, offset);
+          // A file that shrank while we copied (never expected): pad, so the announced size holds.
+          if (n < want) buffer.fill(0, n, want);
+          await send(encodeReplicationMessage({ type: 'backupChunk', id, path: relative, offset, data: buffer.subarray(0, want) }));
+          offset += want;
+          bytes += want;
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    for (const file of files) await sendFile(file.relative, file.absolute, file.size, file.mode);
+
+    const endLsn = await source.stopBackup();
+    if (options.includeWal) {
+      const first = segmentOf(started.startLsn, source.segmentSize);
+      const last = segmentOf(endLsn - 1, source.segmentSize);
+      for (let segNo = first; segNo <= last; segNo++) {
+        const timeline = source.timelineOfSegment(segNo);
+        const name = xlogFileName(timeline, segNo, source.segmentSize);
+        const file = segmentPath(source.dataDir, timeline, segNo, source.segmentSize);
+        // Up to the page holding the end: what follows is not part of this backup.
+        const size = segNo === last ? Math.min(source.segmentSize, Math.ceil(((endLsn - 1) % source.segmentSize + 1) / XLOG_BLCKSZ) * XLOG_BLCKSZ) : source.segmentSize;
+        if (!fs.existsSync(file)) {
+          throw new WalshipError(ErrorCode.walRemoved, `requested WAL segment ${name} has already been removed`);
+        }
+        await sendFile(`pg_wal/${name}`, file, size, 0o600);
+      }
+    }
+    control.size = fs.statSync(control.absolute).size;
+    await sendFile(control.relative, control.absolute, control.size, control.mode);
+    const label = formatBackupLabel({
+      startLsn: started.startLsn, checkpointLsn: started.checkpointLsn, timeline: started.timeline, endLsn, label: options.label,
+    }, xlogFileName(started.timeline, segmentOf(started.startLsn, source.segmentSize), source.segmentSize), new Date());
+    await send(encodeReplicationMessage({ type: 'backupEnd', id, endLsn: formatLsn(endLsn), timeline: started.timeline, backupLabel: label }));
+    return { bytes, startLsn: started.startLsn, endLsn };
+  } finally {
+    started.release();
+  }
+}
+
+export interface ReceivedBackup {
+  startLsn: Lsn;
+  endLsn: Lsn;
+  timeline: number;
+  bytes: number;
+  files: number;
+}
+
+/**
+ * pg_basebackup's receiving end: asks for a backup on `connection` and writes it into
+ * `targetDir` (which must not exist or be empty), calling `onProgress(bytesDone, bytesTotal)`.
+ */
+export function receiveBaseBackup(connection: ReplicationConnection, targetDir: string, options: { label: string; fast: boolean; onProgress?: (done: number, total: number) => void }): Promise<ReceivedBackup> {
+  if (fs.existsSync(targetDir) && fs.readdirSync(targetDir).length > 0) {
+    return Promise.reject(new WalshipError(ErrorCode.invalidParameter, `directory "${targetDir}" exists but is not empty`, {
+      hint: `Remove or empty "${targetDir}", or choose another directory with -D.`,
+    }));
+  }
+  fs.mkdirSync(targetDir, { recursive: true, mode: 0o700 });
+  const root = fs.realpathSync(targetDir);
+  return new Promise<ReceivedBackup>((resolve, reject) => {
+    const id = connection.sendRequest('baseBackup', { label: options.label, fast: options.fast });
+    const checker = new BackupStreamChecker(id);
+    const written: string[] = [];
+    let fd: number | null = null;
+    let startLsn = 0 as Lsn;
+    let total = 0;
+    let done = 0;
+    let finished = false;
+    const fail = (error: Error): void => {
+      if (finished) return;
+      finished = true;
+      if (fd !== null) fs.closeSync(fd);
+      connection.terminate();
+      reject(error);
+    };
+    const open = (relative: string, mode: number): void => {
+      if (fd !== null) fs.closeSync(fd);
+      const absolute = path.join(root, ...relative.split('/'));
+      // backupPathProblem was checked by the decoder; check again against the real directory.
+      if (!absolute.startsWith(root + path.sep)) throw new WalshipError(ErrorCode.protocolViolation, `backup path "${relative}" leaves the target directory`);
+      fs.mkdirSync(path.dirname(absolute), { recursive: true, mode: 0o700 });
+      fd = fs.openSync(absolute, 'wx', mode);
+      written.push(absolute);
+    };
+    connection.onStream((message: WalSenderMessage) => {
+      if (finished) return;
+      try {
+        if (message.type === 'error') {
+          fail(new WalshipError(message.code, message.message, { ...(message.hint !== undefined ? { hint: message.hint } : {}) }));
+          return;
+        }
+        if (message.type !== 'backupStart' && message.type !== 'backupFile' && message.type !== 'backupChunk' && message.type !== 'backupEnd') {
+          throw new WalshipError(ErrorCode.protocolViolation, `unexpected "${message.type}" message during a base backup`);
+        }
+        checker.check(message);
+        switch (message.type) {
+          case 'backupStart':
+            startLsn = parseLsn(message.startLsn)!;
+            total = message.totalBytes;
+            options.onProgress?.(0, total);
+            break;
+          case 'backupFile':
+            open(message.path, message.mode);
+            break;
+          case 'backupChunk': {
+            let n = 0;
+            while (n < message.data.length) n += fs.writeSync(fd!, message.data, n, message.data.length - n, message.offset + n);
+            done += message.data.length;
+            options.onProgress?.(done, Math.max(total, done));
+            break;
+          }
+          case 'backupEnd': {
+            if (fd !== null) fs.closeSync(fd);
+            fd = null;
+            finishCopy(root, written, message.backupLabel);
+            finished = true;
+            connection.close();
+            resolve({ startLsn, endLsn: parseLsn(message.endLsn)!, timeline: message.timeline, bytes: done, files: written.length });
+            break;
+          }
+        }
+      } catch (error) {
+        fail(error instanceof Error ? error : new Error(String(error)));
+      }
+    }, (error) => {
+      if (!finished) fail(error ?? new WalshipError(ErrorCode.cannotConnectNow, 'the upstream closed the connection during the base backup'));
+    });
+  });
+}
+
+/** Zero-fills WAL segments to full size, makes the empty directories, writes backup_label, fsyncs all. */
+function finishCopy(root: string, written: string[], backupLabel: string): void {
+  const control = readControlFile(root);
+  for (const file of written) {
+    if (!/\/pg_wal\/[0-9A-F]{24}$/.test(file)) continue;
+    const size = fs.statSync(file).size;
+    if (size < control.walSegmentSize) {
+      const fd = fs.openSync(file, 'r+');
+      const zeros = Buffer.alloc(Math.min(1024 * 1024, control.walSegmentSize));
+      for (let offset = size; offset < control.walSegmentSize; ) offset += fs.writeSync(fd, zeros, 0, Math.min(zeros.length, control.walSegmentSize - offset), offset);
+      fs.closeSync(fd);
+    }
+  }
+  for (const dir of DATA_SUBDIRECTORIES) fs.mkdirSync(path.join(root, dir), { recursive: true, mode: 0o700 });
+  const labelPath = path.join(root, 'backup_label');
+  fs.writeFileSync(labelPath, backupLabel, { mode: 0o600 });
+  for (const file of [...written, labelPath]) {
+    const fd = fs.openSync(file, 'r');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+  }
+  for (const dir of ['', ...DATA_SUBDIRECTORIES]) fsyncDirectory(path.join(root, dir));
+}
