@@ -24,7 +24,7 @@ import { BufferPool } from './storage/buffer-pool.js';
 import { Smgr } from './storage/smgr.js';
 import { Store } from './storage/store.js';
 import { decodeCheckPoint } from './wal/record-data.js';
-import { SegmentFilePageSource, findSegmentTimeline } from './wal/wal-files.js';
+import { SegmentFilePageSource, findSegmentTimeline, fsyncDirectory } from './wal/wal-files.js';
 import { segmentOf } from './wal/xlog-internal.js';
 import { XLogReader } from './wal/xlog-reader.js';
 import { RmgrId, XlogInfo, type DecodedRecord } from './wal/xlog-record.js';
@@ -167,7 +167,22 @@ export class WalRecovery {
     const needsRecovery = standbyMode || backupLabel !== null || control.state !== DbState.shutdowned;
     if (needsRecovery) {
       control.state = standbyMode || backupLabel !== null ? DbState.inArchiveRecovery : DbState.inCrashRecovery;
+      if (backupLabel !== null) {
+        // The control file takes over what the label said (where replay starts, how far it must
+        // get), durably; only then is the label retired, as StartupXLOG does: a restart after
+        // a restartpoint must start from the restartpoint, not from the backup's WAL.
+        control.checkpointLsn = backupLabel.checkpointLsn;
+        control.redoLsn = backupLabel.startLsn;
+        control.timeline = backupLabel.timeline;
+        control.backupStartLsn = backupLabel.startLsn;
+        if (backupLabel.endLsn !== null) control.backupEndLsn = backupLabel.endLsn;
+      }
       writeControlFile(options.dataDir, control);
+      if (backupLabel !== null) {
+        const label = path.join(options.dataDir, BACKUP_LABEL_FILE);
+        fs.renameSync(label, `${label}.old`);
+        fsyncDirectory(options.dataDir);
+      }
       log('LOG', `redo starts at ${formatLsn(recovery.startLsn)}`);
       if (recovery.consistent && (standbyMode || backupLabel !== null)) log('LOG', `consistent recovery state reached at ${formatLsn(recovery.replayEndLsn)}`);
     }
@@ -252,9 +267,14 @@ export class WalRecovery {
   }
 
   private checkConsistency(announce = true): void {
-    const backupEnd = this.backupLabel?.endLsn ?? 0;
+    const backupEnd = this.backupLabel?.endLsn ?? this.control.backupEndLsn;
     if (this.replayEndLsn >= this.control.minRecoveryLsn && this.replayEndLsn >= backupEnd) {
       this.consistent = true;
+      if (this.control.backupEndLsn !== 0 && this.replayEndLsn >= this.control.backupEndLsn) {
+        // The end of the backup is reached: from now on the minimum recovery point alone counts.
+        this.control.backupStartLsn = 0 as Lsn;
+        this.control.backupEndLsn = 0 as Lsn;
+      }
       if (announce && (this.standbyMode || this.backupLabel !== null)) {
         this.log('LOG', `consistent recovery state reached at ${formatLsn(this.replayEndLsn)}`);
       }

@@ -649,6 +649,11 @@ export class Postmaster {
     }
     this.settings = applied;
     this.applySettings();
+    // StartupRequestWalReceiverRestart: a standby repointed at another upstream reconnects.
+    if (this.startup !== null) {
+      this.startup.reconfigure();
+      if (changed.some(({ name }) => name === 'primary_conninfo' || name === 'primary_slot_name')) this.startup.requestWalReceiverRestart();
+    }
   }
 
   private applySettings(): void {

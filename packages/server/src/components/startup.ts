@@ -95,6 +95,12 @@ export class Startup extends Component {
     } });
   }
 
+  /** primary_conninfo or the slot changed: the walreceiver reconnects with the new settings. */
+  requestWalReceiverRestart(): void {
+    this.step({ type: 'walReceiverRestart' });
+    this.latch.set();
+  }
+
   private step(event: WalSourceEvent): WalSourceAction[] {
     const transition = stepWalSource(this.machine, event);
     this.machine = transition.state;

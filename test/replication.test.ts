@@ -1,0 +1,208 @@
+/**
+ * Streaming replication on real processes: a primary, two standbys made with `walship
+ * basebackup --standby`, and a cascading standby fed by the first one. Checked:
+ * - every standby's table equals the primary's after a concurrent write load;
+ * - path 1: a walsender is woken by xlogWrite's completion, never by polling: its wake-up count
+ *   does not move while the primary is idle, and moves when WAL is written;
+ * - path 2: the walreceiver is started by the postmaster in answer to PMSIGNAL_START_WALRECEIVER,
+ *   and started again after the primary restarts;
+ * - a standby killed with SIGKILL restarts from its restartpoint and catches up;
+ * - promotion: the cascading standby follows the new timeline through its promoted upstream, the
+ *   other standby follows once repointed, and all tables are equal at the end.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WalshipClient } from '@walship/client';
+import { parseLsn } from '@walship/engine';
+import { TestNode, freePort, waitFor, walship } from './helpers/node.js';
+
+/** Standbys retry quickly in tests; PostgreSQL's 5 s default would only slow them down. */
+const STANDBY_SETTINGS = ['--set', 'wal_retrieve_retry_interval=100ms', '--set', 'wal_receiver_status_interval=1s'];
+
+interface Status {
+  role: string;
+  timeline: number;
+  flushLsn: string;
+  replayLsn: string | null;
+  lastCheckpointLsn: string;
+  walReceiverStarts?: number;
+  walReceiver: { status: string; upstream: string | null } | null;
+  replication: Array<{ applicationName: string; state: string; sentLsn: string; replayLsn: string; walSndWakeups: number; replayLagMs: number | null }>;
+}
+
+async function status(node: TestNode): Promise<Status> {
+  const client = await node.client();
+  try {
+    return (await client.status()) as unknown as Status;
+  } finally {
+    await client.close();
+  }
+}
+
+async function basebackup(from: TestNode, name: string, extra: string[] = []): Promise<TestNode> {
+  const dir = path.join(path.dirname(from.dataDir), name);
+  const port = await freePort();
+  const result = walship(['basebackup', '--from', `127.0.0.1:${from.port}`, '-D', dir, '--standby', '--port', String(port), '--set', `application_name=${name}`, ...STANDBY_SETTINGS, ...extra]);
+  if (result.status !== 0) throw new Error(`basebackup failed: ${result.stderr}`);
+  return new TestNode(dir, port);
+}
+
+async function scanAll(node: TestNode): Promise<Map<string, string>> {
+  const client = await node.client();
+  try {
+    const all = new Map<string, string>();
+    const { entries } = await client.range({ limit: 1_000_000 });
+    for (const e of entries) all.set(e.key.toString(), `${e.value.toString()}@${e.revision}`);
+    return all;
+  } finally {
+    await client.close();
+  }
+}
+
+async function caughtUp(standby: TestNode, lsn: number): Promise<void> {
+  await waitFor(`${path.basename(standby.dataDir)} to replay ${lsn}`, async () => {
+    const s = await status(standby).catch(() => null);
+    return s !== null && s.replayLsn !== null && parseLsn(s.replayLsn)! >= lsn;
+  }, 30_000);
+}
+
+async function writeLoad(client: WalshipClient, prefix: string, count: number): Promise<number> {
+  let last = 0;
+  await Promise.all(Array.from({ length: 4 }, async (_, w) => {
+    for (let i = w; i < count; i += 4) {
+      const result = i % 10 === 9
+        ? await client.txn({ onSuccess: [{ kind: 'delete', key: Buffer.from(`${prefix}-${i - 5}`) }, { kind: 'put', key: Buffer.from(`${prefix}-${i}`), value: Buffer.from(`v${i}`) }] })
+        : await client.put(`${prefix}-${i}`, `value ${i} `.padEnd(60 + (i % 200), '.'));
+      last = Math.max(last, result.lsn);
+    }
+  }));
+  return last;
+}
+
+describe('streaming replication', () => {
+  let primary: TestNode;
+  let s1: TestNode;
+  let s2: TestNode;
+  let cascade: TestNode;
+
+  beforeAll(async () => {
+    primary = await TestNode.init('replication', { wal_segment_size: '1MB', max_wal_size: '4MB' });
+    await primary.start();
+    const client = await primary.client();
+    await writeLoad(client, 'before', 400);
+    await client.close();
+    s1 = await basebackup(primary, 's1');
+    await s1.start();
+    s2 = await basebackup(primary, 's2');
+    await s2.start();
+    // Fed by s1: a base backup of the primary, pointed at s1.
+    cascade = await basebackup(primary, 'cascade');
+    walship(['set', '-D', cascade.dataDir, 'primary_conninfo', `host=127.0.0.1 port=${s1.port} application_name=cascade`]);
+    await cascade.start();
+  });
+
+  afterAll(async () => {
+    for (const node of [cascade, s2, s1, primary]) await node?.stop('SIGINT').catch(() => undefined);
+    if (primary !== undefined) fs.rmSync(path.dirname(primary.dataDir), { recursive: true, force: true });
+  });
+
+  it('streams a concurrent write load to every standby, the cascading one included, and their tables equal the primary\'s', async () => {
+    const client = await primary.client();
+    const last = await writeLoad(client, 'load', 3000);
+    await client.close();
+    for (const standby of [s1, s2, cascade]) await caughtUp(standby, last);
+    const expected = await scanAll(primary);
+    expect(expected.size).toBeGreaterThan(3000);
+    for (const standby of [s1, s2, cascade]) expect(await scanAll(standby)).toEqual(expected);
+
+    const p = await status(primary);
+    const names = p.replication.map((r) => r.applicationName).sort();
+    expect(names).toEqual(['s1', 's2']);
+    expect(p.replication.every((r) => r.state === 'streaming')).toBe(true);
+    const viaS1 = await status(s1);
+    expect(viaS1.replication.map((r) => r.applicationName)).toEqual(['cascade']);
+    expect((await status(cascade)).walReceiver?.upstream).toBe(`127.0.0.1:${s1.port}`);
+  });
+
+  it('wakes a walsender only when xlogWrite has written WAL (path 1)', async () => {
+    const wakeupsOf = async () => (await status(primary)).replication.find((r) => r.applicationName === 's2')!.walSndWakeups;
+    const before = await wakeupsOf();
+    // An idle primary writes no WAL, so nothing may wake the walsender: no polling loop.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(await wakeupsOf()).toBe(before);
+    const client = await primary.client();
+    const { lsn } = await client.put('wake', 'up');
+    await client.close();
+    await caughtUp(s2, lsn);
+    expect(await wakeupsOf()).toBeGreaterThan(before);
+  });
+
+  it('starts the walreceiver through PMSIGNAL_START_WALRECEIVER, and again after the primary restarts (path 2)', async () => {
+    const before = await status(s1);
+    expect(before.walReceiverStarts).toBe(1);
+    expect(s1.log).toMatch(/starting walreceiver for 127\.0\.0\.1:\d+ in answer to PMSIGNAL_START_WALRECEIVER/);
+    await primary.stop('SIGINT');
+    await primary.start();
+    await waitFor('s1 to stream again', async () => {
+      const s = await status(s1);
+      return (s.walReceiverStarts ?? 0) >= 2 && s.walReceiver?.status === 'streaming';
+    }, 30_000);
+    const client = await primary.client();
+    const { lsn } = await client.put('after-restart', 'yes');
+    await client.close();
+    for (const standby of [s1, s2, cascade]) await caughtUp(standby, lsn);
+  });
+
+  it('restarts a standby killed with SIGKILL from its restartpoint, not from the base backup, and catches up', async () => {
+    const client = await primary.client();
+    await writeLoad(client, 'pre-kill', 400);
+    const checkpoint = await client.checkpoint();
+    const marker = await client.put('after-checkpoint', 'x');
+    await caughtUp(s2, marker.lsn);
+    const s2Client = await s2.client();
+    await s2Client.checkpoint(); // on a standby: a restartpoint at the replayed checkpoint record
+    await s2Client.close();
+    const control = JSON.parse(walship(['controldata', '-D', s2.dataDir, '--json']).stdout) as { checkpointLsn: string; redoLsn: string };
+    expect(parseLsn(control.checkpointLsn)).toBe(checkpoint.lsn);
+    const loading = writeLoad(client, 'during-kill', 1500);
+    await s2.kill();
+    const last = await loading;
+    await client.close();
+    await s2.start();
+    expect(s2.log).toContain(`redo starts at ${control.redoLsn}`);
+    await caughtUp(s2, last);
+    expect(await scanAll(s2)).toEqual(await scanAll(primary));
+  });
+
+  it('promotes a standby: the cascading standby follows the new timeline, the other one once repointed', async () => {
+    const client = await primary.client();
+    const last = await writeLoad(client, 'pre-promote', 300);
+    await client.close();
+    for (const standby of [s1, s2, cascade]) await caughtUp(standby, last);
+    await primary.stop('SIGINT');
+
+    const promoted = walship(['promote', '-D', s1.dataDir]);
+    expect(promoted.status, promoted.stderr).toBe(0);
+    expect(promoted.stdout).toContain('server promoted');
+    const newPrimary = await status(s1);
+    expect(newPrimary.role).toBe('primary');
+    expect(newPrimary.timeline).toBe(2);
+    expect(fs.readFileSync(path.join(s1.dataDir, 'pg_wal', '00000002.history'), 'utf8')).toMatch(/^1\t0\/[0-9A-F]+\tno recovery target specified/m);
+
+    // s2 followed the old primary: repoint it (reload), as a cluster manager would.
+    const set = walship(['set', '-D', s2.dataDir, 'primary_conninfo', `host=127.0.0.1 port=${s1.port} application_name=s2`]);
+    expect(set.status, set.stderr).toBe(0);
+
+    const writer = await s1.client();
+    const after = await writeLoad(writer, 'post-promote', 600);
+    await writer.close();
+    for (const standby of [s2, cascade]) {
+      await caughtUp(standby, after);
+      expect((await status(standby)).timeline).toBe(2);
+    }
+    const expected = await scanAll(s1);
+    expect(expected.has('post-promote-599')).toBe(true);
+    for (const standby of [s2, cascade]) expect(await scanAll(standby)).toEqual(expected);
+  });
+});
