@@ -154,6 +154,29 @@ describe('streaming replication', () => {
     for (const standby of [s1, s2, cascade]) await caughtUp(standby, lsn);
   });
 
+  it('holds commits back on a standby with recovery_min_apply_delay until the delay has passed', async () => {
+    const delayed = await basebackup(primary, 'delayed', ['--set', 'recovery_min_apply_delay=1500ms']);
+    await delayed.start();
+    try {
+      const client = await primary.client();
+      const { lsn } = await client.put('delayed-key', 'v');
+      const committedAt = Date.now();
+      await client.close();
+      // Received and flushed at once, but not applied: the commit waits out the delay.
+      await waitFor('the delayed standby to receive the commit', async () => {
+        const s = await status(delayed);
+        return s.walReceiver !== null && parseLsn((s.walReceiver as unknown as { receivedLsn: string }).receivedLsn)! >= lsn;
+      });
+      const reader = await delayed.client();
+      expect(await reader.get('delayed-key')).toBeNull();
+      await waitFor('the delayed commit to be applied', async () => (await reader.get('delayed-key')) !== null, 10_000);
+      expect(Date.now() - committedAt).toBeGreaterThanOrEqual(1400);
+      await reader.close();
+    } finally {
+      await delayed.stop('SIGINT');
+    }
+  });
+
   it('restarts a standby killed with SIGKILL from its restartpoint, not from the base backup, and catches up', async () => {
     const client = await primary.client();
     await writeLoad(client, 'pre-kill', 400);

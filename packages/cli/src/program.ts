@@ -146,6 +146,46 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     );
 
   program
+    .command('rewind')
+    .summary('bring an old primary back as a standby of the new one (pg_rewind -R)')
+    .description(
+      'Synchronize a stopped data directory whose history forked from the source\'s: copy only the blocks changed since the divergence, the source\'s WAL and settings (keeping this node\'s port, application_name and key files), and write standby.signal and primary_conninfo pointing at the source.',
+    )
+    .addOption(dataDirOption())
+    .addOption(new Option('--source <host:port>', 'the running node to follow (the new primary)').argParser(parseNodeAddress).makeOptionMandatory())
+    .option('--dry-run', 'say what would be copied, change nothing')
+    .option('--progress', 'draw progress on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress')
+    .option('--json', 'print one JSON document')
+    .addOption(new Option('--timeout <s>', 'seconds to wait for the connection (default: 30)').argParser(parseSecondsToMs))
+    .action(
+      lazy(
+        () => import('./commands/rewind.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
+    .command('verify')
+    .summary('compare the pages of two nodes, block by block')
+    .description(
+      'Make both nodes write their dirty buffers (a checkpoint on a primary; on a standby, once it has replayed that far, a restartpoint), then compare the CRC of every page of every relation file. Exit 0 when identical, 1 when not.',
+    )
+    .addOption(
+      new Option('--node <host:port>', 'a node to compare; give two (--node A --node B, or --node A,B)').argParser(
+        (value: string, previous: unknown) => [...((previous as ReturnType<typeof parseNodeList> | undefined) ?? []), ...parseNodeList(value)],
+      ),
+    )
+    .addOption(new Option('--timeout <s>', 'seconds to wait for a connection, and for a standby to replay up to its primary (default: 30 and 60)').argParser(parseSecondsToMs))
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/verify.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
     .command('stop')
     .summary('stop a node (pg_ctl stop)')
     .description('Stop the node of a data directory and wait until it has exited.')
@@ -231,6 +271,52 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
       lazy(
         () => import('./commands/status.js'),
         (args) => optionsOf(args),
+      ),
+    );
+
+  const slot = program
+    .command('slot')
+    .summary('create, drop or list physical replication slots on a primary')
+    .description(
+      'Replication slots keep the WAL a standby still needs while it is down or behind (pg_create_physical_replication_slot, pg_drop_replication_slot, pg_replication_slots).',
+    );
+  const slotNameArgument = (what: string) => ['<name>', `slot name (lower case letters, digits and _, at most 63) to ${what}`] as const;
+  slot
+    .command('create')
+    .summary('create a slot, reserving WAL from the current redo pointer')
+    .argument(...slotNameArgument('create'))
+    .addOption(nodeOption())
+    .addOption(timeoutOption())
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/slot.js'),
+        (args) => ({ ...optionsOf<object>(args), action: 'create' as const, name: args[0] as string }),
+      ),
+    );
+  slot
+    .command('drop')
+    .summary('drop a slot (not while a standby streams from it)')
+    .argument(...slotNameArgument('drop'))
+    .addOption(nodeOption())
+    .addOption(timeoutOption())
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/slot.js'),
+        (args) => ({ ...optionsOf<object>(args), action: 'drop' as const, name: args[0] as string }),
+      ),
+    );
+  slot
+    .command('list')
+    .summary('list the slots with their restart LSN and WAL status (pg_replication_slots)')
+    .addOption(nodeOption())
+    .addOption(timeoutOption())
+    .option('--json', 'print one JSON document: {"slots":[{"name","slotType","active","activePid","restartLsn","walStatus"}]}')
+    .action(
+      lazy(
+        () => import('./commands/slot.js'),
+        (args) => ({ ...optionsOf<object>(args), action: 'list' as const }),
       ),
     );
 

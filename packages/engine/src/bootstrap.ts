@@ -20,7 +20,7 @@ export interface BootstrapOptions {
 }
 
 /** The subdirectories of a data directory (DESIGN.md section 2). */
-export const DATA_SUBDIRECTORIES = ['global', 'pg_wal', path.join('pg_wal', 'archive_status'), 'base', 'log'];
+export const DATA_SUBDIRECTORIES = ['global', 'pg_wal', path.join('pg_wal', 'archive_status'), 'base', 'pg_replslot', 'log'];
 
 /** A system identifier as PostgreSQL makes one: seconds, microseconds and pid bits. */
 export function makeSystemIdentifier(): bigint {

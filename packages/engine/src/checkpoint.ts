@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { writeControlFile, DbState, type ControlFileData } from './control-file.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { encodeCheckPoint } from './wal/record-data.js';
+import { archiveStatusInUse, statusFilePath, xlogArchiveCheckDone, xlogArchiveCleanup, type ArchiveCheckContext, type ArchiveMode } from './wal/archive-status.js';
 import { fsyncDirectory, listSegments, segmentPath, walDir } from './wal/wal-files.js';
 import { segmentOf } from './wal/xlog-internal.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, XlogInfo } from './wal/xlog-record.js';
@@ -43,8 +44,12 @@ export interface CheckpointContext {
   nextXid: () => number;
   /** WAL to keep behind the redo pointer (wal_keep_size), in bytes. */
   walKeepBytes: number;
-  /** The oldest WAL something still needs (a running base backup), if anything. */
-  keepWalFrom?: () => Lsn | null;
+  /**
+   * The oldest WAL something besides recovery still needs — running base backups, replication
+   * slots — if anything. `end` is where this checkpoint's WAL ends (max_slot_wal_keep_size is
+   * measured back from it); slots past that cap are invalidated in here, before any removal.
+   */
+  keepWalFrom?: (at: { redo: Lsn; end: Lsn }) => Lsn | null;
   log: (level: 'LOG' | 'WARNING', message: string) => void;
 }
 
@@ -113,8 +118,10 @@ export async function createCheckPoint(ctx: CheckpointContext, flags: number): P
   writeControlFile(ctx.dataDir, control);
 
   // 5. Segments before the redo point (less what wal_keep_size keeps) are no longer needed.
-  const keepFrom = ctx.keepWalFrom?.() ?? null;
-  const segmentsRemoved = removeOldSegments(ctx.dataDir, xlog.segmentSize, keepFrom !== null && keepFrom < redo ? keepFrom : redo, ctx.walKeepBytes);
+  const keepFrom = ctx.keepWalFrom?.({ redo, end }) ?? null;
+  const segmentsRemoved = removeOldSegments(ctx.dataDir, xlog.segmentSize, keepFrom !== null && keepFrom < redo ? keepFrom : redo, ctx.walKeepBytes, {
+    mode: xlog.archiveMode, inRecovery: false, onNotify: (name) => xlog.onArchiveNotify?.(name, null),
+  });
 
   const elapsedMs = performance.now() - started;
   const result = { skipped: false, lsn: start, redo, buffersWritten, segmentsRemoved, elapsedMs };
@@ -135,19 +142,43 @@ export function describeCheckpointFlags(flags: number): string {
   return words.join(' ');
 }
 
-/** RemoveOldXlogFiles: deletes segments wholly before the one holding `redo`, keeping `keepBytes` more. */
-export function removeOldSegments(dataDir: string, segmentSize: number, redo: Lsn, keepBytes: number): number {
+/**
+ * Archiving's say in segment removal (XLogArchiveCheckDone): archive_mode (null when not known:
+ * keep whatever is not `.done`), whether in archive recovery, and who to tell when a lost `.ready`
+ * was recreated (the archiver's wake-up).
+ */
+export interface RemoveSegmentsArchiveContext extends ArchiveCheckContext {
+  onNotify?: (fileName: string) => void;
+}
+
+/**
+ * RemoveOldXlogFiles: deletes segments wholly before the one holding `redo`, keeping `keepBytes`
+ * more, and never one the archiver has not archived yet (XLogArchiveCheckDone); the status files
+ * of a removed segment go with it (XLogArchiveCleanup). Without `archive`, a segment marked
+ * `.ready` is kept and the rest removed; with archive_mode not known, see ArchiveCheckContext.
+ */
+export function removeOldSegments(dataDir: string, segmentSize: number, redo: Lsn, keepBytes: number, archive?: RemoveSegmentsArchiveContext): number {
   const keepSegments = Math.ceil(keepBytes / segmentSize);
   const cutoff = segmentOf(redo, segmentSize) - keepSegments;
   let removed = 0;
+  let context = archive;
   for (const segment of listSegments(dataDir, segmentSize)) {
     if (segment.segNo >= cutoff) continue;
+    if (context !== undefined && context.mode === null && context.keepUnmarked === undefined) {
+      context = { ...context, keepUnmarked: archiveStatusInUse(dataDir) };
+    }
+    const check = context === undefined
+      ? { removable: !fs.existsSync(statusFilePath(dataDir, segment.name, 'ready')), notified: false }
+      : xlogArchiveCheckDone(dataDir, segment.name, context);
+    if (check.notified) context?.onNotify?.(segment.name);
+    if (!check.removable) continue;
     try {
       fs.unlinkSync(segmentPath(dataDir, segment.timeline, segment.segNo, segmentSize));
       removed++;
     } catch {
       // Already gone: nothing to do.
     }
+    xlogArchiveCleanup(dataDir, segment.name);
   }
   if (removed > 0) fsyncDirectory(walDir(dataDir));
   return removed;
@@ -167,6 +198,10 @@ export interface RestartPointContext {
   lastCheckpointSeen: { lsn: Lsn; redo: Lsn; timeline: number; nextXid: number; time: number } | null;
   segmentSize: number;
   walKeepBytes: number;
+  /** archive_mode: with `always` the standby archives, and keeps what it has not archived yet. */
+  archiveMode?: ArchiveMode | null;
+  /** Wakes the archiver when a lost `.ready` was recreated. */
+  onArchiveNotify?: (fileName: string) => void;
   log: (level: 'LOG' | 'WARNING', message: string) => void;
 }
 
@@ -199,7 +234,9 @@ export async function createRestartPoint(ctx: RestartPointContext): Promise<Chec
   control.nextXid = Math.max(control.nextXid, seen.nextXid);
   control.checkpointTime = seen.time;
   writeControlFile(ctx.dataDir, control);
-  const segmentsRemoved = removeOldSegments(ctx.dataDir, ctx.segmentSize, seen.redo, ctx.walKeepBytes);
+  const segmentsRemoved = removeOldSegments(ctx.dataDir, ctx.segmentSize, seen.redo, ctx.walKeepBytes, {
+    mode: ctx.archiveMode ?? null, inRecovery: true, ...(ctx.onArchiveNotify !== undefined ? { onNotify: ctx.onArchiveNotify } : {}),
+  });
   const result = { skipped: false, lsn: seen.lsn, redo: seen.redo, buffersWritten, segmentsRemoved, elapsedMs: performance.now() - started };
   ctx.log('LOG', describeCheckpoint(result, 'restartpoint'));
   ctx.log('LOG', `recovery restart point at ${formatLsn(seen.redo)}`);

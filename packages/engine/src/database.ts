@@ -80,6 +80,13 @@ export class Database {
   synchronousCommit: SyncCommitLevel;
   /** Start LSNs of running base backups: their WAL must stay until they end. */
   readonly backupsRunning = new Set<number>();
+  /**
+   * Replication slots' hold on WAL at a checkpoint, set by the server once it has loaded the
+   * slots (it invalidates slots past max_slot_wal_keep_size, then returns the oldest LSN the
+   * others need). Until then (the end-of-recovery checkpoint runs first), a checkpoint removes no
+   * WAL at all while pg_replslot/ holds a slot.
+   */
+  replicationSlotsKeep: ((at: { redo: Lsn; end: Lsn }) => Lsn | null) | null = null;
   /** wal_keep_size, in bytes; changes on reload. */
   walKeepBytes: number;
   readonly stats: DatabaseStats;
@@ -134,7 +141,7 @@ export class Database {
    * history file, starts the new timeline's first segment, and writes an end-of-recovery record
    * (the checkpoint follows in the background, as PostgreSQL's fast promotion does).
    */
-  static async finishRecovery(recovery: WalRecovery, options: DatabaseOptions, mode: { promote: boolean; recoveryMs?: number }): Promise<Database> {
+  static async finishRecovery(recovery: WalRecovery, options: DatabaseOptions, mode: { promote: boolean; recoveryMs?: number; walReceivedUpTo?: number }): Promise<Database> {
     const { dataDir, log } = options;
     const control = recovery.control;
     const endOfWal = recovery.endOfReplayedWal;
@@ -151,7 +158,7 @@ export class Database {
     }
     control.timeline = timeline;
     control.prevTimeline = previousTimeline;
-    const partialPage = truncateWalAfter(dataDir, control, endOfWal);
+    const partialPage = truncateWalAfter(dataDir, control, endOfWal, mode.promote ? Math.max(mode.walReceivedUpTo ?? 0, endOfWal) : undefined);
     const backupLabel = path.join(dataDir, BACKUP_LABEL_FILE);
     if (fs.existsSync(backupLabel)) fs.renameSync(backupLabel, `${backupLabel}.old`);
     const stats: DatabaseStats = {
@@ -396,7 +403,7 @@ export class Database {
       control: this.control,
       nextXid: () => this.nextXid,
       walKeepBytes: this.walKeepBytes,
-      keepWalFrom: () => (this.backupsRunning.size > 0 ? (Math.min(...this.backupsRunning) as Lsn) : null),
+      keepWalFrom: (at) => this.keepWalFrom(at),
       log: this.options.log,
     }, flags);
     this.checkpointRunning = running;
@@ -405,6 +412,14 @@ export class Database {
     } finally {
       this.checkpointRunning = null;
     }
+  }
+
+  /** The oldest WAL kept beyond the redo pointer (KeepLogSeg's holders): running base backups and replication slots. */
+  private keepWalFrom(at: { redo: Lsn; end: Lsn }): Lsn | null {
+    const backups = this.backupsRunning.size > 0 ? Math.min(...this.backupsRunning) : null;
+    const slots = this.replicationSlotsKeep !== null ? this.replicationSlotsKeep(at) : replicationSlotsOnDisk(this.dataDir) ? 0 : null;
+    if (backups === null) return slots as Lsn | null;
+    return (slots === null ? backups : Math.min(backups, slots)) as Lsn;
   }
 
   /** WAL written since the last checkpoint's redo point: the checkpointer's max_wal_size test. */
@@ -499,5 +514,14 @@ export class Database {
     if (this.closed) {
       throw new WalshipError(ErrorCode.shuttingDown, 'terminating connection due to administrator command', { severity: 'FATAL' });
     }
+  }
+}
+
+/** Whether pg_replslot/ holds any replication slot (a directory not being created or dropped). */
+function replicationSlotsOnDisk(dataDir: string): boolean {
+  try {
+    return fs.readdirSync(path.join(dataDir, 'pg_replslot')).some((name) => !name.endsWith('.tmp'));
+  } catch {
+    return false;
   }
 }

@@ -22,17 +22,11 @@ export function startNewTimeline(dataDir: string, control: ControlFileData, prev
   const source = segmentPath(dataDir, previousTimeline, segNo, segmentSize);
   const target = segmentPath(dataDir, timeline, segNo, segmentSize);
   if (switchPoint % segmentSize !== 0 && fs.existsSync(source) && !fs.existsSync(target)) {
-    // The WAL before the switch point stays readable under the new timeline's name; the rest of
-    // the file is zeroed when the end of WAL is truncated.
-    const temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.promote`);
-    fs.copyFileSync(source, temp);
-    const fd = fs.openSync(temp, 'r+');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(temp, target);
+    // The WAL before the switch point continues under the new timeline's name: renamed, not
+    // copied (PostgreSQL moves the old one aside as .partial too). Readers of the old timeline
+    // find those bytes under the new name, since both timelines share them; what follows the
+    // switch point is zeroed when the end of WAL is truncated.
+    fs.renameSync(source, target);
   }
   writeTimeLineHistory(dataDir, timeline, previousTimeline, switchPoint, 'no recovery target specified');
   fs.rmSync(path.join(dataDir, STANDBY_SIGNAL_FILE), { force: true });

@@ -41,7 +41,7 @@ export function redoRecord(pool: RedoBufferPool, record: DecodedRecord): void {
  * simply no more WAL) or corruption, and throws in the second case, saying where.
  */
 export function checkEndOfWal(recovery: WalRecovery, stop: ReplayStop): void {
-  if (stop.kind === 'budget') return;
+  if (stop.kind === 'budget' || stop.kind === 'delay') return;
   if (stop.lsn < recovery.checkpointEndLsn) {
     throw corruption(stop.lsn, stop.message, `It lies before the end of the latest checkpoint record (${formatLsn(recovery.checkpointEndLsn)}).`);
   }
@@ -106,10 +106,15 @@ function findValidPageAfter(source: WalPageSource, lsn: Lsn, dataDir: string, co
  * later segments of the timeline, so that the remains of a torn tail can never be mistaken for
  * valid WAL once new records are written over the start of it. Returns the partial last page.
  */
-export function truncateWalAfter(dataDir: string, control: ControlFileData, endOfWal: Lsn): Buffer | undefined {
+export function truncateWalAfter(dataDir: string, control: ControlFileData, endOfWal: Lsn, writtenUpTo?: number): Buffer | undefined {
   const segmentSize = control.walSegmentSize;
   const segNo = segmentOf(endOfWal, segmentSize);
   const offset = endOfWal % segmentSize;
+  // What may hold bytes past the end: the whole rest of the segment after a crash (nobody knows
+  // what was written), only up to what the walreceiver wrote when a standby is promoted.
+  const zeroEnd = writtenUpTo === undefined || segmentOf(writtenUpTo, segmentSize) !== segNo
+    ? segmentSize
+    : Math.min(segmentSize, Math.ceil((writtenUpTo % segmentSize) / XLOG_BLCKSZ) * XLOG_BLCKSZ);
   let partialPage: Buffer | undefined;
   const file = segmentPath(dataDir, control.timeline, segNo, segmentSize);
   if (fs.existsSync(file)) {
@@ -121,8 +126,8 @@ export function truncateWalAfter(dataDir: string, control: ControlFileData, endO
         partialPage.fill(0, endOfWal % XLOG_BLCKSZ);
       }
       const zeros = Buffer.alloc(1024 * 1024);
-      for (let pos = offset; pos < segmentSize; ) {
-        const n = Math.min(zeros.length, segmentSize - pos);
+      for (let pos = offset; pos < zeroEnd; ) {
+        const n = Math.min(zeros.length, zeroEnd - pos);
         pos += fs.writeSync(fd, zeros, 0, n, pos);
       }
       fs.fdatasyncSync(fd);

@@ -37,6 +37,8 @@ export const BACKUP_LABEL_FILE = 'backup_label';
 /** Why replay stopped. */
 export type ReplayStop =
   | { kind: 'budget' }
+  /** recovery_min_apply_delay: the next commit may be applied at `untilMs` (ms since the epoch). */
+  | { kind: 'delay'; untilMs: number }
   /** The next record is not there (yet): wait for WAL up to `neededLsn`, or end crash recovery. */
   | { kind: 'needWal'; lsn: Lsn; neededLsn: Lsn; message: string }
   /** The next record is invalid: on a standby, try another source; in crash recovery, decide torn tail or corruption. */
@@ -95,6 +97,8 @@ export class WalRecovery {
   lastCheckpointSeen: CheckpointSeen | null = null;
   /** Runs after each replayed record's end was published (cascading walsenders, read waiters). */
   onReplay: ((endLsn: Lsn, record: DecodedRecord) => void) | null = null;
+  /** recovery_min_apply_delay in ms (0: none); promotion sets it to 0 (stop delaying). */
+  minApplyDelayMs = 0;
 
   private constructor(options: WalRecoveryOptions, control: ControlFileData, standbyMode: boolean, backupLabel: BackupLabel | null) {
     this.dataDir = options.dataDir;
@@ -220,7 +224,16 @@ export class WalRecovery {
           ? { kind: 'needWal', lsn: result.lsn, neededLsn: result.neededLsn, message: result.message }
           : { kind: 'invalid', lsn: result.lsn, message: result.message };
       }
-      this.applyRecord(result.record);
+      const record = result.record;
+      if (this.minApplyDelayMs > 0 && record.rmid === RmgrId.transaction && record.mainDataLength >= 8) {
+        // recoveryApplyDelay: a commit waits until its commit time plus the delay; read it again then.
+        const untilMs = record.buffer.readDoubleLE(record.mainDataOffset) + this.minApplyDelayMs;
+        if (untilMs > Date.now()) {
+          this.reader.beginRead(record.lsn, this.recordsReplayed > 0 ? this.lastRecordLsn : null);
+          return { kind: 'delay', untilMs };
+        }
+      }
+      this.applyRecord(record);
       if ((n & 63) === 63 && performance.now() - started > budgetMs) return { kind: 'budget' };
     }
   }

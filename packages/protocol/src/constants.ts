@@ -130,3 +130,30 @@ export const MAX_BACKUP_LABEL_BYTES = 1023;
  */
 export const BACKUP_MAX_RATE_LOWER_BYTES = 32 * 1024;
 export const BACKUP_MAX_RATE_UPPER_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Most bytes one `readDataFile` answer carries (1 MiB, as a `backupChunk`): the frame stays well
+ * inside MAX_REPLICATION_FRAME_BYTES, and `walship rewind` keeps a few of them in flight.
+ */
+export const MAX_DATA_FILE_READ_BYTES = 1024 * 1024;
+
+/**
+ * Files in one `listDataFiles` answer: a catalog and its tables, the WAL kept and a few small
+ * files are far fewer; 16384 entries of under 100 bytes fit MAX_REPLICATION_FRAME_BYTES.
+ */
+export const MAX_LISTED_DATA_FILES = 16_384;
+
+/**
+ * Page CRCs in one `pageChecksums` answer: 65536 pages (512 MiB of relation with 8 KiB pages) in
+ * 256 KiB of checksums, so a verify of a large table takes few round trips.
+ */
+export const MAX_PAGE_CHECKSUMS_PER_REQUEST = 65_536;
+
+/** Relation numbers (the engine's MAX_RELNODE: 21 bits, so that a block tag fits a safe integer). */
+export const MAX_WIRE_RELNODE = 0x1f_ffff;
+
+/**
+ * Longest wait `flushBuffers` may ask for (`timeoutMs`): one day, as for client requests. A
+ * standby that has not replayed the position by then answers with a timeout error.
+ */
+export const MAX_FLUSH_WAIT_MS = 24 * 60 * 60 * 1000;

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { asLsn } from '@walship/engine';
 import {
   MAX_BACKUP_CHUNK_BYTES,
+  MAX_DATA_FILE_READ_BYTES,
+  MAX_LISTED_DATA_FILES,
   MAX_LISTED_REPLICATION_SLOTS,
+  MAX_PAGE_CHECKSUMS_PER_REQUEST,
   MAX_REPLICATION_FRAME_BYTES,
   MAX_SEND_SIZE,
   MAX_TIMELINE_HISTORY_BYTES,
@@ -673,5 +676,75 @@ describe('fuzzing (seeded)', () => {
   it('the codec is still sound after hostile input', () => {
     for (const message of FROM_STANDBY) expect(decodeReplicationFrame(encodeReplicationMessage(message), 'sender')).toEqual(message);
     for (const message of FROM_SENDER) expect(decodeReplicationFrame(encodeReplicationMessage(message), 'receiver')).toEqual(message);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// What `walship rewind` and `walship verify` read from a node
+
+describe('rewind and verify commands', () => {
+  const requests: WalReceiverMessage[] = [
+    { type: 'flushBuffers', id: 1 },
+    { type: 'flushBuffers', id: 2, waitForLsn: '0/3000148', timeoutMs: 60_000 },
+    { type: 'listDataFiles', id: 3 },
+    { type: 'readDataFile', id: 4, path: 'base/16384', offset: 8192 * 7, length: 8192 },
+    { type: 'readDataFile', id: 5, path: 'pg_wal/000000020000000000000003', offset: 0, length: MAX_DATA_FILE_READ_BYTES },
+    { type: 'pageChecksums', id: 6, relNode: 16384, startBlock: 0, maxBlocks: MAX_PAGE_CHECKSUMS_PER_REQUEST },
+  ];
+  const results: WalSenderMessage[] = [
+    { type: 'result', id: 1, request: 'flushBuffers', lsn: '0/3000148', timeline: 2, role: 'primary' },
+    { type: 'result', id: 2, request: 'flushBuffers', lsn: '0/0', timeline: 1, role: 'standby' },
+    { type: 'result', id: 3, request: 'listDataFiles', files: [{ path: 'base/1', size: 16384 }, { path: 'global/control', size: 512 }] },
+    { type: 'result', id: 3, request: 'listDataFiles', files: [] },
+    { type: 'result', id: 4, request: 'readDataFile', path: 'base/16384', offset: 8192, size: 16384, data: b('page') },
+    { type: 'result', id: 4, request: 'readDataFile', path: 'base/16384', offset: 16384, size: 16384, data: Buffer.alloc(0) },
+    { type: 'result', id: 6, request: 'pageChecksums', relNode: 16384, startBlock: 2, nblocks: 3, checksums: hex('01020304') },
+  ];
+
+  it.each(requests.map((m) => [label(m), m] as const))('standby -> walsender: %s', (_name, message) => {
+    expect(decodeReplicationFrame(encodeReplicationMessage(message), 'sender')).toEqual(message);
+  });
+
+  it.each(results.map((m) => [label(m), m] as const))('walsender -> standby: %s', (_name, message) => {
+    expect(decodeReplicationFrame(encodeReplicationMessage(message), 'receiver')).toEqual(message);
+  });
+
+  it('the largest answers fit in MAX_REPLICATION_FRAME_BYTES', () => {
+    const files = Array.from({ length: MAX_LISTED_DATA_FILES }, (_, i) => ({ path: `pg_wal/${String(i).padStart(24, '0')}`, size: 2 ** 40 }));
+    expect(encodeReplicationMessage({ type: 'result', id: Number.MAX_SAFE_INTEGER, request: 'listDataFiles', files }).length).toBeLessThan(MAX_REPLICATION_FRAME_BYTES);
+    const read = encodeReplicationMessage({
+      type: 'result', id: Number.MAX_SAFE_INTEGER, request: 'readDataFile', path: `${`${'a'.repeat(255)}/`.repeat(3)}${'a'.repeat(255)}`,
+      offset: Number.MAX_SAFE_INTEGER - MAX_DATA_FILE_READ_BYTES, size: Number.MAX_SAFE_INTEGER, data: Buffer.alloc(MAX_DATA_FILE_READ_BYTES),
+    });
+    expect(read.length).toBeLessThan(MAX_REPLICATION_FRAME_BYTES);
+    const checksums = encodeReplicationMessage({
+      type: 'result', id: 1, request: 'pageChecksums', relNode: 0x1f_ffff, startBlock: 0, nblocks: 0xffff_ffff, checksums: Buffer.alloc(MAX_PAGE_CHECKSUMS_PER_REQUEST * 4),
+    });
+    expect(checksums.length).toBeLessThan(MAX_REPLICATION_FRAME_BYTES);
+  });
+
+  const malformed: [string, ReplicationSide, unknown][] = [
+    ['readDataFile climbing out', 'sender', { type: 'readDataFile', id: 1, path: '../etc/passwd', offset: 0, length: 1 }],
+    ['readDataFile absolute path', 'sender', { type: 'readDataFile', id: 1, path: '/etc/passwd', offset: 0, length: 1 }],
+    ['readDataFile of nothing', 'sender', { type: 'readDataFile', id: 1, path: 'base/1', offset: 0, length: 0 }],
+    ['readDataFile above the limit', 'sender', { type: 'readDataFile', id: 1, path: 'base/1', offset: 0, length: MAX_DATA_FILE_READ_BYTES + 1 }],
+    ['readDataFile negative offset', 'sender', { type: 'readDataFile', id: 1, path: 'base/1', offset: -1, length: 1 }],
+    ['pageChecksums relNode 0', 'sender', { type: 'pageChecksums', id: 1, relNode: 0, startBlock: 0, maxBlocks: 1 }],
+    ['pageChecksums relNode above 21 bits', 'sender', { type: 'pageChecksums', id: 1, relNode: 0x20_0000, startBlock: 0, maxBlocks: 1 }],
+    ['pageChecksums too many', 'sender', { type: 'pageChecksums', id: 1, relNode: 1, startBlock: 0, maxBlocks: MAX_PAGE_CHECKSUMS_PER_REQUEST + 1 }],
+    ['flushBuffers bad LSN', 'sender', { type: 'flushBuffers', id: 1, waitForLsn: 'nope' }],
+    ['flushBuffers negative timeout', 'sender', { type: 'flushBuffers', id: 1, timeoutMs: -1 }],
+    ['flushBuffers role', 'receiver', { type: 'result', id: 1, request: 'flushBuffers', lsn: '0/1', timeline: 1, role: 'leader' }],
+    ['listDataFiles not an array', 'receiver', { type: 'result', id: 1, request: 'listDataFiles', files: {} }],
+    ['listDataFiles bad path', 'receiver', { type: 'result', id: 1, request: 'listDataFiles', files: [{ path: 'a/../b', size: 1 }] }],
+    ['listDataFiles negative size', 'receiver', { type: 'result', id: 1, request: 'listDataFiles', files: [{ path: 'a', size: -1 }] }],
+    ['listDataFiles too many', 'receiver', { type: 'result', id: 1, request: 'listDataFiles', files: new Array(MAX_LISTED_DATA_FILES + 1).fill({ path: 'a', size: 1 }) }],
+    ['readDataFile data too large', 'receiver', { type: 'result', id: 1, request: 'readDataFile', path: 'a', offset: 0, size: 1, data: Buffer.alloc(MAX_DATA_FILE_READ_BYTES + 1) }],
+    ['pageChecksums ragged', 'receiver', { type: 'result', id: 1, request: 'pageChecksums', relNode: 1, startBlock: 0, nblocks: 1, checksums: Buffer.alloc(5) }],
+    ['a rewind command sent to a standby', 'receiver', { type: 'listDataFiles', id: 1 }],
+  ];
+
+  it.each(malformed)('refuses %s', (_name, side, value) => {
+    expectProtocolError(() => decodeReplicationFrame(pack(value), side));
   });
 });

@@ -20,6 +20,10 @@
  * - `baseBackup` (BASE_BACKUP): no `result`; the walsender answers with `backupStart`, then
  *   per file a `backupFile` and its `backupChunk`s, then `backupEnd` (or an `error` with the
  *   request's `id`, which ends the backup).
+ * - `flushBuffers`, `listDataFiles`, `readDataFile`, `pageChecksums`: what `walship rewind` and
+ *   `walship verify` read from a node (pg_rewind's libpq source uses CHECKPOINT, pg_ls_dir,
+ *   pg_stat_file and pg_read_binary_file for the same): flush the buffers, list the data files,
+ *   read a range of one, and the CRC of each page of a relation as stored on disk.
  *
  * Wire conventions (those of the client protocol, see messages.ts): control messages are
  * msgpack maps with a `type`; LSNs in them are `'X/X'` strings (`WireLsn`); optional fields
@@ -76,6 +80,18 @@ export interface ReplicationRequestPayloads {
    * means true. `maxRateBytes`: bytes per second (pg_basebackup --max-rate); absent: unlimited.
    */
   baseBackup: { label: string; fast?: boolean; includeWal?: boolean; maxRateBytes?: number };
+  /**
+   * The node's dirty buffers written to disk: a checkpoint on a primary, a restartpoint and a
+   * flush of every dirty buffer on a standby, after waiting (up to `timeoutMs`) until it has
+   * replayed `waitForLsn`. For `walship verify` and `walship rewind`, which read pages from disk.
+   */
+  flushBuffers: { waitForLsn?: WireLsn; timeoutMs?: number };
+  /** The data directory's regular files (pg_ls_dir + pg_stat_file), for `walship rewind` and `verify`. */
+  listDataFiles: Record<never, never>;
+  /** Up to MAX_DATA_FILE_READ_BYTES of a data file from `offset` (pg_read_binary_file). */
+  readDataFile: { path: string; offset: number; length: number };
+  /** CRC-32C of each page of `base/<relNode>` as on disk, from `startBlock`, at most `maxBlocks`. */
+  pageChecksums: { relNode: number; startBlock: number; maxBlocks: number };
 }
 
 /** What a `result` carries besides `type`, `id` and `request`. `baseBackup` has none. */
@@ -90,6 +106,19 @@ export interface ReplicationResultPayloads {
   listReplicationSlots: { slots: WireReplicationSlot[] };
   /** CopyBoth begins. */
   startReplication: Record<never, never>;
+  /** `lsn`: how far this node's WAL went when its buffers were flushed (flushed, or replayed on a standby). */
+  flushBuffers: { lsn: WireLsn; timeline: number; role: 'primary' | 'standby' };
+  listDataFiles: { files: WireDataFile[] };
+  /** `size`: the file's size when it was read; `data` is shorter than asked at its end. */
+  readDataFile: { path: string; offset: number; size: number; data: Buffer };
+  /** `nblocks`: the relation's length in whole blocks; `checksums`: 4 bytes (u32 LE) per block. */
+  pageChecksums: { relNode: number; startBlock: number; nblocks: number; checksums: Buffer };
+}
+
+/** A regular file of a data directory: its path (relative, '/'-separated) and size. */
+export interface WireDataFile {
+  path: string;
+  size: number;
 }
 
 export type ReplicationRequestType = keyof ReplicationRequestPayloads;
@@ -103,6 +132,10 @@ export const REPLICATION_REQUEST_TYPES: readonly ReplicationRequestType[] = [
   'listReplicationSlots',
   'startReplication',
   'baseBackup',
+  'flushBuffers',
+  'listDataFiles',
+  'readDataFile',
+  'pageChecksums',
 ];
 
 export const REPLICATION_RESULT_TYPES: readonly ReplicationResultType[] = [
@@ -112,6 +145,10 @@ export const REPLICATION_RESULT_TYPES: readonly ReplicationResultType[] = [
   'dropReplicationSlot',
   'listReplicationSlots',
   'startReplication',
+  'flushBuffers',
+  'listDataFiles',
+  'readDataFile',
+  'pageChecksums',
 ];
 
 export type ReplicationRequestMessage<K extends ReplicationRequestType> = { type: K; id: number } & ReplicationRequestPayloads[K];

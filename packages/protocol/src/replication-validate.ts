@@ -18,7 +18,12 @@ import {
   MAX_BACKUP_LABEL_BYTES,
   MAX_BACKUP_PATH_BYTES,
   MAX_BACKUP_PATH_COMPONENT_BYTES,
+  MAX_DATA_FILE_READ_BYTES,
+  MAX_FLUSH_WAIT_MS,
+  MAX_LISTED_DATA_FILES,
   MAX_LISTED_REPLICATION_SLOTS,
+  MAX_PAGE_CHECKSUMS_PER_REQUEST,
+  MAX_WIRE_RELNODE,
   MAX_NAME_BYTES,
   MAX_TEXT_BYTES,
   MAX_TIMELINE_HISTORY_BYTES,
@@ -33,6 +38,7 @@ import type {
   WalReceiverMessage,
   WalSenderMessage,
   WireReplicationSlot,
+  WireDataFile,
   KeepaliveMessage,
   XLogDataMessage,
 } from './replication-messages.js';
@@ -50,6 +56,7 @@ import {
   nullableLsn,
   optBoolean,
   optInteger,
+  optLsn,
   reqBinary,
   reqBoolean,
   reqInteger,
@@ -213,6 +220,29 @@ function normalizeRequest(map: WireMap, type: ReplicationRequestType): Replicati
           maxRateBytes: optInteger(map, 'maxRateBytes', where, BACKUP_MAX_RATE_LOWER_BYTES, BACKUP_MAX_RATE_UPPER_BYTES),
         },
       );
+    case 'flushBuffers':
+      return withOptional(
+        { type, id },
+        { waitForLsn: optLsn(map, 'waitForLsn', where), timeoutMs: optInteger(map, 'timeoutMs', where, 0, MAX_FLUSH_WAIT_MS) },
+      );
+    case 'listDataFiles':
+      return { type, id };
+    case 'readDataFile':
+      return {
+        type,
+        id,
+        path: reqBackupPath(map, where),
+        offset: reqInteger(map, 'offset', where, 0, Number.MAX_SAFE_INTEGER - MAX_DATA_FILE_READ_BYTES),
+        length: reqInteger(map, 'length', where, 1, MAX_DATA_FILE_READ_BYTES),
+      };
+    case 'pageChecksums':
+      return {
+        type,
+        id,
+        relNode: reqInteger(map, 'relNode', where, 1, MAX_WIRE_RELNODE),
+        startBlock: reqInteger(map, 'startBlock', where, 0, 0xffff_fffe),
+        maxBlocks: reqInteger(map, 'maxBlocks', where, 1, MAX_PAGE_CHECKSUMS_PER_REQUEST),
+      };
   }
 }
 
@@ -298,6 +328,49 @@ function normalizeResult(map: WireMap): AnyReplicationResult {
     case 'dropReplicationSlot':
     case 'startReplication':
       return { ...base, request };
+    case 'flushBuffers':
+      return {
+        ...base,
+        request,
+        lsn: reqLsn(map, 'lsn', where),
+        timeline: reqTimeline(map, 'timeline', where),
+        role: checkEnum(field(map, 'role'), `${where}.role`, ['primary', 'standby'] as const),
+      };
+    case 'listDataFiles': {
+      const items = field(map, 'files');
+      if (!Array.isArray(items)) fail(`${where}.files`, `must be an array (got ${describe(items)})`);
+      if (items.length > MAX_LISTED_DATA_FILES) fail(`${where}.files`, `has ${items.length} items, more than the maximum of ${MAX_LISTED_DATA_FILES}`);
+      const files: WireDataFile[] = new Array<WireDataFile>(items.length);
+      for (let i = 0; i < items.length; i++) {
+        const itemWhere = `${where}.files[${i}]`;
+        const item = expectMap(items[i], itemWhere);
+        files[i] = { path: reqBackupPath(item, itemWhere), size: reqInteger(item, 'size', itemWhere, 0, Number.MAX_SAFE_INTEGER) };
+      }
+      return { ...base, request, files };
+    }
+    case 'readDataFile': {
+      const offset = reqInteger(map, 'offset', where, 0, Number.MAX_SAFE_INTEGER - MAX_DATA_FILE_READ_BYTES);
+      return {
+        ...base,
+        request,
+        path: reqBackupPath(map, where),
+        offset,
+        size: reqInteger(map, 'size', where, 0, Number.MAX_SAFE_INTEGER),
+        data: reqBinary(map, 'data', where, MAX_DATA_FILE_READ_BYTES),
+      };
+    }
+    case 'pageChecksums': {
+      const checksums = reqBinary(map, 'checksums', where, MAX_PAGE_CHECKSUMS_PER_REQUEST * 4);
+      if (checksums.length % 4 !== 0) fail(`${where}.checksums`, `is ${checksums.length} bytes, not a whole number of 4-byte checksums`);
+      return {
+        ...base,
+        request,
+        relNode: reqInteger(map, 'relNode', where, 1, MAX_WIRE_RELNODE),
+        startBlock: reqInteger(map, 'startBlock', where, 0, 0xffff_fffe),
+        nblocks: reqInteger(map, 'nblocks', where, 0, 0xffff_ffff),
+        checksums,
+      };
+    }
   }
 }
 

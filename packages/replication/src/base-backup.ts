@@ -28,7 +28,11 @@ import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
 import type { ReplicationConnection } from './replication-connection.js';
 
 /** Files and directories a backup never carries (basebackup.c's excludeFiles / excludeDirContents). */
-const EXCLUDED = new Set(['postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'promote', 'backup_label', 'backup_label.old', 'log']);
+const EXCLUDED = new Set([
+  'postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'promote', 'backup_label', 'backup_label.old', 'log',
+  // The source's replication slots are its own: a copy starts with none (excludeDirContents).
+  'pg_replslot',
+]);
 
 /** What the sender needs from the node. */
 export interface BaseBackupSource {

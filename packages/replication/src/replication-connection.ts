@@ -28,6 +28,11 @@ export class ReplicationConnection {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private streamHandler: ((message: WalSenderMessage) => void) | null = null;
+  /**
+   * Frames that came before anyone listened: `ws` can emit the first XLogData in the same read
+   * as the START_REPLICATION result, before the code awaiting that result has called onStream.
+   */
+  private readonly early: WalSenderMessage[] = [];
   private closeHandler: ((error: Error | null) => void) | null = null;
   private closedWith: Error | null | undefined = undefined;
   /** The upstream's name and role, from its handshake answer. */
@@ -126,6 +131,7 @@ export class ReplicationConnection {
   onStream(handler: (message: WalSenderMessage) => void, onClose: (error: Error | null) => void): void {
     this.streamHandler = handler;
     this.closeHandler = onClose;
+    for (const message of this.early.splice(0)) handler(message);
     if (this.closedWith !== undefined) onClose(this.closedWith);
   }
 
@@ -164,7 +170,8 @@ export class ReplicationConnection {
       pending.reject(toError(message));
       return;
     }
-    this.streamHandler?.(message);
+    if (this.streamHandler !== null) this.streamHandler(message);
+    else this.early.push(message);
   }
 
   private finish(error: Error | null): void {

@@ -128,12 +128,13 @@ export class NodeBackend implements Backend {
       member: this.postmaster.memberName,
       serverState: this.postmaster.state,
       replication: this.postmaster.walSenders.rows(),
-      slots: [],
+      slots: this.postmaster.role === 'primary' ? (this.postmaster.walSenders.slots?.rows() ?? []) : [],
       syncWaiters: { count: 0, oldestMs: 0 },
       cpuUserMicros: process.cpuUsage().user,
       cpuSystemMicros: process.cpuUsage().system,
       startedAt: new Date(this.postmaster.startedAt).toISOString(),
       crashRestarts: this.postmaster.crashRestarts,
+      archiver: this.postmaster.archiverStatus(),
     };
     if (standby !== null) {
       const w = this.postmaster.walRcv;

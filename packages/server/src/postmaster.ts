@@ -26,8 +26,14 @@ import { Startup, type StartupHost } from './components/startup.js';
 import { WalReceiverComponent } from './components/wal-receiver.js';
 import { startReplicationSession, type ReplicationBackend } from './replication-session.js';
 import { WalSenders } from './walsenders.js';
+import { parseLsn } from '@walship/engine/lsn';
+import { listDataFiles, readDataFileRange, readPageChecksums } from '@walship/engine/rewind';
+import { MAX_LISTED_DATA_FILES, backupPathProblem } from '@walship/protocol';
+import { ReplicationSlots, slotsOnPrimary } from './slots.js';
 import { Component } from './component.js';
 import { AutoVacuum } from './components/autovacuum.js';
+import { Archiver, ArchiverExit, PGARCH_RESTART_INTERVAL_MS, archiverStatusView, newArchiverStats } from './components/archiver.js';
+import { archiveStatusAtPromotion } from '@walship/engine/wal/archive-status';
 import { BgWriter } from './components/bg-writer.js';
 import { Checkpointer } from './components/checkpointer.js';
 import { WalWriter } from './components/wal-writer.js';
@@ -45,6 +51,12 @@ export type ShutdownMode = 'smart' | 'fast' | 'immediate';
 
 /** pmsignal.h's reasons a component signals the postmaster for. */
 export type PMSignalReason = 'PMSIGNAL_START_WALRECEIVER' | 'PMSIGNAL_BEGIN_HOT_STANDBY';
+
+/**
+ * Bytes of a base backup handed to the socket and not yet written: enough to keep a fast link
+ * busy, little enough that a slow receiver cannot make the node buffer the whole database.
+ */
+const BASE_BACKUP_BUFFERED_BYTES_MAX = 16 * 1024 * 1024;
 
 /** The file `walship promote -D` writes before signalling the postmaster (pg_ctl promote's). */
 export const PROMOTE_SIGNAL_FILE = 'promote';
@@ -92,6 +104,8 @@ export class Postmaster {
   private restarting: Promise<void> | null = null;
   private exitResolve: ((code: number) => void) | null = null;
   private readonly backend = new NodeBackend(this);
+  /** pg_stat_archiver's counters: the postmaster's, so that they outlive archiver restarts. */
+  private readonly archiverStats = newArchiverStats();
 
   constructor(options: PostmasterOptions) {
     this.dataDir = options.dataDir;
@@ -219,9 +233,27 @@ export class Postmaster {
   /** A primary's components, around a database open for writes. */
   private becomePrimary(db: Database): void {
     const s = this.settings;
+    const promoted = this.role === 'standby';
     this.role = 'primary';
     this.database = db;
     db.xlog.onFailure((error) => this.crash('wal writer', error));
+    // StartupReplicationSlots: the slots in pg_replslot/ hold back WAL removal at checkpoints,
+    // along with running base backups (Database.keepWalFrom); slots past max_slot_wal_keep_size
+    // are invalidated there and their walsenders terminated.
+    const slots = ReplicationSlots.startup({
+      dataDir: this.dataDir, segmentSize: db.control.walSegmentSize, log: this.log,
+      writeLsn: () => db.xlog.getWriteRecPtr(), redoLsn: () => db.xlog.redoRecPtr,
+      settings: () => ({
+        maxWalSizeBytes: this.settings.get('max_wal_size'), maxSlotWalKeepBytes: this.settings.get('max_slot_wal_keep_size'), walKeepBytes: this.settings.get('wal_keep_size'),
+      }),
+      terminateWalSender: (name) => this.walSenders.terminateSlotUser(name),
+    });
+    this.walSenders.attachSlots(slots);
+    db.replicationSlotsKeep = (at) => slots.checkpoint(at);
+    // XLogArchiveNotify from XLogWrite's end of segment, and from checkpoints' XLogArchiveCheckDone.
+    db.xlog.archiveMode = s.get('archive_mode');
+    db.xlog.onArchiveNotify = (fileName, error) => this.archiveNotified(fileName, error);
+    if (promoted) this.archiveStatusAtPromotion(db);
     const checkpointer = new Checkpointer({ checkpoint: (flags) => db.checkpoint(flags), walSinceRedo: () => db.walSinceRedo() }, this.checkpointerSettings());
     db.xlog.onWritten(() => checkpointer.walAdvanced());
     this.checkpointer = checkpointer;
@@ -233,6 +265,7 @@ export class Postmaster {
       new AutoVacuum(db, s.get('autovacuum_naptime'), s.get('autovacuum'), this.log),
     ];
     for (const component of this.components) this.startChild(component);
+    if (s.get('archive_mode') !== 'off') this.startArchiver();
     this.state = 'ready';
     this.pidFile.setStatus('ready');
   }
@@ -248,6 +281,7 @@ export class Postmaster {
         dataDir: this.dataDir, control: recovery.control, pool: recovery.pool, smgr: recovery.smgr,
         lastCheckpointSeen: recovery.lastCheckpointSeen, segmentSize: recovery.segmentSize,
         walKeepBytes: this.settings.get('wal_keep_size'), log: this.log,
+        archiveMode: this.settings.get('archive_mode'), onArchiveNotify: () => this.wakeArchiver(),
       }),
       walSinceRedo: () => recovery.replayEndLsn - recovery.control.redoLsn,
     }, this.checkpointerSettings());
@@ -255,6 +289,8 @@ export class Postmaster {
     this.startup = new Startup(recovery, this.startupHost());
     this.components = [this.startup, checkpointer];
     for (const component of this.components) this.startChild(component);
+    // PgArchStartupAllowed: in recovery only with archive_mode = always.
+    if (this.settings.get('archive_mode') === 'always') this.startArchiver();
   }
 
   /** What the startup component asks of the postmaster. */
@@ -267,6 +303,7 @@ export class Postmaster {
         primarySlotName: this.settings.get('primary_slot_name'),
         walRetrieveRetryIntervalMs: this.settings.get('wal_retrieve_retry_interval'),
         targetTimelineLatest: this.settings.get('recovery_target_timeline') === 'latest',
+        recoveryMinApplyDelayMs: this.settings.get('recovery_min_apply_delay'),
       }),
       walRcv: this.walRcv,
       requestXLogStreaming: (startLsn, timeline, slotName, conninfo) => this.requestXLogStreaming(startLsn, timeline, slotName, conninfo),
@@ -352,6 +389,7 @@ export class Postmaster {
       (error: unknown) => {
         const message = error instanceof Error ? error.message : String(error);
         this.log('FATAL', message);
+        if (error instanceof WalshipError && error.detail) this.log('DETAIL', error.detail);
         if (error instanceof WalshipError && error.hint) this.log('HINT', error.hint);
       },
     ).finally(() => {
@@ -415,12 +453,13 @@ export class Postmaster {
 
   /** The end of a standby's recovery: a new timeline, writes accepted, a primary's components. */
   private async finishPromotion(recovery: WalRecovery): Promise<void> {
+    const receivedUpTo = this.walRcv.writtenUpto;
     await this.shutdownWalReceiver();
     const others = this.components.filter((c) => c !== this.startup);
     await Promise.all(others.map((c) => c.stopAndWait()));
     // Cascading standbys reconnect and find the new timeline (end of their old one first).
     this.walSenders.closeAll('the upstream was promoted: reconnect to follow the new timeline');
-    const db = await Database.finishRecovery(recovery, this.databaseOptions(), { promote: true });
+    const db = await Database.finishRecovery(recovery, this.databaseOptions(), { promote: true, walReceivedUpTo: receivedUpTo });
     this.recovery = null;
     this.startup = null;
     this.walRcv = newWalRcvData();
@@ -460,8 +499,26 @@ export class Postmaster {
       });
     }
     const started = performance.now();
-    // Backpressure: the next frame waits until the socket has taken the previous one.
-    const send = (frame: Buffer): Promise<void> => new Promise((resolve, reject) => socket.send(frame, (error) => (error ? reject(error) : resolve())));
+    // Backpressure: frames go out back to back until BASE_BACKUP_BUFFERED_BYTES_MAX are in
+    // flight; then the next one waits for the socket to drain below it.
+    let inFlight = 0;
+    let failure: Error | null = null;
+    let drained: (() => void) | null = null;
+    const send = async (frame: Buffer): Promise<void> => {
+      if (failure !== null) throw failure;
+      inFlight += frame.length;
+      socket.send(frame, (error) => {
+        inFlight -= frame.length;
+        if (error) failure = error;
+        if (drained !== null && (inFlight <= BASE_BACKUP_BUFFERED_BYTES_MAX || failure !== null)) {
+          const wake = drained;
+          drained = null;
+          wake();
+        }
+      });
+      if (inFlight > BASE_BACKUP_BUFFERED_BYTES_MAX) await new Promise<void>((resolve) => { drained = resolve; });
+      if (failure !== null) throw failure;
+    };
     const history = readTimeLineHistory(this.dataDir, db.timeline);
     const result = await sendBaseBackup(send, request.id, {
       dataDir: this.dataDir,
@@ -505,13 +562,43 @@ export class Postmaster {
         systemId: this.controlData().systemId.toString(), timeline: this.currentTimeline(), xlogPos: formatLsn(this.sendLimit()), dbname: null,
       }),
       timelineHistory: (timeline) => this.walSenders.timelineHistory(timeline),
-      createSlot: () => { throw slotsNotSupported(); },
-      dropSlot: () => { throw slotsNotSupported(); },
-      listSlots: () => ({ slots: [] }),
+      createSlot: (name, reserveWal) => slotsOnPrimary(this.walSenders.slots, this.role).create(name, reserveWal),
+      dropSlot: (name) => slotsOnPrimary(this.walSenders.slots, this.role).drop(name),
+      listSlots: () => ({ slots: this.role === 'primary' ? (this.walSenders.slots?.wireRows() ?? []) : [] }),
       startReplication: (socket: WebSocket, request, who, begin) => this.walSenders.startReplication(socket, request, who, begin),
       baseBackup: (socket, request) => this.sendBaseBackup(socket, request),
+      flushBuffers: (request) => this.flushBuffersForReaders(request),
+      listDataFiles: () => listDataFilesForReaders(this.dataDir),
+      readDataFile: (request) => ({ path: request.path, offset: request.offset, ...readDataFileRange(this.dataDir, request.path, request.offset, request.length) }),
+      pageChecksums: (request) => ({ relNode: request.relNode, startBlock: request.startBlock, ...readPageChecksums(this.dataDir, request.relNode, request.startBlock, request.maxBlocks) }),
       log: this.log,
     };
+  }
+
+  /**
+   * flushBuffers, for `walship verify` and `walship rewind`, which read pages from disk: a
+   * primary checkpoints (CHECKPOINT); a standby first waits until it has replayed `waitForLsn`,
+   * then makes a restartpoint. A restartpoint writes nothing when no new checkpoint record was
+   * replayed, so every dirty buffer left is then written too (on a standby each write first moves
+   * the minimum recovery point, as any page write in recovery does). Returns how far the WAL had
+   * gone when the last buffer was written.
+   */
+  private async flushBuffersForReaders(request: { waitForLsn?: string; timeoutMs?: number }): Promise<{ lsn: string; timeline: number; role: 'primary' | 'standby' }> {
+    const waitFor = request.waitForLsn === undefined ? null : parseLsn(request.waitForLsn);
+    if (this.recovery !== null && waitFor !== null) await this.waitForReplay(waitFor, request.timeoutMs ?? FLUSH_BUFFERS_WAIT_DEFAULT_MS);
+    await this.requestCheckpoint();
+    const recovery = this.recovery;
+    const db = this.database;
+    const pool = recovery?.pool ?? db?.pool;
+    const smgr = recovery?.smgr ?? db?.smgr;
+    if (pool === undefined || smgr === undefined) {
+      throw new WalshipError(ErrorCode.cannotConnectNow, 'the database system is not ready to flush its buffers', { hint: 'Try again once the node is ready.' });
+    }
+    for (const block of pool.dirtyBlocks()) pool.flushBlock(block.relNode, block.blockNo);
+    const lsn = recovery !== null ? recovery.replayEndLsn : db!.xlog.getFlushRecPtr();
+    const timeline = this.currentTimeline();
+    await smgr.fsyncAll();
+    return { lsn: formatLsn(lsn), timeline, role: recovery !== null ? 'standby' : 'primary' };
   }
 
   private walBuffersBytes(): number {
@@ -527,6 +614,67 @@ export class Postmaster {
       maxWalSizeBytes: this.settings.get('max_wal_size'),
       completionTarget: this.settings.get('checkpoint_completion_target'),
     };
+  }
+
+  // ---- archiver -------------------------------------------------------------------------------
+
+  /**
+   * StartArchiver. Unlike the other components, an archiver that exits (a FATAL archive_command
+   * outcome, or any error) is not a node crash: the postmaster logs its exit and starts a new
+   * one, at most every PGARCH_RESTART_INTERVAL, as long as this instance runs.
+   */
+  private startArchiver(): void {
+    const archiver = new Archiver({ dataDir: this.dataDir, archiveCommand: this.settings.get('archive_command'), stats: this.archiverStats, log: this.log });
+    const components = this.components;
+    components.push(archiver);
+    const startedAt = performance.now();
+    archiver.start().catch((error: unknown) => {
+      if (archiver.isStopping) return;
+      const how = error instanceof ArchiverExit ? `exited with exit code ${error.exitCode}`
+        : `was terminated by exception: ${error instanceof Error ? error.message : String(error)}`;
+      this.log('LOG', `archiver process (PID ${process.pid}) ${how}`);
+      const index = components.indexOf(archiver);
+      if (index >= 0) components.splice(index, 1);
+      const timer = setTimeout(() => {
+        // Only into the same running instance: not during or after a shutdown, a crash-restart or
+        // a promotion (which stop the instance's components).
+        const running = this.components === components && components.every((c) => !c.isStopping);
+        if (running && this.shuttingDown === null && this.restarting === null) this.startArchiver();
+      }, Math.max(0, PGARCH_RESTART_INTERVAL_MS - (performance.now() - startedAt)));
+      timer.unref();
+    });
+  }
+
+  /** PMSIGNAL_WAKEN_ARCHIVER. */
+  private wakeArchiver(): void {
+    for (const component of this.components) if (component instanceof Archiver) component.latch.set();
+  }
+
+  /** XLogArchiveNotify's outcome for `fileName`: wake the archiver, or say why the .ready is missing. */
+  private archiveNotified(fileName: string, error: Error | null): void {
+    if (error !== null) this.log('LOG', `could not create archive status file "pg_wal/archive_status/${fileName}.ready": ${error.message}`);
+    else this.wakeArchiver();
+  }
+
+  /** After promotion: old segments marked as archived elsewhere, the new history file `.ready`. */
+  private archiveStatusAtPromotion(db: Database): void {
+    const parent = readTimeLineHistory(this.dataDir, db.timeline)[1];
+    if (parent === undefined) return;
+    try {
+      const notified = archiveStatusAtPromotion({
+        dataDir: this.dataDir, segmentSize: db.control.walSegmentSize, archiveMode: this.settings.get('archive_mode'),
+        timeline: db.timeline, parentTimeline: parent.tli, switchPoint: parent.end,
+        switchSegNo: Math.floor(parent.end / db.control.walSegmentSize),
+      });
+      for (const name of notified) this.log('DEBUG', `marked "${name}" ready for archiving`);
+    } catch (error) {
+      this.log('LOG', `could not update archive status after promotion: ${(error as Error).message}`);
+    }
+  }
+
+  /** pg_stat_archiver, for the status command. */
+  archiverStatus(): ReturnType<typeof archiverStatusView> {
+    return archiverStatusView(this.archiverStats);
   }
 
   /** StartChildProcess: runs a component; its crash is the node's crash. */
@@ -677,6 +825,7 @@ export class Postmaster {
         component.napTimeMs = s.get('autovacuum_naptime');
         component.enabled = s.get('autovacuum');
       }
+      if (component instanceof Archiver) component.archiveCommand = s.get('archive_command');
       component.latch.set();
     }
     this.logger.configure({
@@ -804,8 +953,16 @@ export class Postmaster {
 
 export { formatLsn };
 
-function slotsNotSupported(): WalshipError {
-  return new WalshipError(ErrorCode.invalidParameter, 'replication slots are not supported yet', {
-    hint: 'Keep WAL for standbys with wal_keep_size instead.',
-  });
+/** How long flushBuffers waits for a standby to replay the position asked for, when not told. */
+const FLUSH_BUFFERS_WAIT_DEFAULT_MS = 60_000;
+
+/** listDataFiles: the files a rewind or verify reads, with names the wire carries (as a base backup's). */
+function listDataFilesForReaders(dataDir: string): { files: Array<{ path: string; size: number }> } {
+  const files = listDataFiles(dataDir).filter((file) => backupPathProblem(file.path) === null);
+  if (files.length > MAX_LISTED_DATA_FILES) {
+    throw new WalshipError(ErrorCode.invalidParameter, `the data directory holds ${files.length} files, more than one listing carries (${MAX_LISTED_DATA_FILES})`, {
+      hint: 'Remove stray files from the data directory, or lower wal_keep_size so that fewer WAL segments are kept.',
+    });
+  }
+  return { files };
 }

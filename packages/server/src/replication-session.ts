@@ -32,6 +32,12 @@ export interface ReplicationBackend {
   startReplication(socket: WebSocket, request: { slot?: string; startLsn: string; timeline: number }, who: { applicationName: string; clientAddress: string }, begin: () => void): Promise<void>;
   /** Streams a base backup on the socket; resolves when it is sent. */
   baseBackup(socket: WebSocket, request: { id: number; label: string; fast?: boolean; includeWal?: boolean; maxRateBytes?: number }): Promise<void>;
+  /** A checkpoint (primary) or a restartpoint and a flush of every dirty buffer (standby), after replaying `waitForLsn`. */
+  flushBuffers(request: { waitForLsn?: string; timeoutMs?: number }): Promise<ReplicationResultPayloads['flushBuffers']>;
+  /** The data directory's files, as `walship rewind` and `walship verify` see them. */
+  listDataFiles(): ReplicationResultPayloads['listDataFiles'];
+  readDataFile(request: { path: string; offset: number; length: number }): ReplicationResultPayloads['readDataFile'];
+  pageChecksums(request: { relNode: number; startBlock: number; maxBlocks: number }): ReplicationResultPayloads['pageChecksums'];
   log: LogFunction;
 }
 
@@ -134,6 +140,18 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
           busy = true;
           await backend.baseBackup(socket, request);
           busy = false;
+          return;
+        case 'flushBuffers':
+          reply(id, 'flushBuffers', await backend.flushBuffers(request));
+          return;
+        case 'listDataFiles':
+          reply(id, 'listDataFiles', backend.listDataFiles());
+          return;
+        case 'readDataFile':
+          reply(id, 'readDataFile', backend.readDataFile(request));
+          return;
+        case 'pageChecksums':
+          reply(id, 'pageChecksums', backend.pageChecksums(request));
           return;
       }
     } catch (error) {

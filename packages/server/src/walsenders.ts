@@ -16,6 +16,7 @@ import { findSegmentTimeline, segmentPath } from '@walship/engine/wal/wal-files'
 import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
 import { WalSender } from '@walship/replication';
 import { Latch } from './latch.js';
+import type { AcquiredSlot, ReplicationSlots } from './slots.js';
 
 /** What the registry needs to know about the node it runs in. */
 export interface WalSenderHost {
@@ -63,6 +64,8 @@ interface Running {
 
 export class WalSenders {
   private readonly running = new Set<Running>();
+  /** The node's replication slots (ReplicationSlotCtl): a primary's, null on a standby. */
+  slots: ReplicationSlots | null = null;
 
   constructor(private readonly host: WalSenderHost) {}
 
@@ -85,17 +88,43 @@ export class WalSenders {
     }
   }
 
+  /** Attaches a new instance's slots (at each start, crash-restart and promotion). */
+  attachSlots(slots: ReplicationSlots | null): void {
+    if (this.slots !== slots) this.slots?.close();
+    this.slots = slots;
+  }
+
+  /** Terminates the walsender streaming from a slot (its slot is being invalidated). */
+  terminateSlotUser(slotName: string): void {
+    for (const entry of this.running) {
+      if (entry.slotName === slotName) entry.socket.close(1008, `terminating walsender: replication slot "${slotName}" was invalidated`);
+    }
+  }
+
   /**
-   * StartReplication: checks the start point as PostgreSQL does, then streams until the
-   * connection, the timeline or the node ends. `begin` sends the command's result (CopyBoth).
+   * StartReplication: acquires the slot, if one is named (ReplicationSlotAcquire), checks the
+   * start point as PostgreSQL does, then streams until the connection, the timeline or the node
+   * ends, and releases the slot. `begin` sends the command's result (CopyBoth).
    */
   async startReplication(socket: WebSocket, request: { slot?: string; startLsn: string; timeline: number }, who: { applicationName: string; clientAddress: string }, begin: () => void): Promise<void> {
-    const { host } = this;
+    let slot: AcquiredSlot | null = null;
     if (request.slot !== undefined) {
-      throw new WalshipError(ErrorCode.invalidParameter, `replication slot "${request.slot}" does not exist`, {
-        hint: 'Replication slots are not supported yet: start the standby without primary_slot_name, and keep WAL for it with wal_keep_size.',
-      });
+      if (this.slots === null) {
+        throw new WalshipError('undefined_object', `replication slot "${request.slot}" does not exist`, {
+          hint: 'This node keeps no replication slots (slots are kept on the primary only): stream from the primary, or leave primary_slot_name empty.',
+        });
+      }
+      slot = this.slots.acquire(request.slot, process.pid);
     }
+    try {
+      await this.stream(socket, request, who, begin, slot);
+    } finally {
+      slot?.release();
+    }
+  }
+
+  private async stream(socket: WebSocket, request: { startLsn: string; timeline: number }, who: { applicationName: string; clientAddress: string }, begin: () => void, slot: AcquiredSlot | null): Promise<void> {
+    const { host } = this;
     const startLsn = parseLsn(request.startLsn)!;
     const current = host.timeline();
     const history = this.history();
@@ -134,8 +163,10 @@ export class WalSenders {
       clientAddress: who.clientAddress, startLsn, timeline: request.timeline, timelineEnd, timelineOfSegment,
       sendLimit: () => host.sendLimit(), walSenderTimeoutMs: () => host.walSenderTimeoutMs(),
       isStopping: () => host.isStopping(), log: host.log,
+      // PhysicalConfirmReceivedLocation: the slot keeps WAL from what the standby has flushed.
+      ...(slot !== null ? { onReply: (s: WalSender) => slot.confirmReceived(s.flushLsn) } : {}),
     });
-    const entry: Running = { sender, socket, applicationName: who.applicationName || 'walreceiver', clientAddr: who.clientAddress, slotName: null };
+    const entry: Running = { sender, socket, applicationName: who.applicationName || 'walreceiver', clientAddr: who.clientAddress, slotName: slot?.name ?? null };
     const unregister = host.registerWakeup(() => sender.wakeup());
     this.running.add(entry);
     begin();

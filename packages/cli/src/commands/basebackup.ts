@@ -4,9 +4,11 @@
  * the WAL that makes the copy consistent. The copy keeps its own identity — the source's port,
  * application_name and connection settings are not carried over; `--port` and `--set` give the
  * new node its own. With `--standby` it also writes `standby.signal` and `primary_conninfo`
- * (as pg_basebackup -R does), so that `walship start -D DIR` starts a streaming standby.
+ * (as pg_basebackup -R does), so that `walship start -D DIR` starts a streaming standby. With
+ * `--slot NAME` the source gets a physical replication slot (created, reserving WAL, before the
+ * backup starts, unless it exists) and the copy's walship.conf names it in `primary_slot_name`.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { CliError, ExitCode } from '../cli-error.js';
 import { resolveCredentials } from '../credentials.js';
@@ -32,13 +34,15 @@ const IDENTITY_SETTINGS = ['port', 'application_name', 'primary_conninfo', 'prim
 
 export async function run(options: BasebackupOptions, io: CliIo): Promise<number> {
   const dataDir = resolve(options.dataDir);
-  if (options.slot !== undefined) {
-    throw new CliError(ExitCode.usage, 'replication slots are not supported yet', { hint: 'Leave out --slot, and keep WAL for the standby with wal_keep_size on the primary.' });
-  }
-  const [{ ReplicationConnection, receiveBaseBackup, quoteConninfoValue }, settings] = await Promise.all([
+  const [{ ReplicationConnection, receiveBaseBackup, quoteConninfoValue }, settings, { validateReplicationSlotName }] = await Promise.all([
     import('@walship/replication'),
     import('@walship/server/settings/index'),
+    import('@walship/protocol'),
   ]);
+  if (options.slot !== undefined) {
+    const problem = validateReplicationSlotName(options.slot);
+    if (problem !== null) throw new CliError(ExitCode.usage, problem.message, { hint: problem.hint ?? 'Slot names are 1 to 63 characters.' });
+  }
   for (const [name, value] of options.set ?? []) settings.parseSettingValue(settings.lookupSetting(name), value);
   const credentials = resolveCredentials(io, options.from);
   const password = typeof credentials.password === 'function' ? await credentials.password() : credentials.password;
@@ -52,6 +56,25 @@ export async function run(options: BasebackupOptions, io: CliIo): Promise<number
     });
   } catch (error) {
     throw new CliError(ExitCode.unreachable, (error as Error).message, { hint: `Is a node running at ${formatNodeAddress(options.from)}?` });
+  }
+  let slotCreated = false;
+  if (options.slot !== undefined) {
+    // Before the backup starts, so that the WAL from its checkpoint on stays for the standby;
+    // after checking the target, so that a refused copy leaves no slot behind.
+    if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
+      connection.close();
+      throw new CliError(ExitCode.failed, `directory "${dataDir}" exists but is not empty`, { hint: `Remove or empty "${dataDir}", or choose another directory with -D.` });
+    }
+    try {
+      await connection.request('createReplicationSlot', { name: options.slot, reserveWal: true });
+      slotCreated = true;
+    } catch (error) {
+      const fields = error as { code?: string; message: string; detail?: string; hint?: string };
+      if (fields.code !== 'duplicate_object') {
+        connection.close();
+        throw new CliError(ExitCode.failed, `could not create replication slot "${options.slot}": ${fields.message}`, { detail: fields.detail, hint: fields.hint });
+      }
+    }
   }
   const progress = new Progress(io, options);
   const started = performance.now();
@@ -69,12 +92,16 @@ export async function run(options: BasebackupOptions, io: CliIo): Promise<number
     });
   }
   const seconds = (performance.now() - started) / 1000;
+  // The source's slots are not the copy's (basebackup.c sends pg_replslot/ empty).
+  const copiedSlots = join(dataDir, 'pg_replslot');
+  if (existsSync(copiedSlots)) for (const name of readdirSync(copiedSlots)) rmSync(join(copiedSlots, name), { recursive: true, force: true });
 
   // The copy's own identity: drop the source's, then apply --port/--set (and the standby's conninfo).
   for (const name of IDENTITY_SETTINGS) settings.resetConfigValue(dataDir, name);
   const own: Array<[string, string]> = [];
   if (options.port !== undefined) own.push(['port', String(options.port)]);
   own.push(...(options.set ?? []));
+  if (options.slot !== undefined) own.push(['primary_slot_name', options.slot]);
   if (options.standby === true) {
     const conninfo = [
       `host=${quoteConninfoValue(options.from.host)}`, `port=${options.from.port}`, `application_name=${quoteConninfoValue(applicationName)}`,
@@ -94,11 +121,13 @@ export async function run(options: BasebackupOptions, io: CliIo): Promise<number
     startLsn: formatLsnText(backup.startLsn), endLsn: formatLsnText(backup.endLsn), timeline: backup.timeline,
     elapsedMs: Math.round(seconds * 1000), megabytesPerSecond: Number((megabytes / Math.max(seconds, 0.001)).toFixed(1)),
     standby: options.standby === true,
+    slot: options.slot === undefined ? null : { name: options.slot, created: slotCreated },
   };
   if (options.json === true) {
     io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } else {
     io.stdout.write(`base backup completed: ${megabytes.toFixed(1)} MB in ${seconds.toFixed(2)} s (${summary.megabytesPerSecond} MB/s), WAL ${summary.startLsn} to ${summary.endLsn} on timeline ${backup.timeline}\n`);
+    if (options.slot !== undefined) io.stdout.write(`replication slot "${options.slot}" ${slotCreated ? 'created' : 'already existed'} on ${summary.from}; primary_slot_name written\n`);
     io.stdout.write(options.standby === true
       ? `standby.signal and primary_conninfo written; start the standby with: walship start -D ${dataDir}\n`
       : `start the copy with: walship start -D ${dataDir}\n`);

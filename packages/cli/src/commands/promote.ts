@@ -6,8 +6,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processIsAlive, readPidFile } from '@walship/server/pidfile';
-import { DbState } from '@walship/engine/control-file';
-import { readControlFile } from '../adapters.js';
+// The control-file module alone: loading the whole engine would cost this command most of its time.
+import { DbState, readControlFile } from '@walship/engine/control-file';
 import { CliError, ExitCode } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 
@@ -33,7 +33,7 @@ export async function run(options: PromoteOptions, io: CliIo): Promise<number> {
       hint: 'Only a standby (a data directory with standby.signal) can be promoted.',
     });
   }
-  const before = (await readControlFile(dataDir)).data.timeline;
+  const before = readControlFile(dataDir).timeline;
   writeFileSync(join(dataDir, 'promote'), '');
   try {
     process.kill(pidFile.pid, 'SIGUSR1');
@@ -44,7 +44,7 @@ export async function run(options: PromoteOptions, io: CliIo): Promise<number> {
   const startedAt = Date.now();
   io.stdout.write('waiting for server to promote...');
   for (;;) {
-    const control = (await readControlFile(dataDir)).data;
+    const control = readControlFile(dataDir);
     const status = readPidFile(dataDir)?.status;
     if (control.state === DbState.inProduction && control.timeline > before && status === 'ready') break;
     if (!processIsAlive(pidFile.pid)) {

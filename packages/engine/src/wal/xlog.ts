@@ -30,8 +30,11 @@ import {
   XLP_LONG_HEADER,
   headerSizeAt,
   maxAlign,
+  segmentOf,
   writePageHeader,
+  xlogFileName,
 } from './xlog-internal.js';
+import { xlogArchiveNotify, type ArchiveMode } from './archive-status.js';
 import { XLOG_RECORD_CRC_OFFSET, computeRecordCrc, writeRecordHeader } from './xlog-record.js';
 import {
   CtlIndex,
@@ -63,6 +66,11 @@ export interface XlogOptions {
 export type WrittenListener = (written: Lsn, flushed: Lsn) => void;
 /** walSndWakeup: sets a walsender's latch; it then sends what became flushed. */
 export type WalSndWakeup = (flushed: Lsn) => void;
+/**
+ * XLogArchiveNotify's signal to the archiver (PMSIGNAL_WAKEN_ARCHIVER): `fileName` was marked
+ * `.ready`, or marking it failed with `error` (logged; the next checkpoint retries).
+ */
+export type ArchiveNotifyListener = (fileName: string, error: Error | null) => void;
 
 interface FlushWaiter {
   lsn: number;
@@ -104,6 +112,16 @@ export class Xlog {
   private failure: Error | null = null;
   private closed = false;
   private recordsInserted = 0;
+  private readonly dataDir: string;
+  /**
+   * archive_mode, set by the postmaster once the WAL is open (null until then): when not `off`,
+   * every finished segment is marked `.ready` (XLogArchiveNotifySeg in XLogWrite).
+   */
+  archiveMode: ArchiveMode | null = null;
+  /** Wakes the archiver after a `.ready` was created (set by the postmaster with archiveMode). */
+  onArchiveNotify: ArchiveNotifyListener | null = null;
+  /** The first segment not yet finished: the one holding the insert position at start. */
+  private nextSegmentToFinish: number;
 
   constructor(options: XlogOptions) {
     assert(options.walBuffersBytes % XLOG_BLCKSZ === 0 && options.walBuffersBytes >= 4 * XLOG_BLCKSZ, 'wal_buffers must be at least 4 pages');
@@ -118,6 +136,8 @@ export class Xlog {
     this.views = walSharedViews(ctlSab);
     this.insertPos = options.insertLsn;
     this.prevRecord = options.prevRecordLsn;
+    this.dataDir = options.dataDir;
+    this.nextSegmentToFinish = segmentOf(options.insertLsn, options.segmentSize);
     Atomics.store(this.views.ctl, CtlIndex.timeline, options.timeline);
     Atomics.store(this.views.ctl, CtlIndex.fsync, options.fsync ? 1 : 0);
     for (const index of [PosIndex.requestWrite, PosIndex.requestFlush, PosIndex.written, PosIndex.flushed]) {
@@ -392,8 +412,30 @@ export class Xlog {
     if (this.waiters.length > 0) this.xlogWrite(PosIndex.requestFlush, this.insertPos);
     if (flushed > this.lastWakeupFlush) this.walSndWakeupRequest(flushed);
     const written = this.getWriteRecPtr();
+    this.segmentsFinished(flushed);
     for (const listener of this.writtenListeners) listener(written, flushed);
     this.walSndWakeupProcessRequests();
+  }
+
+  /**
+   * XLogWrite's end of a segment, seen from the flushed position: a segment wholly below it is
+   * written and fsynced (the worker fsyncs a segment as it leaves it), so it is finished: with
+   * archiving on, it is marked `.ready` and the archiver woken (XLogArchiveNotifySeg).
+   */
+  private segmentsFinished(flushed: number): void {
+    const finishedBelow = Math.floor(flushed / this.segmentSize);
+    while (this.nextSegmentToFinish < finishedBelow) {
+      const segNo = this.nextSegmentToFinish++;
+      if (this.archiveMode === null || this.archiveMode === 'off') continue;
+      const fileName = xlogFileName(this.timelineId, segNo, this.segmentSize);
+      let error: Error | null = null;
+      try {
+        xlogArchiveNotify(this.dataDir, fileName);
+      } catch (cause) {
+        error = cause as Error;
+      }
+      this.onArchiveNotify?.(fileName, error);
+    }
   }
 
   /** WalSndWakeupRequest: XLogWrite only notes that walsenders have new WAL to send. */

@@ -21,6 +21,9 @@ export interface CheckpointTarget {
   walSinceRedo(): number;
 }
 
+/** How long a skipped restartpoint waits before the next timed or WAL-volume try (checkpointer.c). */
+const SKIPPED_RETRY_MS = 15_000;
+
 export interface CheckpointerSettings {
   checkpointTimeoutMs: number;
   maxWalSizeBytes: number;
@@ -37,6 +40,12 @@ export class Checkpointer extends Component {
   readonly kind = 'checkpointer' as const;
   private readonly requests: Request[] = [];
   private lastCheckpointAt = performance.now();
+  /**
+   * After a skipped attempt (a standby with no new checkpoint record to restart from), timed
+   * and WAL-volume attempts wait until this time, as PostgreSQL's checkpointer retries a skipped
+   * restartpoint only after 15 s: otherwise the WAL-volume test, still true, would spin.
+   */
+  private backoffUntil = 0;
   /** Checkpoints done, by cause: `checkpoints_timed` and `checkpoints_req` of pg_stat_bgwriter. */
   readonly counts = { timed: 0, requested: 0 };
 
@@ -46,7 +55,7 @@ export class Checkpointer extends Component {
 
   /** RequestCheckpoint(CHECKPOINT_CAUSE_XLOG): after WAL was written (or replayed), if enough of it. */
   walAdvanced(): void {
-    if (this.target.walSinceRedo() >= this.walTriggerBytes()) this.latch.set();
+    if (performance.now() >= this.backoffUntil && this.target.walSinceRedo() >= this.walTriggerBytes()) this.latch.set();
   }
 
   /** CheckPointSegments' role: the WAL volume between checkpoints, max_wal_size / (1 + target). */
@@ -68,8 +77,10 @@ export class Checkpointer extends Component {
       let flags = 0;
       const pending = this.requests.splice(0);
       for (const r of pending) flags |= r.flags | CheckpointFlags.force;
-      if (now - this.lastCheckpointAt >= this.settings.checkpointTimeoutMs) flags |= CheckpointFlags.causeTime;
-      if (this.target.walSinceRedo() >= this.walTriggerBytes()) flags |= CheckpointFlags.causeXlog;
+      if (now >= this.backoffUntil) {
+        if (now - this.lastCheckpointAt >= this.settings.checkpointTimeoutMs) flags |= CheckpointFlags.causeTime;
+        if (this.target.walSinceRedo() >= this.walTriggerBytes()) flags |= CheckpointFlags.causeXlog;
+      }
       if (flags !== 0) {
         this.lastCheckpointAt = performance.now();
         let result: CheckpointResult;
@@ -80,6 +91,7 @@ export class Checkpointer extends Component {
           throw error;
         }
         // pg_stat_bgwriter's split: timed ones are those only checkpoint_timeout asked for.
+        if (result.skipped && pending.length === 0) this.backoffUntil = performance.now() + SKIPPED_RETRY_MS;
         if (!result.skipped) {
           if (pending.length === 0 && (flags & CheckpointFlags.causeXlog) === 0) this.counts.timed++;
           else this.counts.requested++;
@@ -87,7 +99,10 @@ export class Checkpointer extends Component {
         for (const r of pending) r.resolve(result);
         continue;
       }
-      const untilTimeout = this.settings.checkpointTimeoutMs - (performance.now() - this.lastCheckpointAt);
+      const untilTimeout = Math.max(
+        this.settings.checkpointTimeoutMs - (performance.now() - this.lastCheckpointAt),
+        this.backoffUntil - performance.now(),
+      );
       await this.latch.wait(Math.max(10, Math.min(untilTimeout, 60_000)));
     }
     for (const r of this.requests.splice(0)) r.reject(new Error('the checkpointer is shutting down'));

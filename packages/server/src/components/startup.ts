@@ -32,6 +32,7 @@ export interface StartupSettings {
   primarySlotName: string;
   walRetrieveRetryIntervalMs: number;
   targetTimelineLatest: boolean;
+  recoveryMinApplyDelayMs: number;
 }
 
 /** What the startup component needs from the postmaster. */
@@ -111,6 +112,7 @@ export class Startup extends Component {
     const { recovery, host } = this;
     while (!this.stopping) {
       if (this.machine.currentSource === 'stream') recovery.source.available = host.walRcv.flushedUpto;
+      recovery.minApplyDelayMs = this.promoteRequested ? 0 : host.settings().recoveryMinApplyDelayMs;
       const before = recovery.replayEndLsn;
       const stop = recovery.replayAvailable(REPLAY_SLICE_MS);
       if (recovery.replayEndLsn !== before) host.replayAdvanced();
@@ -120,6 +122,11 @@ export class Startup extends Component {
       }
       if (stop.kind === 'budget') {
         await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      if (stop.kind === 'delay') {
+        // Woken early by promotion (which ends the delay), a reload, or shutdown.
+        await this.latch.wait(Math.max(1, Math.min(stop.untilMs - Date.now(), 60_000)));
         continue;
       }
       if (stop.kind === 'invalid') {
@@ -214,6 +221,9 @@ export class Startup extends Component {
     const outcome = restoreCommandOutcome(result, fileName);
     if (outcome.kind !== 'restored' || !fs.existsSync(path.join(recovery.dataDir, temp))) return false;
     fs.renameSync(path.join(recovery.dataDir, temp), path.join(walDir(recovery.dataDir), fileName));
+    // The restored file replaced any local copy: a descriptor still open on that one would read
+    // the old file (XLogFileRead opens the restored file afresh).
+    recovery.source.closeFile();
     host.log('LOG', `restored log file "${fileName}" from archive`);
     return true;
   }
