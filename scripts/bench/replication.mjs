@@ -73,6 +73,7 @@ try {
     p50Ms: pct(lags, 0.5), p99Ms: pct(lags, 0.99), maxMs: lags.length ? Math.max(...lags) : null,
     bytesP50: pct(byteLags, 0.5), bytesP99: pct(byteLags, 0.99),
   };
+  say(`  ${JSON.stringify(result.replayLag)}`);
 
   // 2. Catch-up after the standby missed --catchup-mb of WAL.
   await standby.close();
@@ -116,34 +117,39 @@ try {
     walMegabytes: Number(walMb.toFixed(1)), transactions, seconds: Number(catchupSeconds.toFixed(2)),
     megabytesPerSecond: Number((walMb / catchupSeconds).toFixed(1)), transactionsPerSecond: Math.round(transactions / catchupSeconds),
   };
+  say(`  ${JSON.stringify(result.catchUp)}`);
 
   // 3. Base backup of the database as it now is.
   say('base backup...');
   const copyDir = path.join(base, 'copy');
   const backup = JSON.parse(walship('basebackup', '--from', `127.0.0.1:${primaryPort}`, '-D', copyDir, '--port', String(primaryPort + 2), '--json', '--quiet'));
   result.baseBackup = { megabytes: Number((backup.bytes / 1048576).toFixed(1)), seconds: backup.elapsedMs / 1000, megabytesPerSecond: backup.megabytesPerSecond };
+  say(`  ${JSON.stringify(result.baseBackup)}`);
   fs.rmSync(copyDir, { recursive: true, force: true });
 
   // 4. Promotion with the old primary stopped: promote request to first accepted write.
   await primary.close();
   walship('stop', '-D', primaryDir);
   say('promotion...');
-  const writer = await WalshipClient.connect({ port: standbyPort, reconnect: true });
   const promoteStarted = performance.now();
   const promote = spawn(process.execPath, [cli, 'promote', '-D', standbyDir], { stdio: 'ignore' });
   let firstWriteMs = null;
-  for (;;) {
+  // A fresh session per attempt, each with a short timeout, until a write is accepted.
+  while (firstWriteMs === null && performance.now() - promoteStarted < 30_000) {
+    let writer = null;
     try {
+      writer = await WalshipClient.connect({ port: standbyPort, timeoutMs: 2000 });
       await writer.put('after-promotion', 'first');
       firstWriteMs = performance.now() - promoteStarted;
-      break;
     } catch {
       await new Promise((resolve) => setTimeout(resolve, 1));
+    } finally {
+      await writer?.close().catch(() => undefined);
     }
   }
   await new Promise((resolve) => promote.once('exit', resolve));
-  result.promotion = { firstWriteMs: Number(firstWriteMs.toFixed(1)), oldPrimary: 'stopped' };
-  await writer.close();
+  result.promotion = { firstWriteMs: firstWriteMs === null ? null : Number(firstWriteMs.toFixed(1)), oldPrimary: 'stopped' };
+  say(`  ${JSON.stringify(result.promotion)}`);
 } finally {
   for (const dir of [standbyDir, primaryDir]) spawnSync(process.execPath, [cli, 'stop', '-D', dir, '--mode', 'immediate'], { stdio: 'ignore' });
   fs.rmSync(base, { recursive: true, force: true });
