@@ -63,6 +63,11 @@ function unpackFrame(frame: unknown): unknown {
   if (bytes.byteLength > MAX_FRAME_BYTES) {
     throw new ProtocolError(`invalid frame: ${bytes.byteLength} bytes exceeds the maximum frame size of ${MAX_FRAME_BYTES} bytes`);
   }
+  return unpackMsgpack(bytes);
+}
+
+/** Decodes one msgpack value; a ProtocolError when the bytes are not one (both protocols). */
+export function unpackMsgpack(bytes: Uint8Array): unknown {
   try {
     return packr.unpack(bytes);
   } catch (error) {
@@ -70,7 +75,12 @@ function unpackFrame(frame: unknown): unknown {
   }
 }
 
-function decoderDetail(error: unknown): string {
+/** Encodes one msgpack value with the protocols' options (no records, plain maps). */
+export function packMsgpack(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+export function decoderDetail(error: unknown): string {
   let text: string;
   try {
     text = error instanceof Error ? error.message : String(error);

@@ -13,7 +13,7 @@
  * `encodeReplicationMessage` validates with the same functions before encoding.
  */
 import { assert } from '@walship/engine';
-import { Packr } from 'msgpackr';
+import { decoderDetail, packMsgpack, unpackMsgpack } from './codec.js';
 import { MAX_REPLICATION_FRAME_BYTES } from './constants.js';
 import { ProtocolError } from './protocol-error.js';
 import {
@@ -27,11 +27,8 @@ import {
 import type { ReplicationMessage, ReplicationSide, WalReceiverMessage, WalSenderMessage } from './replication-messages.js';
 import { isWalSenderControlType, normalizeWalReceiverMessage, normalizeWalSenderMessage } from './replication-validate.js';
 
-/** How much of msgpackr's own error message is kept in a ProtocolError's detail. */
-const MAX_DECODER_DETAIL_CHARS = 200;
 
 /** As codec.ts's: plain msgpack, maps as plain objects, no extensions; no state between calls. */
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, structuredClone: false });
 
 /**
  * Validates and encodes a message of either side: the hot messages as binary frames, the others
@@ -53,7 +50,7 @@ export function encodeReplicationMessage(message: ReplicationMessage): Buffer {
     typeof type === 'string' && isWalSenderControlType(type) ? normalizeWalSenderMessage(message) : normalizeWalReceiverMessage(message);
   let frame: Buffer;
   try {
-    frame = packr.pack(normalized);
+    frame = packMsgpack(normalized);
   } catch (error) {
     throw new ProtocolError('could not encode message', { detail: decoderDetail(error), cause: error });
   }
@@ -77,7 +74,7 @@ export function decodeReplicationFrame(frame: Buffer, side: ReplicationSide): Re
   assert(side === 'sender' || side === 'receiver', `decodeReplicationFrame: unknown side ${String(side)}`);
   const bytes = asBuffer(frame);
   if (isBinaryReplicationFrame(bytes)) return side === 'sender' ? decodeFrameFromReceiver(bytes) : decodeFrameFromSender(bytes);
-  const value = unpackFrame(bytes);
+  const value = unpackMsgpack(bytes);
   return side === 'sender' ? normalizeWalReceiverMessage(value) : normalizeWalSenderMessage(value);
 }
 
@@ -92,20 +89,3 @@ function asBuffer(frame: unknown): Buffer {
   return Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
 }
 
-function unpackFrame(bytes: Buffer): unknown {
-  try {
-    return packr.unpack(bytes);
-  } catch (error) {
-    throw new ProtocolError('invalid frame: not a msgpack value', { detail: decoderDetail(error), cause: error });
-  }
-}
-
-function decoderDetail(error: unknown): string {
-  let text: string;
-  try {
-    text = error instanceof Error ? error.message : String(error);
-  } catch {
-    text = 'unprintable error';
-  }
-  return text.length > MAX_DECODER_DETAIL_CHARS ? `${text.slice(0, MAX_DECODER_DETAIL_CHARS)}...` : text;
-}
