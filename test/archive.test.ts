@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import type { WalshipClient } from '@walship/client';
 import { parseLsn } from '@walship/engine';
 import { TestNode, freePort, tempDir, waitFor, walship } from './helpers/node.js';
+import { caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
 
 const SEGMENT = 1024 * 1024;
 const STANDBY_SETTINGS = ['--set', 'wal_retrieve_retry_interval=100ms', '--set', 'wal_receiver_status_interval=1s'];
@@ -40,12 +41,7 @@ interface Status {
 }
 
 async function status(node: TestNode): Promise<Status> {
-  const client = await node.client();
-  try {
-    return (await client.status()) as unknown as Status;
-  } finally {
-    await client.close();
-  }
+  return nodeStatus<Status>(node);
 }
 
 function segmentName(segNo: number, timeline = 1): string {
@@ -88,25 +84,6 @@ async function writeUntilSegment(client: WalshipClient, prefix: string, target: 
     for (const r of results) last = Math.max(last, r.lsn);
   }
   return last;
-}
-
-async function scanAll(node: TestNode): Promise<Map<string, string>> {
-  const client = await node.client();
-  try {
-    const all = new Map<string, string>();
-    const { entries } = await client.range({ limit: 1_000_000 });
-    for (const e of entries) all.set(e.key.toString(), `${e.value.toString()}@${e.revision}`);
-    return all;
-  } finally {
-    await client.close();
-  }
-}
-
-async function caughtUp(standby: TestNode, lsn: number): Promise<void> {
-  await waitFor(`${path.basename(standby.dataDir)} to replay ${lsn}`, async () => {
-    const s = await status(standby).catch(() => null);
-    return s !== null && s.replayLsn !== null && parseLsn(s.replayLsn)! >= lsn;
-  }, 60_000);
 }
 
 describe('WAL archiving', () => {

@@ -15,7 +15,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WalshipClient } from '@walship/client';
 import { parseLsn } from '@walship/engine';
-import { TestNode, freePort, waitFor, walship } from './helpers/node.js';
+import { TestNode, waitFor, walship } from './helpers/node.js';
+import { basebackup, caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
 
 /** Standbys retry quickly in tests; PostgreSQL's 5 s default would only slow them down. */
 const STANDBY_SETTINGS = ['--set', 'wal_retrieve_retry_interval=100ms', '--set', 'wal_receiver_status_interval=1s'];
@@ -32,39 +33,7 @@ interface Status {
 }
 
 async function status(node: TestNode): Promise<Status> {
-  const client = await node.client();
-  try {
-    return (await client.status()) as unknown as Status;
-  } finally {
-    await client.close();
-  }
-}
-
-async function basebackup(from: TestNode, name: string, extra: string[] = []): Promise<TestNode> {
-  const dir = path.join(path.dirname(from.dataDir), name);
-  const port = await freePort();
-  const result = walship(['basebackup', '--from', `127.0.0.1:${from.port}`, '-D', dir, '--standby', '--port', String(port), '--set', `application_name=${name}`, ...STANDBY_SETTINGS, ...extra]);
-  if (result.status !== 0) throw new Error(`basebackup failed: ${result.stderr}`);
-  return new TestNode(dir, port);
-}
-
-async function scanAll(node: TestNode): Promise<Map<string, string>> {
-  const client = await node.client();
-  try {
-    const all = new Map<string, string>();
-    const { entries } = await client.range({ limit: 1_000_000 });
-    for (const e of entries) all.set(e.key.toString(), `${e.value.toString()}@${e.revision}`);
-    return all;
-  } finally {
-    await client.close();
-  }
-}
-
-async function caughtUp(standby: TestNode, lsn: number): Promise<void> {
-  await waitFor(`${path.basename(standby.dataDir)} to replay ${lsn}`, async () => {
-    const s = await status(standby).catch(() => null);
-    return s !== null && s.replayLsn !== null && parseLsn(s.replayLsn)! >= lsn;
-  }, 30_000);
+  return nodeStatus<Status>(node);
 }
 
 async function writeLoad(client: WalshipClient, prefix: string, count: number): Promise<number> {
@@ -92,12 +61,12 @@ describe('streaming replication', () => {
     const client = await primary.client();
     await writeLoad(client, 'before', 400);
     await client.close();
-    s1 = await basebackup(primary, 's1');
+    s1 = await basebackup(primary, 's1', STANDBY_SETTINGS);
     await s1.start();
-    s2 = await basebackup(primary, 's2');
+    s2 = await basebackup(primary, 's2', STANDBY_SETTINGS);
     await s2.start();
     // Fed by s1: a base backup of the primary, pointed at s1.
-    cascade = await basebackup(primary, 'cascade');
+    cascade = await basebackup(primary, 'cascade', STANDBY_SETTINGS);
     walship(['set', '-D', cascade.dataDir, 'primary_conninfo', `host=127.0.0.1 port=${s1.port} application_name=cascade`]);
     await cascade.start();
   });
@@ -155,7 +124,7 @@ describe('streaming replication', () => {
   });
 
   it('holds commits back on a standby with recovery_min_apply_delay until the delay has passed', async () => {
-    const delayed = await basebackup(primary, 'delayed', ['--set', 'recovery_min_apply_delay=1500ms']);
+    const delayed = await basebackup(primary, 'delayed', STANDBY_SETTINGS, ['--set', 'recovery_min_apply_delay=1500ms']);
     await delayed.start();
     try {
       const client = await primary.client();

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLsn } from '@walship/engine';
 import { CLI, TestNode, freePort, waitFor, walship } from './helpers/node.js';
+import { caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
 
 interface Status {
   role: string;
@@ -42,31 +43,7 @@ interface RewindSummary {
 }
 
 async function status(node: TestNode): Promise<Status> {
-  const client = await node.client();
-  try {
-    return (await client.status()) as unknown as Status;
-  } finally {
-    await client.close();
-  }
-}
-
-async function scanAll(node: TestNode, table?: string): Promise<Map<string, string>> {
-  const client = await node.client();
-  try {
-    const all = new Map<string, string>();
-    const { entries } = await client.range({ limit: 1_000_000, ...(table !== undefined ? { table } : {}) });
-    for (const e of entries) all.set(e.key.toString(), `${e.value.toString()}@${e.revision}`);
-    return all;
-  } finally {
-    await client.close();
-  }
-}
-
-async function caughtUp(standby: TestNode, lsn: number): Promise<void> {
-  await waitFor(`${path.basename(standby.dataDir)} to replay ${lsn}`, async () => {
-    const s = await status(standby).catch(() => null);
-    return s !== null && s.replayLsn !== null && parseLsn(s.replayLsn)! >= lsn;
-  }, 60_000);
+  return nodeStatus<Status>(node);
 }
 
 async function put(node: TestNode, entries: Array<[string, string]>, table?: string): Promise<number> {

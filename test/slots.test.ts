@@ -19,6 +19,7 @@ import { parseLsn } from '@walship/engine';
 import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
 import { ReplicationConnection } from '@walship/replication';
 import { TestNode, freePort, waitFor, walship } from './helpers/node.js';
+import { basebackup, caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
 
 const MB = 1024 * 1024;
 /**
@@ -37,51 +38,17 @@ interface Status {
 }
 
 async function status(node: TestNode): Promise<Status> {
-  const client = await node.client();
-  try {
-    return (await client.status()) as unknown as Status;
-  } finally {
-    await client.close();
-  }
+  return nodeStatus<Status>(node);
 }
 
 async function slot(node: TestNode, name: string): Promise<SlotRow | undefined> {
   return (await status(node)).slots.find((s) => s.name === name);
 }
 
-async function basebackup(from: TestNode, name: string, extra: string[] = []): Promise<TestNode> {
-  const dir = path.join(path.dirname(from.dataDir), name);
-  const port = await freePort();
-  const result = walship(['basebackup', '--from', `127.0.0.1:${from.port}`, '-D', dir, '--standby', '--port', String(port), '--set', `application_name=${name}`, ...STANDBY_SETTINGS, ...extra]);
-  if (result.status !== 0) throw new Error(`basebackup failed: ${result.stderr}`);
-  return new TestNode(dir, port);
-}
-
-async function scanAll(node: TestNode): Promise<Map<string, string>> {
-  const client = await node.client();
-  try {
-    const { entries } = await client.range({ limit: 1_000_000 });
-    return new Map(entries.map((e) => [e.key.toString(), `${e.value.length}@${e.revision}`]));
-  } finally {
-    await client.close();
-  }
-}
-
-async function caughtUp(standby: TestNode, lsn: number): Promise<void> {
-  try {
-    await waitFor(`${path.basename(standby.dataDir)} to replay ${lsn}`, async () => {
-      const s = await status(standby).catch(() => null);
-      return s !== null && s.replayLsn !== null && parseLsn(s.replayLsn)! >= lsn;
-    }, 60_000);
-  } catch (error) {
-    throw new Error(`${(error as Error).message}; the standby's log ends with:\n${standby.log.split('\n').slice(-25).join('\n')}`);
-  }
-}
-
 /** Writes at least `bytes` of WAL (16 kB values, four writers); returns the last commit LSN. */
 async function writeWal(client: WalshipClient, prefix: string, bytes: number): Promise<number> {
   const first = (await client.put(`${prefix}-start`, 'x')).lsn;
-  let last = first;
+  let last: number = first;
   let n = 0;
   await Promise.all(Array.from({ length: 4 }, async () => {
     while (last - first < bytes) {
@@ -126,7 +93,7 @@ describe('replication slots', () => {
   });
 
   it('basebackup --slot creates the slot before the backup and writes primary_slot_name; slot list and status show it', async () => {
-    s1 = await basebackup(primary, 'standby1', ['--slot', 's1']);
+    s1 = await basebackup(primary, 'standby1', STANDBY_SETTINGS, ['--slot', 's1']);
     expect(walship(['show', '-D', s1.dataDir, 'primary_slot_name']).stdout.trim()).toBe('s1');
     // The source's slots stay on the source.
     expect(fs.readdirSync(path.join(s1.dataDir, 'pg_replslot')).length).toBe(0);
@@ -211,7 +178,7 @@ describe('replication slots', () => {
   });
 
   it('without a slot, the WAL goes at the next checkpoint and the returning standby reports it removed', async () => {
-    s2 = await basebackup(primary, 'standby2');
+    s2 = await basebackup(primary, 'standby2', STANDBY_SETTINGS);
     await s2.start();
     const client = await primary.client();
     const first = (await client.put('s2', 'here')).lsn;
