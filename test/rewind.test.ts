@@ -219,9 +219,16 @@ describe('walship rewind of an old primary that was not shut down cleanly', () =
     await caughtUp(s, await put(p, range('common-', 50, (i) => `common ${i}`)));
     await s.stop('SIGINT');
     await put(p, range('lost-', 100, (i) => `lost ${i}`));
+    // pg_promote on a primary: refused, nothing changes.
+    const notStandby = walship(['promote', '--node', `127.0.0.1:${p.port}`]);
+    expect(notStandby.status).toBe(1);
+    expect(notStandby.stderr).toContain('recovery is not in progress');
     await p.kill();
     await s.start();
-    expect(walship(['promote', '-D', s.dataDir]).status).toBe(0);
+    // Promoted over a session this time (pg_promote): the reply comes once writes are accepted.
+    const promoted = walship(['promote', '--node', `127.0.0.1:${s.port}`, '--json']);
+    expect(promoted.status, promoted.stderr).toBe(0);
+    expect(JSON.parse(promoted.stdout)).toMatchObject({ promoted: true, timeline: 2 });
     await put(s, range('kept-', 100, (i) => `kept ${i}`));
 
     const result = walship(['rewind', '-D', p.dataDir, '--source', `127.0.0.1:${s.port}`]);

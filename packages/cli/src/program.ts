@@ -135,9 +135,15 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
   program
     .command('promote')
     .summary('promote a standby to primary (pg_ctl promote)')
-    .description('End recovery on a standby: it picks a new timeline and accepts writes; returns once it does.')
-    .addOption(dataDirOption())
+    .description(
+      'End recovery on a standby: it picks a new timeline and accepts writes; returns once it does. ' +
+        'With -D, signals the server running on that data directory (pg_ctl promote); with --node, asks the node over a session (pg_promote()).',
+    )
+    .addOption(new Option('-D, --data-dir <dir>', 'data directory of the standby (on this machine)').conflicts('node'))
+    .addOption(new Option('--node <host:port>', 'the standby to promote, over the network').argParser(parseNodeList))
+    .option('--no-wait', 'return once the request is sent, without waiting for the promotion (pg_ctl promote --no-wait)')
     .addOption(new Option('--timeout <s>', 'seconds to wait for the promotion (default: 60)').argParser(parseSecondsToMs))
+    .option('--json', 'print one JSON document')
     .action(
       lazy(
         () => import('./commands/promote.js'),

@@ -426,6 +426,19 @@ export class WalshipClient {
     return { lsn: lsnFromWire(result.lsn), redoLsn: lsnFromWire(result.redoLsn) };
   }
 
+  /**
+   * pg_promote: ends recovery on a standby. With `wait` (the default) resolves once the node
+   * accepts writes; `promoted` is false if it had not finished within `waitMs` (default 60 s).
+   */
+  async promote(options: CallOptions & { wait?: boolean; waitMs?: number } = {}): Promise<{ promoted: boolean; timeline: number }> {
+    const wait = options.wait ?? true;
+    const waitMs = options.waitMs ?? 60_000;
+    // The request's own timeout covers the wait on the node, plus a margin for the reply.
+    const timeoutMs = Math.max(this.timeoutOf(options), wait ? waitMs + 5_000 : 0);
+    const result = await this.request('promote', { wait, timeoutMs: waitMs }, timeoutMs);
+    return { promoted: result.promoted, timeline: result.timeline };
+  }
+
   /** ALTER SYSTEM SET + reload on the node. */
   async setSetting(name: string, value: string, options: CallOptions = {}): Promise<{ restartRequired: boolean }> {
     const result = await this.request('setSetting', { name, value }, this.timeoutOf(options));

@@ -25,7 +25,7 @@ import { Smgr } from './storage/smgr.js';
 import { Store } from './storage/store.js';
 import { encodeCommit, encodeEndOfRecovery, encodeVacuum, XACT_FLAG_DDL, XACT_FLAG_REMOTE_APPLY } from './wal/record-data.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, StorageInfo, XactInfo, XlogInfo } from './wal/xlog-record.js';
-import { Xlog } from './wal/xlog.js';
+import { PreparedWalIo, Xlog } from './wal/xlog.js';
 import type { Compare, Entry, Operation, RangeOptions, RangeResult, SyncCommitLevel, TxnRequest, TxnResult } from './types.js';
 
 export type LogLevel = 'DEBUG' | 'LOG' | 'DETAIL' | 'HINT' | 'WARNING' | 'ERROR' | 'FATAL' | 'PANIC';
@@ -51,6 +51,8 @@ export interface DatabaseOptions {
    * no synchronous standbys configured: then `on`, `remote_write` and `remote_apply` are `local`.
    */
   syncRepWait?: (lsn: Lsn, level: SyncCommitLevel) => Promise<void>;
+  /** A WAL I/O worker spawned ahead of time: a standby's, so that its promotion does not wait for a thread to start. */
+  preparedWalIo?: PreparedWalIo;
 }
 
 export interface DatabaseStats {
@@ -174,6 +176,7 @@ export class Database {
       insertLsn: endOfWal,
       prevRecordLsn: recovery.lastRecordLsn,
       ...(partialPage !== undefined ? { partialPage } : {}),
+      ...(options.preparedWalIo !== undefined ? { prepared: options.preparedWalIo } : {}),
     });
     xlog.redoRecPtr = control.redoLsn;
     xlog.fullPageWrites = options.fullPageWrites;

@@ -54,6 +54,8 @@ export const ErrorCode = {
   transactionTooLarge: 'transaction_too_large',
   tableNotFound: 'table_not_found',
   readOnly: 'read_only_transaction',
+  /** pg_promote on a node that is not in recovery (SQLSTATE 55000). */
+  notInRecovery: 'object_not_in_prerequisite_state',
   cannotConnectNow: 'cannot_connect_now',
   shuttingDown: 'admin_shutdown',
   authenticationFailed: 'invalid_password',

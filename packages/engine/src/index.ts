@@ -7,6 +7,7 @@ export {
   readControlFile, writeControlFile, describeControlFile, DbState, DB_STATE_NAMES, CONTROL_VERSION, type ControlFileData,
 } from './control-file.js';
 export { Database, type DatabaseOptions, type LogFunction, type LogLevel } from './database.js';
+export { PreparedWalIo } from './wal/xlog.js';
 export { CheckpointFlags, describeCheckpoint, describeCheckpointFlags, type CheckpointResult } from './checkpoint.js';
 export { bootstrapDataDirectory, validateSegmentSize, DATA_SUBDIRECTORIES } from './bootstrap.js';
 export { dumpWal, type DumpedRecord, type DumpEnd } from './waldump.js';

@@ -108,6 +108,11 @@ export interface RequestPayloads {
   listTables: Record<never, never>;
   status: Record<never, never>;
   checkpoint: Record<never, never>;
+  /**
+   * pg_promote(wait, wait_seconds): ends recovery on a standby. With `wait` (the default) the
+   * reply comes once the node accepts writes, or an error after `timeoutMs`.
+   */
+  promote: { wait?: boolean; timeoutMs?: number };
   setSetting: { name: string; value: string };
   showSetting: { name: string };
   ping: Record<never, never>;
@@ -122,6 +127,8 @@ export interface ResultPayloads {
   listTables: { tables: string[] };
   status: { status: WireNodeStatus };
   checkpoint: { lsn: WireLsn; redoLsn: WireLsn };
+  /** `promoted`: false when `wait` was off and the node has not finished yet; `timeline` as of the reply. */
+  promote: { promoted: boolean; timeline: number };
   setSetting: { restartRequired: boolean };
   showSetting: { value: string };
   ping: Record<never, never>;
@@ -137,6 +144,7 @@ export const REQUEST_TYPES: readonly RequestType[] = [
   'listTables',
   'status',
   'checkpoint',
+  'promote',
   'setSetting',
   'showSetting',
   'ping',

@@ -42,6 +42,7 @@ import {
   nullableLsn,
   optArray,
   optBinary,
+  optBoolean,
   optEnum,
   optInteger,
   optLsn,
@@ -168,6 +169,8 @@ function normalizeRequest(map: WireMap, type: RequestType): ClientRequest {
       return { type, id, name: reqString(map, 'name', where, MAX_NAME_BYTES, 1), value: reqString(map, 'value', where, MAX_TEXT_BYTES) };
     case 'showSetting':
       return { type, id, name: reqString(map, 'name', where, MAX_NAME_BYTES, 1) };
+    case 'promote':
+      return withOptional({ type, id }, { wait: optBoolean(map, 'wait', where), timeoutMs: optTimeout(map, where) });
     case 'listTables':
     case 'status':
     case 'checkpoint':
@@ -303,6 +306,8 @@ function normalizeResult(map: WireMap): AnyResultMessage {
     }
     case 'checkpoint':
       return { ...base, request, lsn: reqLsn(map, 'lsn', where), redoLsn: reqLsn(map, 'redoLsn', where) };
+    case 'promote':
+      return { ...base, request, promoted: reqBoolean(map, 'promoted', where), timeline: reqInteger(map, 'timeline', where, 1, 0xffffffff) };
     case 'setSetting':
       return { ...base, request, restartRequired: reqBoolean(map, 'restartRequired', where) };
     case 'showSetting':

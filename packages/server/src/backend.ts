@@ -31,6 +31,8 @@ export interface Backend {
   listTables(): Promise<string[]>;
   status(): Promise<NodeStatus>;
   checkpoint(): Promise<{ lsn: Lsn; redoLsn: Lsn }>;
+  /** pg_promote: ends recovery on a standby; with `wait`, resolves once writes are accepted. */
+  promote(options: { wait: boolean; timeoutMs: number }): Promise<{ promoted: boolean; timeline: number }>;
   /** Sets a setting in walship.conf and reloads (ALTER SYSTEM + pg_reload_conf). */
   setSetting(name: string, value: string): Promise<{ restartRequired: boolean }>;
   showSetting(name: string): Promise<string>;

@@ -126,6 +126,10 @@ class FakeBackend implements Backend {
     await this.enter('checkpoint');
     return { lsn: asLsn(0x2000), redoLsn: asLsn(0x1ff0) };
   }
+  async promote(): Promise<{ promoted: boolean; timeline: number }> {
+    await this.enter('promote');
+    return { promoted: true, timeline: 2 };
+  }
   async setSetting(name: string, value: string): Promise<{ restartRequired: boolean }> {
     await this.enter('setSetting');
     this.settings.set(name, value);

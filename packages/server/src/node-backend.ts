@@ -191,6 +191,10 @@ export class NodeBackend implements Backend {
     return { lsn: result.lsn, redoLsn: result.redo };
   }
 
+  promote(options: { wait: boolean; timeoutMs: number }): Promise<{ promoted: boolean; timeline: number }> {
+    return this.postmaster.promote(options);
+  }
+
   setSetting(name: string, value: string): Promise<{ restartRequired: boolean }> {
     return this.postmaster.setSetting(name, value);
   }

@@ -16,7 +16,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { WebSocket } from 'ws';
-import { CheckpointFlags, Database, DbState, ErrorCode, writeControlFile, WalshipError, formatLsn, readControlFile, type CheckpointResult, type DatabaseOptions, type LogFunction, type Lsn } from '@walship/engine';
+import { CheckpointFlags, Database, PreparedWalIo, DbState, ErrorCode, writeControlFile, WalshipError, formatLsn, readControlFile, type CheckpointResult, type DatabaseOptions, type LogFunction, type Lsn } from '@walship/engine';
 import { createRestartPoint } from '@walship/engine/checkpoint';
 import { STANDBY_SIGNAL_FILE, WalRecovery } from '@walship/engine/wal-recovery';
 import { newWalRcvData, parseConninfo, sendBaseBackup, type WalRcvData } from '@walship/replication';
@@ -86,6 +86,10 @@ export class Postmaster {
   /** Cascading walsenders' wake-ups, served on the walreceiver's flush and on replay. */
   private readonly cascadeWakeups = new Set<() => void>();
   private readonly replayWaiters = new Set<() => void>();
+  /** pg_promote(wait => true) callers, told once the promoted node accepts writes. */
+  private readonly promotionWaiters = new Set<() => void>();
+  /** A standby's WAL I/O worker, started ahead of its promotion. */
+  private preparedWalIo: PreparedWalIo | null = null;
   readonly startedAt = Date.now();
   crashRestarts = 0;
   private readonly logger: Logger;
@@ -227,6 +231,7 @@ export class Postmaster {
       walKeepBytes: s.get('wal_keep_size'),
       log: this.log,
       onAsyncCommit: () => this.walWriter?.wakeForAsyncCommit(),
+      ...(this.preparedWalIo !== null ? { preparedWalIo: this.preparedWalIo } : {}),
     };
   }
 
@@ -268,6 +273,8 @@ export class Postmaster {
     if (s.get('archive_mode') !== 'off') this.startArchiver();
     this.state = 'ready';
     this.pidFile.setStatus('ready');
+    for (const waiter of [...this.promotionWaiters]) waiter();
+    this.promotionWaiters.clear();
   }
 
   /** A standby: the startup component replays continuously; restartpoints instead of checkpoints. */
@@ -286,6 +293,7 @@ export class Postmaster {
       walSinceRedo: () => recovery.replayEndLsn - recovery.control.redoLsn,
     }, this.checkpointerSettings());
     this.checkpointer = checkpointer;
+    this.preparedWalIo = new PreparedWalIo(this.dataDir, recovery.segmentSize, this.walBuffersBytes());
     this.startup = new Startup(recovery, this.startupHost());
     this.components = [this.startup, checkpointer];
     for (const component of this.components) this.startChild(component);
@@ -451,6 +459,33 @@ export class Postmaster {
     return true;
   }
 
+  /**
+   * pg_promote: the same request as SIGUSR1 with the promote file, from a client session. With
+   * `wait`, resolves once the node accepts writes (or fails after `timeoutMs`, the promotion
+   * still going on, as pg_promote returns false then).
+   */
+  async promote(options: { wait: boolean; timeoutMs: number }): Promise<{ promoted: boolean; timeline: number }> {
+    if (this.role !== 'standby' || this.startup === null) {
+      throw new WalshipError(ErrorCode.notInRecovery, 'recovery is not in progress', {
+        hint: 'Only a standby can be promoted; this node is already a primary.',
+      });
+    }
+    const done = options.wait ? new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.promotionWaiters.delete(finished);
+        resolve(false);
+      }, options.timeoutMs);
+      const finished = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.promotionWaiters.add(finished);
+    }) : Promise.resolve(false);
+    this.requestPromotion();
+    const promoted = await done;
+    return { promoted, timeline: this.currentTimeline() };
+  }
+
   /** The end of a standby's recovery: a new timeline, writes accepted, a primary's components. */
   private async finishPromotion(recovery: WalRecovery): Promise<void> {
     const receivedUpTo = this.walRcv.writtenUpto;
@@ -460,6 +495,9 @@ export class Postmaster {
     // Cascading standbys reconnect and find the new timeline (end of their old one first).
     this.walSenders.closeAll('the upstream was promoted: reconnect to follow the new timeline');
     const db = await Database.finishRecovery(recovery, this.databaseOptions(), { promote: true, walReceivedUpTo: receivedUpTo });
+    // Taken over by the new Xlog, unless the settings no longer fit it.
+    void this.preparedWalIo?.discard();
+    this.preparedWalIo = null;
     this.recovery = null;
     this.startup = null;
     this.walRcv = newWalRcvData();
@@ -713,6 +751,7 @@ export class Postmaster {
     await db?.abort().catch(() => undefined);
     this.recovery?.close();
     this.recovery = null;
+    await this.discardPreparedWalIo();
     this.crashRestarts++;
     this.log('LOG', 'all server processes terminated; reinitializing');
     try {
@@ -941,7 +980,14 @@ export class Postmaster {
     writeControlFile(this.dataDir, recovery.control);
   }
 
+  private async discardPreparedWalIo(): Promise<void> {
+    const prepared = this.preparedWalIo;
+    this.preparedWalIo = null;
+    await prepared?.discard();
+  }
+
   private async teardown(): Promise<void> {
+    await this.discardPreparedWalIo();
     await this.listener?.close().catch(() => undefined);
     this.listener = null;
     await this.metricsServer?.close().catch(() => undefined);

@@ -79,6 +79,8 @@ const CLOSE_GOING_AWAY = 1001;
 const CLOSE_PROTOCOL_ERROR = 1002;
 const CLOSE_POLICY_VIOLATION = 1008;
 const CLOSE_TRY_AGAIN_LATER = 1013;
+/** pg_promote's default wait_seconds. */
+const DEFAULT_PROMOTE_WAIT_MS = 60_000;
 
 export interface SessionAuth {
   /** When set (non-empty), every session must give it; read at each handshake (reloadable). */
@@ -397,6 +399,10 @@ export class ClientSession {
       case 'checkpoint': {
         const result = await backend.checkpoint();
         return { type: 'result', id, request: 'checkpoint', lsn: lsnToWire(result.lsn), redoLsn: lsnToWire(result.redoLsn) };
+      }
+      case 'promote': {
+        const result = await backend.promote({ wait: request.wait ?? true, timeoutMs: request.timeoutMs ?? DEFAULT_PROMOTE_WAIT_MS });
+        return { type: 'result', id, request: 'promote', promoted: result.promoted, timeline: result.timeline };
       }
       case 'setSetting': {
         const result = await backend.setSetting(request.name, request.value);

@@ -23,6 +23,9 @@ const views = walSharedViews(data.ctlSab);
 const ring = Buffer.from(data.ringSab);
 const ringPages = data.ringBytes / XLOG_BLCKSZ;
 
+// Spawned ahead of time, the worker waits here until the positions below are meaningful.
+while (Atomics.load(views.ctl, CtlIndex.started) === 0) Atomics.wait(views.ctl, CtlIndex.started, 0);
+
 let fd: number | null = null;
 let fdSegNo = -1;
 let fdDirty = false;

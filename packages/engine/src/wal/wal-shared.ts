@@ -24,6 +24,11 @@ export const CtlIndex = {
   workerSleeping: 5,
   /** fsync setting (1 on, 0 off), read at every flush so that a reload changes it. */
   fsync: 6,
+  /**
+   * Set once the Xlog has stored the positions the worker starts from. A worker spawned ahead of
+   * time (a standby's, for its promotion) waits on it before reading them.
+   */
+  started: 7,
 } as const;
 
 export const PosIndex = {

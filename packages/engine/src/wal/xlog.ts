@@ -60,6 +60,50 @@ export interface XlogOptions {
   prevRecordLsn: Lsn;
   /** The page holding insertLsn as it is on disk, when insertLsn is not at a page start. */
   partialPage?: Buffer;
+  /** A WAL I/O worker spawned ahead of time, taken over instead of spawning one. */
+  prepared?: PreparedWalIo;
+}
+
+/**
+ * A WAL I/O worker thread and its shared memory, spawned before the Xlog that will drive it: a
+ * thread takes tens of milliseconds to start, which a standby would otherwise pay at promotion,
+ * between the end of recovery and the first write it accepts.
+ */
+export class PreparedWalIo {
+  readonly ctlSab = createWalShared();
+  readonly ringSab: SharedArrayBuffer;
+  readonly worker: Worker;
+  private taken = false;
+
+  constructor(readonly dataDir: string, readonly segmentSize: number, readonly walBuffersBytes: number) {
+    this.ringSab = new SharedArrayBuffer(walBuffersBytes);
+    const data: WalIoWorkerData = { dataDir, segmentSize, ringBytes: walBuffersBytes, ctlSab: this.ctlSab, ringSab: this.ringSab };
+    this.worker = new Worker(workerUrl(), { workerData: data });
+    // Until an Xlog takes it over, a failure surfaces there (the worker would not have started);
+    // meanwhile the idle thread must neither crash nor keep the process alive.
+    this.worker.on('error', () => undefined);
+    this.worker.unref();
+  }
+
+  /** Whether an Xlog with these options can use it. */
+  fits(options: { dataDir: string; segmentSize: number; walBuffersBytes: number }): boolean {
+    return !this.taken && options.dataDir === this.dataDir && options.segmentSize === this.segmentSize && options.walBuffersBytes === this.walBuffersBytes;
+  }
+
+  take(): void {
+    this.taken = true;
+  }
+
+  /** Stops a worker nobody took over (a standby shut down without being promoted). */
+  async discard(): Promise<void> {
+    if (this.taken) return;
+    this.taken = true;
+    const ctl = walSharedViews(this.ctlSab).ctl;
+    Atomics.store(ctl, CtlIndex.stop, 1);
+    Atomics.store(ctl, CtlIndex.started, 1);
+    Atomics.notify(ctl, CtlIndex.started);
+    await this.worker.terminate().catch(() => undefined);
+  }
 }
 
 /** Runs after a completed write/flush: the checkpointer's "enough WAL since the redo point" check. */
@@ -130,9 +174,11 @@ export class Xlog {
     this.timelineId = options.timeline;
     this.ringBytes = options.walBuffersBytes;
     this.ringPages = this.ringBytes / XLOG_BLCKSZ;
-    const ringSab = new SharedArrayBuffer(this.ringBytes);
+    const prepared = options.prepared?.fits(options) === true ? options.prepared : null;
+    prepared?.take();
+    const ringSab = prepared?.ringSab ?? new SharedArrayBuffer(this.ringBytes);
     this.ring = Buffer.from(ringSab);
-    const ctlSab = createWalShared();
+    const ctlSab = prepared?.ctlSab ?? createWalShared();
     this.views = walSharedViews(ctlSab);
     this.insertPos = options.insertLsn;
     this.prevRecord = options.prevRecordLsn;
@@ -149,14 +195,16 @@ export class Xlog {
       options.partialPage.copy(this.ring, slot, 0, options.insertLsn % XLOG_BLCKSZ);
       this.ring.fill(0, slot + (options.insertLsn % XLOG_BLCKSZ), slot + XLOG_BLCKSZ);
     }
-    const data: WalIoWorkerData = {
-      dataDir: options.dataDir,
-      segmentSize: options.segmentSize,
-      ringBytes: this.ringBytes,
-      ctlSab,
-      ringSab,
-    };
-    this.worker = new Worker(workerUrl(), { workerData: data });
+    if (prepared !== null) {
+      this.worker = prepared.worker;
+      this.worker.removeAllListeners('error');
+    } else {
+      const data: WalIoWorkerData = { dataDir: options.dataDir, segmentSize: options.segmentSize, ringBytes: this.ringBytes, ctlSab, ringSab };
+      this.worker = new Worker(workerUrl(), { workerData: data });
+    }
+    // The positions are in place: the worker may read them and start.
+    Atomics.store(this.views.ctl, CtlIndex.started, 1);
+    Atomics.notify(this.views.ctl, CtlIndex.started);
     this.worker.on('message', (message: { type: string; message: string }) => {
       if (message.type === 'failed') this.fail(new WalshipError('io_error', `could not write or fsync WAL: ${message.message}`, { severity: 'PANIC' }));
     });
