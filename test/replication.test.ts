@@ -2,6 +2,7 @@
  * Streaming replication on real processes: a primary, two standbys made with `walship
  * basebackup --standby`, and a cascading standby fed by the first one. Checked:
  * - every standby's table equals the primary's after a concurrent write load;
+ * - lags come to the microsecond (fractional milliseconds) and reply times with microseconds;
  * - path 1: a walsender is woken by xlogWrite's completion, never by polling: its wake-up count
  *   does not move while the primary is idle, and moves when WAL is written;
  * - path 2: the walreceiver is started by the postmaster in answer to PMSIGNAL_START_WALRECEIVER,
@@ -29,7 +30,10 @@ interface Status {
   lastCheckpointLsn: string;
   walReceiverStarts?: number;
   walReceiver: { status: string; upstream: string | null } | null;
-  replication: Array<{ applicationName: string; state: string; sentLsn: string; replayLsn: string; walSndWakeups: number; replayLagMs: number | null }>;
+  replication: Array<{
+    applicationName: string; state: string; sentLsn: string; replayLsn: string; walSndWakeups: number;
+    writeLagMs: number | null; flushLagMs: number | null; replayLagMs: number | null; replyTime: string | null;
+  }>;
 }
 
 async function status(node: TestNode): Promise<Status> {
@@ -92,6 +96,45 @@ describe('streaming replication', () => {
     const viaS1 = await status(s1);
     expect(viaS1.replication.map((r) => r.applicationName)).toEqual(['cascade']);
     expect((await status(cascade)).walReceiver?.upstream).toBe(`127.0.0.1:${s1.port}`);
+  });
+
+  it('reports write, flush and replay lag to the microsecond, and the reply time with microseconds', async () => {
+    const client = await primary.client();
+    const lags = { writeLagMs: new Set<number>(), flushLagMs: new Set<number>(), replayLagMs: new Set<number>() };
+    let replyTime: string | null = null;
+    let writing = true;
+    const load = (async () => {
+      for (let i = 0; writing; i++) await client.put(`lag-${i % 50}`, 'x');
+    })();
+    try {
+      await waitFor('ten distinct lags of each kind under a write load', async () => {
+        const row = (await status(primary)).replication.find((r) => r.applicationName === 's2');
+        if (row === undefined) return false;
+        for (const key of ['writeLagMs', 'flushLagMs', 'replayLagMs'] as const) {
+          const value = row[key];
+          if (value !== null) lags[key].add(value);
+        }
+        replyTime = row.replyTime;
+        return Object.values(lags).every((set) => set.size >= 10);
+      }, 60_000);
+    } finally {
+      writing = false;
+      await load;
+      await client.close();
+    }
+    for (const set of Object.values(lags)) {
+      const values = [...set];
+      for (const lag of values) {
+        expect(lag).toBeGreaterThan(0);
+        expect(lag).toBeLessThan(30_000);
+        // Whole microseconds: three decimals at most.
+        expect(Math.abs(lag * 1000 - Math.round(lag * 1000))).toBeLessThan(1e-6);
+      }
+      // Rounded to whole milliseconds, ten lags on loopback would all be integers (mostly 0 and 1).
+      expect(values.filter((lag) => !Number.isInteger(lag)).length).toBeGreaterThan(0);
+    }
+    expect(replyTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    expect(Math.abs(Date.parse(replyTime!) - Date.now())).toBeLessThan(60_000);
   });
 
   it('wakes a walsender only when xlogWrite has written WAL (path 1)', async () => {

@@ -264,7 +264,7 @@ describe('status, checkpoint, set --node, bench', () => {
       replayLsn: null,
       lastCheckpointLsn: '0/3000028',
       replication: [
-        { applicationName: 's1', clientAddr: '127.0.0.1', state: 'streaming', sentLsn: '0/3000060', writeLsn: '0/3000060', flushLsn: '0/3000060', replayLsn: '0/3000000', writeLagMs: 1.2, flushLagMs: 2, replayLagMs: 5, syncPriority: 1, syncState: 'sync', slotName: null },
+        { applicationName: 's1', clientAddr: '127.0.0.1', state: 'streaming', sentLsn: '0/3000060', writeLsn: '0/3000060', flushLsn: '0/3000060', replayLsn: '0/3000000', writeLagMs: 0.412, flushLagMs: 2, replayLagMs: null, syncPriority: 1, syncState: 'sync', slotName: null },
       ],
       walReceiver: null,
       slots: [{ name: 's1', restartLsn: '0/3000000', walStatus: 'reserved', active: true }],
@@ -277,6 +277,8 @@ describe('status, checkpoint, set --node, bench', () => {
     expect(text.stdout).toMatch(/timeline: +2\n/);
     expect(text.stdout).toContain('replication (1 standby):');
     expect(text.stdout).toMatch(/s1 +\| 127\.0\.0\.1 +\| streaming/);
+    // Lags to the microsecond, as ms with three decimals; a NULL lag is a dash.
+    expect(text.stdout).toMatch(/\| 0\.412 ms +\| 2\.000 ms +\| - +\|/);
     expect(text.stdout).toContain('commits waiting for synchronous standbys: 0');
   });
 

@@ -1,6 +1,7 @@
 /**
  * @walship/protocol: the wire messages of client sessions and their codec. Pure: no sockets, no
- * timers; the server's sessions and the client library both build on it.
+ * timers; the server's sessions and the client library both build on it. The one clock read is
+ * getCurrentTimestamp, which makes the replication stamps the codec carries.
  */
 export * from './constants.js';
 export * from './messages.js';
@@ -8,6 +9,10 @@ export { ProtocolError, isProtocolError } from './protocol-error.js';
 export { encodeMessage, decodeClientMessage, decodeServerMessage } from './codec.js';
 export { normalizeClientMessage, normalizeServerMessage } from './validate.js';
 export * from './convert.js';
+export {
+  getCurrentTimestamp, isTimestampTz, timestampTzFromMs, timestampTzToMs, timestampTzToIsoString, timeOffsetToMs,
+  timestampDifferenceMs, USECS_PER_MSEC, MAX_TIMESTAMP_TZ, type TimestampTz,
+} from './timestamp.js';
 
 // Replication connections (`/replication`): walsender commands, the CopyBoth stream, base backups.
 export * from './replication-messages.js';

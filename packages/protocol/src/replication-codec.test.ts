@@ -32,11 +32,24 @@ import type {
   WireReplicationSlot,
 } from './replication-messages.js';
 import { backupPathProblem, validateReplicationSlotName } from './replication-validate.js';
+import { MAX_TIMESTAMP_TZ, getCurrentTimestamp, type TimestampTz } from './timestamp.js';
 
 const rawPackr = new Packr({ useRecords: false, mapsAsObjects: true });
 const b = (text: string): Buffer => Buffer.from(text);
 const hex = (text: string): Buffer => Buffer.from(text.replace(/[\s|]/g, ''), 'hex');
-const T = 1_700_000_000_000.5;
+/** 2023-11-14T22:13:20.123456Z: a send time in microseconds since the epoch. */
+const T = 1_700_000_000_123_456 as TimestampTz;
+const ZERO_TIME = 0 as TimestampTz;
+/** The int64 bytes of T, little-endian. */
+const T_BYTES = '40222018240a0600';
+
+/** Offset of the sendTime field in each hot frame, by tag. */
+const TIME_OFFSET: Record<number, number> = { 0x6b: 9, 0x72: 25, 0x77: 17 };
+
+function writeTime(frame: Buffer, offset: number, value: number): void {
+  frame.writeUInt32LE(value % 2 ** 32, offset);
+  frame.writeUInt32LE(Math.floor(value / 2 ** 32), offset + 4);
+}
 
 /** What a standby sends (decoded by the walsender, side 'sender'). */
 const FROM_STANDBY: WalReceiverMessage[] = [
@@ -54,7 +67,8 @@ const FROM_STANDBY: WalReceiverMessage[] = [
   { type: 'baseBackup', id: 10, label: 'walship basebackup' },
   { type: 'baseBackup', id: 11, label: '', fast: true, includeWal: false, maxRateBytes: 32 * 1024 },
   { type: 'standbyStatusUpdate', write: asLsn(0x300), flush: asLsn(0x200), apply: asLsn(0), sendTime: T, replyRequested: false },
-  { type: 'standbyStatusUpdate', write: asLsn(2 ** 53 - 1), flush: asLsn(2 ** 32), apply: asLsn(1), sendTime: 0, replyRequested: true },
+  { type: 'standbyStatusUpdate', write: asLsn(2 ** 53 - 1), flush: asLsn(2 ** 32), apply: asLsn(1), sendTime: ZERO_TIME, replyRequested: true },
+  { type: 'standbyStatusUpdate', write: asLsn(1), flush: asLsn(1), apply: asLsn(1), sendTime: MAX_TIMESTAMP_TZ, replyRequested: false },
   { type: 'copyDone' },
 ];
 
@@ -80,9 +94,11 @@ const FROM_SENDER: WalSenderMessage[] = [
   { type: 'result', id: 7, request: 'listReplicationSlots', slots: [] },
   { type: 'result', id: 8, request: 'startReplication' },
   { type: 'xlogData', dataStart: asLsn(0x1_0000_0028), walEnd: asLsn(0x1_0000_0100), sendTime: T, data: b('abc') },
-  { type: 'xlogData', dataStart: asLsn(0), walEnd: asLsn(2 ** 53 - 1), sendTime: 0, data: Buffer.alloc(1) },
+  { type: 'xlogData', dataStart: asLsn(0), walEnd: asLsn(2 ** 53 - 1), sendTime: ZERO_TIME, data: Buffer.alloc(1) },
+  { type: 'xlogData', dataStart: asLsn(0), walEnd: asLsn(1), sendTime: MAX_TIMESTAMP_TZ, data: Buffer.alloc(1) },
   { type: 'keepalive', walEnd: asLsn(0x16b3748), sendTime: T, replyRequested: true },
-  { type: 'keepalive', walEnd: asLsn(2 ** 53 - 1), sendTime: 8.64e15, replyRequested: false },
+  { type: 'keepalive', walEnd: asLsn(2 ** 53 - 1), sendTime: MAX_TIMESTAMP_TZ, replyRequested: false },
+  { type: 'keepalive', walEnd: asLsn(2 ** 32), sendTime: (T + 1) as TimestampTz, replyRequested: false },
   { type: 'endOfTimeline', nextTimeline: 2, nextTimelineStartLsn: '0/3000148' },
   { type: 'copyDone' },
   { type: 'backupStart', id: 10, startLsn: '0/2000028', timeline: 1, totalBytes: 123_456, fileCount: 2 },
@@ -133,7 +149,7 @@ describe('round trips', () => {
     // Compared with Buffer.equals: a deep toEqual walks a large Buffer key by key.
     const wal = Buffer.alloc(MAX_SEND_SIZE, 7);
     const xlogData = decodeReplicationFrame(
-      encodeReplicationMessage({ type: 'xlogData', dataStart: asLsn(0), walEnd: asLsn(MAX_SEND_SIZE), sendTime: 0, data: wal }),
+      encodeReplicationMessage({ type: 'xlogData', dataStart: asLsn(0), walEnd: asLsn(MAX_SEND_SIZE), sendTime: ZERO_TIME, data: wal }),
       'receiver',
     );
     expect(xlogData.type === 'xlogData' && xlogData.data.equals(wal)).toBe(true);
@@ -180,13 +196,13 @@ describe('hot frames', () => {
       sendTime: T,
       data: b('abc'),
     });
-    expect(frame).toEqual(hex('77 | 2800000001000000 | 0001000001000000 | 00088056febc7842 | 616263'));
+    expect(frame).toEqual(hex(`77 | 2800000001000000 | 0001000001000000 | ${T_BYTES} | 616263`));
     expect(XLOG_DATA_HEADER_BYTES).toBe(25);
   });
 
   it('Keepalive golden bytes', () => {
     const frame = encodeReplicationMessage({ type: 'keepalive', walEnd: asLsn(0x16b3748), sendTime: T, replyRequested: true });
-    expect(frame).toEqual(hex('6b | 48376b0100000000 | 00088056febc7842 | 01'));
+    expect(frame).toEqual(hex(`6b | 48376b0100000000 | ${T_BYTES} | 01`));
     expect(frame.length).toBe(KEEPALIVE_BYTES);
   });
 
@@ -196,10 +212,10 @@ describe('hot frames', () => {
       write: asLsn(0x300),
       flush: asLsn(0x2_0000_0200),
       apply: asLsn(0),
-      sendTime: 1,
+      sendTime: (2 ** 32 + 1) as TimestampTz,
       replyRequested: false,
     });
-    expect(frame).toEqual(hex('72 | 0003000000000000 | 0002000002000000 | 0000000000000000 | 000000000000f03f | 00'));
+    expect(frame).toEqual(hex('72 | 0003000000000000 | 0002000002000000 | 0000000000000000 | 0100000001000000 | 00'));
     expect(frame.length).toBe(STANDBY_STATUS_UPDATE_BYTES);
   });
 
@@ -232,19 +248,49 @@ describe('hot frames', () => {
     expectProtocolError(() => writeXLogDataHeader(frame, 100, 109, T)); // walEnd before the data's end
     expectProtocolError(() => writeXLogDataHeader(frame, 2 ** 53, 2 ** 53 + 10, T));
     expectProtocolError(() => writeXLogDataHeader(frame, -1, 10, T));
-    expectProtocolError(() => writeXLogDataHeader(frame, 0, 10, Number.NaN));
-    expectProtocolError(() => writeXLogDataHeader(frame, 0, 10, -1));
+    expectProtocolError(() => writeXLogDataHeader(frame, 0, 10, Number.NaN as TimestampTz));
+    expectProtocolError(() => writeXLogDataHeader(frame, 0, 10, -1 as TimestampTz));
+    expectProtocolError(() => writeXLogDataHeader(frame, 0, 10, -0 as TimestampTz));
+    // Milliseconds with a fraction (the old format's Date.now() style) are not microseconds.
+    expectProtocolError(() => writeXLogDataHeader(frame, 0, 10, 1_700_000_000_000.5 as TimestampTz));
+    expectProtocolError(() => writeXLogDataHeader(frame, 0, 10, 2 ** 53 as TimestampTz));
     expectProtocolError(() => writeXLogDataHeader(frame.subarray(0, XLOG_DATA_HEADER_BYTES), 0, 10, T));
     writeXLogDataHeader(frame, 0, 10, T);
     expectProtocolError(() =>
-      encodeReplicationMessage({ type: 'keepalive', walEnd: asLsn(1), sendTime: Infinity, replyRequested: false }),
+      encodeReplicationMessage({ type: 'keepalive', walEnd: asLsn(1), sendTime: Infinity as TimestampTz, replyRequested: false }),
     );
     expectProtocolError(() =>
-      encodeReplicationMessage({ type: 'keepalive', walEnd: 1.5 as never, sendTime: 0, replyRequested: false }),
+      encodeReplicationMessage({ type: 'standbyStatusUpdate', write: asLsn(1), flush: asLsn(1), apply: asLsn(1), sendTime: 0.5 as TimestampTz, replyRequested: false }),
     );
     expectProtocolError(() =>
-      encodeReplicationMessage({ type: 'keepalive', walEnd: asLsn(1), sendTime: 0, replyRequested: 1 as never }),
+      encodeReplicationMessage({ type: 'keepalive', walEnd: 1.5 as never, sendTime: ZERO_TIME, replyRequested: false }),
     );
+    expectProtocolError(() =>
+      encodeReplicationMessage({ type: 'keepalive', walEnd: asLsn(1), sendTime: ZERO_TIME, replyRequested: 1 as never }),
+    );
+  });
+
+  it('carries the current clock to the microsecond', () => {
+    const now = getCurrentTimestamp();
+    expect(Number.isSafeInteger(now)).toBe(true);
+    // Within a minute of Date.now(): the same epoch and unit, not ms and not since 2000.
+    expect(Math.abs(now / 1000 - Date.now())).toBeLessThan(60_000);
+    for (const message of [
+      { type: 'keepalive', walEnd: asLsn(1), sendTime: now, replyRequested: false },
+      { type: 'xlogData', dataStart: asLsn(0), walEnd: asLsn(1), sendTime: now, data: b('x') },
+    ] as WalSenderMessage[]) {
+      expect(decodeReplicationFrame(encodeReplicationMessage(message), 'receiver')).toEqual(message);
+    }
+    const reply: WalReceiverMessage = { type: 'standbyStatusUpdate', write: asLsn(1), flush: asLsn(1), apply: asLsn(1), sendTime: now, replyRequested: false };
+    expect(decodeReplicationFrame(encodeReplicationMessage(reply), 'sender')).toEqual(reply);
+  });
+
+  it('decodes every time below 2^53 microseconds, at each half boundary', () => {
+    for (const value of [1, 2 ** 32 - 1, 2 ** 32, 2 ** 52 + 1, 2 ** 53 - 1]) {
+      const frame = encodeReplicationMessage({ type: 'keepalive', walEnd: asLsn(1), sendTime: value as TimestampTz, replyRequested: false });
+      const decoded = decodeReplicationFrame(frame, 'receiver');
+      expect(decoded.type === 'keepalive' && decoded.sendTime).toBe(value);
+    }
   });
 });
 
@@ -278,11 +324,12 @@ const BINARY_CASES: [string, ReplicationSide, Buffer][] = [
   ['LSN of 2^53', 'receiver', patched(keepalive(), (f) => f.writeUInt32LE(0x20_0000, 5))],
   ['LSN of 2^64 - 1', 'sender', patched(status(), (f) => f.fill(0xff, 9, 17))],
   ['dataStart of 2^53', 'receiver', patched(xlog(), (f) => f.writeUInt32LE(0x20_0000, 5))],
-  ['NaN time', 'receiver', patched(keepalive(), (f) => f.writeDoubleLE(Number.NaN, 9))],
-  ['infinite time', 'sender', patched(status(), (f) => f.writeDoubleLE(Infinity, 25))],
-  ['negative time', 'receiver', patched(xlog(), (f) => f.writeDoubleLE(-1, 17))],
-  ['negative zero time', 'receiver', patched(keepalive(), (f) => f.writeDoubleLE(-0, 9))],
-  ['time beyond a Date', 'sender', patched(status(), (f) => f.writeDoubleLE(8.64e15 + 1, 25))],
+  ['time of 2^53 microseconds', 'receiver', patched(keepalive(), (f) => f.writeUInt32LE(0x20_0000, 13))],
+  ['time of 2^63 (the most negative int64)', 'sender', patched(status(), (f) => f.writeUInt32LE(0x8000_0000, 29))],
+  ['time of -1', 'receiver', patched(xlog(), (f) => f.fill(0xff, 17, 25))],
+  ['float64 ms time (the old frame format) in a keepalive', 'receiver', patched(keepalive(), (f) => f.writeDoubleLE(1_700_000_000_000.5, 9))],
+  ['float64 ms time (the old frame format) in a status update', 'sender', patched(status(), (f) => f.writeDoubleLE(1_700_000_000_000.5, 25))],
+  ['float64 ms time (the old frame format) in XLogData', 'receiver', patched(xlog(), (f) => f.writeDoubleLE(1_700_000_000_000.5, 17))],
   ['replyRequested 2', 'receiver', patched(keepalive(), (f) => (f[17] = 2))],
   ['replyRequested 0xff', 'sender', patched(status(), (f) => (f[33] = 0xff))],
   ['XLogData sent to a walsender', 'sender', xlog()],
@@ -556,10 +603,14 @@ function mutate(random: () => number, source: Buffer): Buffer {
       case 2:
         mutated = mutated.subarray(0, Math.max(1, at));
         break;
-      case 3:
-        // An LSN's high half just below, at or past 2^53.
-        if (mutated.length >= 9) mutated.writeUInt32LE([0x1f_ffff, 0x20_0000, 0xffff_ffff][Math.floor(random() * 3)]!, 5);
+      case 3: {
+        // An LSN's or a time's high half just below, at or past 2^53.
+        const high = [0x1f_ffff, 0x20_0000, 0xffff_ffff][Math.floor(random() * 3)]!;
+        const timeAt = TIME_OFFSET[mutated[0]!];
+        if (timeAt !== undefined && random() < 0.5 && mutated.length >= timeAt + 8) mutated.writeUInt32LE(high, timeAt + 4);
+        else if (mutated.length >= 9) mutated.writeUInt32LE(high, 5);
         break;
+      }
       default:
         mutated = Buffer.concat([mutated.subarray(0, at), Buffer.from([Math.floor(random() * 256)]), mutated.subarray(at)]);
     }
@@ -630,10 +681,13 @@ describe('fuzzing (seeded)', () => {
       frame[0] = [0x6b, 0x72, 0x77][kind]!;
       // Keep some LSNs and times plausible so that valid frames occur too.
       for (let at = 1; at + 8 <= Math.min(length, 25); at += 8) if (random() < 0.7) frame[at + 6] = frame[at + 7] = 0;
-      if (random() < 0.5) frame.writeDoubleLE(random() * 1e13, kind === 1 ? 25 : kind === 0 ? 9 : 17);
+      if (random() < 0.5) writeTime(frame, TIME_OFFSET[frame[0]!]!, Math.floor(random() * 2 ** 53));
       if (kind !== 2 && random() < 0.7) frame[length - 1] = Math.floor(random() * 2);
       if (kind === 2 && random() < 0.7) frame.writeUInt32LE(0xffff, 13);
-      valid += checkDecoders(frame).valid;
+      const result = checkDecoders(frame);
+      // An accepted hot frame encodes back to the same bytes: no time or LSN is altered on the way.
+      if (result.valid > 0) expect(encodeReplicationMessage(decodeReplicationFrame(frame, kind === 1 ? 'sender' : 'receiver')).equals(frame)).toBe(true);
+      valid += result.valid;
     }
     expect(valid).toBeGreaterThan(1000);
   });

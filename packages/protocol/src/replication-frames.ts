@@ -3,12 +3,13 @@
  * binary frames: an ASCII tag byte, a fixed little-endian header, and for XLogData the WAL bytes
  * exactly as they are in the segment files, never re-encoded. PostgreSQL's CopyData payloads
  * ('w', 'k', 'r') with two changes: little-endian (the engine's own on-disk order, so `writeLsn`
- * and `readLsn` serve both), and times as float64 milliseconds since the Unix epoch (JavaScript's
- * clock) instead of int64 microseconds since 2000.
+ * and `readLsn` serve both), and times counted from the Unix epoch instead of 2000-01-01. Times
+ * are 64-bit integer microseconds as in PostgreSQL (a TimestampTz, see timestamp.ts), so that
+ * lags computed from them keep their microseconds.
  *
- *   XLogData            'w' | u64 dataStart | u64 walEnd | f64 sendTime | WAL bytes
- *   Keepalive           'k' | u64 walEnd | f64 sendTime | u8 replyRequested
- *   StandbyStatusUpdate 'r' | u64 write | u64 flush | u64 apply | f64 sendTime | u8 replyRequested
+ *   XLogData            'w' | u64 dataStart | u64 walEnd | i64 sendTime | WAL bytes
+ *   Keepalive           'k' | u64 walEnd | i64 sendTime | u8 replyRequested
+ *   StandbyStatusUpdate 'r' | u64 write | u64 flush | u64 apply | i64 sendTime | u8 replyRequested
  *
  * Why a tag byte cannot be mistaken for msgpack: every control message is a msgpack map, and a
  * msgpack map's first byte is 0x80-0x8f (fixmap), 0xde (map 16) or 0xdf (map 32). Bytes 0x00 to
@@ -16,14 +17,16 @@
  * first byte alone routes a frame: below 0x80 binary, otherwise msgpack.
  *
  * A u64 LSN is written as two u32 halves and must be below 2^53 (the engine's `Lsn` is a safe
- * integer); a larger one is a malformed frame. A time must be finite, non-negative and within a
- * Date's range; `replyRequested` must be 0 or 1.
+ * integer); a larger one is a malformed frame. A time is written the same way: a non-negative
+ * int64 below 2^53 µs (the year 2255), so a negative one, or the float64 milliseconds of the
+ * old frame format (whose exponent bits make it far larger), is refused rather than misread.
+ * `replyRequested` must be 0 or 1.
  *
  * The sender's hot path, without copying WAL:
  *
  *   const frame = allocXLogDataFrame(length);
  *   readWal(frame.subarray(XLOG_DATA_HEADER_BYTES), ...);  // straight into the frame
- *   writeXLogDataHeader(frame, dataStart, walEnd, Date.now());
+ *   writeXLogDataHeader(frame, dataStart, walEnd, getCurrentTimestamp());
  *   socket.send(frame);
  *
  * and the receiver's: `decodeReplicationFrame(frame, 'receiver')` returns `data` as a view of the
@@ -34,6 +37,7 @@ import type { Lsn } from '@walship/engine/lsn';
 import { MAX_SEND_SIZE } from './constants.js';
 import { ProtocolError } from './protocol-error.js';
 import type { KeepaliveMessage, StandbyStatusUpdateMessage, XLogDataMessage } from './replication-messages.js';
+import { isTimestampTz, type TimestampTz } from './timestamp.js';
 import { fail } from './wire-fields.js';
 
 /** Tag bytes (PostgreSQL's CopyData message types). */
@@ -48,8 +52,9 @@ export const KEEPALIVE_BYTES = 1 + 8 + 8 + 1;
 /** Tag, write, flush, apply, sendTime, replyRequested. */
 export const STANDBY_STATUS_UPDATE_BYTES = 1 + 8 + 8 + 8 + 8 + 1;
 
-/** The largest time a Date can hold (ms since the epoch); later is no clock's reading. */
-const MAX_SEND_TIME_MS = 8.64e15;
+const TWO_32 = 0x1_0000_0000;
+/** A high half at or above this is 2^53 or more: no TimestampTz (and, as int64, any negative). */
+const HIGH_HALF_LIMIT = 0x20_0000;
 
 // ---------------------------------------------------------------------------------------------
 // Leaves
@@ -61,9 +66,9 @@ function checkLsnValue(value: unknown, where: string): number {
   return value;
 }
 
-function checkTime(value: unknown, where: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || Object.is(value, -0) || value > MAX_SEND_TIME_MS) {
-    fail(where, `must be a time in ms since the epoch between 0 and ${MAX_SEND_TIME_MS} (got ${String(value)})`);
+function checkTime(value: unknown, where: string): TimestampTz {
+  if (!isTimestampTz(value)) {
+    fail(where, `must be a time in integer microseconds since the epoch, from 0 to 2^53 - 1 (got ${String(value)})`);
   }
   return value;
 }
@@ -81,8 +86,21 @@ function readFrameLsn(frame: Buffer, offset: number, where: string): Lsn {
   }
 }
 
-function readFrameTime(frame: Buffer, offset: number, where: string): number {
-  return checkTime(frame.readDoubleLE(offset), where);
+/** Writes a checked TimestampTz as a little-endian int64, in two u32 halves (no bigint). */
+function writeFrameTime(frame: Buffer, time: TimestampTz, offset: number): void {
+  const high = Math.floor(time / TWO_32);
+  frame.writeUInt32LE(time - high * TWO_32, offset);
+  frame.writeUInt32LE(high, offset + 4);
+}
+
+function readFrameTime(frame: Buffer, offset: number, where: string): TimestampTz {
+  const low = frame.readUInt32LE(offset);
+  const high = frame.readUInt32LE(offset + 4);
+  if (high >= HIGH_HALF_LIMIT) {
+    const shown = high >= 0x8000_0000 ? 'is negative' : 'is not below 2^53 microseconds';
+    fail(where, `${shown} (high half 0x${high.toString(16)}); a time is integer microseconds since the epoch`);
+  }
+  return (high * TWO_32 + low) as TimestampTz;
 }
 
 function readFrameFlag(frame: Buffer, offset: number, where: string): boolean {
@@ -119,7 +137,7 @@ export function allocXLogDataFrame(dataLength: number): Buffer {
  * is everything after the header). Checks what the receiver will check: 1 to MAX_SEND_SIZE data
  * bytes, LSNs below 2^53, `dataStart + data length <= walEnd`, a valid time. Throws ProtocolError.
  */
-export function writeXLogDataHeader(frame: Buffer, dataStart: Lsn | number, walEnd: Lsn | number, sendTime: number): void {
+export function writeXLogDataHeader(frame: Buffer, dataStart: Lsn | number, walEnd: Lsn | number, sendTime: TimestampTz): void {
   if (!Buffer.isBuffer(frame)) fail('XLogData', 'frame must be a Buffer');
   const dataLength = frame.length - XLOG_DATA_HEADER_BYTES;
   if (dataLength < 1 || dataLength > MAX_SEND_SIZE) {
@@ -127,14 +145,14 @@ export function writeXLogDataHeader(frame: Buffer, dataStart: Lsn | number, walE
   }
   checkLsnValue(dataStart, 'XLogData.dataStart');
   checkLsnValue(walEnd, 'XLogData.walEnd');
-  checkTime(sendTime, 'XLogData.sendTime');
+  const time = checkTime(sendTime, 'XLogData.sendTime');
   if (dataStart + dataLength > walEnd) {
     fail('XLogData.walEnd', `must be at least dataStart plus the data length (${dataStart} + ${dataLength} > ${walEnd})`);
   }
   frame[0] = XLOG_DATA_TAG;
   writeLsn(frame, dataStart, 1);
   writeLsn(frame, walEnd, 9);
-  frame.writeDoubleLE(sendTime, 17);
+  writeFrameTime(frame, time, 17);
 }
 
 /** Encodes an XLogData message, copying its data (tests and tools; the sender uses the above). */
@@ -171,7 +189,7 @@ export function encodeKeepalive(message: KeepaliveMessage): Buffer {
   const frame = Buffer.alloc(KEEPALIVE_BYTES);
   frame[0] = KEEPALIVE_TAG;
   writeLsn(frame, walEnd, 1);
-  frame.writeDoubleLE(sendTime, 9);
+  writeFrameTime(frame, sendTime, 9);
   frame[17] = replyRequested ? 1 : 0;
   return frame;
 }
@@ -200,7 +218,7 @@ export function encodeStandbyStatusUpdate(message: StandbyStatusUpdateMessage): 
   writeLsn(frame, write, 1);
   writeLsn(frame, flush, 9);
   writeLsn(frame, apply, 17);
-  frame.writeDoubleLE(sendTime, 25);
+  writeFrameTime(frame, sendTime, 25);
   frame[33] = replyRequested ? 1 : 0;
   return frame;
 }

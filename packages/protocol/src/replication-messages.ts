@@ -33,6 +33,7 @@
  * is only the in-memory discriminant, never sent.
  */
 import type { Lsn } from '@walship/engine/lsn';
+import type { TimestampTz } from './timestamp.js';
 import type {
   AuthOkMessage,
   AuthRequestMessage,
@@ -172,8 +173,8 @@ export interface XLogDataMessage {
   dataStart: Lsn;
   /** The walsender's end of WAL (what it may send); at least `dataStart + data.length`. */
   walEnd: Lsn;
-  /** The walsender's clock, ms since the Unix epoch. */
-  sendTime: number;
+  /** The walsender's clock when it sent this (filled in last, after reading the WAL). */
+  sendTime: TimestampTz;
   /** The WAL bytes; when decoded, a view of the frame (no copy). */
   data: Buffer;
 }
@@ -182,7 +183,8 @@ export interface XLogDataMessage {
 export interface KeepaliveMessage {
   type: 'keepalive';
   walEnd: Lsn;
-  sendTime: number;
+  /** The walsender's clock. */
+  sendTime: TimestampTz;
   /** The standby should answer with a StandbyStatusUpdate at once. */
   replyRequested: boolean;
 }
@@ -193,7 +195,8 @@ export interface StandbyStatusUpdateMessage {
   write: Lsn;
   flush: Lsn;
   apply: Lsn;
-  sendTime: number;
+  /** The standby's clock (shown as replyTime on the walsender's node). */
+  sendTime: TimestampTz;
   replyRequested: boolean;
 }
 

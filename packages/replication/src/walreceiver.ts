@@ -12,7 +12,9 @@
  * records where the next timeline starts and ends; the startup process decides what follows.
  * It ends with an error when the upstream goes away; the startup process asks for a new one.
  */
-import { encodeStandbyStatusUpdate, type WalSenderMessage } from '@walship/protocol';
+import {
+  encodeStandbyStatusUpdate, getCurrentTimestamp, timestampDifferenceMs, type TimestampTz, type WalSenderMessage,
+} from '@walship/protocol';
 import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn } from '@walship/engine';
 import { WalReceiveFiles } from '@walship/engine/wal/wal-receive-files';
 import { existsTimeLineHistory, writeTimeLineHistoryFile } from '@walship/engine/wal/timeline';
@@ -38,10 +40,18 @@ export interface WalRcvData {
   receivedTli: number;
   writtenUpto: Lsn;
   latestWalEnd: Lsn;
-  latestWalEndTime: number;
-  lastMsgSendTime: number;
-  lastMsgReceiptTime: number;
+  /** The upstream's send time of the message that moved latestWalEnd; 0 before any. */
+  latestWalEndTime: TimestampTz;
+  /** The upstream's send time of its last message; 0 before any. */
+  lastMsgSendTime: TimestampTz;
+  /** This node's clock when the last message arrived; 0 before any. */
+  lastMsgReceiptTime: TimestampTz;
   upstream: string;
+  /**
+   * Date.now() when the walreceiver was asked to start or started, in ms: the postmaster sets it
+   * and the startup process compares it with Date.now() to give up on a walreceiver that stays
+   * STARTING (a 10 s rule, where microseconds would add nothing).
+   */
   startTime: number;
   /** Set at the end of a timeline: where the upstream's next timeline starts. */
   endOfTimeline: { nextTimeline: number; startLsn: Lsn } | null;
@@ -51,8 +61,9 @@ export interface WalRcvData {
 export function newWalRcvData(): WalRcvData {
   return {
     status: 'stopped', conninfo: '', slotName: '', receiveStart: 0 as Lsn, receiveStartTli: 0, flushedUpto: 0 as Lsn,
-    receivedTli: 0, writtenUpto: 0 as Lsn, latestWalEnd: 0 as Lsn, latestWalEndTime: 0, lastMsgSendTime: 0,
-    lastMsgReceiptTime: 0, upstream: '', startTime: 0, endOfTimeline: null, lastError: null,
+    receivedTli: 0, writtenUpto: 0 as Lsn, latestWalEnd: 0 as Lsn, latestWalEndTime: 0 as TimestampTz,
+    lastMsgSendTime: 0 as TimestampTz, lastMsgReceiptTime: 0 as TimestampTz, upstream: '', startTime: 0, endOfTimeline: null,
+    lastError: null,
   };
 }
 
@@ -79,21 +90,22 @@ export interface WalReceiverOptions {
   receiverTimeoutMs: () => number;
   connectTimeoutMs: number;
   log: (level: 'LOG' | 'WARNING' | 'FATAL', message: string) => void;
-  now?: () => number;
+  /** The clock (GetCurrentTimestamp by default): reply, receipt and timeout times. */
+  now?: () => TimestampTz;
 }
 
 export class WalReceiver {
   private connection: ReplicationConnection | null = null;
   private files: WalReceiveFiles | null = null;
   private flushScheduled = false;
-  private lastReplyTime = 0;
+  private lastReplyTime = 0 as TimestampTz;
   private lastReplied = { write: -1, flush: -1, apply: -1 };
   private pingSent = false;
   private ended: Error | null | undefined = undefined;
-  private readonly now: () => number;
+  private readonly now: () => TimestampTz;
 
   constructor(private readonly options: WalReceiverOptions) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? getCurrentTimestamp;
   }
 
   /** WalReceiverMain: connects, streams until the connection, the timeline or the node ends. */
@@ -103,7 +115,7 @@ export class WalReceiver {
     const startLsn = shared.receiveStart;
     const timeline = shared.receiveStartTli;
     shared.upstream = `${options.host}:${options.port}`;
-    shared.startTime = this.now();
+    shared.startTime = Date.now();
     shared.endOfTimeline = null;
     shared.lastError = null;
     try {
@@ -164,7 +176,7 @@ export class WalReceiver {
     const { options } = this;
     while (this.ended === undefined && !options.isStopping()) {
       const now = this.now();
-      const silentMs = now - options.shared.lastMsgReceiptTime;
+      const silentMs = timestampDifferenceMs(options.shared.lastMsgReceiptTime, now);
       const timeout = options.receiverTimeoutMs();
       if (timeout > 0 && silentMs >= timeout) {
         this.end(new WalshipError(ErrorCode.cannotConnectNow, 'terminating walreceiver due to timeout'));
@@ -175,7 +187,7 @@ export class WalReceiver {
         this.pingSent = true;
       }
       this.sendReply(false, false);
-      const untilStatus = options.statusIntervalMs() - (now - this.lastReplyTime);
+      const untilStatus = options.statusIntervalMs() - timestampDifferenceMs(this.lastReplyTime, now);
       const untilPing = timeout > 0 ? timeout / 2 - silentMs : Number.POSITIVE_INFINITY;
       await options.latch.wait(Math.max(10, Math.min(untilStatus, this.pingSent ? timeout - silentMs : untilPing, 10_000)));
     }
@@ -278,7 +290,7 @@ export class WalReceiver {
     const flush = this.files.flushed;
     const apply = this.options.replayPosition();
     const unchanged = write === this.lastReplied.write && flush === this.lastReplied.flush && apply === this.lastReplied.apply;
-    if (!force && unchanged && now - this.lastReplyTime < this.options.statusIntervalMs()) return;
+    if (!force && unchanged && timestampDifferenceMs(this.lastReplyTime, now) < this.options.statusIntervalMs()) return;
     this.lastReplied = { write, flush, apply };
     this.lastReplyTime = now;
     this.connection.send(encodeStandbyStatusUpdate({ type: 'standbyStatusUpdate', write, flush, apply, sendTime: now, replyRequested: requestReply }));

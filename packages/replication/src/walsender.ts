@@ -16,8 +16,8 @@
  * everything flushed (WalSndWaitStopping); a crash here is the walsender's alone.
  */
 import {
-  allocXLogDataFrame, decodeReplicationFrame, encodeKeepalive, encodeReplicationMessage, writeXLogDataHeader,
-  MAX_SEND_SIZE, XLOG_DATA_HEADER_BYTES,
+  allocXLogDataFrame, decodeReplicationFrame, encodeKeepalive, encodeReplicationMessage, getCurrentTimestamp,
+  timestampDifferenceMs, writeXLogDataHeader, MAX_SEND_SIZE, XLOG_DATA_HEADER_BYTES, type TimestampTz,
 } from '@walship/protocol';
 import { ErrorCode, WalshipError, formatLsn, type Lsn } from '@walship/engine';
 import { WalFileReader } from '@walship/engine/wal/wal-files';
@@ -67,8 +67,8 @@ export interface WalSenderOptions {
   log: (level: 'LOG' | 'WARNING', message: string) => void;
   /** Runs after each standby reply, for sync rep and slots. */
   onReply?: (sender: WalSender) => void;
-  /** The time source (ms since the epoch); injectable for tests. */
-  now?: () => number;
+  /** The clock (GetCurrentTimestamp by default): sample, send, reply and timeout times. */
+  now?: () => TimestampTz;
 }
 
 export class WalSender {
@@ -78,22 +78,23 @@ export class WalSender {
   writeLsn: Lsn = 0 as Lsn;
   flushLsn: Lsn = 0 as Lsn;
   replayLsn: Lsn = 0 as Lsn;
-  replyTime: number | null = null;
+  /** The standby's clock in its last reply (PostgreSQL's replyTime). */
+  replyTime: TimestampTz | null = null;
   lags: ReplyLagState = INITIAL_REPLY_LAG_STATE;
   /** How many times walSndWakeup woke this walsender (tests prove path 1 with it). */
   wakeups = 0;
-  readonly startedAt: number;
+  readonly startedAt: TimestampTz;
   private readonly tracker: LagTracker = createLagTracker();
   private readonly reader: WalFileReader;
-  private readonly now: () => number;
+  private readonly now: () => TimestampTz;
   private bufferedBytes = 0;
-  private lastReceiptTime: number;
+  private lastReceiptTime: TimestampTz;
   private pingSent = false;
   private closed = false;
   private failure: Error | null = null;
 
   constructor(private readonly options: WalSenderOptions) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? getCurrentTimestamp;
     this.sentLsn = options.startLsn;
     this.startedAt = this.now();
     this.lastReceiptTime = this.startedAt;
@@ -155,7 +156,12 @@ export class WalSender {
   /** XLogSendPhysical: sends one chunk if there is WAL and room; returns whether it sent. */
   private sendSome(): boolean {
     const limit = this.limit();
-    if (this.sentLsn >= limit || this.bufferedBytes >= WAL_SENDER_BUFFERED_BYTES_MAX) return false;
+    if (this.sentLsn >= limit) return false;
+    // LagTrackerWrite(SendRqstPtr, now): the time is read right after the send limit, so it
+    // approximates when that WAL was flushed here; taken after reading the WAL or after waiting
+    // out a full socket buffer, it would leave that time out of every lag.
+    lagTrackerWrite(this.tracker, limit, this.now());
+    if (this.bufferedBytes >= WAL_SENDER_BUFFERED_BYTES_MAX) return false;
     let end = Math.min(limit, this.sentLsn + MAX_SEND_SIZE);
     // A chunk that stops short of the limit ends at a page boundary, as PostgreSQL's does.
     if (end < limit && end % XLOG_BLCKSZ !== 0) end -= end % XLOG_BLCKSZ;
@@ -168,8 +174,8 @@ export class WalSender {
       this.fail(error);
       return false;
     }
-    const now = this.now();
-    writeXLogDataHeader(frame, this.sentLsn, limit, now);
+    // The send time is filled in last, after the read, as PostgreSQL does.
+    writeXLogDataHeader(frame, this.sentLsn, limit, this.now());
     this.bufferedBytes += frame.length;
     this.options.socket.send(frame, (error) => {
       this.bufferedBytes -= frame.length;
@@ -177,7 +183,6 @@ export class WalSender {
       this.options.latch.set();
     });
     this.sentLsn = end as Lsn;
-    lagTrackerWrite(this.tracker, this.sentLsn, now);
     return true;
   }
 
@@ -222,7 +227,7 @@ export class WalSender {
   private checkTimeout(): boolean {
     const timeout = this.options.walSenderTimeoutMs();
     if (timeout <= 0) return true;
-    const silentMs = this.now() - this.lastReceiptTime;
+    const silentMs = timestampDifferenceMs(this.lastReceiptTime, this.now());
     if (silentMs >= timeout) {
       this.options.log('LOG', `terminating walsender process due to replication timeout (standby "${this.options.applicationName}")`);
       this.options.socket.close(1000, 'replication timeout');
@@ -239,7 +244,7 @@ export class WalSender {
     const timeout = this.options.walSenderTimeoutMs();
     if (stopping) return 100;
     if (timeout <= 0) return 10_000;
-    const silentMs = this.now() - this.lastReceiptTime;
+    const silentMs = timestampDifferenceMs(this.lastReceiptTime, this.now());
     const untilPing = timeout / 2 - silentMs;
     return Math.max(10, this.pingSent ? timeout - silentMs : untilPing);
   }

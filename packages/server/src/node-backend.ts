@@ -9,6 +9,7 @@ import {
   type Entry, type Lsn, type RangeOptions, type RangeResult, type TxnRequest, type TxnResult,
 } from '@walship/engine';
 import type { WalRecovery } from '@walship/engine/wal-recovery';
+import { timestampTzToIsoString } from '@walship/protocol';
 import type { Backend, NodeStatus, ServerState } from './backend.js';
 import type { Postmaster } from './postmaster.js';
 
@@ -161,9 +162,9 @@ export class NodeBackend implements Backend {
           writtenLsn: formatLsn(w.writtenUpto),
           receivedTli: w.receivedTli,
           latestEndLsn: formatLsn(w.latestWalEnd),
-          latestEndTime: w.latestWalEndTime > 0 ? new Date(w.latestWalEndTime).toISOString() : null,
-          lastMsgSendTime: w.lastMsgSendTime > 0 ? new Date(w.lastMsgSendTime).toISOString() : null,
-          lastMsgReceiptTime: w.lastMsgReceiptTime > 0 ? new Date(w.lastMsgReceiptTime).toISOString() : null,
+          latestEndTime: w.latestWalEndTime > 0 ? timestampTzToIsoString(w.latestWalEndTime) : null,
+          lastMsgSendTime: w.lastMsgSendTime > 0 ? timestampTzToIsoString(w.lastMsgSendTime) : null,
+          lastMsgReceiptTime: w.lastMsgReceiptTime > 0 ? timestampTzToIsoString(w.lastMsgReceiptTime) : null,
           slotName: w.slotName || null,
           upstream: w.upstream || null,
           lastError: w.lastError,

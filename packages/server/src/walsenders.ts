@@ -14,6 +14,7 @@ import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn, type LogFunctio
 import { historyFileName, historyFilePath, readTimeLineHistory, tliInHistory, tliSwitchPoint, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
 import { findSegmentTimeline, segmentPath } from '@walship/engine/wal/wal-files';
 import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
+import { timeOffsetToMs, timestampTzToIsoString } from '@walship/protocol';
 import { WalSender } from '@walship/replication';
 import { Latch } from './latch.js';
 import type { AcquiredSlot, ReplicationSlots } from './slots.js';
@@ -43,11 +44,13 @@ export interface ReplicationRow {
   writeLsn: string;
   flushLsn: string;
   replayLsn: string;
+  /** Fractional milliseconds to the microsecond (0.412), as pg_stat_replication's interval; null is NULL. */
   writeLagMs: number | null;
   flushLagMs: number | null;
   replayLagMs: number | null;
   syncPriority: number;
   syncState: string;
+  /** The standby's clock in its last reply, ISO 8601 with microseconds. */
   replyTime: string | null;
   slotName: string | null;
   backendStart: string;
@@ -206,15 +209,19 @@ export class WalSenders {
       writeLsn: formatLsn(sender.writeLsn),
       flushLsn: formatLsn(sender.flushLsn),
       replayLsn: formatLsn(sender.replayLsn),
-      writeLagMs: sender.lags.writeLagMs,
-      flushLagMs: sender.lags.flushLagMs,
-      replayLagMs: sender.lags.replayLagMs,
+      writeLagMs: lagMs(sender.lags.writeLagUs),
+      flushLagMs: lagMs(sender.lags.flushLagUs),
+      replayLagMs: lagMs(sender.lags.replayLagUs),
       syncPriority: 0,
       syncState: 'async',
-      replyTime: sender.replyTime === null ? null : new Date(sender.replyTime).toISOString(),
+      replyTime: sender.replyTime === null ? null : timestampTzToIsoString(sender.replyTime),
       slotName,
-      backendStart: new Date(sender.startedAt).toISOString(),
+      backendStart: timestampTzToIsoString(sender.startedAt),
       walSndWakeups: sender.wakeups,
     }));
   }
+}
+
+function lagMs(lagUs: number | null): number | null {
+  return lagUs === null ? null : timeOffsetToMs(lagUs);
 }

@@ -24,8 +24,12 @@ function text(value: unknown): string {
   return String(value);
 }
 
+/**
+ * A duration in ms with three decimals (`0.412 ms`): lags come to the microsecond, and a
+ * loopback standby's lag is well under a millisecond, so whole milliseconds would show 0 or 1.
+ */
 function lag(value: unknown): string {
-  return typeof value === 'number' ? `${Math.round(value)} ms` : '-';
+  return typeof value === 'number' && Number.isFinite(value) ? `${value.toFixed(3)} ms` : '-';
 }
 
 function records(value: unknown): Json[] {
