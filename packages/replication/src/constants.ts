@@ -47,3 +47,10 @@ export const SHELL_COMMAND_OUTPUT_MAX_BYTES = 64 * 1024;
  * slow network store, and still ends a hung command.
  */
 export const SHELL_COMMAND_TIMEOUT_MS = 10 * 60 * 1000;
+
+/**
+ * Largest count synchronous_standby_names may ask for: a C int, the type of PostgreSQL's num_sync.
+ * PostgreSQL reads the count with atoi(), which wraps a larger number into an arbitrary one (on
+ * 64-bit Linux, 4294967297 becomes 1); walship refuses it instead. No real cluster comes near it.
+ */
+export const SYNC_REP_NUM_SYNC_MAX = 2_147_483_647;

@@ -22,6 +22,10 @@ export {
   resultIsSignal, resultIsAnySignal,
   type CommandPlaceholders, type ShellCommandResult, type RunShellCommandOptions, type CommandOutcome,
 } from './archive-command.js';
+export {
+  parseSynchronousStandbyNames, checkSynchronousStandbyNames, formatSyncRepConfig, quoteStandbyName, SyncRepConfigError,
+  type SyncRepConfig, type SyncRepMethod, type SyncRepConfigErrorReason,
+} from './sync-rep-config.js';
 export { WalSender, WAL_SENDER_BUFFERED_BYTES_MAX, type WalSenderOptions, type WalSenderState, type LatchLike, type ReplicationSocket } from './walsender.js';
 export { WalReceiver, newWalRcvData, type WalRcvData, type WalRcvState, type WalReceiverOptions } from './walreceiver.js';
 export { ReplicationConnection, type ReplicationConnectOptions } from './replication-connection.js';
