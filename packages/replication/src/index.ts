@@ -26,6 +26,12 @@ export {
   parseSynchronousStandbyNames, checkSynchronousStandbyNames, formatSyncRepConfig, quoteStandbyName, SyncRepConfigError,
   type SyncRepConfig, type SyncRepMethod, type SyncRepConfigErrorReason,
 } from './sync-rep-config.js';
+export {
+  standbyPriority, syncRepGetCandidateStandbys, syncRepGetSyncRecPtr, syncStateOf, syncRepWaitMode, syncRepReleaseWaiters,
+  SyncRepQueues, SYNC_REP_WAIT_MODES,
+  type SyncRepWaitMode, type SyncRepPositions, type SyncRepStandby, type SyncState, type SyncRepWaiter, type SyncRepWaitState,
+  type SyncRepWaitOutcome, type SyncRepWaitStats, type SyncRepQueuesOptions, type SyncRepRelease,
+} from './sync-rep.js';
 export { WalSender, WAL_SENDER_BUFFERED_BYTES_MAX, type WalSenderOptions, type WalSenderState, type LatchLike, type ReplicationSocket } from './walsender.js';
 export { WalReceiver, newWalRcvData, type WalRcvData, type WalRcvState, type WalReceiverOptions } from './walreceiver.js';
 export { ReplicationConnection, type ReplicationConnectOptions } from './replication-connection.js';
