@@ -5,11 +5,12 @@
  * recovery no longer needs.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { writeControlFile, DbState, type ControlFileData } from './control-file.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { encodeCheckPoint } from './wal/record-data.js';
 import { archiveStatusInUse, statusFilePath, xlogArchiveCheckDone, xlogArchiveCleanup, type ArchiveCheckContext, type ArchiveMode } from './wal/archive-status.js';
-import { fsyncDirectory, listSegments, segmentPath, walDir } from './wal/wal-files.js';
+import { fsyncDirectory, listSegments, walDir } from './wal/wal-files.js';
 import { segmentOf } from './wal/xlog-internal.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, XlogInfo } from './wal/xlog-record.js';
 import type { Xlog } from './wal/xlog.js';
@@ -156,13 +157,18 @@ export interface RemoveSegmentsArchiveContext extends ArchiveCheckContext {
  * more, and never one the archiver has not archived yet (XLogArchiveCheckDone); the status files
  * of a removed segment go with it (XLogArchiveCleanup). Without `archive`, a segment marked
  * `.ready` is kept and the rest removed; with archive_mode not known, see ArchiveCheckContext.
+ *
+ * `.partial` segments (IsPartialXLogFileName) are removed by the same rules, by their segment
+ * number: nothing reads them, and once archived they would otherwise stay for good. (PostgreSQL
+ * compares names as strings, where a `.partial` sorts after its full segment, so it goes once the
+ * cutoff is one segment further; the segment number is what says that WAL is no longer needed.)
  */
 export function removeOldSegments(dataDir: string, segmentSize: number, redo: Lsn, keepBytes: number, archive?: RemoveSegmentsArchiveContext): number {
   const keepSegments = Math.ceil(keepBytes / segmentSize);
   const cutoff = segmentOf(redo, segmentSize) - keepSegments;
   let removed = 0;
   let context = archive;
-  for (const segment of listSegments(dataDir, segmentSize)) {
+  for (const segment of listSegments(dataDir, segmentSize, { includePartial: true })) {
     if (segment.segNo >= cutoff) continue;
     if (context !== undefined && context.mode === null && context.keepUnmarked === undefined) {
       context = { ...context, keepUnmarked: archiveStatusInUse(dataDir) };
@@ -173,7 +179,7 @@ export function removeOldSegments(dataDir: string, segmentSize: number, redo: Ls
     if (check.notified) context?.onNotify?.(segment.name);
     if (!check.removable) continue;
     try {
-      fs.unlinkSync(segmentPath(dataDir, segment.timeline, segment.segNo, segmentSize));
+      fs.unlinkSync(path.join(walDir(dataDir), segment.name));
       removed++;
     } catch {
       // Already gone: nothing to do.

@@ -143,7 +143,11 @@ export class Database {
    * history file, starts the new timeline's first segment, and writes an end-of-recovery record
    * (the checkpoint follows in the background, as PostgreSQL's fast promotion does).
    */
-  static async finishRecovery(recovery: WalRecovery, options: DatabaseOptions, mode: { promote: boolean; recoveryMs?: number; walReceivedUpTo?: number }): Promise<Database> {
+  static async finishRecovery(recovery: WalRecovery, options: DatabaseOptions, mode: {
+    promote: boolean; recoveryMs?: number; walReceivedUpTo?: number;
+    /** archive_mode is not off: the old timeline's switch segment is kept as `.partial`. */
+    keepPartialSegment?: boolean;
+  }): Promise<Database> {
     const { dataDir, log } = options;
     const control = recovery.control;
     const endOfWal = recovery.endOfReplayedWal;
@@ -156,7 +160,7 @@ export class Database {
     const previousTimeline = recovery.replayTimeline;
     let timeline = previousTimeline;
     if (mode.promote) {
-      timeline = startNewTimeline(dataDir, control, previousTimeline, endOfWal, log);
+      timeline = startNewTimeline(dataDir, control, previousTimeline, endOfWal, log, { keepPartialSegment: mode.keepPartialSegment === true });
     }
     control.timeline = timeline;
     control.prevTimeline = previousTimeline;

@@ -5,8 +5,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bootstrapDataDirectory } from './bootstrap.js';
 import { readControlFile } from './control-file.js';
 import { Database, type DatabaseOptions } from './database.js';
+import type { Lsn } from './lsn.js';
+import { startNewTimeline } from './promote.js';
 import { STANDBY_SIGNAL_FILE, WalRecovery } from './wal-recovery.js';
+import { xlogArchiveForceDone } from './wal/archive-status.js';
 import { historyFilePath, readTimeLineHistory } from './wal/timeline.js';
+import { xlogFileName } from './wal/xlog-internal.js';
 
 const SEGMENT = 1024 * 1024;
 let root: string;
@@ -81,5 +85,36 @@ describe('standby replay and promotion', () => {
     expect((await again.get(undefined, Buffer.from('k03499')))?.value.toString()).toBe('c-3499');
     await again.shutdown();
     expect(readControlFile(standbyDir).timeline).toBe(2);
+  });
+});
+
+describe('startNewTimeline', () => {
+  it('keeps the old timeline\'s switch segment whole as .partial when archiving, and only renames it otherwise', async () => {
+    const dir = path.join(root, 'node');
+    await bootstrapDataDirectory(dir, { walSegmentSize: SEGMENT });
+    const control = readControlFile(dir);
+    const walFile = (tli: number, segNo: number) => path.join(dir, 'pg_wal', xlogFileName(tli, segNo, SEGMENT));
+    const oldContent = Buffer.alloc(SEGMENT, 0xab);
+    // WAL received past the switch point stays in the .partial, as PostgreSQL's rename leaves it.
+    oldContent.fill(0xcd, 0x2345);
+    fs.writeFileSync(walFile(1, 3), oldContent);
+
+    expect(startNewTimeline(dir, control, 1, (3 * SEGMENT + 0x2345) as Lsn, () => undefined, { keepPartialSegment: true })).toBe(2);
+    expect(fs.existsSync(walFile(1, 3))).toBe(false);
+    expect(fs.readFileSync(`${walFile(1, 3)}.partial`).equals(oldContent)).toBe(true);
+    expect(fs.readFileSync(walFile(2, 3)).equals(oldContent)).toBe(true);
+    expect(fs.readdirSync(path.join(dir, 'pg_wal')).filter((n) => n.startsWith('xlogtemp'))).toEqual([]);
+
+    // Archiving off: renamed, no copy.
+    fs.writeFileSync(walFile(2, 5), oldContent);
+    expect(startNewTimeline(dir, control, 2, (5 * SEGMENT + 8) as Lsn, () => undefined)).toBe(3);
+    expect(fs.existsSync(`${walFile(2, 5)}.partial`)).toBe(false);
+    expect(fs.existsSync(walFile(3, 5))).toBe(true);
+
+    // A switch segment that already has a status was complete (restored from the archive): no .partial.
+    fs.writeFileSync(walFile(3, 6), oldContent);
+    xlogArchiveForceDone(dir, xlogFileName(3, 6, SEGMENT));
+    expect(startNewTimeline(dir, control, 3, (6 * SEGMENT + 8) as Lsn, () => undefined, { keepPartialSegment: true })).toBe(4);
+    expect(fs.existsSync(`${walFile(3, 6)}.partial`)).toBe(false);
   });
 });

@@ -11,7 +11,8 @@
  * the copy where to start and how far replay must get before the copy is consistent.
  *
  * The receiver writes into an empty directory, checks every path (a sender cannot write outside
- * it), zero-fills the last WAL segment, writes backup_label last, and fsyncs everything.
+ * it), zero-fills the last WAL segment, marks the WAL it received `.done` (the source archives
+ * it), writes backup_label last, and fsyncs everything.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,8 +24,9 @@ import { XLOG_BLCKSZ } from '@walship/engine/constants';
 import { DATA_SUBDIRECTORIES } from '@walship/engine/bootstrap';
 import { readControlFile } from '@walship/engine/control-file';
 import { formatBackupLabel } from '@walship/engine/wal-recovery';
+import { isTimelineHistoryFileName, xlogArchiveForceDone } from '@walship/engine/wal/archive-status';
 import { fsyncDirectory, segmentPath } from '@walship/engine/wal/wal-files';
-import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
+import { isXlogFileName, segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
 import type { ReplicationConnection } from './replication-connection.js';
 
 /** Files and directories a backup never carries (basebackup.c's excludeFiles / excludeDirContents). */
@@ -236,11 +238,14 @@ export function receiveBaseBackup(connection: ReplicationConnection, targetDir: 
   });
 }
 
-/** Zero-fills WAL segments to full size, makes the empty directories, writes backup_label, fsyncs all. */
+/**
+ * Zero-fills WAL segments to full size, makes the empty directories, marks the WAL files
+ * archived, writes backup_label, fsyncs all.
+ */
 function finishCopy(root: string, written: string[], backupLabel: string): void {
   const control = readControlFile(root);
   for (const file of written) {
-    if (!/\/pg_wal\/[0-9A-F]{24}$/.test(file)) continue;
+    if (!isXlogFileName(path.basename(file)) || path.dirname(file) !== path.join(root, 'pg_wal')) continue;
     const size = fs.statSync(file).size;
     if (size < control.walSegmentSize) {
       const fd = fs.openSync(file, 'r+');
@@ -250,6 +255,7 @@ function finishCopy(root: string, written: string[], backupLabel: string): void 
     }
   }
   for (const dir of DATA_SUBDIRECTORIES) fs.mkdirSync(path.join(root, dir), { recursive: true, mode: 0o700 });
+  markBackupWalArchived(root, written);
   const labelPath = path.join(root, 'backup_label');
   fs.writeFileSync(labelPath, backupLabel, { mode: 0o600 });
   for (const file of [...written, labelPath]) {
@@ -258,4 +264,18 @@ function finishCopy(root: string, written: string[], backupLabel: string): void 
     fs.closeSync(fd);
   }
   for (const dir of ['', ...DATA_SUBDIRECTORIES]) fsyncDirectory(path.join(root, dir));
+}
+
+/**
+ * The WAL segments and timeline history files a backup brought are the source's to archive (or
+ * already in its archive): each is marked `.done` here, as pg_basebackup receives them, so that
+ * the new node — a standby with archive_mode = on or always, or a primary once promoted — never
+ * archives them again, and its checkpoints may remove them once past them.
+ */
+export function markBackupWalArchived(root: string, written: readonly string[]): void {
+  for (const file of written) {
+    const name = path.basename(file);
+    if (path.dirname(file) !== path.join(root, 'pg_wal')) continue;
+    if (isXlogFileName(name) || isTimelineHistoryFileName(name)) xlogArchiveForceDone(root, name);
+  }
 }

@@ -8,14 +8,17 @@
  * are written, it is fdatasynced, and only then does the flushed position move, recovery get
  * woken (WakeupRecovery) and the upstream get a status update with write, flush and apply. A
  * keepalive that asks for a reply is answered at once; a silent upstream is pinged at half of
- * wal_receiver_timeout and given up at the whole of it. At the end of a timeline it flushes,
- * records where the next timeline starts and ends; the startup process decides what follows.
+ * wal_receiver_timeout and given up at the whole of it. Each finished segment is marked `.done`,
+ * or `.ready` with archive_mode = always, where the standby's own archiver archives it too. At
+ * the end of a timeline it flushes, closes and marks the timeline's last segment, records where
+ * the next timeline starts and ends; the startup process decides what follows.
  * It ends with an error when the upstream goes away; the startup process asks for a new one.
  */
 import {
   encodeStandbyStatusUpdate, getCurrentTimestamp, timestampDifferenceMs, type TimestampTz, type WalSenderMessage,
 } from '@walship/protocol';
 import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn } from '@walship/engine';
+import type { ArchiveMode } from '@walship/engine/wal/archive-status';
 import { WalReceiveFiles } from '@walship/engine/wal/wal-receive-files';
 import { existsTimeLineHistory, writeTimeLineHistoryFile } from '@walship/engine/wal/timeline';
 import { ReplicationConnection } from './replication-connection.js';
@@ -86,6 +89,13 @@ export interface WalReceiverOptions {
   wakeupRecovery: () => void;
   /** Runs when the flushed position moved (cascading walsenders). */
   onFlushed?: (flushed: Lsn) => void;
+  /**
+   * archive_mode as the node runs with it: finished segments are marked `.done`, or `.ready`
+   * with `always` (default off: `.done`).
+   */
+  archiveMode?: ArchiveMode;
+  /** A finished segment was marked `.ready`: wake the archiver (PgArchWakeup). */
+  onArchiveNotify?: (fileName: string) => void;
   statusIntervalMs: () => number;
   receiverTimeoutMs: () => number;
   connectTimeoutMs: number;
@@ -139,7 +149,13 @@ export class WalReceiver {
       await this.fetchTimelineHistories(connection, timeline, system.timeline);
       await connection.request('startReplication', { startLsn: formatLsn(startLsn), timeline, ...(shared.slotName ? { slot: shared.slotName } : {}) });
       options.log('LOG', `started streaming WAL from primary at ${formatLsn(startLsn)} on timeline ${timeline}`);
-      this.files = new WalReceiveFiles(options.dataDir, timeline, options.segmentSize, startLsn);
+      this.files = new WalReceiveFiles(options.dataDir, timeline, options.segmentSize, startLsn, {
+        mode: options.archiveMode ?? 'off',
+        onStatus: (fileName, status, error) => {
+          if (error !== null) options.log('LOG', `could not create archive status file "pg_wal/archive_status/${fileName}.${status}": ${error.message}`);
+          else if (status === 'ready') options.onArchiveNotify?.(fileName);
+        },
+      });
       shared.status = 'streaming';
       shared.receivedTli = timeline;
       shared.writtenUpto = startLsn;
@@ -234,6 +250,12 @@ export class WalReceiver {
         break;
       case 'endOfTimeline': {
         this.flush();
+        try {
+          this.files!.endOfTimeline();
+        } catch (error) {
+          this.end(error as Error);
+          return;
+        }
         const startLsn = parseLsn(message.nextTimelineStartLsn)!;
         shared.endOfTimeline = { nextTimeline: message.nextTimeline, startLsn };
         this.options.log('LOG', `replication terminated by primary server: End of WAL reached on timeline ${shared.receivedTli} at ${formatLsn(startLsn)}`);

@@ -312,7 +312,9 @@ export class Postmaster {
         walRetrieveRetryIntervalMs: this.settings.get('wal_retrieve_retry_interval'),
         targetTimelineLatest: this.settings.get('recovery_target_timeline') === 'latest',
         recoveryMinApplyDelayMs: this.settings.get('recovery_min_apply_delay'),
+        archiveMode: this.settings.get('archive_mode'),
       }),
+      wakeArchiver: () => this.wakeArchiver(),
       walRcv: this.walRcv,
       requestXLogStreaming: (startLsn, timeline, slotName, conninfo) => this.requestXLogStreaming(startLsn, timeline, slotName, conninfo),
       shutdownWalReceiver: () => this.shutdownWalReceiver(),
@@ -386,6 +388,9 @@ export class Postmaster {
       replayPosition: () => recovery.replayEndLsn,
       wakeupRecovery: () => this.startup?.wakeupRecovery(),
       onFlushed: () => this.wakeCascadingWalSenders(),
+      // archive_mode needs a restart: the running value, which a reload never changes.
+      archiveMode: this.settings.get('archive_mode'),
+      onArchiveNotify: () => this.wakeArchiver(),
       statusIntervalMs: () => this.settings.get('wal_receiver_status_interval'),
       receiverTimeoutMs: () => this.settings.get('wal_receiver_timeout'),
       connectTimeoutMs: 10_000,
@@ -494,7 +499,9 @@ export class Postmaster {
     await Promise.all(others.map((c) => c.stopAndWait()));
     // Cascading standbys reconnect and find the new timeline (end of their old one first).
     this.walSenders.closeAll('the upstream was promoted: reconnect to follow the new timeline');
-    const db = await Database.finishRecovery(recovery, this.databaseOptions(), { promote: true, walReceivedUpTo: receivedUpTo });
+    const db = await Database.finishRecovery(recovery, this.databaseOptions(), {
+      promote: true, walReceivedUpTo: receivedUpTo, keepPartialSegment: this.settings.get('archive_mode') !== 'off',
+    });
     // Taken over by the new Xlog, unless the settings no longer fit it.
     void this.preparedWalIo?.discard();
     this.preparedWalIo = null;

@@ -5,8 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { removeOldSegments } from '../checkpoint.js';
 import type { Lsn } from '../lsn.js';
 import {
-  archiveStatusAtPromotion, archiveStatusInUse, archiveStatusOf, compareArchiveOrder, isArchivableFileName, readyXlogFiles, statusFilePath,
-  xlogArchiveCheckDone, xlogArchiveCleanup, xlogArchiveDone, xlogArchiveForceDone, xlogArchiveNotify, xlogArchiveNotifySeg,
+  archiveStatusAtPromotion, archiveStatusInUse, archiveStatusOf, compareArchiveOrder, isArchivableFileName, keepFileRestoredFromArchive, readyXlogFiles,
+  statusFilePath, xlogArchiveCheckDone, xlogArchiveCleanup, xlogArchiveDone, xlogArchiveForceDone, xlogArchiveMarkReceived, xlogArchiveNotify,
+  xlogArchiveNotifySeg,
 } from './archive-status.js';
 import { xlogFileName } from './xlog-internal.js';
 
@@ -56,6 +57,50 @@ describe('archive status files', () => {
     xlogArchiveCleanup(dataDir, seg(3));
     xlogArchiveCleanup(dataDir, seg(9)); // nothing there: fine
     expect(archiveStatusOf(dataDir, seg(3))).toBeNull();
+  });
+
+  it('a new .ready replaces an old .done, so that a checkpoint cannot remove the file before it is archived again', () => {
+    xlogArchiveForceDone(dataDir, seg(1));
+    xlogArchiveNotify(dataDir, seg(1));
+    expect(statusFiles()).toEqual([`${seg(1)}.ready`]);
+    expect(archiveStatusOf(dataDir, seg(1))).toBe('ready');
+    expect(xlogArchiveCheckDone(dataDir, seg(1), { mode: 'on', inRecovery: false }).removable).toBe(false);
+  });
+
+  it('marks a received file .done whatever archive_mode is, but .ready with always', () => {
+    expect(xlogArchiveMarkReceived(dataDir, seg(1), 'off')).toBe('done');
+    expect(xlogArchiveMarkReceived(dataDir, seg(2), 'on')).toBe('done');
+    // A .ready from before (archive_mode was always) becomes .done: the upstream has it.
+    xlogArchiveNotify(dataDir, seg(3));
+    expect(xlogArchiveMarkReceived(dataDir, seg(3), 'on')).toBe('done');
+    expect(xlogArchiveMarkReceived(dataDir, seg(4), 'always')).toBe('ready');
+    // Received again with always (the base backup's last segment, completed by streaming): .ready.
+    expect(xlogArchiveMarkReceived(dataDir, seg(1), 'always')).toBe('ready');
+    expect(statusFiles()).toEqual([`${seg(1)}.ready`, `${seg(2)}.done`, `${seg(3)}.done`, `${seg(4)}.ready`]);
+  });
+
+  it('keeps a restored file in pg_wal/, replacing a local copy, marked as received', () => {
+    const restored = path.join(dataDir, 'pg_wal', 'RECOVERYXLOG');
+    fs.writeFileSync(restored, 'from the archive');
+    touchSegment(seg(5));
+    expect(keepFileRestoredFromArchive(dataDir, restored, seg(5), 'on')).toEqual({ status: 'done', error: null });
+    expect(fs.readFileSync(path.join(dataDir, 'pg_wal', seg(5)), 'utf8')).toBe('from the archive');
+    expect(fs.existsSync(restored)).toBe(false);
+
+    fs.writeFileSync(restored, 'again');
+    expect(keepFileRestoredFromArchive(dataDir, restored, seg(6), 'always')).toEqual({ status: 'ready', error: null });
+    expect(walFiles()).toEqual([seg(5), seg(6)]);
+    expect(statusFiles()).toEqual([`${seg(5)}.done`, `${seg(6)}.ready`]);
+    expect(readyXlogFiles(dataDir)).toEqual([seg(6)]);
+
+    // A status that cannot be written is reported; the file is in place all the same.
+    fs.rmSync(path.join(dataDir, 'pg_wal', 'archive_status'), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, 'pg_wal', 'archive_status'), 'not a directory');
+    fs.writeFileSync(restored, 'third');
+    const kept = keepFileRestoredFromArchive(dataDir, restored, seg(7), 'always');
+    expect(kept.status).toBe('ready');
+    expect(kept.error).toBeInstanceOf(Error);
+    expect(fs.readFileSync(path.join(dataDir, 'pg_wal', seg(7)), 'utf8')).toBe('third');
   });
 
   it('creates archive_status/ when it is missing', () => {
@@ -152,6 +197,43 @@ describe('removeOldSegments with archiving', () => {
     expect(statusFiles()).toEqual([]);
   });
 
+  it('removes .partial segments by the same rules, with their .done', () => {
+    for (const name of [seg(3), `${seg(3)}.partial`, seg(4, 2), `${seg(4)}.partial`, seg(5, 2), seg(6, 2), `${seg(6)}.partial`]) touchSegment(name);
+    xlogArchiveForceDone(dataDir, seg(3));
+    xlogArchiveNotify(dataDir, `${seg(3)}.partial`);
+    xlogArchiveForceDone(dataDir, seg(4, 2));
+    xlogArchiveForceDone(dataDir, `${seg(4)}.partial`);
+    xlogArchiveForceDone(dataDir, `${seg(6)}.partial`);
+    const ctx = { mode: 'on' as const, inRecovery: false };
+    // Redo in segment 5: segments 3 and 4 are old; the .partial of 3 is not archived yet.
+    expect(removeOldSegments(dataDir, SEGMENT, (5 * SEGMENT + 8) as Lsn, 0, ctx)).toBe(3);
+    expect(walFiles()).toEqual([`${seg(3)}.partial`, `${seg(6)}.partial`, seg(5, 2), seg(6, 2)]);
+    expect(statusFiles()).toEqual([`${seg(3)}.partial.ready`, `${seg(6)}.partial.done`]);
+
+    xlogArchiveDone(dataDir, `${seg(3)}.partial`);
+    expect(removeOldSegments(dataDir, SEGMENT, (5 * SEGMENT + 8) as Lsn, 0, ctx)).toBe(1);
+    expect(walFiles()).toEqual([`${seg(6)}.partial`, seg(5, 2), seg(6, 2)]);
+    // wal_keep_size keeps a .partial as it keeps a segment; past the cutoff it goes.
+    expect(removeOldSegments(dataDir, SEGMENT, (7 * SEGMENT) as Lsn, 2 * SEGMENT, ctx)).toBe(0);
+    xlogArchiveForceDone(dataDir, seg(5, 2));
+    xlogArchiveForceDone(dataDir, seg(6, 2));
+    expect(removeOldSegments(dataDir, SEGMENT, (8 * SEGMENT) as Lsn, 0, ctx)).toBe(3);
+    expect(walFiles()).toEqual([]);
+    expect(statusFiles()).toEqual([]);
+  });
+
+  it('a .partial without a status is marked .ready and kept, as a segment is; with archive_mode off it goes', () => {
+    touchSegment(`${seg(2)}.partial`);
+    const notified: string[] = [];
+    expect(removeOldSegments(dataDir, SEGMENT, (4 * SEGMENT) as Lsn, 0, { mode: 'on', inRecovery: false, onNotify: (name) => notified.push(name) })).toBe(0);
+    expect(notified).toEqual([`${seg(2)}.partial`]);
+    // Without an archive context, a .ready one is kept too.
+    expect(removeOldSegments(dataDir, SEGMENT, (4 * SEGMENT) as Lsn, 0)).toBe(0);
+    expect(removeOldSegments(dataDir, SEGMENT, (4 * SEGMENT) as Lsn, 0, { mode: 'off', inRecovery: false })).toBe(1);
+    expect(walFiles()).toEqual([]);
+    expect(statusFiles()).toEqual([]);
+  });
+
   it('with archive_mode not known, keeps unmarked segments only where archiving is in use', () => {
     for (let segNo = 1; segNo <= 3; segNo++) touchSegment(seg(segNo));
     // An empty archive_status/: archiving was never used here; unmarked segments go.
@@ -194,6 +276,16 @@ describe('archive status at promotion', () => {
     expect(archiveStatusAtPromotion({
       dataDir, segmentSize: SEGMENT, archiveMode: 'on', timeline: 2, parentTimeline: 1, switchPoint: 4 * SEGMENT + 0x100, switchSegNo: 4,
     })).toEqual([]);
+  });
+
+  it('marks .ready the .partial that startNewTimeline kept, and renames nothing then', () => {
+    for (const name of [seg(3), `${seg(4)}.partial`, seg(4, 2)]) touchSegment(name);
+    const notified = archiveStatusAtPromotion({
+      dataDir, segmentSize: SEGMENT, archiveMode: 'always', timeline: 2, parentTimeline: 1, switchPoint: 4 * SEGMENT + 0x100, switchSegNo: 4,
+    });
+    expect(notified).toEqual([seg(3), `${seg(4)}.partial`]);
+    expect(walFiles()).toEqual([seg(3), `${seg(4)}.partial`, seg(4, 2)].sort());
+    expect(readyXlogFiles(dataDir)).toEqual([seg(3), `${seg(4)}.partial`]);
   });
 
   it('with archive_mode off only marks old segments .done; with always marks them .ready', () => {

@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fsyncDirectory, walDir } from './wal-files.js';
-import { hex8, parseXlogFileName, xlogFileName } from './xlog-internal.js';
+import { PARTIAL_SUFFIX, hex8, parseXlogFileName, xlogFileName } from './xlog-internal.js';
 
 /** archive_mode. */
 export type ArchiveMode = 'off' | 'on' | 'always';
@@ -84,8 +84,14 @@ function createStatusFile(dataDir: string, xlog: string, status: ArchiveStatus):
  * XLogArchiveNotify: marks `xlog` (a file name in pg_wal/) `.ready` for the archiver, durably.
  * The caller wakes the archiver. Throws on an I/O error; callers treat that as PostgreSQL does
  * (a LOG line and carry on): the next checkpoint notices the missing status and retries.
+ *
+ * A `.done` left from before goes first: `.done` wins in archiveStatusOf, so beside a new
+ * `.ready` it would let a checkpoint remove the file before the archiver has it. A crash
+ * between the two leaves no status at all, which checkpoints turn back into `.ready`.
  */
 export function xlogArchiveNotify(dataDir: string, xlog: string): void {
+  const done = statusFilePath(dataDir, xlog, 'done');
+  if (exists(done)) fs.rmSync(done, { force: true });
   createStatusFile(dataDir, xlog, 'ready');
 }
 
@@ -107,6 +113,50 @@ export function xlogArchiveForceDone(dataDir: string, xlog: string): void {
     return;
   }
   createStatusFile(dataDir, xlog, 'done');
+}
+
+/**
+ * The status of a WAL file this node received whole instead of writing it: a segment the
+ * walreceiver finished (XLogWalRcvClose, and the last one of a timeline in WalReceiverMain), or a
+ * file restore_command brought back (KeepFileRestoredFromArchive). Its upstream, or the archive
+ * it came from, has it already: `.done` (XLogArchiveForceDone), with archive_mode off as well, so
+ * that turning archiving on later does not archive it a second time. Only with archive_mode =
+ * always does this node keep an archive of its own: `.ready` (XLogArchiveNotify), and the caller
+ * wakes the archiver. Returns the status given. Throws on an I/O error, as xlogArchiveNotify.
+ */
+export function xlogArchiveMarkReceived(dataDir: string, xlog: string, archiveMode: ArchiveMode): ArchiveStatus {
+  if (archiveMode === 'always') {
+    xlogArchiveNotify(dataDir, xlog);
+    return 'ready';
+  }
+  xlogArchiveForceDone(dataDir, xlog);
+  return 'done';
+}
+
+/**
+ * KeepFileRestoredFromArchive: moves a file restore_command wrote (`restoredPath`, in the data
+ * directory) into pg_wal/ as `xlog`, replacing a local copy, durably (durable_rename: the file
+ * fsynced, renamed, the directory fsynced) so that a crash leaves either copy whole. Then marks
+ * it as received (xlogArchiveMarkReceived). Returns the status it gave, or meant to give when
+ * `error` says why it could not: that is logged, not thrown, since the file is in place and
+ * replay can go on, and checkpoints repair a missing status.
+ */
+export function keepFileRestoredFromArchive(dataDir: string, restoredPath: string, xlog: string, archiveMode: ArchiveMode): {
+  status: ArchiveStatus; error: Error | null;
+} {
+  const fd = fs.openSync(restoredPath, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(restoredPath, path.join(walDir(dataDir), xlog));
+  fsyncDirectory(walDir(dataDir));
+  try {
+    return { status: xlogArchiveMarkReceived(dataDir, xlog, archiveMode), error: null };
+  } catch (error) {
+    return { status: archiveMode === 'always' ? 'ready' : 'done', error: error as Error };
+  }
 }
 
 /**
@@ -239,9 +289,10 @@ export interface PromotionArchiveStatus {
  *   archive, the upstream, or the base backup: the old primary archives those, so they are
  *   `.done` (with archive_mode = always this node archives them itself: `.ready`);
  * - with archiving on: the parent timeline's copy of the switch segment holds WAL only up to the
- *   switch point, so it is renamed `<name>.partial` and marked `.ready` (never archived under a
- *   full segment's name, where it could overwrite the old primary's complete copy), and the new
- *   timeline's history file is marked `.ready`.
+ *   switch point, so it is archived as `<name>.partial` (never under a full segment's name, where
+ *   it could overwrite the old primary's complete copy): startNewTimeline kept that copy, or the
+ *   segment is renamed so here, and it is marked `.ready`; so is the new timeline's history file.
+ *   Checkpoints remove the `.partial` once it is archived and older than what they keep.
  *
  * Returns the names it marked `.ready` (for the log and to wake the archiver).
  */
@@ -268,12 +319,18 @@ export function archiveStatusAtPromotion(p: PromotionArchiveStatus): string[] {
   if (!archiving) return notified;
   const oldName = xlogFileName(p.parentTimeline, p.switchSegNo, p.segmentSize);
   const oldPath = path.join(walDir(p.dataDir), oldName);
-  if (p.switchPoint % p.segmentSize !== 0 && exists(oldPath) && archiveStatusOf(p.dataDir, oldName) === null) {
-    const partialName = `${oldName}.partial`;
-    fs.renameSync(oldPath, path.join(walDir(p.dataDir), partialName));
-    fsyncDirectory(walDir(p.dataDir));
-    xlogArchiveNotify(p.dataDir, partialName);
-    notified.push(partialName);
+  const partialName = `${oldName}${PARTIAL_SUFFIX}`;
+  const partialPath = path.join(walDir(p.dataDir), partialName);
+  if (p.switchPoint % p.segmentSize !== 0) {
+    // startNewTimeline made the .partial already, unless it kept the old segment where it was.
+    if (exists(oldPath) && !exists(partialPath) && archiveStatusOf(p.dataDir, oldName) === null) {
+      fs.renameSync(oldPath, partialPath);
+      fsyncDirectory(walDir(p.dataDir));
+    }
+    if (exists(partialPath) && archiveStatusOf(p.dataDir, partialName) === null) {
+      xlogArchiveNotify(p.dataDir, partialName);
+      notified.push(partialName);
+    }
   }
   const history = `${hex8(p.timeline)}.history`;
   if (exists(path.join(walDir(p.dataDir), history)) && archiveStatusOf(p.dataDir, history) === null) {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { XLOG_BLCKSZ } from '../constants.js';
 import type { Lsn } from '../lsn.js';
 import { ErrorCode, WalshipError } from '../errors.js';
-import { parseXlogFileName, segmentOf, xlogFileName } from './xlog-internal.js';
+import { parsePartialXlogFileName, parseXlogFileName, segmentOf, xlogFileName } from './xlog-internal.js';
 import type { WalPageSource } from './xlog-reader.js';
 
 /** Zero-fill in chunks of this size: big enough for few syscalls, small enough to stay cheap. */
@@ -62,10 +62,16 @@ export interface SegmentFile {
   name: string;
   timeline: number;
   segNo: number;
+  /** A `.partial` segment (promotion's copy of the old timeline's last segment). */
+  partial: boolean;
 }
 
-/** Segment files in pg_wal/, in (segNo, timeline) order. */
-export function listSegments(dataDir: string, segmentSize: number): SegmentFile[] {
+/**
+ * Segment files in pg_wal/, in (segNo, timeline) order; with `includePartial`, `.partial` ones
+ * too, each after the full segment of the same name. Recovery and the walsender never read
+ * `.partial` files; only segment removal looks at them.
+ */
+export function listSegments(dataDir: string, segmentSize: number, options: { includePartial?: boolean } = {}): SegmentFile[] {
   let names: string[];
   try {
     names = fs.readdirSync(walDir(dataDir));
@@ -75,9 +81,14 @@ export function listSegments(dataDir: string, segmentSize: number): SegmentFile[
   const segments: SegmentFile[] = [];
   for (const name of names) {
     const parsed = parseXlogFileName(name, segmentSize);
-    if (parsed !== null) segments.push({ name, ...parsed });
+    if (parsed !== null) {
+      segments.push({ name, ...parsed, partial: false });
+      continue;
+    }
+    const partial = options.includePartial === true ? parsePartialXlogFileName(name, segmentSize) : null;
+    if (partial !== null) segments.push({ name, ...partial, partial: true });
   }
-  segments.sort((a, b) => a.segNo - b.segNo || a.timeline - b.timeline);
+  segments.sort((a, b) => a.segNo - b.segNo || a.timeline - b.timeline || Number(a.partial) - Number(b.partial));
   return segments;
 }
 

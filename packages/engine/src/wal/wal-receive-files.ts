@@ -1,18 +1,36 @@
 /**
- * The walreceiver's WAL files (walreceiver.c's XLogWalRcvWrite / XLogWalRcvFlush): received WAL
- * is written at its own position into the segment files of the timeline being streamed, and
- * fdatasynced before the flushed position moves. A standby never reports, or replays as flushed,
- * WAL it has not fsynced (the rule carried over from etcd's raft: persist, then acknowledge).
+ * The walreceiver's WAL files (walreceiver.c's XLogWalRcvWrite / XLogWalRcvFlush /
+ * XLogWalRcvClose): received WAL is written at its own position into the segment files of the
+ * timeline being streamed, and fdatasynced before the flushed position moves. A standby never
+ * reports, or replays as flushed, WAL it has not fsynced (the rule carried over from etcd's raft:
+ * persist, then acknowledge).
  *
- * A segment is created zero-filled before the first write to it; a finished segment is fsynced
- * and closed, and marked `.done` in archive_status (the primary archives it, not this standby,
- * unless archive_mode = always).
+ * A segment is created zero-filled before the first write to it. A segment written to its end is
+ * fsynced, closed and given its archive status at once, not when the next segment's first bytes
+ * arrive (PostgreSQL 15's XLogWalRcvWrite), so that with archive_mode = always the archiver gets
+ * it without waiting for more WAL. So is the last segment of a timeline the upstream ended
+ * (WalReceiverMain at the end of a timeline). The status is `.done` — the upstream archives it —
+ * or `.ready` with archive_mode = always, where this standby archives it too
+ * (xlogArchiveMarkReceived). A segment left unfinished when streaming stops gets no status:
+ * promotion or a later walreceiver decides what it is.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Lsn } from '../lsn.js';
-import { createSegmentFile, segmentPath, walDir } from './wal-files.js';
+import { xlogArchiveMarkReceived, type ArchiveMode, type ArchiveStatus } from './archive-status.js';
+import { createSegmentFile, segmentPath } from './wal-files.js';
 import { segmentOf, xlogFileName } from './xlog-internal.js';
+
+/** Archiving's part in receiving WAL. */
+export interface WalReceiveArchiving {
+  /** archive_mode, as the node runs with it (it changes only with a restart). */
+  mode: ArchiveMode;
+  /**
+   * After each finished segment was marked: its name, the status given, and the error when the
+   * status file could not be written (the WAL itself is safe; checkpoints repair the status).
+   * With `.ready` and no error, the caller wakes the archiver.
+   */
+  onStatus?: (fileName: string, status: ArchiveStatus, error: Error | null) => void;
+}
 
 export class WalReceiveFiles {
   private fd: number | null = null;
@@ -28,7 +46,7 @@ export class WalReceiveFiles {
     private timeline: number,
     private readonly segmentSize: number,
     startLsn: Lsn,
-    private readonly archiveAlways = false,
+    private readonly archiving: WalReceiveArchiving = { mode: 'off' },
   ) {
     this.written = startLsn;
     this.flushed = startLsn;
@@ -36,11 +54,19 @@ export class WalReceiveFiles {
 
   /** Streams a new timeline from here on (after an end of timeline). */
   switchTimeline(timeline: number, startLsn: Lsn): void {
-    this.flush();
-    this.closeSegment();
+    this.endOfTimeline();
     this.timeline = timeline;
     this.written = startLsn;
     this.flushed = startLsn;
+  }
+
+  /**
+   * The upstream ended the timeline: its last segment is flushed, closed and given its status
+   * like a finished one, since no more WAL of this timeline will come into it.
+   */
+  endOfTimeline(): void {
+    this.flush();
+    this.finishSegment();
   }
 
   /** XLogWalRcvWrite: writes `data` at `dataStart`, across segment boundaries. */
@@ -57,8 +83,9 @@ export class WalReceiveFiles {
       this.dirty = true;
       done += n;
       pos += n;
+      if (pos > this.written) this.written = pos as Lsn;
+      if (offset + n === this.segmentSize) this.finishSegment();
     }
-    if (pos > this.written) this.written = pos as Lsn;
   }
 
   /** XLogWalRcvFlush: fsyncs what was written; returns whether the flushed position moved. */
@@ -71,28 +98,34 @@ export class WalReceiveFiles {
   }
 
   private openSegment(segNo: number): void {
+    // A segment left before its end (a write further on): durable, but not finished.
     if (this.fd !== null) {
-      // A finished segment: durable before we move on, and marked as archived-by-the-primary.
       if (this.dirty) fs.fdatasyncSync(this.fd);
       this.dirty = false;
       this.closeSegment();
-      this.markSegmentDone(this.fdSegNo);
     }
     createSegmentFile(this.dataDir, this.timeline, segNo, this.segmentSize);
     this.fd = fs.openSync(segmentPath(this.dataDir, this.timeline, segNo, this.segmentSize), 'r+');
     this.fdSegNo = segNo;
   }
 
-  private markSegmentDone(segNo: number): void {
-    if (segNo < 0) return;
+  /** XLogWalRcvClose: the open segment is complete: fsynced, closed, and given its status. */
+  private finishSegment(): void {
+    if (this.fd === null) return;
+    const segNo = this.fdSegNo;
+    if (this.dirty) fs.fdatasyncSync(this.fd);
+    this.dirty = false;
+    this.closeSegment();
     const name = xlogFileName(this.timeline, segNo, this.segmentSize);
-    const status = path.join(walDir(this.dataDir), 'archive_status', `${name}.${this.archiveAlways ? 'ready' : 'done'}`);
+    const { mode, onStatus } = this.archiving;
+    const status: ArchiveStatus = mode === 'always' ? 'ready' : 'done';
+    let error: Error | null = null;
     try {
-      fs.mkdirSync(path.dirname(status), { recursive: true });
-      fs.writeFileSync(status, '');
-    } catch {
-      // The marker only steers archiving; WAL itself is safe without it.
+      xlogArchiveMarkReceived(this.dataDir, name, mode);
+    } catch (caught) {
+      error = caught as Error;
     }
+    onStatus?.(name, status, error);
   }
 
   private closeSegment(): void {

@@ -105,6 +105,11 @@ export function xlogFileName(timeline: number, segNo: number, segmentSize: numbe
 
 const SEGMENT_FILE_PATTERN = /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})$/;
 
+/** IsXLogFileName: whether `name` is a segment file's name (any segment size). */
+export function isXlogFileName(name: string): boolean {
+  return SEGMENT_FILE_PATTERN.test(name);
+}
+
 /** Parses a segment file name; null when `name` is not one (IsXLogFileName). */
 export function parseXlogFileName(name: string, segmentSize: number): { timeline: number; segNo: number } | null {
   const match = SEGMENT_FILE_PATTERN.exec(name);
@@ -114,6 +119,18 @@ export function parseXlogFileName(name: string, segmentSize: number): { timeline
     timeline: parseInt(match[1]!, 16),
     segNo: parseInt(match[2]!, 16) * segmentsPerXLogId + parseInt(match[3]!, 16),
   };
+}
+
+/** The suffix promotion gives the old timeline's last, unfinished segment. */
+export const PARTIAL_SUFFIX = '.partial';
+
+/**
+ * Parses a partial segment's name (IsPartialXLogFileName): a segment name followed by `.partial`,
+ * what promotion leaves of the old timeline's last segment. Null when `name` is not one.
+ */
+export function parsePartialXlogFileName(name: string, segmentSize: number): { timeline: number; segNo: number } | null {
+  if (!name.endsWith(PARTIAL_SUFFIX)) return null;
+  return parseXlogFileName(name.slice(0, -PARTIAL_SUFFIX.length), segmentSize);
 }
 
 export function hex8(n: number): string {

@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatLsn, type Lsn, type LogFunction } from '@walship/engine';
 import type { WalRecovery } from '@walship/engine/wal-recovery';
+import { keepFileRestoredFromArchive, type ArchiveMode } from '@walship/engine/wal/archive-status';
 import { findNewestTimeLine, readTimeLineHistory } from '@walship/engine/wal/timeline';
 import { walDir } from '@walship/engine/wal/wal-files';
 import { xlogFileName } from '@walship/engine/wal/xlog-internal';
@@ -33,6 +34,8 @@ export interface StartupSettings {
   walRetrieveRetryIntervalMs: number;
   targetTimelineLatest: boolean;
   recoveryMinApplyDelayMs: number;
+  /** archive_mode (restart only): restored files are `.done`, or `.ready` with `always`. */
+  archiveMode: ArchiveMode;
 }
 
 /** What the startup component needs from the postmaster. */
@@ -48,6 +51,8 @@ export interface StartupHost {
   beginHotStandby(): void;
   /** After every replay step that moved the replay position. */
   replayAdvanced(): void;
+  /** PgArchWakeup: a restored file was marked `.ready` (archive_mode = always). */
+  wakeArchiver(): void;
   /** Ends recovery with promotion (the postmaster becomes a primary). */
   promote(recovery: WalRecovery): Promise<void>;
 }
@@ -209,7 +214,10 @@ export class Startup extends Component {
     }
   }
 
-  /** RestoreArchivedFile: restore_command into pg_wal/RECOVERYXLOG, then into place. */
+  /**
+   * RestoreArchivedFile: restore_command into pg_wal/RECOVERYXLOG, then into place and marked
+   * `.done`, or `.ready` with archive_mode = always (KeepFileRestoredFromArchive).
+   */
   private async restoreFromArchive(fileName: string): Promise<boolean> {
     const { recovery, host } = this;
     const command = host.settings().restoreCommand;
@@ -220,11 +228,13 @@ export class Startup extends Component {
     const result = await runShellCommand(shell, { cwd: recovery.dataDir, timeoutMs: SHELL_COMMAND_TIMEOUT_MS });
     const outcome = restoreCommandOutcome(result, fileName);
     if (outcome.kind !== 'restored' || !fs.existsSync(path.join(recovery.dataDir, temp))) return false;
-    fs.renameSync(path.join(recovery.dataDir, temp), path.join(walDir(recovery.dataDir), fileName));
+    const kept = keepFileRestoredFromArchive(recovery.dataDir, path.join(recovery.dataDir, temp), fileName, host.settings().archiveMode);
     // The restored file replaced any local copy: a descriptor still open on that one would read
     // the old file (XLogFileRead opens the restored file afresh).
     recovery.source.closeFile();
     host.log('LOG', `restored log file "${fileName}" from archive`);
+    if (kept.error !== null) host.log('LOG', `could not create archive status file "pg_wal/archive_status/${fileName}.${kept.status}": ${kept.error.message}`);
+    else if (kept.status === 'ready') host.wakeArchiver();
     return true;
   }
 }
