@@ -9,8 +9,13 @@
  * - a failing archive_command is logged and retried, reported in the status, and its segment
  *   stays in pg_wal/ (`.ready`) across checkpoints until the command works again;
  * - a FATAL outcome (exit 127) ends the archiver, not the node: the postmaster starts a new one;
- * - a promoted standby archives its timeline history file and its new timeline's segments, and
- *   none of the old timeline's again.
+ * - a standby with archive_mode = always archives, with its own archive_command, every segment it
+ *   streamed or restored from the archive (the same bytes as the primary's archive), but none of
+ *   the WAL its base backup brought (that is `.done` from the start); a reload does not change
+ *   archive_mode, a restart does;
+ * - a promoted standby archives its timeline history file, its new timeline's segments and the
+ *   old timeline's last segment as `.partial`, and none of the old timeline's again; its
+ *   checkpoints remove the `.partial` (and its `.done`) once WAL has moved past it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -18,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest'
 import type { WalshipClient } from '@walship/client';
 import { parseLsn } from '@walship/engine';
 import { TestNode, freePort, tempDir, waitFor, walship } from './helpers/node.js';
-import { caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
+import { basebackup, caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
 
 const SEGMENT = 1024 * 1024;
 const STANDBY_SETTINGS = ['--set', 'wal_retrieve_retry_interval=100ms', '--set', 'wal_receiver_status_interval=1s'];
@@ -67,6 +72,11 @@ function statusFile(node: TestNode, name: string, suffix: 'ready' | 'done'): str
   return path.join(node.dataDir, 'pg_wal', 'archive_status', `${name}.${suffix}`);
 }
 
+/** Archived by `node`: `.done`, or already removed by a checkpoint (with its `.done`). */
+function archivedBy(node: TestNode, name: string): boolean {
+  return fs.existsSync(statusFile(node, name, 'done')) || !fs.existsSync(walPath(node, name));
+}
+
 /** The segment the primary is writing into now. */
 async function currentSegment(node: TestNode): Promise<number> {
   return Math.floor(parseLsn((await status(node)).insertLsn)! / SEGMENT);
@@ -90,11 +100,15 @@ describe('WAL archiving', () => {
   let archiveDir: string;
   let primary: TestNode;
   let standby: TestNode;
+  /** Nodes and folders a test made besides these, for afterAll to stop and remove. */
+  const others: TestNode[] = [];
+  const otherDirs: string[] = [];
   const archiveCommand = () => `cp %p ${archiveDir}/%f`;
   /** On failure, the end of each node's log (without the connection lines) goes to the test output. */
-  const logsOnFailure = () => onTestFailed(() => {
+  const logsOnFailure = (...more: Array<[string, () => TestNode | undefined]>) => onTestFailed(() => {
     const tail = (log: string) => log.split('\n').filter((l) => !l.includes('connection authorized')).slice(-60).join('\n');
     console.log(`primary log:\n${tail(primary.log)}\nstandby log:\n${tail(standby?.log ?? '')}`);
+    for (const [name, node] of more) console.log(`${name} log:\n${tail(node()?.log ?? '')}`);
   });
 
   beforeAll(async () => {
@@ -106,7 +120,8 @@ describe('WAL archiving', () => {
   });
 
   afterAll(async () => {
-    for (const node of [standby, primary]) await node?.stop('SIGINT').catch(() => undefined);
+    for (const node of [...others, standby, primary]) await node?.stop('SIGINT').catch(() => undefined);
+    for (const dir of otherDirs) fs.rmSync(dir, { recursive: true, force: true });
     if (primary !== undefined) fs.rmSync(path.dirname(primary.dataDir), { recursive: true, force: true });
     if (archiveDir !== undefined) fs.rmSync(archiveDir, { recursive: true, force: true });
   });
@@ -176,6 +191,81 @@ describe('WAL archiving', () => {
     expect((await status(standby)).archiver.archivedCount).toBe(0);
   });
 
+  it('archives on a standby with archive_mode = always what it streams or restores, not its base backup\'s WAL', async () => {
+    const ownArchive = tempDir('standby-archive');
+    otherDirs.push(ownArchive);
+    let always: TestNode | undefined;
+    logsOnFailure(['always', () => always]);
+    // No restartpoints while the test runs (they would recreate a lost .ready on their own):
+    // every .ready here comes from the walreceiver or from the restore.
+    always = await basebackup(primary, 'always', [
+      ...STANDBY_SETTINGS, '--set', 'archive_mode=always', '--set', `archive_command=cp %p ${ownArchive}/%f`,
+      '--set', `restore_command=cp ${archiveDir}/%f %p`, '--set', 'max_wal_size=1GB', '--set', 'checkpoint_timeout=1h',
+    ]);
+    const node = always;
+    others.push(node);
+
+    // The base backup's WAL is the primary's to archive: .done before the node ever starts.
+    const backupWal = fs.readdirSync(path.join(node.dataDir, 'pg_wal')).filter((name) => /^[0-9A-F]{24}$/.test(name)).sort();
+    expect(backupWal.length).toBeGreaterThan(0);
+    for (const name of backupWal) {
+      expect(fs.existsSync(statusFile(node, name, 'done')), name).toBe(true);
+      expect(fs.existsSync(statusFile(node, name, 'ready')), name).toBe(false);
+    }
+
+    await node.start();
+    await waitFor('the always standby to stream', async () => (await status(node)).walReceiver?.status === 'streaming');
+    const client = await primary.client();
+    const first = await currentSegment(primary);
+    await writeUntilSegment(client, 'always', first + 3);
+    const streamed = [first, first + 1, first + 2].map((segNo) => segmentName(segNo));
+    /** `name` archived by both nodes, each into its own archive, with the same bytes. */
+    const sameInBothArchives = async (name: string): Promise<void> => {
+      await waitFor(`${name} archived by the standby`, () => fs.existsSync(path.join(ownArchive, name)) && archivedBy(node, name));
+      await waitFor(`${name} archived by the primary`, () => fs.existsSync(path.join(archiveDir, name)) && archivedBy(primary, name));
+      const own = fs.readFileSync(path.join(ownArchive, name));
+      expect(own.length).toBe(SEGMENT);
+      expect(own.equals(fs.readFileSync(path.join(archiveDir, name))), `${name} differs between the archives`).toBe(true);
+    };
+    for (const name of streamed) await sameInBothArchives(name);
+
+    // Restored from the primary's archive while it was down: archived here too.
+    const stoppedAt = Math.floor(parseLsn((await status(node)).replayLsn!)! / SEGMENT);
+    await node.stop('SIGINT');
+    await writeUntilSegment(client, 'always-down', stoppedAt + 4);
+    const needed = segmentName(stoppedAt + 1);
+    await waitFor(`${needed} archived and removed from the primary's pg_wal`, async () => {
+      if (fs.existsSync(walPath(primary, needed))) await client.checkpoint();
+      return fs.existsSync(path.join(archiveDir, needed)) && !fs.existsSync(walPath(primary, needed));
+    });
+    await node.start();
+    await waitFor(`${needed} restored`, () => node.log.includes(`restored log file "${needed}" from archive`));
+    await sameInBothArchives(needed);
+    await waitFor('the always standby to stream again', async () => (await status(node)).walReceiver?.status === 'streaming');
+
+    // archive_mode needs a restart: a reload leaves the running value alone.
+    const set = walship(['set', '--node', `127.0.0.1:${node.port}`, 'archive_mode', 'on']);
+    expect(set.status, set.stderr).toBe(0);
+    expect(set.stderr).toContain('parameter "archive_mode" cannot be changed without restarting the server');
+    await waitFor('the reload', () => node.log.includes('LOG:  parameter "archive_mode" cannot be changed without restarting the server'));
+    const beforeRestart = await currentSegment(primary);
+    await writeUntilSegment(client, 'always-reloaded', beforeRestart + 1);
+    await sameInBothArchives(segmentName(beforeRestart));
+
+    // After a restart, archive_mode = on: what it streams is .done, and not archived here.
+    await node.stop('SIGINT');
+    await node.start();
+    await waitFor('the standby to stream after the restart', async () => (await status(node)).walReceiver?.status === 'streaming');
+    const afterRestart = (await currentSegment(primary)) + 1;
+    await writeUntilSegment(client, 'always-restarted', afterRestart + 1);
+    await client.close();
+    const onlyDone = segmentName(afterRestart);
+    await waitFor(`${onlyDone} received and marked .done`, () => fs.existsSync(statusFile(node, onlyDone, 'done')));
+    expect(fs.existsSync(path.join(ownArchive, onlyDone))).toBe(false);
+    expect((await status(node)).archiver.archivedCount).toBe(0);
+    await node.stop('SIGINT');
+  });
+
   it('retries a failing archive_command, reports it, and keeps the segment until it is archived', async () => {
     logsOnFailure();
     const set = walship(['set', '-D', primary.dataDir, 'archive_command', 'exit 7']);
@@ -242,7 +332,7 @@ describe('WAL archiving', () => {
     await client.close();
   });
 
-  it('archives a promoted standby\'s timeline history file and new timeline, not the old timeline\'s segments again', async () => {
+  it('archives a promoted standby\'s timeline history file, new timeline and old timeline\'s .partial, which checkpoints then remove', async () => {
     logsOnFailure();
     await primary.stop('SIGINT');
     const promoted = walship(['promote', '-D', standby.dataDir]);
@@ -251,12 +341,26 @@ describe('WAL archiving', () => {
     await waitFor('the history file archived', () => fs.existsSync(statusFile(standby, '00000002.history', 'done')));
     expect(fs.readFileSync(history, 'utf8')).toBe(fs.readFileSync(walPath(standby, '00000002.history'), 'utf8'));
 
+    // Timeline 1's last segment, up to the switch point, is archived as .partial, never under
+    // its own name (where the old primary archives the whole of it).
+    const switchPoint = parseLsn(/^1\t([0-9A-F]+\/[0-9A-F]+)\t/m.exec(fs.readFileSync(history, 'utf8'))![1]!)!;
+    expect(switchPoint % SEGMENT).not.toBe(0);
+    const switchSegNo = Math.floor(switchPoint / SEGMENT);
+    const partial = `${segmentName(switchSegNo)}.partial`;
+    await waitFor(`${partial} archived`, () => fs.existsSync(statusFile(standby, partial, 'done')));
+    const archivedPartial = fs.readFileSync(path.join(archiveDir, partial));
+    expect(archivedPartial.length).toBe(SEGMENT);
+    expect(archivedPartial.equals(fs.readFileSync(walPath(standby, partial)))).toBe(true);
+    // The WAL both timelines share, up to the switch point, is the new timeline's too.
+    const shared = switchPoint % SEGMENT;
+    const newTimelineCopy = readIfThere(walPath(standby, segmentName(switchSegNo, 2)));
+    if (newTimelineCopy !== null) expect(archivedPartial.subarray(0, shared).equals(newTimelineCopy.subarray(0, shared))).toBe(true);
+
     const client = await standby.client();
     const first = await currentSegment(standby);
     await writeUntilSegment(client, 'promoted', first + 2);
-    await client.close();
     const name = segmentName(first, 2);
-    await waitFor(`${name} archived`, () => fs.existsSync(statusFile(standby, name, 'done')) || !fs.existsSync(walPath(standby, name)));
+    await waitFor(`${name} archived`, () => archivedBy(standby, name));
     const original = readIfThere(walPath(standby, name));
     if (original !== null) expect(fs.readFileSync(path.join(archiveDir, name)).equals(original)).toBe(true);
     else expect(fs.statSync(path.join(archiveDir, name)).size).toBe(SEGMENT);
@@ -266,5 +370,14 @@ describe('WAL archiving', () => {
     const archiver = (await status(standby)).archiver;
     expect(archiver.failedCount).toBe(0);
     expect(archiver.lastArchivedWal?.startsWith('00000002')).toBe(true);
+
+    // Once WAL has moved past it, checkpoints remove the archived .partial and its .done.
+    await waitFor(`${partial} removed by a checkpoint`, async () => {
+      await client.checkpoint();
+      return !fs.existsSync(walPath(standby, partial)) && !fs.existsSync(statusFile(standby, partial, 'done'));
+    });
+    await client.close();
+    expect(fs.existsSync(path.join(archiveDir, partial))).toBe(true);
+    expect(fs.existsSync(path.join(archiveDir, segmentName(switchSegNo)))).toBe(false);
   });
 });
