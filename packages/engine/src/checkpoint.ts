@@ -80,7 +80,10 @@ export async function createCheckPoint(ctx: CheckpointContext, flags: number): P
 
   ctx.log('LOG', `checkpoint starting: ${describeCheckpointFlags(flags)}`);
 
-  // 1. The redo point: from here on, the first change to each page logs a full image.
+  // 1. The redo point: from here on, the first change to each page logs a full image. The
+  // record says whether full_page_writes was on at this point, as CheckPoint.fullPageWrites
+  // does: a standby's base backup starting from it relies on that.
+  const fullPageWrites = xlog.updateFullPageWrites();
   const redo = xlog.nextRecordStart();
   xlog.redoRecPtr = redo;
 
@@ -99,7 +102,7 @@ export async function createCheckPoint(ctx: CheckpointContext, flags: number): P
   const time = Date.now();
   const nextXid = ctx.nextXid();
   const data = encodeCheckPoint({
-    redo, timeline: xlog.timeline, prevTimeline: control.prevTimeline || xlog.timeline, fullPageWrites: xlog.fullPageWrites, nextXid, time,
+    redo, timeline: xlog.timeline, prevTimeline: control.prevTimeline || xlog.timeline, fullPageWrites, nextXid, time,
   });
   const record = Buffer.alloc(SIZE_OF_XLOG_RECORD + 2 + data.length);
   record.writeUInt16LE(0, SIZE_OF_XLOG_RECORD);
@@ -114,7 +117,7 @@ export async function createCheckPoint(ctx: CheckpointContext, flags: number): P
   control.timeline = xlog.timeline;
   control.nextXid = nextXid;
   control.checkpointTime = time;
-  control.fullPageWrites = xlog.fullPageWrites;
+  control.fullPageWrites = fullPageWrites;
   control.state = (flags & CheckpointFlags.isShutdown) !== 0 ? DbState.shutdowned : DbState.inProduction;
   writeControlFile(ctx.dataDir, control);
 
@@ -201,9 +204,14 @@ export interface RestartPointContext {
   pool: CheckpointBufferPool;
   smgr: CheckpointSmgr;
   /** The newest checkpoint record replay has applied (lastCheckPoint in xlogrecovery.c). */
-  lastCheckpointSeen: { lsn: Lsn; redo: Lsn; timeline: number; nextXid: number; time: number } | null;
+  lastCheckpointSeen: { lsn: Lsn; redo: Lsn; timeline: number; fullPageWrites: boolean; nextXid: number; time: number } | null;
   segmentSize: number;
   walKeepBytes: number;
+  /**
+   * The oldest WAL something besides this standby's own recovery still needs — base backups
+   * running on it (their start point) — if anything: KeepLogSeg's say in a restartpoint.
+   */
+  keepWalFrom?: () => Lsn | null;
   /** archive_mode: with `always` the standby archives, and keeps what it has not archived yet. */
   archiveMode?: ArchiveMode | null;
   /** Wakes the archiver when a lost `.ready` was recreated. */
@@ -239,8 +247,12 @@ export async function createRestartPoint(ctx: RestartPointContext): Promise<Chec
   control.timeline = seen.timeline;
   control.nextXid = Math.max(control.nextXid, seen.nextXid);
   control.checkpointTime = seen.time;
+  control.fullPageWrites = seen.fullPageWrites;
   writeControlFile(ctx.dataDir, control);
-  const segmentsRemoved = removeOldSegments(ctx.dataDir, ctx.segmentSize, seen.redo, ctx.walKeepBytes, {
+  // Asked only now, after the awaits above: a base backup that started meanwhile holds its WAL.
+  const keepFrom = ctx.keepWalFrom?.() ?? null;
+  const removeBefore = keepFrom !== null && keepFrom < seen.redo ? keepFrom : seen.redo;
+  const segmentsRemoved = removeOldSegments(ctx.dataDir, ctx.segmentSize, removeBefore, ctx.walKeepBytes, {
     mode: ctx.archiveMode ?? null, inRecovery: true, ...(ctx.onArchiveNotify !== undefined ? { onNotify: ctx.onArchiveNotify } : {}),
   });
   const result = { skipped: false, lsn: seen.lsn, redo: seen.redo, buffersWritten, segmentsRemoved, elapsedMs: performance.now() - started };

@@ -181,6 +181,8 @@ export class Database {
       prevRecordLsn: recovery.lastRecordLsn,
       ...(partialPage !== undefined ? { partialPage } : {}),
       ...(options.preparedWalIo !== undefined ? { prepared: options.preparedWalIo } : {}),
+      // A setting changed since (a restart with another full_page_writes) is logged before use.
+      fullPageWritesInWal: recovery.lastFullPageWrites,
     });
     xlog.redoRecPtr = control.redoLsn;
     xlog.fullPageWrites = options.fullPageWrites;

@@ -54,9 +54,9 @@ export const ErrorCode = {
   transactionTooLarge: 'transaction_too_large',
   tableNotFound: 'table_not_found',
   readOnly: 'read_only_transaction',
-  /** pg_promote on a node that is not in recovery (SQLSTATE 55000). */
-  notInRecovery: 'object_not_in_prerequisite_state',
   cannotConnectNow: 'cannot_connect_now',
+  /** ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE: the node is not in a state where this can be done. */
+  objectNotInPrerequisiteState: 'object_not_in_prerequisite_state',
   shuttingDown: 'admin_shutdown',
   authenticationFailed: 'invalid_password',
   protocolViolation: 'protocol_violation',

@@ -16,14 +16,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BLCKSZ } from './constants.js';
-import { DbState, readControlFile, writeControlFile, type ControlFileData } from './control-file.js';
+import { DB_STATE_NAMES, DbState, readControlFile, writeControlFile, type ControlFileData } from './control-file.js';
 import { ErrorCode, WalshipError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { redoRecord } from './recovery.js';
 import { BufferPool } from './storage/buffer-pool.js';
 import { Smgr } from './storage/smgr.js';
 import { Store } from './storage/store.js';
-import { decodeCheckPoint } from './wal/record-data.js';
+import { decodeCheckPoint, decodeFpwChange } from './wal/record-data.js';
 import { SegmentFilePageSource, findSegmentTimeline, fsyncDirectory } from './wal/wal-files.js';
 import { segmentOf } from './wal/xlog-internal.js';
 import { XLogReader } from './wal/xlog-reader.js';
@@ -48,6 +48,7 @@ export interface CheckpointSeen {
   lsn: Lsn;
   redo: Lsn;
   timeline: number;
+  fullPageWrites: boolean;
   nextXid: number;
   time: number;
 }
@@ -58,6 +59,8 @@ export interface BackupLabel {
   timeline: number;
   endLsn: Lsn | null;
   label: string;
+  /** BACKUP FROM: a standby's backup starts at a restartpoint and ends at its replay position. */
+  backupFrom: 'primary' | 'standby';
 }
 
 export interface WalRecoveryOptions {
@@ -95,6 +98,16 @@ export class WalRecovery {
   consistent = false;
   /** The newest checkpoint record replayed: what a restartpoint would use. */
   lastCheckpointSeen: CheckpointSeen | null = null;
+  /** full_page_writes as the replayed WAL last stated it (a checkpoint or XLOG_FPW_CHANGE record). */
+  lastFullPageWrites: boolean;
+  /**
+   * Start of the last replayed XLOG_FPW_CHANGE record that turned full_page_writes off
+   * (lastFpwDisableRecPtr), or 0: WAL after it may lack the full-page images that repair a page
+   * copied torn, so a base backup of this standby whose start point is not past it is refused.
+   */
+  lastFpwDisableLsn: Lsn = 0 as Lsn;
+  /** Start points of the base backups running on this standby: restartpoints keep their WAL. */
+  private readonly backupStarts: Lsn[] = [];
   /** Runs after each replayed record's end was published (cascading walsenders, read waiters). */
   onReplay: ((endLsn: Lsn, record: DecodedRecord) => void) | null = null;
   /** recovery_min_apply_delay in ms (0: none); promotion sets it to 0 (stop delaying). */
@@ -136,6 +149,10 @@ export class WalRecovery {
     }
     const data = decodeCheckPoint(checkpoint.record)!;
     this.checkpointEndLsn = checkpoint.record.endLsn;
+    // The control file describes the checkpoint replay starts from (ControlFile->checkPointCopy),
+    // full_page_writes included, which a base backup of this standby checks before a restartpoint.
+    control.fullPageWrites = data.fullPageWrites;
+    this.lastFullPageWrites = data.fullPageWrites;
     this.nextXid = Math.max(control.nextXid, data.nextXid);
     this.replayTimeline = data.timeline;
     this.startLsn = redoLsn;
@@ -158,6 +175,15 @@ export class WalRecovery {
     const standbyMode = fs.existsSync(path.join(options.dataDir, STANDBY_SIGNAL_FILE));
     const backupLabel = readBackupLabel(options.dataDir);
     const log = options.log;
+    // A standby's backup carries its control file as it was during recovery; any other state
+    // means the control file is not the one copied with this label.
+    if (backupLabel?.backupFrom === 'standby' && control.state !== DbState.inArchiveRecovery && control.state !== DbState.shutdownedInRecovery) {
+      throw new WalshipError(ErrorCode.dataCorrupted, 'backup_label contains data inconsistent with control file', {
+        severity: 'FATAL',
+        detail: `The label says the backup was taken from a standby, but the control file says "${DB_STATE_NAMES[control.state] ?? control.state}".`,
+        hint: 'This means that the backup is corrupted and you will have to use another backup for recovery.',
+      });
+    }
     if (backupLabel !== null) {
       log('LOG', `starting backup recovery with redo LSN ${formatLsn(backupLabel.startLsn)}, checkpoint LSN ${formatLsn(backupLabel.checkpointLsn)}, on timeline ID ${backupLabel.timeline}`);
     } else if (control.state === DbState.shutdowned || control.state === DbState.shutdownedInRecovery) {
@@ -250,9 +276,18 @@ export class WalRecovery {
       if (info === XlogInfo.checkpointOnline || info === XlogInfo.checkpointShutdown) {
         const data = decodeCheckPoint(record);
         if (data !== null) {
-          this.lastCheckpointSeen = { lsn: record.lsn, redo: data.redo, timeline: data.timeline, nextXid: data.nextXid, time: data.time };
+          this.lastCheckpointSeen = {
+            lsn: record.lsn, redo: data.redo, timeline: data.timeline, fullPageWrites: data.fullPageWrites, nextXid: data.nextXid, time: data.time,
+          };
+          this.lastFullPageWrites = data.fullPageWrites;
           // A checkpoint record of a newer timeline is where replay crosses onto it.
           if (data.timeline > this.replayTimeline) this.replayTimeline = data.timeline;
+        }
+      } else if (info === XlogInfo.fpwChange) {
+        const on = decodeFpwChange(record);
+        if (on !== null) {
+          this.lastFullPageWrites = on;
+          if (!on) this.lastFpwDisableLsn = record.lsn;
         }
       } else if (info === XlogInfo.endOfRecovery && record.mainDataLength >= 16) {
         const timeline = record.buffer.readUInt32LE(record.mainDataOffset + 8);
@@ -306,6 +341,25 @@ export class WalRecovery {
     writeControlFile(this.dataDir, this.control);
   }
 
+  /**
+   * do_pg_backup_start's hold on WAL: restartpoints keep the WAL from `startLsn` on until the
+   * returned release is called (once), as a running backup's WAL must stay until it is sent.
+   */
+  holdWalForBackup(startLsn: Lsn): () => void {
+    this.backupStarts.push(startLsn);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.backupStarts.splice(this.backupStarts.indexOf(startLsn), 1);
+    };
+  }
+
+  /** The oldest start point of a running base backup, or null when none runs. */
+  oldestBackupStart(): Lsn | null {
+    return this.backupStarts.length === 0 ? null : Math.min(...this.backupStarts) as Lsn;
+  }
+
   /** Shuts the recovery down (standby stop or crash-restart): no checkpoint, files closed. */
   close(): void {
     this.source.closeFile();
@@ -347,7 +401,15 @@ export function readBackupLabel(dataDir: string): BackupLabel | null {
       hint: 'The base backup is damaged or incomplete. Take a new one with walship basebackup.',
     });
   }
-  return { startLsn, checkpointLsn, timeline, endLsn: lsnField('BACKUP END LOCATION'), label: field('LABEL') ?? '' };
+  const backupFrom = field('BACKUP FROM') ?? 'primary';
+  if (backupFrom !== 'primary' && backupFrom !== 'standby') {
+    throw new WalshipError(ErrorCode.dataCorrupted, `invalid data in file "${BACKUP_LABEL_FILE}"`, {
+      severity: 'FATAL',
+      detail: `BACKUP FROM is "${backupFrom}", neither "primary" nor "standby".`,
+      hint: 'The base backup is damaged or incomplete. Take a new one with walship basebackup.',
+    });
+  }
+  return { startLsn, checkpointLsn, timeline, endLsn: lsnField('BACKUP END LOCATION'), label: field('LABEL') ?? '', backupFrom };
 }
 
 export function formatBackupLabel(label: BackupLabel, segmentName: string, startTime: Date): string {
@@ -355,7 +417,7 @@ export function formatBackupLabel(label: BackupLabel, segmentName: string, start
     `START WAL LOCATION: ${formatLsn(label.startLsn)} (file ${segmentName})`,
     `CHECKPOINT LOCATION: ${formatLsn(label.checkpointLsn)}`,
     'BACKUP METHOD: streamed',
-    'BACKUP FROM: primary',
+    `BACKUP FROM: ${label.backupFrom}`,
     `START TIME: ${startTime.toISOString()}`,
     `LABEL: ${label.label}`,
     `START TIMELINE: ${label.timeline}`,

@@ -471,7 +471,7 @@ export class Postmaster {
    */
   async promote(options: { wait: boolean; timeoutMs: number }): Promise<{ promoted: boolean; timeline: number }> {
     if (this.role !== 'standby' || this.startup === null) {
-      throw new WalshipError(ErrorCode.notInRecovery, 'recovery is not in progress', {
+      throw new WalshipError(ErrorCode.objectNotInPrerequisiteState, 'recovery is not in progress', {
         hint: 'Only a standby can be promoted; this node is already a primary.',
       });
     }

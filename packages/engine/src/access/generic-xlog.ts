@@ -122,10 +122,11 @@ export class PageChangeSet implements PageModifyContext {
     assert(!this.finished, 'change set finished twice');
     let totalLength = SIZE_OF_XLOG_RECORD + 2;
     const redo = xlog.redoRecPtr;
+    const fullPageImages = xlog.updateFullPageWrites() || xlog.forcePageWrites > 0;
     for (const entry of this.registered) {
       const page = entry.handle.page;
       entry.revisionOffsets = findRevisions(page);
-      entry.image = entry.isNew || ((xlog.fullPageWrites || xlog.forcePageWrites > 0) && readLsn(entry.preImage, PageHeader.lsnOffset) <= redo);
+      entry.image = entry.isNew || (fullPageImages && readLsn(entry.preImage, PageHeader.lsnOffset) <= redo);
       if (entry.image) {
         const [holeOffset, holeLength] = pageHole(page);
         entry.holeOffset = holeOffset;

@@ -41,6 +41,16 @@ export function decodeCheckPoint(record: DecodedRecord): CheckPointData | null {
   };
 }
 
+/** XLOG_FPW_CHANGE's main data: the new full_page_writes. */
+export function encodeFpwChange(fullPageWrites: boolean): Buffer {
+  return Buffer.from([fullPageWrites ? 1 : 0]);
+}
+
+export function decodeFpwChange(record: DecodedRecord): boolean | null {
+  if (record.mainDataLength < 1) return null;
+  return record.buffer.readUInt8(record.mainDataOffset) === 1;
+}
+
 export interface EndOfRecoveryData {
   time: number;
   timeline: number;
@@ -112,6 +122,9 @@ export function describeRecord(record: DecodedRecord): { rmgr: string; descripti
         description = record.mainDataLength >= 16
           ? `END_OF_RECOVERY tli ${b.readUInt32LE(o + 8)}; prev tli ${b.readUInt32LE(o + 12)}; time ${isoTime(b.readDoubleLE(o))}`
           : 'END_OF_RECOVERY';
+      } else if (info === XlogInfo.fpwChange) {
+        const on = decodeFpwChange(record);
+        description = on === null ? 'FPW_CHANGE' : `FPW_CHANGE ${on}`;
       } else if (info === XlogInfo.noop) {
         description = 'NOOP';
       } else if (info === XlogInfo.switch) {

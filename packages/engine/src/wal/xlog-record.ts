@@ -40,6 +40,8 @@ export const XlogInfo = {
   checkpointOnline: 0x10,
   noop: 0x20,
   switch: 0x40,
+  /** XLOG_FPW_CHANGE: full_page_writes changed; main data is one byte, 1 for on. */
+  fpwChange: 0x80,
   endOfRecovery: 0x90,
 } as const;
 

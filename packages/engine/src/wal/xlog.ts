@@ -35,7 +35,8 @@ import {
   xlogFileName,
 } from './xlog-internal.js';
 import { xlogArchiveNotify, type ArchiveMode } from './archive-status.js';
-import { XLOG_RECORD_CRC_OFFSET, computeRecordCrc, writeRecordHeader } from './xlog-record.js';
+import { RmgrId, SIZE_OF_XLOG_RECORD, XLOG_RECORD_CRC_OFFSET, XlogInfo, computeRecordCrc, writeRecordHeader } from './xlog-record.js';
+import { encodeFpwChange } from './record-data.js';
 import {
   CtlIndex,
   PosIndex,
@@ -62,6 +63,11 @@ export interface XlogOptions {
   partialPage?: Buffer;
   /** A WAL I/O worker spawned ahead of time, taken over instead of spawning one. */
   prepared?: PreparedWalIo;
+  /**
+   * full_page_writes as the WAL last stated it (the last checkpoint or XLOG_FPW_CHANGE record
+   * before insertLsn); true when not given, as a freshly initialized cluster's checkpoint says.
+   */
+  fullPageWritesInWal?: boolean;
 }
 
 /**
@@ -138,7 +144,10 @@ export class Xlog {
   private prevRecord: number;
   /** The redo pointer of the checkpoint in progress or last done (Insert->RedoRecPtr). */
   redoRecPtr: Lsn = 0 as Lsn;
+  /** full_page_writes as configured; a reload changes it, and updateFullPageWrites logs the change. */
   fullPageWrites = true;
+  /** full_page_writes as the WAL last stated it (Insert->fullPageWrites of xlog.c). */
+  private fullPageWritesInWal: boolean;
   /**
    * Running base backups (XLogCtl->Insert.runningBackups): while any runs, every first change
    * after the redo point logs a full page even with full_page_writes off, because the copy's
@@ -182,6 +191,7 @@ export class Xlog {
     this.views = walSharedViews(ctlSab);
     this.insertPos = options.insertLsn;
     this.prevRecord = options.prevRecordLsn;
+    this.fullPageWritesInWal = options.fullPageWritesInWal ?? true;
     this.dataDir = options.dataDir;
     this.nextSegmentToFinish = segmentOf(options.insertLsn, options.segmentSize);
     Atomics.store(this.views.ctl, CtlIndex.timeline, options.timeline);
@@ -288,6 +298,26 @@ export class Xlog {
       pos = pageEnd + headerSizeAt(pageEnd, this.segmentSize);
     }
     return maxAlign(pos) as Lsn;
+  }
+
+  /**
+   * UpdateFullPageWrites: the full_page_writes a record built now follows. A changed setting is
+   * first stated in the WAL with an XLOG_FPW_CHANGE record, ahead of every record built under
+   * it, because a standby cannot see the primary's settings: a base backup taken from a standby
+   * is only safe while every record replayed since its start point carries full-page images
+   * after the redo point, and this record is how the standby learns that one may not.
+   * PostgreSQL's checkpointer logs the change when it reloads the setting; here it is logged
+   * when the first record that depends on it is built, which keeps the same order.
+   */
+  updateFullPageWrites(): boolean {
+    if (this.fullPageWrites !== this.fullPageWritesInWal) {
+      const data = encodeFpwChange(this.fullPageWrites);
+      const record = Buffer.alloc(SIZE_OF_XLOG_RECORD + 2 + data.length);
+      data.copy(record, SIZE_OF_XLOG_RECORD + 2);
+      this.xlogInsertRecord(record, record.length, RmgrId.xlog, XlogInfo.fpwChange, 0);
+      this.fullPageWritesInWal = this.fullPageWrites;
+    }
+    return this.fullPageWrites;
   }
 
   /**
