@@ -75,6 +75,32 @@ export class TestNode {
 
   /** Starts the server process and waits until it accepts connections. */
   async start(env: Record<string, string> = {}): Promise<void> {
+    const { child, exitCode } = this.spawnServer(env);
+    await waitFor(`node on port ${this.port} to be ready`, () => {
+      const code = exitCode();
+      if (code !== undefined) throw new Error(`node exited with ${code} before it was ready:\n${this.output}`);
+      // A killed node leaves its postmaster.pid behind: only this child's own file counts.
+      return this.pidStatus(child.pid) === 'ready';
+    }, 60_000);
+  }
+
+  /**
+   * Starts the server process and waits until it answers but refuses connections
+   * (`walship isready` says "rejecting connections"): a standby still short of its consistent
+   * point. Fails if the node becomes ready instead.
+   */
+  async startNotReady(env: Record<string, string> = {}): Promise<void> {
+    const { child, exitCode } = this.spawnServer(env);
+    await waitFor(`node on port ${this.port} to answer and refuse connections`, () => {
+      const code = exitCode();
+      if (code !== undefined) throw new Error(`node exited with ${code}:\n${this.output}`);
+      if (this.pidStatus(child.pid) === 'ready') throw new Error(`node on port ${this.port} became ready:\n${this.output}`);
+      if (this.pidStatus(child.pid) === null) return false;
+      return walship(['isready', '--node', `127.0.0.1:${this.port}`]).status === 1;
+    }, 60_000, 100);
+  }
+
+  private spawnServer(env: Record<string, string>): { child: ChildProcess; exitCode: () => number | null | undefined } {
     this.output = '';
     const child = spawn(process.execPath, [SERVER, '-D', this.dataDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -87,11 +113,7 @@ export class TestNode {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     let exitCode: number | null | undefined;
     void this.exited.then((code) => { exitCode = code; });
-    await waitFor(`node on port ${this.port} to be ready`, () => {
-      if (exitCode !== undefined) throw new Error(`node exited with ${exitCode} before it was ready:\n${this.output}`);
-      // A killed node leaves its postmaster.pid behind: only this child's own file counts.
-      return this.pidStatus(child.pid) === 'ready';
-    }, 60_000);
+    return { child, exitCode: () => exitCode };
   }
 
   /** Starts the server and resolves with its exit code and output, for starts that must fail. */

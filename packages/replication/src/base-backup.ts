@@ -2,13 +2,15 @@
  * BASE_BACKUP (basebackup.c, and pg_basebackup on the receiving end): a consistent copy of a
  * data directory taken while the node keeps working.
  *
- * The sender starts with an immediate checkpoint (do_pg_backup_start): its redo point is where
- * the copy's recovery begins, full-page writes are forced and that WAL is kept until the backup
- * ends. Then it streams the files as they are — relation pages may change under the copy, which
- * is why replay from the redo point, with its full-page images, repairs them — followed by the
- * WAL from the redo point to the end position (do_pg_backup_stop), and the control file last.
- * Never postmaster.pid, log/, signal files or stale WAL. The backup_label it ends with tells
- * the copy where to start and how far replay must get before the copy is consistent.
+ * The sender starts the backup (do_pg_backup_start): on a primary an immediate checkpoint, on a
+ * standby a restartpoint (standby-backup.ts); its redo point is where the copy's recovery begins,
+ * and that WAL is kept until the backup ends. Then it streams the files as they are — relation
+ * pages may change under the copy, which is why replay from the redo point, with its full-page
+ * images, repairs them — then reads the control file, asks where the backup ends
+ * (do_pg_backup_stop), streams the WAL from the redo point to that end, and the control file
+ * last. Never postmaster.pid, log/, signal files or stale WAL. The backup_label it ends with
+ * tells the copy where to start, how far replay must get before the copy is consistent, and
+ * whether it was taken from a standby.
  *
  * The receiver writes into an empty directory, checks every path (a sender cannot write outside
  * it), zero-fills the last WAL segment, marks the WAL it received `.done` (the source archives
@@ -19,7 +21,7 @@ import * as path from 'node:path';
 import {
   BackupStreamChecker, MAX_BACKUP_CHUNK_BYTES, backupPathProblem, encodeReplicationMessage, type WalSenderMessage,
 } from '@walship/protocol';
-import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn } from '@walship/engine';
+import { ErrorCode, WalshipError, assert, formatLsn, parseLsn, type Lsn } from '@walship/engine';
 import { XLOG_BLCKSZ } from '@walship/engine/constants';
 import { DATA_SUBDIRECTORIES } from '@walship/engine/bootstrap';
 import { readControlFile } from '@walship/engine/control-file';
@@ -36,14 +38,30 @@ const EXCLUDED = new Set([
   'pg_replslot',
 ]);
 
+/** A started backup: where the copy's recovery begins; WAL from `startLsn` is kept until release(). */
+export interface StartedBackup {
+  startLsn: Lsn;
+  checkpointLsn: Lsn;
+  timeline: number;
+  release(): void;
+}
+
 /** What the sender needs from the node. */
 export interface BaseBackupSource {
   dataDir: string;
   segmentSize: number;
-  /** do_pg_backup_start: an immediate checkpoint; WAL from its redo point is kept until release(). */
-  startBackup(fast: boolean): Promise<{ startLsn: Lsn; checkpointLsn: Lsn; timeline: number; release(): void }>;
-  /** do_pg_backup_stop: where the copy becomes consistent (everything inserted, flushed). */
+  /** The label's BACKUP FROM. */
+  backupFrom: 'primary' | 'standby';
+  /** do_pg_backup_start: a checkpoint (or on a standby a restartpoint) whose redo point starts the copy. */
+  startBackup(fast: boolean): Promise<StartedBackup>;
+  /** do_pg_backup_stop: where the copy becomes consistent; WAL up to it is on disk when it returns. */
   stopBackup(): Promise<Lsn>;
+  /**
+   * Throws when the backup can no longer be trusted (a standby promoted since it started): asked
+   * before each file, as basebackup.c's sendDir asks RecoveryInProgress(), so that a doomed
+   * backup stops early rather than at do_pg_backup_stop.
+   */
+  checkBackup?(): void;
   /** Which timeline's file holds a WAL segment. */
   timelineOfSegment(segNo: number): number;
 }
@@ -53,6 +71,17 @@ interface PlannedFile {
   absolute: string;
   size: number;
   mode: number;
+}
+
+function historyFiles(dataDir: string): PlannedFile[] {
+  const out: PlannedFile[] = [];
+  const dir = path.join(dataDir, 'pg_wal');
+  for (const file of fs.readdirSync(dir)) {
+    if (!/^[0-9A-F]{8}\.history$/.test(file)) continue;
+    const absolute = path.join(dir, file);
+    out.push({ relative: `pg_wal/${file}`, absolute, size: fs.statSync(absolute).size, mode: 0o600 });
+  }
+  return out;
 }
 
 function listFiles(dataDir: string): PlannedFile[] {
@@ -66,12 +95,7 @@ function listFiles(dataDir: string): PlannedFile[] {
       if (stat.isDirectory()) {
         // WAL is sent separately (only what the backup needs); global/control goes last.
         if (childRelative === 'pg_wal') {
-          for (const file of fs.readdirSync(absolute)) {
-            if (/^[0-9A-F]{8}\.history$/.test(file)) {
-              const historyPath = path.join(absolute, file);
-              out.push({ relative: `pg_wal/${file}`, absolute: historyPath, size: fs.statSync(historyPath).size, mode: 0o600 });
-            }
-          }
+          out.push(...historyFiles(dataDir));
           continue;
         }
         walk(childRelative);
@@ -93,12 +117,19 @@ export async function sendBaseBackup(send: (frame: Buffer) => Promise<void>, id:
   let bytes = 0;
   try {
     const files = listFiles(source.dataDir);
-    const control = { relative: 'global/control', absolute: path.join(source.dataDir, 'global', 'control'), size: 0, mode: 0o600 };
     const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
     await send(encodeReplicationMessage({
       type: 'backupStart', id, startLsn: formatLsn(started.startLsn), timeline: started.timeline, totalBytes, fileCount: files.length + 1,
     }));
     const buffer = Buffer.allocUnsafe(MAX_BACKUP_CHUNK_BYTES);
+    const sendContent = async (relative: string, content: Buffer, mode: number): Promise<void> => {
+      await send(encodeReplicationMessage({ type: 'backupFile', id, path: relative, size: content.length, mode }));
+      for (let offset = 0; offset < content.length; offset += MAX_BACKUP_CHUNK_BYTES) {
+        const data = content.subarray(offset, Math.min(content.length, offset + MAX_BACKUP_CHUNK_BYTES));
+        await send(encodeReplicationMessage({ type: 'backupChunk', id, path: relative, offset, data }));
+        bytes += data.length;
+      }
+    };
     const sendFile = async (relative: string, absolute: string, size: number, mode: number): Promise<void> => {
       await send(encodeReplicationMessage({ type: 'backupFile', id, path: relative, size, mode }));
       if (size === 0) return;
@@ -117,9 +148,18 @@ export async function sendBaseBackup(send: (frame: Buffer) => Promise<void>, id:
         fs.closeSync(fd);
       }
     };
-    for (const file of files) await sendFile(file.relative, file.absolute, file.size, file.mode);
+    for (const file of files) {
+      source.checkBackup?.();
+      await sendFile(file.relative, file.absolute, file.size, file.mode);
+    }
+    source.checkBackup?.();
 
+    // The control file goes last but is read before do_pg_backup_stop, as basebackup.c sends
+    // pg_control before stopping: on a standby, the minimum recovery point it carries is then
+    // never past the end the backup reports, so the copy needs no WAL beyond what it is sent.
+    const control = fs.readFileSync(path.join(source.dataDir, 'global', 'control'));
     const endLsn = await source.stopBackup();
+    assert(endLsn >= started.startLsn, `backup end ${formatLsn(endLsn)} before its start ${formatLsn(started.startLsn)}`);
     if (options.includeWal) {
       const first = segmentOf(started.startLsn, source.segmentSize);
       const last = segmentOf(endLsn - 1, source.segmentSize);
@@ -134,11 +174,16 @@ export async function sendBaseBackup(send: (frame: Buffer) => Promise<void>, id:
         }
         await sendFile(`pg_wal/${name}`, file, size, 0o600);
       }
+      // A standby that followed its upstream onto a new timeline during the copy has a history
+      // file the listing did not see; the copy needs it to read the WAL past the switch.
+      const sent = new Set(files.map((f) => f.relative));
+      for (const history of historyFiles(source.dataDir)) {
+        if (!sent.has(history.relative)) await sendFile(history.relative, history.absolute, history.size, history.mode);
+      }
     }
-    control.size = fs.statSync(control.absolute).size;
-    await sendFile(control.relative, control.absolute, control.size, control.mode);
+    await sendContent('global/control', control, 0o600);
     const label = formatBackupLabel({
-      startLsn: started.startLsn, checkpointLsn: started.checkpointLsn, timeline: started.timeline, endLsn, label: options.label,
+      startLsn: started.startLsn, checkpointLsn: started.checkpointLsn, timeline: started.timeline, endLsn, label: options.label, backupFrom: source.backupFrom,
     }, xlogFileName(started.timeline, segmentOf(started.startLsn, source.segmentSize), source.segmentSize), new Date());
     await send(encodeReplicationMessage({ type: 'backupEnd', id, endLsn: formatLsn(endLsn), timeline: started.timeline, backupLabel: label }));
     return { bytes, startLsn: started.startLsn, endLsn };
@@ -196,7 +241,10 @@ export function receiveBaseBackup(connection: ReplicationConnection, targetDir: 
       if (finished) return;
       try {
         if (message.type === 'error') {
-          fail(new WalshipError(message.code, message.message, { ...(message.hint !== undefined ? { hint: message.hint } : {}) }));
+          fail(new WalshipError(message.code, message.message, {
+            ...(message.detail !== undefined ? { detail: message.detail } : {}),
+            ...(message.hint !== undefined ? { hint: message.hint } : {}),
+          }));
           return;
         }
         if (message.type !== 'backupStart' && message.type !== 'backupFile' && message.type !== 'backupChunk' && message.type !== 'backupEnd') {

@@ -183,8 +183,12 @@ export class ReplicationConnection {
   }
 }
 
-function toError(message: { code: string; message: string; detail?: string; hint?: string }): WalshipError {
+function toError(message: { code: string; message: string; severity?: string; detail?: string; hint?: string }): WalshipError {
+  // The server's severity is kept: FATAL says the server itself ended the session (a refusal),
+  // which callers tell apart from a connection that never reached a server.
+  const severity = message.severity === 'FATAL' || message.severity === 'PANIC' ? message.severity : 'ERROR';
   return new WalshipError(message.code, message.message, {
+    severity,
     ...(message.detail !== undefined ? { detail: message.detail } : {}),
     ...(message.hint !== undefined ? { hint: message.hint } : {}),
   });

@@ -19,7 +19,7 @@ import type { WebSocket } from 'ws';
 import { CheckpointFlags, Database, PreparedWalIo, DbState, ErrorCode, writeControlFile, WalshipError, formatLsn, readControlFile, type CheckpointResult, type DatabaseOptions, type LogFunction, type Lsn } from '@walship/engine';
 import { createRestartPoint } from '@walship/engine/checkpoint';
 import { STANDBY_SIGNAL_FILE, WalRecovery } from '@walship/engine/wal-recovery';
-import { newWalRcvData, parseConninfo, sendBaseBackup, type WalRcvData } from '@walship/replication';
+import { newWalRcvData, parseConninfo, sendBaseBackup, standbyBackupSource, type BaseBackupSource, type WalRcvData } from '@walship/replication';
 import { readTimeLineHistory } from '@walship/engine/wal/timeline';
 import { findSegmentTimeline } from '@walship/engine/wal/wal-files';
 import { Startup, type StartupHost } from './components/startup.js';
@@ -289,6 +289,7 @@ export class Postmaster {
         lastCheckpointSeen: recovery.lastCheckpointSeen, segmentSize: recovery.segmentSize,
         walKeepBytes: this.settings.get('wal_keep_size'), log: this.log,
         archiveMode: this.settings.get('archive_mode'), onArchiveNotify: () => this.wakeArchiver(),
+        keepWalFrom: () => recovery.oldestBackupStart(),
       }),
       walSinceRedo: () => recovery.replayEndLsn - recovery.control.redoLsn,
     }, this.checkpointerSettings());
@@ -535,14 +536,9 @@ export class Postmaster {
     return () => this.cascadeWakeups.delete(wakeup);
   }
 
-  /** BASE_BACKUP: a consistent copy of this primary's data directory, streamed on the socket. */
+  /** BASE_BACKUP: a consistent copy of this node's data directory (a primary's or a standby's), streamed on the socket. */
   private async sendBaseBackup(socket: WebSocket, request: { id: number; label: string; fast?: boolean; includeWal?: boolean }): Promise<void> {
-    const db = this.database;
-    if (db === null) {
-      throw new WalshipError(ErrorCode.invalidParameter, 'base backups from a standby are not supported yet', {
-        hint: 'Take the base backup from the primary.',
-      });
-    }
+    const source = this.database !== null ? this.primaryBackupSource(this.database) : this.standbyBackupSource();
     const started = performance.now();
     // Backpressure: frames go out back to back until BASE_BACKUP_BUFFERED_BYTES_MAX are in
     // flight; then the next one waits for the socket to drain below it.
@@ -564,10 +560,18 @@ export class Postmaster {
       if (inFlight > BASE_BACKUP_BUFFERED_BYTES_MAX) await new Promise<void>((resolve) => { drained = resolve; });
       if (failure !== null) throw failure;
     };
+    const result = await sendBaseBackup(send, request.id, source, { label: request.label, fast: request.fast !== false, includeWal: request.includeWal !== false });
+    const seconds = (performance.now() - started) / 1000;
+    this.log('LOG', `base backup "${request.label}" sent from ${source.backupFrom}: ${(result.bytes / 1048576).toFixed(1)} MB in ${seconds.toFixed(2)} s, WAL ${formatLsn(result.startLsn)} to ${formatLsn(result.endLsn)}`);
+  }
+
+  /** do_pg_backup_start/stop on a primary: a forced checkpoint, full-page writes forced, WAL up to the insert position. */
+  private primaryBackupSource(db: Database): BaseBackupSource {
     const history = readTimeLineHistory(this.dataDir, db.timeline);
-    const result = await sendBaseBackup(send, request.id, {
+    return {
       dataDir: this.dataDir,
       segmentSize: db.control.walSegmentSize,
+      backupFrom: 'primary',
       startBackup: async () => {
         db.xlog.forcePageWrites++;
         try {
@@ -591,15 +595,47 @@ export class Postmaster {
         return end;
       },
       timelineOfSegment: (segNo) => findSegmentTimeline(this.dataDir, history, segNo, db.control.walSegmentSize),
-    }, { label: request.label, fast: request.fast !== false, includeWal: request.includeWal !== false });
-    const seconds = (performance.now() - started) / 1000;
-    this.log('LOG', `base backup "${request.label}" sent: ${(result.bytes / 1048576).toFixed(1)} MB in ${seconds.toFixed(2)} s, WAL ${formatLsn(result.startLsn)} to ${formatLsn(result.endLsn)}`);
+    };
+  }
+
+  /**
+   * A cascading base backup (standby-backup.ts): from a restartpoint, to the replay position,
+   * refused if this standby is promoted meanwhile. The recovery is looked up at each step:
+   * promotion sets it to null, a crash-restart replaces it.
+   */
+  private standbyBackupSource(): BaseBackupSource {
+    const recovery = this.recovery;
+    if (recovery === null) {
+      throw new WalshipError(ErrorCode.cannotConnectNow, 'the database system is not ready for a base backup', { hint: 'Try again once the node is ready.' });
+    }
+    return standbyBackupSource({
+      dataDir: this.dataDir,
+      segmentSize: recovery.segmentSize,
+      recovery: () => this.recovery,
+      requestRestartPoint: () => this.requestCheckpoint(),
+    });
+  }
+
+  /**
+   * Why a replication connection (a walsender, BASE_BACKUP) is refused now, if it is: a standby
+   * before its consistent point says so (CAC_NOTCONSISTENT), since a base backup of it is what
+   * is usually being tried.
+   */
+  private replicationRefusal(): { message: string; detail?: string; hint?: string } | null {
+    if (this.state === 'ready') return null;
+    if (this.state !== 'recovery') return { message: 'the database system is shutting down' };
+    if (this.role !== 'standby') return { message: 'the database system is not yet accepting connections' };
+    return {
+      message: 'the database system is not yet accepting connections',
+      detail: 'Consistent recovery state has not been yet reached.',
+      hint: 'Wait until the standby has replayed up to its minimum recovery point ("walship isready" then reports it accepting connections), and try again.',
+    };
   }
 
   /** The replication commands, for replication sessions. */
   private replicationBackend(): ReplicationBackend {
     return {
-      refusal: () => (this.state === 'ready' ? null : this.state === 'recovery' ? 'the database system is not yet accepting connections' : 'the database system is shutting down'),
+      refusal: () => this.replicationRefusal(),
       replicationPassword: () => this.settings.get('replication_password'),
       memberName: () => this.memberName,
       role: () => this.role,

@@ -18,8 +18,8 @@ const AUTHENTICATION_TIMEOUT_MS = 60_000;
 
 /** What a replication session asks of the node (the postmaster implements it). */
 export interface ReplicationBackend {
-  /** Whether replication connections are accepted now, and if not why. */
-  refusal(): string | null;
+  /** Whether replication connections are accepted now, and if not why (canAcceptConnections). */
+  refusal(): { message: string; detail?: string; hint?: string } | null;
   replicationPassword(): string;
   memberName(): string;
   role(): 'primary' | 'standby';
@@ -57,9 +57,9 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
     socket.send(encodeReplicationMessage(message));
   }
 
-  function fatal(code: string, message: string, hint?: string): void {
+  function fatal(code: string, message: string, hint?: string, detail?: string): void {
     try {
-      send({ type: 'error', code, message, severity: 'FATAL', ...(hint !== undefined ? { hint } : {}) });
+      send({ type: 'error', code, message, severity: 'FATAL', ...(detail !== undefined ? { detail } : {}), ...(hint !== undefined ? { hint } : {}) });
     } finally {
       socket.close(code === ErrorCode.protocolViolation ? 1002 : 1008, message.slice(0, 120));
     }
@@ -100,7 +100,7 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
     }
     const refusal = backend.refusal();
     if (refusal !== null) {
-      fatal(ErrorCode.cannotConnectNow, refusal);
+      fatal(ErrorCode.cannotConnectNow, refusal.message, refusal.hint, refusal.detail);
       return;
     }
     applicationName = message.applicationName ?? '';

@@ -1,7 +1,9 @@
 /**
  * `walship basebackup --from HOST:PORT -D DIR [--standby] [--slot NAME] [--port N] [--set NAME=VALUE]...
  * [--progress] [--json]` (pg_basebackup): copies a running node's data directory into DIR, with
- * the WAL that makes the copy consistent. The copy keeps its own identity — the source's port,
+ * the WAL that makes the copy consistent. The node may be a primary or a standby (a cascading
+ * base backup: from the standby's restartpoint to its replay position; refused until the standby
+ * is consistent, and if it is promoted during the copy). The copy keeps its own identity — the source's port,
  * application_name and connection settings are not carried over; `--port` and `--set` give the
  * new node its own. With `--standby` it also writes `standby.signal` and `primary_conninfo`
  * (as pg_basebackup -R does), so that `walship start -D DIR` starts a streaming standby. With
@@ -55,7 +57,15 @@ export async function run(options: BasebackupOptions, io: CliIo): Promise<number
       ...(password !== undefined ? { password } : {}),
     });
   } catch (error) {
-    throw new CliError(ExitCode.unreachable, (error as Error).message, { hint: `Is a node running at ${formatNodeAddress(options.from)}?` });
+    const fields = error as { message: string; severity?: string; detail?: string; hint?: string };
+    if (fields.severity === 'FATAL') {
+      // The node answered and refused (not consistent yet, shutting down, a wrong password):
+      // a failed request with the node's reasons, as isready's "rejecting connections".
+      throw new CliError(ExitCode.failed, `connection to node at ${formatNodeAddress(options.from)} failed: ${fields.message}`, {
+        detail: fields.detail, hint: fields.hint ?? `Check the node's state with "walship isready --node ${formatNodeAddress(options.from)}", then try again.`,
+      });
+    }
+    throw new CliError(ExitCode.unreachable, fields.message, { hint: `Is a node running at ${formatNodeAddress(options.from)}?` });
   }
   let slotCreated = false;
   if (options.slot !== undefined) {
@@ -87,8 +97,11 @@ export async function run(options: BasebackupOptions, io: CliIo): Promise<number
     });
   } catch (error) {
     progress.done();
-    throw new CliError(ExitCode.failed, `base backup failed: ${(error as Error).message}`, {
-      hint: existsSync(dataDir) ? `Remove the partial copy in "${dataDir}" before trying again.` : undefined,
+    const fields = error as { message: string; detail?: string; hint?: string };
+    const removeCopy = existsSync(dataDir) ? `Remove the partial copy in "${dataDir}" before trying again.` : undefined;
+    throw new CliError(ExitCode.failed, `base backup failed: ${fields.message}`, {
+      detail: fields.detail,
+      hint: [fields.hint, removeCopy].filter((part) => part !== undefined).join(' ') || undefined,
     });
   }
   const seconds = (performance.now() - started) / 1000;
