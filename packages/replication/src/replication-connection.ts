@@ -140,6 +140,15 @@ export class ReplicationConnection {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame);
   }
 
+  /** Stops reading the socket (the receiver's disk is behind); TCP pushes back on the sender. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   close(): void {
     this.socket.close(1000);
   }

@@ -19,7 +19,7 @@ import {
 } from '@walship/protocol';
 import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn } from '@walship/engine';
 import type { ArchiveMode } from '@walship/engine/wal/archive-status';
-import { WalReceiveFiles } from '@walship/engine/wal/wal-receive-files';
+import { WAL_RECEIVE_QUEUE_MAX_BYTES, WalReceiveWriter } from '@walship/engine/wal/wal-receive-writer';
 import { existsTimeLineHistory, writeTimeLineHistoryFile } from '@walship/engine/wal/timeline';
 import { ReplicationConnection } from './replication-connection.js';
 import type { LatchLike } from './walsender.js';
@@ -106,8 +106,12 @@ export interface WalReceiverOptions {
 
 export class WalReceiver {
   private connection: ReplicationConnection | null = null;
-  private files: WalReceiveFiles | null = null;
-  private flushScheduled = false;
+  /** The write-and-fsync thread (walreceiver.c's XLogWalRcvWrite / XLogWalRcvFlush). */
+  private files: WalReceiveWriter | null = null;
+  /** Reading paused while the writer thread has too much queued. */
+  private paused = false;
+  /** The upstream ended the timeline; the last segment is being finished before we end. */
+  private endingTimeline = false;
   private lastReplyTime = 0 as TimestampTz;
   private lastReplied = { write: -1, flush: -1, apply: -1 };
   private pingSent = false;
@@ -149,12 +153,15 @@ export class WalReceiver {
       await this.fetchTimelineHistories(connection, timeline, system.timeline);
       await connection.request('startReplication', { startLsn: formatLsn(startLsn), timeline, ...(shared.slotName ? { slot: shared.slotName } : {}) });
       options.log('LOG', `started streaming WAL from primary at ${formatLsn(startLsn)} on timeline ${timeline}`);
-      this.files = new WalReceiveFiles(options.dataDir, timeline, options.segmentSize, startLsn, {
-        mode: options.archiveMode ?? 'off',
+      this.files = new WalReceiveWriter({
+        dataDir: options.dataDir, timeline, segmentSize: options.segmentSize, startLsn, archiveMode: options.archiveMode ?? 'off',
+        onProgress: (written, flushed, flushMoved) => this.onWriterProgress(written, flushed, flushMoved),
         onStatus: (fileName, status, error) => {
-          if (error !== null) options.log('LOG', `could not create archive status file "pg_wal/archive_status/${fileName}.${status}": ${error.message}`);
+          if (error !== null) options.log('LOG', `could not create archive status file "pg_wal/archive_status/${fileName}.${status}": ${error}`);
           else if (status === 'ready') options.onArchiveNotify?.(fileName);
         },
+        // An fsync failure is never retried (DESIGN.md section 3): the walreceiver ends.
+        onFailure: (error) => this.end(new WalshipError(ErrorCode.ioError, `could not write or fsync received WAL: ${error.message}`, { severity: 'PANIC' })),
       });
       shared.status = 'streaming';
       shared.receivedTli = timeline;
@@ -167,9 +174,9 @@ export class WalReceiver {
     } catch (error) {
       this.end(error as Error);
     } finally {
-      this.flush();
-      this.files?.close();
       this.connection?.terminate();
+      // Everything received is written and flushed before the startup process is told we ended.
+      await this.files?.close();
       if (shared.status !== 'waiting') shared.status = 'stopped';
     }
     if (this.ended instanceof Error) {
@@ -220,20 +227,12 @@ export class WalReceiver {
         shared.lastMsgSendTime = message.sendTime;
         shared.latestWalEnd = message.walEnd as Lsn;
         shared.latestWalEndTime = message.sendTime;
-        try {
-          this.files!.write(message.dataStart as Lsn, message.data);
-        } catch (error) {
-          this.end(error as Error);
-          return;
-        }
-        shared.writtenUpto = this.files!.written;
-        // Flush once the messages that arrived together are written (XLogWalRcvFlush after the loop).
-        if (!this.flushScheduled) {
-          this.flushScheduled = true;
-          setImmediate(() => {
-            this.flushScheduled = false;
-            this.flush();
-          });
+        // Written, and fsynced once the messages that arrived together are, on the writer thread.
+        // The frame is ours alone once decoded: its memory may move to the writer thread.
+        this.files!.write(message.dataStart as Lsn, message.data, true);
+        if (!this.paused && this.files!.queuedBytes > WAL_RECEIVE_QUEUE_MAX_BYTES) {
+          this.paused = true;
+          this.connection?.pause();
         }
         break;
       }
@@ -243,24 +242,18 @@ export class WalReceiver {
           shared.latestWalEnd = message.walEnd as Lsn;
           shared.latestWalEndTime = message.sendTime;
         }
-        if (message.replyRequested) {
-          this.flush();
-          this.sendReply(true, false);
-        }
+        // What the writer thread has confirmed so far; it reports again as it flushes.
+        if (message.replyRequested) this.sendReply(true, false);
         break;
       case 'endOfTimeline': {
-        this.flush();
-        try {
-          this.files!.endOfTimeline();
-        } catch (error) {
-          this.end(error as Error);
-          return;
-        }
         const startLsn = parseLsn(message.nextTimelineStartLsn)!;
-        shared.endOfTimeline = { nextTimeline: message.nextTimeline, startLsn };
-        this.options.log('LOG', `replication terminated by primary server: End of WAL reached on timeline ${shared.receivedTli} at ${formatLsn(startLsn)}`);
-        shared.status = 'waiting';
-        this.end(null);
+        this.endingTimeline = true;
+        this.files!.endOfTimeline().then(() => {
+          shared.endOfTimeline = { nextTimeline: message.nextTimeline, startLsn };
+          this.options.log('LOG', `replication terminated by primary server: End of WAL reached on timeline ${shared.receivedTli} at ${formatLsn(startLsn)}`);
+          shared.status = 'waiting';
+          this.end(null);
+        }, (error: unknown) => this.end(error as Error));
         break;
       }
       case 'error':
@@ -269,7 +262,8 @@ export class WalReceiver {
         }));
         break;
       case 'copyDone':
-        this.end(null);
+        // After an end of timeline, the walreceiver ends once the timeline's last segment is finished.
+        if (!this.endingTimeline) this.end(null);
         break;
       default:
         break;
@@ -277,22 +271,23 @@ export class WalReceiver {
     this.options.latch.set();
   }
 
-  /** XLogWalRcvFlush: fsync, then publish the flushed position, wake recovery, and reply. */
-  private flush(): void {
-    if (this.files === null) return;
-    let moved: boolean;
-    try {
-      moved = this.files.flush();
-    } catch (error) {
-      // An fsync failure is never retried (DESIGN.md section 3): the walreceiver ends.
-      this.end(new WalshipError(ErrorCode.ioError, `could not fsync received WAL: ${(error as Error).message}`, { severity: 'PANIC' }));
-      return;
-    }
-    if (!moved) return;
+  /**
+   * The writer thread wrote or fsynced more (XLogWalRcvFlush's second half): publish, wake
+   * recovery and cascading walsenders when the flushed position moved, and reply at once, so
+   * that synchronous commits waiting on this standby are released without waiting for a timer.
+   */
+  private onWriterProgress(written: Lsn, flushed: Lsn, flushMoved: boolean): void {
     const shared = this.options.shared;
-    shared.flushedUpto = this.files.flushed;
-    this.options.wakeupRecovery();
-    this.options.onFlushed?.(this.files.flushed);
+    shared.writtenUpto = written;
+    if (this.paused && this.files !== null && this.files.queuedBytes <= WAL_RECEIVE_QUEUE_MAX_BYTES / 4) {
+      this.paused = false;
+      this.connection?.resume();
+    }
+    if (flushMoved) {
+      shared.flushedUpto = flushed;
+      this.options.wakeupRecovery();
+      this.options.onFlushed?.(flushed);
+    }
     this.sendReply(false, false);
   }
 

@@ -494,8 +494,9 @@ export class Postmaster {
 
   /** The end of a standby's recovery: a new timeline, writes accepted, a primary's components. */
   private async finishPromotion(recovery: WalRecovery): Promise<void> {
-    const receivedUpTo = this.walRcv.writtenUpto;
     await this.shutdownWalReceiver();
+    // Read once the walreceiver's writer thread has written all it was given.
+    const receivedUpTo = this.walRcv.writtenUpto;
     const others = this.components.filter((c) => c !== this.startup);
     await Promise.all(others.map((c) => c.stopAndWait()));
     // Cascading standbys reconnect and find the new timeline (end of their old one first).

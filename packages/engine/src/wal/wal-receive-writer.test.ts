@@ -1,0 +1,128 @@
+/**
+ * WalReceiveWriter with its real thread, real files and fdatasync: what it reports as written and
+ * flushed is on disk, in order; the end of a timeline and close flush everything handed over; a
+ * write that cannot be done is reported as a failure and never as written.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Lsn } from '../lsn.js';
+import type { ArchiveStatus } from './archive-status.js';
+import { WalReceiveWriter } from './wal-receive-writer.js';
+import { xlogFileName } from './xlog-internal.js';
+
+const SEGMENT = 64 * 1024;
+let dataDir: string;
+
+interface Observed {
+  progress: Array<{ written: number; flushed: number; flushMoved: boolean }>;
+  statuses: Array<[string, ArchiveStatus]>;
+  failures: Error[];
+}
+
+function writer(startLsn: number, timeline = 1): { w: WalReceiveWriter; seen: Observed } {
+  const seen: Observed = { progress: [], statuses: [], failures: [] };
+  const w = new WalReceiveWriter({
+    dataDir, timeline, segmentSize: SEGMENT, startLsn: startLsn as Lsn, archiveMode: 'on',
+    onProgress: (written, flushed, flushMoved) => seen.progress.push({ written, flushed, flushMoved }),
+    onStatus: (name, status) => seen.statuses.push([name, status]),
+    onFailure: (error) => seen.failures.push(error),
+  });
+  return { w, seen };
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed) & 0xff;
+  return b;
+}
+
+function segmentBytes(segNo: number, timeline = 1): Buffer {
+  return fs.readFileSync(path.join(dataDir, 'pg_wal', xlogFileName(timeline, segNo, SEGMENT)));
+}
+
+beforeEach(() => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'walship-receive-writer-'));
+  fs.mkdirSync(path.join(dataDir, 'pg_wal', 'archive_status'), { recursive: true });
+});
+afterEach(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+describe('WalReceiveWriter', () => {
+  it('writes on its thread, reports written then flushed, and what it reports is on disk', async () => {
+    const start = 2 * SEGMENT;
+    const { w, seen } = writer(start);
+    const chunks = [pattern(5000, 1), pattern(SEGMENT, 2), pattern(7000, 3)];
+    let at = start;
+    for (const chunk of chunks) {
+      w.write(at as Lsn, chunk);
+      at += chunk.length;
+    }
+    await until(() => w.flushed === at, 'the flush of everything handed over');
+    expect(w.written).toBe(at);
+    expect(w.queuedBytes).toBe(0);
+    // Positions only move forward, and flushed never passes written.
+    for (let i = 0; i < seen.progress.length; i++) {
+      const p = seen.progress[i]!;
+      expect(p.flushed).toBeLessThanOrEqual(p.written);
+      if (i > 0) expect(p.flushed).toBeGreaterThanOrEqual(seen.progress[i - 1]!.flushed);
+    }
+    expect(seen.progress.some((p) => p.flushMoved)).toBe(true);
+    // The bytes are where their LSNs say, across the segment boundary.
+    const all = Buffer.concat(chunks);
+    const onDisk = Buffer.concat([segmentBytes(2), segmentBytes(3)]).subarray(0, all.length);
+    expect(onDisk.equals(all)).toBe(true);
+    // The finished segment got its status; the unfinished one did not.
+    expect(seen.statuses).toEqual([[xlogFileName(1, 2, SEGMENT), 'done']]);
+    await w.close();
+    expect(seen.failures).toEqual([]);
+  });
+
+  it('moves a frame\'s own buffer to the thread without a copy, and copies a shared one', async () => {
+    const { w } = writer(0);
+    const frame = Buffer.from(new ArrayBuffer(16 + 4096));
+    pattern(4096, 7).copy(frame, 16);
+    const data = frame.subarray(16);
+    const shared = Buffer.alloc(8192);
+    pattern(1000, 9).copy(shared, 100);
+    w.write(0 as Lsn, data, true);
+    w.write(4096 as Lsn, shared.subarray(100, 1100), true);
+    // Moved: the frame's memory now belongs to the thread. Copied: the shared one is untouched.
+    expect(frame.buffer.byteLength).toBe(0);
+    expect(shared.buffer.byteLength).toBe(8192);
+    await until(() => w.flushed === 5096, 'the flush');
+    expect(segmentBytes(0).subarray(0, 4096).equals(pattern(4096, 7))).toBe(true);
+    expect(segmentBytes(0).subarray(4096, 5096).equals(pattern(1000, 9))).toBe(true);
+    await w.close();
+  });
+
+  it('at the end of a timeline flushes and finishes its last segment; close flushes the rest', async () => {
+    const { w, seen } = writer(SEGMENT);
+    w.write(SEGMENT as Lsn, pattern(3000, 4));
+    await w.endOfTimeline();
+    expect(w.flushed).toBe(SEGMENT + 3000);
+    expect(seen.statuses).toEqual([[xlogFileName(1, 1, SEGMENT), 'done']]);
+    await w.close();
+    expect(seen.failures).toEqual([]);
+  });
+
+  it('reports a write it cannot do as a failure, never as written', async () => {
+    const { w, seen } = writer(0);
+    // pg_wal is gone: the segment cannot be created.
+    fs.rmSync(path.join(dataDir, 'pg_wal'), { recursive: true, force: true });
+    w.write(0 as Lsn, pattern(100, 5));
+    await until(() => seen.failures.length > 0, 'the failure');
+    expect(seen.failures[0]!.message).toMatch(/ENOENT|no such file/);
+    expect(w.written).toBe(0);
+    expect(w.flushed).toBe(0);
+    await w.close();
+  });
+});
