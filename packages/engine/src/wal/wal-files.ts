@@ -131,6 +131,8 @@ export class SegmentFilePageSource implements WalPageSource {
   private windowValid = 0;
   /** The walreceiver's flushed position (standby), or Infinity when the files are complete. */
   available = Number.POSITIVE_INFINITY;
+  /** Bumped each time the window is refilled or forgotten: pages returned before are stale. */
+  generation = 0;
 
   constructor(
     private readonly dataDir: string,
@@ -168,6 +170,7 @@ export class SegmentFilePageSource implements WalPageSource {
     }
     const offsetInSegment = pageLsn % this.segmentSize;
     const want = Math.min(SegmentFilePageSource.WINDOW_BYTES, this.segmentSize - offsetInSegment);
+    this.generation++;
     const n = fs.readSync(this.fd!, this.window, 0, want, offsetInSegment);
     if (n < XLOG_BLCKSZ) return null;
     this.windowStart = pageLsn;
@@ -180,6 +183,7 @@ export class SegmentFilePageSource implements WalPageSource {
 
   /** Forgets cached pages, e.g. after the files were written to. */
   invalidate(): void {
+    this.generation++;
     this.windowStart = -1;
     this.windowValid = 0;
   }

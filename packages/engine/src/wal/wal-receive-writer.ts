@@ -101,7 +101,8 @@ export class WalReceiveWriter {
     this.closing ??= new Promise<void>((resolve) => {
       this.closed = resolve;
       if (this.failure !== null) {
-        void this.worker.terminate();
+        // The thread may have exited already (its exit event gone by): wait for the terminate.
+        void this.worker.terminate().then(() => resolve(), () => resolve());
         return;
       }
       this.worker.postMessage({ type: 'close' } satisfies WalReceiveWorkerRequest);

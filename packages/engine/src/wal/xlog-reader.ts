@@ -34,6 +34,12 @@ export interface WalPageSource {
    * reaching past it is "not yet received", not invalid. Absent: the files are complete.
    */
   availableEnd?(): number;
+  /**
+   * Bumped whenever a page returned earlier may no longer be what its memory holds (the source
+   * reused its buffer, or was told the files changed). With it, the reader keeps a whole page it
+   * validated and reads the page's next records without asking again.
+   */
+  readonly generation?: number;
 }
 
 export type ReadResult =
@@ -100,7 +106,7 @@ export class XLogReader {
     }
     if (lsn % XLOG_BLCKSZ === 0) {
       // A record never starts inside a page header: skip it, and check there is no continuation.
-      const page = this.readValidPage(lsn as Lsn);
+      const page = this.readValidPage(lsn as Lsn, available);
       if (typeof page === 'string') return this.fail(lsn, page, this.lastMissing, lengthEnd);
       const info = page.readUInt16LE(2);
       if (info & XLP_FIRST_IS_CONTRECORD) {
@@ -109,7 +115,7 @@ export class XLogReader {
       lsn = (lsn + pageHeaderSize(info)) as Lsn;
     }
     const pageStart = lsn - (lsn % XLOG_BLCKSZ);
-    const page = this.readValidPage(pageStart as Lsn);
+    const page = this.readValidPage(pageStart as Lsn, available);
     if (typeof page === 'string') return this.fail(lsn, page, this.lastMissing, lengthEnd);
     let offset = lsn - pageStart;
     const totalLength = page.readUInt32LE(offset);
@@ -138,7 +144,7 @@ export class XLogReader {
       let gathered = availableHere;
       let nextPage = pageStart + XLOG_BLCKSZ;
       while (gathered < totalLength) {
-        const contPage = this.readValidPage(nextPage as Lsn);
+        const contPage = this.readValidPage(nextPage as Lsn, available);
         if (typeof contPage === 'string') return this.fail(lsn, contPage, this.lastMissing, end);
         const info = contPage.readUInt16LE(2);
         const remLength = contPage.readUInt32LE(16);
@@ -182,9 +188,17 @@ export class XLogReader {
   }
 
   private lastMissing = false;
+  /** The last whole page validated, while the source's generation says its memory still holds it. */
+  private cachedPageLsn = -1;
+  private cachedGeneration = -1;
+  private cachedPage: Buffer | null = null;
 
   /** Reads and validates a page header (XLogReaderValidatePageHeader); an error message on failure. */
-  private readValidPage(pageLsn: Lsn): Buffer | string {
+  private readValidPage(pageLsn: Lsn, available: number): Buffer | string {
+    if (pageLsn === this.cachedPageLsn && this.cachedPage !== null && this.source.generation === this.cachedGeneration) {
+      this.lastMissing = false;
+      return this.cachedPage;
+    }
     const page = this.source.readPage(pageLsn);
     this.lastMissing = page === null;
     if (page === null) return `could not read WAL page at ${formatLsn(pageLsn)}: no WAL there`;
@@ -192,6 +206,15 @@ export class XLogReader {
     if (error !== null) return error;
     const timeline = page.readUInt32LE(4);
     if (timeline > this.latestTimeline) this.latestTimeline = timeline;
+    // Only a page wholly below the available end: the bytes of a partial one may still change.
+    const generation = this.source.generation;
+    if (generation !== undefined && pageLsn + XLOG_BLCKSZ <= available) {
+      this.cachedPageLsn = pageLsn;
+      this.cachedGeneration = generation;
+      this.cachedPage = page;
+    } else {
+      this.cachedPage = null;
+    }
     return page;
   }
 
