@@ -7,7 +7,8 @@
  * Transactions: the apply step (compares, then every operation, then the WAL record) is one
  * synchronous block with no await, so no reader ever sees half a transaction. Then the commit
  * waits for its synchronous_commit level; a reader sees the transaction only once that level is
- * met: a read waits until everything it could have seen is acknowledged-durable.
+ * met: a read waits until everything it could have seen is flushed locally and, for a commit that
+ * waits for synchronous standbys, until that wait is over (pending-commits.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,6 +17,8 @@ import { BLCKSZ, DEFAULT_TABLE } from './constants.js';
 import { DbState, readControlFile, writeControlFile, DB_STATE_NAMES, type ControlFileData } from './control-file.js';
 import { ErrorCode, WalshipError } from './errors.js';
 import { PageChangeSet } from './access/generic-xlog.js';
+import { PendingCommits, type PendingCommit, type PendingDelete } from './pending-commits.js';
+import { prefixEnd } from './storage/btree.js';
 import { CheckpointFlags, createCheckPoint, type CheckpointResult } from './checkpoint.js';
 import { checkEndOfWal, truncateWalAfter } from './recovery.js';
 import { BACKUP_LABEL_FILE, STANDBY_SIGNAL_FILE, WalRecovery } from './wal-recovery.js';
@@ -26,7 +29,7 @@ import { Store } from './storage/store.js';
 import { encodeCommit, encodeEndOfRecovery, encodeVacuum, XACT_FLAG_DDL, XACT_FLAG_REMOTE_APPLY } from './wal/record-data.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, StorageInfo, XactInfo, XlogInfo } from './wal/xlog-record.js';
 import { PreparedWalIo, Xlog } from './wal/xlog.js';
-import type { Compare, Entry, Operation, RangeOptions, RangeResult, SyncCommitLevel, TxnRequest, TxnResult } from './types.js';
+import type { CommitWaitOptions, Compare, Entry, Operation, RangeOptions, RangeResult, SyncCommitLevel, TxnRequest, TxnResult } from './types.js';
 
 export type LogLevel = 'DEBUG' | 'LOG' | 'DETAIL' | 'HINT' | 'WARNING' | 'ERROR' | 'FATAL' | 'PANIC';
 export type LogFunction = (level: LogLevel, message: string) => void;
@@ -47,10 +50,12 @@ export interface DatabaseOptions {
   /** Runs after each asynchronous commit (synchronous_commit = off): wakes a hibernating WAL writer. */
   onAsyncCommit?: () => void;
   /**
-   * Waits for the synchronous standbys (sync rep), after the local flush. Absent on a node with
-   * no synchronous standbys configured: then `on`, `remote_write` and `remote_apply` are `local`.
+   * Waits for the synchronous standbys (SyncRepWaitForLSN), after the local flush; resolves at
+   * once when none are configured, and rejects when the wait is cancelled (`wait`'s deadline or
+   * signal), the commit staying durable locally. Absent: `on`, `remote_write` and `remote_apply`
+   * act as `local`.
    */
-  syncRepWait?: (lsn: Lsn, level: SyncCommitLevel) => Promise<void>;
+  syncRepWait?: (lsn: Lsn, level: SyncCommitLevel, wait: CommitWaitOptions) => Promise<void>;
   /** A WAL I/O worker spawned ahead of time: a standby's, so that its promotion does not wait for a thread to start. */
   preparedWalIo?: PreparedWalIo;
 }
@@ -76,6 +81,8 @@ export class Database {
   private nextXid: number;
   /** Highest commit LSN that readers must not see before it is durable (see waitForVisibility). */
   private visibilityWaitLsn = 0;
+  /** Commits waiting for synchronous standbys: readers that would see them wait (pending-commits.ts). */
+  private readonly pendingCommits = new PendingCommits();
   private checkpointRunning: Promise<CheckpointResult> | null = null;
   private readonly tablesWithDeletes = new Set<number>();
   private closed = false;
@@ -238,7 +245,8 @@ export class Database {
     const relNode = this.store.lookupTable(table ?? DEFAULT_TABLE);
     const entry = relNode === null ? null : this.store.get(relNode, key);
     this.stats.reads++;
-    await this.waitForVisibility();
+    const blockers = this.pendingCommits.blockersOfGet(relNode, key, entry?.revision ?? null);
+    await this.waitForVisibility(blockers);
     return entry;
   }
 
@@ -252,7 +260,12 @@ export class Database {
     if (options.limit !== undefined) scan.limit = options.limit;
     const result = relNode === null ? { entries: [], more: false } : this.store.scan(relNode, scan);
     this.stats.reads++;
-    await this.waitForVisibility();
+    let blockers: PendingCommit[] = [];
+    if (this.pendingCommits.size > 0) {
+      const { start, end } = scanBounds(options);
+      blockers = this.pendingCommits.blockersOfScan(relNode, start, end, result.entries.map((entry) => entry.revision));
+    }
+    await this.waitForVisibility(blockers);
     return result;
   }
 
@@ -270,19 +283,53 @@ export class Database {
 
   /**
    * A read's snapshot may include transactions whose commit is not yet acknowledged; the reply
-   * waits until they are, so that no reader sees what a crash could take away.
+   * waits until they are, so that no reader sees what a crash could take away: everything it
+   * could have seen flushed locally, and `blockers`, the commits in its result that wait for
+   * synchronous standbys, done waiting.
    */
-  private async waitForVisibility(): Promise<void> {
+  private async waitForVisibility(blockers: readonly PendingCommit[] = NO_BLOCKERS): Promise<void> {
     const lsn = this.visibilityWaitLsn;
-    if (lsn === 0 || this.xlog.getFlushRecPtr() >= lsn) return;
-    await this.xlog.xlogFlush(lsn as Lsn);
+    if (lsn !== 0 && this.xlog.getFlushRecPtr() < lsn) await this.xlog.xlogFlush(lsn as Lsn);
+    if (blockers.length === 0) return;
+    await this.pendingCommits.untilVisible(blockers);
+    this.checkOpen();
+  }
+
+  /** How many commits wait for synchronous standbys with their changes hidden from readers. */
+  get pendingCommitCount(): number {
+    return this.pendingCommits.size;
+  }
+
+  /**
+   * The compares may only read what is visible: a compare that saw a pending commit's change
+   * would let this transaction be acknowledged on data its standbys may never have had (in
+   * PostgreSQL the second writer waits on the first one's row lock). Loops because new commits
+   * can become pending while it waits; returns with nothing pending, so the apply step that
+   * follows in the same tick sees only visible data.
+   */
+  private async waitForComparedKeys(compares: readonly Compare[]): Promise<void> {
+    for (;;) {
+      if (this.pendingCommits.size === 0) return;
+      const blockers: PendingCommit[] = [];
+      for (const compare of compares) {
+        const relNode = this.store.lookupTable(compare.table ?? DEFAULT_TABLE);
+        const entry = relNode === null ? null : this.store.get(relNode, compare.key);
+        blockers.push(...this.pendingCommits.blockersOfGet(relNode, compare.key, entry?.revision ?? null));
+      }
+      if (blockers.length === 0) return;
+      await this.pendingCommits.untilVisible(blockers);
+      this.checkOpen();
+    }
   }
 
   // ---- writes ------------------------------------------------------------------------------
 
-  async txn(request: TxnRequest): Promise<TxnResult> {
+  async txn(request: TxnRequest, wait: CommitWaitOptions = {}): Promise<TxnResult> {
     this.checkOpen();
     const level = request.syncCommit ?? this.synchronousCommit;
+    if (request.compares !== undefined && request.compares.length > 0 && this.pendingCommits.size > 0) {
+      await this.waitForComparedKeys(request.compares);
+    }
     // The apply step: synchronous from the compares to the WAL insert.
     let succeeded = true;
     for (const compare of request.compares ?? []) {
@@ -313,24 +360,47 @@ export class Database {
     let flags = ddl ? XACT_FLAG_DDL : 0;
     if (level === 'remote_apply') flags |= XACT_FLAG_REMOTE_APPLY;
     const time = Date.now();
-    const lsn = ctx.size === 0
+    const logged = ctx.size > 0;
+    const lsn = !logged
       ? this.xlog.getInsertRecPtr()
       : this.finishChangeSet(ctx, RmgrId.transaction, XactInfo.commit, encodeCommit({ time, operations: operations.length, flags }));
     if (level !== 'off' && lsn > this.visibilityWaitLsn) this.visibilityWaitLsn = lsn;
+    const pending = logged && this.waitsForStandbys(level) ? this.pendingCommits.register(lsn, this.deletesOf(operations, counts)) : null;
     this.lastCommitTime = time;
     this.stats.commits++;
     // End of the apply step. Now wait for synchronous_commit.
-    await this.waitForCommit(lsn, level);
+    try {
+      await this.waitForCommit(lsn, level, wait);
+    } finally {
+      if (pending !== null) this.pendingCommits.release(pending);
+    }
     return { succeeded, lsn, timeline: this.timeline, member: this.memberName, counts };
   }
 
-  private async waitForCommit(lsn: Lsn, level: SyncCommitLevel): Promise<void> {
+  /** Whether a commit at `level` may wait for synchronous standbys (and so starts out hidden). */
+  private waitsForStandbys(level: SyncCommitLevel): boolean {
+    return this.options.syncRepWait !== undefined && (level === 'remote_write' || level === 'on' || level === 'remote_apply');
+  }
+
+  /** The keys and ranges a transaction deleted, for readers of keys that are no longer there. */
+  private deletesOf(operations: readonly Operation[], counts: readonly number[]): PendingDelete[] {
+    const deletes: PendingDelete[] = [];
+    operations.forEach((op, index) => {
+      if (op.kind === 'put' || counts[index] === 0) return;
+      const relNode = this.store.lookupTable(op.table ?? DEFAULT_TABLE);
+      if (relNode === null) return;
+      deletes.push(op.kind === 'delete' ? { relNode, start: op.key, end: null } : { relNode, start: op.start, end: op.end });
+    });
+    return deletes;
+  }
+
+  private async waitForCommit(lsn: Lsn, level: SyncCommitLevel, wait: CommitWaitOptions = {}): Promise<void> {
     if (level === 'off') {
       this.options.onAsyncCommit?.();
       return;
     }
     await this.xlog.xlogFlush(lsn);
-    if (level !== 'local' && this.options.syncRepWait !== undefined) await this.options.syncRepWait(lsn, level);
+    if (level !== 'local' && this.options.syncRepWait !== undefined) await this.options.syncRepWait(lsn, level, wait);
   }
 
   async createTable(name: string): Promise<{ created: boolean; lsn: Lsn }> {
@@ -507,6 +577,7 @@ export class Database {
     if (this.closed) return;
     await this.checkpoint(CheckpointFlags.isShutdown | CheckpointFlags.immediate);
     this.closed = true;
+    this.pendingCommits.releaseAll();
     await this.xlog.shutdown();
     this.smgr.close();
   }
@@ -515,6 +586,8 @@ export class Database {
   async abort(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Readers waiting for pending commits wake up and find the database closed.
+    this.pendingCommits.releaseAll();
     await this.xlog.abort();
     this.smgr.close();
   }
@@ -524,6 +597,20 @@ export class Database {
       throw new WalshipError(ErrorCode.shuttingDown, 'terminating connection due to administrator command', { severity: 'FATAL' });
     }
   }
+}
+
+const NO_BLOCKERS: readonly PendingCommit[] = [];
+
+/** The key range a scan covers, [start, end) with null unbounded, as Btree.scan computes it. */
+function scanBounds(options: RangeOptions): { start: Buffer | null; end: Buffer | null } {
+  let start = options.start ?? null;
+  let end = options.end ?? null;
+  if (options.prefix !== undefined && options.prefix.length > 0) {
+    if (start === null || start.compare(options.prefix) < 0) start = options.prefix;
+    const upper = prefixEnd(options.prefix);
+    if (upper !== null && (end === null || end.compare(upper) > 0)) end = upper;
+  }
+  return { start, end };
 }
 
 /** Whether pg_replslot/ holds any replication slot (a directory not being created or dropped). */

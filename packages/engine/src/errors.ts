@@ -11,6 +11,11 @@ export interface WalshipErrorOptions {
   hint?: string;
   severity?: Severity;
   cause?: unknown;
+  /**
+   * The commit LSN the error is about, when a transaction committed locally and only its wait
+   * for synchronous standbys failed: the client needs it to find out later whether it survived.
+   */
+  lsn?: number;
 }
 
 export class WalshipError extends Error {
@@ -18,6 +23,8 @@ export class WalshipError extends Error {
   readonly severity: Severity;
   readonly detail: string | undefined;
   readonly hint: string | undefined;
+  /** See WalshipErrorOptions.lsn; undefined for every other error. */
+  readonly lsn: number | undefined;
 
   constructor(code: string, message: string, options: WalshipErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -26,6 +33,7 @@ export class WalshipError extends Error {
     this.severity = options.severity ?? 'ERROR';
     this.detail = options.detail;
     this.hint = options.hint;
+    this.lsn = options.lsn;
   }
 
   /** The message with its detail and hint, one per line, as psql prints them. */

@@ -37,6 +37,19 @@ export interface TxnRequest {
   syncCommit?: SyncCommitLevel;
 }
 
+/**
+ * How long a commit may wait for its synchronous standbys, and who may end the wait early: the
+ * session's statement timeout and its end (PostgreSQL's query cancel and ProcDiePending). Ending
+ * the wait does not undo the commit: it is durable locally, becomes visible, and the caller is
+ * told it is not confirmed.
+ */
+export interface CommitWaitOptions {
+  /** Date.now() after which the wait for standbys is cancelled. */
+  deadlineMs?: number;
+  /** Aborted when the session ends. */
+  signal?: AbortSignal;
+}
+
 export interface TxnResult {
   /** Whether every compare held (and `onSuccess` ran); false when `onFailure` ran. */
   succeeded: boolean;
