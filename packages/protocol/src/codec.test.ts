@@ -46,6 +46,9 @@ const CLIENT_SAMPLES: ClientMessage[] = [
   { type: 'setSetting', id: 12, name: 'synchronous_commit', value: 'local' },
   { type: 'showSetting', id: 13, name: 'port' },
   { type: 'ping', id: Number.MAX_SAFE_INTEGER },
+  { type: 'txn', id: 16, onSuccess: [{ kind: 'put', key: b('k'), value: b('v') }], syncCommit: 'on', timeoutMs: 29_750 },
+  { type: 'waitLsn', id: 17, lsn: '0/3000060' },
+  { type: 'waitLsn', id: 18, lsn: '1/0', mode: 'standby_flush', timeoutMs: 5000, noThrow: true },
 ];
 
 const SERVER_SAMPLES: ServerMessage[] = [
@@ -81,6 +84,12 @@ const SERVER_SAMPLES: ServerMessage[] = [
   { type: 'result', id: 8, request: 'setSetting', restartRequired: true },
   { type: 'result', id: 9, request: 'showSetting', value: '5433' },
   { type: 'result', id: 10, request: 'ping' },
+  {
+    type: 'error', id: 12, code: 'indeterminate', message: 'canceling wait for synchronous replication due to user request',
+    detail: 'The transaction has already committed locally, but might not have been replicated to the standby.', severity: 'ERROR', lsn: '0/3000060',
+  },
+  { type: 'result', id: 13, request: 'waitLsn', status: 'success', lsn: '0/3000060' },
+  { type: 'result', id: 14, request: 'waitLsn', status: 'not in recovery', lsn: '0/0' },
 ];
 
 function expectProtocolError(fn: () => unknown): ProtocolError {
@@ -175,6 +184,9 @@ describe('malformed frames', () => {
     ['setting without value', { type: 'setSetting', id: 1, name: 'port' }],
     ['negative limit', { type: 'range', id: 1, limit: -1 }],
     ['huge timeout', { type: 'range', id: 1, timeoutMs: 1e12 }],
+    ['negative txn timeout', { type: 'txn', id: 1, timeoutMs: -1 }],
+    ['waitLsn without lsn', { type: 'waitLsn', id: 1 }],
+    ['waitLsn with a bad mode', { type: 'waitLsn', id: 1, lsn: '0/1', mode: 'replay' }],
   ];
 
   it.each(cases)('client: %s', (_name, value) => {
@@ -196,6 +208,8 @@ describe('malformed frames', () => {
       },
     ],
     ['negative count', { type: 'result', id: 1, request: 'txn', succeeded: true, lsn: '0/1', timeline: 1, member: 'm', counts: [-1] }],
+    ['error with a numeric lsn', { type: 'error', id: 1, code: 'indeterminate', message: 'm', severity: 'ERROR', lsn: 5 }],
+    ['waitLsn with an unknown status', { type: 'result', id: 1, request: 'waitLsn', status: 'maybe', lsn: '0/1' }],
   ];
 
   it.each(serverCases)('server: %s', (_name, value) => {

@@ -72,6 +72,20 @@ export interface WireEntry {
 }
 
 /** The node's status document: the fields every node has, plus free-form views (plain data). */
+/**
+ * What `waitLsn` waits for (PostgreSQL 19's WAIT FOR LSN modes): on a standby, the WAL position
+ * its walreceiver has written, flushed, or that replay has applied; on a primary, its own flush
+ * position.
+ */
+export type WaitLsnMode = 'standby_write' | 'standby_flush' | 'standby_replay' | 'primary_flush';
+
+export const WAIT_LSN_MODES: readonly WaitLsnMode[] = ['standby_write', 'standby_flush', 'standby_replay', 'primary_flush'];
+
+/** How a `waitLsn` ended: WAIT FOR's `status` column (`timeout` and `not in recovery` only with noThrow). */
+export type WaitLsnStatus = 'success' | 'timeout' | 'not in recovery';
+
+export const WAIT_LSN_STATUSES: readonly WaitLsnStatus[] = ['success', 'timeout', 'not in recovery'];
+
 export interface WireNodeStatus {
   role: 'primary' | 'standby';
   systemId: string;
@@ -103,6 +117,13 @@ export interface RequestPayloads {
     onSuccess?: WireOperation[];
     onFailure?: WireOperation[];
     syncCommit?: SyncCommitLevel;
+    /**
+     * The longest the commit may wait for its synchronous standbys, from the moment the node
+     * received the request (statement_timeout for the wait). When it passes, the node ends the
+     * wait and answers with an `indeterminate` error carrying the commit's `lsn`: committed
+     * locally, not confirmed by the standbys. Absent: the wait has no limit, as in PostgreSQL.
+     */
+    timeoutMs?: number;
   };
   createTable: { name: string };
   listTables: Record<never, never>;
@@ -116,6 +137,13 @@ export interface RequestPayloads {
   setSetting: { name: string; value: string };
   showSetting: { name: string };
   ping: Record<never, never>;
+  /**
+   * WAIT FOR LSN `lsn` WITH (MODE `mode`, TIMEOUT `timeoutMs`, NO_THROW `noThrow`): resolves
+   * once the node's position for `mode` (default `standby_replay`) reaches `lsn`. A timeout or a
+   * standby mode on a node not in recovery is an error, or with `noThrow` a result whose
+   * `status` says so. Without `timeoutMs` it waits as long as it takes.
+   */
+  waitLsn: { lsn: WireLsn; mode?: WaitLsnMode; timeoutMs?: number; noThrow?: boolean };
 }
 
 /** What a `result` carries besides `type`, `id` and `request`, per request type. */
@@ -132,6 +160,8 @@ export interface ResultPayloads {
   setSetting: { restartRequired: boolean };
   showSetting: { value: string };
   ping: Record<never, never>;
+  /** `lsn`: the node's position for the mode when the wait ended. */
+  waitLsn: { status: WaitLsnStatus; lsn: WireLsn };
 }
 
 export type RequestType = keyof RequestPayloads;
@@ -148,6 +178,7 @@ export const REQUEST_TYPES: readonly RequestType[] = [
   'setSetting',
   'showSetting',
   'ping',
+  'waitLsn',
 ];
 
 export type RequestMessage<K extends RequestType> = { type: K; id: number } & RequestPayloads[K];
@@ -167,6 +198,11 @@ export interface ErrorMessage {
   detail?: string;
   hint?: string;
   severity: Severity;
+  /**
+   * The commit LSN of a transaction that committed locally but whose wait for synchronous
+   * standbys ended without confirmation (code `indeterminate`).
+   */
+  lsn?: WireLsn;
 }
 
 /** Everything a client may send. */

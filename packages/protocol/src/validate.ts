@@ -27,7 +27,7 @@ import type {
   WireNodeStatus,
   WireOperation,
 } from './messages.js';
-import { REQUEST_TYPES } from './messages.js';
+import { REQUEST_TYPES, WAIT_LSN_MODES, WAIT_LSN_STATUSES } from './messages.js';
 import type { WireMap } from './wire-fields.js';
 import {
   checkBinary,
@@ -161,6 +161,7 @@ function normalizeRequest(map: WireMap, type: RequestType): ClientRequest {
           onSuccess: optList(map, 'onSuccess', where, normalizeOperation),
           onFailure: optList(map, 'onFailure', where, normalizeOperation),
           syncCommit: optEnum(map, 'syncCommit', where, SYNC_COMMIT_LEVELS),
+          timeoutMs: optTimeout(map, where),
         },
       );
     case 'createTable':
@@ -171,6 +172,11 @@ function normalizeRequest(map: WireMap, type: RequestType): ClientRequest {
       return { type, id, name: reqString(map, 'name', where, MAX_NAME_BYTES, 1) };
     case 'promote':
       return withOptional({ type, id }, { wait: optBoolean(map, 'wait', where), timeoutMs: optTimeout(map, where) });
+    case 'waitLsn':
+      return withOptional(
+        { type, id, lsn: reqLsn(map, 'lsn', where) },
+        { mode: optEnum(map, 'mode', where, WAIT_LSN_MODES), timeoutMs: optTimeout(map, where), noThrow: optBoolean(map, 'noThrow', where) },
+      );
     case 'listTables':
     case 'status':
     case 'checkpoint':
@@ -314,6 +320,8 @@ function normalizeResult(map: WireMap): AnyResultMessage {
       return { ...base, request, value: reqString(map, 'value', where, MAX_TEXT_BYTES) };
     case 'ping':
       return { ...base, request };
+    case 'waitLsn':
+      return { ...base, request, status: reqEnum(map, 'status', where, WAIT_LSN_STATUSES), lsn: reqLsn(map, 'lsn', where) };
   }
 }
 
@@ -330,6 +338,7 @@ function normalizeError(map: WireMap): ErrorMessage {
       id: optInteger(map, 'id', where, 0, Number.MAX_SAFE_INTEGER),
       detail: optString(map, 'detail', where, MAX_TEXT_BYTES),
       hint: optString(map, 'hint', where, MAX_TEXT_BYTES),
+      lsn: optLsn(map, 'lsn', where),
     },
   );
 }
