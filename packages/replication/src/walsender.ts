@@ -67,6 +67,11 @@ export interface WalSenderOptions {
   log: (level: 'LOG' | 'WARNING', message: string) => void;
   /** Runs after each standby reply, for sync rep and slots. */
   onReply?: (sender: WalSender) => void;
+  /**
+   * Runs after `state` changed: only a streaming walsender counts towards synchronous
+   * replication, so its release rule is recomputed when one starts or stops streaming.
+   */
+  onStateChange?: (sender: WalSender) => void;
   /** The clock (GetCurrentTimestamp by default): sample, send, reply and timeout times. */
   now?: () => TimestampTz;
 }
@@ -115,7 +120,7 @@ export class WalSender {
   /** WalSndLoop: runs until the connection ends, the timeline ends, or shutdown. */
   async run(): Promise<void> {
     const { options } = this;
-    this.state = 'catchup';
+    this.setState('catchup');
     try {
       while (!this.closed && this.failure === null) {
         const stopping = options.isStopping();
@@ -126,8 +131,8 @@ export class WalSender {
           break;
         }
         if (!sent && this.state === 'catchup' && this.sentLsn >= this.limit()) {
-          this.state = 'streaming';
           options.log('LOG', `standby "${options.applicationName}" has now caught up with primary`);
+          this.setState('streaming');
         }
         // WalSndWaitStopping: at shutdown, leave once the standby has everything flushed.
         if (stopping && this.sentLsn >= this.limit() && this.flushLsn >= this.sentLsn) break;
@@ -137,9 +142,15 @@ export class WalSender {
       }
     } finally {
       this.reader.close();
-      this.state = 'stopping';
+      this.setState('stopping');
     }
     if (this.failure !== null) throw this.failure;
+  }
+
+  private setState(state: WalSenderState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.options.onStateChange?.(this);
   }
 
   private limit(): Lsn {

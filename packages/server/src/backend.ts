@@ -3,7 +3,8 @@
  * calls these; the postmaster's current instance implements them. Errors are WalshipErrors with
  * stable codes; the session sends them to the client as error replies.
  */
-import type { Entry, Lsn, RangeOptions, RangeResult, TxnRequest, TxnResult } from '@walship/engine';
+import type { CommitWaitOptions, Entry, Lsn, RangeOptions, RangeResult, TxnRequest, TxnResult } from '@walship/engine';
+import type { WaitLsnMode, WaitLsnStatus } from '@walship/protocol';
 
 export type ServerState = 'starting' | 'recovery' | 'ready' | 'stopping' | 'crashed';
 
@@ -26,7 +27,16 @@ export interface Backend {
   memberName(): string;
   get(table: string | undefined, key: Buffer, options: { minLsn?: Lsn; timeoutMs?: number }): Promise<Entry | null>;
   range(options: RangeOptions & { minLsn?: Lsn; timeoutMs?: number }): Promise<RangeResult>;
-  txn(request: TxnRequest): Promise<TxnResult>;
+  /**
+   * Runs a transaction; `wait` bounds and cancels its wait for synchronous standbys (a cancelled
+   * wait rejects with `indeterminate` and the commit LSN: committed locally, not confirmed).
+   */
+  txn(request: TxnRequest, wait?: CommitWaitOptions): Promise<TxnResult>;
+  /**
+   * WAIT FOR LSN: resolves once this node's position for `mode` reaches `lsn`. A timeout, or a
+   * standby mode on a node not in recovery, is an error unless `noThrow`, when the status says it.
+   */
+  waitLsn(lsn: Lsn, mode: WaitLsnMode, options: { timeoutMs?: number; noThrow?: boolean }): Promise<{ status: WaitLsnStatus; lsn: Lsn }>;
   createTable(name: string): Promise<{ created: boolean; lsn: Lsn }>;
   listTables(): Promise<string[]>;
   status(): Promise<NodeStatus>;

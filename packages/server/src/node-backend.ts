@@ -6,8 +6,10 @@
  */
 import {
   AssertionFailure, DEFAULT_TABLE, DB_STATE_NAMES, ErrorCode, WalshipError, formatLsn,
-  type Entry, type Lsn, type RangeOptions, type RangeResult, type TxnRequest, type TxnResult,
+  type CommitWaitOptions, type Entry, type Lsn, type RangeOptions, type RangeResult, type TxnRequest, type TxnResult,
 } from '@walship/engine';
+import type { WaitLsnMode, WaitLsnStatus } from '@walship/protocol';
+import { LsnWaiters } from './wait-lsn.js';
 import type { WalRecovery } from '@walship/engine/wal-recovery';
 import { timestampTzToIsoString } from '@walship/protocol';
 import type { Backend, NodeStatus, ServerState } from './backend.js';
@@ -102,11 +104,19 @@ export class NodeBackend implements Backend {
     });
   }
 
-  txn(request: TxnRequest): Promise<TxnResult> {
+  txn(request: TxnRequest, wait: CommitWaitOptions = {}): Promise<TxnResult> {
     return this.guard(async () => {
       this.refuseWriteOnStandby();
-      return this.db().txn(request);
+      return this.db().txn(request, wait);
     });
+  }
+
+  async waitLsn(lsn: Lsn, mode: WaitLsnMode, options: { timeoutMs?: number; noThrow?: boolean }): Promise<{ status: WaitLsnStatus; lsn: Lsn }> {
+    if (this.postmaster.role === 'standby') this.standby();
+    const waiters = this.postmaster.lsnWaiters;
+    const outcome = await waiters.waitFor(lsn, mode, options.timeoutMs);
+    if (outcome.status !== 'success' && options.noThrow !== true) throw LsnWaiters.outcomeError(lsn, mode, outcome, waiters.wasStandby);
+    return outcome;
   }
 
   createTable(name: string): Promise<{ created: boolean; lsn: Lsn }> {
@@ -130,7 +140,7 @@ export class NodeBackend implements Backend {
       serverState: this.postmaster.state,
       replication: this.postmaster.walSenders.rows(),
       slots: this.postmaster.role === 'primary' ? (this.postmaster.walSenders.slots?.rows() ?? []) : [],
-      syncWaiters: { count: 0, oldestMs: 0 },
+      syncWaiters: this.postmaster.syncRep?.stats() ?? { count: 0, oldestMs: 0, byMode: { write: 0, flush: 0, apply: 0 } },
       cpuUserMicros: process.cpuUsage().user,
       cpuSystemMicros: process.cpuUsage().system,
       startedAt: new Date(this.postmaster.startedAt).toISOString(),
@@ -177,7 +187,7 @@ export class NodeBackend implements Backend {
       ...(db.status() as NodeStatus),
       ...common,
       walReceiver: null,
-      syncWaiters: { count: 0, oldestMs: 0 },
+      synchronousStandbyNames: this.postmaster.settings.get('synchronous_standby_names'),
       cpuUserMicros: process.cpuUsage().user,
       cpuSystemMicros: process.cpuUsage().system,
       startedAt: new Date(this.postmaster.startedAt).toISOString(),

@@ -26,6 +26,8 @@ import { Startup, type StartupHost } from './components/startup.js';
 import { WalReceiverComponent } from './components/wal-receiver.js';
 import { startReplicationSession, type ReplicationBackend } from './replication-session.js';
 import { WalSenders } from './walsenders.js';
+import { SyncRep } from './sync-rep.js';
+import { LsnWaiters } from './wait-lsn.js';
 import { parseLsn } from '@walship/engine/lsn';
 import { listDataFiles, readDataFileRange, readPageChecksums } from '@walship/engine/rewind';
 import { MAX_LISTED_DATA_FILES, backupPathProblem } from '@walship/protocol';
@@ -85,7 +87,13 @@ export class Postmaster {
   private readonly pendingPmSignals = new Set<PMSignalReason>();
   /** Cascading walsenders' wake-ups, served on the walreceiver's flush and on replay. */
   private readonly cascadeWakeups = new Set<() => void>();
-  private readonly replayWaiters = new Set<() => void>();
+  /** Sessions waiting for a WAL position (WAIT FOR LSN, reads with a minimum LSN). */
+  readonly lsnWaiters = new LsnWaiters({
+    standbyPositions: () => this.standbyPositions(),
+    primaryFlush: () => (this.recovery === null ? (this.database?.xlog.getFlushRecPtr() ?? null) : null),
+  });
+  /** A primary instance's synchronous replication (null on a standby and between instances). */
+  syncRep: SyncRep | null = null;
   /** pg_promote(wait => true) callers, told once the promoted node accepts writes. */
   private readonly promotionWaiters = new Set<() => void>();
   /** A standby's WAL I/O worker, started ahead of its promotion. */
@@ -231,6 +239,7 @@ export class Postmaster {
       walKeepBytes: s.get('wal_keep_size'),
       log: this.log,
       onAsyncCommit: () => this.walWriter?.wakeForAsyncCommit(),
+      syncRepWait: (lsn, level, wait) => this.syncRep?.wait(lsn, level, wait) ?? Promise.resolve(),
       ...(this.preparedWalIo !== null ? { preparedWalIo: this.preparedWalIo } : {}),
     };
   }
@@ -259,6 +268,8 @@ export class Postmaster {
     db.xlog.archiveMode = s.get('archive_mode');
     db.xlog.onArchiveNotify = (fileName, error) => this.archiveNotified(fileName, error);
     if (promoted) this.archiveStatusAtPromotion(db);
+    this.syncRep = SyncRep.start(this.walSenders, this.log, s.get('synchronous_standby_names'));
+    db.xlog.registerWalSndWakeup(() => this.lsnWaiters.wakeup());
     const checkpointer = new Checkpointer({ checkpoint: (flags) => db.checkpoint(flags), walSinceRedo: () => db.walSinceRedo() }, this.checkpointerSettings());
     db.xlog.onWritten(() => checkpointer.walAdvanced());
     this.checkpointer = checkpointer;
@@ -425,35 +436,31 @@ export class Postmaster {
 
   private wakeCascadingWalSenders(): void {
     for (const wakeup of this.cascadeWakeups) wakeup();
+    this.lsnWaiters.wakeup();
   }
 
   private replayAdvanced(): void {
     this.wakeCascadingWalSenders();
-    for (const waiter of [...this.replayWaiters]) waiter();
     this.checkpointer?.walAdvanced();
   }
 
-  /** Waits until a standby has replayed `lsn` (read-your-writes), up to `timeoutMs`. */
-  async waitForReplay(lsn: Lsn, timeoutMs: number): Promise<void> {
+  /** What WAIT FOR LSN reads on a standby; null on a primary. */
+  private standbyPositions(): { write: Lsn; flush: Lsn; replay: Lsn } | null {
     const recovery = this.recovery;
-    if (recovery === null || recovery.replayEndLsn >= lsn) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.replayWaiters.delete(check);
-        reject(new WalshipError(ErrorCode.timeout, `timed out waiting for WAL position ${formatLsn(lsn)} to be replayed`, {
-          detail: `This standby has replayed up to ${formatLsn(this.recovery?.replayEndLsn ?? lsn)}.`,
-          hint: 'The standby is behind its primary: retry, read from the primary, or raise the timeout.',
-        }));
-      }, timeoutMs);
-      const check = (): void => {
-        if (this.recovery === null || this.recovery.replayEndLsn >= lsn) {
-          clearTimeout(timer);
-          this.replayWaiters.delete(check);
-          resolve();
-        }
-      };
-      this.replayWaiters.add(check);
-    });
+    if (recovery === null) return null;
+    const replay = recovery.replayEndLsn;
+    const received = this.walRcv.receivedTli === recovery.replayTimeline;
+    const flush = Math.max(replay, received ? this.walRcv.flushedUpto : 0) as Lsn;
+    return { write: Math.max(flush, received ? this.walRcv.writtenUpto : 0) as Lsn, flush, replay };
+  }
+
+  /**
+   * Waits until a standby has replayed `lsn` (read-your-writes), up to `timeoutMs`. A node that is
+   * not (or no longer) in recovery answers at once: its reads see everything it replayed.
+   */
+  async waitForReplay(lsn: Lsn, timeoutMs: number): Promise<void> {
+    const outcome = await this.lsnWaiters.waitFor(lsn, 'standby_replay', timeoutMs);
+    if (outcome.status === 'timeout') throw LsnWaiters.outcomeError(lsn, 'standby_replay', outcome, false);
   }
 
   /** SIGUSR1 with the promote file, or `walship promote --node`: ends recovery with promotion. */
@@ -510,7 +517,7 @@ export class Postmaster {
     this.recovery = null;
     this.startup = null;
     this.walRcv = newWalRcvData();
-    for (const waiter of [...this.replayWaiters]) waiter();
+    this.lsnWaiters.wakeup();
     this.becomePrimary(db);
   }
 
@@ -785,6 +792,7 @@ export class Postmaster {
     this.pidFile.setStatus('starting');
     this.listener?.closeAllSessions('terminating connection because of crash of another server process');
     this.walSenders.closeAll('terminating connection because of crash of another server process');
+    this.stopSyncRep();
     await this.shutdownWalReceiver();
     await this.stopComponents();
     const db = this.database;
@@ -897,6 +905,7 @@ export class Postmaster {
       db.xlog.setFsync(s.get('fsync'));
     }
     this.applyAuth();
+    this.syncRep?.configure(s.get('synchronous_standby_names'));
     for (const component of this.components) {
       if (component instanceof WalWriter) component.delayMs = s.get('wal_writer_delay');
       if (component instanceof BgWriter) {
@@ -974,6 +983,7 @@ export class Postmaster {
     if (this.shuttingDown === 'immediate') {
       this.listener?.closeAllSessions('terminating connection due to immediate shutdown command');
       this.walSenders.closeAll('terminating connection due to immediate shutdown command');
+      this.stopSyncRep();
       await this.shutdownWalReceiver();
       await this.stopComponents();
       await this.database?.abort().catch(() => undefined);
@@ -1001,6 +1011,7 @@ export class Postmaster {
         await this.database?.abort().catch(() => undefined);
       }
       this.walSenders.closeAll('terminating connection due to administrator command');
+      this.stopSyncRep();
       this.database = null;
       this.recovery?.close();
       this.recovery = null;
@@ -1022,6 +1033,13 @@ export class Postmaster {
     await recovery.smgr.fsyncAll();
     recovery.control.state = DbState.shutdownedInRecovery;
     writeControlFile(this.dataDir, recovery.control);
+  }
+
+  /** The primary instance ends: its commits' waits end too (their sessions are told). */
+  private stopSyncRep(): void {
+    this.syncRep?.close();
+    this.syncRep = null;
+    this.walSenders.attachSyncRep(null);
   }
 
   private async discardPreparedWalIo(): Promise<void> {

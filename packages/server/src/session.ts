@@ -25,6 +25,7 @@ import {
   decodeClientMessage,
   encodeMessage,
   entryToWire,
+  lsnFromWire,
   lsnToWire,
   MAX_FRAME_BYTES,
   MAX_IN_FLIGHT_REQUESTS,
@@ -144,6 +145,11 @@ export class ClientSession {
   private authTimer: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private ended = false;
+  /**
+   * Aborted when the session ends, with the reason `shutdown` (the server closed it) or `client`:
+   * ends the waits of its commits for synchronous standbys (ProcDiePending in SyncRepWaitForLSN).
+   */
+  private readonly lifetime = new AbortController();
 
   constructor(
     private readonly socket: WebSocket,
@@ -170,6 +176,7 @@ export class ClientSession {
 
   /** Ends the session with a FATAL error (e.g. at shutdown: admin_shutdown). */
   terminate(code: string, message: string, hint?: string): void {
+    if (!this.lifetime.signal.aborted) this.lifetime.abort('shutdown');
     this.fatal(code, message, CLOSE_GOING_AWAY, hint === undefined ? {} : { hint });
   }
 
@@ -386,8 +393,17 @@ export class ClientSession {
         if (request.limit !== undefined) options.limit = request.limit;
         return { type: 'result', id, request: 'range', ...rangeResultToWire(await backend.range(options)) };
       }
-      case 'txn':
-        return { type: 'result', id, request: 'txn', ...txnResultToWire(await backend.txn(txnRequestFromWire(request))) };
+      case 'txn': {
+        // statement_timeout for the wait for standbys, counted from now, when the client gave one.
+        const deadlineMs = request.timeoutMs === undefined ? undefined : Date.now() + request.timeoutMs;
+        const result = await backend.txn(txnRequestFromWire(request), { signal: this.lifetime.signal, ...(deadlineMs === undefined ? {} : { deadlineMs }) });
+        return { type: 'result', id, request: 'txn', ...txnResultToWire(result) };
+      }
+      case 'waitLsn': {
+        const options = { ...(request.timeoutMs === undefined ? {} : { timeoutMs: request.timeoutMs }), ...(request.noThrow === undefined ? {} : { noThrow: request.noThrow }) };
+        const outcome = await backend.waitLsn(lsnFromWire(request.lsn), request.mode ?? 'standby_replay', options);
+        return { type: 'result', id, request: 'waitLsn', status: outcome.status, lsn: lsnToWire(outcome.lsn) };
+      }
       case 'createTable': {
         const result = await backend.createTable(request.name);
         return { type: 'result', id, request: 'createTable', created: result.created, lsn: lsnToWire(result.lsn) };
@@ -456,6 +472,7 @@ export class ClientSession {
         detail: error.detail,
         hint: error.hint,
         severity: error.severity,
+        ...(error.lsn === undefined ? {} : { lsn: lsnToWire(error.lsn) }),
       });
       return;
     }
@@ -528,6 +545,7 @@ export class ClientSession {
   private end(): void {
     if (this.ended) return;
     this.ended = true;
+    if (!this.lifetime.signal.aborted) this.lifetime.abort('client');
     this.phase = 'closing';
     clearTimeout(this.authTimer);
     clearTimeout(this.closeTimer);

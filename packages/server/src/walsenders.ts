@@ -15,9 +15,10 @@ import { historyFileName, historyFilePath, readTimeLineHistory, tliInHistory, tl
 import { findSegmentTimeline, segmentPath } from '@walship/engine/wal/wal-files';
 import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
 import { timeOffsetToMs, timestampTzToIsoString } from '@walship/protocol';
-import { WalSender } from '@walship/replication';
+import { WalSender, syncStateOf, type WalSenderState } from '@walship/replication';
 import { Latch } from './latch.js';
 import type { AcquiredSlot, ReplicationSlots } from './slots.js';
+import type { SyncRep, SyncRepWalSender } from './sync-rep.js';
 
 /** What the registry needs to know about the node it runs in. */
 export interface WalSenderHost {
@@ -57,23 +58,81 @@ export interface ReplicationRow {
   walSndWakeups: number;
 }
 
-interface Running {
-  sender: WalSender;
-  socket: WebSocket;
-  applicationName: string;
-  clientAddr: string;
-  slotName: string | null;
+/**
+ * A running walsender (a WalSnd slot in use). The sync-rep fields are what the release rule reads:
+ * state and positions come from the walsender, the priority is this registry's.
+ */
+class Running implements SyncRepWalSender {
+  /** sync_standby_priority: 0 until a primary's synchronous replication gives it one. */
+  priority = 0;
+  announced = false;
+
+  constructor(
+    readonly sender: WalSender,
+    readonly socket: WebSocket,
+    readonly applicationName: string,
+    readonly clientAddr: string,
+    readonly slotName: string | null,
+  ) {}
+
+  get state(): WalSenderState {
+    return this.sender.state;
+  }
+
+  get write(): Lsn {
+    return this.sender.writeLsn;
+  }
+
+  get flush(): Lsn {
+    return this.sender.flushLsn;
+  }
+
+  get apply(): Lsn {
+    return this.sender.replayLsn;
+  }
 }
 
 export class WalSenders {
-  private readonly running = new Set<Running>();
+  /**
+   * WalSndCtl->walsnds[]: a new walsender takes the lowest free index, and priority ties go to
+   * the lower index, so the order matters to synchronous replication (see sync-rep.ts of the
+   * replication package). Holes are undefined; its length is the highest index used plus one.
+   */
+  private readonly walSnds: Array<Running | undefined> = [];
   /** The node's replication slots (ReplicationSlotCtl): a primary's, null on a standby. */
   slots: ReplicationSlots | null = null;
+  /** A primary's synchronous replication; null on a standby (cascading walsenders are never synchronous). */
+  private syncRep: SyncRep | null = null;
 
   constructor(private readonly host: WalSenderHost) {}
 
   get count(): number {
-    return this.running.size;
+    return this.running().length;
+  }
+
+  /** The running walsenders, in slot order. */
+  private running(): Running[] {
+    return this.walSnds.filter((entry): entry is Running => entry !== undefined);
+  }
+
+  /** The walsenders as synchronous replication sees them, in slot order. */
+  syncRepWalSenders(): SyncRepWalSender[] {
+    return this.running();
+  }
+
+  /** SyncRepInitConfig in every walsender: each one's priority under the rule now in force. */
+  setSyncPriorities(priorityOf: (applicationName: string) => number): void {
+    for (const entry of this.running()) entry.priority = priorityOf(entry.applicationName);
+  }
+
+  /**
+   * Attaches a primary instance's synchronous replication (null: none, on a standby or between
+   * instances); the walsenders get their priorities under it.
+   */
+  attachSyncRep(syncRep: SyncRep | null): void {
+    this.syncRep = syncRep;
+    this.setSyncPriorities((name) => syncRep?.priorityOf(name) ?? 0);
+    syncRep?.release();
   }
 
   /** IDENTIFY_SYSTEM's timeline history of this node (current timeline first). */
@@ -99,7 +158,7 @@ export class WalSenders {
 
   /** Terminates the walsender streaming from a slot (its slot is being invalidated). */
   terminateSlotUser(slotName: string): void {
-    for (const entry of this.running) {
+    for (const entry of this.running()) {
       if (entry.slotName === slotName) entry.socket.close(1008, `terminating walsender: replication slot "${slotName}" was invalidated`);
     }
   }
@@ -166,41 +225,52 @@ export class WalSenders {
       clientAddress: who.clientAddress, startLsn, timeline: request.timeline, timelineEnd, timelineOfSegment,
       sendLimit: () => host.sendLimit(), walSenderTimeoutMs: () => host.walSenderTimeoutMs(),
       isStopping: () => host.isStopping(), log: host.log,
-      // PhysicalConfirmReceivedLocation: the slot keeps WAL from what the standby has flushed.
-      ...(slot !== null ? { onReply: (s: WalSender) => slot.confirmReceived(s.flushLsn) } : {}),
+      onReply: (s: WalSender) => {
+        // PhysicalConfirmReceivedLocation: the slot keeps WAL from what the standby has flushed.
+        slot?.confirmReceived(s.flushLsn);
+        this.syncRep?.release();
+      },
+      onStateChange: () => this.syncRep?.release(),
     });
-    const entry: Running = { sender, socket, applicationName: who.applicationName || 'walreceiver', clientAddr: who.clientAddress, slotName: slot?.name ?? null };
+    const entry = new Running(sender, socket, who.applicationName || 'walreceiver', who.clientAddress, slot?.name ?? null);
+    entry.priority = this.syncRep?.priorityOf(entry.applicationName) ?? 0;
     const unregister = host.registerWakeup(() => sender.wakeup());
-    this.running.add(entry);
+    let index = this.walSnds.indexOf(undefined);
+    if (index < 0) index = this.walSnds.length;
+    this.walSnds[index] = entry;
     begin();
     host.log('LOG', `walsender for "${entry.applicationName}" at ${who.clientAddress} started streaming at ${formatLsn(startLsn)} on timeline ${request.timeline}`);
     try {
       await sender.run();
     } finally {
       unregister();
-      this.running.delete(entry);
+      this.walSnds[index] = undefined;
+      while (this.walSnds.length > 0 && this.walSnds[this.walSnds.length - 1] === undefined) this.walSnds.pop();
+      this.syncRep?.release();
     }
   }
 
   /** Ends every replication connection (promotion: the standbys reconnect to a new timeline). */
   closeAll(reason: string): void {
-    for (const entry of this.running) entry.socket.close(1001, reason.slice(0, 120));
+    for (const entry of this.running()) entry.socket.close(1001, reason.slice(0, 120));
   }
 
   /** Wakes every walsender (walSndWakeup for all). */
   wakeAll(): void {
-    for (const entry of this.running) entry.sender.wakeup();
+    for (const entry of this.running()) entry.sender.wakeup();
   }
 
   /** WalSndWaitStopping: at shutdown, waits (bounded) until every standby has what was flushed. */
   async waitStopping(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     this.wakeAll();
-    while (this.running.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (this.count > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
   }
 
   rows(): ReplicationRow[] {
-    return [...this.running].map(({ sender, applicationName, clientAddr, slotName }) => ({
+    const running = this.running();
+    const syncStates = syncStateOf(this.syncRep?.rule ?? null, running);
+    return running.map(({ sender, applicationName, clientAddr, slotName, priority }, index) => ({
       pid: process.pid,
       applicationName,
       clientAddr,
@@ -212,8 +282,8 @@ export class WalSenders {
       writeLagMs: lagMs(sender.lags.writeLagUs),
       flushLagMs: lagMs(sender.lags.flushLagUs),
       replayLagMs: lagMs(sender.lags.replayLagUs),
-      syncPriority: 0,
-      syncState: 'async',
+      syncPriority: priority,
+      syncState: syncStates[index]!,
       replyTime: sender.replyTime === null ? null : timestampTzToIsoString(sender.replyTime),
       slotName,
       backendStart: timestampTzToIsoString(sender.startedAt),

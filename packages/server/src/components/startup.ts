@@ -17,6 +17,8 @@ import type { WalRecovery } from '@walship/engine/wal-recovery';
 import { keepFileRestoredFromArchive, type ArchiveMode } from '@walship/engine/wal/archive-status';
 import { findNewestTimeLine, readTimeLineHistory } from '@walship/engine/wal/timeline';
 import { walDir } from '@walship/engine/wal/wal-files';
+import { decodeCommit, XACT_FLAG_REMOTE_APPLY } from '@walship/engine/wal/record-data';
+import { RmgrId } from '@walship/engine/wal/xlog-record';
 import { xlogFileName } from '@walship/engine/wal/xlog-internal';
 import {
   SHELL_COMMAND_TIMEOUT_MS, initialWalSourceState, restoreCommandOutcome, runShellCommand, stepWalSource, substituteCommand,
@@ -63,6 +65,8 @@ export class Startup extends Component {
   private announcedConsistent = false;
   private lastInvalidLsn = -1;
   private machine: WalSourceState;
+  /** A replayed commit asked for remote_apply: the walreceiver must report the new apply position now. */
+  private applyFeedbackPending = false;
 
   constructor(readonly recovery: WalRecovery, private readonly host: StartupHost) {
     super();
@@ -77,6 +81,14 @@ export class Startup extends Component {
       walRetrieveRetryIntervalMs: s.walRetrieveRetryIntervalMs,
       targetTimelineLatest: s.targetTimelineLatest,
     }, recovery.expectedTimelines[0]!.tli, recovery.expectedTimelines);
+    // ApplyWalRecord's doRequestWalReceiverReply: a primary waiting for remote_apply is released
+    // only by a reply carrying the new apply position, which the walreceiver would otherwise
+    // send at its next flush or status interval.
+    recovery.onReplay = (_end, record) => {
+      if (record.rmid !== RmgrId.transaction) return;
+      const commit = decodeCommit(record);
+      if (commit !== null && (commit.flags & XACT_FLAG_REMOTE_APPLY) !== 0) this.applyFeedbackPending = true;
+    };
   }
 
   /** WakeupRecovery: new WAL was flushed by the walreceiver (or a promotion was requested). */
@@ -121,6 +133,10 @@ export class Startup extends Component {
       const before = recovery.replayEndLsn;
       const stop = recovery.replayAvailable(REPLAY_SLICE_MS);
       if (recovery.replayEndLsn !== before) host.replayAdvanced();
+      if (this.applyFeedbackPending) {
+        this.applyFeedbackPending = false;
+        host.forceWalReceiverReply();
+      }
       if (recovery.consistent && !this.announcedConsistent) {
         this.announcedConsistent = true;
         host.beginHotStandby();

@@ -16,6 +16,8 @@
  *   own.
  */
 import type { MemoryUnit, TimeUnit } from './units.js';
+// The module alone, not the package: the CLI's set and show load this table.
+import { checkSynchronousStandbyNames } from '@walship/replication/sync-rep-config';
 
 /**
  * When a change takes effect (PostgreSQL's GucContext):
@@ -405,6 +407,7 @@ export const SETTING_DEFINITIONS = {
     kind: 'string',
     default: '',
     context: 'sighup',
+    check: checkSynchronousStandbyNames,
     description: 'Number of synchronous standbys and list of names of potential synchronous ones.',
   },
   heartbeat_interval: {

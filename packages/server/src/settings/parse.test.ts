@@ -175,6 +175,12 @@ describe('integers, reals, booleans, enums, strings', () => {
     expect(parseSettingValue('primary_slot_name', 'standby_1')).toBe('standby_1');
     expect(errorOf(() => parseSettingValue('primary_slot_name', 'Standby-1')).hint).toContain('lower case letters');
     expect(parseSettingValue('recovery_target_timeline', '3')).toBe('3');
+    expect(parseSettingValue('synchronous_standby_names', 'FIRST 1 (s1, s2)')).toBe('FIRST 1 (s1, s2)');
+    expect(parseSettingValue('synchronous_standby_names', '')).toBe('');
+    const refused = errorOf(() => parseSettingValue('synchronous_standby_names', 'ANY 0 (s1)'));
+    expect(refused.code).toBe(ErrorCode.invalidParameter);
+    expect(refused.message).toContain('synchronous_standby_names');
+    expect(errorOf(() => parseSettingValue('synchronous_standby_names', 'FIRST (s1')).detail).toContain('syntax error');
     expect(errorOf(() => parseSettingValue('recovery_target_timeline', 'newest')).code).toBe(ErrorCode.invalidParameter);
     expect(errorOf(() => parseSettingValue('application_name', 'x'.repeat(64))).code).toBe(ErrorCode.invalidParameter);
   });
