@@ -32,6 +32,8 @@ export interface WalshipClientErrorOptions {
   hint?: string;
   severity?: Severity;
   cause?: unknown;
+  /** The commit LSN of a write that committed on the node but was not confirmed by its standbys. */
+  lsn?: number;
 }
 
 export class WalshipClientError extends WalshipError {
@@ -40,7 +42,11 @@ export class WalshipClientError extends WalshipError {
     this.name = 'WalshipClientError';
   }
 
-  /** Whether a write failed in a way that leaves its outcome unknown. */
+  /**
+   * Whether a write failed in a way that leaves its outcome unknown. When the node ended the
+   * write's wait for synchronous standbys, `lsn` holds its commit LSN: committed on that node,
+   * not confirmed by the standbys.
+   */
   get indeterminate(): boolean {
     return this.code === ClientErrorCode.indeterminate;
   }
@@ -55,6 +61,7 @@ export function toClientError(error: unknown, fallbackCode: string = ErrorCode.i
       hint: error.hint,
       severity: error.severity,
       cause: error,
+      ...(error.lsn === undefined ? {} : { lsn: error.lsn }),
     });
   }
   const message = error instanceof Error ? error.message : String(error);

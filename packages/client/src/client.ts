@@ -35,6 +35,8 @@ import type {
   RequestType,
   ResultPayloads,
   ServerMessage,
+  WaitLsnMode,
+  WaitLsnStatus,
   WireCompare,
   WireNodeStatus,
   WireOperation,
@@ -93,6 +95,19 @@ export interface RangeOptions extends ReadOptions {
 export interface WriteOptions extends CallOptions {
   table?: string;
   syncCommit?: SyncCommitLevel;
+}
+
+export interface WaitForLsnOptions extends CallOptions {
+  /** What to wait for (default `standby_replay`: what reads on that standby see). */
+  mode?: WaitLsnMode;
+  /** Resolve with the `status` instead of throwing on a timeout or a node not in recovery. */
+  noThrow?: boolean;
+}
+
+export interface WaitForLsnResult {
+  status: WaitLsnStatus;
+  /** The node's position for the mode when the wait ended. */
+  lsn: Lsn;
 }
 
 export type ClientCompare =
@@ -328,14 +343,39 @@ export class WalshipClient {
     return rangeResultFromWire(result);
   }
 
+  /**
+   * A transaction. Acknowledged once its `syncCommit` level is met; the node is asked to end a
+   * wait for synchronous standbys a little before the call's timeout, so that the failure is its
+   * `indeterminate` error carrying the commit LSN (committed there, not confirmed by the standbys).
+   */
   async txn(request: ClientTxnRequest, options: CallOptions = {}): Promise<TxnResult> {
+    const timeoutMs = this.timeoutOf(options);
     const payload = defined({
       compares: request.compares?.map(compareToWire),
       onSuccess: request.onSuccess?.map(operationToWire),
       onFailure: request.onFailure?.map(operationToWire),
       syncCommit: request.syncCommit,
+      timeoutMs: this.serverWaitMs(timeoutMs),
     });
-    return txnResultFromWire(await this.request('txn', payload, this.timeoutOf(options)));
+    return txnResultFromWire(await this.request('txn', payload, timeoutMs));
+  }
+
+  /**
+   * WAIT FOR LSN on this node: resolves once its position for `mode` reaches `lsn` (on a standby,
+   * `standby_replay` by default; `primary_flush` on a primary). `timeoutMs` bounds the wait on the
+   * node (the call itself gets a margin on top); a timeout or a node not in recovery throws, or
+   * with `noThrow` comes back as the status.
+   */
+  async waitForLsn(lsn: LsnLike, options: WaitForLsnOptions = {}): Promise<WaitForLsnResult> {
+    const waitMs = options.timeoutMs === undefined ? this.options.timeoutMs : checkTimeout(options.timeoutMs);
+    const serverWait = waitMs >= MAX_TIMER_MS ? undefined : Math.min(MAX_REQUEST_TIMEOUT_MS, Math.floor(waitMs));
+    const callTimeoutMs = serverWait === undefined ? waitMs : serverWait + SERVER_WAIT_MARGIN_MS;
+    const result = await this.request(
+      'waitLsn',
+      defined({ lsn: toWireLsn(lsn, 'lsn'), mode: options.mode, timeoutMs: serverWait, noThrow: options.noThrow }),
+      callTimeoutMs,
+    );
+    return { status: result.status, lsn: lsnFromWire(result.lsn) };
   }
 
   put(key: KeyLike, value: KeyLike, options: WriteOptions = {}): Promise<TxnResult> {
@@ -477,6 +517,12 @@ export class WalshipClient {
 
   private timeoutOf(options: CallOptions): number {
     return checkTimeout(options.timeoutMs ?? this.options.timeoutMs);
+  }
+
+  /** The wait a call of `timeoutMs` asks the node for: a margin less, so its answer comes first; none for no timeout. */
+  private serverWaitMs(timeoutMs: number): number | undefined {
+    if (timeoutMs >= MAX_TIMER_MS) return undefined;
+    return Math.min(MAX_REQUEST_TIMEOUT_MS, Math.floor(Math.max(0, timeoutMs - SERVER_WAIT_MARGIN_MS)));
   }
 
   private readWait(minLsn: LsnLike | undefined, timeoutMs: number): { minLsn?: string; timeoutMs?: number } {

@@ -10,6 +10,7 @@ import {
   CLIENT_PATH,
   decodeServerMessage,
   encodeMessage,
+  lsnFromWire,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
 } from '@walship/protocol';
@@ -56,6 +57,7 @@ export function serverErrorToClientError(message: ErrorMessage): WalshipClientEr
     detail: message.detail,
     hint: message.hint,
     severity: message.severity,
+    ...(message.lsn === undefined ? {} : { lsn: lsnFromWire(message.lsn) }),
   });
 }
 

@@ -38,3 +38,10 @@ export const CLOSE_TIMEOUT_MS = 1_000;
  * client gives up on the call.
  */
 export const SERVER_WAIT_MARGIN_MS = 250;
+
+/**
+ * How long WalshipClusterClient lets a standby catch up with what a read needs before sending the
+ * read to the primary. A streaming standby on a LAN replays a commit within a millisecond or two;
+ * 50 ms covers a busy one, and bounds what a lagging one adds to a read.
+ */
+export const DEFAULT_STANDBY_WAIT_MS = 50;

@@ -4,6 +4,8 @@
  * indeterminate) and how reconnecting works.
  */
 export { WalshipClient } from './client.js';
+export { WalshipClusterClient } from './cluster-client.js';
+export type { ClusterConnectOptions, NodeEndpoint, ReadFreshness, ReadRoute, RoutedRangeOptions, RoutedReadOptions } from './cluster-client.js';
 export type {
   CallOptions,
   ClientCompare,
@@ -17,6 +19,8 @@ export type {
   NodeStatus,
   RangeOptions,
   ReadOptions,
+  WaitForLsnOptions,
+  WaitForLsnResult,
   WriteOptions,
 } from './client.js';
 export type { PasswordSource, ServerInfo } from './connection.js';
