@@ -83,11 +83,13 @@ export interface ClientErrorFields {
   message: string;
   detail: string | undefined;
   hint: string | undefined;
+  /** The commit LSN (X/X) of a write committed on the node but not confirmed by its standbys. */
+  lsn: string | undefined;
 }
 
 export function clientErrorFields(error: unknown): ClientErrorFields {
-  if (error === null || typeof error !== 'object') return { code: undefined, message: String(error), detail: undefined, hint: undefined };
-  const fields = error as { code?: unknown; message?: unknown; detail?: unknown; hint?: unknown; cause?: unknown };
+  if (error === null || typeof error !== 'object') return { code: undefined, message: String(error), detail: undefined, hint: undefined, lsn: undefined };
+  const fields = error as { code?: unknown; message?: unknown; detail?: unknown; hint?: unknown; cause?: unknown; lsn?: unknown };
   const stringOrUndefined = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
   let code = stringOrUndefined(fields.code);
   // A refused connection may surface as the socket's errno, on the error or its cause.
@@ -99,5 +101,8 @@ export function clientErrorFields(error: unknown): ClientErrorFields {
     message: stringOrUndefined(fields.message) ?? String(error),
     detail: stringOrUndefined(fields.detail),
     hint: stringOrUndefined(fields.hint),
+    lsn: typeof fields.lsn === 'number' && Number.isSafeInteger(fields.lsn) && fields.lsn >= 0
+      ? `${Math.floor(fields.lsn / 0x1_0000_0000).toString(16).toUpperCase()}/${(fields.lsn % 0x1_0000_0000).toString(16).toUpperCase()}`
+      : undefined,
   };
 }

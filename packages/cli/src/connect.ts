@@ -142,6 +142,14 @@ export function describeClientError(error: unknown, node: NodeAddress, options: 
   const address = formatNodeAddress(node);
   switch (fields.code) {
     case 'indeterminate':
+      if (fields.lsn !== undefined) {
+        // The node ended the commit's wait for its synchronous standbys: committed there, not confirmed.
+        return new CliError(ExitCode.failed, `the transaction committed locally at ${fields.lsn} but is not yet confirmed by the synchronous standbys`, {
+          detail: [fields.message, fields.detail].filter((part) => part !== undefined).join(': '),
+          hint: `The write is indeterminate: a failover could lose it. walship wait-lsn --node STANDBY ${fields.lsn} tells when a standby has it; walship status shows the synchronous standbys.`,
+          cause: error,
+        });
+      }
       return new CliError(ExitCode.failed, 'the write may or may not have been committed', {
         detail: fields.message,
         hint: 'The connection or the wait ended before the commit was acknowledged; read the key back (walship get) to find out.',

@@ -105,6 +105,16 @@ export function parseSyncCommitLevel(text: string): SyncCommitLevel {
   return level;
 }
 
+/** WAIT FOR LSN's modes (PostgreSQL 19). */
+export const WAIT_LSN_MODES = ['standby_replay', 'standby_write', 'standby_flush', 'primary_flush'] as const;
+export type WaitLsnMode = (typeof WAIT_LSN_MODES)[number];
+
+export function parseWaitLsnMode(text: string): WaitLsnMode {
+  const mode = WAIT_LSN_MODES.find((candidate) => candidate === text.trim().toLowerCase());
+  if (mode === undefined) throw new InvalidArgumentError(`"${text}" is not a mode; use one of ${WAIT_LSN_MODES.join(', ')}.`);
+  return mode;
+}
+
 export function parseStopMode(text: string): 'smart' | 'fast' | 'immediate' {
   const mode = text.trim().toLowerCase();
   // pg_ctl also takes the first letter.

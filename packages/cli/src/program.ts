@@ -19,6 +19,7 @@ import {
   parseSecondsToMs,
   parseStopMode,
   parseSyncCommitLevel,
+  parseWaitLsnMode,
 } from './options.js';
 import { VERSION } from './version.js';
 import type { ShowOptions } from './commands/show.js';
@@ -331,7 +332,11 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
   program
     .command('put')
     .summary('write a key')
-    .description('Write a key; returns once the commit is acknowledged at the synchronous_commit level.')
+    .description(
+      'Write a key; returns once the commit is acknowledged at the synchronous_commit level, and prints its commit LSN. ' +
+        'When commits wait for synchronous standbys it waits with them, as long as it takes unless --timeout is given; ' +
+        'after the timeout it reports the write as committed locally but not confirmed (indeterminate), with its LSN.',
+    )
     .argument('<key>')
     .argument('<value>')
     .addOption(nodeOption())
@@ -359,6 +364,25 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
       lazy(
         () => import('./commands/get.js'),
         (args) => ({ ...optionsOf<object>(args), key: args[0] as string }),
+      ),
+    );
+
+  program
+    .command('wait-lsn')
+    .summary('wait until a node has written, flushed or replayed an LSN (WAIT FOR LSN)')
+    .description(
+      'Wait until the node has reached LSN (the commit LSN put prints): on a standby, standby_replay (the default) means a read there sees that commit; ' +
+        'standby_write and standby_flush wait for its walreceiver; primary_flush waits for a primary\'s own flush. Prints "success".',
+    )
+    .argument('<lsn>', 'the LSN, as PostgreSQL prints it (0/16B3748)', parseLsnArgument)
+    .addOption(nodeOption())
+    .addOption(new Option('--mode <mode>', 'standby_replay (default), standby_write, standby_flush or primary_flush').argParser(parseWaitLsnMode))
+    .addOption(timeoutOption())
+    .option('--json', 'print one JSON document: {"status","mode","targetLsn","lsn","node"}')
+    .action(
+      lazy(
+        () => import('./commands/wait-lsn.js'),
+        (args) => ({ ...optionsOf<object>(args), lsn: args[0] as number }),
       ),
     );
 

@@ -49,6 +49,9 @@ export function formatStatus(status: Json): string {
     pairs.push(['receive LSN', text(lsnText(status.receiveLsn))], ['replay LSN', text(lsnText(status.replayLsn))]);
   }
   pairs.push(['last checkpoint', text(lsnText(status.lastCheckpointLsn))]);
+  if (status.role === 'primary' && typeof status.synchronousStandbyNames === 'string') {
+    pairs.push(['synchronous standbys', status.synchronousStandbyNames === '' ? '(none: asynchronous)' : status.synchronousStandbyNames]);
+  }
   let output = formatPairs(pairs);
 
   const replication = records(status.replication);
