@@ -16,13 +16,16 @@ interface FakeEntry {
 class FakeClient {
   static store = new Map<string, FakeEntry>();
   static lsn = 0x1000000;
-  static failWith: { code: string; message: string } | null = null;
+  static failWith: { code: string; message: string; detail?: string; lsn?: number } | null = null;
   static rangeLimits: number[] = [];
   static status: Record<string, unknown> = {};
   static closed = 0;
 
   private fail(): void {
-    if (FakeClient.failWith !== null) throw Object.assign(new Error(FakeClient.failWith.message), { code: FakeClient.failWith.code, name: 'WalshipClientError' });
+    if (FakeClient.failWith !== null) {
+      const { message, ...fields } = FakeClient.failWith;
+      throw Object.assign(new Error(message), { ...fields, name: 'WalshipClientError' });
+    }
   }
 
   async get(key: Uint8Array): Promise<FakeEntry | null> {
@@ -70,6 +73,11 @@ class FakeClient {
   async setSetting(_name: string, _value: string) {
     this.fail();
     return { restartRequired: false };
+  }
+
+  async waitForLsn(lsn: number, options: { mode?: string }) {
+    this.fail();
+    return { status: 'success', lsn: Math.max(lsn, FakeClient.lsn), mode: options.mode };
   }
 
   async close() {
@@ -168,6 +176,27 @@ describe('put, get, del', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('walship: error: the write may or may not have been committed');
     expect(result.stderr).toContain('DETAIL:  the connection was lost after the write was sent');
+  });
+
+  it('reports a write whose wait for synchronous standbys ended as committed locally, with its LSN', async () => {
+    FakeClient.failWith = {
+      code: 'indeterminate', message: 'canceling wait for synchronous replication due to user request',
+      detail: 'The transaction has already committed locally at 0/3000060, but might not have been replicated to the standby.', lsn: 0x3000060,
+    };
+    const result = await walship(['put', 'k', 'v', '--timeout', '1']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('walship: error: the transaction committed locally at 0/3000060 but is not yet confirmed by the synchronous standbys');
+    expect(result.stderr).toContain('DETAIL:  canceling wait for synchronous replication due to user request: The transaction has already committed locally');
+    expect(result.stderr).toContain('walship wait-lsn --node STANDBY 0/3000060');
+  });
+
+  it('wait-lsn prints the status, or one JSON document', async () => {
+    const plain = await walship(['wait-lsn', '0/100', '--mode', 'standby_flush']);
+    expect(plain).toMatchObject({ code: 0, stdout: 'success\n' });
+    const json = await walship(['wait-lsn', '0/100', '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 'success', mode: 'standby_replay', targetLsn: '0/100' });
+    expect((await walship(['wait-lsn', '0/100', '--mode', 'replay'])).code).toBe(2);
+    expect((await walship(['wait-lsn', 'zz'])).code).toBe(2);
   });
 
   it('picks the primary from a list of nodes for a write', async () => {

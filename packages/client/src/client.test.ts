@@ -266,6 +266,35 @@ describe('WalshipClient against a stand-in server', () => {
     expect(fake.received.at(-1)).toMatchObject({ type: 'get', minLsn: '0/10', timeoutMs: MAX_REQUEST_TIMEOUT_MS });
   });
 
+  it('asks the node to end a wait for synchronous standbys before the call times out, and keeps the LSN of its error', async () => {
+    const fake = await startFakeServer();
+    const client = await connect(fake);
+    await client.put('k', 'v', { timeoutMs: 2000 });
+    expect(fake.received.at(-1)).toMatchObject({ type: 'txn', timeoutMs: 1750 });
+    await client.put('k', 'v', { timeoutMs: Infinity });
+    expect(fake.received.at(-1)).not.toHaveProperty('timeoutMs');
+    fake.onRequest = (request) => ({
+      type: 'error', id: request.id, code: 'indeterminate', message: 'canceling wait for synchronous replication due to user request',
+      detail: 'The transaction has already committed locally at 0/3000060, but might not have been replicated to the standby.', severity: 'ERROR', lsn: '0/3000060',
+    });
+    const error = await rejection(client.put('k', 'v'));
+    expect(error).toBeInstanceOf(WalshipClientError);
+    expect(error.indeterminate).toBe(true);
+    expect(error.lsn).toBe(0x3000060);
+  });
+
+  it('waitForLsn sends WAIT FOR LSN with its mode and a node wait below the call timeout', async () => {
+    const fake = await startFakeServer();
+    const client = await connect(fake);
+    fake.onRequest = (request) => (request.type === 'waitLsn'
+      ? { type: 'result', id: request.id, request: 'waitLsn', status: 'success', lsn: '0/200' }
+      : { type: 'error', id: request.id, code: 'x', message: 'x', severity: 'ERROR' });
+    expect(await client.waitForLsn('0/180', { mode: 'standby_flush', timeoutMs: 1000 })).toEqual({ status: 'success', lsn: 0x200 });
+    expect(fake.received.at(-1)).toMatchObject({ type: 'waitLsn', lsn: '0/180', mode: 'standby_flush', timeoutMs: 1000 });
+    await client.waitForLsn(0x10, { timeoutMs: Infinity, noThrow: true });
+    expect(fake.received.at(-1)).toEqual({ type: 'waitLsn', id: expect.any(Number), lsn: '0/10', noThrow: true });
+  });
+
   it('keeps at most MAX_IN_FLIGHT_REQUESTS unanswered on the wire', async () => {
     const fake = await startFakeServer();
     const client = await connect(fake);

@@ -7,10 +7,10 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { asLsn, ErrorCode, WalshipError } from '@walship/engine';
-import type { Entry, Lsn, LogLevel, RangeOptions, RangeResult, TxnRequest, TxnResult } from '@walship/engine';
+import type { CommitWaitOptions, Entry, Lsn, LogLevel, RangeOptions, RangeResult, TxnRequest, TxnResult } from '@walship/engine';
 import { WalshipClient, WalshipClientError } from '@walship/client';
 import { decodeServerMessage, encodeMessage } from '@walship/protocol';
-import type { ServerMessage } from '@walship/protocol';
+import type { ServerMessage, WaitLsnMode, WaitLsnStatus } from '@walship/protocol';
 import type { Backend, NodeStatus, ServerState } from './backend.js';
 import { startListener } from './listener.js';
 import type { Listener, ListenerOptions } from './listener.js';
@@ -26,6 +26,8 @@ class FakeBackend implements Backend {
   running = 0;
   mostRunning = 0;
   gate: Promise<void> | null = null;
+  /** The wait options of the last txn: what the session derived from the request and itself. */
+  lastCommitWait: CommitWaitOptions | null = null;
 
   state(): ServerState {
     return this.currentState;
@@ -72,7 +74,8 @@ class FakeBackend implements Backend {
     const limit = options.limit ?? entries.length;
     return { entries: entries.slice(0, limit), more: entries.length > limit };
   }
-  async txn(request: TxnRequest): Promise<TxnResult> {
+  async txn(request: TxnRequest, wait: CommitWaitOptions = {}): Promise<TxnResult> {
+    this.lastCommitWait = wait;
     await this.enter('txn');
     this.lsn += 0x40;
     const lsn = asLsn(this.lsn);
@@ -121,6 +124,12 @@ class FakeBackend implements Backend {
       replication: [],
       walReceiver: null,
     };
+  }
+  async waitLsn(lsn: Lsn, mode: WaitLsnMode, options: { timeoutMs?: number; noThrow?: boolean }): Promise<{ status: WaitLsnStatus; lsn: Lsn }> {
+    await this.enter('waitLsn');
+    if (lsn <= this.lsn) return { status: 'success', lsn: asLsn(this.lsn) };
+    if (options.noThrow === true) return { status: 'timeout', lsn: asLsn(this.lsn) };
+    throw new WalshipError(ErrorCode.timeout, `timed out while waiting for target LSN in ${mode}`);
   }
   async checkpoint(): Promise<{ lsn: Lsn; redoLsn: Lsn }> {
     await this.enter('checkpoint');
@@ -219,7 +228,7 @@ async function rawSocket(port: number, path = '/client'): Promise<{ socket: WebS
 
 describe('listener and sessions with the real client', () => {
   it('round-trips every request type', async () => {
-    const { connect, logs } = await start();
+    const { connect, logs, backend } = await start();
     const client = await connect({ applicationName: 'roundtrip' });
     expect(client.serverInfo).toEqual({ serverVersion: '0.1.0', member: 'fake-node', role: 'primary' });
     expect(logs.some((line) => line.includes('connection authorized') && line.includes('application_name=roundtrip'))).toBe(true);
@@ -260,6 +269,28 @@ describe('listener and sessions with the real client', () => {
     expect(await client.showSetting('synchronous_commit')).toBe('local');
     expect(await client.ping()).toBeGreaterThanOrEqual(0);
     expect((await client.load([['k1', 'v1'], ['k2', 'v2']], { concurrency: 2 })).count).toBe(2);
+    expect(await client.waitForLsn(0x10, { mode: 'standby_flush' })).toEqual({ status: 'success', lsn: backend.lsn });
+    expect(await client.waitForLsn('F/0', { noThrow: true, timeoutMs: 100 })).toMatchObject({ status: 'timeout' });
+  });
+
+  it('gives a txn the session\'s deadline and lifetime, ends them with the session, and passes a commit LSN in errors', async () => {
+    const { connect, backend } = await start();
+    const client = await connect();
+    const before = Date.now();
+    await client.put('k', 'v', { timeoutMs: 10_000 });
+    const wait = backend.lastCommitWait!;
+    expect(wait.deadlineMs).toBeGreaterThanOrEqual(before + 9_750 - 50);
+    expect(wait.deadlineMs).toBeLessThanOrEqual(Date.now() + 9_750);
+    expect(wait.signal?.aborted).toBe(false);
+    await client.put('k', 'v', { timeoutMs: Infinity });
+    expect(backend.lastCommitWait!.deadlineMs).toBeUndefined();
+    backend.failNext = { method: 'txn', error: new WalshipError(ErrorCode.indeterminate, 'canceling wait for synchronous replication due to user request', { lsn: 0x3000060 }) };
+    const failure = await rejection(client.put('k', 'v'));
+    expect(failure).toMatchObject({ code: 'indeterminate', lsn: 0x3000060 });
+    const signal = backend.lastCommitWait!.signal!;
+    await client.close();
+    for (let i = 0; i < 200 && !signal.aborted; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(signal.reason).toBe('client');
   });
 
   it('sends Backend errors back with their code, detail and hint, and survives unexpected exceptions', async () => {

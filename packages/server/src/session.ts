@@ -17,6 +17,7 @@
  * others.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { RawData, WebSocket } from 'ws';
 import { ErrorCode, WalshipError } from '@walship/engine';
 import type { LogFunction } from '@walship/engine';
@@ -156,7 +157,10 @@ export class ClientSession {
     readonly peer: Peer,
     private readonly context: SessionContext,
     private readonly onEnd: (session: ClientSession) => void,
-  ) {}
+  ) {
+    // Each commit waiting for standbys listens on it, up to MAX_IN_FLIGHT_REQUESTS at once: not a leak.
+    setMaxListeners(MAX_IN_FLIGHT_REQUESTS + 1, this.lifetime.signal);
+  }
 
   /** Attaches the socket's handlers and starts the authentication clock. */
   start(): void {
