@@ -403,7 +403,7 @@ export class Database {
     if (level !== 'local' && this.options.syncRepWait !== undefined) await this.options.syncRepWait(lsn, level, wait);
   }
 
-  async createTable(name: string): Promise<{ created: boolean; lsn: Lsn }> {
+  async createTable(name: string, wait: CommitWaitOptions = {}): Promise<{ created: boolean; lsn: Lsn }> {
     this.checkOpen();
     if (this.store.lookupTable(name) !== null) return { created: false, lsn: this.xlog.getInsertRecPtr() };
     const ctx = new PageChangeSet(this.pool);
@@ -415,7 +415,7 @@ export class Database {
     }
     const lsn = this.finishChangeSet(ctx, RmgrId.transaction, XactInfo.commit, encodeCommit({ time: Date.now(), operations: 1, flags: XACT_FLAG_DDL }));
     if (this.synchronousCommit !== 'off' && lsn > this.visibilityWaitLsn) this.visibilityWaitLsn = lsn;
-    await this.waitForCommit(lsn, this.synchronousCommit);
+    await this.waitForCommit(lsn, this.synchronousCommit, wait);
     return { created: true, lsn };
   }
 

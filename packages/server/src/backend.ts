@@ -37,7 +37,8 @@ export interface Backend {
    * standby mode on a node not in recovery, is an error unless `noThrow`, when the status says it.
    */
   waitLsn(lsn: Lsn, mode: WaitLsnMode, options: { timeoutMs?: number; noThrow?: boolean }): Promise<{ status: WaitLsnStatus; lsn: Lsn }>;
-  createTable(name: string): Promise<{ created: boolean; lsn: Lsn }>;
+  /** CREATE TABLE; `wait` as for `txn` (it is a commit like any other). */
+  createTable(name: string, wait?: CommitWaitOptions): Promise<{ created: boolean; lsn: Lsn }>;
   listTables(): Promise<string[]>;
   status(): Promise<NodeStatus>;
   checkpoint(): Promise<{ lsn: Lsn; redoLsn: Lsn }>;

@@ -119,10 +119,10 @@ export class NodeBackend implements Backend {
     return outcome;
   }
 
-  createTable(name: string): Promise<{ created: boolean; lsn: Lsn }> {
+  createTable(name: string, wait: CommitWaitOptions = {}): Promise<{ created: boolean; lsn: Lsn }> {
     return this.guard(async () => {
       this.refuseWriteOnStandby();
-      return this.db().createTable(name);
+      return this.db().createTable(name, wait);
     });
   }
 

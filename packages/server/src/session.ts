@@ -409,7 +409,7 @@ export class ClientSession {
         return { type: 'result', id, request: 'waitLsn', status: outcome.status, lsn: lsnToWire(outcome.lsn) };
       }
       case 'createTable': {
-        const result = await backend.createTable(request.name);
+        const result = await backend.createTable(request.name, { signal: this.lifetime.signal });
         return { type: 'result', id, request: 'createTable', created: result.created, lsn: lsnToWire(result.lsn) };
       }
       case 'listTables':
