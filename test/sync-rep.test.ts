@@ -334,7 +334,10 @@ describe('synchronous replication', () => {
       name = `f${cycle + 1}`;
       standby = await basebackup(current, name, STANDBY_SETTINGS);
       extraNodes.push(standby);
-      await standby.start();
+      const starting = standby;
+      await starting.start().catch((error: unknown) => {
+        throw new Error(`${(error as Error).message}; cycle ${cycle}, the new standby's log begins with:\n${starting.log.split('\n').slice(0, 40).join('\n')}\nthe primary's log ends with:\n${current.log.split('\n').slice(-30).join('\n')}`);
+      });
       await caughtUp(standby, lsn((await status(current)).flushLsn));
     }
     const summaryFile = process.env.WALSHIP_SYNC_FAILOVER_SUMMARY;
