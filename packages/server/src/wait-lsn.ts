@@ -102,11 +102,11 @@ export class LsnWaiters {
       );
     }
     if (mode === 'primary_flush') {
-      return new WalshipError(ErrorCode.notInRecovery, 'recovery is in progress', {
+      return new WalshipError(ErrorCode.objectNotInPrerequisiteState, 'recovery is in progress', {
         hint: 'Waiting for the primary flush LSN can only be executed on a primary.',
       });
     }
-    return new WalshipError(ErrorCode.notInRecovery, 'recovery is not in progress', promoted
+    return new WalshipError(ErrorCode.objectNotInPrerequisiteState, 'recovery is not in progress', promoted
       ? { detail: `Recovery ended before target LSN ${formatLsn(target)} was ${words.verb}; last ${words.noun} LSN ${formatLsn(outcome.lsn)}.` }
       : { hint: `Waiting for the ${words.noun} LSN can only be executed during recovery.` });
   }
