@@ -216,9 +216,10 @@ describe('walship rewind of an old primary that was not shut down cleanly', () =
     expect(backup.status, backup.stderr).toBe(0);
     s = new TestNode(dir, port);
     await s.start();
-    await caughtUp(s, await put(p, range('common-', 50, (i) => `common ${i}`)));
+    const commonLsn = await put(p, range('common-', 50, (i) => `common ${i}`));
+    await caughtUp(s, commonLsn);
     await s.stop('SIGINT');
-    await put(p, range('lost-', 100, (i) => `lost ${i}`));
+    const lostLsn = await put(p, range('lost-', 100, (i) => `lost ${i}`));
     // pg_promote on a primary: refused, nothing changes.
     const notStandby = walship(['promote', '--node', `127.0.0.1:${p.port}`]);
     expect(notStandby.status).toBe(1);
@@ -230,6 +231,18 @@ describe('walship rewind of an old primary that was not shut down cleanly', () =
     expect(promoted.status, promoted.stderr).toBe(0);
     expect(JSON.parse(promoted.stdout)).toMatchObject({ promoted: true, timeline: 2 });
     await put(s, range('kept-', 100, (i) => `kept ${i}`));
+    // Read-your-writes across the failover: a write of timeline 1 past its switch point is not in
+    // the new primary's history, and a read asking for it fails at once instead of passing with
+    // timeline 2's bytes at that position; one before the switch point is there.
+    const lsnText = (lsn: number): string => `${Math.floor(lsn / 2 ** 32).toString(16).toUpperCase()}/${(lsn % 2 ** 32).toString(16).toUpperCase()}`;
+    const startedAt = Date.now();
+    const lostRead = walship(['get', '--node', `127.0.0.1:${s.port}`, 'kept-00000', '--min-lsn', lsnText(lostLsn), '--min-lsn-timeline', '1', '--timeout', '20']);
+    expect(lostRead.status).toBe(1);
+    expect(lostRead.stderr).toContain(`of timeline 1 is not in this node's history`);
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+    const commonRead = walship(['get', '--node', `127.0.0.1:${s.port}`, 'common-00000', '--min-lsn', lsnText(commonLsn), '--min-lsn-timeline', '1']);
+    expect(commonRead.status, commonRead.stderr).toBe(0);
+    expect(commonRead.stdout).toBe('common 0');
 
     const result = walship(['rewind', '-D', p.dataDir, '--source', `127.0.0.1:${s.port}`]);
     expect(result.status, result.stderr).toBe(0);

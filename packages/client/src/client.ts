@@ -83,6 +83,12 @@ export interface ReadOptions extends CallOptions {
   table?: string;
   /** Read-your-writes: the node answers only once it has replayed this far. */
   minLsn?: LsnLike;
+  /**
+   * The timeline `minLsn` was written on (a write's `timeline`): a node whose history left that
+   * timeline before `minLsn` fails at once (`lsn_not_on_timeline`) instead of waiting for WAL
+   * that would be another branch's.
+   */
+  minLsnTimeline?: number;
 }
 
 export interface RangeOptions extends ReadOptions {
@@ -320,7 +326,7 @@ export class WalshipClient {
     const timeoutMs = this.timeoutOf(options);
     const result = await this.request(
       'get',
-      defined({ table: options.table, key: toKey(key), ...this.readWait(options.minLsn, timeoutMs) }),
+      defined({ table: options.table, key: toKey(key), ...this.readWait(options.minLsn, options.minLsnTimeline, timeoutMs) }),
       timeoutMs,
     );
     return result.entry === null ? null : entryFromWire(result.entry);
@@ -336,7 +342,7 @@ export class WalshipClient {
         end: options.end === undefined ? undefined : toKey(options.end, 'end'),
         prefix: options.prefix === undefined ? undefined : toKey(options.prefix, 'prefix'),
         limit: options.limit,
-        ...this.readWait(options.minLsn, timeoutMs),
+        ...this.readWait(options.minLsn, options.minLsnTimeline, timeoutMs),
       }),
       timeoutMs,
     );
@@ -525,10 +531,13 @@ export class WalshipClient {
     return Math.min(MAX_REQUEST_TIMEOUT_MS, Math.floor(Math.max(0, timeoutMs - SERVER_WAIT_MARGIN_MS)));
   }
 
-  private readWait(minLsn: LsnLike | undefined, timeoutMs: number): { minLsn?: string; timeoutMs?: number } {
+  private readWait(minLsn: LsnLike | undefined, minLsnTimeline: number | undefined, timeoutMs: number): { minLsn?: string; minLsnTimeline?: number; timeoutMs?: number } {
     if (minLsn === undefined) return {};
+    if (minLsnTimeline !== undefined && (!Number.isInteger(minLsnTimeline) || minLsnTimeline < 1 || minLsnTimeline > 0xffffffff)) {
+      throw new WalshipClientError(ClientErrorCode.invalidParameter, `invalid minLsnTimeline ${String(minLsnTimeline)}`, { hint: 'A timeline ID is a whole number from 1.' });
+    }
     const serverWaitMs = Math.min(MAX_REQUEST_TIMEOUT_MS, Math.floor(Math.max(0, timeoutMs - SERVER_WAIT_MARGIN_MS)));
-    return { minLsn: toWireLsn(minLsn, 'minLsn'), timeoutMs: serverWaitMs };
+    return defined({ minLsn: toWireLsn(minLsn, 'minLsn'), minLsnTimeline, timeoutMs: serverWaitMs });
   }
 
   private request<K extends RequestType>(type: K, payload: RequestPayloads[K], timeoutMs: number): Promise<ResultPayloads[K]> {

@@ -62,6 +62,8 @@ export const ErrorCode = {
   transactionTooLarge: 'transaction_too_large',
   tableNotFound: 'table_not_found',
   readOnly: 'read_only_transaction',
+  /** Read-your-writes: the LSN asked for was written on a timeline this node's history left before it. */
+  lsnNotOnTimeline: 'lsn_not_on_timeline',
   cannotConnectNow: 'cannot_connect_now',
   /** ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE: the node is not in a state where this can be done. */
   objectNotInPrerequisiteState: 'object_not_in_prerequisite_state',

@@ -17,6 +17,7 @@ const CLIENT_SAMPLES: ClientMessage[] = [
   { type: 'password', password: 'hunter2' },
   { type: 'get', id: 1, key: b('k') },
   { type: 'get', id: 2, table: 'users', key: b(''), minLsn: '0/16B3748', timeoutMs: 500 },
+  { type: 'get', id: 16, key: b('k'), minLsn: '1/0', minLsnTimeline: 3 },
   { type: 'range', id: 3 },
   { type: 'range', id: 4, table: 't', start: b('a'), end: b('z'), limit: 10, minLsn: '1/0', timeoutMs: 0 },
   { type: 'range', id: 5, prefix: b('user/') },

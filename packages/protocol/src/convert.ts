@@ -99,6 +99,6 @@ export function txnResultFromWire(result: ResultPayloads['txn']): TxnResult {
 }
 
 /** The read options of `get` / `range` requests, in the engine's terms. */
-export function readOptionsFromWire(request: { minLsn?: WireLsn; timeoutMs?: number }): { minLsn?: Lsn; timeoutMs?: number } {
-  return defined({ minLsn: optionalLsnFromWire(request.minLsn), timeoutMs: request.timeoutMs });
+export function readOptionsFromWire(request: { minLsn?: WireLsn; minLsnTimeline?: number; timeoutMs?: number }): { minLsn?: Lsn; minLsnTimeline?: number; timeoutMs?: number } {
+  return defined({ minLsn: optionalLsnFromWire(request.minLsn), minLsnTimeline: request.minLsnTimeline, timeoutMs: request.timeoutMs });
 }

@@ -102,7 +102,11 @@ export interface WireNodeStatus {
 // Requests: what each request type carries besides `type` and `id`
 
 export interface RequestPayloads {
-  get: { table?: string; key: Buffer; minLsn?: WireLsn; timeoutMs?: number };
+  /**
+   * `minLsnTimeline`: the timeline `minLsn` was written on (a commit's `timeline`). A node whose
+   * history left that timeline before `minLsn` can never show it, and says so at once.
+   */
+  get: { table?: string; key: Buffer; minLsn?: WireLsn; minLsnTimeline?: number; timeoutMs?: number };
   range: {
     table?: string;
     start?: Buffer;
@@ -110,6 +114,7 @@ export interface RequestPayloads {
     prefix?: Buffer;
     limit?: number;
     minLsn?: WireLsn;
+    minLsnTimeline?: number;
     timeoutMs?: number;
   };
   txn: {

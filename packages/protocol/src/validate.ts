@@ -127,6 +127,10 @@ function optList<T>(map: WireMap, name: string, where: string, item: (value: unk
 // ---------------------------------------------------------------------------------------------
 // Client messages
 
+function optTimelineId(map: WireMap, where: string): number | undefined {
+  return optInteger(map, 'minLsnTimeline', where, 1, 0xffffffff);
+}
+
 function optTimeout(map: WireMap, where: string): number | undefined {
   return optInteger(map, 'timeoutMs', where, 0, MAX_REQUEST_TIMEOUT_MS);
 }
@@ -138,7 +142,7 @@ function normalizeRequest(map: WireMap, type: RequestType): ClientRequest {
     case 'get':
       return withOptional(
         { type, id, key: reqBinary(map, 'key', where, MAX_KEY_BYTES) },
-        { table: optTable(map, where), minLsn: optLsn(map, 'minLsn', where), timeoutMs: optTimeout(map, where) },
+        { table: optTable(map, where), minLsn: optLsn(map, 'minLsn', where), minLsnTimeline: optTimelineId(map, where), timeoutMs: optTimeout(map, where) },
       );
     case 'range':
       return withOptional(
@@ -150,6 +154,7 @@ function normalizeRequest(map: WireMap, type: RequestType): ClientRequest {
           prefix: optBinary(map, 'prefix', where, MAX_KEY_BYTES),
           limit: optInteger(map, 'limit', where, 0, Number.MAX_SAFE_INTEGER),
           minLsn: optLsn(map, 'minLsn', where),
+          minLsnTimeline: optTimelineId(map, where),
           timeoutMs: optTimeout(map, where),
         },
       );

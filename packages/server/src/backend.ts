@@ -20,13 +20,20 @@ export interface NodeStatus {
   [key: string]: unknown;
 }
 
+/** Read-your-writes: the position a read must see, the timeline it was written on, and how long to wait. */
+export interface ReadWait {
+  minLsn?: Lsn;
+  minLsnTimeline?: number;
+  timeoutMs?: number;
+}
+
 export interface Backend {
   /** Whether new client sessions are accepted, and if not, why ("the database system is starting up"). */
   state(): ServerState;
   /** The node's application name (the `member` of acknowledgements). */
   memberName(): string;
-  get(table: string | undefined, key: Buffer, options: { minLsn?: Lsn; timeoutMs?: number }): Promise<Entry | null>;
-  range(options: RangeOptions & { minLsn?: Lsn; timeoutMs?: number }): Promise<RangeResult>;
+  get(table: string | undefined, key: Buffer, options: ReadWait): Promise<Entry | null>;
+  range(options: RangeOptions & ReadWait): Promise<RangeResult>;
   /**
    * Runs a transaction; `wait` bounds and cancels its wait for synchronous standbys (a cancelled
    * wait rejects with `indeterminate` and the commit LSN: committed locally, not confirmed).

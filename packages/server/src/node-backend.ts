@@ -12,7 +12,7 @@ import type { WaitLsnMode, WaitLsnStatus } from '@walship/protocol';
 import { LsnWaiters } from './wait-lsn.js';
 import type { WalRecovery } from '@walship/engine/wal-recovery';
 import { timestampTzToIsoString } from '@walship/protocol';
-import type { Backend, NodeStatus, ServerState } from './backend.js';
+import type { Backend, NodeStatus, ReadWait, ServerState } from './backend.js';
 import type { Postmaster } from './postmaster.js';
 
 export class NodeBackend implements Backend {
@@ -45,10 +45,18 @@ export class NodeBackend implements Backend {
     }
   }
 
-  /** Read-your-writes: a standby waits until it has replayed `minLsn` (default wait 30 s). */
-  private async waitForMinLsn(options: { minLsn?: Lsn; timeoutMs?: number }): Promise<void> {
+  /**
+   * Read-your-writes: a standby waits until it has replayed `minLsn` (default wait 30 s). With the
+   * timeline it was written on, a position this node's history can never show fails at once, on
+   * a primary too (a write lost in a failover), and again after the wait (the standby may have
+   * followed another timeline meanwhile).
+   */
+  private async waitForMinLsn(options: ReadWait): Promise<void> {
     if (options.minLsn === undefined) return;
+    if (options.minLsnTimeline !== undefined) this.postmaster.checkLsnInHistory(options.minLsn, options.minLsnTimeline);
+    if (this.standby() === null) return;
     await this.postmaster.waitForReplay(options.minLsn, options.timeoutMs ?? 30_000);
+    if (options.minLsnTimeline !== undefined) this.postmaster.checkLsnInHistory(options.minLsn, options.minLsnTimeline);
   }
 
   private db() {
@@ -73,10 +81,10 @@ export class NodeBackend implements Backend {
     }
   }
 
-  get(table: string | undefined, key: Buffer, options: { minLsn?: Lsn; timeoutMs?: number } = {}): Promise<Entry | null> {
+  get(table: string | undefined, key: Buffer, options: ReadWait = {}): Promise<Entry | null> {
     return this.guard(async () => {
+      await this.waitForMinLsn(options);
       if (this.standby() !== null) {
-        await this.waitForMinLsn(options);
         // A read between two replayed records sees one transaction boundary.
         const store = this.standby()!.store;
         const relNode = store.lookupTable(table ?? DEFAULT_TABLE);
@@ -86,10 +94,10 @@ export class NodeBackend implements Backend {
     });
   }
 
-  range(options: RangeOptions & { minLsn?: Lsn; timeoutMs?: number }): Promise<RangeResult> {
+  range(options: RangeOptions & ReadWait): Promise<RangeResult> {
     return this.guard(async () => {
+      await this.waitForMinLsn(options);
       if (this.standby() !== null) {
-        await this.waitForMinLsn(options);
         const store = this.standby()!.store;
         const relNode = store.lookupTable(options.table ?? DEFAULT_TABLE);
         if (relNode === null) return { entries: [], more: false };

@@ -20,7 +20,7 @@ import { CheckpointFlags, Database, PreparedWalIo, DbState, ErrorCode, writeCont
 import { createRestartPoint } from '@walship/engine/checkpoint';
 import { STANDBY_SIGNAL_FILE, WalRecovery } from '@walship/engine/wal-recovery';
 import { newWalRcvData, parseConninfo, sendBaseBackup, standbyBackupSource, type BaseBackupSource, type WalRcvData } from '@walship/replication';
-import { readTimeLineHistory } from '@walship/engine/wal/timeline';
+import { readTimeLineHistory, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
 import { findSegmentTimeline } from '@walship/engine/wal/wal-files';
 import { Startup, type StartupHost } from './components/startup.js';
 import { WalReceiverComponent } from './components/wal-receiver.js';
@@ -98,6 +98,8 @@ export class Postmaster {
   private readonly promotionWaiters = new Set<() => void>();
   /** A standby's WAL I/O worker, started ahead of its promotion. */
   private preparedWalIo: PreparedWalIo | null = null;
+  /** A primary's timeline history, read once per timeline (read-your-writes checks). */
+  private historyCache: { tli: number; history: TimeLineHistoryEntry[] } | null = null;
   readonly startedAt = Date.now();
   crashRestarts = 0;
   private readonly logger: Logger;
@@ -461,6 +463,33 @@ export class Postmaster {
   async waitForReplay(lsn: Lsn, timeoutMs: number): Promise<void> {
     const outcome = await this.lsnWaiters.waitFor(lsn, 'standby_replay', timeoutMs);
     if (outcome.status === 'timeout') throw LsnWaiters.outcomeError(lsn, 'standby_replay', outcome, false);
+  }
+
+  /**
+   * Read-your-writes across timelines: an LSN written on `timeline` is in this node's history
+   * only if that timeline is one of its own (or newer: a standby may follow it later) and did not
+   * end before the LSN. Otherwise no wait can ever show it (the write was lost in a failover, or
+   * made on a branch this node does not follow): throws at once.
+   */
+  checkLsnInHistory(lsn: Lsn, timeline: number): void {
+    const history = this.recovery?.expectedTimelines ?? (this.database !== null ? this.primaryHistory(this.database.timeline) : null);
+    if (history === null || history.length === 0) return;
+    const newest = Math.max(...history.map((entry) => entry.tli));
+    const entry = history.find((e) => e.tli === timeline);
+    if (entry === undefined && timeline > newest) return;
+    if (entry !== undefined && lsn <= entry.end) return;
+    const detail = entry !== undefined
+      ? `Timeline ${timeline} ended at ${formatLsn(entry.end)} in this node's history, before ${formatLsn(lsn)}; this node is on timeline ${newest}.`
+      : `Timeline ${timeline} is not in this node's history (timelines ${history.map((e) => e.tli).join(', ')}).`;
+    throw new WalshipError(ErrorCode.lsnNotOnTimeline, `WAL position ${formatLsn(lsn)} of timeline ${timeline} is not in this node's history`, {
+      detail,
+      hint: 'The write was made on a branch this node does not follow, or was lost in a failover: read it back from the current primary.',
+    });
+  }
+
+  private primaryHistory(tli: number): TimeLineHistoryEntry[] {
+    if (this.historyCache?.tli !== tli) this.historyCache = { tli, history: readTimeLineHistory(this.dataDir, tli) };
+    return this.historyCache.history;
   }
 
   /** SIGUSR1 with the promote file, or `walship promote --node`: ends recovery with promotion. */

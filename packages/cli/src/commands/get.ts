@@ -13,6 +13,7 @@ export interface GetOptions {
   node?: NodeAddress[];
   key: string;
   minLsn?: number;
+  minLsnTimeline?: number;
   timeout?: number;
   table?: string;
   json?: boolean;
@@ -21,7 +22,7 @@ export interface GetOptions {
 export async function run(options: GetOptions, io: CliIo): Promise<number> {
   const nodes = resolveNodes(options.node, io.env);
   return withSession(nodes, io, { purpose: 'read', timeoutMs: options.timeout }, async (client) => {
-    const entry = await client.get(Buffer.from(options.key, 'utf8'), { table: options.table, minLsn: options.minLsn });
+    const entry = await client.get(Buffer.from(options.key, 'utf8'), { table: options.table, minLsn: options.minLsn, minLsnTimeline: options.minLsnTimeline });
     if (entry === null) {
       throw new CliError(ExitCode.failed, `key "${options.key}" not found${options.table === undefined ? '' : ` in table "${options.table}"`}`, {
         hint: 'Check the key (and --table); walship scan --prefix P lists the keys that exist.',

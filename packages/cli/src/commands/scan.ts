@@ -19,6 +19,7 @@ export interface ScanOptions {
   end?: string;
   limit?: number;
   minLsn?: number;
+  minLsnTimeline?: number;
   timeout?: number;
   table?: string;
   json?: boolean;
@@ -80,7 +81,7 @@ export async function run(options: ScanOptions, io: CliIo): Promise<number> {
     if (json) io.stdout.write('{"entries":[');
     for (;;) {
       const pageLimit = Math.min(remaining, SCAN_PAGE_ENTRIES);
-      const page = await client.range({ start, end, limit: pageLimit, table: options.table, minLsn: options.minLsn });
+      const page = await client.range({ start, end, limit: pageLimit, table: options.table, minLsn: options.minLsn, minLsnTimeline: options.minLsnTimeline });
       for (const entry of page.entries) {
         if (json) {
           io.stdout.write(`${first ? '\n' : ',\n'}${JSON.stringify(entryJson(entry), jsonReplacer)}`);
