@@ -65,7 +65,15 @@ export class XLogReader {
   private readonly source: WalPageSource;
   private nextLsn: Lsn = 0 as Lsn;
   private expectedPrev: Lsn | null = null;
+  /** The highest timeline seen in a page header. */
   private latestTimeline = 0;
+  /**
+   * The last page read going forward and its timeline (latestPagePtr / latestPageTLI): timelines
+   * never go back from one page to a later one, but a page read again (redo starts before the
+   * checkpoint record's last page) may be older than the newest already seen.
+   */
+  private latestPagePtr = -1;
+  private latestPageTli = 0;
   private scratch: Buffer = Buffer.allocUnsafe(64 * 1024);
   /** The last record read; reused to keep the hot loop free of allocations. */
   private readonly record: DecodedRecord = {
@@ -202,10 +210,13 @@ export class XLogReader {
     const page = this.source.readPage(pageLsn);
     this.lastMissing = page === null;
     if (page === null) return `could not read WAL page at ${formatLsn(pageLsn)}: no WAL there`;
-    const error = validatePageHeader(page, pageLsn, this.segmentSize, this.systemId, this.latestTimeline);
+    // Only pages later than the last one read are held to its timeline (XLogReaderValidatePageHeader).
+    const error = validatePageHeader(page, pageLsn, this.segmentSize, this.systemId, pageLsn > this.latestPagePtr ? this.latestPageTli : 0);
     if (error !== null) return error;
     const timeline = page.readUInt32LE(4);
     if (timeline > this.latestTimeline) this.latestTimeline = timeline;
+    this.latestPagePtr = pageLsn;
+    this.latestPageTli = timeline;
     // Only a page wholly below the available end: the bytes of a partial one may still change.
     const generation = this.source.generation;
     if (generation !== undefined && pageLsn + XLOG_BLCKSZ <= available) {

@@ -218,6 +218,26 @@ describe('XLogReader stops at invalid WAL', () => {
     if (!result.ok) expect(result.message).toMatch(/different database system/);
   });
 
+  it('at a timeline going back from one page to a later one, but not at a page read again', async () => {
+    const records = await writeRecords(12, 3000);
+    const page = (n: number): number => SEGMENT + n * XLOG_BLCKSZ;
+    // A promotion inside page 1: pages from 2 on were started on timeline 2.
+    for (let n = 2; n < 5; n++) corrupt(page(n), (b, o) => { b.writeUInt32LE(2, o + 4); });
+    const r = reader();
+    // The first record whose last byte is on page 2 or later, then one that starts on page 1:
+    // redo starting before the checkpoint record's last page reads page 1 again, after page 2.
+    const late = records.findIndex((rec) => rec.end > page(2));
+    r.beginRead(records[late]!.start);
+    expect(r.readRecord().ok).toBe(true);
+    const early = records.findIndex((rec) => rec.start >= page(1) && rec.start < page(2));
+    r.beginRead(records[early]!.start);
+    const again = r.readRecord();
+    expect(again.ok, again.ok ? '' : again.message).toBe(true);
+    // Going forward, a later page on an older timeline is out of sequence.
+    corrupt(page(4), (b, o) => { b.writeUInt32LE(1, o + 4); });
+    expect(readAll(records[0]!.start).error).toMatch(/out-of-sequence timeline ID 1 \(after 2\)/);
+  });
+
   it('at a missing continuation', async () => {
     const records = await writeRecords(4, 20000);
     // Zero the page where record 1 continues: a torn tail.
