@@ -1,0 +1,10 @@
+/**
+ * @walship/lag: the replay-lag monitor's logic, shared by `walship lag`, the cluster toolkit
+ * and drills. Pure: snapshots of nodes' status documents in, lag reports out; the callers do
+ * the sockets (see `LagMonitor`'s `fetchStatus` port), the files and the terminal.
+ */
+export * from './units.js';
+export * from './snapshot.js';
+export * from './lag-report.js';
+export * from './compute-lag.js';
+export * from './constants.js';
