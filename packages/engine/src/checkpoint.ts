@@ -72,9 +72,10 @@ export async function createCheckPoint(ctx: CheckpointContext, flags: number): P
   const shutdown = (flags & (CheckpointFlags.isShutdown | CheckpointFlags.endOfRecovery)) !== 0;
 
   // Nothing happened since the last checkpoint: skip, unless forced (CreateCheckPoint's test
-  // for an idle system: the insert position is right after the last checkpoint record).
+  // for an idle system: the last important record is the last checkpoint record; heartbeats
+  // after it do not count).
   if ((flags & (CheckpointFlags.force | CheckpointFlags.isShutdown | CheckpointFlags.endOfRecovery)) === 0 &&
-      xlog.getLastRecordLsn() === control.checkpointLsn) {
+      xlog.getLastImportantRecPtr() === control.checkpointLsn) {
     return { skipped: true, lsn: control.checkpointLsn, redo: control.redoLsn, buffersWritten: 0, segmentsRemoved: 0, elapsedMs: 0 };
   }
 

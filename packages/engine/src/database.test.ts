@@ -10,6 +10,8 @@ import { WalshipError } from './errors.js';
 import type { Lsn } from './lsn.js';
 import { listSegments, segmentPath } from './wal/wal-files.js';
 import { XLOG_BLCKSZ } from './constants.js';
+import { dumpWal, type DumpedRecord } from './waldump.js';
+import { WalRecovery } from './wal-recovery.js';
 
 const SEGMENT = 1024 * 1024;
 let dir: string;
@@ -52,6 +54,44 @@ function flipByte(lsn: number): void {
 }
 
 describe('Database', () => {
+  it('writes heartbeats as unimportant NOOP records: described by waldump, stamped for replay, and no reason for a timed checkpoint', async () => {
+    const db = await Database.open(options());
+    await writeKeys(db, 0, 3);
+    expect((await db.checkpoint(CheckpointFlags.immediate)).skipped).toBe(false);
+    // Far ahead of any commit's time, so that the replayed timestamp can only be the heartbeat's.
+    const beatTime = Date.UTC(2100, 0, 2, 3, 4, 5, 678);
+    const end = db.logHeartbeat(beatTime);
+    await db.xlog.xlogFlush(end);
+    expect(db.xlog.getInsertRecPtr()).toBe(end);
+    // Only heartbeats since the last checkpoint: the node is idle, as PostgreSQL's XLOG_MARK_UNIMPORTANT makes it.
+    expect((await db.checkpoint(CheckpointFlags.immediate)).skipped).toBe(true);
+    await writeKeys(db, 3, 4);
+    expect((await db.checkpoint(CheckpointFlags.immediate)).skipped).toBe(false);
+    const last = db.logHeartbeat(beatTime + 1000);
+    await db.xlog.xlogFlush(last);
+    await crash(db);
+
+    const records: DumpedRecord[] = [];
+    const dump = dumpWal(dir);
+    for (let next = dump.next(); !next.done; next = dump.next()) records.push(next.value);
+    const beats = records.filter((r) => r.description.startsWith('NOOP heartbeat'));
+    expect(beats.map((r) => [r.rmgr, r.description])).toEqual([
+      ['XLOG', 'NOOP heartbeat 2100-01-02 03:04:05.678 UTC'],
+      ['XLOG', 'NOOP heartbeat 2100-01-02 03:04:06.678 UTC'],
+    ]);
+
+    // Replay changes no page for it, and takes its time as the last replayed timestamp.
+    const recovery = WalRecovery.open({ dataDir: dir, sharedBuffersBytes: 64 * 8192, log: () => undefined });
+    try {
+      while (recovery.replayAvailable(1000).kind === 'budget');
+      expect(recovery.endOfReplayedWal).toBe(last);
+      expect(recovery.lastReplayedTimestamp).toBe(beatTime + 1000);
+      expect(recovery.lastCommitTime).toBeLessThan(beatTime);
+    } finally {
+      recovery.close();
+    }
+  });
+
   it('recovers every committed transaction after a crash, with revisions equal to commit LSNs', async () => {
     const db = await Database.open(options());
     const lsns = await writeKeys(db, 0, 2000);

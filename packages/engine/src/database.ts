@@ -26,8 +26,8 @@ import { startNewTimeline } from './promote.js';
 import { BufferPool } from './storage/buffer-pool.js';
 import { Smgr } from './storage/smgr.js';
 import { Store } from './storage/store.js';
-import { encodeCommit, encodeEndOfRecovery, encodeVacuum, XACT_FLAG_DDL, XACT_FLAG_REMOTE_APPLY } from './wal/record-data.js';
-import { RmgrId, SIZE_OF_XLOG_RECORD, StorageInfo, XactInfo, XlogInfo } from './wal/xlog-record.js';
+import { encodeCommit, encodeEndOfRecovery, encodeHeartbeat, encodeVacuum, XACT_FLAG_DDL, XACT_FLAG_REMOTE_APPLY } from './wal/record-data.js';
+import { RmgrId, SIZE_OF_XLOG_RECORD, StorageInfo, XactInfo, XLOG_MARK_UNIMPORTANT, XlogInfo } from './wal/xlog-record.js';
 import { PreparedWalIo, Xlog } from './wal/xlog.js';
 import type { CommitWaitOptions, Compare, Entry, Operation, RangeOptions, RangeResult, SyncCommitLevel, TxnRequest, TxnResult } from './types.js';
 
@@ -469,6 +469,19 @@ export class Database {
   }
 
   // ---- background work ----------------------------------------------------------------------
+
+  /**
+   * Inserts a heartbeat record stamped with `time` (see encodeHeartbeat) and returns its end LSN;
+   * the caller flushes it. Marked unimportant, so that an idle node's timed checkpoints are
+   * still skipped.
+   */
+  logHeartbeat(time: number): Lsn {
+    this.checkOpen();
+    const data = encodeHeartbeat({ time });
+    const record = Buffer.alloc(SIZE_OF_XLOG_RECORD + 2 + data.length);
+    data.copy(record, SIZE_OF_XLOG_RECORD + 2);
+    return this.xlog.xlogInsertRecord(record, record.length, RmgrId.xlog, XlogInfo.noop, 0, XLOG_MARK_UNIMPORTANT).end;
+  }
 
   /** A checkpoint. Requests made while one runs wait for it to end, then run their own. */
   async checkpoint(flags: number): Promise<CheckpointResult> {

@@ -23,7 +23,7 @@ import { redoRecord } from './recovery.js';
 import { BufferPool } from './storage/buffer-pool.js';
 import { Smgr } from './storage/smgr.js';
 import { Store } from './storage/store.js';
-import { decodeCheckPoint, decodeFpwChange } from './wal/record-data.js';
+import { decodeCheckPoint, decodeFpwChange, decodeHeartbeat } from './wal/record-data.js';
 import { SegmentFilePageSource, findSegmentTimeline, fsyncDirectory } from './wal/wal-files.js';
 import { segmentOf } from './wal/xlog-internal.js';
 import { XLogReader } from './wal/xlog-reader.js';
@@ -92,6 +92,12 @@ export class WalRecovery {
   readonly checkpointEndLsn: Lsn;
   /** Commit time (ms since the epoch) of the last replayed transaction, or 0. */
   lastCommitTime = 0;
+  /**
+   * Time stamped in the last replayed record that carries one (a commit or a heartbeat), or 0:
+   * the replay delay is now minus this. Heartbeats keep it fresh while the primary is idle,
+   * where the last commit time alone would make the delay grow without end.
+   */
+  lastReplayedTimestamp = 0;
   nextXid: number;
   recordsReplayed = 0;
   readonly startLsn: Lsn;
@@ -271,6 +277,7 @@ export class WalRecovery {
     if (record.xid >= this.nextXid) this.nextXid = record.xid + 1;
     if (record.rmid === RmgrId.transaction && record.mainDataLength >= 8) {
       this.lastCommitTime = record.buffer.readDoubleLE(record.mainDataOffset);
+      this.lastReplayedTimestamp = this.lastCommitTime;
     } else if (record.rmid === RmgrId.xlog) {
       const info = record.info & 0xf0;
       if (info === XlogInfo.checkpointOnline || info === XlogInfo.checkpointShutdown) {
@@ -283,6 +290,9 @@ export class WalRecovery {
           // A checkpoint record of a newer timeline is where replay crosses onto it.
           if (data.timeline > this.replayTimeline) this.replayTimeline = data.timeline;
         }
+      } else if (info === XlogInfo.noop) {
+        const heartbeat = decodeHeartbeat(record);
+        if (heartbeat !== null) this.lastReplayedTimestamp = heartbeat.time;
       } else if (info === XlogInfo.fpwChange) {
         const on = decodeFpwChange(record);
         if (on !== null) {

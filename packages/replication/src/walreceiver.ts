@@ -291,8 +291,17 @@ export class WalReceiver {
     this.sendReply(false, false);
   }
 
-  /** Wakes the receiver to report a new replay position at once (remote_apply's feedback). */
+  /**
+   * Reports the replay position at once (WalRcvForceReply: remote_apply's feedback, a replayed
+   * heartbeat, recovery about to wait for WAL). A reply identical to the last one sent is not
+   * repeated: this walreceiver already replies whenever a position moves, and the upstream's
+   * lag tracker reads two identical fully-applied replies in a row as an idle standby and clears
+   * its lags, so every heartbeat's figures were wiped out by the duplicate of its own reply.
+   * (A keepalive that asks for a reply is still answered, identical or not.)
+   */
   forceReply(): void {
+    if (this.files !== null && this.files.written === this.lastReplied.write && this.files.flushed === this.lastReplied.flush &&
+        this.options.replayPosition() === this.lastReplied.apply) return;
     this.sendReply(true, false);
   }
 

@@ -85,6 +85,11 @@ export class WalSender {
   replayLsn: Lsn = 0 as Lsn;
   /** The standby's clock in its last reply (PostgreSQL's replyTime). */
   replyTime: TimestampTz | null = null;
+  /**
+   * This node's clock when the standby's last status update arrived, null before the first: how
+   * long a standby has been silent, measured without comparing two machines' clocks.
+   */
+  lastReplyReceivedAt: TimestampTz | null = null;
   lags: ReplyLagState = INITIAL_REPLY_LAG_STATE;
   /** How many times walSndWakeup woke this walsender (tests prove path 1 with it). */
   wakeups = 0;
@@ -221,6 +226,7 @@ export class WalSender {
       this.flushLsn = message.flush as Lsn;
       this.replayLsn = message.apply as Lsn;
       this.replyTime = message.sendTime;
+      this.lastReplyReceivedAt = this.lastReceiptTime;
       this.lags = processStandbyReplyLags(this.tracker, this.lags, { write: this.writeLsn, flush: this.flushLsn, apply: this.replayLsn }, this.sentLsn, this.lastReceiptTime);
       if (message.replyRequested) this.sendKeepalive(false);
       this.options.onReply?.(this);

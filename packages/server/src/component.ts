@@ -6,7 +6,7 @@
  */
 import { Latch } from './latch.js';
 
-export type ComponentKind = 'startup' | 'wal writer' | 'checkpointer' | 'background writer' | 'autovacuum launcher' | 'walreceiver' | 'archiver';
+export type ComponentKind = 'startup' | 'wal writer' | 'checkpointer' | 'background writer' | 'autovacuum launcher' | 'walreceiver' | 'archiver' | 'heartbeat';
 
 /** PostgreSQL's pids are per process; ours are per component start, for the log lines. */
 let nextComponentId = 1;

@@ -12,6 +12,7 @@ import type { WaitLsnMode, WaitLsnStatus } from '@walship/protocol';
 import { LsnWaiters } from './wait-lsn.js';
 import type { WalRecovery } from '@walship/engine/wal-recovery';
 import { timestampTzToIsoString } from '@walship/protocol';
+import { readTimeLineHistory } from '@walship/engine/wal/timeline';
 import type { Backend, NodeStatus, ReadWait, ServerState } from './backend.js';
 import type { Postmaster } from './postmaster.js';
 
@@ -154,6 +155,7 @@ export class NodeBackend implements Backend {
       startedAt: new Date(this.postmaster.startedAt).toISOString(),
       crashRestarts: this.postmaster.crashRestarts,
       archiver: this.postmaster.archiverStatus(),
+      ...this.monitoringFields(),
     };
     if (standby !== null) {
       const w = this.postmaster.walRcv;
@@ -172,6 +174,8 @@ export class NodeBackend implements Backend {
         consistent: standby.consistent,
         minRecoveryLsn: formatLsn(standby.control.minRecoveryLsn),
         lastReplayedCommitTime: standby.lastCommitTime > 0 ? new Date(standby.lastCommitTime).toISOString() : null,
+        // A commit's or a heartbeat's time: `now - this` is the replay delay, kept small by heartbeats.
+        lastReplayedTimestamp: standby.lastReplayedTimestamp > 0 ? new Date(standby.lastReplayedTimestamp).toISOString() : null,
         recordsReplayed: standby.recordsReplayed,
         walReceiverStarts: this.postmaster.walReceiverStarts,
         walReceiver: {
@@ -202,6 +206,35 @@ export class NodeBackend implements Backend {
       crashRestarts: this.postmaster.crashRestarts,
       tables: db.tableSizes(),
       autovacuum: this.postmaster.autovacuumCounts(),
+    };
+  }
+
+  /**
+   * What the lag monitor needs besides positions: where /metrics answers, the intervals that
+   * tell a silent standby from a disconnected one, and this node's timeline history (ancestor
+   * timelines and their switch points, to tell a standby behind on an old timeline from one
+   * that diverged).
+   */
+  private monitoringFields(): Record<string, unknown> {
+    const settings = this.postmaster.settings;
+    const metricsPort = settings.get('metrics_port');
+    const timeline = this.postmaster.database?.timeline ?? this.postmaster.recovery?.replayTimeline ?? null;
+    let timelineHistory: Array<{ timeline: number; switchLsn: string }> = [];
+    if (timeline !== null) {
+      try {
+        timelineHistory = readTimeLineHistory(this.postmaster.dataDir, timeline)
+          .filter((entry) => entry.tli !== timeline)
+          .map((entry) => ({ timeline: entry.tli, switchLsn: formatLsn(entry.end) }));
+      } catch {
+        // A missing or unreadable history file is the startup process's business; the monitor does without.
+      }
+    }
+    return {
+      metricsPort: metricsPort > 0 ? metricsPort : settings.get('port'),
+      heartbeatIntervalMs: settings.get('heartbeat_interval'),
+      walReceiverStatusIntervalMs: settings.get('wal_receiver_status_interval'),
+      walSenderTimeoutMs: settings.get('wal_sender_timeout'),
+      timelineHistory,
     };
   }
 

@@ -37,6 +37,7 @@ import { AutoVacuum } from './components/autovacuum.js';
 import { Archiver, ArchiverExit, PGARCH_RESTART_INTERVAL_MS, archiverStatusView, newArchiverStats } from './components/archiver.js';
 import { archiveStatusAtPromotion } from '@walship/engine/wal/archive-status';
 import { BgWriter } from './components/bg-writer.js';
+import { Heartbeat } from './components/heartbeat.js';
 import { Checkpointer } from './components/checkpointer.js';
 import { WalWriter } from './components/wal-writer.js';
 import type { ServerState } from './backend.js';
@@ -281,6 +282,7 @@ export class Postmaster {
       checkpointer,
       new BgWriter(db, s.get('bgwriter_delay'), s.get('bgwriter_lru_maxpages')),
       new AutoVacuum(db, s.get('autovacuum_naptime'), s.get('autovacuum'), this.log),
+      new Heartbeat(db, () => this.settings.get('heartbeat_interval')),
     ];
     for (const component of this.components) this.startChild(component);
     if (s.get('archive_mode') !== 'off') this.startArchiver();

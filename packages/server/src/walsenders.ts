@@ -14,7 +14,7 @@ import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn, type LogFunctio
 import { historyFileName, historyFilePath, readTimeLineHistory, tliInHistory, tliSwitchPoint, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
 import { findSegmentTimeline, segmentPath } from '@walship/engine/wal/wal-files';
 import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
-import { timeOffsetToMs, timestampTzToIsoString } from '@walship/protocol';
+import { getCurrentTimestamp, timeOffsetToMs, timestampTzToIsoString } from '@walship/protocol';
 import { WalSender, syncStateOf, type WalSenderState } from '@walship/replication';
 import { Latch } from './latch.js';
 import type { AcquiredSlot, ReplicationSlots } from './slots.js';
@@ -53,6 +53,12 @@ export interface ReplicationRow {
   syncState: string;
   /** The standby's clock in its last reply, ISO 8601 with microseconds. */
   replyTime: string | null;
+  /**
+   * Milliseconds since this node received the standby's last reply, on this node's clock (null
+   * before the first): the lag monitor calls a standby silent for twice its
+   * wal_receiver_status_interval disconnected.
+   */
+  replyAgeMs: number | null;
   slotName: string | null;
   backendStart: string;
   walSndWakeups: number;
@@ -269,6 +275,7 @@ export class WalSenders {
 
   rows(): ReplicationRow[] {
     const running = this.running();
+    const now = getCurrentTimestamp();
     const syncStates = syncStateOf(this.syncRep?.rule ?? null, running);
     return running.map(({ sender, applicationName, clientAddr, slotName, priority }, index) => ({
       pid: process.pid,
@@ -285,6 +292,7 @@ export class WalSenders {
       syncPriority: priority,
       syncState: syncStates[index]!,
       replyTime: sender.replyTime === null ? null : timestampTzToIsoString(sender.replyTime),
+      replyAgeMs: sender.lastReplyReceivedAt === null ? null : timeOffsetToMs(Math.max(0, now - sender.lastReplyReceivedAt)),
       slotName,
       backendStart: timestampTzToIsoString(sender.startedAt),
       walSndWakeups: sender.wakeups,

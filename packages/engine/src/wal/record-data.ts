@@ -65,6 +65,36 @@ export function encodeEndOfRecovery(e: EndOfRecoveryData): Buffer {
   return b;
 }
 
+/**
+ * The heartbeat (an XLOG_NOOP record with main data): the primary writes one every
+ * heartbeat_interval while no other WAL is written, so that every standby's lag tracker and
+ * replay delay get a fresh figure on an idle cluster. Main data: the magic, then the primary's
+ * clock (ms since the epoch, a double, as commit records carry it). Redo ignores it, as every
+ * XLOG record that changes no page; a NOOP without this magic is an ordinary NOOP.
+ */
+export const HEARTBEAT_MAGIC = 0x57_48_42_54; // "WHBT"
+const HEARTBEAT_BYTES = 12;
+
+export interface HeartbeatData {
+  time: number;
+}
+
+export function encodeHeartbeat(h: HeartbeatData): Buffer {
+  const b = Buffer.alloc(HEARTBEAT_BYTES);
+  b.writeUInt32LE(HEARTBEAT_MAGIC, 0);
+  b.writeDoubleLE(h.time, 4);
+  return b;
+}
+
+/** The heartbeat in an XLOG_NOOP record, or null when the record is not one. */
+export function decodeHeartbeat(record: DecodedRecord): HeartbeatData | null {
+  if (record.rmid !== RmgrId.xlog || (record.info & 0xf0) !== XlogInfo.noop || record.mainDataLength < HEARTBEAT_BYTES) return null;
+  const b = record.buffer;
+  const o = record.mainDataOffset;
+  if (b.readUInt32LE(o) !== HEARTBEAT_MAGIC) return null;
+  return { time: b.readDoubleLE(o + 4) };
+}
+
 /** Commit flags. */
 export const XACT_FLAG_REMOTE_APPLY = 0x01;
 export const XACT_FLAG_DDL = 0x02;
@@ -126,7 +156,8 @@ export function describeRecord(record: DecodedRecord): { rmgr: string; descripti
         const on = decodeFpwChange(record);
         description = on === null ? 'FPW_CHANGE' : `FPW_CHANGE ${on}`;
       } else if (info === XlogInfo.noop) {
-        description = 'NOOP';
+        const heartbeat = decodeHeartbeat(record);
+        description = heartbeat === null ? 'NOOP' : `NOOP heartbeat ${isoTime(heartbeat.time)}`;
       } else if (info === XlogInfo.switch) {
         description = 'SWITCH';
       } else {

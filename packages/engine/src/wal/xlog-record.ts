@@ -45,6 +45,13 @@ export const XlogInfo = {
   endOfRecovery: 0x90,
 } as const;
 
+/**
+ * xlogInsertRecord's flags (XLogSetRecordFlags). XLOG_MARK_UNIMPORTANT: the record does not
+ * count as activity for the checkpoint's idle test (a heartbeat, as PostgreSQL's standby
+ * snapshots and XLOG_SWITCH of archive_timeout are).
+ */
+export const XLOG_MARK_UNIMPORTANT = 0x02;
+
 /** info bits of Transaction records. */
 export const XactInfo = {
   commit: 0x00,

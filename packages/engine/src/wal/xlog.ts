@@ -35,7 +35,7 @@ import {
   xlogFileName,
 } from './xlog-internal.js';
 import { xlogArchiveNotify, type ArchiveMode } from './archive-status.js';
-import { RmgrId, SIZE_OF_XLOG_RECORD, XLOG_RECORD_CRC_OFFSET, XlogInfo, computeRecordCrc, writeRecordHeader } from './xlog-record.js';
+import { RmgrId, SIZE_OF_XLOG_RECORD, XLOG_MARK_UNIMPORTANT, XLOG_RECORD_CRC_OFFSET, XlogInfo, computeRecordCrc, writeRecordHeader } from './xlog-record.js';
 import { encodeFpwChange } from './record-data.js';
 import {
   CtlIndex,
@@ -142,6 +142,8 @@ export class Xlog {
   private readonly worker: Worker;
   private insertPos: number;
   private prevRecord: number;
+  /** Start of the last record not marked XLOG_MARK_UNIMPORTANT (XLogCtl's lastImportantAt). */
+  private lastImportantRecord: number;
   /** The redo pointer of the checkpoint in progress or last done (Insert->RedoRecPtr). */
   redoRecPtr: Lsn = 0 as Lsn;
   /** full_page_writes as configured; a reload changes it, and updateFullPageWrites logs the change. */
@@ -191,6 +193,7 @@ export class Xlog {
     this.views = walSharedViews(ctlSab);
     this.insertPos = options.insertLsn;
     this.prevRecord = options.prevRecordLsn;
+    this.lastImportantRecord = options.prevRecordLsn;
     this.fullPageWritesInWal = options.fullPageWritesInWal ?? true;
     this.dataDir = options.dataDir;
     this.nextSegmentToFinish = segmentOf(options.insertLsn, options.segmentSize);
@@ -249,6 +252,15 @@ export class Xlog {
   /** Start of the last inserted record. */
   getLastRecordLsn(): Lsn {
     return this.prevRecord as Lsn;
+  }
+
+  /**
+   * GetLastImportantRecPtr: start of the last record that was not inserted with
+   * XLOG_MARK_UNIMPORTANT. A checkpoint on an idle node is skipped when this is its own record,
+   * so heartbeats (which are unimportant) do not make an idle node checkpoint forever.
+   */
+  getLastImportantRecPtr(): Lsn {
+    return this.lastImportantRecord as Lsn;
   }
 
   stats(): { fsyncs: number; bytesWritten: number; records: number } {
@@ -324,7 +336,7 @@ export class Xlog {
    * XLogInsertRecord: fills in the record header (length, xid, prev-link, info, rmid) and CRC of
    * `record[0, totalLength)` and copies it into the WAL buffers. Returns the start and end LSNs.
    */
-  xlogInsertRecord(record: Buffer, totalLength: number, rmid: number, info: number, xid: number): { start: Lsn; end: Lsn } {
+  xlogInsertRecord(record: Buffer, totalLength: number, rmid: number, info: number, xid: number, flags = 0): { start: Lsn; end: Lsn } {
     this.checkUsable();
     if (totalLength > MAX_RECORD_BYTES) {
       throw new WalshipError('transaction_too_large', `WAL record of ${totalLength} bytes exceeds the maximum of ${MAX_RECORD_BYTES}`, {
@@ -349,6 +361,7 @@ export class Xlog {
     const end = maxAlign(pos);
     // Alignment padding: the page was zeroed when initialized, so nothing to write.
     this.prevRecord = start;
+    if ((flags & XLOG_MARK_UNIMPORTANT) === 0) this.lastImportantRecord = start;
     this.insertPos = end;
     this.recordsInserted++;
     return { start: start as Lsn, end: end as Lsn };

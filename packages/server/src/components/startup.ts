@@ -17,7 +17,7 @@ import type { WalRecovery } from '@walship/engine/wal-recovery';
 import { keepFileRestoredFromArchive, type ArchiveMode } from '@walship/engine/wal/archive-status';
 import { findNewestTimeLine, readTimeLineHistory } from '@walship/engine/wal/timeline';
 import { walDir } from '@walship/engine/wal/wal-files';
-import { decodeCommit, XACT_FLAG_REMOTE_APPLY } from '@walship/engine/wal/record-data';
+import { decodeCommit, decodeHeartbeat, XACT_FLAG_REMOTE_APPLY } from '@walship/engine/wal/record-data';
 import { RmgrId } from '@walship/engine/wal/xlog-record';
 import { xlogFileName } from '@walship/engine/wal/xlog-internal';
 import {
@@ -83,8 +83,14 @@ export class Startup extends Component {
     }, recovery.expectedTimelines[0]!.tli, recovery.expectedTimelines);
     // ApplyWalRecord's doRequestWalReceiverReply: a primary waiting for remote_apply is released
     // only by a reply carrying the new apply position, which the walreceiver would otherwise
-    // send at its next flush or status interval.
+    // send at its next flush or status interval. A replayed heartbeat asks for the same reply:
+    // otherwise its apply position would reach the primary only with the next beat's write, and
+    // an idle standby's replay lag would read as a whole heartbeat_interval.
     recovery.onReplay = (_end, record) => {
+      if (record.rmid === RmgrId.xlog) {
+        if (decodeHeartbeat(record) !== null) this.applyFeedbackPending = true;
+        return;
+      }
       if (record.rmid !== RmgrId.transaction) return;
       const commit = decodeCommit(record);
       if (commit !== null && (commit.flags & XACT_FLAG_REMOTE_APPLY) !== 0) this.applyFeedbackPending = true;

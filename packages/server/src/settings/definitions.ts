@@ -414,10 +414,10 @@ export const SETTING_DEFINITIONS = {
     kind: 'duration',
     baseUnit: 'ms',
     default: 1000,
-    min: 10,
+    min: 0,
     max: 3_600_000,
     context: 'sighup',
-    description: 'Sets the interval of keepalives and health reports between nodes.',
+    description: 'Sets the interval of the primary\'s heartbeat WAL record while no other WAL is written (0 turns it off).',
   },
 
   // Replication: standby servers
