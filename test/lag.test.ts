@@ -1,13 +1,18 @@
 /**
- * The replay-lag monitor on real processes: a primary with heartbeats and a standby.
+ * The replay-lag monitor on real processes: a primary with heartbeats and a standby with a slot.
  * - Idle cluster: the heartbeat keeps every lag of replication[] non-null and fresh, and the
  *   standby's replay delay small; with heartbeat_interval = 0 the lags go NULL (the false alert
  *   the heartbeat exists for).
+ * - Under load (`walship load` in a process of its own): `lag --once --json` shows the standby's
+ *   lag and rates; `--check` says WARNING past --warn. With the standby stopped (SIGSTOP) it
+ *   becomes disconnected with null lag times, its lag in bytes grows, and `--check` says
+ *   CRITICAL; after SIGCONT the lag shrinks and `--check` says OK.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestNode, waitFor, walship } from './helpers/node.js';
+import { CLI, ROOT, TestNode, waitFor, walship } from './helpers/node.js';
 import { basebackup, nodeStatus } from './helpers/replication.js';
 
 /**
@@ -26,6 +31,21 @@ interface ReplicationRow {
   replyAgeMs: number | null;
 }
 
+interface LagMember {
+  name: string; address: string; port: number | null; metricsPort: number | null; role: string; state: string; timeline: number | null;
+  lsn: string | null; lagBytes: number | null; writeLagMs: number | null; flushLagMs: number | null; replayLagMs: number | null;
+  syncState: string | null; catchUpRateBytesPerSecond: number | null; reachable: boolean | null;
+}
+
+interface LagDocument {
+  primary: string | null;
+  timeline: number | null;
+  walRateBytesPerSecond: number | null;
+  members: LagMember[];
+  slots: Array<{ name: string; retainedBytes: number | null; safeWalSizeBytes: number | null; invalidationEtaMs: number | null }>;
+  check?: { status: number; line: string };
+}
+
 interface Status {
   role: string;
   flushLsn: string;
@@ -39,13 +59,14 @@ describe('the lag monitor', () => {
   let standby: TestNode;
 
   beforeAll(async () => {
-    primary = await TestNode.init('lag', MONITORED);
+    primary = await TestNode.init('lag', { ...MONITORED, max_slot_wal_keep_size: '64MB' });
     await primary.start();
-    standby = await basebackup(primary, 's1', []);
+    standby = await basebackup(primary, 's1', [], ['--slot', 's1']);
     await standby.start();
   });
 
   afterAll(async () => {
+    load?.kill('SIGKILL');
     for (const node of [standby, primary]) {
       if (node?.process !== null && node?.process?.pid !== undefined) {
         // A standby left stopped by a failed test must be continued before it can exit.
@@ -59,6 +80,28 @@ describe('the lag monitor', () => {
     }
     if (primary !== undefined) fs.rmSync(path.dirname(primary.dataDir), { recursive: true, force: true });
   });
+
+  let load: ChildProcess | null = null;
+  const nodes = () => `127.0.0.1:${primary.port},127.0.0.1:${standby.port}`;
+
+  /** `walship lag ... --json`'s document (exit status 0 expected unless told). */
+  function lagJson(args: string[], expectStatus = 0): LagDocument {
+    const result = walship(['lag', '--node', nodes(), ...args, '--json']);
+    expect(result.status, result.stderr).toBe(expectStatus);
+    return JSON.parse(result.stdout) as LagDocument;
+  }
+
+  function check(args: string[]): { status: number; line: string } {
+    const result = walship(['lag', '--node', nodes(), '--check', '--timeout', '0.5', ...args]);
+    expect(result.stdout.split('\n').filter((l) => l !== '')).toHaveLength(1);
+    return { status: result.status, line: result.stdout.trim() };
+  }
+
+  function s1Of(document: LagDocument): LagMember {
+    const s1 = document.members.find((m) => m.name === 's1');
+    if (s1 === undefined) throw new Error(`no s1 in ${JSON.stringify(document.members.map((m) => m.name))}`);
+    return s1;
+  }
 
   async function standbyRow(): Promise<ReplicationRow | null> {
     const status = await nodeStatus<Status>(primary);
@@ -105,5 +148,68 @@ describe('the lag monitor', () => {
     }, 10_000, 50);
     expect(walship(['set', '--node', `127.0.0.1:${primary.port}`, 'heartbeat_interval', '200ms']).status).toBe(0);
     await waitFor('lag figures back with heartbeats', async () => (await standbyRow())?.replayLagMs != null, 10_000, 50);
+  });
+
+  it('shows a standby\'s lag under load, then disconnected and growing while it is stopped, then catching up', async () => {
+    load = spawn(process.execPath, [CLI, 'load', '--node', `127.0.0.1:${primary.port}`, '--count', '100000000', '--value-size', '200', '--clients', '1', '--quiet'], {
+      cwd: ROOT, stdio: 'ignore',
+    });
+    await waitFor('the load to reach the standby', () => {
+      const document = lagJson(['--once', '--interval', '300']);
+      return (document.walRateBytesPerSecond ?? 0) > 10_000 && s1Of(document).catchUpRateBytesPerSecond !== null;
+    }, 20_000);
+
+    // --once --json: DESIGN's keys, the standby measured against the primary.
+    const streaming = lagJson(['--once', '--interval', '300']);
+    expect(streaming.primary).toBe('walship-' + primary.port);
+    const p = streaming.members.find((m) => m.role === 'primary')!;
+    expect(p).toMatchObject({ address: '127.0.0.1', port: primary.port, metricsPort: primary.port, state: 'running', timeline: 1, lagBytes: 0 });
+    const s1 = s1Of(streaming);
+    expect(s1).toMatchObject({ role: 'standby', state: 'streaming', port: standby.port, syncState: 'async', timeline: 1, reachable: true });
+    expect(s1.lagBytes).toBeGreaterThanOrEqual(0);
+    expect(s1.replayLagMs).not.toBeNull();
+    expect(s1.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(streaming.slots[0]).toMatchObject({ name: 's1', safeWalSizeBytes: expect.any(Number) });
+
+    // Every replay lag under load is above a microsecond: WARNING; a gigabyte is never reached.
+    const warning = check(['--warn', '1us', '--crit', '1GB']);
+    expect(warning.status, warning.line).toBe(1);
+    expect(warning.line).toMatch(/^WALSHIP_REPLICATION_LAG WARNING: s1 replay lag .* \(warning above 0\.001 ms\) \| s1_lag=\d+B;;1073741824;0 s1_replay_lag=/);
+
+    // Stopped: no replies, so disconnected after twice wal_receiver_status_interval (2 s).
+    const standbyPid = standby.process!.pid!;
+    process.kill(standbyPid, 'SIGSTOP');
+    let stopped: LagMember | null = null;
+    let grown = 0;
+    try {
+      await waitFor('s1 to be reported disconnected', () => {
+        const member = s1Of(lagJson(['--once', '--interval', '200', '--timeout', '0.5']));
+        if (member.state === 'disconnected') stopped = member;
+        return stopped !== null;
+      }, 20_000);
+      expect(stopped!).toMatchObject({ writeLagMs: null, flushLagMs: null, replayLagMs: null, reachable: false });
+      const lagWhenStopped = stopped!.lagBytes!;
+      expect(lagWhenStopped).toBeGreaterThan(0);
+      await waitFor('s1\'s lag in bytes to grow while it is stopped', () => {
+        const member = s1Of(lagJson(['--once', '--interval', '200', '--timeout', '0.5']));
+        if (member.state === 'disconnected' && member.lagBytes! > lagWhenStopped + 100_000) grown = member.lagBytes!;
+        return grown > 0;
+      }, 20_000);
+      const critical = check(['--warn', '1GB', '--crit', '1kB']);
+      expect(critical.status, critical.line).toBe(2);
+      expect(critical.line).toMatch(/^WALSHIP_REPLICATION_LAG CRITICAL: s1 disconnected: no reply for .*, [\d.]+ [kMG]?B behind/);
+      // Even with thresholds it cannot reach, a disconnected standby is critical: never "0 lag".
+      expect(check(['--crit', '1TB']).status).toBe(2);
+    } finally {
+      process.kill(standbyPid, 'SIGCONT');
+    }
+
+    // Resumed: it streams again, its lag shrinks, and the check is OK.
+    await waitFor('s1 to stream again, less far behind than while stopped', () => {
+      const member = s1Of(lagJson(['--once', '--interval', '200']));
+      return member.state === 'streaming' && member.lagBytes! < grown && member.replayLagMs !== null;
+    }, 30_000);
+    await waitFor('--check to say OK', () => check(['--warn', '512MB', '--crit', '1GB']).status === 0, 30_000);
+    load.kill('SIGINT');
   });
 });

@@ -281,6 +281,33 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
       ),
     );
 
+  program
+    .command('lag')
+    .summary('watch replication lag: a live view, one sample, or a monitoring check')
+    .description(
+      'Replication lag of every member: state, sync state, lag in bytes behind the primary (from its one snapshot), ' +
+        'write / flush / replay lag (the sender\'s lag tracker), replay delay, catch-up rate and ETA, slot retention. ' +
+        'Without --once or --check, a live view refreshed every --interval until Ctrl-C (full screen on a terminal, ' +
+        'plain samples otherwise). Standbys streaming from a given node are shown even when not given.',
+    )
+    .addOption(new Option('--node <host:port>', 'the members to watch, a list a:1,b:2 (default: $WALSHIP_NODE or 127.0.0.1:5433)').argParser(parseNodeList))
+    .addOption(new Option('--interval <ms>', 'refresh every MS milliseconds, or a duration like 2s (default: 1000); --once waits this long between its two samples'))
+    .option('--once', 'two samples --interval apart (rates need two), print the second and exit')
+    .option('--json', 'with --once or --check: print one JSON document (members[], slots[], ...)')
+    .option('--check', 'one sample, one line and a monitoring-plugin exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .addOption(new Option('--warn <threshold>', 'warning above this lag: a duration (500ms, 10s) for the replay lag, a size (16MB) for the lag in bytes, or both (10s,16MB)'))
+    .addOption(new Option('--crit <threshold>', 'critical above this lag (same forms as --warn); a disconnected standby is always critical'))
+    .addOption(new Option('--record <file>', 'append every sample to FILE, one JSON line each (for lag --report)'))
+    .addOption(new Option('--report <file>', 'summarize a recording: p50 / p99 / max per standby and a chart'))
+    .addOption(new Option('--html <out>', 'with --report: also write a self-contained HTML page with the lag over time per standby'))
+    .addOption(new Option('--timeout <s>', 'seconds each member has to answer a sample (default: 3; in the live view at most the interval)').argParser(parseSecondsToMs))
+    .action(
+      lazy(
+        () => import('./commands/lag.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
   const slot = program
     .command('slot')
     .summary('create, drop or list physical replication slots on a primary')

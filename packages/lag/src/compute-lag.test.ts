@@ -112,6 +112,18 @@ describe('computeLag: cascading standbys and members found in rows', () => {
     expect(byName(report.members, 's2')).toMatchObject({ address: '10.0.0.2', port: null, reachable: null, state: 'streaming', lagBytes: MB, metricsPort: null });
   });
 
+  it('gives a member that never answered the name of the one unmatched walsender row from its host', () => {
+    const primary = primarySnapshot({ flushLsn: 100 * MB, replication: [row('s1', { clientAddr: '::ffff:127.0.0.1', replyAgeMs: 9_000, replayLsn: 99 * MB })] });
+    const unnamed = { address: { host: 'localhost', port: 5434 }, snapshot: null, error: 'no answer within 1000 ms' };
+    const { report, history } = computeLag(sampleAt(0, { address: { host: '127.0.0.1', port: 5433 }, snapshot: primary, error: null }, unnamed));
+    expect(report.members.map((m) => [m.name, m.port, m.state, m.reachable])).toEqual([['p', 5433, 'running', true], ['s1', 5434, 'disconnected', false]]);
+    expect(history.known['127.0.0.1:5434']?.name).toBe('s1');
+    // Two of each on one host: which is which cannot be told, so nothing is paired.
+    const two = primarySnapshot({ replication: [row('s1'), row('s2')] });
+    const ambiguous = computeLag(sampleAt(0, member('p', 1, two), { ...unnamed }, { ...unnamed, address: { host: '127.0.0.1', port: 5435 } }));
+    expect(ambiguous.report.members.map((m) => m.name)).toEqual(['p', 's1', 's2', 'localhost:5434', '127.0.0.1:5435']);
+  });
+
   it('places a standby by its walreceiver\'s upstream when the upstream\'s rows do not list it yet', () => {
     const a = standbySnapshot('a');
     const b = standbySnapshot('b', { walReceiver: { status: 'streaming', receivedLsn: MB, upstream: 'localhost:5434' } });

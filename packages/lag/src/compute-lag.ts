@@ -222,11 +222,14 @@ export function computeLag(sample: ClusterSample, history: LagHistory = EMPTY_HI
   // Names: a config's name, else the node's own application name, else what we knew, else host:port.
   const nameOf = new Map<string, string>();
   const slots: Slot[] = [];
+  /** Members known only by address so far: given without a name, and never answered. */
+  const unnamed = new Set<string>();
   for (const member of sample.members) {
     const key = memberKey(member.address);
     if (nameOf.has(key)) continue;
-    const name = member.address.name ?? member.snapshot?.member ?? known[key]?.name ?? `${member.address.host}:${member.address.port}`;
-    nameOf.set(key, name);
+    const name = member.address.name ?? member.snapshot?.member ?? known[key]?.name ?? null;
+    if (name === null) unnamed.add(key);
+    nameOf.set(key, name ?? `${member.address.host}:${member.address.port}`);
     slots.push({ key, address: member.address, sample: member });
   }
   const keyByName = new Map<string, string>();
@@ -244,6 +247,7 @@ export function computeLag(sample: ClusterSample, history: LagHistory = EMPTY_HI
       if (!rows.has(row.applicationName)) rows.set(row.applicationName, { row, upstreamKey: answer.key, upstreamSnapshot: answer.snapshot });
     }
   }
+  nameUnnamedMembers(rows, slots, unnamed, nameOf, keyByName);
   // Standbys that stream but were not given as members: found in the rows, shown all the same.
   for (const [applicationName, source] of rows) {
     if (keyByName.has(applicationName)) continue;
@@ -408,6 +412,40 @@ export function computeLag(sample: ClusterSample, history: LagHistory = EMPTY_HI
   return { report, history: { primary: nextPrimary, walPositions, replayPositions, known, timelineChanges } };
 }
 
+/** A client address or host as one loopback spelling (`::ffff:127.0.0.1`, `localhost`). */
+function sameHost(host: string): string {
+  const bare = host.startsWith('::ffff:') ? host.slice('::ffff:'.length) : host;
+  return bare === 'localhost' || bare === '::1' ? '127.0.0.1' : bare;
+}
+
+/**
+ * A member given by address that has never answered has no name yet, so its walsender row
+ * (named by application_name) cannot be matched by name. When, on one host, exactly one such
+ * member and exactly one unmatched row remain, they are the same standby: the row's name is
+ * given to the member. Anything ambiguous stays apart (names from a cluster config avoid it).
+ */
+function nameUnnamedMembers(rows: Map<string, RowSource>, slots: readonly Slot[], unnamed: Set<string>, nameOf: Map<string, string>, keyByName: Map<string, string>): void {
+  if (unnamed.size === 0) return;
+  const rowsByHost = new Map<string, string[]>();
+  for (const [applicationName, source] of rows) {
+    if (keyByName.has(applicationName) || source.row.clientAddr === null) continue;
+    const host = sameHost(source.row.clientAddr);
+    rowsByHost.set(host, [...(rowsByHost.get(host) ?? []), applicationName]);
+  }
+  const membersByHost = new Map<string, string[]>();
+  for (const slot of slots) {
+    if (!unnamed.has(slot.key) || slot.address === null || (slot.sample?.snapshot ?? null) !== null) continue;
+    const host = sameHost(slot.address.host);
+    membersByHost.set(host, [...(membersByHost.get(host) ?? []), slot.key]);
+  }
+  for (const [host, keys] of membersByHost) {
+    const names = rowsByHost.get(host) ?? [];
+    if (keys.length !== 1 || names.length !== 1) continue;
+    nameOf.set(keys[0]!, names[0]!);
+    keyByName.set(names[0]!, keys[0]!);
+  }
+}
+
 /** The walreceiver's `host:port` upstream as a member key, when it names a member. */
 function upstreamFromReceiver(snapshot: NodeSnapshot | null, keyByAddress: Map<string, string>): string | null {
   const upstream = snapshot?.walReceiver?.upstream ?? null;
@@ -443,7 +481,7 @@ function standbyFigures(member: MemberLag, context: {
   } else if (row.state !== 'streaming' && row.state !== 'catchup' && row.state !== 'startup' && row.state !== 'stopping') {
     disconnected = `its walsender is ${row.state}`;
   } else if (replyAge !== null && replyAge > deadlineMs) {
-    disconnected = `no reply for ${formatDuration(replyAge)} (more than ${formatDuration(deadlineMs)}, twice wal_receiver_status_interval)`;
+    disconnected = `no reply for ${formatDuration(replyAge)}, over twice wal_receiver_status_interval (${formatDuration(deadlineMs)})`;
   }
 
   // The replay LSN to measure from: the upstream's view (rule 2); when there is none, the

@@ -8,3 +8,7 @@ export * from './snapshot.js';
 export * from './lag-report.js';
 export * from './compute-lag.js';
 export * from './constants.js';
+export * from './check.js';
+export * from './render-text.js';
+export * from './sparkline.js';
+export * from './monitor.js';

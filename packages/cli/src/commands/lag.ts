@@ -1,0 +1,159 @@
+/**
+ * `walship lag --node HOST:PORT,... [--interval MS] [--once] [--json] [--check --warn T --crit T]
+ * [--record FILE] [--timeout S]`: replication lag of a cluster, measured by @walship/lag.
+ *
+ * - `--once`: two samples `--interval` apart (the rates and ETAs need two), then the report as a
+ *   table, or with `--json` as one document (`members[]` with DESIGN.md section 10's keys).
+ * - `--check`: one sample judged against `--warn` / `--crit`, one line and the monitoring-plugin
+ *   exit status (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; a bad threshold is UNKNOWN too).
+ * - otherwise the live view, refreshed every `--interval` until Ctrl-C (see lag/live-view.ts).
+ * - `--record FILE` appends every sample to FILE as a JSON line (see `lag --report`).
+ *
+ * The members come from `--node` here; `runLag` takes any member list, so a cluster config's
+ * nodes (`-f CLUSTER.yaml`) plug in by building the list and calling it.
+ */
+import * as fs from 'node:fs';
+import type { CheckThresholds, LagReport, MemberAddress, Threshold } from '@walship/lag';
+import { CliError, ExitCode, formatErrorText, usageError } from '../cli-error.js';
+import type { CliIo } from '../io.js';
+import { StatusSessions } from '../lag/status-sessions.js';
+import { formatNodeAddress, resolveNodes, type NodeAddress } from '../options.js';
+import { printJson } from '../output.js';
+
+export interface LagOptions {
+  node?: NodeAddress[];
+  /** Milliseconds (`500`) or a duration (`2s`); default 1000. */
+  interval?: string;
+  once?: boolean;
+  json?: boolean;
+  check?: boolean;
+  warn?: string;
+  crit?: string;
+  record?: string;
+  report?: string;
+  html?: string;
+  /** Milliseconds each member has to answer a sample (from --timeout S). */
+  timeout?: number;
+}
+
+/** The refresh interval when none is given: a live view that moves every second. */
+export const DEFAULT_INTERVAL_MS = 1000;
+
+/**
+ * How long a member has to answer in `--once` and `--check`: long enough for a loaded node, short
+ * enough that a stopped one does not hold a monitoring check past its own timeout (Nagios' is
+ * 10 s by default).
+ */
+export const DEFAULT_MEMBER_TIMEOUT_MS = 3000;
+
+/** The members of `--node HOST:PORT,...` (their names come from the nodes themselves). */
+export function membersFromNodes(nodes: readonly NodeAddress[]): MemberAddress[] {
+  return nodes.map((node) => ({ host: node.host, port: node.port }));
+}
+
+export async function run(options: LagOptions, io: CliIo): Promise<number> {
+  if (options.report !== undefined) {
+    if (options.node !== undefined) throw usageError('--report reads a recording; it takes no --node', 'Run walship lag --report FILE [--html OUT] alone.');
+    const { runReport } = await import('../lag/report-command.js');
+    return runReport(options.report, { html: options.html, json: options.json === true }, io);
+  }
+  if (options.html !== undefined) throw usageError('--html goes with --report', 'Record samples with --record FILE, then run walship lag --report FILE --html OUT.');
+  return runLag(membersFromNodes(resolveNodes(options.node, io.env)), options, io);
+}
+
+/** A --warn / --crit / --interval value that does not parse. */
+class BadValue extends Error {}
+
+/** Runs `walship lag` over `members` (from --node, or later a cluster config). */
+export async function runLag(members: readonly MemberAddress[], options: LagOptions, io: CliIo): Promise<number> {
+  const lag = await import('@walship/lag');
+  let thresholds: CheckThresholds;
+  let intervalMs: number;
+  try {
+    const threshold = (text: string | undefined, flag: string): Threshold | null => {
+      if (text === undefined) return null;
+      const parsed = lag.parseThreshold(text);
+      if (!parsed.ok) throw new BadValue(`${flag}: ${parsed.problem}`);
+      return parsed.value;
+    };
+    thresholds = { warn: threshold(options.warn, '--warn'), crit: threshold(options.crit, '--crit') };
+    const interval = options.interval === undefined ? { ok: true as const, value: DEFAULT_INTERVAL_MS } : lag.parseInterval(options.interval);
+    if (!interval.ok) throw new BadValue(`--interval: ${interval.problem}`);
+    intervalMs = interval.value;
+  } catch (error) {
+    if (!(error instanceof BadValue)) throw error;
+    // A monitoring system reads a usage problem from the exit status: UNKNOWN, not CRITICAL (2).
+    if (options.check === true) {
+      io.stdout.write(`${lag.CHECK_NAME} UNKNOWN: ${error.message}\n`);
+      return lag.CheckStatus.unknown;
+    }
+    throw usageError(error.message, 'Durations take a unit (500ms, 10s), sizes too (16MB); both together: 10s,16MB.');
+  }
+  if (members.length === 0) throw usageError('no member to watch', 'Give --node HOST:PORT,...');
+
+  const live = options.once !== true && options.check !== true;
+  const timeoutMs = options.timeout ?? (live ? Math.min(DEFAULT_MEMBER_TIMEOUT_MS, Math.max(500, intervalMs)) : DEFAULT_MEMBER_TIMEOUT_MS);
+  const sessions = new StatusSessions(io);
+  const monitor = new lag.LagMonitor(members, sessions.fetch, { timeoutMs });
+  const recorder = options.record === undefined ? null : openRecorder(options.record);
+  const record = recorder === null ? null : (report: LagReport) => recorder.write(report);
+  try {
+    if (options.check === true) {
+      const report = await monitor.sample();
+      record?.(report);
+      const result = lag.evaluateCheck(report, thresholds);
+      if (options.json === true) printJson(io.stdout, { ...report, check: { status: result.status, line: result.line } });
+      else io.stdout.write(`${result.line}\n`);
+      return result.status;
+    }
+    if (options.once === true) {
+      const first = await monitor.sample();
+      record?.(first);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, first.timeMs + intervalMs - Date.now())));
+      const report = await monitor.sample();
+      record?.(report);
+      if (options.json === true) printJson(io.stdout, report);
+      else io.stdout.write(`${lag.renderLagReport(report, { thresholds }).join('\n')}\n`);
+      return noneAnswered(report, members, io);
+    }
+    const { runLiveView } = await import('../lag/live-view.js');
+    return await runLiveView(monitor, { intervalMs, thresholds, record, json: options.json === true }, io);
+  } finally {
+    recorder?.close();
+    await sessions.close();
+  }
+}
+
+/** Exit 3, with an error on stderr, when not one member answered (DESIGN: node unreachable). */
+function noneAnswered(report: LagReport, members: readonly MemberAddress[], io: CliIo): number {
+  if (report.members.some((member) => member.reachable === true)) return ExitCode.ok;
+  const errors = report.members.filter((member) => member.error !== null).map((member) => `${member.name}: ${member.error}`);
+  const error = new CliError(ExitCode.unreachable, `could not reach any member (${members.map((m) => formatNodeAddress(m)).join(', ')})`, {
+    detail: errors.join('; '),
+    hint: 'Are the nodes running? Check the addresses given to --node.',
+  });
+  io.stderr.write(formatErrorText(error.message, error.detail, error.hint));
+  return ExitCode.unreachable;
+}
+
+export interface Recorder {
+  write(report: LagReport): void;
+  close(): void;
+}
+
+/** `--record FILE`: appends each report as one JSON line; refuses a file it cannot open, at once. */
+export function openRecorder(file: string): Recorder {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'a');
+  } catch (error) {
+    throw new CliError(ExitCode.failed, `could not open recording file "${file}": ${(error as Error).message}`, {
+      hint: 'Check that its directory exists and is writable.',
+    });
+  }
+  return {
+    // One write per line, so a reader (or a crash) never sees half a sample.
+    write: (report) => fs.writeSync(fd, `${JSON.stringify(report)}\n`),
+    close: () => fs.closeSync(fd),
+  };
+}
