@@ -128,7 +128,10 @@ describe('computeLag: cascading standbys and members found in rows', () => {
     const a = standbySnapshot('a');
     const b = standbySnapshot('b', { walReceiver: { status: 'streaming', receivedLsn: MB, upstream: 'localhost:5434' } });
     const { report } = computeLag(sampleAt(0, member('p', 5433, primarySnapshot({ replication: [row('a')] })), member('a', 5434, a), member('b', 5435, b)));
-    expect(byName(report.members, 'b')).toMatchObject({ upstream: 'a', depth: 2, state: 'disconnected' });
+    expect(byName(report.members, 'b')).toMatchObject({ upstream: 'a', depth: 2, state: 'disconnected', stateDetail: 'no upstream has a walsender for it' });
+    // Its upstream stopped: that is what it says.
+    const silent = computeLag(sampleAt(0, member('p', 5433, primarySnapshot({ replication: [row('a')] })), member('a', 5434, null), member('b', 5435, b)));
+    expect(byName(silent.report.members, 'b')).toMatchObject({ upstream: 'a', depth: 2, state: 'disconnected', stateDetail: 'its upstream a does not answer' });
   });
 });
 

@@ -341,8 +341,10 @@ export function computeLag(sample: ClusterSample, history: LagHistory = EMPTY_HI
       member.lsn = lsnText(snapshot.flushLsn);
       upstreamOf.set(key, null);
     } else if (member.role === 'standby') {
-      standbyFigures(member, { snapshot, source, previous, now, primarySnapshot, primaryFlush });
-      const upstreamKey = source?.upstreamKey ?? upstreamFromReceiver(snapshot, keyByAddress);
+      const receiverUpstream = upstreamFromReceiver(snapshot, keyByAddress);
+      const silentUpstream = source === null && receiverUpstream !== null && !answers.some((a) => a.key === receiverUpstream) ? nameOf.get(receiverUpstream) ?? null : null;
+      standbyFigures(member, { snapshot, source, previous, now, primarySnapshot, primaryFlush, silentUpstream });
+      const upstreamKey = source?.upstreamKey ?? receiverUpstream;
       upstreamOf.set(key, upstreamKey);
       const replay = row?.replayLsn ?? snapshot?.replayLsn ?? null;
       if (replay !== null && member.state !== 'diverged') {
@@ -465,8 +467,10 @@ function standbyFigures(member: MemberLag, context: {
   now: number;
   primarySnapshot: NodeSnapshot | null;
   primaryFlush: number | null;
+  /** The member its walreceiver streams from, when that member does not answer (its rows are unknown). */
+  silentUpstream: string | null;
 }): void {
-  const { snapshot, source, previous, now, primarySnapshot, primaryFlush } = context;
+  const { snapshot, source, previous, now, primarySnapshot, primaryFlush, silentUpstream } = context;
   const row = source?.row ?? null;
   const statusIntervalMs = snapshot?.walReceiverStatusIntervalMs ?? previous?.statusIntervalMs ?? source?.upstreamSnapshot.walReceiverStatusIntervalMs ?? null;
   const deadlineMs = replyDeadlineMs(statusIntervalMs, source?.upstreamSnapshot.walSenderTimeoutMs ?? null);
@@ -477,7 +481,8 @@ function standbyFigures(member: MemberLag, context: {
   if (snapshot !== null && receiverStatus !== 'streaming') {
     disconnected = `its walreceiver is ${receiverStatus ?? 'not running'}`;
   } else if (row === null) {
-    disconnected = snapshot === null ? 'does not answer, and no upstream has a walsender for it' : 'no upstream has a walsender for it';
+    disconnected = silentUpstream !== null ? `its upstream ${silentUpstream} does not answer`
+      : snapshot === null ? 'does not answer, and no upstream has a walsender for it' : 'no upstream has a walsender for it';
   } else if (row.state !== 'streaming' && row.state !== 'catchup' && row.state !== 'startup' && row.state !== 'stopping') {
     disconnected = `its walsender is ${row.state}`;
   } else if (replyAge !== null && replyAge > deadlineMs) {

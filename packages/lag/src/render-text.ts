@@ -72,7 +72,9 @@ export function renderLagReport(report: LagReport, options: RenderOptions): stri
   lines.push('');
 
   const sparks = options.sparklines;
-  const headers = sparks === undefined ? HEADERS : [...HEADERS, 'replay lag, last 5 min'];
+  // The sparkline sits beside the replay lag it draws, so a narrow terminal cuts the LSN instead.
+  const sparkColumn = HEADERS.indexOf('replay lag') + 1;
+  const headers = sparks === undefined ? HEADERS : [...HEADERS.slice(0, sparkColumn), 'last 5 min', ...HEADERS.slice(sparkColumn)];
   const rows = report.members.map((member) => {
     const cells = [
       `${'  '.repeat(Math.max(0, member.depth))}${member.name}`,
@@ -87,7 +89,7 @@ export function renderLagReport(report: LagReport, options: RenderOptions): stri
       catchUp(member) || '-',
       member.lsn ?? '-',
     ];
-    if (sparks !== undefined) cells.push(sparks.get(member.name) ?? '');
+    if (sparks !== undefined) cells.splice(sparkColumn, 0, sparks.get(member.name) ?? '');
     return { member, cells };
   });
   const table = columns(headers, rows.map((row) => row.cells));

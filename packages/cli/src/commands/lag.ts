@@ -90,6 +90,9 @@ export async function runLag(members: readonly MemberAddress[], options: LagOpti
     throw usageError(error.message, 'Durations take a unit (500ms, 10s), sizes too (16MB); both together: 10s,16MB.');
   }
   if (members.length === 0) throw usageError('no member to watch', 'Give --node HOST:PORT,...');
+  if (options.json === true && options.once !== true && options.check !== true) {
+    throw usageError('--json prints one document: it goes with --once or --check', 'For a stream of samples, record them with --record FILE (one JSON line each).');
+  }
 
   const live = options.once !== true && options.check !== true;
   const timeoutMs = options.timeout ?? (live ? Math.min(DEFAULT_MEMBER_TIMEOUT_MS, Math.max(500, intervalMs)) : DEFAULT_MEMBER_TIMEOUT_MS);
@@ -117,7 +120,7 @@ export async function runLag(members: readonly MemberAddress[], options: LagOpti
       return noneAnswered(report, members, io);
     }
     const { runLiveView } = await import('../lag/live-view.js');
-    return await runLiveView(monitor, { intervalMs, thresholds, record, json: options.json === true }, io);
+    return await runLiveView(monitor, { intervalMs, thresholds, record }, io);
   } finally {
     recorder?.close();
     await sessions.close();
