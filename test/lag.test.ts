@@ -7,6 +7,9 @@
  *   lag and rates; `--check` says WARNING past --warn. With the standby stopped (SIGSTOP) it
  *   becomes disconnected with null lag times, its lag in bytes grows, and `--check` says
  *   CRITICAL; after SIGCONT the lag shrinks and `--check` says OK.
+ * - A `walship lag --record FILE` running meanwhile (not on a terminal: plain output) stops on
+ *   SIGINT with status 0; `lag --report FILE --html OUT` summarizes it, and the page's embedded
+ *   data is exactly what the recording holds for the standby.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -67,6 +70,7 @@ describe('the lag monitor', () => {
 
   afterAll(async () => {
     load?.kill('SIGKILL');
+    recorder?.kill('SIGKILL');
     for (const node of [standby, primary]) {
       if (node?.process !== null && node?.process?.pid !== undefined) {
         // A standby left stopped by a failed test must be continued before it can exit.
@@ -82,6 +86,7 @@ describe('the lag monitor', () => {
   });
 
   let load: ChildProcess | null = null;
+  let recorder: ChildProcess | null = null;
   const nodes = () => `127.0.0.1:${primary.port},127.0.0.1:${standby.port}`;
 
   /** `walship lag ... --json`'s document (exit status 0 expected unless told). */
@@ -151,6 +156,15 @@ describe('the lag monitor', () => {
   });
 
   it('shows a standby\'s lag under load, then disconnected and growing while it is stopped, then catching up', async () => {
+    // The live view, not on a terminal, recording every sample of what follows.
+    const recordingFile = path.join(path.dirname(primary.dataDir), 'lag.jsonl');
+    recorder = spawn(process.execPath, [CLI, 'lag', '--node', nodes(), '--interval', '200', '--timeout', '0.5', '--record', recordingFile], {
+      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let recorderOutput = '';
+    recorder.stdout!.on('data', (d: Buffer) => { recorderOutput += d.toString(); });
+    recorder.stderr!.on('data', (d: Buffer) => { recorderOutput += d.toString(); });
+    const recorderExit = new Promise<number | null>((resolve) => recorder!.once('exit', (code) => resolve(code)));
     load = spawn(process.execPath, [CLI, 'load', '--node', `127.0.0.1:${primary.port}`, '--count', '100000000', '--value-size', '200', '--clients', '1', '--quiet'], {
       cwd: ROOT, stdio: 'ignore',
     });
@@ -211,5 +225,37 @@ describe('the lag monitor', () => {
     }, 30_000);
     await waitFor('--check to say OK', () => check(['--warn', '512MB', '--crit', '1GB']).status === 0, 30_000);
     load.kill('SIGINT');
+
+    // Ctrl-C ends the recording view cleanly; its plain output had no escape codes.
+    recorder.kill('SIGINT');
+    expect(await recorderExit, recorderOutput.slice(-2000)).toBe(0);
+    expect(recorderOutput).toMatch(/^primary walship-\d+ on timeline 1/m);
+    expect(recorderOutput).not.toContain('\u001b');
+
+    const htmlFile = path.join(path.dirname(primary.dataDir), 'lag.html');
+    const report = walship(['lag', '--report', recordingFile, '--html', htmlFile, '--json']);
+    expect(report.status, report.stderr).toBe(0);
+    const summary = JSON.parse(report.stdout) as { samples: number; standbys: Array<{ name: string; disconnectedSamples: number; replayLagMs: { p50: number; max: number }; lagBytes: { max: number } }> };
+    expect(summary.samples).toBeGreaterThan(10);
+    const s1Summary = summary.standbys.find((s) => s.name === 's1')!;
+    expect(s1Summary.disconnectedSamples).toBeGreaterThan(0);
+    expect(s1Summary.replayLagMs.p50).toBeGreaterThan(0);
+    expect(s1Summary.lagBytes.max).toBeGreaterThanOrEqual(grown);
+    // The page carries the chart's data for each standby: what the recording holds for s1.
+    const html = fs.readFileSync(htmlFile, 'utf8');
+    const data = JSON.parse(/<script type="application\/json" id="walship-lag-data">([\s\S]*?)<\/script>/.exec(html)![1]!) as {
+      standbys: Array<{ name: string; points: Array<[number, number | null, number | null, string]> }>;
+    };
+    const recorded = fs.readFileSync(recordingFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { timeMs: number; members: LagMember[] });
+    const s1Points = data.standbys.find((s) => s.name === 's1')!.points;
+    expect(s1Points.map(([t, lag, bytes, state]) => [t, lag, bytes, state])).toEqual(recorded.flatMap((r) => {
+      const m = r.members.find((x) => x.name === 's1');
+      return m === undefined ? [] : [[r.timeMs, m.replayLagMs, m.lagBytes, m.state]];
+    }));
+    expect(s1Points.some(([, , , state]) => state === 'disconnected')).toBe(true);
+    expect(html).toMatch(/<path d="M[^"]+" stroke="[^"]+" class="series" data-standby="s1">/);
+    const text = walship(['lag', '--report', recordingFile]);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toContain('s1: replay lag (log scale)');
   });
 });

@@ -12,3 +12,6 @@ export * from './check.js';
 export * from './render-text.js';
 export * from './sparkline.js';
 export * from './monitor.js';
+export * from './recording.js';
+export * from './report-text.js';
+export * from './report-html.js';

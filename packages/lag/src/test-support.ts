@@ -2,7 +2,8 @@
  * Hand-made snapshots for the tests of the lag arithmetic and its outputs (not part of the
  * package: excluded from the build in tsconfig.json).
  */
-import type { ClusterSample, MemberSample } from './compute-lag.js';
+import { computeLag, EMPTY_HISTORY, type ClusterSample, type LagHistory, type MemberSample } from './compute-lag.js';
+import type { LagReport } from './lag-report.js';
 import type { NodeSnapshot, ReplicationRowSnapshot } from './snapshot.js';
 
 export const MB = 1024 * 1024;
@@ -45,4 +46,20 @@ export function member(name: string, port: number, snapshot: NodeSnapshot | null
 
 export function sampleAt(timeMs: number, ...members: MemberSample[]): ClusterSample {
   return { timeMs, members };
+}
+
+/** Reports of a primary and s1 (and, from the third sample, s2) with the given s1 replay lags. */
+export function recordedReports(lags: Array<number | 'stopped'>): LagReport[] {
+  let history: LagHistory = EMPTY_HISTORY;
+  return lags.map((lag, i) => {
+    const s1 = lag === 'stopped'
+      ? row('s1', { replyAgeMs: 10_000, replayLsn: 90 * MB })
+      : row('s1', { replayLagMs: lag, replayLsn: 100 * MB + i * MB - lag * 1000 });
+    const rows = i >= 2 ? [s1, row('s2', { replayLagMs: 1, replayLsn: 100 * MB + i * MB })] : [s1];
+    const result = computeLag(sampleAt(1_000_000 + i * 1000,
+      member('p', 1, primarySnapshot({ flushLsn: 100 * MB + i * MB, replication: rows })),
+      member('s1', 2, lag === 'stopped' ? null : standbySnapshot('s1'))), history);
+    history = result.history;
+    return result.report;
+  });
 }
