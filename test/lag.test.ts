@@ -258,4 +258,43 @@ describe('the lag monitor', () => {
     expect(text.status).toBe(0);
     expect(text.stdout).toContain('s1: replay lag (log scale)');
   });
+
+  it('serves each standby\'s lag, the walreceiver\'s status and the replay delay on /metrics', async () => {
+    const scrape = async (node: TestNode): Promise<Map<string, number>> => {
+      const response = await fetch(`http://127.0.0.1:${node.port}/metrics`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+      const samples = new Map<string, number>();
+      for (const line of (await response.text()).split('\n')) {
+        if (line === '' || line.startsWith('# ')) continue;
+        const match = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+        expect(match, line).not.toBeNull();
+        samples.set(match![1]!, Number(match![2]));
+      }
+      return samples;
+    };
+    await waitFor('the primary\'s /metrics to carry s1\'s lags', async () => (await scrape(primary)).has('walship_replication_replay_lag_seconds{application_name="s1"}'), 10_000, 100);
+    const p = await scrape(primary);
+    expect(p.get('walship_in_recovery')).toBe(0);
+    expect(p.get('walship_replication_standbys')).toBe(1);
+    expect(p.get('walship_replication_streaming{application_name="s1"}')).toBe(1);
+    expect(p.get('walship_replication_sync_state{application_name="s1",sync_state="async"}')).toBe(1);
+    expect(p.get('walship_replication_lag_bytes{application_name="s1"}')).toBeGreaterThanOrEqual(0);
+    for (const stage of ['write', 'flush', 'replay']) {
+      expect(p.get(`walship_replication_${stage}_lag_seconds{application_name="s1"}`)).toBeLessThan(1);
+    }
+    expect(p.get('walship_replication_slot_retained_bytes{slot_name="s1"}')).toBeGreaterThanOrEqual(0);
+    expect(p.get('walship_replication_slot_safe_wal_size_bytes{slot_name="s1"}')).toBeGreaterThan(0);
+    expect(p.get('walship_heartbeats_total')).toBeGreaterThan(0);
+    expect(p.get('walship_commits_total')).toBeGreaterThan(0);
+    expect(p.has('walship_checkpoints_total{cause="timed"}')).toBe(true);
+    expect(p.get('walship_buffer_pool_hits_total')).toBeGreaterThan(0);
+    const s = await scrape(standby);
+    expect(s.get('walship_in_recovery')).toBe(1);
+    expect(s.get('walship_wal_receiver_streaming')).toBe(1);
+    expect(s.get('walship_wal_receiver_status{status="streaming"}')).toBe(1);
+    // Heartbeats keep the replay delay small on the now idle cluster.
+    expect(s.get('walship_replay_delay_seconds')).toBeLessThan(2);
+    expect(s.get('walship_wal_replay_lsn_bytes')).toBeGreaterThan(0);
+  });
 });

@@ -44,6 +44,7 @@ import type { ServerState } from './backend.js';
 import { Faults } from './faults.js';
 import { resolveListenAddress, startListener, type Listener } from './listener.js';
 import { startMetricsServer, type MetricsServer } from './metrics-http.js';
+import { collectNodeMetrics, renderNodeMetrics } from './metrics.js';
 import type { SessionAuth } from './session.js';
 import { Logger } from './logger.js';
 import { NodeBackend } from './node-backend.js';
@@ -960,23 +961,7 @@ export class Postmaster {
   // ---- metrics -------------------------------------------------------------------------------
 
   metrics(): string {
-    const db = this.database;
-    const lines: string[] = [];
-    const metric = (name: string, type: string, help: string, value: number): void => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
-    };
-    metric('walship_up', 'gauge', 'Whether the node accepts connections (1) or not (0).', this.state === 'ready' ? 1 : 0);
-    metric('walship_crash_restarts_total', 'counter', 'Crash-restarts since the postmaster started.', this.crashRestarts);
-    if (db !== null) {
-      const wal = db.xlog.stats();
-      metric('walship_commits_total', 'counter', 'Transactions committed.', db.stats.commits);
-      metric('walship_wal_insert_lsn_bytes', 'gauge', 'WAL insert position, in bytes.', db.xlog.getInsertRecPtr());
-      metric('walship_wal_flush_lsn_bytes', 'gauge', 'WAL flush position, in bytes.', db.xlog.getFlushRecPtr());
-      metric('walship_wal_fsyncs_total', 'counter', 'WAL fdatasync calls.', wal.fsyncs);
-      metric('walship_wal_written_bytes_total', 'counter', 'WAL bytes written.', wal.bytesWritten);
-      metric('walship_wal_records_total', 'counter', 'WAL records inserted.', wal.records);
-    }
-    return lines.join('\n') + '\n';
+    return renderNodeMetrics(collectNodeMetrics(this, this.components));
   }
 
   // ---- shutdown ------------------------------------------------------------------------------

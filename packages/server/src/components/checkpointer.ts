@@ -48,6 +48,11 @@ export class Checkpointer extends Component {
   private backoffUntil = 0;
   /** Checkpoints done, by cause: `checkpoints_timed` and `checkpoints_req` of pg_stat_bgwriter. */
   readonly counts = { timed: 0, requested: 0 };
+  /**
+   * What the checkpoints done took (pg_stat_checkpointer's write_time + sync_time, in one) and
+   * wrote (buffers_written), and how long the last one took: for /metrics.
+   */
+  readonly totals = { durationMs: 0, buffersWritten: 0, lastDurationMs: null as number | null };
 
   constructor(private readonly target: CheckpointTarget, public settings: CheckpointerSettings) {
     super();
@@ -95,6 +100,9 @@ export class Checkpointer extends Component {
         if (!result.skipped) {
           if (pending.length === 0 && (flags & CheckpointFlags.causeXlog) === 0) this.counts.timed++;
           else this.counts.requested++;
+          this.totals.durationMs += result.elapsedMs;
+          this.totals.buffersWritten += result.buffersWritten;
+          this.totals.lastDurationMs = result.elapsedMs;
         }
         for (const r of pending) r.resolve(result);
         continue;
