@@ -115,9 +115,15 @@ describe('the lag monitor', () => {
 
   it('keeps lags non-null and fresh on an idle cluster with heartbeats, and NULL without them', async () => {
     expect((await nodeStatus<Status>(primary)).heartbeatIntervalMs).toBe(200);
-    await waitFor('s1 to stream with lag figures', async () => {
+    // At the start of a stream the standby has often replayed all it is first sent, and two
+    // fully-applied replies in a row clear the lags (PostgreSQL's rule) until the first heartbeat
+    // arrives: judge from the first heartbeat replayed on this stream on.
+    let firstReplayed: string | null = null;
+    await waitFor('s1 to stream and replay a heartbeat', async () => {
       const row = await standbyRow();
-      return row !== null && row.state === 'streaming' && row.replayLagMs !== null;
+      if (row === null || row.state !== 'streaming') return false;
+      firstReplayed ??= row.replayLsn;
+      return row.replayLsn !== firstReplayed && row.replayLagMs !== null;
     });
     // Nothing writes now; only heartbeats move the WAL. Watch the standby's replay position
     // advance five times, and every figure on the way.

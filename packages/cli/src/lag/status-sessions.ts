@@ -64,16 +64,28 @@ export class StatusSessions {
       session = { client: null, connecting: null };
       this.sessions.set(key, session);
     }
+    const cached = session.client;
+    if (cached !== null) {
+      try {
+        return await cached.status({ timeoutMs });
+      } catch (error) {
+        // A session that failed once is not trusted again.
+        if (session.client === cached) session.client = null;
+        void closeQuietly(cached);
+        // A node that hangs would only hang again: report it. One that restarted (its old
+        // session is gone) is asked again at once on a new session, so it costs no sample.
+        if (clientErrorFields(error).code === 'timeout') throw new Error(clientErrorFields(error).message);
+      }
+    }
     let client: NodeClient;
     try {
-      client = session.client ?? (await this.connect(member, session, timeoutMs));
+      client = await this.connect(member, session, timeoutMs);
     } catch (error) {
       throw new Error(clientErrorFields(error).message);
     }
     try {
       return await client.status({ timeoutMs });
     } catch (error) {
-      // A session that failed once is not trusted again: the next sample reconnects.
       if (session.client === client) session.client = null;
       void closeQuietly(client);
       throw new Error(clientErrorFields(error).message);
