@@ -1,0 +1,894 @@
+/**
+ * Cluster configs (`cluster-configs/*.yaml`, DESIGN.md section 8): reading, validating and
+ * resolving one file into a ClusterConfig with absolute paths and final ports.
+ *
+ * Every mistake is refused before anything starts. The whole file is checked and every problem
+ * is reported at once (ClusterConfigError), each with the file, line and column, the field path
+ * and what is wrong: YAML syntax and duplicate keys, unknown keys (with the closest known one),
+ * wrong types, ports and port offsets out of range or colliding (metrics ports included),
+ * duplicate member names, an unknown upstream, upstream cycles, a synchronous_standby_names that
+ * does not parse or names members the cluster does not have, settings the nodes would refuse,
+ * settings the toolkit owns (port, application_name, primary_conninfo, ...), and bad failover
+ * policy values. Relative paths are relative to the config file; `--data-root` is relative to
+ * the working directory, as any command-line path.
+ *
+ * Pure apart from loadClusterConfig reading the file: parseClusterConfig takes the text.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { validateReplicationSlotName } from '@walship/protocol/replication-validate';
+import { parseSynchronousStandbyNames, SyncRepConfigError, type SyncRepConfig } from '@walship/replication/sync-rep-config';
+import { lookupSetting, parseSettingValue, SETTING_DEFINITIONS } from '@walship/server/settings/index';
+import { ClusterConfigError, ClusterError, ClusterErrorCode, type ConfigProblem } from './cluster-error.js';
+import {
+  CLUSTER_NAME_PATTERN,
+  DEFAULT_FAILOVER_MODE,
+  DEFAULT_HEALTH_CHECK_INTERVAL_MS,
+  DEFAULT_HOST,
+  DEFAULT_MAXIMUM_LAG_ON_FAILOVER_BYTES,
+  DEFAULT_MISSED_CHECKS,
+  DEFAULT_PRIMARY_LEASE_MS,
+  HEALTH_CHECK_INTERVAL_MAX_MS,
+  MEMBER_NAME_PATTERN,
+  MEMBERS_MAX,
+  MISSED_CHECKS_MAX,
+} from './constants.js';
+import { parseDurationMs, parseSizeBytes } from './units.js';
+
+export const SYNC_COMMIT_LEVELS = ['off', 'local', 'remote_write', 'on', 'remote_apply'] as const;
+export type SyncCommitLevel = (typeof SYNC_COMMIT_LEVELS)[number];
+
+export type FailoverMode = 'manual' | 'automatic';
+
+export interface FailoverPolicy {
+  readonly mode: FailoverMode;
+  readonly healthCheckIntervalMs: number;
+  /** Consecutive failed health checks after which the primary counts as down. */
+  readonly missedChecks: number;
+  /** How long the primary may acknowledge writes after its last contact with the monitor. */
+  readonly primaryLeaseMs: number;
+  /** A standby further behind than this is never promoted unless the failover is forced. */
+  readonly maximumLagOnFailoverBytes: number;
+  /** Members that may be promoted, in order of preference (ties between equally advanced standbys). */
+  readonly candidates: readonly string[];
+  /** Rewind and restart a fenced old primary as a standby when it is started again. */
+  readonly autoRejoin: boolean;
+}
+
+export interface MemberConfig {
+  readonly name: string;
+  readonly port: number;
+  /** The offset from the base port, or null when the file gave an absolute `port`. */
+  readonly portOffset: number | null;
+  /** The member this one streams from while a standby; null: the current primary. */
+  readonly upstream: string | null;
+  /** The physical replication slot it uses on its upstream, or null. */
+  readonly slot: string | null;
+  /** Its own settings (the cluster-wide ones are in ClusterConfig.settings). */
+  readonly settings: Readonly<Record<string, string>>;
+  readonly dataDir: string;
+  /** Where `/metrics` answers: metrics_port when set, else the member's port. */
+  readonly metricsPort: number;
+}
+
+export interface ClusterConfig {
+  /** The config file, absolute. */
+  readonly file: string;
+  readonly name: string;
+  readonly host: string;
+  /** null when every member has an absolute port. */
+  readonly basePort: number | null;
+  readonly dataRoot: string;
+  /** The member initialized as primary by the first `cluster up`; later the state file decides. */
+  readonly initialPrimary: string;
+  /** As written, for the members' walship.conf; '' when replication is asynchronous. */
+  readonly synchronousStandbyNames: string;
+  /** The parsed form of synchronousStandbyNames; null when asynchronous. */
+  readonly synchronous: SyncRepConfig | null;
+  /** null: the nodes' default (on). */
+  readonly synchronousCommit: SyncCommitLevel | null;
+  /** Settings for every member, as text in walship.conf's units. */
+  readonly settings: Readonly<Record<string, string>>;
+  readonly members: readonly MemberConfig[];
+  readonly failover: FailoverPolicy;
+}
+
+export interface ConfigOverrides {
+  /** --base-port: every member's port becomes this plus its offset. */
+  basePort?: number;
+  /** --data-root: relative to `cwd`. */
+  dataRoot?: string;
+  /** The directory --data-root is relative to (the process's working directory by default). */
+  cwd?: string;
+}
+
+const TOP_LEVEL_KEYS = [
+  'name',
+  'host',
+  'base_port',
+  'data_root',
+  'initial_primary',
+  'synchronous_standby_names',
+  'synchronous_commit',
+  'settings',
+  'failover',
+  'nodes',
+] as const;
+const NODE_KEYS = ['name', 'port', 'port_offset', 'upstream', 'slot', 'settings'] as const;
+const FAILOVER_KEYS = [
+  'mode',
+  'health_check_interval',
+  'missed_checks',
+  'primary_lease',
+  'maximum_lag_on_failover',
+  'candidates',
+  'auto_rejoin',
+] as const;
+
+/**
+ * Settings the toolkit writes itself, and where they come from instead. A config that set them
+ * would be overwritten, or would break the members' identities (two members with one port).
+ */
+const MANAGED_SETTINGS: Readonly<Record<string, string>> = {
+  port: 'each member\'s port comes from its "port" or "port_offset"',
+  application_name: "a member's application_name is its name",
+  primary_conninfo: 'a standby\'s primary_conninfo is written from its "upstream" (or the current primary)',
+  primary_slot_name: 'a standby\'s primary_slot_name comes from its "slot"',
+  synchronous_standby_names: 'set the top-level "synchronous_standby_names" key instead',
+  synchronous_commit: 'set the top-level "synchronous_commit" key instead',
+};
+
+/** Settings fixed when the first member is created: standbys copy them, so one value holds for the cluster. */
+const CLUSTER_WIDE_ONLY_SETTINGS = new Set(['wal_segment_size', 'data_checksums']);
+
+/** Settings that must differ between members: one value for all would collide. */
+const PER_MEMBER_ONLY_SETTINGS = new Set(['metrics_port']);
+
+/** Reads and resolves a config file. Throws ClusterConfigError listing every problem. */
+export function loadClusterConfig(file: string, overrides: ConfigOverrides = {}): ClusterConfig {
+  const absolute = resolve(overrides.cwd ?? process.cwd(), file);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ClusterError(ClusterErrorCode.configUnreadable, `could not read cluster config "${file}": ${code === 'ENOENT' ? 'no such file' : (error as Error).message}`, {
+      hint: code === 'ENOENT' ? 'Check the path given with -f; the examples are in cluster-configs/.' : 'Check that the file is readable.',
+      cause: error,
+    });
+  }
+  return parseClusterConfig(text, absolute, overrides);
+}
+
+/** Validates and resolves a config's text; `file` names it in problems and anchors relative paths. */
+export function parseClusterConfig(text: string, file: string, overrides: ConfigOverrides = {}): ClusterConfig {
+  const reader = new ConfigReader(text, file);
+  const config = reader.read(overrides);
+  if (reader.problems.length > 0 || config === null) throw new ClusterConfigError(file, sortProblems(reader.problems));
+  return config;
+}
+
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems
+    .map((problem, index) => ({ problem, index }))
+    .sort((a, b) => (a.problem.line ?? 0) - (b.problem.line ?? 0) || a.index - b.index)
+    .map(({ problem }) => problem);
+}
+
+type YamlNode = Node | null | undefined;
+
+interface Field {
+  node: YamlNode;
+  /** The key's node: where a problem with the key itself is placed. */
+  keyNode: YamlNode;
+  path: string;
+}
+
+/** What a value of the wrong shape is called in a message. */
+function describeNode(node: YamlNode): string {
+  if (node === null || node === undefined) return 'nothing';
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) {
+    const value = node.value;
+    if (value === null) return 'null';
+    if (typeof value === 'string') return `the string "${value}"`;
+    return `${typeof value} ${String(value)}`;
+  }
+  return 'a value of another kind';
+}
+
+/** The known key closest to `key` (edit distance at most 3), for "did you mean". */
+function closestKey(key: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = 4;
+  for (const candidate of known) {
+    const distance = editDistance(key.toLowerCase(), candidate);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+interface RawMember {
+  index: number;
+  path: string;
+  node: YamlNode;
+  name: string | null;
+  nameNode: YamlNode;
+  port: number | null;
+  portOffset: number | null;
+  portNode: YamlNode;
+  upstream: string | null;
+  upstreamNode: YamlNode;
+  slot: string | null;
+  settings: Map<string, { value: string; node: YamlNode }>;
+}
+
+class ConfigReader {
+  readonly problems: ConfigProblem[] = [];
+  private basePortRefused = false;
+  /**
+   * False when some member has no readable name (or the list itself is unreadable): names given
+   * elsewhere (candidates, synchronous_standby_names, initial_primary) are then not checked
+   * against the members, so that one mistake is not reported again at every mention.
+   */
+  private membersComplete = true;
+  private readonly lines = new LineCounter();
+  private readonly document: Document.Parsed;
+
+  constructor(text: string, private readonly file: string) {
+    this.document = parseDocument(text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: false });
+    for (const error of this.document.errors) {
+      const { line, col } = this.lines.linePos(error.pos[0]);
+      const message = error.code === 'DUPLICATE_KEY' ? 'a key appears twice in one mapping' : `YAML syntax error: ${error.message.split('\n')[0]}`;
+      this.problems.push({ file, path: '', line, column: col, message, hint: error.code === 'DUPLICATE_KEY' ? 'keep one of them' : undefined });
+    }
+  }
+
+  private report(path: string, node: YamlNode, message: string, hint?: string): void {
+    let line: number | null = null;
+    let column: number | null = null;
+    if (node !== null && node !== undefined && node.range !== undefined && node.range !== null) {
+      const position = this.lines.linePos(node.range[0]);
+      line = position.line;
+      column = position.col;
+    }
+    this.problems.push({ file: this.file, path, line, column, message, ...(hint === undefined ? {} : { hint }) });
+  }
+
+  private resolveAlias(node: YamlNode): YamlNode {
+    if (isAlias(node)) return (node.resolve(this.document) as Node | undefined) ?? null;
+    return node;
+  }
+
+  /** The fields of a mapping; unknown keys are reported. Null when the node is not a mapping. */
+  private mapping(node: YamlNode, path: string, known: readonly string[], what: string): Map<string, Field> | null {
+    node = this.resolveAlias(node);
+    if (!isMap(node)) {
+      this.report(path, node, `${what} must be a mapping of "key: value" lines (got ${describeNode(node)})`);
+      return null;
+    }
+    const fields = new Map<string, Field>();
+    for (const pair of node.items) {
+      const keyNode = pair.key as YamlNode;
+      const key = isScalar(keyNode) ? keyNode.value : undefined;
+      if (typeof key !== 'string') {
+        this.report(path, keyNode, `keys must be plain words (got ${describeNode(keyNode)})`);
+        continue;
+      }
+      const fieldPath = path === '' ? key : `${path}.${key}`;
+      if (!known.includes(key)) {
+        const suggestion = closestKey(key, known);
+        this.report(fieldPath, keyNode, `unknown key "${key}" in ${what}`, suggestion === null ? `known keys: ${known.join(', ')}` : `did you mean "${suggestion}"?`);
+        continue;
+      }
+      fields.set(key, { node: this.resolveAlias(pair.value as YamlNode), keyNode, path: fieldPath });
+    }
+    return fields;
+  }
+
+  private scalar(field: Field): unknown {
+    if (!isScalar(field.node)) return undefined;
+    return field.node.value;
+  }
+
+  private string(field: Field | undefined, options: { pattern?: RegExp; patternText?: string; allowEmpty?: boolean } = {}): string | null {
+    if (field === undefined) return null;
+    const value = this.scalar(field);
+    if (typeof value !== 'string') {
+      this.report(field.path, field.node ?? field.keyNode, `must be a string (got ${describeNode(field.node)})`);
+      return null;
+    }
+    if (value === '' && options.allowEmpty !== true) {
+      this.report(field.path, field.node, 'must not be empty');
+      return null;
+    }
+    if (options.pattern !== undefined && !options.pattern.test(value)) {
+      this.report(field.path, field.node, `"${value}" is not a valid name`, options.patternText);
+      return null;
+    }
+    return value;
+  }
+
+  private integer(field: Field | undefined, min: number, max: number, what: string): number | null {
+    if (field === undefined) return null;
+    const value = this.scalar(field);
+    if (typeof value !== 'number' || !Number.isInteger(value)) {
+      this.report(field.path, field.node ?? field.keyNode, `${what} must be a whole number from ${min} to ${max} (got ${describeNode(field.node)})`);
+      return null;
+    }
+    if (value < min || value > max) {
+      this.report(field.path, field.node, `${what} ${value} is out of range (${min} .. ${max})`);
+      return null;
+    }
+    return value;
+  }
+
+  private boolean(field: Field | undefined): boolean | null {
+    if (field === undefined) return null;
+    const value = this.scalar(field);
+    if (typeof value !== 'boolean') {
+      this.report(field.path, field.node ?? field.keyNode, `must be true or false (got ${describeNode(field.node)})`);
+      return null;
+    }
+    return value;
+  }
+
+  private duration(field: Field | undefined): number | null {
+    if (field === undefined) return null;
+    const value = this.scalar(field);
+    if (typeof value !== 'string' && typeof value !== 'number') {
+      this.report(field.path, field.node ?? field.keyNode, `must be a duration like 500ms or 2s (got ${describeNode(field.node)})`);
+      return null;
+    }
+    const parsed = parseDurationMs(value);
+    if (!parsed.ok) {
+      this.report(field.path, field.node, parsed.problem);
+      return null;
+    }
+    return parsed.value;
+  }
+
+  private size(field: Field | undefined): number | null {
+    if (field === undefined) return null;
+    const value = this.scalar(field);
+    if (typeof value !== 'string' && typeof value !== 'number') {
+      this.report(field.path, field.node ?? field.keyNode, `must be a size like 16MB (got ${describeNode(field.node)})`);
+      return null;
+    }
+    const parsed = parseSizeBytes(value);
+    if (!parsed.ok) {
+      this.report(field.path, field.node, parsed.problem);
+      return null;
+    }
+    return parsed.value;
+  }
+
+  read(overrides: ConfigOverrides): ClusterConfig | null {
+    if (this.problems.length > 0) return null;
+    const root = this.document.contents as YamlNode;
+    if (root === null || root === undefined) {
+      this.report('', null, 'the file is empty', 'a cluster config needs at least "name", "data_root" and "nodes"; see cluster-configs/local-3node.yaml');
+      return null;
+    }
+    const top = this.mapping(root, '', TOP_LEVEL_KEYS, 'the cluster config');
+    if (top === null) return null;
+
+    const name = this.required(top, 'name', root) ? this.string(top.get('name'), { pattern: CLUSTER_NAME_PATTERN, patternText: 'letters, digits, _ . and -, starting with a letter or digit, at most 63' }) : null;
+    const host = top.has('host') ? this.string(top.get('host')) : DEFAULT_HOST;
+    const dataRoot = this.readDataRoot(top, root, overrides);
+    let basePort = this.integer(top.get('base_port'), 1, 65535, 'base_port');
+    // A base port that was given but refused is reported once, not again at every offset.
+    this.basePortRefused = top.has('base_port') && basePort === null;
+    if (overrides.basePort !== undefined) {
+      basePort = overrides.basePort;
+      this.basePortRefused = false;
+    }
+
+    const globalSettings = this.readSettings(top.get('settings'), 'the cluster-wide settings', 'cluster');
+    const members = this.readMembers(top, root, basePort, overrides);
+    const memberNames = members.map((member) => member.name).filter((memberName): memberName is string => memberName !== null);
+
+    const initialPrimary = this.readInitialPrimary(top, members);
+    this.checkUpstreams(members, initialPrimary);
+    this.checkPorts(members, globalSettings);
+    this.checkSlots(members);
+    const synchronous = this.readSynchronous(top, members);
+    const synchronousCommit = this.readSynchronousCommit(top.get('synchronous_commit'));
+    const failover = this.readFailover(top.get('failover'), memberNames);
+
+    if (this.problems.length > 0 || name === null || host === null || dataRoot === null || initialPrimary === null || failover === null || synchronous === undefined) {
+      return null;
+    }
+    const settingsText = (settings: Map<string, { value: string }>) => Object.fromEntries([...settings].map(([key, { value }]) => [key, value]));
+    const globalMetricsPort = globalSettings.get('metrics_port')?.value;
+    return {
+      file: this.file,
+      name,
+      host,
+      basePort,
+      dataRoot,
+      initialPrimary,
+      synchronousStandbyNames: synchronous.text,
+      synchronous: synchronous.config,
+      synchronousCommit,
+      settings: settingsText(globalSettings),
+      failover,
+      members: members.map((member) => {
+        const metricsPort = Number(member.settings.get('metrics_port')?.value ?? globalMetricsPort ?? 0);
+        return {
+          name: member.name!,
+          port: member.port!,
+          portOffset: member.portOffset,
+          upstream: member.upstream,
+          slot: member.slot,
+          settings: settingsText(member.settings),
+          dataDir: join(dataRoot, member.name!),
+          metricsPort: metricsPort === 0 ? member.port! : metricsPort,
+        };
+      }),
+    };
+  }
+
+  private required(fields: Map<string, Field>, key: string, parent: YamlNode, where = ''): boolean {
+    if (fields.has(key)) return true;
+    this.report(where === '' ? key : `${where}.${key}`, parent, `"${key}" is missing`);
+    return false;
+  }
+
+  private readDataRoot(top: Map<string, Field>, root: YamlNode, overrides: ConfigOverrides): string | null {
+    if (overrides.dataRoot !== undefined) {
+      // A command-line path: relative to where the command runs, as any path given on a command line.
+      return resolve(overrides.cwd ?? process.cwd(), overrides.dataRoot);
+    }
+    if (!this.required(top, 'data_root', root)) return null;
+    const text = this.string(top.get('data_root'));
+    if (text === null) return null;
+    return isAbsolute(text) ? resolve(text) : resolve(dirname(this.file), text);
+  }
+
+  private readMembers(top: Map<string, Field>, root: YamlNode, basePort: number | null, overrides: ConfigOverrides): RawMember[] {
+    if (!this.required(top, 'nodes', root)) {
+      this.membersComplete = false;
+      return [];
+    }
+    const field = top.get('nodes')!;
+    if (!isSeq(field.node)) {
+      this.membersComplete = false;
+      this.report('nodes', field.node ?? field.keyNode, `must be a list of members ("- name: ..." items) (got ${describeNode(field.node)})`);
+      return [];
+    }
+    const items = field.node.items as YamlNode[];
+    if (items.length === 0) {
+      this.report('nodes', field.node, 'the cluster has no members', 'list at least the primary');
+      return [];
+    }
+    if (items.length > MEMBERS_MAX) this.report('nodes', field.node, `${items.length} members is more than the ${MEMBERS_MAX} a config may have`);
+    const members: RawMember[] = [];
+    const seen = new Map<string, string>();
+    items.forEach((item, index) => {
+      const path = `nodes[${index}]`;
+      const member: RawMember = {
+        index, path, node: item, name: null, nameNode: item, port: null, portOffset: null, portNode: item,
+        upstream: null, upstreamNode: item, slot: null, settings: new Map(),
+      };
+      members.push(member);
+      const fields = this.mapping(item, path, NODE_KEYS, `member ${index + 1}`);
+      if (fields === null) return;
+      if (this.required(fields, 'name', item, path)) {
+        member.nameNode = fields.get('name')!.node;
+        member.name = this.string(fields.get('name'), {
+          pattern: MEMBER_NAME_PATTERN,
+          patternText: 'member names are lower-case letters, digits and _, starting with a letter, at most 63: they are also the application_name, the slot name and the data directory name',
+        });
+        if (member.name !== null) {
+          const earlier = seen.get(member.name);
+          if (earlier !== undefined) {
+            this.report(`${path}.name`, member.nameNode, `member name "${member.name}" is used twice (also ${earlier})`, 'give each member a name of its own');
+            member.name = null;
+          } else {
+            seen.set(member.name, path);
+          }
+        }
+      }
+      this.readMemberPort(member, fields, item, path, basePort, overrides);
+      const upstream = fields.get('upstream');
+      if (upstream !== undefined) {
+        member.upstreamNode = upstream.node;
+        member.upstream = this.string(upstream);
+      }
+      const slot = fields.get('slot');
+      if (slot !== undefined) member.slot = this.readSlot(slot, member.name);
+      member.settings = this.readSettings(fields.get('settings'), `the settings of member ${member.name ?? index + 1}`, 'member');
+    });
+    if (members.some((member) => member.name === null)) this.membersComplete = false;
+    return members;
+  }
+
+  private readMemberPort(member: RawMember, fields: Map<string, Field>, item: YamlNode, path: string, basePort: number | null, overrides: ConfigOverrides): void {
+    const portField = fields.get('port');
+    const offsetField = fields.get('port_offset');
+    if (portField !== undefined && offsetField !== undefined) {
+      this.report(`${path}.port`, portField.keyNode, 'give either "port" or "port_offset", not both');
+      return;
+    }
+    if (portField === undefined && offsetField === undefined) {
+      this.report(`${path}.port_offset`, item, 'the member has no port: give "port_offset" (added to base_port) or "port"');
+      return;
+    }
+    if (portField !== undefined) {
+      member.portNode = portField.node;
+      member.port = this.integer(portField, 1, 65535, 'port');
+      if (member.port !== null && overrides.basePort !== undefined) {
+        this.report(`${path}.port`, portField.node, `--base-port cannot move member ${member.name ?? path}: its port ${member.port} is absolute`, 'write "port_offset" instead of "port", so that two copies of the cluster can run side by side');
+      }
+      return;
+    }
+    member.portNode = offsetField!.node;
+    member.portOffset = this.integer(offsetField, 0, 65534, 'port_offset');
+    if (member.portOffset === null) return;
+    if (basePort === null) {
+      if (this.basePortRefused) return;
+      this.report(`${path}.port_offset`, offsetField!.node, 'a port offset needs "base_port" at the top of the file (or --base-port)');
+      return;
+    }
+    const port = basePort + member.portOffset;
+    if (port > 65535) {
+      this.report(`${path}.port_offset`, offsetField!.node, `base port ${basePort} plus offset ${member.portOffset} is ${port}, beyond the last port (65535)`, 'lower base_port or the offset');
+      return;
+    }
+    member.port = port;
+  }
+
+  private readSlot(field: Field, memberName: string | null): string | null {
+    const value = this.scalar(field);
+    if (value === false) return null;
+    let slot: string;
+    if (value === true) {
+      if (memberName === null) return null;
+      slot = memberName;
+    } else if (typeof value === 'string') {
+      slot = value;
+    } else {
+      this.report(field.path, field.node ?? field.keyNode, `must be a slot name, or true for a slot named after the member (got ${describeNode(field.node)})`);
+      return null;
+    }
+    const problem = validateReplicationSlotName(slot);
+    if (problem !== null) {
+      this.report(field.path, field.node, problem.message, problem.hint);
+      return null;
+    }
+    return slot;
+  }
+
+  /** Settings as text in walship.conf's form, each checked against the nodes' settings table. */
+  private readSettings(field: Field | undefined, what: string, scope: 'cluster' | 'member'): Map<string, { value: string; node: YamlNode }> {
+    const settings = new Map<string, { value: string; node: YamlNode }>();
+    if (field === undefined) return settings;
+    const node = field.node;
+    if (!isMap(node)) {
+      this.report(field.path, node ?? field.keyNode, `${what} must be a mapping of "name: value" lines (got ${describeNode(node)})`);
+      return settings;
+    }
+    for (const pair of node.items) {
+      const keyNode = pair.key as YamlNode;
+      const rawName = isScalar(keyNode) ? keyNode.value : undefined;
+      if (typeof rawName !== 'string') {
+        this.report(field.path, keyNode, `setting names must be plain words (got ${describeNode(keyNode)})`);
+        continue;
+      }
+      const path = `${field.path}.${rawName}`;
+      let name: string;
+      try {
+        name = lookupSetting(rawName);
+      } catch (error) {
+        const { message, hint } = error as { message: string; hint?: string };
+        this.report(path, keyNode, message, hint?.replace(/ Run "walship show -D DIR" to list the settings\./, '') || undefined);
+        continue;
+      }
+      const managed = MANAGED_SETTINGS[name];
+      if (managed !== undefined) {
+        this.report(path, keyNode, `"${name}" is set by the cluster toolkit`, managed);
+        continue;
+      }
+      if (scope === 'member' && CLUSTER_WIDE_ONLY_SETTINGS.has(name)) {
+        this.report(path, keyNode, `"${name}" is fixed when the cluster is created and the same on every member`, 'set it in the cluster-wide "settings"');
+        continue;
+      }
+      if (scope === 'cluster' && PER_MEMBER_ONLY_SETTINGS.has(name)) {
+        this.report(path, keyNode, `"${name}" must differ between members: one value for all would collide`, "set it in each member's own settings");
+        continue;
+      }
+      const valueNode = this.resolveAlias(pair.value as YamlNode);
+      const value = isScalar(valueNode) ? valueNode.value : undefined;
+      let text: string;
+      if (typeof value === 'string') text = value;
+      else if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
+      else if (typeof value === 'boolean') text = value ? 'on' : 'off';
+      else {
+        this.report(path, valueNode ?? keyNode, `the value must be a string, a number or true/false (got ${describeNode(valueNode)})`);
+        continue;
+      }
+      try {
+        parseSettingValue(name, text);
+      } catch (error) {
+        const { message, detail, hint } = error as { message: string; detail?: string; hint?: string };
+        this.report(path, valueNode, detail === undefined ? message : `${message}: ${detail}`, hint);
+        continue;
+      }
+      if (SETTING_DEFINITIONS[name as keyof typeof SETTING_DEFINITIONS] === undefined) continue;
+      settings.set(name, { value: text, node: valueNode });
+    }
+    return settings;
+  }
+
+  private readInitialPrimary(top: Map<string, Field>, members: RawMember[]): string | null {
+    const field = top.get('initial_primary');
+    if (field === undefined) {
+      // The first member, as written: the common case needs no extra key.
+      return members[0]?.name ?? null;
+    }
+    const name = this.string(field);
+    if (name === null) return null;
+    if (!members.some((member) => member.name === name)) {
+      if (!this.membersComplete) return null;
+      this.report(field.path, field.node, `"${name}" is not a member of the cluster`, `members: ${members.map((member) => member.name).filter(Boolean).join(', ')}`);
+      return null;
+    }
+    return name;
+  }
+
+  private checkUpstreams(members: RawMember[], initialPrimary: string | null): void {
+    const byName = new Map(members.filter((member) => member.name !== null).map((member) => [member.name!, member]));
+    for (const member of members) {
+      if (member.upstream === null) continue;
+      const path = `${member.path}.upstream`;
+      if (member.upstream === member.name) {
+        this.report(path, member.upstreamNode, `member ${member.name} names itself as its upstream`, 'leave "upstream" out to follow the current primary');
+        member.upstream = null;
+        continue;
+      }
+      if (!byName.has(member.upstream)) {
+        if (this.membersComplete) this.report(path, member.upstreamNode, `upstream "${member.upstream}" is not a member of the cluster`, `members: ${[...byName.keys()].join(', ')}`);
+        member.upstream = null;
+        continue;
+      }
+      if (member.name !== null && member.name === initialPrimary) {
+        this.report(path, member.upstreamNode, `member ${member.name} is the initial primary and cannot have an upstream`, 'a primary that becomes a standby follows the new primary; remove "upstream" here');
+        member.upstream = null;
+      }
+    }
+    // Each member has at most one upstream, so a cycle is a chain that comes back to a member.
+    const reported = new Set<string>();
+    for (const start of members) {
+      if (start.name === null || reported.has(start.name)) continue;
+      const chain: string[] = [start.name];
+      let current = start;
+      while (current.upstream !== null) {
+        const next = byName.get(current.upstream);
+        if (next === undefined || next.name === null) break;
+        const seenAt = chain.indexOf(next.name);
+        if (seenAt >= 0) {
+          const cycle = [...chain.slice(seenAt), next.name];
+          if (!cycle.some((name) => reported.has(name))) {
+            for (const name of cycle) reported.add(name);
+            const first = byName.get(cycle[0]!)!;
+            this.report(`${first.path}.upstream`, first.upstreamNode, `upstreams form a cycle: ${cycle.join(' -> ')}`, 'a chain of upstreams must end at a member that follows the primary (no "upstream")');
+          }
+          break;
+        }
+        chain.push(next.name);
+        current = next;
+      }
+    }
+  }
+
+  private checkPorts(members: RawMember[], globalSettings: Map<string, { value: string; node: YamlNode }>): void {
+    const owners = new Map<number, string>();
+    const claim = (port: number, owner: string, path: string, node: YamlNode) => {
+      const earlier = owners.get(port);
+      if (earlier !== undefined) {
+        this.report(path, node, `port ${port} of ${owner} is also the port of ${earlier}`, 'give every member (and every metrics_port) a port of its own');
+        return;
+      }
+      owners.set(port, owner);
+    };
+    for (const member of members) {
+      if (member.port !== null) claim(member.port, `member ${member.name ?? member.index + 1}`, `${member.path}.${member.portOffset === null ? 'port' : 'port_offset'}`, member.portNode);
+    }
+    for (const member of members) {
+      const metrics = member.settings.get('metrics_port') ?? globalSettings.get('metrics_port');
+      if (metrics === undefined || Number(metrics.value) === 0) continue;
+      claim(Number(metrics.value), `the metrics port of member ${member.name ?? member.index + 1}`, `${member.path}.settings.metrics_port`, metrics.node);
+    }
+  }
+
+  private checkSlots(members: RawMember[]): void {
+    const owners = new Map<string, string>();
+    for (const member of members) {
+      if (member.slot === null) continue;
+      const earlier = owners.get(member.slot);
+      if (earlier !== undefined) {
+        this.report(`${member.path}.slot`, member.node, `slot "${member.slot}" is also the slot of member ${earlier}`, 'two standbys cannot share a slot; give each its own');
+        continue;
+      }
+      owners.set(member.slot, member.name ?? String(member.index + 1));
+    }
+  }
+
+  /** undefined when refused; { text: '' , config: null } when asynchronous. */
+  private readSynchronous(top: Map<string, Field>, members: RawMember[]): { text: string; config: SyncRepConfig | null } | undefined {
+    const field = top.get('synchronous_standby_names');
+    if (field === undefined) return { text: '', config: null };
+    const text = this.string(field, { allowEmpty: true });
+    if (text === null) return undefined;
+    let config: SyncRepConfig | null;
+    try {
+      config = parseSynchronousStandbyNames(text);
+    } catch (error) {
+      if (!(error instanceof SyncRepConfigError)) throw error;
+      this.report(field.path, field.node, error.detail === undefined ? error.message : `${error.message}: ${error.detail}`, error.hint);
+      return undefined;
+    }
+    if (config === null) return { text, config: null };
+    const byName = new Map(members.filter((member) => member.name !== null).map((member) => [member.name!.toLowerCase(), member]));
+    let ok = true;
+    const named = new Set<string>();
+    for (const memberName of config.memberNames) {
+      if (memberName === '*') continue;
+      const member = byName.get(memberName.toLowerCase());
+      if (member === undefined) {
+        if (this.membersComplete) this.report(field.path, field.node, `"${memberName}" is not a member of the cluster`, `synchronous standbys are named by member name; members: ${[...byName.keys()].join(', ')}`);
+        ok = false;
+        continue;
+      }
+      if (member.upstream !== null) {
+        this.report(field.path, field.node, `member ${member.name} streams from ${member.upstream}, not from the primary, so it can never be a synchronous standby`, `remove it from synchronous_standby_names, or remove its "upstream"`);
+        ok = false;
+        continue;
+      }
+      named.add(member.name!);
+    }
+    const wildcard = config.memberNames.includes('*');
+    const possible = wildcard ? Math.max(0, members.length - 1) : named.size;
+    if (ok && config.numSync > possible) {
+      this.report(
+        field.path,
+        field.node,
+        `${config.numSync} synchronous standbys are required but only ${possible} ${wildcard ? 'standbys exist' : `member${possible === 1 ? ' is' : 's are'} named`}: no commit could ever be acknowledged`,
+        'lower the number, or name more members',
+      );
+      ok = false;
+    }
+    return ok ? { text, config } : undefined;
+  }
+
+  private readSynchronousCommit(field: Field | undefined): SyncCommitLevel | null {
+    if (field === undefined) return null;
+    const value = this.scalar(field);
+    // PostgreSQL takes the boolean spellings for on and off.
+    const text = typeof value === 'boolean' ? (value ? 'on' : 'off') : value;
+    const level = SYNC_COMMIT_LEVELS.find((candidate) => candidate === text);
+    if (level === undefined) {
+      this.report(field.path, field.node ?? field.keyNode, `${describeNode(field.node)} is not a synchronous_commit level`, `use one of ${SYNC_COMMIT_LEVELS.join(', ')}`);
+      return null;
+    }
+    return level;
+  }
+
+  private readFailover(field: Field | undefined, memberNames: string[]): FailoverPolicy | null {
+    const defaults: FailoverPolicy = {
+      mode: DEFAULT_FAILOVER_MODE,
+      healthCheckIntervalMs: DEFAULT_HEALTH_CHECK_INTERVAL_MS,
+      missedChecks: DEFAULT_MISSED_CHECKS,
+      primaryLeaseMs: DEFAULT_PRIMARY_LEASE_MS,
+      maximumLagOnFailoverBytes: DEFAULT_MAXIMUM_LAG_ON_FAILOVER_BYTES,
+      candidates: memberNames,
+      autoRejoin: true,
+    };
+    if (field === undefined) return defaults;
+    const fields = this.mapping(field.node, 'failover', FAILOVER_KEYS, 'the failover policy');
+    if (fields === null) return null;
+    const before = this.problems.length;
+
+    let mode: FailoverMode = defaults.mode;
+    const modeField = fields.get('mode');
+    if (modeField !== undefined) {
+      const value = this.scalar(modeField);
+      if (value === 'manual' || value === 'automatic') mode = value;
+      else this.report(modeField.path, modeField.node ?? modeField.keyNode, `${describeNode(modeField.node)} is not a failover mode`, 'use manual or automatic');
+    }
+    const interval = this.duration(fields.get('health_check_interval')) ?? defaults.healthCheckIntervalMs;
+    const intervalField = fields.get('health_check_interval');
+    if (intervalField !== undefined && (interval <= 0 || interval > HEALTH_CHECK_INTERVAL_MAX_MS)) {
+      this.report(intervalField.path, intervalField.node, `health_check_interval must be more than 0 and at most ${HEALTH_CHECK_INTERVAL_MAX_MS / 1000}s`);
+    }
+    const missedChecks = this.integer(fields.get('missed_checks'), 1, MISSED_CHECKS_MAX, 'missed_checks') ?? defaults.missedChecks;
+    const lease = this.duration(fields.get('primary_lease')) ?? defaults.primaryLeaseMs;
+    const leaseField = fields.get('primary_lease');
+    if (lease <= interval) {
+      this.report(
+        leaseField?.path ?? 'failover.primary_lease',
+        leaseField?.node ?? intervalField?.node ?? field.node,
+        `primary_lease (${lease}ms) must be longer than health_check_interval (${interval}ms): the primary would lose its lease between two renewals`,
+        'make the lease at least two health-check intervals',
+      );
+    }
+    const maximumLag = this.size(fields.get('maximum_lag_on_failover')) ?? defaults.maximumLagOnFailoverBytes;
+    const autoRejoin = this.boolean(fields.get('auto_rejoin')) ?? defaults.autoRejoin;
+    const candidates = this.readCandidates(fields.get('candidates'), memberNames) ?? defaults.candidates;
+    if (this.problems.length > before) return null;
+    return {
+      mode,
+      healthCheckIntervalMs: interval,
+      missedChecks,
+      primaryLeaseMs: lease,
+      maximumLagOnFailoverBytes: maximumLag,
+      candidates,
+      autoRejoin,
+    };
+  }
+
+  private readCandidates(field: Field | undefined, memberNames: string[]): string[] | null {
+    if (field === undefined) return null;
+    if (!isSeq(field.node)) {
+      this.report(field.path, field.node ?? field.keyNode, `must be a list of member names (got ${describeNode(field.node)})`);
+      return null;
+    }
+    const candidates: string[] = [];
+    (field.node.items as YamlNode[]).forEach((item, index) => {
+      const path = `${field.path}[${index}]`;
+      const value = isScalar(item) ? item.value : undefined;
+      if (typeof value !== 'string') {
+        this.report(path, item, `must be a member name (got ${describeNode(item)})`);
+        return;
+      }
+      if (!memberNames.includes(value)) {
+        if (this.membersComplete) this.report(path, item, `"${value}" is not a member of the cluster`, `members: ${memberNames.join(', ')}`);
+        return;
+      }
+      if (candidates.includes(value)) {
+        this.report(path, item, `member ${value} is listed twice`);
+        return;
+      }
+      candidates.push(value);
+    });
+    if (candidates.length === 0 && (field.node.items as YamlNode[]).length === 0) {
+      this.report(field.path, field.node, 'no member may be promoted: the cluster could never fail over', 'list at least one member, or leave "candidates" out to allow all');
+    }
+    return candidates;
+  }
+}
+
+/** A member by name, or a ClusterError naming the members there are. */
+export function findMember(config: ClusterConfig, name: string): MemberConfig {
+  const member = config.members.find((candidate) => candidate.name === name);
+  if (member === undefined) {
+    throw new ClusterError(ClusterErrorCode.unknownMember, `cluster ${config.name} has no member "${name}"`, {
+      detail: `Its members are ${config.members.map((candidate) => candidate.name).join(', ')} (${config.file}).`,
+      hint: 'Give one of those names.',
+    });
+  }
+  return member;
+}
+
+/** A member's address as the nodes and the CLI write it. */
+export function memberAddress(config: ClusterConfig, member: MemberConfig): string {
+  return config.host.includes(':') ? `[${config.host}]:${member.port}` : `${config.host}:${member.port}`;
+}

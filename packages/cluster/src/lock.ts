@@ -1,0 +1,97 @@
+/**
+ * The data root's lock: `DATA_ROOT/cluster.lock`, so that two commands changing one cluster
+ * (say a switchover and a failover, or later the monitor and a person) never interleave their
+ * steps. It holds the owner's pid and command. Created with O_EXCL; a lock whose owner process
+ * is gone (killed half-way) is stale and taken over. A live owner is waited for up to
+ * LOCK_WAIT_MS, then reported.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { ClusterError, ClusterErrorCode } from './cluster-error.js';
+import { LOCK_FILE_NAME, LOCK_WAIT_MS } from './constants.js';
+
+/** How often a held lock is looked at again while waiting. */
+const LOCK_POLL_MS = 50;
+
+export interface ClusterLock {
+  release(): void;
+}
+
+interface LockOwner {
+  pid: number;
+  command: string;
+  since: string;
+}
+
+function readOwner(path: string): LockOwner | null {
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as LockOwner;
+    return Number.isSafeInteger(parsed.pid) ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function tryCreate(path: string, command: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    writeSync(fd, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() } satisfies LockOwner));
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+export async function acquireClusterLock(dataRoot: string, command: string, waitMs: number = LOCK_WAIT_MS): Promise<ClusterLock> {
+  mkdirSync(dataRoot, { recursive: true });
+  const path = join(dataRoot, LOCK_FILE_NAME);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    if (tryCreate(path, command)) {
+      let released = false;
+      return {
+        release: () => {
+          if (released) return;
+          released = true;
+          try {
+            unlinkSync(path);
+          } catch {
+            // Already gone: nothing to release.
+          }
+        },
+      };
+    }
+    const owner = readOwner(path);
+    // A lock file being written right now has no owner yet: wait for it rather than steal it.
+    if (owner !== null && !isAlive(owner.pid)) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // Another waiter took it over first.
+      }
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new ClusterError(ClusterErrorCode.locked, `another cluster command is running on "${dataRoot}"`, {
+        detail: owner === null ? `The lock file "${path}" exists.` : `Process ${owner.pid} ("${owner.command}") has held the lock since ${owner.since}.`,
+        hint: 'Wait for it to finish and try again. If no such command is running, remove the lock file.',
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
+}
