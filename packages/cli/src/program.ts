@@ -522,6 +522,28 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
       ),
     );
 
+  // Cluster -----------------------------------------------------------------------------------
+
+  const cluster = program
+    .command('cluster')
+    .summary('clusters from cluster-configs/*.yaml: up, down, status, switchover, failover, rejoin')
+    .description(
+      'A primary and its standbys on this machine, from a cluster config (cluster-configs/*.yaml). The live state (who is primary now) ' +
+        'is kept in the data root, and every command acts on it, not on the roles the file started with.',
+    );
+  /** A cluster subcommand with -f, --base-port and --data-root (DESIGN.md section 10). */
+  const clusterCommand = (name: string, summary: string) =>
+    cluster
+      .command(name)
+      .summary(summary)
+      .addOption(new Option('-f, --file <file>', 'cluster config (for example cluster-configs/local-3node.yaml)').makeOptionMandatory())
+      .addOption(new Option('--base-port <n>', "every member's port is N plus its port_offset (overrides base_port)").argParser(parsePort))
+      .addOption(new Option('--data-root <dir>', "where the members' data, the cluster state and its history live (overrides data_root)"));
+
+  clusterCommand('validate', 'check a cluster config without starting anything')
+    .option('--json', 'print one JSON document: the resolved config, or {"valid": false, "problems": [...]}')
+    .action(lazy(() => import('./commands/cluster-validate.js'), (args) => optionsOf(args)));
+
   return program;
 }
 
@@ -535,7 +557,10 @@ export function reportError(error: unknown, io: CliIo): number {
     io.stderr.write(formatErrorText(error.message, error.detail, error.hint));
     return error.exitCode;
   }
-  if (error !== null && typeof error === 'object' && (error as { name?: unknown }).name === 'WalshipError') {
+  const errorName = error !== null && typeof error === 'object' ? (error as { name?: unknown }).name : undefined;
+  // WalshipError (engine, settings) and ClusterError / ClusterConfigError (@walship/cluster): a
+  // failed operation with its own detail and hint.
+  if (errorName === 'WalshipError' || errorName === 'ClusterError' || errorName === 'ClusterConfigError') {
     const walshipError = error as { message: string; detail?: string; hint?: string };
     io.stderr.write(formatErrorText(walshipError.message, walshipError.detail, walshipError.hint));
     return ExitCode.failed;
