@@ -23,6 +23,7 @@ import {
 } from './options.js';
 import { VERSION } from './version.js';
 import type { ShowOptions } from './commands/show.js';
+import type { ClusterFileOptions } from './cluster-options.js';
 
 /** A command module: runs with its parsed options and returns the exit status. */
 type CommandRunner<O> = (options: O, io: CliIo) => Promise<number>;
@@ -539,10 +540,87 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
       .addOption(new Option('-f, --file <file>', 'cluster config (for example cluster-configs/local-3node.yaml)').makeOptionMandatory())
       .addOption(new Option('--base-port <n>', "every member's port is N plus its port_offset (overrides base_port)").argParser(parsePort))
       .addOption(new Option('--data-root <dir>', "where the members' data, the cluster state and its history live (overrides data_root)"));
+  const clusterTimeoutOption = () =>
+    new Option('--timeout <s>', 'seconds to wait for each step: a member to start, standbys to stream, a target to catch up (default: 60)').argParser(parseSecondsToMs);
+  const memberArgument = ['<node>', 'member name, as in the config'] as const;
 
   clusterCommand('validate', 'check a cluster config without starting anything')
     .option('--json', 'print one JSON document: the resolved config, or {"valid": false, "problems": [...]}')
     .action(lazy(() => import('./commands/cluster-validate.js'), (args) => optionsOf(args)));
+
+  clusterCommand('up', 'create or start the cluster in its current roles, and wait until every standby streams')
+    .description(
+      'The first time: create the primary (init), base-backup each standby from its upstream, start them. After that: start what is stopped, ' +
+        'in the roles the cluster state gives (a fenced old primary is rewound and rejoins as a standby when auto_rejoin is on), leave what runs. ' +
+        'Nothing is created again without --reset.',
+    )
+    .option('--reset', 'stop every member and delete the cluster\'s data, state and history first')
+    .addOption(clusterTimeoutOption())
+    .option('--progress', 'print progress on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress')
+    .option('--json', 'print one JSON document: members[] and what was created, started, rejoined')
+    .action(lazy(() => import('./commands/cluster-up.js'), (args) => optionsOf(args)));
+
+  clusterCommand('down', 'stop every member, the primary first')
+    .addOption(
+      new Option('--mode <mode>', 'smart (wait for clients), fast (disconnect them) or immediate (no shutdown checkpoint)').argParser(parseStopMode).default('fast'),
+    )
+    .addOption(clusterTimeoutOption())
+    .option('--progress', 'print progress on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress')
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./commands/cluster-down.js'), (args) => optionsOf(args)));
+
+  clusterCommand('status', "one row per member: role, state, timeline, LSN, lag, sync state (patronictl list)")
+    .option('--json', 'print one JSON document: members[] with name, address, port, metricsPort, role, state, timeline, lsn, lagBytes, writeLagMs, flushLagMs, replayLagMs, syncState')
+    .action(lazy(() => import('./commands/cluster-status.js'), (args) => optionsOf(args)));
+
+  const memberActions: Array<['stop' | 'start' | 'kill' | 'reinit' | 'rejoin', string]> = [
+    ['stop', 'stop one member (fast, or --mode)'],
+    ['start', 'start one member in its current role (a standby follows its current upstream)'],
+    ['kill', 'SIGKILL one member, as a crash would (its role does not change)'],
+    ['reinit', 'copy a standby again from its upstream (its data directory is replaced)'],
+    ['rejoin', 'rewind an old primary (or a standby that cannot follow) and start it as a standby'],
+  ];
+  for (const [action, summary] of memberActions) {
+    const command = clusterCommand(action, summary).argument(...memberArgument);
+    if (action === 'stop') {
+      command.addOption(new Option('--mode <mode>', 'smart, fast or immediate').argParser(parseStopMode).default('fast'));
+    }
+    command
+      .addOption(clusterTimeoutOption())
+      .option('--progress', 'print progress on stderr even when it is not a terminal')
+      .option('--quiet', 'no progress')
+      .option('--json', 'print one JSON document')
+      .action(lazy(() => import('./commands/cluster-member.js'), (args) => ({ ...optionsOf<ClusterFileOptions>(args), action, member: args[0] as string })));
+  }
+
+  clusterCommand('switchover', 'planned change of primary, no acknowledged write lost; the old primary becomes a standby')
+    .option('--to <name>', 'the standby to promote (default: chosen by the failover rules)')
+    .addOption(clusterTimeoutOption())
+    .option('--progress', 'print progress on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress')
+    .option('--json', 'print one JSON document: from, to, timeline, unavailableMs, decision, members[]')
+    .action(lazy(() => import('./commands/cluster-change.js'), (args) => ({ ...optionsOf<ClusterFileOptions>(args), kind: 'switchover' as const })));
+
+  clusterCommand('failover', 'promote a standby now (the primary is gone) and fence the old primary')
+    .option('--to <name>', 'the standby to promote (default: the most advanced eligible one)')
+    .option('--force', 'set aside the synchronous and lag rules (acknowledged writes may be lost), and kill a primary that still answers')
+    .addOption(clusterTimeoutOption())
+    .option('--progress', 'print progress on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress')
+    .option('--json', 'print one JSON document: from, to, timeline, decision (candidates and reasons), members[]')
+    .action(lazy(() => import('./commands/cluster-change.js'), (args) => ({ ...optionsOf<ClusterFileOptions>(args), kind: 'failover' as const })));
+
+  clusterCommand('history', 'switchovers, failovers (with their decisions), rejoins, oldest first')
+    .option('--json', 'print one JSON document: {"events": [...]}')
+    .action(lazy(() => import('./commands/cluster-history.js'), (args) => optionsOf(args)));
+
+  clusterCommand('logs', "the last lines of each member's log")
+    .argument('[node]', 'only this member')
+    .addOption(new Option('-n, --lines <n>', 'lines per member (default: 20)').argParser(parsePositiveInteger))
+    .option('--follow', 'keep printing new lines until interrupted')
+    .action(lazy(() => import('./commands/cluster-logs.js'), (args) => ({ ...optionsOf<ClusterFileOptions>(args), member: args[0] as string | undefined })));
 
   return program;
 }

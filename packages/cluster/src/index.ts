@@ -40,6 +40,7 @@ export {
   reconcileWithConfig,
   startOrder,
   stateFilePath,
+  synchronousNamesInput,
   withMember,
   withNewPrimary,
   writeClusterState,
@@ -51,5 +52,15 @@ export {
   type ObservedStandby,
   type PrimaryObservation,
 } from './state.js';
-export { isSynchronousCandidate, synchronousStandbyNamesFor } from './synchronous-names.js';
+export { synchronousStandbyNamesFor, type SynchronousNamesInput } from './synchronous-names.js';
 export { formatDurationMs, formatSizeBytes, parseDurationMs, parseSizeBytes } from './units.js';
+export { clusterDown, type DownResult } from './cluster-down.js';
+export { clusterUp, type UpOptions, type UpResult } from './cluster-up.js';
+export { DEFAULT_OPERATION_TIMEOUT_MS, type ClusterContext } from './context.js';
+export { clusterFailover } from './failover.js';
+export { memberAction, type MemberAction, type MemberActionResult } from './member-actions.js';
+export { isDataDirectory, readControlSummary, runningServer, type ControlSummary } from './member-files.js';
+export { formatMembersTable, memberRows, probeMember, probeMembers, PROBE_TIMEOUT_MS, type MemberProbe, type MemberRow, type MemberRunState } from './members.js';
+export type { NodeControl, NodeStatusView, ReplicationRowView, SettingPairs, StopMode, WalReceiverView } from './node-control.js';
+export { clusterSwitchover, type PrimaryChangeResult } from './switchover.js';
+export { clusterStatus, type StatusResult } from './cluster-status.js';

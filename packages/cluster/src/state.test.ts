@@ -126,18 +126,34 @@ describe('upstreams and start order', () => {
 });
 
 describe('synchronous_standby_names for a new primary', () => {
-  it('is kept as written while the primary is not named in it', () => {
-    const c = config();
-    expect(synchronousStandbyNamesFor(c, 'n1', null)).toBe('FIRST 1 (s1)');
-    expect(synchronousStandbyNamesFor(c, 's2', 'n1')).toBe('FIRST 1 (s1)');
+  const names = (c: ReturnType<typeof config>, primary: string, previousPrimary: string | null, unavailable: string[] = []) =>
+    synchronousStandbyNamesFor(c, { primary, previousPrimary, unavailable });
+
+  it('is kept as written while the primary is not named in it and the named ones can acknowledge', () => {
+    expect(names(config(), 'n1', null)).toBe('FIRST 1 (s1)');
+    expect(names(config(), 's2', 'n1')).toBe('FIRST 1 (s1)');
   });
 
-  it('gives the promoted member\'s place to the old primary, then to the others, never to a cascading standby', () => {
-    expect(synchronousStandbyNamesFor(config(), 's1', 'n1')).toBe('FIRST 1 (n1, s2)');
-    expect(synchronousStandbyNamesFor(config(), 's1', 's2')).toBe('FIRST 1 (s2, n1)');
+  it("gives the promoted member's place to the old primary, then to the others, never to a cascading standby", () => {
+    expect(names(config(), 's1', 'n1')).toBe('FIRST 1 (n1, s2)');
+    expect(names(config(), 's1', 's2')).toBe('FIRST 1 (s2, n1)');
+    expect(names(config(), 's1', 'n1', ['n1'])).toBe('FIRST 1 (s2)');
     const quorum = config(CASCADE.replace('FIRST 1 (s1)', 'ANY 2 (s1, s2, n1)'));
-    expect(synchronousStandbyNamesFor(quorum, 's2', 'n1')).toBe('ANY 2 (s1, n1)');
-    expect(synchronousStandbyNamesFor(config(CASCADE.replace('synchronous_standby_names: FIRST 1 (s1)\n', '')), 's1', 'n1')).toBe('');
+    expect(names(quorum, 's2', 'n1')).toBe('ANY 2 (s1, n1)');
+    expect(names(config(CASCADE.replace('synchronous_standby_names: FIRST 1 (s1)\n', '')), 's1', 'n1')).toBe('');
+  });
+
+  it('adds a stand-in after a named standby that is fenced, keeping its place for when it is back', () => {
+    expect(names(config(), 's2', 's1', ['s1'])).toBe('FIRST 1 (s1, n1)');
+    const any2 = config(CASCADE.replace('FIRST 1 (s1)', 'ANY 2 (s1, s2)'));
+    expect(names(any2, 'n1', null, ['s2'])).toBe('ANY 1 (s1, s2)');
+  });
+
+  it('is empty when nobody can acknowledge, rather than hanging every commit', () => {
+    const two = config('name: two\nbase_port: 6000\ndata_root: x\nsynchronous_standby_names: s1\nnodes:\n  - {name: n1, port_offset: 0}\n  - {name: s1, port_offset: 1}\n');
+    expect(names(two, 'n1', null)).toBe('s1');
+    expect(names(two, 'n1', 's1', ['s1'])).toBe('');
+    expect(names(two, 's1', 'n1')).toBe('FIRST 1 (n1)');
   });
 });
 

@@ -182,6 +182,19 @@ export function startOrder(config: ClusterConfig, state: ClusterState): MemberCo
   return ordered;
 }
 
+/**
+ * What synchronousStandbyNamesFor needs to know of the state for `primary`: who was primary
+ * before it (the current primary, when `primary` is about to take over), and which members
+ * cannot acknowledge (fenced, not created).
+ */
+export function synchronousNamesInput(state: ClusterState, primary: string): { primary: string; previousPrimary: string | null; unavailable: string[] } {
+  return {
+    primary,
+    previousPrimary: primary === state.primary ? state.previousPrimary : state.primary,
+    unavailable: Object.entries(state.members).filter(([, member]) => member.role === 'fenced' || member.role === 'uninitialized').map(([name]) => name),
+  };
+}
+
 /** Reads the state file; null when there is none (nothing created yet). */
 export function readClusterState(dataRoot: string): ClusterState | null {
   const path = stateFilePath(dataRoot);

@@ -1,0 +1,28 @@
+/**
+ * `walship cluster down -f FILE [--mode smart|fast|immediate] [--json]`: every running member
+ * stopped, the primary first (its standbys then hold all its WAL). Roles do not change.
+ */
+import { ExitCode } from '../cli-error.js';
+import { openCluster, type ClusterFileOptions } from '../cluster-support.js';
+import type { CliIo } from '../io.js';
+import { printJson } from '../output.js';
+
+export interface ClusterDownOptions extends ClusterFileOptions {
+  mode: 'smart' | 'fast' | 'immediate';
+}
+
+export async function run(options: ClusterDownOptions, io: CliIo): Promise<number> {
+  const ctx = await openCluster(options, io);
+  const { clusterDown } = await import('@walship/cluster');
+  const result = await clusterDown(ctx, { mode: options.mode, ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }) });
+  if (options.json === true) {
+    printJson(io.stdout, { cluster: ctx.config.name, stopped: result.stopped, alreadyStopped: result.alreadyStopped });
+  } else {
+    io.stdout.write(
+      result.stopped.length === 0
+        ? `cluster ${ctx.config.name}: nothing was running\n`
+        : `cluster ${ctx.config.name} is down: stopped ${result.stopped.join(', ')}\n`,
+    );
+  }
+  return ExitCode.ok;
+}

@@ -1,0 +1,32 @@
+/**
+ * `walship cluster up -f FILE [--reset] [--timeout S] [--json]`: the cluster running in its
+ * current roles (@walship/cluster's clusterUp: created the first time, started after, a fenced
+ * old primary rejoined as a standby), then its members table. Progress on stderr.
+ */
+import { ExitCode } from '../cli-error.js';
+import { currentRows, openCluster, printMembers, type ClusterFileOptions } from '../cluster-support.js';
+import type { CliIo } from '../io.js';
+
+export interface ClusterUpOptions extends ClusterFileOptions {
+  reset?: boolean;
+}
+
+export async function run(options: ClusterUpOptions, io: CliIo): Promise<number> {
+  const ctx = await openCluster(options, io);
+  const { clusterUp } = await import('@walship/cluster');
+  const result = await clusterUp(ctx, { ...(options.reset === true ? { reset: true } : {}), ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }) });
+  const rows = await currentRows(ctx, result.state);
+  const changed = [
+    result.created.length > 0 ? `created ${result.created.join(', ')}` : '',
+    result.started.length > 0 ? `started ${result.started.join(', ')}` : '',
+    result.rejoined.length > 0 ? `rejoined ${result.rejoined.join(', ')}` : '',
+    result.fenced.length > 0 ? `left fenced ${result.fenced.join(', ')} (walship cluster rejoin)` : '',
+  ].filter((part) => part !== '');
+  const summary = `cluster ${ctx.config.name} is up${changed.length === 0 ? ' (it was already running)' : `: ${changed.join('; ')}`}\n`;
+  await printMembers(
+    io, ctx.config, result.state, rows,
+    options.json === true ? { created: result.created, started: result.started, rejoined: result.rejoined, fenced: result.fenced } : null,
+    summary,
+  );
+  return ExitCode.ok;
+}

@@ -1,0 +1,156 @@
+/**
+ * `cluster up`: the cluster running in its current roles.
+ *
+ * The first time, the initial primary is created (initdb) and started, each standby is copied
+ * from its upstream (pg_basebackup -R) and started, in upstream order. After that, `up` is safe to
+ * run again: members that run are left as they are, stopped ones are started in the roles the
+ * state gives them (an old primary fenced by a failover is rewound and rejoins as a standby when
+ * `auto_rejoin` is on, and is left stopped otherwise; it never starts as a primary), members new
+ * to the config are created, and nothing is created again unless `reset` is given, which stops
+ * every member and deletes the data root's members, state and history first.
+ *
+ * It returns once every standby streams from its upstream.
+ */
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { ClusterError, ClusterErrorCode } from './cluster-error.js';
+import { DEFAULT_OPERATION_TIMEOUT_MS, onMember, type ClusterContext } from './context.js';
+import { historyFilePath } from './history.js';
+import { acquireClusterLock } from './lock.js';
+import { isDataDirectory, killServer, runningServer } from './member-files.js';
+import { createPrimary, createStandby, recordObservation, refreshSynchronousNames, rejoinMember, startMember, waitStreaming } from './member-ops.js';
+import { probeMember } from './members.js';
+import { initialClusterState, readClusterStateFor, reconcileWithConfig, startOrder, stateFilePath, writeClusterState, type ClusterState } from './state.js';
+
+export interface UpOptions {
+  /** Stop everything and delete the members' data, the state and the history first. */
+  readonly reset?: boolean;
+  readonly timeoutMs?: number;
+}
+
+export interface UpResult {
+  readonly state: ClusterState;
+  /** Members created (init or base backup) by this run. */
+  readonly created: string[];
+  /** Members started by this run. */
+  readonly started: string[];
+  readonly rejoined: string[];
+  /** Fenced members left stopped (auto_rejoin is off). */
+  readonly fenced: string[];
+  /** Members the state knows but the config no longer lists (left alone). */
+  readonly unknownMembers: string[];
+}
+
+export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): Promise<UpResult> {
+  const { config } = ctx;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+  const lock = await acquireClusterLock(config.dataRoot, 'walship cluster up');
+  try {
+    if (options.reset === true) {
+      // Refuses a data root that holds another cluster before anything is deleted.
+      readClusterStateFor(config);
+      await resetCluster(ctx);
+    }
+    const existing = readClusterStateFor(config);
+    const { state: reconciled, unknownMembers } = reconcileWithConfig(existing ?? initialClusterState(config), config);
+    for (const name of unknownMembers) ctx.progress(`warning: the cluster state lists member ${name}, which ${config.file} does not; it is left alone`);
+    if (config.failover.mode === 'automatic') {
+      ctx.progress('warning: failover.mode is automatic, but the failover monitor is not built yet: fail over with walship cluster failover');
+    }
+    let state = existing === null ? writeClusterState(config.dataRoot, reconciled) : reconciled;
+    const result = { created: [] as string[], started: [] as string[], rejoined: [] as string[], fenced: [] as string[] };
+
+    for (const member of startOrder(config, state)) {
+      const role = state.members[member.name]!.role;
+      if (member.name === state.primary) {
+        if (role === 'uninitialized') {
+          refuseLeftovers(member.dataDir, member.name);
+          state = await createPrimary(ctx, state, member);
+          result.created.push(member.name);
+          continue;
+        }
+        requireDataDirectory(member.dataDir, member.name, 'the primary');
+        if (runningServer(member.dataDir) === null) {
+          await startMember(ctx, state, member, timeoutMs);
+          result.started.push(member.name);
+        }
+        const probe = await probeMember(ctx.control, config, member);
+        if (probe.status?.role !== 'primary') {
+          throw new ClusterError(ClusterErrorCode.invalidState, `${member.name}, the primary by the cluster state, ${probe.status === null ? 'does not answer' : 'answers as a standby'}`, {
+            detail: `${stateFilePath(config.dataRoot)} names ${member.name} the primary of timeline ${state.timeline}.`,
+            hint: probe.status === null ? `See its log: walship cluster logs -f FILE ${member.name}.` : 'Promote a member with walship cluster failover -f FILE, or fix the state file.',
+          });
+        }
+        continue;
+      }
+      switch (role) {
+        case 'uninitialized':
+          refuseLeftovers(member.dataDir, member.name);
+          state = await createStandby(ctx, state, member);
+          result.created.push(member.name);
+          break;
+        case 'standby':
+          requireDataDirectory(member.dataDir, member.name, 'a standby');
+          if (runningServer(member.dataDir) === null) {
+            await startMember(ctx, state, member, timeoutMs);
+            result.started.push(member.name);
+          }
+          break;
+        case 'fenced':
+          if (runningServer(member.dataDir) !== null) {
+            ctx.progress(`${member.name}: fenced, but running (read-only, by its standby.signal); rejoin it with walship cluster rejoin`);
+            result.fenced.push(member.name);
+          } else if (config.failover.autoRejoin) {
+            state = await rejoinMember(ctx, state, member, timeoutMs);
+            result.rejoined.push(member.name);
+          } else {
+            ctx.progress(`${member.name}: fenced old primary, left stopped (auto_rejoin is off): rejoin it with walship cluster rejoin -f FILE ${member.name}`);
+            result.fenced.push(member.name);
+          }
+          break;
+        case 'primary':
+          // readClusterState refuses a state with two primaries; only state.primary has this role.
+          throw new ClusterError(ClusterErrorCode.invalidState, `${member.name} has the role primary but the state names ${state.primary}`);
+      }
+    }
+    await waitStreaming(ctx, state, config.members, timeoutMs);
+    if (result.created.length > 0 || result.rejoined.length > 0) await refreshSynchronousNames(ctx, state);
+    state = await recordObservation(ctx, state);
+    return { state, ...result, unknownMembers };
+  } finally {
+    lock.release();
+  }
+}
+
+function requireDataDirectory(dataDir: string, name: string, what: string): void {
+  if (isDataDirectory(dataDir)) return;
+  throw new ClusterError(ClusterErrorCode.invalidState, `the data directory of ${name}, ${what}, is missing: "${dataDir}"`, {
+    detail: 'The cluster state says it was created, so it is not created again.',
+    hint:
+      what === 'the primary'
+        ? 'Promote a standby in its place (walship cluster failover -f FILE), or start the whole cluster over with walship cluster up --reset (which deletes all its data).'
+        : `Copy it again from its upstream: walship cluster reinit -f FILE ${name}.`,
+  });
+}
+
+/** A directory the state does not know of is not ours to overwrite. */
+function refuseLeftovers(dataDir: string, name: string): void {
+  if (!existsSync(dataDir) || readdirSync(dataDir).length === 0) return;
+  throw new ClusterError(ClusterErrorCode.invalidState, `the data directory of ${name} exists, but the cluster state says ${name} was never created: "${dataDir}"`, {
+    detail: 'It may be left from an interrupted cluster up, or belong to something else.',
+    hint: `Remove "${dataDir}" if it is not needed and run walship cluster up again, or start over with walship cluster up --reset.`,
+  });
+}
+
+/** Stops every member at once (immediate: the data is about to go) and deletes the members' data, the state and the history. */
+async function resetCluster(ctx: ClusterContext): Promise<void> {
+  const { config } = ctx;
+  ctx.progress(`reset: stopping every member and deleting the data of cluster ${config.name} in ${config.dataRoot}`);
+  for (const member of config.members) {
+    if (runningServer(member.dataDir) !== null) {
+      await onMember(member, 'walship stop', () => ctx.control.stop({ dataDir: member.dataDir, mode: 'immediate' })).catch(() => killServer(member.dataDir));
+    }
+    rmSync(member.dataDir, { recursive: true, force: true });
+  }
+  rmSync(stateFilePath(config.dataRoot), { force: true });
+  rmSync(historyFilePath(config.dataRoot), { force: true });
+}

@@ -1,0 +1,116 @@
+/**
+ * What every cluster operation shares: the config, the node-control port, a progress line
+ * writer, and the helpers that turn the config and the state into a member's settings, its
+ * upstream's connection string, bounded waits and member-named errors.
+ */
+import { quoteConninfoValue } from '@walship/replication/conninfo';
+import { defaultSettingValue, formatSettingValue, lookupSetting, SETTING_DEFINITIONS } from '@walship/server/settings/index';
+import { ClusterError, ClusterErrorCode } from './cluster-error.js';
+import { findMember, memberAddress, type ClusterConfig, type MemberConfig } from './config.js';
+import type { NodeControl, SettingPairs } from './node-control.js';
+import { effectiveUpstream, synchronousNamesInput, type ClusterState } from './state.js';
+import { synchronousStandbyNamesFor } from './synchronous-names.js';
+
+export interface ClusterContext {
+  readonly config: ClusterConfig;
+  readonly control: NodeControl;
+  /** A line of progress for people (stderr); never the command's result. */
+  readonly progress: (line: string) => void;
+}
+
+/** How long an operation waits for standbys to stream, a target to catch up, a node to answer, unless told otherwise. */
+export const DEFAULT_OPERATION_TIMEOUT_MS = 60_000;
+
+/** Between two looks at a condition being waited for: quick enough that a switchover is not slowed by it. */
+const WAIT_POLL_MS = 50;
+
+/**
+ * The walship.conf settings of a member, for after it was created or copied: the cluster-wide
+ * settings, its own, its name as application_name, the synchronous settings it needs as a primary
+ * (now, or if promoted after the current primary), and — when its files were copied from
+ * `copiedFrom` (a base backup or a rewind carries the source's walship.conf) — the source's own
+ * settings put back to the cluster's value or the default. Settings fixed at init are left out:
+ * they cannot change after it.
+ */
+export function memberSettings(config: ClusterConfig, state: ClusterState, member: MemberConfig, copiedFrom: MemberConfig | null): Array<[string, string]> {
+  const pairs = new Map<string, string>();
+  if (copiedFrom !== null) {
+    for (const name of Object.keys(copiedFrom.settings)) {
+      if (member.settings[name] !== undefined || config.settings[name] !== undefined) continue;
+      const settingName = lookupSetting(name);
+      pairs.set(name, formatSettingValue(settingName, defaultSettingValue(settingName)));
+    }
+  }
+  for (const [name, value] of Object.entries(config.settings)) pairs.set(name, value);
+  for (const [name, value] of Object.entries(member.settings)) pairs.set(name, value);
+  pairs.set('application_name', member.name);
+  if (config.synchronousCommit !== null) pairs.set('synchronous_commit', config.synchronousCommit);
+  pairs.set('synchronous_standby_names', synchronousStandbyNamesFor(config, synchronousNamesInput(state, member.name)));
+  return [...pairs].filter(([name]) => SETTING_DEFINITIONS[lookupSetting(name)].context !== 'init');
+}
+
+/** The settings a member gets at `walship init`: those of memberSettings, the init-time ones included. */
+export function initSettings(config: ClusterConfig, state: ClusterState, member: MemberConfig): Array<[string, string]> {
+  const fixedAtInit = Object.entries(config.settings).filter(([name]) => SETTING_DEFINITIONS[lookupSetting(name)].context === 'init');
+  return [...fixedAtInit, ...memberSettings(config, state, member, null)];
+}
+
+/** primary_conninfo as `walship basebackup --standby` writes it: the upstream's address and the member's name. */
+export function conninfoFor(config: ClusterConfig, upstream: MemberConfig, member: MemberConfig): string {
+  return [`host=${quoteConninfoValue(config.host)}`, `port=${upstream.port}`, `application_name=${quoteConninfoValue(member.name)}`].join(' ');
+}
+
+/** A standby's primary_conninfo and primary_slot_name for the upstream the state gives it. */
+export function standbySettings(config: ClusterConfig, state: ClusterState, member: MemberConfig): { upstream: MemberConfig; settings: SettingPairs } {
+  const upstreamName = effectiveUpstream(config, state, member);
+  if (upstreamName === null) throw new ClusterError(ClusterErrorCode.wrongMemberState, `${member.name} is the primary and has no upstream`);
+  const upstream = findMember(config, upstreamName);
+  return {
+    upstream,
+    settings: [
+      ['primary_conninfo', conninfoFor(config, upstream, member)],
+      ['primary_slot_name', member.slot ?? ''],
+    ],
+  };
+}
+
+export function addressOf(ctx: ClusterContext, member: MemberConfig): string {
+  return memberAddress(ctx.config, member);
+}
+
+/**
+ * Runs one step on a member; a failure becomes a ClusterError naming the member and the step,
+ * keeping the node command's detail and hint.
+ */
+export async function onMember<T>(member: MemberConfig, step: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof ClusterError) throw error;
+    const fields = error as { message?: string; detail?: string; hint?: string };
+    throw new ClusterError(ClusterErrorCode.memberOperationFailed, `${member.name}: ${step} failed: ${fields.message ?? String(error)}`, {
+      detail: fields.detail,
+      hint: fields.hint ?? `See the member's log: walship cluster logs -f FILE ${member.name}.`,
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Waits until `check` returns a value (not null or false), looking every WAIT_POLL_MS, and fails
+ * with a ClusterError naming `what` after `timeoutMs`; `explain` says what was last seen.
+ */
+export async function waitUntil<T>(what: string, timeoutMs: number, check: () => Promise<T | null | false>, explain?: () => string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== null && value !== false) return value;
+    if (Date.now() >= deadline) {
+      throw new ClusterError(ClusterErrorCode.timeout, `timed out after ${timeoutMs / 1000} s waiting for ${what}`, {
+        detail: explain?.(),
+        hint: 'Look at the members with walship cluster status -f FILE and their logs with walship cluster logs -f FILE; raise --timeout if they are only slow.',
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * `cluster failover [--to NAME] [--force]`: the primary is gone; promote a standby now.
+ *
+ *   1. Make sure the old primary cannot acknowledge anything: if its process still runs (hung,
+ *      or cut off), it is killed first (STONITH, which on one machine is a SIGKILL). One that
+ *      still answers as a healthy primary is refused without --force: that is a switchover's job.
+ *   2. Ask every standby for its WAL position and timeline; take the synchronous states and the
+ *      old primary's last position from the state's last observation; let the failover decision
+ *      choose (or check the standby named with --to).
+ *   3. Fence the old primary: the state marks it `fenced`, and its data directory gets
+ *      standby.signal, so that however it is started again it is read-only until rewound.
+ *   4. Promote the winner, with the synchronous names it needs as a primary.
+ *   5. Repoint the other standbys; one whose WAL went past the winner's is rewound.
+ *   6. Write the decision to the history: candidates, positions, thresholds, and why.
+ *
+ * The old primary rejoins later: `cluster rejoin`, or `cluster up`/`cluster start` with
+ * auto_rejoin.
+ */
+import { formatLsn } from '@walship/engine/lsn';
+import { ClusterError, ClusterErrorCode } from './cluster-error.js';
+import { findMember } from './config.js';
+import { DEFAULT_OPERATION_TIMEOUT_MS, type ClusterContext } from './context.js';
+import { decideFailover, type ObservedSyncState } from './failover-decision.js';
+import { appendHistory } from './history.js';
+import { acquireClusterLock } from './lock.js';
+import { killServer, runningServer, writeFence } from './member-files.js';
+import { lsnValue, recordObservation, waitStreaming } from './member-ops.js';
+import { probeMember, probeMembers } from './members.js';
+import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
+import { readClusterStateFor, withMember, withNewPrimary, writeClusterState } from './state.js';
+import type { PrimaryChangeResult } from './switchover.js';
+
+export async function clusterFailover(ctx: ClusterContext, options: { to?: string; force?: boolean; timeoutMs?: number } = {}): Promise<PrimaryChangeResult> {
+  const { config } = ctx;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+  const force = options.force === true;
+  if (options.to !== undefined) findMember(config, options.to);
+  const lock = await acquireClusterLock(config.dataRoot, 'walship cluster failover');
+  try {
+    const started = Date.now();
+    let state = readClusterStateFor(config);
+    if (state === null) throw new ClusterError(ClusterErrorCode.invalidState, `cluster ${config.name} has not been created`, { hint: 'Create it with walship cluster up -f FILE.' });
+    const oldPrimary = findMember(config, state.primary);
+    if (options.to === oldPrimary.name) {
+      throw new ClusterError(ClusterErrorCode.wrongMemberState, `${oldPrimary.name} is the primary already`, { hint: 'Name a standby with --to.' });
+    }
+
+    // 1. The old primary must not acknowledge anything from here on.
+    if (runningServer(oldPrimary.dataDir) !== null) {
+      const status = (await probeMember(ctx.control, config, oldPrimary)).status;
+      if (status?.role === 'primary' && !force) {
+        throw new ClusterError(ClusterErrorCode.wrongMemberState, `the primary ${oldPrimary.name} is running and answers`, {
+          hint: 'For a planned change of primary use walship cluster switchover -f FILE (no write lost); --force fails over anyway, killing it.',
+        });
+      }
+      const pid = await killServer(oldPrimary.dataDir);
+      ctx.progress(`${oldPrimary.name}: killed its process ${pid ?? '?'} (SIGKILL), so that it cannot accept writes once another member is promoted`);
+    }
+
+    // 2. Decide.
+    const probes = await probeMembers(ctx.control, config);
+    const observation = state.observation?.primary === oldPrimary.name ? state.observation : null;
+    const syncStates = new Map<string, ObservedSyncState>((observation?.standbys ?? []).map((standby) => [standby.name, observedSyncState(standby.syncState)]));
+    const decision = decideFailover({
+      candidates: failoverCandidates(state, probes, syncStates),
+      promotable: config.failover.candidates,
+      maximumLagOnFailoverBytes: config.failover.maximumLagOnFailoverBytes,
+      synchronous: synchronousOf(ctx, state),
+      primaryLsn: lsnValue(observation?.flushLsn),
+      releasedLsn: null,
+      requested: options.to ?? null,
+      force,
+    });
+    if (decision.winner === null) throw noCandidateError(decision, 'fail over');
+    const target = findMember(config, decision.winner);
+    const winner = decision.candidates.find((candidate) => candidate.name === target.name)!;
+    ctx.progress(`failover: ${oldPrimary.name} -> ${target.name} (${decision.reasons.map((reason) => reason.message).join('; ')})`);
+
+    // 3. Fence.
+    writeFence(oldPrimary.dataDir);
+    const fence = { at: new Date().toISOString(), reason: `failover to ${target.name}`, timeline: state.timeline, newPrimary: target.name };
+    ctx.progress(`${oldPrimary.name}: fenced (standby.signal written; it rejoins as a standby only after a rewind)`);
+
+    // 4. Promote.
+    const promotionStarted = Date.now();
+    const timeline = await promoteMember(ctx, withMember(state, oldPrimary.name, { role: 'fenced', fence }), target, timeoutMs);
+    const unavailableMs = Date.now() - promotionStarted;
+    const before = state;
+    state = writeClusterState(config.dataRoot, withNewPrimary(state, target.name, timeline, { fence }));
+
+    // 5. Repoint.
+    const positions = new Map(decision.candidates.map((candidate) => [candidate.name, { lsn: lsnValue(candidate.lsn), timeline: candidate.timeline }]));
+    const winnerLsn = lsnValue(winner.lsn);
+    const divergedBeyond = winnerLsn === null || winner.timeline === null ? null : { lsn: winnerLsn, timeline: winner.timeline };
+    const repointed = await repointOthers(ctx, before, state, [oldPrimary.name], divergedBeyond, positions, timeoutMs);
+    state = repointed.state;
+    const warnings = [...repointed.warnings];
+    await waitStreaming(ctx, state, config.members, timeoutMs).catch((error: Error) => {
+      warnings.push(error.message);
+    });
+    state = await recordObservation(ctx, state);
+
+    // 6. History.
+    const durationMs = Date.now() - started;
+    const lsn = winnerLsn === null ? null : formatLsn(winnerLsn);
+    appendHistory(config.dataRoot, {
+      at: new Date().toISOString(), event: 'failover', member: target.name, from: oldPrimary.name, timeline, lsn, durationMs,
+      summary: `failover from ${oldPrimary.name} to ${target.name}${force ? ' (forced)' : ''}: ${decision.reasons.map((reason) => reason.message).join('; ')}; ${oldPrimary.name} fenced`,
+      decision,
+    });
+    return { state, from: oldPrimary.name, to: target.name, timeline, lsn, decision, durationMs, unavailableMs, oldPrimary: 'fenced', warnings };
+  } finally {
+    lock.release();
+  }
+}

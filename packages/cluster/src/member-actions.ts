@@ -1,0 +1,88 @@
+/**
+ * Node actions for rehearsing by hand: `cluster stop|start|kill|reinit -f FILE NODE` and
+ * `cluster rejoin -f FILE NODE`. Each acts on one member in the role the cluster state gives it:
+ * start points a standby at its current upstream first, and refuses a fenced old primary unless
+ * auto_rejoin lets it rejoin; kill is a SIGKILL, a crash as the drills make one, and changes no
+ * role (a killed primary is still the primary until a failover).
+ */
+import { findMember } from './config.js';
+import { DEFAULT_OPERATION_TIMEOUT_MS, onMember, type ClusterContext } from './context.js';
+import { acquireClusterLock } from './lock.js';
+import { killServer, runningServer } from './member-files.js';
+import { recordObservation, reinitMember, rejoinMember, startMember, waitStreaming } from './member-ops.js';
+import type { StopMode } from './node-control.js';
+import { ClusterError, ClusterErrorCode } from './cluster-error.js';
+import { readClusterStateFor, type ClusterState } from './state.js';
+
+export type MemberAction = 'stop' | 'start' | 'kill' | 'reinit' | 'rejoin';
+
+export interface MemberActionResult {
+  readonly member: string;
+  readonly action: MemberAction;
+  /** False when there was nothing to do (already stopped, already running). */
+  readonly changed: boolean;
+  readonly pid: number | null;
+  readonly state: ClusterState;
+}
+
+function requireState(ctx: ClusterContext): ClusterState {
+  const state = readClusterStateFor(ctx.config);
+  if (state === null) {
+    throw new ClusterError(ClusterErrorCode.invalidState, `cluster ${ctx.config.name} has not been created in "${ctx.config.dataRoot}"`, {
+      hint: 'Create it with walship cluster up -f FILE (with the same --base-port and --data-root, if you gave them).',
+    });
+  }
+  return state;
+}
+
+export async function memberAction(
+  ctx: ClusterContext,
+  action: MemberAction,
+  name: string,
+  options: { mode?: StopMode; timeoutMs?: number } = {},
+): Promise<MemberActionResult> {
+  const member = findMember(ctx.config, name);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+  const lock = await acquireClusterLock(ctx.config.dataRoot, `walship cluster ${action} ${name}`);
+  try {
+    let state = requireState(ctx);
+    const done = (changed: boolean, pid: number | null = runningServer(member.dataDir)?.pid ?? null): MemberActionResult => ({ member: name, action, changed, pid, state });
+    switch (action) {
+      case 'stop': {
+        if (runningServer(member.dataDir) === null) return done(false);
+        ctx.progress(`${name}: stopping (${options.mode ?? 'fast'})`);
+        await onMember(member, 'walship stop', () => ctx.control.stop({ dataDir: member.dataDir, mode: options.mode ?? 'fast' }));
+        return done(true);
+      }
+      case 'kill': {
+        const pid = await killServer(member.dataDir);
+        if (pid !== null) ctx.progress(`${name}: killed process ${pid} (SIGKILL)`);
+        return done(pid !== null, pid);
+      }
+      case 'start': {
+        if (runningServer(member.dataDir) !== null) return done(false);
+        if (state.members[name]?.role === 'fenced' && ctx.config.failover.autoRejoin) {
+          state = await rejoinMember(ctx, state, member, timeoutMs);
+        } else {
+          await startMember(ctx, state, member, timeoutMs);
+          await waitStreaming(ctx, state, [member], timeoutMs);
+        }
+        state = await recordObservation(ctx, state);
+        return { ...done(true), state };
+      }
+      case 'rejoin': {
+        state = await rejoinMember(ctx, state, member, timeoutMs);
+        state = await recordObservation(ctx, state);
+        return { ...done(true), state };
+      }
+      case 'reinit': {
+        state = await reinitMember(ctx, state, member);
+        await waitStreaming(ctx, state, [member], timeoutMs);
+        state = await recordObservation(ctx, state);
+        return { ...done(true), state };
+      }
+    }
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The port through which cluster operations act on single nodes: create one (initdb), copy one
+ * (pg_basebackup -R), start, stop, promote, rewind, change its settings, create a slot, ask its
+ * status. The walship CLI implements it with its own node commands, run in-process
+ * (`packages/cli/src/cluster-node-control.ts`), so that a cluster member is made exactly as
+ * `walship init`, `walship basebackup --standby` and `walship rewind` make a node by hand; tests
+ * can give a fake.
+ *
+ * Every method throws on failure with an error carrying `message`, and where known `detail` and
+ * `hint`, in the CLI's words; the operations add which member it was.
+ */
+
+export type StopMode = 'smart' | 'fast' | 'immediate';
+
+/** A row of pg_stat_replication, as `walship status --json` gives it. */
+export interface ReplicationRowView {
+  readonly applicationName?: string;
+  readonly state?: string;
+  readonly sentLsn?: string | null;
+  readonly writeLsn?: string | null;
+  readonly flushLsn?: string | null;
+  readonly replayLsn?: string | null;
+  readonly writeLagMs?: number | null;
+  readonly flushLagMs?: number | null;
+  readonly replayLagMs?: number | null;
+  readonly syncPriority?: number | null;
+  readonly syncState?: string | null;
+}
+
+/** pg_stat_wal_receiver, as `walship status --json` gives it. */
+export interface WalReceiverView {
+  readonly status?: string;
+  readonly receivedLsn?: string | null;
+  readonly receivedTli?: number | null;
+  readonly upstream?: string | null;
+  readonly lastError?: string | null;
+}
+
+/** The part of a node's status document (DESIGN.md section 10) the cluster reads. */
+export interface NodeStatusView {
+  readonly role: 'primary' | 'standby';
+  readonly systemId: string;
+  readonly timeline: number;
+  readonly flushLsn: string;
+  readonly receiveLsn: string | null;
+  readonly replayLsn: string | null;
+  readonly member?: string;
+  readonly replication?: readonly ReplicationRowView[];
+  readonly walReceiver?: WalReceiverView | null;
+  readonly [key: string]: unknown;
+}
+
+/** Settings for walship.conf, as name and text. */
+export type SettingPairs = ReadonlyArray<readonly [string, string]>;
+
+export interface NodeControl {
+  /** `walship init`: a new data directory with these settings (the port among them). */
+  init(options: { dataDir: string; port: number; settings: SettingPairs }): Promise<void>;
+  /** `walship start`: returns once the node accepts connections. */
+  start(options: { dataDir: string; timeoutMs?: number }): Promise<void>;
+  /** `walship stop`: returns once the node has exited. */
+  stop(options: { dataDir: string; mode: StopMode; timeoutMs?: number }): Promise<void>;
+  /** `walship basebackup --standby`: a standby of `from` (HOST:PORT), its slot created there when given. */
+  baseBackup(options: { from: string; dataDir: string; port: number; settings: SettingPairs; slot: string | null }): Promise<{ bytes: number; elapsedMs: number }>;
+  /** `walship promote -D`: returns once the node accepts writes. */
+  promote(options: { dataDir: string; timeoutMs?: number }): Promise<{ timeline: number }>;
+  /** `walship rewind`: a stopped node made a standby of `source` (HOST:PORT). */
+  rewind(options: { dataDir: string; source: string }): Promise<{ rewound: boolean; divergenceLsn: string | null }>;
+  /** `walship set -D` for several settings at once: written to walship.conf, a running node reloaded. */
+  setSettings(options: { dataDir: string; settings: SettingPairs }): Promise<{ reloaded: boolean }>;
+  /** `walship slot create`, succeeding when the slot exists already. */
+  createSlot(options: { address: string; name: string }): Promise<{ created: boolean }>;
+  /** `walship status --json`; null when the node cannot be reached within `timeoutMs`. */
+  status(options: { address: string; timeoutMs: number }): Promise<NodeStatusView | null>;
+}

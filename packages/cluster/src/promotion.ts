@@ -1,0 +1,113 @@
+/**
+ * What a switchover and a failover share: the candidates as the failover decision wants them,
+ * promoting the chosen standby with the synchronous names it needs as a primary, and repointing
+ * the other standbys at their new upstreams.
+ */
+import { parseSynchronousStandbyNames } from '@walship/replication/sync-rep-config';
+import { ClusterError, ClusterErrorCode } from './cluster-error.js';
+import type { MemberConfig } from './config.js';
+import { onMember, type ClusterContext } from './context.js';
+import type { FailoverCandidate, FailoverDecision, ObservedSyncState } from './failover-decision.js';
+import { runningServer } from './member-files.js';
+import { lsnValue, rejoinMember, repointStandby } from './member-ops.js';
+import type { MemberProbe } from './members.js';
+import { effectiveUpstream, synchronousNamesInput, type ClusterState } from './state.js';
+import { synchronousStandbyNamesFor } from './synchronous-names.js';
+
+const OBSERVED_SYNC_STATES = new Set(['sync', 'quorum', 'potential', 'async']);
+
+export function observedSyncState(value: string | null | undefined): ObservedSyncState {
+  return typeof value === 'string' && OBSERVED_SYNC_STATES.has(value) ? (value as ObservedSyncState) : null;
+}
+
+/** Every standby of the state (fenced and uninitialized members never are candidates) as the decision sees it. */
+export function failoverCandidates(state: ClusterState, probes: readonly MemberProbe[], syncStates: ReadonlyMap<string, ObservedSyncState>): FailoverCandidate[] {
+  return probes
+    .filter((probe) => probe.member.name !== state.primary && state.members[probe.member.name]?.role === 'standby')
+    .map((probe) => {
+      const status = probe.status;
+      const answersAsStandby = status !== null && status.role === 'standby';
+      const received = lsnValue(status?.receiveLsn);
+      const replayed = lsnValue(status?.replayLsn);
+      const lsn = received === null && replayed === null ? null : Math.max(received ?? 0, replayed ?? 0);
+      return {
+        name: probe.member.name,
+        reachable: answersAsStandby,
+        timeline: status?.timeline ?? null,
+        lsn: answersAsStandby ? lsn : null,
+        syncState: syncStates.get(probe.member.name) ?? null,
+      };
+    });
+}
+
+/** The synchronous_standby_names the old primary ran with, parsed (null when asynchronous). */
+export function synchronousOf(ctx: ClusterContext, state: ClusterState): ReturnType<typeof parseSynchronousStandbyNames> {
+  const text =
+    state.observation?.primary === state.primary
+      ? state.observation.synchronousStandbyNames
+      : synchronousStandbyNamesFor(ctx.config, synchronousNamesInput(state, state.primary));
+  return parseSynchronousStandbyNames(text);
+}
+
+/** The decision's refusal as an error: what was decided and why, every candidate with its reasons. */
+export function noCandidateError(decision: FailoverDecision, action: 'switch over' | 'fail over'): ClusterError {
+  const lines = decision.candidates.map((candidate) => {
+    const why = candidate.reasons.map((reason) => `${reason.message}${reason.waived ? ' (waived)' : ''}`).join('; ');
+    return `${candidate.name}: ${candidate.eligible ? 'eligible' : 'not eligible'}, WAL to ${candidate.lsn ?? '?'} on timeline ${candidate.timeline ?? '?'}${why === '' ? '' : `: ${why}`}`;
+  });
+  const reasons = decision.reasons.map((reason) => reason.message).join('; ');
+  return new ClusterError(ClusterErrorCode.noCandidate, `cannot ${action}: ${reasons}`, {
+    detail: lines.length === 0 ? 'The cluster has no standby.' : lines.join('\n'),
+    hint: 'Start or rejoin standbys (walship cluster status -f FILE shows them), name one with --to, or, knowing that acknowledged writes may be lost, add --force.',
+  });
+}
+
+/**
+ * Gives the standby the synchronous names it needs as a primary (`state` is the state it will
+ * be primary in: the old primary fenced after a failover), then promotes it. Returns its new
+ * timeline.
+ */
+export async function promoteMember(ctx: ClusterContext, state: ClusterState, member: MemberConfig, timeoutMs: number): Promise<number> {
+  const names = synchronousStandbyNamesFor(ctx.config, synchronousNamesInput(state, member.name));
+  await onMember(member, 'setting synchronous_standby_names', () => ctx.control.setSettings({ dataDir: member.dataDir, settings: [['synchronous_standby_names', names]] }));
+  ctx.progress(`${member.name}: promoting${names === '' ? '' : ` (synchronous_standby_names = '${names}')`}`);
+  const { timeline } = await onMember(member, 'walship promote', () => ctx.control.promote({ dataDir: member.dataDir, timeoutMs }));
+  ctx.progress(`${member.name}: promoted, timeline ${timeline}; it accepts writes`);
+  return timeline;
+}
+
+/**
+ * After a promotion: every standby whose upstream changed is repointed (a reload); one whose WAL
+ * went past where the promoted member's did (it can no longer follow) is rewound instead.
+ * Returns the state (a rewind writes it) and the warnings for what could not be done.
+ */
+export async function repointOthers(
+  ctx: ClusterContext,
+  before: ClusterState,
+  after: ClusterState,
+  skip: readonly string[],
+  divergedBeyond: { lsn: number; timeline: number } | null,
+  lsnOf: ReadonlyMap<string, { lsn: number | null; timeline: number | null }>,
+  timeoutMs: number,
+): Promise<{ state: ClusterState; warnings: string[] }> {
+  let state = after;
+  const warnings: string[] = [];
+  for (const member of ctx.config.members) {
+    if (skip.includes(member.name) || member.name === after.primary || after.members[member.name]?.role !== 'standby') continue;
+    const seen = lsnOf.get(member.name);
+    const diverged =
+      divergedBeyond !== null && seen !== undefined && seen.lsn !== null && seen.timeline === divergedBeyond.timeline && seen.lsn > divergedBeyond.lsn;
+    try {
+      if (diverged) {
+        ctx.progress(`${member.name}: its WAL goes past where ${after.primary} was promoted; rewinding it`);
+        state = await rejoinMember(ctx, state, member, timeoutMs);
+      } else if (effectiveUpstream(ctx.config, before, member) !== effectiveUpstream(ctx.config, after, member) || runningServer(member.dataDir) === null) {
+        await repointStandby(ctx, state, member);
+      }
+    } catch (error) {
+      warnings.push(`${member.name}: ${(error as Error).message}; rejoin it with walship cluster rejoin -f FILE ${member.name}`);
+      ctx.progress(`${member.name}: warning: ${(error as Error).message}`);
+    }
+  }
+  return { state, warnings };
+}

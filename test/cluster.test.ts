@@ -1,0 +1,344 @@
+/**
+ * The cluster toolkit on real processes: `walship cluster` on a copy of
+ * cluster-configs/local-3node.yaml (n1 primary, s1 synchronous, s2 asynchronous), moved to free
+ * ports with --base-port and to a temporary data root with --data-root. One cluster lives
+ * through the whole file, each step starting from where the last one left it:
+ *
+ *   up (created), up again (left as it is), status --json, writes; switchover under a write load
+ *   (every acknowledged write is on the new primary, the old primary is a standby); failover
+ *   after SIGKILL of the primary (the most advanced eligible standby wins, the old primary is
+ *   fenced: started by hand it refuses writes); rejoin; a second failover, down, and up again
+ *   (the fenced old primary comes back as a standby, never as a primary); history; down (no
+ *   process left behind). A bad config is refused before anything starts.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WalshipClient } from '@walship/client';
+import { CLI, ROOT, freePort, tempDir, waitFor, walship, type CliResult } from './helpers/node.js';
+
+interface Member {
+  name: string;
+  address: string;
+  port: number;
+  metricsPort: number;
+  role: string;
+  state: string;
+  timeline: number | null;
+  lsn: string | null;
+  lagBytes: number | null;
+  writeLagMs: number | null;
+  flushLagMs: number | null;
+  replayLagMs: number | null;
+  syncState: string | null;
+  upstream: string | null;
+  pid: number | null;
+  dataDir: string;
+}
+
+interface MembersDocument {
+  cluster: string;
+  primary: string;
+  timeline: number;
+  members: Member[];
+}
+
+interface ChangeDocument extends MembersDocument {
+  from: string;
+  to: string;
+  unavailableMs: number;
+  oldPrimary: 'standby' | 'fenced';
+  warnings: string[];
+  decision: { winner: string; reasons: Array<{ code: string; message: string }>; candidates: Array<{ name: string; eligible: boolean; reasons: Array<{ code: string }> }> };
+}
+
+/** The walship CLI without blocking the event loop (a write load runs beside it). */
+function walshipAsync(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ status: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** A base port with `count` free ports from it. */
+async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = await freePort();
+    if (base + count > 65535) continue;
+    const others = await Promise.all(Array.from({ length: count - 1 }, (_, i) => portIsFree(base + i + 1)));
+    if (others.every(Boolean)) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
+  } catch {
+    return false;
+  }
+}
+
+describe('walship cluster on local-3node.yaml', () => {
+  let dir: string;
+  let configFile: string;
+  let dataRoot: string;
+  let basePort: number;
+  /** Every write acknowledged so far: key -> value. Each must be on every primary from here on. */
+  const acknowledged = new Map<string, string>();
+
+  // --timeout bounds every wait of a cluster command, so a step that hangs fails the test in time.
+  const clusterArgs = (args: string[]) => ['cluster', ...args, '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot, ...(['up', 'switchover', 'failover', 'rejoin'].includes(args[0]!) ? ['--timeout', '20'] : [])];
+  const cluster = (...args: string[]) => walship(clusterArgs(args));
+  const clusterAsync = (...args: string[]) => walshipAsync(clusterArgs(args));
+  const json = <T>(result: CliResult): T => {
+    expect(result.status, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as T;
+  };
+  const status = () => json<MembersDocument>(cluster('status', '--json'));
+  const member = (document: MembersDocument, name: string) => document.members.find((m) => m.name === name)!;
+  const portOf = (name: string) => basePort + ['n1', 's1', 's2'].indexOf(name);
+
+  async function client(name: string): Promise<WalshipClient> {
+    return WalshipClient.connect({ port: portOf(name), timeoutMs: 10_000 });
+  }
+
+  async function write(name: string, count: number, prefix: string): Promise<void> {
+    const c = await client(name);
+    try {
+      for (let i = 0; i < count; i++) {
+        const key = `${prefix}-${i}`;
+        await c.put(key, `value of ${key}`);
+        acknowledged.set(key, `value of ${key}`);
+      }
+    } finally {
+      await c.close();
+    }
+  }
+
+  /** Every acknowledged write is on `name` (waiting until it has replayed as far as the primary wrote). */
+  async function expectAllAcknowledged(name: string): Promise<void> {
+    const c = await client(name);
+    try {
+      await waitFor(`${name} to hold all ${acknowledged.size} acknowledged writes`, async () => {
+        const { entries } = await c.range({ limit: 1_000_000 });
+        const found = new Map(entries.map((entry) => [entry.key.toString(), entry.value.toString()]));
+        return [...acknowledged].every(([key, value]) => found.get(key) === value);
+      }, 20_000, 50);
+    } finally {
+      await c.close();
+    }
+  }
+
+  /**
+   * Until the nodes apply synchronous_commit = on's wait for s1 (being wired now), a write is
+   * acknowledged once the primary alone has flushed it, and a SIGKILL right after may take it
+   * away from every standby. So before a crash, wait until the standbys have replayed all the
+   * primary wrote; with synchronous replication this wait is what every commit does.
+   */
+  async function standbysCaughtUp(): Promise<void> {
+    await waitFor('the standbys to replay everything the primary wrote', () => {
+      const members = status().members.filter((m) => m.role === 'standby');
+      return members.length > 0 && members.every((m) => m.state === 'streaming' && m.lagBytes === 0);
+    });
+  }
+
+  beforeAll(async () => {
+    dir = tempDir('cluster');
+    configFile = path.join(dir, 'local-3node.yaml');
+    fs.copyFileSync(path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), configFile);
+    dataRoot = path.join(dir, 'data');
+    basePort = await freePortRange(3);
+  });
+
+  afterAll(() => {
+    // Whatever a failed step left running: only servers of this test's data root.
+    for (const name of ['n1', 's1', 's2']) {
+      try {
+        const pid = Number(fs.readFileSync(path.join(dataRoot, name, 'postmaster.pid'), 'utf8').split('\n')[0]);
+        if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
+      } catch {
+        // No pid file: nothing runs there.
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a bad config before anything starts, naming the file, line and field', () => {
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, fs.readFileSync(configFile, 'utf8').replace('synchronous_standby_names: FIRST 1 (s1)', 'synchronous_standby_names: FIRST 1 (s9)'));
+    const result = walship(['cluster', 'up', '-f', bad, '--base-port', String(basePort), '--data-root', dataRoot]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/invalid cluster config/);
+    expect(result.stderr).toMatch(new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: synchronous_standby_names: "s9" is not a member of the cluster`));
+    expect(fs.existsSync(dataRoot)).toBe(false);
+    expect(walship(['cluster', 'validate', '-f', configFile]).status).toBe(0);
+  });
+
+  it('up creates the cluster: a primary and two streaming standbys; up again leaves it as it is', () => {
+    const up = json<MembersDocument & { created: string[]; started: string[] }>(cluster('up', '--json'));
+    expect(up.created).toEqual(['n1', 's1', 's2']);
+    expect(up.primary).toBe('n1');
+    expect(up.members.map((m) => [m.name, m.role, m.state, m.timeline])).toEqual([
+      ['n1', 'primary', 'running', 1],
+      ['s1', 'standby', 'streaming', 1],
+      ['s2', 'standby', 'streaming', 1],
+    ]);
+    const again = json<MembersDocument & { created: string[]; started: string[] }>(cluster('up', '--json'));
+    expect(again.created).toEqual([]);
+    expect(again.started).toEqual([]);
+    expect(again.members.map((m) => m.pid)).toEqual(up.members.map((m) => m.pid));
+  });
+
+  it('status --json has the members[] keys of DESIGN.md section 10', async () => {
+    await write('n1', 20, 'before-switchover');
+    const document = await waitFor('both standbys to report lag figures', () => {
+      const seen = status();
+      return seen.members.filter((m) => m.role === 'standby').every((m) => m.lagBytes === 0) ? seen : null;
+    });
+    for (const m of document.members) {
+      for (const key of ['name', 'address', 'port', 'metricsPort', 'role', 'state', 'timeline', 'lsn', 'lagBytes', 'writeLagMs', 'flushLagMs', 'replayLagMs', 'syncState']) {
+        expect(m, `${m.name}.${key}`).toHaveProperty(key);
+      }
+      expect(m.address).toBe(`127.0.0.1:${portOf(m.name)}`);
+      expect(m.metricsPort).toBe(portOf(m.name));
+      expect(m.lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    }
+    expect(member(document, 's1').upstream).toBe('n1');
+    expect(member(document, 's1').syncState).not.toBeNull();
+    const text = cluster('status');
+    expect(text.stdout).toMatch(/Cluster: local-3node .*primary n1, timeline 1/);
+    expect(text.stdout).toMatch(/\| s2 +\| 127\.0\.0\.1:\d+ \| standby \| streaming \|/);
+  });
+
+  it('switchover under a write load: no acknowledged write lost, the old primary becomes a standby', async () => {
+    // Writers on the old primary until it goes away: what it acknowledged must all be on s1.
+    const c = await client('n1');
+    let stop = false;
+    const load = (async () => {
+      for (let i = 0; !stop; i++) {
+        const key = `during-switchover-${i}`;
+        try {
+          await c.put(key, `value of ${key}`);
+          acknowledged.set(key, `value of ${key}`);
+        } catch {
+          return; // The primary stopped taking writes: this write is indeterminate, not acknowledged.
+        }
+      }
+    })();
+    await waitFor('the load to be under way', () => acknowledged.has('during-switchover-20'));
+    const result = await clusterAsync('switchover', '--json');
+    stop = true;
+    await load;
+    await c.close().catch(() => undefined);
+    const change = json<ChangeDocument>(result);
+    expect(change.from).toBe('n1');
+    // s1 is the synchronous standby: the asynchronous s2 is never chosen over it.
+    expect(change.to).toBe('s1');
+    expect(change.timeline).toBe(2);
+    expect(change.oldPrimary).toBe('standby');
+    expect(change.warnings).toEqual([]);
+    expect(change.unavailableMs).toBeGreaterThan(0);
+    expect(change.decision.candidates.find((cand) => cand.name === 's2')!.reasons.map((r) => r.code)).toContain('not_synchronous');
+    expect(change.members.map((m) => [m.name, m.role, m.state, m.upstream])).toEqual([
+      ['n1', 'standby', 'streaming', 's1'],
+      ['s1', 'primary', 'running', null],
+      ['s2', 'standby', 'streaming', 's1'],
+    ]);
+    await expectAllAcknowledged('s1');
+    await write('s1', 10, 'after-switchover');
+    await expectAllAcknowledged('n1');
+  });
+
+  it('failover after SIGKILL of the primary: the most advanced eligible standby is promoted, the old primary is fenced', async () => {
+    await standbysCaughtUp();
+    const before = status();
+    const pid = member(before, 's1').pid!;
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the primary to be gone', () => !processAlive(pid));
+    const change = json<ChangeDocument>(await clusterAsync('failover', '--json'));
+    expect(change.from).toBe('s1');
+    expect(['n1', 's2']).toContain(change.to);
+    expect(change.decision.winner).toBe(change.to);
+    expect(change.decision.reasons[0]!.code).toBe('most_advanced');
+    expect(change.oldPrimary).toBe('fenced');
+    expect(change.timeline).toBe(3);
+    const fenced = member(change, 's1');
+    expect([fenced.role, fenced.state]).toEqual(['fenced', 'fenced']);
+    const other = change.to === 'n1' ? 's2' : 'n1';
+    expect([member(change, other).role, member(change, other).state, member(change, other).upstream]).toEqual(['standby', 'streaming', change.to]);
+    await expectAllAcknowledged(change.to);
+    await write(change.to, 10, 'after-failover');
+
+    // The fence: started by hand, the old primary comes up read-only.
+    const s1Dir = member(change, 's1').dataDir;
+    expect(fs.existsSync(path.join(s1Dir, 'standby.signal'))).toBe(true);
+    const started = walship(['start', '-D', s1Dir]);
+    expect(started.status, started.stderr).toBe(0);
+    const refused = walship(['put', '--node', `127.0.0.1:${portOf('s1')}`, 'fenced-write', 'x']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/read-only standby/);
+    expect(walship(['stop', '-D', s1Dir]).status).toBe(0);
+  });
+
+  it('rejoin rewinds the old primary and starts it as a standby of the new one', async () => {
+    const document = json<MembersDocument>(cluster('rejoin', 's1', '--json'));
+    const s1 = member(document, 's1');
+    expect([s1.role, s1.state, s1.timeline, s1.upstream]).toEqual(['standby', 'streaming', 3, document.primary]);
+    await expectAllAcknowledged('s1');
+  });
+
+  it('after another failover, up brings the fenced old primary back as a standby, never as a primary', async () => {
+    await standbysCaughtUp();
+    const before = status();
+    const primary = before.primary;
+    process.kill(member(before, primary).pid!, 'SIGKILL');
+    const change = json<ChangeDocument>(await clusterAsync('failover', '--json'));
+    expect(change.from).toBe(primary);
+    await write(change.to, 5, 'after-second-failover');
+    const down = cluster('down');
+    expect(down.status, down.stderr).toBe(0);
+    expect(status().members.map((m) => m.state).sort()).toEqual(['fenced', 'stopped', 'stopped']);
+
+    const up = json<MembersDocument & { started: string[]; rejoined: string[] }>(cluster('up', '--json'));
+    expect(up.primary).toBe(change.to);
+    expect(up.rejoined).toEqual([primary]);
+    const old = member(up, primary);
+    expect([old.role, old.state, old.timeline, old.upstream]).toEqual(['standby', 'streaming', 4, change.to]);
+    expect(up.members.filter((m) => m.role === 'primary').map((m) => m.name)).toEqual([change.to]);
+    await expectAllAcknowledged(primary);
+  });
+
+  it('history lists every change with its decision', () => {
+    const { events } = json<{ events: Array<{ event: string; member: string; from: string | null; decision: unknown }> }>(cluster('history', '--json'));
+    const changes = events.filter((e) => e.event !== 'rejoin').map((e) => e.event);
+    expect(changes).toEqual(['bootstrap', 'switchover', 'failover', 'failover']);
+    expect(events.filter((e) => e.event === 'rejoin').length).toBeGreaterThanOrEqual(3);
+    for (const e of events.filter((e) => e.event === 'failover')) expect(e.decision).not.toBeNull();
+  });
+
+  it('down stops every member and leaves no process behind', () => {
+    const pids = status().members.map((m) => m.pid!);
+    expect(pids.every((pid) => pid > 0)).toBe(true);
+    const down = json<{ stopped: string[] }>(cluster('down', '--json'));
+    expect(down.stopped.sort()).toEqual(['n1', 's1', 's2']);
+    expect(pids.filter(processAlive)).toEqual([]);
+    expect(status().members.map((m) => m.state)).toEqual(['stopped', 'stopped', 'stopped']);
+  });
+});
