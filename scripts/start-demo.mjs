@@ -1,75 +1,155 @@
 #!/usr/bin/env node
-// `npm start`: the main job, on one machine. Until the cluster toolkit lands (issue 5) it runs a
-// single node: initializes `data/demo` if needed, starts the node, puts a light write load on
-// it, and prints a status line every second (positions, commits/s, fsyncs, checkpoints).
-// Ctrl-C stops the load and the node (fast shutdown) and leaves no process behind.
-//   WALSHIP_DEMO_PORT (default 5433), WALSHIP_DEMO_RATE (writes/s, default 200)
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
+// `npm start`: the main job on one machine. Brings up cluster-configs/local-3node.yaml with
+// `walship cluster up` (a primary, a synchronous and an asynchronous standby; created the first
+// time in data/local-3node, started in their current roles after that), puts a light write load
+// on the primary (following it if another terminal switches over or fails over), and redraws the
+// cluster's status table every second: role, state, timeline, LSN, lag in bytes and replay time,
+// sync state of each member, and the load's acknowledged writes.
+// Ctrl-C stops the load and every member this run started (`walship cluster down` when it
+// started them all), and leaves no process behind.
+//   WALSHIP_DEMO_RATE (writes/s, default 200), WALSHIP_DEMO_BASE_PORT (default: the config's 5433),
+//   WALSHIP_DEMO_DATA_ROOT (default: the config's data/local-3node)
+import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'packages', 'cli', 'bin', 'walship.js');
-const dataDir = path.join(root, 'data', 'demo');
-const port = Number(process.env.WALSHIP_DEMO_PORT ?? 5433);
+const configFile = path.join(root, 'cluster-configs', 'local-3node.yaml');
 const rate = Number(process.env.WALSHIP_DEMO_RATE ?? 200);
+const overrides = [
+  ...(process.env.WALSHIP_DEMO_BASE_PORT ? ['--base-port', process.env.WALSHIP_DEMO_BASE_PORT] : []),
+  ...(process.env.WALSHIP_DEMO_DATA_ROOT ? ['--data-root', process.env.WALSHIP_DEMO_DATA_ROOT] : []),
+];
+const clusterArgs = (...args) => [cli, 'cluster', ...args, '-f', configFile, ...overrides];
 
-function walship(...args) {
-  const result = spawnSync(process.execPath, [cli, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (result.status !== 0) throw new Error(`walship ${args.join(' ')} failed (exit ${result.status})`);
+/** A cluster command to completion, its stderr (progress) on this terminal. */
+function cluster(...args) {
+  return spawnSync(process.execPath, clusterArgs(...args), { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 }
 
-if (!fs.existsSync(path.join(dataDir, 'global', 'control'))) {
-  walship('init', '-D', dataDir, '--port', String(port));
-}
-walship('start', '-D', dataDir);
-
-const { WalshipClient } = await import('@walship/client');
-const client = await WalshipClient.connect({ port, reconnect: true });
 let stopping = false;
-let written = 0;
-const stop = async () => {
+let upChild = null;
+/** The write load, once the cluster is up. */
+let load = null;
+/** Members this run started, stopped again on Ctrl-C; null until `cluster up` has answered. */
+let startedHere = null;
+let allMembers = [];
+
+function stopWhatWeStarted() {
+  if (startedHere === null || startedHere.length === 0) return;
+  process.stderr.write(`stopping ${startedHere.join(', ')}...\n`);
+  const result = startedHere.length === allMembers.length ? cluster('down', '--quiet') : null;
+  if (result === null) for (const name of startedHere) cluster('stop', name, '--quiet');
+  else if (result.status !== 0) process.stderr.write(`walship cluster down failed (exit ${result.status}); see walship cluster status -f ${path.relative(process.cwd(), configFile)}\n`);
+}
+
+async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
-  process.stderr.write('\nstopping the load and the node...\n');
-  await client.close().catch(() => undefined);
-  walship('stop', '-D', dataDir, '--mode', 'fast');
-  process.exit(0);
-};
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+  process.stderr.write('\nstopping the load and the cluster...\n');
+  if (upChild !== null) await new Promise((resolve) => upChild.once('exit', resolve));
+  await load?.close();
+  stopWhatWeStarted();
+  process.exit(code);
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
 
-// The load: `rate` small upserts a second over 1000 keys, so the node always has work to show.
-const load = setInterval(() => {
-  for (let i = 0; i < rate / 10 && !stopping; i++) {
+// 1. The cluster: `walship cluster up`, which waits until every standby streams.
+const before = JSON.parse(cluster('status', '--json').stdout || '{"members":[]}');
+const runningBefore = new Set(before.members.filter((m) => m.pid !== null).map((m) => m.name));
+allMembers = before.members.map((m) => m.name);
+const up = await new Promise((resolve) => {
+  upChild = spawn(process.execPath, clusterArgs('up', '--json', '--progress'), { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  upChild.stdout.on('data', (chunk) => (stdout += chunk));
+  upChild.once('exit', (status) => {
+    upChild = null;
+    resolve({ status, stdout });
+  });
+});
+if (stopping) await new Promise(() => {});
+if (up.status !== 0) {
+  // Whatever `up` started before it failed is this run's to stop.
+  const after = JSON.parse(cluster('status', '--json').stdout || '{"members":[]}');
+  startedHere = after.members.filter((m) => m.pid !== null && !runningBefore.has(m.name)).map((m) => m.name);
+  process.stderr.write('walship cluster up failed; see the error above.\n');
+  stopWhatWeStarted();
+  process.exit(1);
+}
+const upDocument = JSON.parse(up.stdout);
+startedHere = upDocument.members.map((m) => m.name).filter((name) => !runningBefore.has(name));
+
+// 2. The load: `rate` small upserts a second over 1000 keys, sent to whoever is primary.
+const { WalshipClient } = await import('@walship/client');
+load = {
+  client: null,
+  port: null,
+  acknowledged: 0,
+  failed: 0,
+  async follow(port) {
+    if (port === this.port) return;
+    const old = this.client;
+    this.client = null;
+    this.port = port;
+    await old?.close().catch(() => undefined);
+    try {
+      this.client = await WalshipClient.connect({ port, reconnect: true, timeoutMs: 5_000 });
+    } catch {
+      this.port = null;
+    }
+  },
+  async close() {
+    clearInterval(this.timer);
+    await this.client?.close().catch(() => undefined);
+  },
+};
+const primaryOf = (document) => document.members.find((m) => m.name === document.primary);
+await load.follow(primaryOf(upDocument).port);
+load.timer = setInterval(() => {
+  const client = load.client;
+  if (client === null || stopping) return;
+  for (let i = 0; i < rate / 10; i++) {
     const key = `demo-${Math.floor(Math.random() * 1000)}`;
-    client.put(key, `value at ${new Date().toISOString()}`).then(() => { written++; }, () => undefined);
+    client.put(key, `value at ${new Date().toISOString()}`).then(
+      () => void load.acknowledged++,
+      () => void load.failed++,
+    );
   }
 }, 100);
 
-console.log(`walship node on 127.0.0.1:${port}, data in ${path.relative(process.cwd(), dataDir) || '.'}; ${rate} writes/s. Ctrl-C stops it.`);
-console.log('time      insert LSN   flush LSN    checkpoint   commits/s  fsyncs/s  commits/fsync');
-let last = null;
-const tick = setInterval(async () => {
+// 3. The status table, redrawn each second (the lag monitor will give it its full view).
+const cluster$ = await import('@walship/cluster');
+const { createNodeControl, processIo } = await import('@walship/cli');
+const config = cluster$.loadClusterConfig(configFile, {
+  ...(process.env.WALSHIP_DEMO_BASE_PORT ? { basePort: Number(process.env.WALSHIP_DEMO_BASE_PORT) } : {}),
+  ...(process.env.WALSHIP_DEMO_DATA_ROOT ? { dataRoot: process.env.WALSHIP_DEMO_DATA_ROOT } : {}),
+});
+const ctx = { config, control: createNodeControl(processIo(), { quiet: true }), progress: () => {} };
+const terminal = process.stdout.isTTY === true;
+const relativeConfig = [path.relative(process.cwd(), configFile), ...overrides].join(' ');
+let last = { at: Date.now(), acknowledged: 0 };
+const tick = async () => {
   if (stopping) return;
+  let text;
   try {
-    const s = await client.status();
-    const now = { at: Date.now(), commits: s.commits, fsyncs: s.walFsyncs };
-    if (last !== null) {
-      const seconds = (now.at - last.at) / 1000;
-      const commits = (now.commits - last.commits) / seconds;
-      const fsyncs = (now.fsyncs - last.fsyncs) / seconds;
-      console.log([
-        new Date().toISOString().slice(11, 19), String(s.insertLsn).padEnd(12), String(s.flushLsn).padEnd(12),
-        String(s.lastCheckpointLsn).padEnd(12), commits.toFixed(0).padStart(9), fsyncs.toFixed(0).padStart(9),
-        (fsyncs > 0 ? commits / fsyncs : 0).toFixed(1).padStart(14),
-      ].join('  '));
-    }
-    last = now;
+    const { state, rows } = await cluster$.clusterStatus(ctx);
+    const primary = rows.find((row) => row.name === state.primary);
+    if (primary !== undefined && primary.role === 'primary' && primary.state === 'running') await load.follow(primary.port);
+    const now = Date.now();
+    const perSecond = ((load.acknowledged - last.acknowledged) * 1000) / Math.max(1, now - last.at);
+    last = { at: now, acknowledged: load.acknowledged };
+    text =
+      `${new Date().toISOString().slice(11, 19)}  ${cluster$.formatMembersTable(config, state, rows)}` +
+      `load: ${rate} writes/s asked, ${perSecond.toFixed(0)}/s acknowledged by ${primary?.name ?? '?'} (${load.acknowledged} in all, ${load.failed} failed)\n` +
+      `Ctrl-C stops the load and the cluster. In another terminal: npx walship cluster switchover -f ${relativeConfig}\n`;
   } catch (error) {
-    console.log(`${new Date().toISOString().slice(11, 19)}  node not answering: ${error.message}`);
+    text = `${new Date().toISOString().slice(11, 19)}  cluster status failed: ${error.message}\n`;
   }
-}, 1000);
-void load;
-void tick;
+  if (stopping) return;
+  process.stdout.write(terminal ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
+};
+const refresh = setInterval(() => void tick(), 1000);
+void refresh;
+await tick();

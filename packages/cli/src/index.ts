@@ -7,3 +7,6 @@ export { CliError, ExitCode, formatErrorText, usageError, type ExitCodeValue } f
 export { processIo, type CliIo, type OutputStream } from './io.js';
 export { parseNodeAddress, parseNodeList, formatNodeAddress, DEFAULT_NODE, DEFAULT_PORT, type NodeAddress } from './options.js';
 export { readPidFile, processIsAlive, pidFilePath, type PidFileInfo } from '@walship/server/pidfile';
+// The cluster toolkit's NodeControl done with this program's node commands, for scripts that
+// run @walship/cluster's operations themselves (scripts/start-demo.mjs).
+export { createNodeControl, type NodeControlChoices } from './cluster-node-control.js';
