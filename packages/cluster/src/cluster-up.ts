@@ -56,6 +56,11 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
     if (config.failover.mode === 'automatic') {
       ctx.progress('warning: failover.mode is automatic, but the failover monitor is not built yet: fail over with walship cluster failover');
     }
+    if (existing === null) {
+      // A data root new to the cluster: refuse before anything is written, so that what was
+      // there is never taken for this cluster's own leftovers later.
+      for (const member of config.members) clearLeftovers(ctx, member.dataDir, member.name, false);
+    }
     let state = existing === null ? writeClusterState(config.dataRoot, reconciled) : reconciled;
     const result = { created: [] as string[], started: [] as string[], rejoined: [] as string[], fenced: [] as string[] };
 
@@ -63,7 +68,7 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
       const role = state.members[member.name]!.role;
       if (member.name === state.primary) {
         if (role === 'uninitialized') {
-          refuseLeftovers(member.dataDir, member.name);
+          clearLeftovers(ctx, member.dataDir, member.name, true);
           state = await createPrimary(ctx, state, member);
           result.created.push(member.name);
           continue;
@@ -84,7 +89,7 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
       }
       switch (role) {
         case 'uninitialized':
-          refuseLeftovers(member.dataDir, member.name);
+          clearLeftovers(ctx, member.dataDir, member.name, true);
           state = await createStandby(ctx, state, member);
           result.created.push(member.name);
           break;
@@ -132,12 +137,22 @@ function requireDataDirectory(dataDir: string, name: string, what: string): void
   });
 }
 
-/** A directory the state does not know of is not ours to overwrite. */
-function refuseLeftovers(dataDir: string, name: string): void {
+/**
+ * A member not created yet whose directory is not empty. In a data root this cluster has used
+ * before (its state file was there when `up` began), it is what an interrupted creation left (a
+ * base backup cut by Ctrl-C), and is removed; in a data root new to the cluster it may be
+ * anything, and is not ours to overwrite.
+ */
+function clearLeftovers(ctx: ClusterContext, dataDir: string, name: string, dataRootIsOurs: boolean): void {
   if (!existsSync(dataDir) || readdirSync(dataDir).length === 0) return;
-  throw new ClusterError(ClusterErrorCode.invalidState, `the data directory of ${name} exists, but the cluster state says ${name} was never created: "${dataDir}"`, {
-    detail: 'It may be left from an interrupted cluster up, or belong to something else.',
-    hint: `Remove "${dataDir}" if it is not needed and run walship cluster up again, or start over with walship cluster up --reset.`,
+  if (dataRootIsOurs && runningServer(dataDir) === null) {
+    ctx.progress(`${name}: removing what an interrupted creation left in ${dataDir}`);
+    rmSync(dataDir, { recursive: true, force: true });
+    return;
+  }
+  throw new ClusterError(ClusterErrorCode.invalidState, `the data directory of ${name}, "${dataDir}", is not empty, and this cluster never created it`, {
+    detail: dataRootIsOurs ? 'A server is running in it.' : 'The data root holds no state of this cluster: the directory belongs to something else.',
+    hint: `Give the cluster a data root of its own (data_root, or --data-root), or remove "${dataDir}" if nothing in it is needed.`,
   });
 }
 
