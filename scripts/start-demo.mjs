@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // `npm start`: the main job on one machine. Brings up cluster-configs/local-3node.yaml with
-// `walship cluster up` (a primary, a synchronous and an asynchronous standby; created the first
-// time in data/local-3node, started in their current roles after that), puts a light write load
+// `walship cluster up` (a primary, a synchronous and an asynchronous standby, and the failover
+// monitor; created the first time in data/local-3node, started in their current roles after
+// that), puts a light write load
 // on the primary (following it if another terminal switches over or fails over), and redraws the
 // cluster's status table every second: role, state, timeline, LSN, lag in bytes and replay time,
 // sync state of each member, and the load's acknowledged writes.
-// Ctrl-C stops the load and every member this run started (`walship cluster down` when it
-// started them all), and leaves no process behind.
+// Ctrl-C stops the load, the monitor and every member this run started (`walship cluster down`
+// when it started them all), and leaves no process behind.
 //   WALSHIP_DEMO_RATE (writes/s, default 200), WALSHIP_DEMO_BASE_PORT (default: the config's 5433),
 //   WALSHIP_DEMO_DATA_ROOT (default: the config's data/local-3node)
 import { spawn, spawnSync } from 'node:child_process';
@@ -36,12 +37,21 @@ let load = null;
 let startedHere = null;
 let allMembers = [];
 
+/** Whether this run started the failover monitor (cluster up does, for an automatic policy). */
+let monitorStartedHere = false;
+
 function stopWhatWeStarted() {
-  if (startedHere === null || startedHere.length === 0) return;
-  process.stderr.write(`stopping ${startedHere.join(', ')}...\n`);
-  const result = startedHere.length === allMembers.length ? cluster('down', '--quiet') : null;
-  if (result === null) for (const name of startedHere) cluster('stop', name, '--quiet');
-  else if (result.status !== 0) process.stderr.write(`walship cluster down failed (exit ${result.status}); see walship cluster status -f ${path.relative(process.cwd(), configFile)}\n`);
+  if (startedHere === null || (startedHere.length === 0 && !monitorStartedHere)) return;
+  if (startedHere.length === allMembers.length) {
+    // cluster down stops the monitor first, then the members, the primary first.
+    process.stderr.write(`stopping the failover monitor and ${startedHere.join(', ')}...\n`);
+    const result = cluster('down', '--quiet');
+    if (result.status !== 0) process.stderr.write(`walship cluster down failed (exit ${result.status}); see walship cluster status -f ${path.relative(process.cwd(), configFile)}\n`);
+    return;
+  }
+  if (monitorStartedHere) cluster('monitor', '--stop');
+  if (startedHere.length > 0) process.stderr.write(`stopping ${startedHere.join(', ')}...\n`);
+  for (const name of startedHere) cluster('stop', name, '--quiet');
 }
 
 async function stop(code = 0) {
@@ -59,6 +69,7 @@ process.on('SIGTERM', () => void stop(0));
 // 1. The cluster: `walship cluster up`, which waits until every standby streams.
 const before = JSON.parse(cluster('status', '--json').stdout || '{"members":[]}');
 const runningBefore = new Set(before.members.filter((m) => m.pid !== null).map((m) => m.name));
+const monitorRunningBefore = before.monitor?.running === true;
 allMembers = before.members.map((m) => m.name);
 const up = await new Promise((resolve) => {
   upChild = spawn(process.execPath, clusterArgs('up', '--json', '--progress'), { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -74,12 +85,14 @@ if (up.status !== 0) {
   // Whatever `up` started before it failed is this run's to stop.
   const after = JSON.parse(cluster('status', '--json').stdout || '{"members":[]}');
   startedHere = after.members.filter((m) => m.pid !== null && !runningBefore.has(m.name)).map((m) => m.name);
+  monitorStartedHere = after.monitor?.running === true && !monitorRunningBefore;
   process.stderr.write('walship cluster up failed; see the error above.\n');
   stopWhatWeStarted();
   process.exit(1);
 }
 const upDocument = JSON.parse(up.stdout);
 startedHere = upDocument.members.map((m) => m.name).filter((name) => !runningBefore.has(name));
+monitorStartedHere = upDocument.monitor?.started === true;
 
 // 2. The load: `rate` small upserts a second over 1000 keys, sent to whoever is primary.
 const { WalshipClient } = await import('@walship/client');
@@ -143,7 +156,8 @@ const tick = async () => {
     text =
       `${new Date().toISOString().slice(11, 19)}  ${cluster$.formatMembersTable(config, state, rows)}` +
       `load: ${rate} writes/s asked, ${perSecond.toFixed(0)}/s acknowledged by ${primary?.name ?? '?'} (${load.acknowledged} in all, ${load.failed} failed)\n` +
-      `Ctrl-C stops the load and the cluster. In another terminal: npx walship cluster switchover -f ${relativeConfig}\n`;
+      `Ctrl-C stops the load and the cluster. In another terminal: npx walship cluster switchover -f ${relativeConfig}\n` +
+      `or kill the primary (npx walship cluster kill -f ${relativeConfig} ${state.primary}) and watch the monitor fail over\n`;
   } catch (error) {
     text = `${new Date().toISOString().slice(11, 19)}  cluster status failed: ${error.message}\n`;
   }

@@ -1,8 +1,10 @@
 /**
- * The cluster toolkit on real processes: `walship cluster` on a copy of
+ * The cluster toolkit on real processes: `walship cluster` on copies of
  * cluster-configs/local-3node.yaml (n1 primary, s1 synchronous, s2 asynchronous), moved to free
- * ports with --base-port and to a temporary data root with --data-root. One cluster lives
- * through the whole file, each step starting from where the last one left it:
+ * ports with --base-port and to a temporary data root with --data-root.
+ *
+ * With failover.mode set to manual, one cluster lives through the first part, each step starting
+ * from where the last one left it:
  *
  *   up (created), up again (left as it is), status --json, writes; switchover under a write load
  *   (every acknowledged write is on the new primary, the old primary is a standby); failover
@@ -10,6 +12,9 @@
  *   fenced: started by hand it refuses writes); rejoin; a second failover, down, and up again
  *   (the fenced old primary comes back as a standby, never as a primary); history; down (no
  *   process left behind). A bad config is refused before anything starts.
+ *
+ * As shipped (automatic), a second cluster shows the failover monitor: started by up, it fails
+ * over by itself after a SIGKILL of the primary, is restarted when it dies, and stops with down.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -162,7 +167,10 @@ describe('walship cluster on local-3node.yaml', () => {
   beforeAll(async () => {
     dir = tempDir('cluster');
     configFile = path.join(dir, 'local-3node.yaml');
-    fs.copyFileSync(path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), configFile);
+    // Failovers here are the test's own commands: the monitor (automatic mode) is tested below.
+    const shipped = fs.readFileSync(path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), 'utf8');
+    expect(shipped).toMatch(/^ {2}mode: automatic/m);
+    fs.writeFileSync(configFile, shipped.replace(/^ {2}mode: automatic.*$/m, '  mode: manual'));
     dataRoot = path.join(dir, 'data');
     basePort = await freePortRange(3);
   });
@@ -340,5 +348,130 @@ describe('walship cluster on local-3node.yaml', () => {
     expect(down.stopped.sort()).toEqual(['n1', 's1', 's2']);
     expect(pids.filter(processAlive)).toEqual([]);
     expect(status().members.map((m) => m.state)).toEqual(['stopped', 'stopped', 'stopped']);
+  });
+});
+
+describe('the failover monitor on local-3node.yaml as shipped (automatic)', () => {
+  let dir: string;
+  let dataRoot: string;
+  let basePort: number;
+  const configFile = path.join(ROOT, 'cluster-configs', 'local-3node.yaml');
+  const cluster = (...args: string[]) =>
+    walship(['cluster', ...args, '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot, ...(args[0] === 'up' ? ['--timeout', '20'] : [])]);
+  const json = <T>(result: CliResult): T => {
+    expect(result.status, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as T;
+  };
+  const monitorPidFile = () => JSON.parse(fs.readFileSync(path.join(dataRoot, 'monitor.pid'), 'utf8')) as { pid: number; workerPid: number | null; restarts: number };
+
+  beforeAll(async () => {
+    dir = tempDir('cluster-monitor');
+    dataRoot = path.join(dir, 'data');
+    basePort = await freePortRange(3);
+  });
+
+  afterAll(() => {
+    try {
+      const { pid, workerPid } = monitorPidFile();
+      for (const p of [pid, workerPid]) if (p !== null && processAlive(p)) process.kill(p, 'SIGKILL');
+    } catch {
+      // No monitor left.
+    }
+    for (const name of ['n1', 's1', 's2']) {
+      try {
+        const pid = Number(fs.readFileSync(path.join(dataRoot, name, 'postmaster.pid'), 'utf8').split('\n')[0]);
+        if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
+      } catch {
+        // Nothing runs there.
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('fails over by itself after a SIGKILL of the primary, and says why', async () => {
+    const up = json<MembersDocument & { monitor: { pid: number; started: boolean } }>(cluster('up', '--json'));
+    expect(up.monitor.started).toBe(true);
+    expect(processAlive(up.monitor.pid)).toBe(true);
+    const status = json<MembersDocument & { monitor: { running: boolean; mode: string } }>(cluster('status', '--json'));
+    expect(status.monitor).toMatchObject({ running: true, mode: 'automatic' });
+
+    const primary = await WalshipClient.connect({ port: basePort, timeoutMs: 10_000 });
+    await primary.put('before-the-crash', 'kept');
+    await primary.close();
+    await waitFor('the standbys to replay the write', () => {
+      const members = json<MembersDocument>(cluster('status', '--json')).members.filter((m) => m.role === 'standby');
+      return members.every((m) => m.state === 'streaming' && m.lagBytes === 0);
+    });
+
+    process.kill(up.members.find((m) => m.name === 'n1')!.pid!, 'SIGKILL');
+    const killedAt = Date.now();
+    // Writes are available again once a standby answers as a primary and takes a write.
+    const promoted = await waitFor('a standby to accept writes', async () => {
+      for (const port of [basePort + 1, basePort + 2]) {
+        try {
+          const client = await WalshipClient.connect({ port, timeoutMs: 1_000 });
+          try {
+            await client.put('after-the-crash', 'written', { timeoutMs: 1_000 });
+            return port;
+          } finally {
+            await client.close();
+          }
+        } catch {
+          // Not the primary yet.
+        }
+      }
+      return null;
+    }, 20_000, 50);
+    const unavailableMs = Date.now() - killedAt;
+    console.log(`writes available again ${unavailableMs} ms after the primary's SIGKILL`);
+    expect(unavailableMs).toBeLessThan(15_000);
+    expect(promoted).toBe(basePort + 1); // s1, the synchronous standby
+
+    const after = await waitFor('the failover to be in the history', () => {
+      const { events } = json<{ events: Array<{ event: string; initiator?: string; from: string | null; member: string; decision: { winner: string } | null }> }>(cluster('history', '--json'));
+      return events.find((e) => e.event === 'failover') ?? null;
+    });
+    expect(after).toMatchObject({ initiator: 'monitor', from: 'n1', member: 's1', decision: { winner: 's1' } });
+    const log = fs.readFileSync(path.join(dataRoot, 'monitor.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { event: string; [key: string]: unknown });
+    const down = log.find((entry) => entry.event === 'primary_down')!;
+    expect(down).toMatchObject({ primary: 'n1' });
+    expect(down.silentMs as number).toBeGreaterThanOrEqual(1_000);
+    const failover = log.find((entry) => entry.event === 'failover')!;
+    expect(failover).toMatchObject({ from: 'n1', to: 's1' });
+    expect((failover.decision as { thresholds: { synchronous: string } }).thresholds.synchronous).toBe('FIRST 1 (s1)');
+
+    const client = await WalshipClient.connect({ port: basePort + 1, timeoutMs: 10_000 });
+    expect((await client.get('before-the-crash'))?.value.toString()).toBe('kept');
+    await client.close();
+  });
+
+  it('is restarted when it dies, and up brings the fenced old primary back as a standby', async () => {
+    const before = monitorPidFile();
+    process.kill(before.workerPid!, 'SIGKILL');
+    const after = await waitFor('the monitor to be restarted', () => {
+      const current = monitorPidFile();
+      return current.workerPid !== null && current.workerPid !== before.workerPid && processAlive(current.workerPid) ? current : null;
+    }, 10_000);
+    expect(after).toMatchObject({ pid: before.pid, restarts: before.restarts + 1 });
+    const up = json<MembersDocument & { rejoined: string[]; monitor: { started: boolean } }>(cluster('up', '--json'));
+    expect(up.rejoined).toEqual(['n1']);
+    expect(up.monitor.started).toBe(false);
+    expect(up.members.map((m) => [m.name, m.role, m.state])).toEqual([
+      ['n1', 'standby', 'streaming'],
+      ['s1', 'primary', 'running'],
+      ['s2', 'standby', 'streaming'],
+    ]);
+  });
+
+  it('down stops the monitor first, then the members, and leaves no process behind', () => {
+    const { pid, workerPid } = monitorPidFile();
+    const memberPids = json<MembersDocument>(cluster('status', '--json')).members.map((m) => m.pid!);
+    const down = json<{ stopped: string[]; monitorStopped: boolean }>(cluster('down', '--json'));
+    expect(down.monitorStopped).toBe(true);
+    expect(down.stopped.sort()).toEqual(['n1', 's1', 's2']);
+    expect([pid, workerPid!, ...memberPids].filter(processAlive)).toEqual([]);
+    expect(fs.existsSync(path.join(dataRoot, 'monitor.pid'))).toBe(false);
+    // The primary's shutdown was not taken for a failure.
+    expect(json<MembersDocument>(cluster('status', '--json')).primary).toBe('s1');
   });
 });

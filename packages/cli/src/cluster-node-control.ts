@@ -6,7 +6,7 @@
  * from the cluster command's own output (its --json document stays the only one); what they
  * print on stderr (warnings, a dying server's log, base backup progress) passes through.
  */
-import type { NodeControl, NodeStatusView, SettingPairs } from '@walship/cluster';
+import type { NodeControl, NodeSession, NodeStatusView, SettingPairs } from '@walship/cluster';
 import { connectClient } from './adapters.js';
 import { CliError } from './cli-error.js';
 import { resolveCredentials } from './credentials.js';
@@ -149,6 +149,31 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       } finally {
         connection.close();
       }
+    },
+
+    async openSession({ address, timeoutMs }): Promise<NodeSession | null> {
+      const node = parseNodeAddress(address);
+      const credentials = resolveCredentials(io, node);
+      let client: Awaited<ReturnType<typeof connectClient>>;
+      try {
+        client = await connectClient({
+          host: node.host, port: node.port, applicationName: 'walship cluster monitor', timeoutMs,
+          ...(credentials.user === undefined ? {} : { user: credentials.user }),
+          ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),
+        });
+      } catch {
+        return null;
+      }
+      return {
+        status: async (callTimeoutMs) => {
+          try {
+            return (await client.status({ timeoutMs: callTimeoutMs })) as unknown as NodeStatusView;
+          } catch {
+            return null;
+          }
+        },
+        close: () => client.close().catch(() => undefined),
+      };
     },
 
     async status({ address, timeoutMs }): Promise<NodeStatusView | null> {

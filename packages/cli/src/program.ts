@@ -612,6 +612,16 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .option('--json', 'print one JSON document: from, to, timeline, decision (candidates and reasons), members[]')
     .action(lazy(() => import('./commands/cluster-change.js'), (args) => ({ ...optionsOf<ClusterFileOptions>(args), kind: 'failover' as const })));
 
+  clusterCommand('monitor', 'the failover monitor in the foreground (cluster up starts it when failover.mode is automatic)')
+    .description(
+      'Check the primary every health_check_interval and fail over when it misses missed_checks checks and its lease has run out; ' +
+        'each decision goes to DATA_ROOT/monitor.log (JSON lines) and to stderr. One monitor per cluster (DATA_ROOT/monitor.pid).',
+    )
+    .option('--stop', 'stop the running monitor of this cluster')
+    .addOption(new Option('--supervise', 'run the monitor as a child and restart it when it dies (what cluster up starts)').hideHelp())
+    .addOption(new Option('--worker', "the supervisor's child").hideHelp())
+    .action(lazy(() => import('./commands/cluster-monitor.js'), (args) => optionsOf(args)));
+
   clusterCommand('history', 'switchovers, failovers (with their decisions), rejoins, oldest first')
     .option('--json', 'print one JSON document: {"events": [...]}')
     .action(lazy(() => import('./commands/cluster-history.js'), (args) => optionsOf(args)));

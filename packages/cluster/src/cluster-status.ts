@@ -21,7 +21,7 @@ export async function clusterStatus(ctx: ClusterContext): Promise<StatusResult> 
   let state = existing ?? initialClusterState(ctx.config);
   const probes = await probeMembers(ctx.control, ctx.config);
   if (existing !== null) {
-    const lock = await acquireClusterLock(ctx.config.dataRoot, 'walship cluster status', 0).catch(() => null);
+    const lock = await acquireClusterLock(ctx.config.dataRoot, 'walship cluster status', 0, false).catch(() => null);
     if (lock !== null) {
       try {
         state = await recordObservation(ctx, readClusterStateFor(ctx.config) ?? state, probes);

@@ -15,6 +15,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { DEFAULT_OPERATION_TIMEOUT_MS, onMember, type ClusterContext } from './context.js';
 import { historyFilePath } from './history.js';
+import { stopRunningMonitor } from './monitor-files.js';
 import { acquireClusterLock } from './lock.js';
 import { isDataDirectory, killServer, runningServer } from './member-files.js';
 import { createPrimary, createStandby, recordObservation, refreshSynchronousNames, rejoinMember, startMember, waitStreaming } from './member-ops.js';
@@ -53,9 +54,6 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
     const existing = readClusterStateFor(config);
     const { state: reconciled, unknownMembers } = reconcileWithConfig(existing ?? initialClusterState(config), config);
     for (const name of unknownMembers) ctx.progress(`warning: the cluster state lists member ${name}, which ${config.file} does not; it is left alone`);
-    if (config.failover.mode === 'automatic') {
-      ctx.progress('warning: failover.mode is automatic, but the failover monitor is not built yet: fail over with walship cluster failover');
-    }
     if (existing === null) {
       // A data root new to the cluster: refuse before anything is written, so that what was
       // there is never taken for this cluster's own leftovers later.
@@ -160,6 +158,8 @@ function clearLeftovers(ctx: ClusterContext, dataDir: string, name: string, data
 async function resetCluster(ctx: ClusterContext): Promise<void> {
   const { config } = ctx;
   ctx.progress(`reset: stopping every member and deleting the data of cluster ${config.name} in ${config.dataRoot}`);
+  // The monitor first: it would fail over while the members go.
+  await stopRunningMonitor(config.dataRoot);
   for (const member of config.members) {
     if (runningServer(member.dataDir) !== null) {
       await onMember(member, 'walship stop', () => ctx.control.stop({ dataDir: member.dataDir, mode: 'immediate' })).catch(() => killServer(member.dataDir));

@@ -94,7 +94,7 @@ describe('a valid config', () => {
     expect(config.basePort).toBeNull();
     expect(config.initialPrimary).toBe('a');
     expect(config.failover.candidates).toEqual(['a', 'b']);
-    expect(config.failover.mode).toBe('manual');
+    expect(config.failover.mode).toBe('automatic');
     expect(config.synchronous).toBeNull();
     expect(config.synchronousStandbyNames).toBe('');
     expect(config.synchronousCommit).toBeNull();

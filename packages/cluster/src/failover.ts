@@ -30,12 +30,20 @@ import { failoverCandidates, noCandidateError, observedSyncState, promoteMember,
 import { readClusterStateFor, withMember, withNewPrimary, writeClusterState } from './state.js';
 import type { PrimaryChangeResult } from './switchover.js';
 
-export async function clusterFailover(ctx: ClusterContext, options: { to?: string; force?: boolean; timeoutMs?: number } = {}): Promise<PrimaryChangeResult> {
+export interface FailoverOptions {
+  readonly to?: string;
+  readonly force?: boolean;
+  readonly timeoutMs?: number;
+  /** Who asks: a person's command (the default) or the failover monitor, for the history. */
+  readonly initiator?: 'command' | 'monitor';
+}
+
+export async function clusterFailover(ctx: ClusterContext, options: FailoverOptions = {}): Promise<PrimaryChangeResult> {
   const { config } = ctx;
   const timeoutMs = options.timeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
   const force = options.force === true;
   if (options.to !== undefined) findMember(config, options.to);
-  const lock = await acquireClusterLock(config.dataRoot, 'walship cluster failover');
+  const lock = await acquireClusterLock(config.dataRoot, options.initiator === 'monitor' ? 'walship cluster monitor (failover)' : 'walship cluster failover');
   try {
     const started = Date.now();
     let state = readClusterStateFor(config);
@@ -105,8 +113,9 @@ export async function clusterFailover(ctx: ClusterContext, options: { to?: strin
     const lsn = winnerLsn === null ? null : formatLsn(winnerLsn);
     appendHistory(config.dataRoot, {
       at: new Date().toISOString(), event: 'failover', member: target.name, from: oldPrimary.name, timeline, lsn, durationMs,
-      summary: `failover from ${oldPrimary.name} to ${target.name}${force ? ' (forced)' : ''}: ${decision.reasons.map((reason) => reason.message).join('; ')}; ${oldPrimary.name} fenced`,
+      summary: `${options.initiator === 'monitor' ? 'automatic ' : ''}failover from ${oldPrimary.name} to ${target.name}${force ? ' (forced)' : ''}: ${decision.reasons.map((reason) => reason.message).join('; ')}; ${oldPrimary.name} fenced`,
       decision,
+      initiator: options.initiator ?? 'command',
     });
     return { state, from: oldPrimary.name, to: target.name, timeline, lsn, decision, durationMs, unavailableMs, oldPrimary: 'fenced', warnings };
   } finally {

@@ -31,6 +31,8 @@ export interface HistoryEvent {
   readonly summary: string;
   /** For a failover (and a switchover that chose its target): the decision, as made. */
   readonly decision: FailoverDecision | null;
+  /** Who made the change: a person's command, or the failover monitor. */
+  readonly initiator?: 'command' | 'monitor';
 }
 
 export function historyFilePath(dataRoot: string): string {

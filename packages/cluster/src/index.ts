@@ -57,10 +57,26 @@ export { formatDurationMs, formatSizeBytes, parseDurationMs, parseSizeBytes } fr
 export { clusterDown, type DownResult } from './cluster-down.js';
 export { clusterUp, type UpOptions, type UpResult } from './cluster-up.js';
 export { DEFAULT_OPERATION_TIMEOUT_MS, type ClusterContext } from './context.js';
-export { clusterFailover } from './failover.js';
+export { clusterFailover, type FailoverOptions } from './failover.js';
 export { memberAction, type MemberAction, type MemberActionResult } from './member-actions.js';
 export { isDataDirectory, readControlSummary, runningServer, type ControlSummary } from './member-files.js';
 export { formatMembersTable, memberRows, probeMember, probeMembers, PROBE_TIMEOUT_MS, type MemberProbe, type MemberRow, type MemberRunState } from './members.js';
-export type { NodeControl, NodeStatusView, ReplicationRowView, SettingPairs, StopMode, WalReceiverView } from './node-control.js';
+export type { NodeControl, NodeSession, NodeStatusView, ReplicationRowView, SettingPairs, StopMode, WalReceiverView } from './node-control.js';
 export { clusterSwitchover, type PrimaryChangeResult } from './switchover.js';
 export { clusterStatus, type StatusResult } from './cluster-status.js';
+export { runMonitor, type MonitorOptions } from './monitor.js';
+export { initialMonitorCore, monitorStep, retryAfterMs, type MonitorAction, type MonitorCore, type MonitorEvent, type MonitorPolicy } from './monitor-core.js';
+export {
+  appendMonitorLog,
+  claimMonitorPidFile,
+  monitorLogPath,
+  monitorPidPath,
+  removeMonitorPidFile,
+  runningMonitor,
+  stopRunningMonitor,
+  updateMonitorPidFile,
+  type MonitorLogEntry,
+  type MonitorPidFile,
+} from './monitor-files.js';
+export { clusterLockOwner } from './lock.js';
+export { NoCandidateError } from './promotion.js';

@@ -21,6 +21,12 @@ interface LockOwner {
   pid: number;
   command: string;
   since: string;
+  /**
+   * False for a holder that only records what it saw (cluster status, the monitor's
+   * observations): the monitor keeps counting its checks while such a holder has the lock, and
+   * pauses for any other.
+   */
+  changes?: boolean;
 }
 
 function readOwner(path: string): LockOwner | null {
@@ -41,7 +47,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function tryCreate(path: string, command: string): boolean {
+function tryCreate(path: string, command: string, changes: boolean): boolean {
   let fd: number;
   try {
     fd = openSync(path, 'wx', 0o600);
@@ -50,19 +56,32 @@ function tryCreate(path: string, command: string): boolean {
     throw error;
   }
   try {
-    writeSync(fd, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() } satisfies LockOwner));
+    writeSync(fd, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString(), changes } satisfies LockOwner));
   } finally {
     closeSync(fd);
   }
   return true;
 }
 
-export async function acquireClusterLock(dataRoot: string, command: string, waitMs: number = LOCK_WAIT_MS): Promise<ClusterLock> {
+/**
+ * Who holds the data root's lock now, if a live process does (the monitor does not count its
+ * checks while another command holds it).
+ */
+export function clusterLockOwner(dataRoot: string): { pid: number; command: string; changes: boolean } | null {
+  const owner = readOwner(join(dataRoot, LOCK_FILE_NAME));
+  return owner !== null && isAlive(owner.pid) ? { pid: owner.pid, command: owner.command, changes: owner.changes !== false } : null;
+}
+
+/**
+ * Takes the lock, waiting up to `waitMs` for a holder to let go. `changes` is false for a holder
+ * that only records observations (see LockOwner.changes).
+ */
+export async function acquireClusterLock(dataRoot: string, command: string, waitMs: number = LOCK_WAIT_MS, changes = true): Promise<ClusterLock> {
   mkdirSync(dataRoot, { recursive: true });
   const path = join(dataRoot, LOCK_FILE_NAME);
   const deadline = Date.now() + waitMs;
   for (;;) {
-    if (tryCreate(path, command)) {
+    if (tryCreate(path, command, changes)) {
       let released = false;
       return {
         release: () => {

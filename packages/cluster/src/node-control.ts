@@ -50,6 +50,13 @@ export interface NodeStatusView {
   readonly [key: string]: unknown;
 }
 
+/** A session kept open to one node, for health checks that should not connect each time. */
+export interface NodeSession {
+  /** The node's status; null when it does not answer within `timeoutMs` (the session is then unusable). */
+  status(timeoutMs: number): Promise<NodeStatusView | null>;
+  close(): Promise<void>;
+}
+
 /** Settings for walship.conf, as name and text. */
 export type SettingPairs = ReadonlyArray<readonly [string, string]>;
 
@@ -72,4 +79,6 @@ export interface NodeControl {
   createSlot(options: { address: string; name: string }): Promise<{ created: boolean }>;
   /** `walship status --json`; null when the node cannot be reached within `timeoutMs`. */
   status(options: { address: string; timeoutMs: number }): Promise<NodeStatusView | null>;
+  /** A session for repeated status requests; null when the node cannot be reached within `timeoutMs`. */
+  openSession(options: { address: string; timeoutMs: number }): Promise<NodeSession | null>;
 }

@@ -49,17 +49,29 @@ export function synchronousOf(ctx: ClusterContext, state: ClusterState): ReturnT
   return parseSynchronousStandbyNames(text);
 }
 
+/** A failover or switchover the decision refused: the error, with the decision as made. */
+export class NoCandidateError extends ClusterError {
+  readonly decision: FailoverDecision;
+
+  constructor(decision: FailoverDecision, message: string, detail: string, hint: string) {
+    super(ClusterErrorCode.noCandidate, message, { detail, hint });
+    this.decision = decision;
+  }
+}
+
 /** The decision's refusal as an error: what was decided and why, every candidate with its reasons. */
-export function noCandidateError(decision: FailoverDecision, action: 'switch over' | 'fail over'): ClusterError {
+export function noCandidateError(decision: FailoverDecision, action: 'switch over' | 'fail over'): NoCandidateError {
   const lines = decision.candidates.map((candidate) => {
     const why = candidate.reasons.map((reason) => `${reason.message}${reason.waived ? ' (waived)' : ''}`).join('; ');
     return `${candidate.name}: ${candidate.eligible ? 'eligible' : 'not eligible'}, WAL to ${candidate.lsn ?? '?'} on timeline ${candidate.timeline ?? '?'}${why === '' ? '' : `: ${why}`}`;
   });
   const reasons = decision.reasons.map((reason) => reason.message).join('; ');
-  return new ClusterError(ClusterErrorCode.noCandidate, `cannot ${action}: ${reasons}`, {
-    detail: lines.length === 0 ? 'The cluster has no standby.' : lines.join('\n'),
-    hint: 'Start or rejoin standbys (walship cluster status -f FILE shows them), name one with --to, or, knowing that acknowledged writes may be lost, add --force.',
-  });
+  return new NoCandidateError(
+    decision,
+    `cannot ${action}: ${reasons}`,
+    lines.length === 0 ? 'The cluster has no standby.' : lines.join('\n'),
+    'Start or rejoin standbys (walship cluster status -f FILE shows them), name one with --to, or, knowing that acknowledged writes may be lost, add --force.',
+  );
 }
 
 /**

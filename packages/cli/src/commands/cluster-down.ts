@@ -3,6 +3,7 @@
  * stopped, the primary first (its standbys then hold all its WAL). Roles do not change.
  */
 import { ExitCode } from '../cli-error.js';
+import { stopMonitor } from '../cluster-monitor-process.js';
 import { openCluster, type ClusterFileOptions } from '../cluster-support.js';
 import type { CliIo } from '../io.js';
 import { printJson } from '../output.js';
@@ -14,14 +15,17 @@ export interface ClusterDownOptions extends ClusterFileOptions {
 export async function run(options: ClusterDownOptions, io: CliIo): Promise<number> {
   const ctx = await openCluster(options, io);
   const { clusterDown } = await import('@walship/cluster');
+  // The monitor first: it would take the primary's shutdown for a failure and fail over.
+  const monitorPid = await stopMonitor(ctx.config);
+  if (monitorPid !== null) ctx.progress(`failover monitor (pid ${monitorPid}) stopped`);
   const result = await clusterDown(ctx, { mode: options.mode, ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }) });
   if (options.json === true) {
-    printJson(io.stdout, { cluster: ctx.config.name, stopped: result.stopped, alreadyStopped: result.alreadyStopped });
+    printJson(io.stdout, { cluster: ctx.config.name, stopped: result.stopped, alreadyStopped: result.alreadyStopped, monitorStopped: monitorPid !== null });
   } else {
     io.stdout.write(
       result.stopped.length === 0
         ? `cluster ${ctx.config.name}: nothing was running\n`
-        : `cluster ${ctx.config.name} is down: stopped ${result.stopped.join(', ')}\n`,
+        : `cluster ${ctx.config.name} is down: stopped ${result.stopped.join(', ')}${monitorPid === null ? '' : ' and the failover monitor'}\n`,
     );
   }
   return ExitCode.ok;

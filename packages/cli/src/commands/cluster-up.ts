@@ -4,6 +4,7 @@
  * old primary rejoined as a standby), then its members table. Progress on stderr.
  */
 import { ExitCode } from '../cli-error.js';
+import { ensureMonitor } from '../cluster-monitor-process.js';
 import { currentRows, openCluster, printMembers, type ClusterFileOptions } from '../cluster-support.js';
 import type { CliIo } from '../io.js';
 
@@ -15,17 +16,24 @@ export async function run(options: ClusterUpOptions, io: CliIo): Promise<number>
   const ctx = await openCluster(options, io);
   const { clusterUp } = await import('@walship/cluster');
   const result = await clusterUp(ctx, { ...(options.reset === true ? { reset: true } : {}), ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }) });
+  let monitor: { pid: number; started: boolean } | null = null;
+  if (ctx.config.failover.mode === 'automatic') {
+    const ensured = await ensureMonitor(ctx.config, options.basePort);
+    monitor = { pid: ensured.monitor.pid, started: ensured.started };
+    if (ensured.started) ctx.progress(`failover monitor started (pid ${ensured.monitor.pid}); its decisions go to ${ctx.config.dataRoot}/monitor.log`);
+  }
   const rows = await currentRows(ctx, result.state);
   const changed = [
     result.created.length > 0 ? `created ${result.created.join(', ')}` : '',
     result.started.length > 0 ? `started ${result.started.join(', ')}` : '',
     result.rejoined.length > 0 ? `rejoined ${result.rejoined.join(', ')}` : '',
     result.fenced.length > 0 ? `left fenced ${result.fenced.join(', ')} (walship cluster rejoin)` : '',
+    monitor?.started === true ? `started the failover monitor (pid ${monitor.pid})` : '',
   ].filter((part) => part !== '');
   const summary = `cluster ${ctx.config.name} is up${changed.length === 0 ? ' (it was already running)' : `: ${changed.join('; ')}`}\n`;
   await printMembers(
     io, ctx.config, result.state, rows,
-    options.json === true ? { created: result.created, started: result.started, rejoined: result.rejoined, fenced: result.fenced } : null,
+    options.json === true ? { created: result.created, started: result.started, rejoined: result.rejoined, fenced: result.fenced, monitor } : null,
     summary,
   );
   return ExitCode.ok;

@@ -1,0 +1,157 @@
+/**
+ * The failover monitor: the embedded automatic failover of a local cluster (DESIGN.md section
+ * 8). A process of its own (`walship cluster monitor`, started by `cluster up` when the policy
+ * is automatic, restarted by its supervisor if it dies), it checks the primary the cluster state
+ * names every health_check_interval over one kept session, feeds each outcome to the decision
+ * core (monitor-core.ts), and when the core says the primary is gone runs the same failover as
+ * `cluster failover` (kill what is left of the old primary, decide, fence, promote, repoint).
+ * Every decision goes to monitor.log as one JSON object (the failover's candidates, positions,
+ * thresholds and reasons included) and, for a failover, to the cluster's history.
+ *
+ * It stops when its signal is aborted (SIGTERM from `cluster down`). A crash of the monitor
+ * changes nothing in the cluster: its supervisor starts it again, and it starts counting anew.
+ */
+import { performance } from 'node:perf_hooks';
+import type { ClusterContext } from './context.js';
+import { clusterFailover } from './failover.js';
+import { acquireClusterLock, clusterLockOwner } from './lock.js';
+import { recordObservation } from './member-ops.js';
+import { memberAddress, findMember } from './config.js';
+import { initialMonitorCore, monitorStep, type MonitorCore, type MonitorPolicy } from './monitor-core.js';
+import { appendMonitorLog, type MonitorLogEntry } from './monitor-files.js';
+import type { NodeSession, NodeStatusView } from './node-control.js';
+import { NoCandidateError } from './promotion.js';
+import { readClusterStateFor, type ClusterState } from './state.js';
+
+/**
+ * Longest time between two observations of the primary kept in the state: the failover decision
+ * measures lag against the last one, so it should be recent; each is a state file write (two
+ * fsyncs), so not at every check.
+ */
+const OBSERVATION_REFRESH_MS = 1_000;
+
+export interface MonitorOptions {
+  readonly signal: AbortSignal;
+  /** Each decision, after it was written to monitor.log (the CLI prints it for people). */
+  readonly onEntry?: (entry: MonitorLogEntry) => void;
+}
+
+export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): Promise<void> {
+  const { config } = ctx;
+  const policy: MonitorPolicy = config.failover;
+  const log = (entry: { event: string; [key: string]: unknown }) => options.onEntry?.(appendMonitorLog(config.dataRoot, entry));
+  let core: MonitorCore = initialMonitorCore(performance.now());
+  let session: { primary: string; session: NodeSession } | null = null;
+  let paused: string | null = null;
+  let failing = false;
+  log({ event: 'started', pid: process.pid, policy: { healthCheckIntervalMs: policy.healthCheckIntervalMs, missedChecks: policy.missedChecks, primaryLeaseMs: policy.primaryLeaseMs } });
+
+  const closeSession = async () => {
+    const current = session;
+    session = null;
+    await current?.session.close();
+  };
+
+  let lastStatus: NodeStatusView | null = null;
+  let observedAtMs = -Infinity;
+  let observedSyncStates = '';
+
+  /** One health check: the primary answers a status request as a primary within one interval. */
+  const check = async (primary: string): Promise<boolean> => {
+    if (session !== null && session.primary !== primary) await closeSession();
+    if (session === null) {
+      const member = findMember(config, primary);
+      const opened = await ctx.control.openSession({ address: memberAddress(config, member), timeoutMs: policy.healthCheckIntervalMs });
+      if (opened === null) return false;
+      session = { primary, session: opened };
+    }
+    const status = await session.session.status(policy.healthCheckIntervalMs);
+    lastStatus = status;
+    if (status === null) {
+      await closeSession();
+      return false;
+    }
+    return status.role === 'primary';
+  };
+
+  /**
+   * Keeps the primary's last report in the state (its position, its standbys' synchronous
+   * states), which the failover decision reads once the primary is gone: when the states change,
+   * and at least every OBSERVATION_REFRESH_MS. Skipped while anyone else holds the lock.
+   */
+  const observe = async (state: ClusterState): Promise<void> => {
+    const status = lastStatus;
+    if (status === null) return;
+    const syncStates = JSON.stringify((status.replication ?? []).map((row) => [row.applicationName, row.syncState]));
+    if (syncStates === observedSyncStates && performance.now() - observedAtMs < OBSERVATION_REFRESH_MS) return;
+    const lock = await acquireClusterLock(config.dataRoot, 'walship cluster monitor (observation)', 0, false).catch(() => null);
+    if (lock === null) return;
+    try {
+      const fresh = readClusterStateFor(config);
+      if (fresh === null || fresh.primary !== state.primary) return;
+      const member = findMember(config, fresh.primary);
+      await recordObservation(ctx, fresh, [{ member, pid: null, dataDirectoryExists: true, status }]);
+      observedAtMs = performance.now();
+      observedSyncStates = syncStates;
+    } finally {
+      lock.release();
+    }
+  };
+
+  try {
+    while (!options.signal.aborted) {
+      const started = performance.now();
+      const state = readClusterStateFor(config);
+      const owner = clusterLockOwner(config.dataRoot);
+      if (state === null || (owner !== null && owner.changes && owner.pid !== process.pid)) {
+        const reason = state === null ? 'the cluster has not been created yet' : `"${owner!.command}" (pid ${owner!.pid}) is changing the cluster`;
+        if (paused !== reason) log({ event: 'paused', reason });
+        paused = reason;
+        core = monitorStep(core, { kind: 'paused', atMs: performance.now() }, policy).core;
+      } else {
+        if (paused !== null) log({ event: 'resumed', primary: state.primary });
+        paused = null;
+        const ok = await check(state.primary);
+        const step = monitorStep(core, { kind: 'check', primary: state.primary, ok, atMs: performance.now() }, policy);
+        core = step.core;
+        if (!ok && !failing) log({ event: 'check_failed', primary: state.primary });
+        if (ok && failing) log({ event: 'primary_answers_again', primary: state.primary, missed: 0 });
+        failing = !ok;
+        if (ok) await observe(state);
+        if (step.action.kind === 'failover') {
+          const action = step.action;
+          log({ event: 'primary_down', primary: action.primary, missedChecks: action.missed, silentMs: Math.round(action.silentMs), waitedFor: action.waitedFor });
+          await closeSession();
+          try {
+            const result = await clusterFailover(ctx, { initiator: 'monitor' });
+            log({
+              event: 'failover', from: result.from, to: result.to, timeline: result.timeline, lsn: result.lsn,
+              promotionMs: result.unavailableMs, durationMs: result.durationMs, detectedAfterMs: Math.round(action.silentMs),
+              warnings: result.warnings, decision: result.decision,
+            });
+            core = monitorStep(core, { kind: 'failoverEnded', promoted: true, atMs: performance.now() }, policy).core;
+            failing = false;
+          } catch (error) {
+            const fields = error as { message?: string; detail?: string; code?: string };
+            log({
+              event: 'failover_refused', primary: action.primary, code: fields.code ?? null, message: fields.message ?? String(error), detail: fields.detail ?? null,
+              decision: error instanceof NoCandidateError ? error.decision : null,
+            });
+            core = monitorStep(core, { kind: 'failoverEnded', promoted: false, atMs: performance.now() }, policy).core;
+          }
+        }
+      }
+      const waitMs = Math.max(0, policy.healthCheckIntervalMs - (performance.now() - started));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        options.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+    }
+  } finally {
+    await closeSession();
+    log({ event: 'stopped', pid: process.pid });
+  }
+}
