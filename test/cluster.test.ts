@@ -14,7 +14,8 @@
  *   process left behind). A bad config is refused before anything starts.
  *
  * As shipped (automatic), a second cluster shows the failover monitor: started by up, it fails
- * over by itself after a SIGKILL of the primary, is restarted when it dies, and stops with down.
+ * over by itself after a SIGKILL of the primary, is restarted when it dies; every drill scenario
+ * runs once on it with short timings (its safety verdict asserted); and it stops with down.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -463,15 +464,32 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
     ]);
   });
 
+  it.each(['kill-primary', 'hang-primary', 'kill-sync-standby', 'switchover', 'rejoin'])('drill %s: the safety verdict passes (its figures are reported, not asserted)', (scenario) => {
+    const result = walship(['drill', scenario, '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot, '--duration', '2.5', '--rate', '60', '--timeout', '20', '--json']);
+    const report = JSON.parse(result.stdout) as Record<string, unknown> & { verdict: string; splitBrainMs: number; reasons: string[]; artifacts: string };
+    console.log(`drill ${scenario}: ${JSON.stringify({ verdict: report.verdict, ackedWrites: report.ackedWrites, ackedWritesLost: report.ackedWritesLost, indeterminateWrites: report.indeterminateWrites, splitBrainMs: report.splitBrainMs, detectionMs: report.detectionMs, promotionMs: report.promotionMs, unavailableMs: report.unavailableMs, timelines: report.timelines, oldPrimaryRejoined: report.oldPrimaryRejoined })}`);
+    for (const key of ['scenario', 'verdict', 'ackedWrites', 'ackedWritesLost', 'indeterminateWrites', 'splitBrainMs', 'detectionMs', 'promotionMs', 'unavailableMs', 'timelines', 'oldPrimaryRejoined']) {
+      expect(report, key).toHaveProperty(key);
+    }
+    expect(report.verdict, `${report.reasons.join('; ')} (artifacts: ${report.artifacts})`).toBe('pass');
+    expect(result.status).toBe(0);
+    expect(report.splitBrainMs).toBe(0);
+    expect((report.ackedWrites as number) > 0).toBe(true);
+    expect(fs.existsSync(path.join(report.artifacts, 'report.json'))).toBe(true);
+    expect(fs.existsSync(path.join(report.artifacts, 'writes.jsonl'))).toBe(true);
+  });
+
   it('down stops the monitor first, then the members, and leaves no process behind', () => {
     const { pid, workerPid } = monitorPidFile();
-    const memberPids = json<MembersDocument>(cluster('status', '--json')).members.map((m) => m.pid!);
+    const before = json<MembersDocument>(cluster('status', '--json'));
+    const primaryBeforeDown = before.primary;
+    const memberPids = before.members.map((m) => m.pid!);
     const down = json<{ stopped: string[]; monitorStopped: boolean }>(cluster('down', '--json'));
     expect(down.monitorStopped).toBe(true);
     expect(down.stopped.sort()).toEqual(['n1', 's1', 's2']);
     expect([pid, workerPid!, ...memberPids].filter(processAlive)).toEqual([]);
     expect(fs.existsSync(path.join(dataRoot, 'monitor.pid'))).toBe(false);
     // The primary's shutdown was not taken for a failure.
-    expect(json<MembersDocument>(cluster('status', '--json')).primary).toBe('s1');
+    expect(json<MembersDocument>(cluster('status', '--json')).primary).toBe(primaryBeforeDown);
   });
 });

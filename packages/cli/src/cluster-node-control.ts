@@ -191,12 +191,14 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
         return null;
       }
       try {
-        return (await client.status({ timeoutMs })) as unknown as NodeStatusView;
-      } catch {
-        // A node that answers but cannot report (shutting down) counts as not answering.
-        return null;
-      } finally {
+        const status = (await client.status({ timeoutMs })) as unknown as NodeStatusView;
         await client.close().catch(() => undefined);
+        return status;
+      } catch {
+        // A node that answers but cannot report (shutting down) counts as not answering. A hung
+        // one would hold a polite close for seconds: it is not waited for.
+        void client.close().catch(() => undefined);
+        return null;
       }
     },
   };

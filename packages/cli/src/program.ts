@@ -632,6 +632,37 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .option('--follow', 'keep printing new lines until interrupted')
     .action(lazy(() => import('./commands/cluster-logs.js'), (args) => ({ ...optionsOf<ClusterFileOptions>(args), member: args[0] as string | undefined })));
 
+  program
+    .command('drill')
+    .summary('a failover drill: write load, fault, settle, and a check that no acknowledged write was lost')
+    .argument('<scenario>', 'kill-primary, hang-primary, kill-sync-standby, switchover or rejoin')
+    .addOption(new Option('-f, --file <file>', 'cluster config (for example cluster-configs/local-3node.yaml)').makeOptionMandatory())
+    .addOption(new Option('--base-port <n>', "every member's port is N plus its port_offset (overrides base_port)").argParser(parsePort))
+    .addOption(new Option('--data-root <dir>', "where the members' data, the cluster state and its history live (overrides data_root)"))
+    .addOption(new Option('--duration <s>', 'seconds the load runs after the fault (default: 5)').argParser(parseSecondsToMs))
+    .addOption(new Option('--rate <r>', 'load writes per second (default: 100)').argParser(parsePositiveInteger))
+    .addOption(new Option('--clients <n>', 'load clients (default: 4)').argParser(parsePositiveInteger))
+    .addOption(new Option('--timeout <s>', 'seconds the cluster may take to settle (default: 30)').argParser(parseSecondsToMs))
+    .option('--progress', 'print progress on stderr even when it is not a terminal')
+    .option('--quiet', 'no progress')
+    .option('--json', 'print one JSON document: scenario, verdict, ackedWrites, ackedWritesLost, indeterminateWrites, splitBrainMs, detectionMs, promotionMs, unavailableMs, timelines, oldPrimaryRejoined, ...')
+    .action(
+      lazy(
+        () => import('./commands/drill.js'),
+        (args) => {
+          const scenario = args[0] as string;
+          const scenarios = ['kill-primary', 'hang-primary', 'kill-sync-standby', 'switchover', 'rejoin'] as const;
+          const known = scenarios.find((name) => name === scenario);
+          if (known === undefined) {
+            throw new CliError(ExitCode.usage, `unknown drill scenario "${scenario}"`, {
+              hint: `Use one of ${scenarios.join(', ')}. partition-primary and slow-standby need the partition proxy, which is not built yet.`,
+            });
+          }
+          return { ...optionsOf<ClusterFileOptions>(args), scenario: known };
+        },
+      ),
+    );
+
   return program;
 }
 

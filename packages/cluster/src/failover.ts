@@ -30,6 +30,13 @@ import { failoverCandidates, noCandidateError, observedSyncState, promoteMember,
 import { readClusterStateFor, withMember, withNewPrimary, writeClusterState } from './state.js';
 import type { PrimaryChangeResult } from './switchover.js';
 
+/**
+ * How long the old primary may take to answer before it counts as not answering (and is
+ * killed): a healthy node answers a status request in milliseconds, and a hung one would hold
+ * the failover for the whole wait.
+ */
+const LIVENESS_TIMEOUT_MS = 1_000;
+
 export interface FailoverOptions {
   readonly to?: string;
   readonly force?: boolean;
@@ -55,7 +62,9 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
 
     // 1. The old primary must not acknowledge anything from here on.
     if (runningServer(oldPrimary.dataDir) !== null) {
-      const status = (await probeMember(ctx.control, config, oldPrimary)).status;
+      // The monitor has just seen it miss its checks and outlive its lease: asking again would
+      // only hold a hung primary's failover for the whole wait.
+      const status = options.initiator === 'monitor' ? null : (await probeMember(ctx.control, config, oldPrimary, LIVENESS_TIMEOUT_MS)).status;
       if (status?.role === 'primary' && !force) {
         throw new ClusterError(ClusterErrorCode.wrongMemberState, `the primary ${oldPrimary.name} is running and answers`, {
           hint: 'For a planned change of primary use walship cluster switchover -f FILE (no write lost); --force fails over anyway, killing it.',

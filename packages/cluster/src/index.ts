@@ -80,3 +80,5 @@ export {
 } from './monitor-files.js';
 export { clusterLockOwner } from './lock.js';
 export { NoCandidateError } from './promotion.js';
+export { checkDrill, type DrillCheck, type DrillCheckInput, type ProbeAck, type SplitBrainWindow, type WriteOutcome, type WriteRecord } from './drill-check.js';
+export { DRILL_SCENARIOS, runDrill, type DrillOptions, type DrillReport, type DrillScenario } from './drill.js';

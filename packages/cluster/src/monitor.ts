@@ -46,10 +46,11 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
   let failing = false;
   log({ event: 'started', pid: process.pid, policy: { healthCheckIntervalMs: policy.healthCheckIntervalMs, missedChecks: policy.missedChecks, primaryLeaseMs: policy.primaryLeaseMs } });
 
+  /** Drops the session. A node that stopped answering would hold a polite close for seconds: it is not waited for. */
   const closeSession = async () => {
     const current = session;
     session = null;
-    await current?.session.close();
+    void current?.session.close();
   };
 
   let lastStatus: NodeStatusView | null = null;
@@ -143,11 +144,15 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
       }
       const waitMs = Math.max(0, policy.healthCheckIntervalMs - (performance.now() - started));
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, waitMs);
-        options.signal.addEventListener('abort', () => {
+        const onAbort = () => {
           clearTimeout(timer);
           resolve();
-        }, { once: true });
+        };
+        const timer = setTimeout(() => {
+          options.signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, waitMs);
+        options.signal.addEventListener('abort', onAbort, { once: true });
       });
     }
   } finally {

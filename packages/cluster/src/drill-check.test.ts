@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { checkDrill, type DrillCheckInput, type WriteRecord } from './drill-check.js';
+
+function write(key: string, outcome: WriteRecord['outcome'], answeredMs: number, member: string | null = 'n1', timeline: number | null = 1): WriteRecord {
+  return {
+    key, value: `v-${key}`, sentMs: answeredMs - 1, answeredMs, outcome,
+    member: outcome === 'acknowledged' ? member : null, timeline: outcome === 'acknowledged' ? timeline : null, lsn: null,
+    error: outcome === 'acknowledged' ? null : 'connection_lost',
+  };
+}
+
+const entries = (...keys: string[]) => new Map(keys.map((key) => [key, `v-${key}`]));
+
+function input(extra: Partial<DrillCheckInput>): DrillCheckInput {
+  return {
+    writes: [],
+    probeAcks: [],
+    faultMs: 1000,
+    endMs: 3000,
+    primary: { name: 's1', entries: new Map() },
+    standbys: [],
+    activeGapMs: 200,
+    ...extra,
+  };
+}
+
+describe('checkDrill', () => {
+  it('passes a clean failover: every acknowledged write everywhere, indeterminate ones either way', () => {
+    const writes = [write('a', 'acknowledged', 900), write('b', 'indeterminate', 1000), write('c', 'failed', 1100), write('d', 'acknowledged', 1600, 's1', 2)];
+    const check = checkDrill(input({
+      writes,
+      primary: { name: 's1', entries: entries('a', 'b', 'd') },
+      standbys: [{ name: 's2', entries: entries('a', 'b', 'd') }],
+    }));
+    expect(check).toMatchObject({
+      ackedWrites: 2, failedWrites: 1, indeterminateWrites: 1, ackedWritesLost: 0, lost: [], unexpected: [], splitBrainMs: 0,
+      timelines: [1, 2], acknowledgingMembers: ['n1', 's1'],
+    });
+    // From the fault at 1000 to the first ack after it (1600), then to the end (3000).
+    expect(check.unavailableMs).toBe(1400);
+  });
+
+  it('counts an acknowledged write missing on the primary or on a standby as lost, once per key', () => {
+    const writes = [write('a', 'acknowledged', 900), write('b', 'acknowledged', 950)];
+    const check = checkDrill(input({ writes, primary: { name: 's1', entries: entries('a') }, standbys: [{ name: 's2', entries: entries('a') }] }));
+    expect(check.ackedWritesLost).toBe(1);
+    expect(check.lost).toEqual([{ key: 'b', member: 's1', found: null }, { key: 'b', member: 's2', found: null }]);
+  });
+
+  it('flags values nobody wrote, and a failed write that is there after all', () => {
+    const writes = [write('a', 'acknowledged', 900), write('c', 'failed', 1000)];
+    const primary = new Map([['a', 'v-a'], ['c', 'v-c'], ['x', 'from nowhere']]);
+    const check = checkDrill(input({ writes, primary: { name: 's1', entries: primary } }));
+    expect(check.unexpected.map((entry) => entry.key)).toEqual(['c', 'x']);
+  });
+
+  it('measures a split brain as the overlap of two members acknowledging', () => {
+    // n1 acks until 1500, s1 from 1200: 300 ms during which both acknowledged.
+    const probeAcks = [...[1000, 1100, 1200, 1300, 1400, 1500].map((atMs) => ({ member: 'n1', atMs })), ...[1200, 1300, 1400, 1500, 1600].map((atMs) => ({ member: 's1', atMs }))];
+    const check = checkDrill(input({ probeAcks }));
+    expect(check.splitBrainMs).toBe(300);
+    expect(check.splitBrainWindows).toEqual([{ members: ['n1', 's1'], fromMs: 1200, toMs: 1500 }]);
+  });
+
+  it('sees no split brain when the old primary stops before the new one starts', () => {
+    const probeAcks = [...[1000, 1100, 1200].map((atMs) => ({ member: 'n1', atMs })), ...[1900, 2000, 2100].map((atMs) => ({ member: 's1', atMs }))];
+    expect(checkDrill(input({ probeAcks })).splitBrainMs).toBe(0);
+  });
+});
