@@ -8,15 +8,12 @@
 // each client count is measured at each of --levels (synchronous_commit per write).
 //   node scripts/bench/commits.mjs [--runs 3] [--duration 10] [--clients 1,8,32] [--json]
 //   node scripts/bench/commits.mjs --sync-standby [--levels local,on,remote_apply] [...]
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median, walship } from './lib/common.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(root, 'packages', 'cli', 'bin', 'walship.js');
 const { values: args } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
@@ -30,11 +27,6 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
   },
 });
-const walship = (...a) => {
-  const r = spawnSync(process.execPath, [cli, ...a], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`walship ${a.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
 const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'walship-bench-')), 'data');
 const standbyDir = path.join(path.dirname(dir), 'standby');
 walship('init', '-D', dir, '--port', args.port);
@@ -69,7 +61,6 @@ try {
   walship('stop', '-D', dir);
   fs.rmSync(path.dirname(dir), { recursive: true, force: true });
 }
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const summary = cases.map(({ level, clients }) => {
   const runs = results.get(`${level}/${clients}`);
   const pick = (f) => { const xs = runs.map(f); return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) }; };

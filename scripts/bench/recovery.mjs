@@ -9,12 +9,9 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cli, parseLsn as parse, parseWalshipRedoDone, readPidFile, serverMain as server } from './lib/common.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(root, 'packages', 'cli', 'bin', 'walship.js');
-const server = path.join(root, 'packages', 'server', 'dist', 'main.js');
 const { values: args } = parseArgs({
   options: {
     'wal-mb': { type: 'string', default: '1024' },
@@ -50,8 +47,8 @@ function startNode() {
   child.stderr.on('data', (d) => { output += d; });
   return new Promise((resolve, reject) => {
     const timer = setInterval(() => {
-      const pid = fs.existsSync(path.join(dir, 'postmaster.pid')) ? fs.readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n') : [];
-      if (Number(pid[0]) === child.pid && pid[7]?.trim() === 'ready') {
+      const pidFile = readPidFile(dir);
+      if (pidFile?.pid === child.pid && pidFile.status === 'ready') {
         clearInterval(timer);
         resolve({ child, readyMs: performance.now() - started, log: () => output });
       }
@@ -68,7 +65,6 @@ const clients = await Promise.all(Array.from({ length: Number(args.clients) }, (
 const valueSize = Number(args['value-size']);
 const valueOf = () => randomBytes(valueSize);
 const startLsn = await clients[0].status().then((s) => s.insertLsn);
-const parse = (lsn) => { const [hi, lo] = lsn.split('/'); return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16); };
 let committed = 0;
 let done = false;
 const loadStarted = performance.now();
@@ -95,15 +91,13 @@ progress('restarting after SIGKILL...', 2);
 
 const second = await startNode();
 const log = second.log();
-const match = /redo done at \S+: (\d+) records, ([\d.]+) MB in ([\d.]+) s/.exec(log);
+const redo = parseWalshipRedoDone(log);
 second.child.kill('SIGINT');
 await new Promise((resolve) => second.child.once('exit', resolve));
 fs.rmSync(path.dirname(dir), { recursive: true, force: true });
 if (process.stderr.isTTY) process.stderr.write('\n');
-if (match === null) throw new Error(`no "redo done" line in the log:\n${log}`);
-const records = Number(match[1]);
-const megabytes = Number(match[2]);
-const redoSeconds = Number(match[3]);
+if (redo === null) throw new Error(`no "redo done" line in the log:\n${log}`);
+const { records, megabytes, seconds: redoSeconds } = redo;
 const result = {
   walMegabytes: megabytes,
   records,

@@ -13,11 +13,9 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { cli, firstAcceptedWriteMs, parseLsn as parse, percentile as pct, walship } from './lib/common.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(root, 'packages', 'cli', 'bin', 'walship.js');
 const { values: args } = parseArgs({
   options: {
     'catchup-mb': { type: 'string', default: '1024' },
@@ -28,13 +26,6 @@ const { values: args } = parseArgs({
   },
 });
 const say = (text) => process.stderr.write(`${text}\n`);
-const walship = (...a) => {
-  const r = spawnSync(process.execPath, [cli, ...a], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`walship ${a.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
-const parse = (lsn) => { const [hi, lo] = lsn.split('/'); return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16); };
-const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? null : s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]; };
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'walship-replbench-'));
 const primaryDir = path.join(base, 'primary');
@@ -137,20 +128,16 @@ try {
   const admin = await WalshipClient.connect({ port: standbyPort });
   const promoteStarted = performance.now();
   const promoted = admin.promote({ wait: true });
-  let firstWriteMs = null;
   // A fresh session per attempt, each with a short timeout, until a write is accepted.
-  while (firstWriteMs === null && performance.now() - promoteStarted < 30_000) {
+  const firstWriteMs = await firstAcceptedWriteMs(async () => {
     let writer = null;
     try {
       writer = await WalshipClient.connect({ port: standbyPort, timeoutMs: 2000 });
       await writer.put('after-promotion', 'first');
-      firstWriteMs = performance.now() - promoteStarted;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 1));
     } finally {
       await writer?.close().catch(() => undefined);
     }
-  }
+  }, promoteStarted);
   const { timeline } = await promoted;
   await admin.close();
   const cliStarted = performance.now();
