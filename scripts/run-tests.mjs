@@ -2,10 +2,29 @@
 // The project's test command (`npm test`, which .ci/run calls): builds, runs the unit tests in
 // parallel, then the real-process tests one file at a time, and ends with one plain line,
 // `N passed, N failed`, summed over both runs. Exits non-zero if anything failed or a run broke.
+// `--step NAME=passed|failed` (repeatable) counts a step that ran before it (.ci/run's benchmark)
+// in that summary as one item.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: options } = parseArgs({ options: { step: { type: 'string', multiple: true, default: [] } } });
+let passed = 0;
+let failed = 0;
+for (const step of options.step) {
+  const match = /^(.+)=(passed|failed)$/.exec(step);
+  if (match === null) {
+    console.error(`walship: --step ${step}: expected NAME=passed or NAME=failed`);
+    process.exit(2);
+  }
+  if (match[2] === 'passed') passed++;
+  else {
+    failed++;
+    console.error(`walship: the step "${match[1]}" failed before the tests; it counts as one failure.`);
+  }
+}
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const reports = path.join(root, '.tmp', 'test-reports');
@@ -20,12 +39,10 @@ function run(command, args) {
 let broken = false;
 if (run(bin('tsc'), ['-b']) !== 0) {
   console.error('walship: the build failed; see the errors above.');
-  console.log('0 passed, 1 failed');
+  console.log(`${passed} passed, ${failed + 1} failed`);
   process.exit(1);
 }
 
-let passed = 0;
-let failed = 0;
 for (const project of ['unit', 'integration']) {
   const output = path.join(reports, `${project}.json`);
   fs.rmSync(output, { force: true });
