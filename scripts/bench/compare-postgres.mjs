@@ -40,13 +40,14 @@
 //
 //   npm run bench:pg [-- --quick] [--json] [--rounds 3] [--duration 10] [--markdown docs/benchmarks.md]
 //   node scripts/bench/compare-postgres.mjs --help
+import { spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cli, firstAcceptedWriteMs, median, parseLsn, parseWalshipRedoDone, percentile, sleep, walship } from './lib/common.mjs';
+import { cli, firstAcceptedWriteMs, median, parseLsn, parseWalshipRedoDone, percentile, root, sleep, walship } from './lib/common.mjs';
 import { DEFAULT_PG_BIN, findPostgres, makePgOwnedDir, parsePgRedo, PgServer, runPg, runPgbench } from './lib/postgres.mjs';
 import { installCleanupHandlers, onCleanup, reapedChildrenCpuMicros, runCleanups, spawnGroup, stopping, treeCpuMicros } from './lib/processes.mjs';
 import { WalshipServer } from './lib/walship-nodes.mjs';
@@ -229,7 +230,16 @@ fs.mkdirSync(dirs.work, { mode: 0o700 });
 makePgOwnedDir(dirs.postgres);
 makePgOwnedDir(dirs.socket);
 
+/** The walship commit measured (and whether its packages had changes not committed), for the history. */
+function walshipRevision() {
+  const head = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  if (head.status !== 0) return 'unknown';
+  const dirty = spawnSync('git', ['-C', root, 'status', '--porcelain', '--', 'packages'], { encoding: 'utf8' });
+  return `${head.stdout.trim()}${dirty.stdout.trim() === '' ? '' : ' with uncommitted changes in packages/'}`;
+}
+
 const machine = {
+  walship: walshipRevision(),
   cpus: os.cpus().length,
   cpuModel: os.cpus()[0]?.model ?? 'unknown',
   memoryGb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
@@ -941,7 +951,7 @@ const range = (min, max) => (min === null ? '-' : `${formatNumber(min)}–${form
 function machineLines() {
   const m = machine;
   return [
-    `machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGb} GB memory, ${m.kernel}, Node ${m.node}, PostgreSQL ${m.postgres}`,
+    `machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGb} GB memory, ${m.kernel}, Node ${m.node}, PostgreSQL ${m.postgres}; walship at ${m.walship}`,
     `disk: ${m.fdatasyncPerSecond ?? '-'} fdatasync/s (pg_test_fsync, one 8kB write, on ${os.tmpdir()}); load average ${m.loadAverageStart.join(' ')} at the start, ${m.loadAverageEnd.join(' ')} at the end`,
     `run: ${config.rounds} round${config.rounds === 1 ? '' : 's'}${quick ? ' (--quick)' : ''}, ${config.durationSeconds} s per commits run, ${config.lagSeconds} s of lag sampling, ` +
       `${config.dbMb} MB base-backup table, ${config.walMb} MB of WAL for catch-up and recovery; ${Math.round((Date.now() - startedAt) / 1000)} s in all`,
