@@ -289,9 +289,13 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
       'Replication lag of every member: state, sync state, lag in bytes behind the primary (from its one snapshot), ' +
         'write / flush / replay lag (the sender\'s lag tracker), replay delay, catch-up rate and ETA, slot retention. ' +
         'Without --once or --check, a live view refreshed every --interval until Ctrl-C (full screen on a terminal, ' +
-        'plain samples otherwise). Standbys streaming from a given node are shown even when not given.',
+        'plain samples otherwise). Standbys streaming from a given node are shown even when not given. With -f, the members of a cluster ' +
+        'config, and its live state followed through failovers.',
     )
     .addOption(new Option('--node <host:port>', 'the members to watch, a list a:1,b:2 (default: $WALSHIP_NODE or 127.0.0.1:5433)').argParser(parseNodeList))
+    .addOption(new Option('-f, --file <file>', 'watch the members of a cluster config (for example cluster-configs/local-3node.yaml)'))
+    .addOption(new Option('--base-port <n>', "with -f: every member's port is N plus its port_offset (overrides base_port)").argParser(parsePort))
+    .addOption(new Option('--data-root <dir>', 'with -f: where the cluster state lives (overrides data_root)'))
     .addOption(new Option('--interval <ms>', 'refresh every MS milliseconds, or a duration like 2s (default: 1000); --once waits this long between its two samples'))
     .option('--once', 'two samples --interval apart (rates need two), print the second and exit')
     .option('--json', 'with --once or --check: print one JSON document (members[], slots[], ...)')
@@ -702,6 +706,17 @@ export async function runCli(args: readonly string[], io: CliIo = processIo()): 
     await program.parseAsync([...args], { from: 'user' });
     return exitCode;
   } catch (error) {
+    // `walship lag --check` is a monitoring plugin: a command line it cannot parse is UNKNOWN (3)
+    // with one line on stdout, not a usage error (2, which a monitoring system reads as CRITICAL).
+    if (error instanceof CommanderError && error.exitCode !== 0 && isLagCheck(args)) {
+      io.stdout.write(`WALSHIP_REPLICATION_LAG UNKNOWN: ${error.message.replace(/^error: /, '').replace(/\s+/g, ' ').trim()}\n`);
+      return ExitCode.unreachable;
+    }
     return reportError(error, io);
   }
+}
+
+/** Whether a command line is `walship lag ... --check ...`. */
+function isLagCheck(args: readonly string[]): boolean {
+  return args.find((arg) => !arg.startsWith('-')) === 'lag' && args.includes('--check');
 }

@@ -7,6 +7,7 @@ export * from './units.js';
 export * from './snapshot.js';
 export * from './lag-report.js';
 export * from './compute-lag.js';
+export * from './cluster-view.js';
 export * from './constants.js';
 export * from './check.js';
 export * from './render-text.js';

@@ -5,6 +5,7 @@
  * lagBytes, writeLagMs, flushLagMs, replayLagMs and syncState (keep these; add freely). LSNs are
  * "X/X" strings, times milliseconds, sizes bytes.
  */
+import type { ClusterView } from './cluster-view.js';
 
 export type MemberRole = 'primary' | 'standby' | 'unknown';
 
@@ -80,6 +81,11 @@ export interface MemberLag {
   /** At the current replay and WAL rates, when the lag reaches 0; null when it is not shrinking. */
   catchUpEtaMs: number | null;
   slotName: string | null;
+  /**
+   * Its role in the cluster's live state (`primary`, `standby`, `fenced`, `uninitialized`), when
+   * watched from a cluster config (`walship lag -f`); absent otherwise.
+   */
+  clusterRole?: string | null;
 }
 
 export interface SlotLag {
@@ -122,4 +128,6 @@ export interface LagReport {
   timelineChanges: TimelineChange[];
   /** What is wrong with the cluster as a whole, for people (no primary, two primaries, ...). */
   problems: string[];
+  /** What the cluster's live state says, when watched from a cluster config (`walship lag -f`); absent otherwise. */
+  cluster?: ClusterView;
 }

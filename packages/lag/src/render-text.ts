@@ -4,6 +4,7 @@
  * and colours applied afterwards, so escape codes never shift the columns.
  */
 import { memberSeverity, type CheckThresholds, type Severity } from './check.js';
+import type { ClusterView } from './cluster-view.js';
 import type { LagReport, MemberLag } from './lag-report.js';
 import { formatBytes, formatDuration, formatRate, formatThreshold } from './units.js';
 
@@ -38,8 +39,23 @@ function catchUp(member: MemberLag): string {
 }
 
 function stateText(member: MemberLag): string {
-  if (member.reachable === false && member.state !== 'unreachable') return `${member.state} (no answer)`;
-  return member.state;
+  // A fenced old primary is shown as such whatever it answers: it must rejoin before it serves.
+  const fenced = member.clusterRole === 'fenced' ? ', fenced' : '';
+  if (member.reachable === false && member.state !== 'unreachable') return `${member.state} (no answer${fenced})`;
+  return fenced === '' ? member.state : `${member.state} (${fenced.slice(2)})`;
+}
+
+/** `cluster NAME · state: primary P on timeline T · fenced: F`: what the cluster's live state says. */
+export function clusterLine(view: ClusterView): string {
+  if (view.stateError !== null || view.statePrimary === null) return `cluster ${view.name} · state: -`;
+  const byRole = (role: string) => Object.entries(view.roles).filter(([, r]) => r === role).map(([name]) => name);
+  const fenced = byRole('fenced');
+  const uninitialized = byRole('uninitialized');
+  return [
+    `cluster ${view.name} · state: primary ${view.statePrimary} on timeline ${view.stateTimeline ?? '?'}`,
+    ...(fenced.length > 0 ? [`fenced: ${fenced.join(', ')}`] : []),
+    ...(uninitialized.length > 0 ? [`not created: ${uninitialized.join(', ')}`] : []),
+  ].join(' · ');
 }
 
 function clock(timeMs: number, timeZone: string | undefined): string {
@@ -65,6 +81,7 @@ export function renderLagReport(report: LagReport, options: RenderOptions): stri
     ? paint('critical', 'no primary')
     : `primary ${paint('bold', report.primary)} on timeline ${report.timeline}`;
   lines.push(`${primary} · flush ${report.primaryFlushLsn ?? '-'} · WAL ${formatRate(report.walRateBytesPerSecond)} · ${clock(report.timeMs, options.timeZone)}`);
+  if (report.cluster !== undefined) lines.push(paint('dim', clusterLine(report.cluster)));
   for (const change of report.timelineChanges.slice(-3)) {
     lines.push(paint('notice', `timeline ${change.fromTimeline ?? '?'} → ${change.toTimeline} at ${clock(change.timeMs, options.timeZone)}: ${change.fromPrimary ?? '?'} → ${change.toPrimary}`));
   }

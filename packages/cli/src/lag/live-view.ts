@@ -21,6 +21,17 @@ export interface LiveViewOptions {
   intervalMs: number;
   thresholds: CheckThresholds;
   record: ((report: LagReport) => void) | null;
+  /** Lines drawn under the table, asked again for every frame (npm start's load figures). */
+  footer?: (() => readonly string[]) | undefined;
+  /** Each report, once drawn (npm start's load follows the primary with it). */
+  onReport?: ((report: LagReport) => void) | undefined;
+}
+
+/** What a caller running the view in-process adds: its own Ctrl-C (`signal`), footer lines and each report. */
+export interface LiveViewExtras {
+  signal?: AbortSignal;
+  footer?: () => readonly string[];
+  onReport?: (report: LagReport) => void;
 }
 
 /** What the view samples (a LagMonitor). */
@@ -155,9 +166,13 @@ export async function runLiveView(sampler: Sampler, options: LiveViewOptions, io
   };
   const footer = (paint: typeof lag.PLAIN) =>
     paint('dim', `refresh every ${lag.formatDuration(options.intervalMs)} · members that do not answer are marked · Ctrl-C to quit`);
+  const extraLines = (): readonly string[] => {
+    const lines = options.footer?.() ?? [];
+    return lines.length === 0 ? [] : ['', ...lines];
+  };
   const draw = () => {
     if (last === null || !fullScreen) return;
-    io.stdout.write(composeFrame([...frameLines(last), '', footer(color ? lag.ANSI_PAINT : lag.PLAIN)], size()));
+    io.stdout.write(composeFrame([...frameLines(last), ...extraLines(), '', footer(color ? lag.ANSI_PAINT : lag.PLAIN)], size()));
   };
   const onResize = () => draw();
 
@@ -178,7 +193,8 @@ export async function runLiveView(sampler: Sampler, options: LiveViewOptions, io
       sparks.retain(report.members.map((member) => member.name));
       last = report;
       if (fullScreen) draw();
-      else io.stdout.write(`${frameLines(report).join('\n')}\n\n`);
+      else io.stdout.write(`${[...frameLines(report), ...extraLines()].join('\n')}\n\n`);
+      options.onReport?.(report);
       await waitOrAbort(started + options.intervalMs - Date.now(), stop.signal);
     }
   } finally {
