@@ -2,12 +2,14 @@
 // `npm start`: the main job on one machine. Brings up cluster-configs/local-3node.yaml with
 // `walship cluster up` (a primary, a synchronous and an asynchronous standby, and the failover
 // monitor; created the first time in data/local-3node, started in their current roles after
-// that), puts a light write load
-// on the primary (following it if another terminal switches over or fails over), and redraws the
-// cluster's status table every second: role, state, timeline, LSN, lag in bytes and replay time,
-// sync state of each member, and the load's acknowledged writes.
-// Ctrl-C stops the load, the monitor and every member this run started (`walship cluster down`
-// when it started them all), and leaves no process behind.
+// that), puts a light write load on the primary (following it if another terminal switches over
+// or fails over), and opens the live lag view of `walship lag -f` on the cluster: per member its
+// role, state, sync state, lag in bytes and write / flush / replay lag, replay delay, catch-up
+// rate, a sparkline of replay lag, the timeline changes, and under it the load's acknowledged
+// writes. Full screen on a terminal; plain blocks, one per second, when stdout is not one.
+// Ctrl-C closes the view (the terminal restored), then stops the load, the monitor and every
+// member this run started (`walship cluster down` when it started them all), and leaves no
+// process behind.
 //   WALSHIP_DEMO_RATE (writes/s, default 200), WALSHIP_DEMO_BASE_PORT (default: the config's 5433),
 //   WALSHIP_DEMO_DATA_ROOT (default: the config's data/local-3node)
 import { spawn, spawnSync } from 'node:child_process';
@@ -54,9 +56,15 @@ function stopWhatWeStarted() {
   for (const name of startedHere) cluster('stop', name, '--quiet');
 }
 
+/** The lag view: aborted first on Ctrl-C, so that the terminal is back before anything is said. */
+const viewStop = new AbortController();
+let view = null;
+
 async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
+  viewStop.abort();
+  await view?.catch(() => undefined);
   process.stderr.write('\nstopping the load and the cluster...\n');
   if (upChild !== null) await new Promise((resolve) => upChild.once('exit', resolve));
   await load?.close();
@@ -132,38 +140,39 @@ load.timer = setInterval(() => {
   }
 }, 100);
 
-// 3. The status table, redrawn each second (the lag monitor will give it its full view).
+// 3. The lag view of `walship lag -f` on the cluster, with the load's figures under it; the load
+// follows the primary the view finds (the answering primary on the highest timeline).
 const cluster$ = await import('@walship/cluster');
-const { createNodeControl, processIo } = await import('@walship/cli');
+const { processIo, runClusterLag } = await import('@walship/cli');
 const config = cluster$.loadClusterConfig(configFile, {
   ...(process.env.WALSHIP_DEMO_BASE_PORT ? { basePort: Number(process.env.WALSHIP_DEMO_BASE_PORT) } : {}),
   ...(process.env.WALSHIP_DEMO_DATA_ROOT ? { dataRoot: process.env.WALSHIP_DEMO_DATA_ROOT } : {}),
 });
-const ctx = { config, control: createNodeControl(processIo(), { quiet: true }), progress: () => {} };
-const terminal = process.stdout.isTTY === true;
 const relativeConfig = [path.relative(process.cwd(), configFile), ...overrides].join(' ');
 let last = { at: Date.now(), acknowledged: 0 };
-const tick = async () => {
-  if (stopping) return;
-  let text;
-  try {
-    const { state, rows } = await cluster$.clusterStatus(ctx);
-    const primary = rows.find((row) => row.name === state.primary);
-    if (primary !== undefined && primary.role === 'primary' && primary.state === 'running') await load.follow(primary.port);
-    const now = Date.now();
-    const perSecond = ((load.acknowledged - last.acknowledged) * 1000) / Math.max(1, now - last.at);
-    last = { at: now, acknowledged: load.acknowledged };
-    text =
-      `${new Date().toISOString().slice(11, 19)}  ${cluster$.formatMembersTable(config, state, rows)}` +
-      `load: ${rate} writes/s asked, ${perSecond.toFixed(0)}/s acknowledged by ${primary?.name ?? '?'} (${load.acknowledged} in all, ${load.failed} failed)\n` +
-      `Ctrl-C stops the load and the cluster. In another terminal: npx walship cluster switchover -f ${relativeConfig}\n` +
-      `or kill the primary (npx walship cluster kill -f ${relativeConfig} ${state.primary}) and watch the monitor fail over\n`;
-  } catch (error) {
-    text = `${new Date().toISOString().slice(11, 19)}  cluster status failed: ${error.message}\n`;
+let loadLine = `load: ${rate} writes/s asked`;
+let primaryName = upDocument.primary;
+const onReport = (report) => {
+  const primary = report.members.find((member) => member.name === report.primary && member.state === 'running');
+  if (primary !== undefined && primary.port !== null && !stopping) {
+    primaryName = primary.name;
+    void load.follow(primary.port);
   }
-  if (stopping) return;
-  process.stdout.write(terminal ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
+  const now = Date.now();
+  const perSecond = ((load.acknowledged - last.acknowledged) * 1000) / Math.max(1, now - last.at);
+  last = { at: now, acknowledged: load.acknowledged };
+  loadLine = `load: ${rate} writes/s asked, ${perSecond.toFixed(0)}/s acknowledged by ${primaryName} (${load.acknowledged} in all, ${load.failed} failed)`;
 };
-const refresh = setInterval(() => void tick(), 1000);
-void refresh;
-await tick();
+const footer = () => [
+  loadLine,
+  `Ctrl-C stops the load and the cluster. In another terminal: npx walship cluster switchover -f ${relativeConfig}`,
+  `or kill the primary (npx walship cluster kill -f ${relativeConfig} ${primaryName}) and watch the monitor fail over`,
+];
+view = runClusterLag(config, {}, processIo(), { signal: viewStop.signal, footer, onReport });
+view.then(
+  (code) => void stop(code),
+  (error) => {
+    process.stderr.write(`walship lag failed: ${error.message}\n`);
+    void stop(1);
+  },
+);

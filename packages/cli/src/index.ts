@@ -10,3 +10,7 @@ export { readPidFile, processIsAlive, pidFilePath, type PidFileInfo } from '@wal
 // The cluster toolkit's NodeControl done with this program's node commands, for scripts that
 // run @walship/cluster's operations themselves (scripts/start-demo.mjs).
 export { createNodeControl, type NodeControlChoices } from './cluster-node-control.js';
+// walship lag -f's view of a cluster, run in-process by scripts/start-demo.mjs with its own
+// Ctrl-C, footer lines and a callback for each report.
+export { runClusterLag, type LagOptions } from './commands/lag.js';
+export type { LiveViewExtras } from './lag/live-view.js';
