@@ -41,14 +41,16 @@ export async function run(options: DrillCommandOptions, io: CliIo): Promise<numb
   // Up first, so that the monitor runs before the fault: the drill's own up then finds it all running.
   await cluster.clusterUp(ctx, options.timeout === undefined ? {} : { timeoutMs: options.timeout });
   if (ctx.config.failover.mode === 'automatic') await ensureMonitor(ctx.config, options.basePort);
-  const report = await cluster.runDrill(ctx, {
+  // The drill's lag, recorded as walship lag -f --record would: lag.jsonl, lag.html and `lag` in its report.
+  const { formatDrillLag, recordDrillLag } = await import('../lag/drill-recording.js');
+  const report = await recordDrillLag(ctx.config, io, () => cluster.runDrill(ctx, {
     scenario: options.scenario,
     ...(options.duration === undefined ? {} : { durationMs: options.duration }),
     ...(options.rate === undefined ? {} : { rate: options.rate }),
     ...(options.clients === undefined ? {} : { clients: options.clients }),
     ...(options.timeout === undefined ? {} : { settleTimeoutMs: options.timeout }),
-  });
+  }));
   if (options.json === true) printJson(io.stdout, report);
-  else io.stdout.write(formatReport(report));
+  else io.stdout.write(formatReport(report) + formatDrillLag(report.lag));
   return report.verdict === 'pass' ? ExitCode.ok : ExitCode.failed;
 }
