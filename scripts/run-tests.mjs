@@ -56,9 +56,10 @@ for (const project of ['unit', 'integration']) {
   const report = JSON.parse(fs.readFileSync(output, 'utf8'));
   passed += report.numPassedTests;
   failed += report.numFailedTests;
-  // A file that failed to load counts as a failure even when it reported no test.
+  // A file that failed to load, or whose beforeAll failed (its tests then report as skipped),
+  // counts as a failure even when none of its tests did.
   for (const file of report.testResults ?? []) {
-    if (file.status === 'failed' && (file.assertionResults ?? []).length === 0) failed++;
+    if (file.status === 'failed' && !(file.assertionResults ?? []).some((test) => test.status === 'failed')) failed++;
   }
   if (status !== 0 && report.numFailedTests === 0) broken = true;
 }
