@@ -29,3 +29,10 @@ export const TIMELINE_CHANGES_MAX = 10;
 
 /** Upstream chains longer than this are cut (a loop in what nodes report must not hang the view). */
 export const CASCADE_DEPTH_MAX = 16;
+
+/**
+ * A streaming standby less than this much WAL behind (at the primary's current WAL rate) that is
+ * not gaining is "keeping up", not "not gaining": under a steady load the one at the head of the
+ * stream is always a few commits behind. One second: the live view's default refresh.
+ */
+export const KEEPING_UP_LAG_MS = 1_000;

@@ -36,4 +36,21 @@ describe('renderLagReport', () => {
     const header = plain(lines.find((l) => plain(l).startsWith('member'))!);
     expect(plain(s1).indexOf('disconnected')).toBe(header.indexOf('state'));
   });
+
+  it('says a standby that keeps pace under a steady load is keeping up, and one far behind is not gaining', () => {
+    // The primary writes 1 MB/s; s1 replays as fast, 100 kB behind (a tenth of a second of WAL);
+    // s2 replays as fast too, but 5 MB behind (five seconds of WAL).
+    const sample = (i: number) => {
+      const flush = 100 * MB + i * MB;
+      const primary = primarySnapshot({ flushLsn: flush, replication: [row('s1', { replayLsn: flush - 100_000 }), row('s2', { replayLsn: flush - 5 * MB })] });
+      return sampleAt(1_000_000 + i * 1000, member('p', 1, primary), member('s1', 2, standbySnapshot('s1')), member('s2', 3, standbySnapshot('s2')));
+    };
+    const first = computeLag(sample(0), EMPTY_HISTORY);
+    const { report } = computeLag(sample(1), first.history);
+    expect(report.walRateBytesPerSecond).toBe(MB);
+    expect(report.members.map((m) => [m.name, m.catchUpEtaMs])).toEqual([['p', null], ['s1', null], ['s2', null]]);
+    const text = renderLagReport(report, { thresholds: { warn: null, crit: null } }).join('\n');
+    expect(text).toMatch(/\n {2}s1 .*1\.0 MB\/s, keeping up/);
+    expect(text).toMatch(/\n {2}s2 .*1\.0 MB\/s, not gaining/);
+  });
 });

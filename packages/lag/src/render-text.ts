@@ -5,6 +5,7 @@
  */
 import { memberSeverity, type CheckThresholds, type Severity } from './check.js';
 import type { ClusterView } from './cluster-view.js';
+import { KEEPING_UP_LAG_MS } from './constants.js';
 import type { LagReport, MemberLag } from './lag-report.js';
 import { formatBytes, formatDuration, formatRate, formatThreshold } from './units.js';
 
@@ -29,11 +30,24 @@ export interface RenderOptions {
   timeZone?: string;
 }
 
-function catchUp(member: MemberLag): string {
+/**
+ * Under a steady write load a standby that keeps pace is always a little behind and gains
+ * nothing (its replay rate is the WAL rate): "not gaining" would read as a problem. It is keeping
+ * up while it streams less than KEEPING_UP_LAG_MS of WAL (at the current rate) behind.
+ */
+export function keepingUp(member: MemberLag, walRateBytesPerSecond: number | null): boolean {
+  if (member.state !== 'streaming' || member.lagBytes === null || walRateBytesPerSecond === null) return false;
+  return member.lagBytes <= (walRateBytesPerSecond * KEEPING_UP_LAG_MS) / 1000;
+}
+
+function catchUp(member: MemberLag, walRateBytesPerSecond: number | null): string {
   if (member.role !== 'standby') return '';
   const rate = member.catchUpRateBytesPerSecond;
   if (rate === null) return '-';
-  if (member.catchUpEtaMs === null) return member.lagBytes === 0 ? formatRate(rate) : `${formatRate(rate)}, not gaining`;
+  if (member.catchUpEtaMs === null) {
+    if (member.lagBytes === 0) return formatRate(rate);
+    return `${formatRate(rate)}, ${keepingUp(member, walRateBytesPerSecond) ? 'keeping up' : 'not gaining'}`;
+  }
   if (member.catchUpEtaMs === 0) return formatRate(rate);
   return `${formatRate(rate)}, ETA ${formatDuration(member.catchUpEtaMs)}`;
 }
@@ -103,7 +117,7 @@ export function renderLagReport(report: LagReport, options: RenderOptions): stri
       formatDuration(member.flushLagMs),
       formatDuration(member.replayLagMs),
       formatDuration(member.replayDelayMs),
-      catchUp(member) || '-',
+      catchUp(member, report.walRateBytesPerSecond) || '-',
       member.lsn ?? '-',
     ];
     if (sparks !== undefined) cells.splice(sparkColumn, 0, sparks.get(member.name) ?? '');
