@@ -12,10 +12,9 @@
  * - Once the cluster is down, `lag -f --check` is UNKNOWN.
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, freePort, tempDir, walship } from './helpers/node.js';
+import { ROOT, freePortRange, tempDir, walship } from './helpers/node.js';
 
 const CONFIG = path.join(ROOT, 'cluster-configs', 'local-3node.yaml');
 const SECTION_10_KEYS = ['name', 'address', 'port', 'metricsPort', 'role', 'state', 'timeline', 'lsn', 'lagBytes', 'writeLagMs', 'flushLagMs', 'replayLagMs', 'syncState'];
@@ -35,25 +34,6 @@ interface StandbySummary { name: string; samples: number; disconnectedSamples: n
 interface DrillDocument {
   verdict: string; reasons: string[]; artifacts: string; primaryBefore: string; primaryAfter: string; timelines: number[];
   lag: { recording: string; chart: string; samples: number; standbys: StandbySummary[]; error: string | null };
-}
-
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A base port with three free ports from it. */
-async function freePortRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = await freePort();
-    if (base + count > 65535) continue;
-    const others = await Promise.all(Array.from({ length: count - 1 }, (_, i) => portIsFree(base + i + 1)));
-    if (others.every(Boolean)) return base;
-  }
-  throw new Error(`no ${count} consecutive free ports found`);
 }
 
 describe('walship lag -f and drills on local-3node.yaml', () => {

@@ -10,6 +10,9 @@
  *   the standby as the primary on timeline 2, the timeline change, and the old primary as not
  *   answering.
  * - Ctrl-C (send-keys C-c) ends it with status 0 and the normal screen back.
+ * - `npm start` (scripts/start-demo.mjs, on local-3node.yaml moved to free ports and a temporary
+ *   data root) opens the same view on its cluster with the load's figures under it; Ctrl-C closes
+ *   the view, then stops the load, the monitor and every member: no process is left.
  *
  * A missing tmux fails the test, saying how to install it: nothing here is skipped.
  */
@@ -17,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, TestNode, waitFor, walship } from './helpers/node.js';
+import { CLI, ROOT, TestNode, freePortRange, waitFor, walship } from './helpers/node.js';
 import { basebackup } from './helpers/replication.js';
 
 /** Fresh figures several times a second; a silent standby is disconnected after 2 s. */
@@ -44,25 +47,38 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
   /** A tmux server of this test's own: -L names its socket. */
   const socket = `walship-lag-test-${process.pid}`;
   let sessionStarted = false;
+  /** npm start's cluster: its -f / --base-port / --data-root, once started. */
+  let demo: { overrides: string[]; dataRoot: string } | null = null;
 
   const run = (...args: string[]) => {
     const result = spawnSync(tmux, ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`tmux ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
     return result.stdout;
   };
-  /** The screen as it shows now, one string per row. */
-  const screen = () => run('capture-pane', '-p', '-t', 'lag').split('\n');
-  /** tmux's format variables of the pane: whether the program still runs, and whether the alternate screen is on. */
-  const pane = () => {
-    const [dead, status, alternate] = run('display-message', '-p', '-t', 'lag', '#{pane_dead} #{pane_dead_status} #{alternate_on}').trim().split(' ');
-    return { dead: dead === '1', status: status === '' ? null : Number(status), alternate: alternate === '1' };
+  /** The screen of a session as it shows now, one string per row. */
+  const screen = (session = 'lag') => run('capture-pane', '-p', '-t', session).split('\n');
+  /** Whether the pane shows the alternate screen (a full-screen program draws there). */
+  const alternateScreen = (session = 'lag') => run('display-message', '-p', '-t', session, '#{alternate_on}').trim() === '1';
+  /**
+   * A command line for a pane: the program under bash, which prints its exit status once it ends
+   * and then waits for a line that never comes, so the pane and its last screen stay until the
+   * server is killed (a pane whose process exits may lose its last output, and tmux's
+   * pane_dead_status is not always filled in). Ctrl-C reaches the program; bash waits for it and
+   * goes on unless the program itself died of the signal.
+   */
+  const paneCommand = (words: readonly string[]) =>
+    `exec bash -c '"$@"; echo "[exit status $?]"; read -r _' walship-test ${words.map((word) => `'${word}'`).join(' ')}`;
+  /** The program's exit status once the pane shows it, else null. */
+  const exitStatus = (session = 'lag') => {
+    const match = /\[exit status (\d+)\]/.exec(screen(session).join('\n'));
+    return match === null ? null : Number(match[1]);
   };
   /** Waits until the screen satisfies `check`; on a timeout, says what the screen showed. */
-  async function screenShows(what: string, check: (text: string) => boolean, timeoutMs = 20_000): Promise<string> {
+  async function screenShows(what: string, check: (text: string) => boolean, timeoutMs = 20_000, session = 'lag'): Promise<string> {
     let last = '';
     try {
       await waitFor(what, () => {
-        last = screen().join('\n');
+        last = screen(session).join('\n');
         return check(last);
       }, timeoutMs, 100);
     } catch (error) {
@@ -82,21 +98,21 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
 
   afterAll(async () => {
     if (sessionStarted) spawnSync(tmux, ['-L', socket, 'kill-server']);
+    // A demo cluster a failed test left running is stopped (immediate: nothing to keep).
+    if (demo !== null) walship(['cluster', 'down', ...demo.overrides, '--mode', 'immediate', '--quiet']);
     for (const node of [standby, primary]) await node?.stop('SIGINT').catch(() => undefined);
     if (primary !== undefined) fs.rmSync(path.dirname(primary.dataDir), { recursive: true, force: true });
   });
 
   it('shows every member, survives a failover, and gives the terminal back on Ctrl-C', async () => {
-    const command = [process.execPath, CLI, 'lag', '--node', `127.0.0.1:${primary.port},127.0.0.1:${standby.port}`, '--interval', '300', '--timeout', '0.5']
-      .map((word) => `'${word}'`).join(' ');
-    // remain-on-exit keeps the pane after the program ends, so its exit status can be read.
-    run('new-session', '-d', '-s', 'lag', '-x', String(COLUMNS), '-y', String(ROWS), command, ';', 'set-option', '-t', 'lag', 'remain-on-exit', 'on');
+    const command = paneCommand([process.execPath, CLI, 'lag', '--node', `127.0.0.1:${primary.port},127.0.0.1:${standby.port}`, '--interval', '300', '--timeout', '0.5']);
+    run('new-session', '-d', '-s', 'lag', '-x', String(COLUMNS), '-y', String(ROWS), command);
     sessionStarted = true;
     const primaryName = `walship-${primary.port}`;
 
     const before = await screenShows('the view to show the primary and its standby streaming', (text) =>
       text.includes(`primary ${primaryName} on timeline 1`) && /^ {2}s1\s+standby\s+streaming\s+async\s+\d[\d.]* [kMG]?B\s+\d[\d.]* m?s\s/.test(row(text, 's1')));
-    expect(pane()).toMatchObject({ dead: false, alternate: true });
+    expect({ exitStatus: exitStatus(), alternateScreen: alternateScreen() }).toEqual({ exitStatus: null, alternateScreen: true });
     const lines = before.split('\n');
     expect(lines[0]).toMatch(new RegExp(`^primary ${primaryName} on timeline 1 · flush [0-9A-F]+/[0-9A-F]+ · WAL `));
     expect(lines.find((l) => l.startsWith('member'))).toMatch(/^member\s+role\s+state\s+sync\s+lag\s+write lag\s+flush lag\s+replay lag\s+last 5 min\s+replay delay\s+catch-up\s+LSN$/);
@@ -112,14 +128,63 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
 
     const after = await screenShows('the view to show s1 as the primary on timeline 2 and the change', (text) =>
       text.includes('primary s1 on timeline 2') && /timeline 1 → 2 at \d\d:\d\d:\d\d: walship-\d+ → s1/.test(text) && /unreachable|no answer/.test(row(text, primaryName)));
-    expect(pane()).toMatchObject({ dead: false, alternate: true });
+    expect({ exitStatus: exitStatus(), alternateScreen: alternateScreen() }).toEqual({ exitStatus: null, alternateScreen: true });
     expect(row(after, 's1')).toMatch(/^s1\s+primary\s+running\s/);
     expect(row(after, primaryName)).toMatch(new RegExp(`^${primaryName}\\s+primary\\s+unreachable\\s`));
 
     // Ctrl-C: the view ends with status 0 and the normal screen is back.
     run('send-keys', '-t', 'lag', 'C-c');
-    await waitFor('the view to exit on Ctrl-C', () => pane().dead, 10_000, 50);
-    expect(pane()).toMatchObject({ dead: true, status: 0, alternate: false });
+    await screenShows('the view to exit on Ctrl-C', (text) => /\[exit status \d+\]/.test(text), 10_000);
+    expect(exitStatus()).toBe(0);
+    expect(alternateScreen()).toBe(false);
     expect(screen().join('\n')).not.toContain('Ctrl-C to quit');
+  });
+
+  it('npm start opens the lag view on its cluster; Ctrl-C stops the load, the monitor and every member', async () => {
+    const basePort = await freePortRange(3);
+    const dataRoot = path.join(path.dirname(primary.dataDir), 'demo');
+    demo = { overrides: ['-f', path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), '--base-port', String(basePort), '--data-root', dataRoot], dataRoot };
+    run('new-session', '-d', '-s', 'demo', '-x', String(COLUMNS), '-y', String(ROWS),
+      '-e', `WALSHIP_DEMO_BASE_PORT=${basePort}`, '-e', `WALSHIP_DEMO_DATA_ROOT=${dataRoot}`, '-c', ROOT,
+      paneCommand([process.execPath, 'scripts/start-demo.mjs']));
+    sessionStarted = true;
+
+    // cluster up creates the three members, then the view draws them with the load under it.
+    const view = await screenShows('npm start\'s lag view with three members and the load acknowledged', (text) =>
+      text.includes('primary n1 on timeline 1') && /streaming/.test(row(text, 's1')) && /streaming/.test(row(text, 's2')) &&
+      /load: 200 writes\/s asked, [1-9]\d*\/s acknowledged by n1/.test(text), 45_000, 'demo');
+    expect({ exitStatus: exitStatus('demo'), alternateScreen: alternateScreen('demo') }).toEqual({ exitStatus: null, alternateScreen: true });
+    expect(view).toContain('cluster local-3node · state: primary n1 on timeline 1');
+    expect(row(view, 'n1')).toMatch(/^n1\s+primary\s+running\s/);
+    expect(row(view, 's1')).toMatch(/^ {2}s1\s+standby\s+streaming\s+sync\s/);
+    expect(row(view, 's2')).toMatch(/^ {2}s2\s+standby\s+streaming\s+async\s/);
+    const status = JSON.parse(walship(['cluster', 'status', ...demo.overrides, '--json']).stdout) as { members: Array<{ name: string; pid: number | null }>; monitor: { running: boolean } };
+    const pids = status.members.map((m) => m.pid);
+    expect(pids.every((pid) => pid !== null)).toBe(true);
+    expect(status.monitor.running).toBe(true);
+
+    // Ctrl-C: the view closes first (the normal screen back), then everything npm start started stops.
+    run('send-keys', '-t', 'demo', 'C-c');
+    await screenShows('npm start to exit on Ctrl-C', (text) => /\[exit status \d+\]/.test(text), 30_000, 'demo');
+    expect(exitStatus('demo')).toBe(0);
+    expect(alternateScreen('demo')).toBe(false);
+    expect(screen('demo').join('\n')).toContain('stopping the failover monitor and n1, s1, s2...');
+    const after = JSON.parse(walship(['cluster', 'status', ...demo.overrides, '--json']).stdout) as typeof status;
+    expect(after.members.map((m) => [m.name, m.pid])).toEqual([['n1', null], ['s1', null], ['s2', null]]);
+    expect(after.monitor.running).toBe(false);
+    // A member that exited may stay a zombie until init reaps it: that is not a process left behind.
+    const running = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
+      } catch {
+        return false;
+      }
+    };
+    expect(pids.filter((pid) => running(pid!))).toEqual([]);
+    // Nothing whose command line names the demo's data root is left (the monitor, its supervisor, the members).
+    const left = spawnSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(dataRoot) && !/\sZ/.test(line));
+    expect(left).toEqual([]);
+    demo = null;
   });
 });
