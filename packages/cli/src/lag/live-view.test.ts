@@ -75,6 +75,24 @@ describe('the live view', () => {
     expect(viewMode(memoryIo({ tty: true, env: { TERM: 'dumb' } }))).toEqual({ fullScreen: false, color: false });
   });
 
+  it('draws a caller\'s footer lines under the table and hands it each report (npm start)', async () => {
+    const seen: number[] = [];
+    let asked = 0;
+    const footer = () => [`load: frame ${++asked}`];
+    for (const tty of [true, false]) {
+      const io = memoryIo({ tty, env: { TERM: 'xterm' } });
+      const controller = new AbortController();
+      await runLiveView(scripted([report(1_000, 0.5), report(2_000, 0.6)], controller), {
+        intervalMs: 1, thresholds: THRESHOLDS, record: null, footer, onReport: (r) => seen.push(r.timeMs),
+      }, io, { signal: controller.signal, size: () => ({ columns: 200, rows: 40 }) });
+      const text = io.stdoutText().replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
+      // Under the table (after the s1 row), in every frame or block.
+      expect(text).toMatch(/\n {2}s1 [^\n]*\r?\n[^]*?\nload: frame \d\r?\n/);
+      expect(text.match(/load: frame \d/g)).toHaveLength(2);
+    }
+    expect(seen).toEqual([1_000, 2_000, 1_000, 2_000]);
+  });
+
   it('restores the terminal when sampling fails', async () => {
     const io = memoryIo({ tty: true, env: {} });
     const failing: Sampler = { sample: () => Promise.reject(new Error('boom')) };
