@@ -6,7 +6,7 @@
  */
 import { parseLsn } from '@walship/engine/lsn';
 
-/** A member to watch: from `--node HOST:PORT,...` or, later, a cluster config's nodes. */
+/** A member to watch: from `--node HOST:PORT,...`, or a cluster config's members (`walship lag -f`). */
 export interface MemberAddress {
   /** The member's name in a cluster config; without one, the node's own application name is used. */
   name?: string;
