@@ -1,8 +1,8 @@
 /**
  * `walship lag`'s live view in a real terminal: tmux (Debian's package; .ci/run installs it when
- * missing) runs `walship lag --node PRIMARY,STANDBY` in a detached session of its own server (a
- * private socket, no user config), and the test reads the screen with capture-pane, as a person
- * would see it.
+ * missing) runs `walship lag --node PRIMARY,STANDBY` in a detached session of its own server (its
+ * socket in the test's folder, no user config), and the test reads the screen with capture-pane,
+ * as a person would see it.
  *
  * - The view is full screen (the alternate screen) and shows every member: the primary, its
  *   standby streaming, the lag columns and the sparkline.
@@ -44,14 +44,14 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
   let primary: TestNode;
   let standby: TestNode;
   let tmux: string;
-  /** A tmux server of this test's own: -L names its socket. */
-  const socket = `walship-lag-test-${process.pid}`;
+  /** A tmux server of this test's own: its socket (-S) in the test's folder, removed with it. */
+  let socket: string;
   let sessionStarted = false;
   /** npm start's cluster: its -f / --base-port / --data-root, once started. */
   let demo: { overrides: string[]; dataRoot: string } | null = null;
 
   const run = (...args: string[]) => {
-    const result = spawnSync(tmux, ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+    const result = spawnSync(tmux, ['-S', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`tmux ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
     return result.stdout;
   };
@@ -91,13 +91,14 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
   beforeAll(async () => {
     tmux = tmuxBinary();
     primary = await TestNode.init('lag-terminal', MONITORED);
+    socket = path.join(path.dirname(primary.dataDir), 'tmux.sock');
     await primary.start();
     standby = await basebackup(primary, 's1', Object.entries(MONITORED).flatMap(([k, v]) => ['--set', `${k}=${v}`]));
     await standby.start();
   });
 
   afterAll(async () => {
-    if (sessionStarted) spawnSync(tmux, ['-L', socket, 'kill-server']);
+    if (sessionStarted) spawnSync(tmux, ['-S', socket, 'kill-server']);
     // A demo cluster a failed test left running is stopped (immediate: nothing to keep).
     if (demo !== null) walship(['cluster', 'down', ...demo.overrides, '--mode', 'immediate', '--quiet']);
     for (const node of [standby, primary]) await node?.stop('SIGINT').catch(() => undefined);
