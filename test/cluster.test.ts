@@ -15,7 +15,9 @@
  *
  * As shipped (automatic), a second cluster shows the failover monitor: started by up, it fails
  * over by itself after a SIGKILL of the primary, is restarted when it dies; every drill scenario
- * runs once on it with short timings (its safety verdict asserted); and it stops with down.
+ * runs once on it with short timings (its safety verdict asserted; hang-primary's frozen primary
+ * is left alive by the failover and, resumed, acknowledges nothing once its lease has run out);
+ * and it stops with down.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -467,7 +469,7 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
   it.each(['kill-primary', 'hang-primary', 'kill-sync-standby', 'switchover', 'rejoin'])('drill %s: the safety verdict passes (its figures are reported, not asserted)', (scenario) => {
     const result = walship(['drill', scenario, '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot, '--duration', '2.5', '--rate', '60', '--timeout', '20', '--json']);
     const report = JSON.parse(result.stdout) as Record<string, unknown> & { verdict: string; splitBrainMs: number; reasons: string[]; artifacts: string };
-    console.log(`drill ${scenario}: ${JSON.stringify({ verdict: report.verdict, ackedWrites: report.ackedWrites, ackedWritesLost: report.ackedWritesLost, indeterminateWrites: report.indeterminateWrites, splitBrainMs: report.splitBrainMs, detectionMs: report.detectionMs, promotionMs: report.promotionMs, unavailableMs: report.unavailableMs, timelines: report.timelines, oldPrimaryRejoined: report.oldPrimaryRejoined })}`);
+    console.log(`drill ${scenario}: ${JSON.stringify({ verdict: report.verdict, ackedWrites: report.ackedWrites, ackedWritesLost: report.ackedWritesLost, indeterminateWrites: report.indeterminateWrites, splitBrainMs: report.splitBrainMs, detectionMs: report.detectionMs, promotionMs: report.promotionMs, unavailableMs: report.unavailableMs, timelines: report.timelines, oldPrimaryRejoined: report.oldPrimaryRejoined, oldPrimaryStopped: report.oldPrimaryStopped, oldPrimaryAcksAfterLease: report.oldPrimaryAcksAfterLease })}`);
     for (const key of ['scenario', 'verdict', 'ackedWrites', 'ackedWritesLost', 'indeterminateWrites', 'splitBrainMs', 'detectionMs', 'promotionMs', 'unavailableMs', 'timelines', 'oldPrimaryRejoined']) {
       expect(report, key).toHaveProperty(key);
     }
@@ -475,6 +477,9 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
     expect(result.status).toBe(0);
     expect(report.splitBrainMs).toBe(0);
     expect((report.ackedWrites as number) > 0).toBe(true);
+    if (['kill-primary', 'hang-primary', 'rejoin'].includes(scenario)) expect(report.oldPrimaryAcksAfterLease).toBe(0);
+    // Rule 1 on the nodes: the frozen primary is not killed; resumed after the failover, its lease has run out.
+    if (scenario === 'hang-primary') expect(report.oldPrimaryStopped).toBe('lease');
     expect(fs.existsSync(path.join(report.artifacts, 'report.json'))).toBe(true);
     expect(fs.existsSync(path.join(report.artifacts, 'writes.jsonl'))).toBe(true);
   });

@@ -6,7 +6,7 @@
  * from the cluster command's own output (its --json document stays the only one); what they
  * print on stderr (warnings, a dying server's log, base backup progress) passes through.
  */
-import type { NodeControl, NodeSession, NodeStatusView, SettingPairs } from '@walship/cluster';
+import type { LeaseGrantOutcome, LeaseGrantRequest, NodeControl, NodeSession, NodeStatusView, SettingPairs } from '@walship/cluster';
 import { connectClient } from './adapters.js';
 import { CliError } from './cli-error.js';
 import { resolveCredentials } from './credentials.js';
@@ -69,6 +69,18 @@ function jsonResult<T>(text: string, what: string): T {
 }
 
 const pairs = (settings: SettingPairs): Array<[string, string]> => settings.map(([name, value]) => [name, value]);
+
+/** A lease grant on an open session: refused with the node's message, or not answered (null). */
+async function grantOn(client: Awaited<ReturnType<typeof connectClient>>, grant: LeaseGrantRequest, timeoutMs: number): Promise<LeaseGrantOutcome> {
+  try {
+    const { expiresInMs } = await client.grantLease({ ...grant }, { timeoutMs });
+    return { granted: true, expiresInMs };
+  } catch (error) {
+    const fields = error as { code?: string; message?: string };
+    const answered = fields.code !== undefined && fields.code !== 'timeout' && fields.code !== 'connection_lost' && fields.code !== 'indeterminate';
+    return { granted: false, refused: answered ? (fields.message ?? String(error)) : null };
+  }
+}
 
 export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): NodeControl {
   const shown = choices.quiet !== true && (choices.progress === true || io.stderr.isTTY === true);
@@ -172,8 +184,27 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
             return null;
           }
         },
+        grantLease: (grant, callTimeoutMs) => grantOn(client, grant, callTimeoutMs),
         close: () => client.close().catch(() => undefined),
       };
+    },
+
+    async grantLease({ address, grant, timeoutMs }): Promise<LeaseGrantOutcome> {
+      const node = parseNodeAddress(address);
+      const credentials = resolveCredentials(io, node);
+      let client: Awaited<ReturnType<typeof connectClient>>;
+      try {
+        client = await connectClient({
+          host: node.host, port: node.port, applicationName: 'walship cluster', timeoutMs,
+          ...(credentials.user === undefined ? {} : { user: credentials.user }),
+          ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),
+        });
+      } catch {
+        return { granted: false, refused: null };
+      }
+      const outcome = await grantOn(client, grant, timeoutMs);
+      void client.close().catch(() => undefined);
+      return outcome;
     },
 
     async status({ address, timeoutMs }): Promise<NodeStatusView | null> {

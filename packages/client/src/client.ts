@@ -491,6 +491,17 @@ export class WalshipClient {
     return { restartRequired: result.restartRequired };
   }
 
+  /**
+   * Grants the node the primary's lease (what the failover monitor does with each health check):
+   * `holder` may acknowledge commits on `timeline` until `issuedAtUs + durationMs`, counted on
+   * this machine's CLOCK_MONOTONIC (`process.hrtime`, in microseconds), read just before the
+   * call. The node refuses a grant that does not fit it (a standby, another member or timeline).
+   */
+  async grantLease(grant: { holder: string; timeline: number; durationMs: number; issuedAtUs: number; grantor: string }, options: CallOptions = {}): Promise<{ holder: string; expiresInMs: number }> {
+    const result = await this.request('lease', { ...grant }, this.timeoutOf(options));
+    return { holder: result.holder, expiresInMs: result.expiresInMs };
+  }
+
   async showSetting(name: string, options: CallOptions = {}): Promise<string> {
     return (await this.request('showSetting', { name }, this.timeoutOf(options))).value;
   }

@@ -13,11 +13,13 @@
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
+import { findMember } from './config.js';
 import { DEFAULT_OPERATION_TIMEOUT_MS, onMember, type ClusterContext } from './context.js';
 import { historyFilePath } from './history.js';
 import { stopRunningMonitor } from './monitor-files.js';
 import { acquireClusterLock } from './lock.js';
 import { isDataDirectory, killServer, runningServer } from './member-files.js';
+import { grantLeaseAfterCommand } from './lease.js';
 import { createPrimary, createStandby, recordObservation, refreshSynchronousNames, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember } from './members.js';
 import { initialClusterState, readClusterStateFor, reconcileWithConfig, startOrder, stateFilePath, writeClusterState, type ClusterState } from './state.js';
@@ -99,12 +101,14 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
           }
           break;
         case 'fenced':
-          if (runningServer(member.dataDir) !== null) {
-            ctx.progress(`${member.name}: fenced, but running (read-only, by its standby.signal); rejoin it with walship cluster rejoin`);
-            result.fenced.push(member.name);
-          } else if (config.failover.autoRejoin) {
+          if (config.failover.autoRejoin) {
+            // Stopped, or still running: an old primary the monitor's failover left alive once
+            // its lease ran out (it acknowledges nothing), or one started by hand (read-only).
             state = await rejoinMember(ctx, state, member, timeoutMs);
             result.rejoined.push(member.name);
+          } else if (runningServer(member.dataDir) !== null) {
+            ctx.progress(`${member.name}: fenced, but running; rejoin it with walship cluster rejoin`);
+            result.fenced.push(member.name);
           } else {
             ctx.progress(`${member.name}: fenced old primary, left stopped (auto_rejoin is off): rejoin it with walship cluster rejoin -f FILE ${member.name}`);
             result.fenced.push(member.name);
@@ -118,6 +122,8 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
     await waitStreaming(ctx, state, config.members, timeoutMs);
     if (result.created.length > 0 || result.rejoined.length > 0) await refreshSynchronousNames(ctx, state);
     state = await recordObservation(ctx, state);
+    // Until the monitor's next check renews it (failover.enforce_lease): a primary just started has none.
+    await grantLeaseAfterCommand(ctx, findMember(config, state.primary), state.timeline, 'cluster up');
     return { state, ...result, unknownMembers };
   } finally {
     lock.release();

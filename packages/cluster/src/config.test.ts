@@ -82,6 +82,7 @@ describe('a valid config', () => {
       healthCheckIntervalMs: 250,
       missedChecks: 4,
       primaryLeaseMs: 3000,
+      enforceLease: false,
       maximumLagOnFailoverBytes: 8 * 1024 * 1024,
       candidates: ['s1', 's2', 'n1'],
       autoRejoin: false,
@@ -274,6 +275,16 @@ describe('refused configs name the file, the line, the field and the problem', (
     expect(onlyProblem(edit('  candidates: [s1, s2, n1]', '  candidates: [s1, s9]')).message).toMatch(/"s9" is not a member/);
     expect(onlyProblem(edit('  candidates: [s1, s2, n1]', '  candidates: [s1, s1]')).message).toMatch(/listed twice/);
     expect(onlyProblem(edit('  candidates: [s1, s2, n1]', '  candidates: []')).message).toMatch(/could never fail over/);
+    const lease = onlyProblem(edit('  auto_rejoin: false', '  auto_rejoin: false\n  enforce_lease: true'));
+    expect(lease).toMatchObject({ path: 'failover.enforce_lease' });
+    expect(lease.message).toMatch(/needs mode: automatic/);
+    expect(onlyProblem(edit('  shared_buffers: 8MB', '  require_primary_lease: on')).hint).toMatch(/enforce_lease/);
+  });
+
+  it('enforces the lease by default in automatic mode only', () => {
+    expect(parseClusterConfig(VALID, FILE).failover.enforceLease).toBe(false);
+    expect(parseClusterConfig(edit('  mode: manual', '  mode: automatic'), FILE).failover.enforceLease).toBe(true);
+    expect(parseClusterConfig(edit('  mode: manual', '  mode: automatic\n  enforce_lease: false'), FILE).failover.enforceLease).toBe(false);
   });
 
   it('lists every problem of a file at once, in file order', () => {

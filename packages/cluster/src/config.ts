@@ -48,6 +48,13 @@ export interface FailoverPolicy {
   readonly missedChecks: number;
   /** How long the primary may acknowledge writes after its last contact with the monitor. */
   readonly primaryLeaseMs: number;
+  /**
+   * The members enforce the lease (require_primary_lease): a primary acknowledges commits only
+   * while the monitor's lease holds, so the monitor's failover need not kill an old primary that
+   * stopped answering. True by default with the automatic mode, and only possible with it (the
+   * monitor grants the lease).
+   */
+  readonly enforceLease: boolean;
   /** A standby further behind than this is never promoted unless the failover is forced. */
   readonly maximumLagOnFailoverBytes: number;
   /** Members that may be promoted, in order of preference (ties between equally advanced standbys). */
@@ -121,6 +128,7 @@ const FAILOVER_KEYS = [
   'health_check_interval',
   'missed_checks',
   'primary_lease',
+  'enforce_lease',
   'maximum_lag_on_failover',
   'candidates',
   'auto_rejoin',
@@ -137,6 +145,7 @@ const MANAGED_SETTINGS: Readonly<Record<string, string>> = {
   primary_slot_name: 'a standby\'s primary_slot_name comes from its "slot"',
   synchronous_standby_names: 'set the top-level "synchronous_standby_names" key instead',
   synchronous_commit: 'set the top-level "synchronous_commit" key instead',
+  require_primary_lease: 'it follows "failover.enforce_lease"',
 };
 
 /** Settings fixed when the first member is created: standbys copy them, so one value holds for the cluster. */
@@ -798,6 +807,7 @@ class ConfigReader {
       healthCheckIntervalMs: DEFAULT_HEALTH_CHECK_INTERVAL_MS,
       missedChecks: DEFAULT_MISSED_CHECKS,
       primaryLeaseMs: DEFAULT_PRIMARY_LEASE_MS,
+      enforceLease: DEFAULT_FAILOVER_MODE === 'automatic',
       maximumLagOnFailoverBytes: DEFAULT_MAXIMUM_LAG_ON_FAILOVER_BYTES,
       candidates: memberNames,
       autoRejoin: true,
@@ -830,6 +840,16 @@ class ConfigReader {
         'make the lease at least two health-check intervals',
       );
     }
+    const enforceLeaseField = fields.get('enforce_lease');
+    const enforceLease = this.boolean(enforceLeaseField) ?? mode === 'automatic';
+    if (enforceLease && mode !== 'automatic') {
+      this.report(
+        enforceLeaseField?.path ?? 'failover.enforce_lease',
+        enforceLeaseField?.node ?? enforceLeaseField?.keyNode ?? field.node,
+        'enforce_lease needs mode: automatic: the failover monitor is what grants the primary its lease',
+        'set mode: automatic, or leave enforce_lease out (off in manual mode)',
+      );
+    }
     const maximumLag = this.size(fields.get('maximum_lag_on_failover')) ?? defaults.maximumLagOnFailoverBytes;
     const autoRejoin = this.boolean(fields.get('auto_rejoin')) ?? defaults.autoRejoin;
     const candidates = this.readCandidates(fields.get('candidates'), memberNames) ?? defaults.candidates;
@@ -839,6 +859,7 @@ class ConfigReader {
       healthCheckIntervalMs: interval,
       missedChecks,
       primaryLeaseMs: lease,
+      enforceLease,
       maximumLagOnFailoverBytes: maximumLag,
       candidates,
       autoRejoin,

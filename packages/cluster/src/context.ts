@@ -44,6 +44,8 @@ export function memberSettings(config: ClusterConfig, state: ClusterState, membe
   for (const [name, value] of Object.entries(config.settings)) pairs.set(name, value);
   for (const [name, value] of Object.entries(member.settings)) pairs.set(name, value);
   pairs.set('application_name', member.name);
+  // The monitor's lease (lease.ts): a primary acknowledges commits only while it holds one.
+  pairs.set('require_primary_lease', config.failover.enforceLease ? 'on' : 'off');
   if (config.synchronousCommit !== null) pairs.set('synchronous_commit', config.synchronousCommit);
   pairs.set('synchronous_standby_names', synchronousStandbyNamesFor(config, synchronousNamesInput(state, member.name)));
   return [...pairs].filter(([name]) => SETTING_DEFINITIONS[lookupSetting(name)].context !== 'init');

@@ -66,6 +66,14 @@ export interface DrillReport {
   readonly unavailableMs: number;
   readonly timelines: readonly number[];
   readonly oldPrimaryRejoined: boolean | null;
+  /**
+   * Writes (the load's and the probes') the faulted primary acknowledged later than its lease
+   * could have held after the fault (primary_lease): must be 0 (failover rule 1). Null when the
+   * fault was not the primary's.
+   */
+  readonly oldPrimaryAcksAfterLease: number | null;
+  /** How the failover kept the old primary from acknowledging: killed, left to its expired lease, ... (null: no failover). */
+  readonly oldPrimaryStopped: string | null;
   readonly failoverMode: 'manual' | 'automatic';
   readonly synchronousEnforced: boolean;
   readonly primaryBefore: string;
@@ -107,8 +115,8 @@ interface ErrorFields {
 /** A write's outcome from the client's error: certainly not committed, or maybe. */
 function outcomeOf(error: unknown): { outcome: 'failed' | 'indeterminate'; code: string } {
   const code = (error as ErrorFields).code ?? 'unknown';
-  // Refused by a standby, or never sent: not committed.
-  if (code === 'read_only_transaction' || code === 'connection_failure' || code === 'too_many_requests' || code === 'cannot_connect_now') return { outcome: 'failed', code };
+  // Refused by a standby or by a primary without a lease, or never sent: not committed.
+  if (code === 'read_only_transaction' || code === 'primary_lease_expired' || code === 'connection_failure' || code === 'too_many_requests' || code === 'cannot_connect_now') return { outcome: 'failed', code };
   return { outcome: 'indeterminate', code };
 }
 
@@ -190,7 +198,8 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
           const ack = await client.put(`${prefix}probe-${member.name}-${seq}`, 'probe', { timeoutMs: PROBE_INTERVAL_MS * 4 });
           probeAcks.push({ member: ack.member, atMs: Date.now() });
         } catch (error) {
-          if ((error as ErrorFields).code !== 'read_only_transaction') {
+          const code = (error as ErrorFields).code;
+          if (code !== 'read_only_transaction' && code !== 'primary_lease_expired') {
             void client.close().catch(() => undefined);
             client = null;
           }
@@ -210,6 +219,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   let faultedMember = primaryBefore;
   let promotionMs: number | null = null;
   let oldPrimaryRejoined: boolean | null = null;
+  let oldPrimaryStopped: string | null = null;
   const reasons: string[] = [];
   const primaryFault = options.scenario === 'kill-primary' || options.scenario === 'hang-primary' || options.scenario === 'rejoin';
   let hungPid: number | null = null;
@@ -226,6 +236,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
       if (config.failover.mode === 'manual') {
         const result = await clusterFailover(ctx, {});
         promotionMs = result.unavailableMs;
+        oldPrimaryStopped = result.oldPrimaryStopped;
       }
       state = await waitForNewPrimary(ctx, primaryBefore, settleTimeoutMs);
       if (hungPid !== null) {
@@ -245,6 +256,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
     } else {
       const result = await clusterSwitchover(ctx, {});
       promotionMs = result.unavailableMs;
+      oldPrimaryStopped = result.oldPrimaryStopped;
       state = result.state;
       oldPrimaryRejoined = result.oldPrimary === 'standby';
     }
@@ -294,6 +306,14 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   const detectionMs = primaryFault ? (config.failover.mode === 'manual' ? 0 : down === undefined ? null : Date.parse(String(down.at)) - faultMs) : null;
   if (promotionMs === null && typeof failover?.promotionMs === 'number') promotionMs = failover.promotionMs;
 
+  const leaseEndMs = faultMs + config.failover.primaryLeaseMs;
+  const oldPrimaryAcksAfterLease = primaryFault
+    ? writes.filter((write) => write.outcome === 'acknowledged' && write.member === primaryBefore && write.answeredMs > leaseEndMs).length +
+      probeAcks.filter((ack) => ack.member === primaryBefore && ack.atMs > leaseEndMs).length
+    : null;
+  if (oldPrimaryAcksAfterLease !== null && oldPrimaryAcksAfterLease > 0) {
+    reasons.push(`the old primary ${primaryBefore} acknowledged ${oldPrimaryAcksAfterLease} write(s) after its lease had run out`);
+  }
   if (check.splitBrainMs > 0) reasons.push(`two members acknowledged writes at the same time for ${check.splitBrainMs} ms`);
   if (check.unexpected.length > 0) reasons.push(`${check.unexpected.length} value(s) that no write carried, or that was refused, are there`);
   const lossBreaksAPromise = !primaryFault || synchronousEnforced;
@@ -304,7 +324,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
         : `${check.ackedWritesLost} acknowledged write(s) lost with asynchronous replication (no standby was synchronous), which promises nothing more`,
     );
   }
-  const failed = check.splitBrainMs > 0 || check.unexpected.length > 0 || (check.ackedWritesLost > 0 && lossBreaksAPromise) || reasons.some((reason) => reason.startsWith('the cluster did not settle') || reason.startsWith('could not read'));
+  const failed = check.splitBrainMs > 0 || (oldPrimaryAcksAfterLease ?? 0) > 0 || check.unexpected.length > 0 || (check.ackedWritesLost > 0 && lossBreaksAPromise) || reasons.some((reason) => reason.startsWith('the cluster did not settle') || reason.startsWith('could not read'));
 
   const report: DrillReport = {
     scenario: options.scenario,
@@ -320,6 +340,8 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
     unavailableMs: check.unavailableMs,
     timelines: check.timelines,
     oldPrimaryRejoined,
+    oldPrimaryAcksAfterLease,
+    oldPrimaryStopped: typeof failover?.oldPrimaryStopped === 'string' ? failover.oldPrimaryStopped : oldPrimaryStopped,
     failoverMode: config.failover.mode,
     synchronousEnforced,
     primaryBefore,

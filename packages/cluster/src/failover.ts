@@ -4,12 +4,17 @@
  *   1. Make sure the old primary cannot acknowledge anything: if its process still runs (hung,
  *      or cut off), it is killed first (STONITH, which on one machine is a SIGKILL). One that
  *      still answers as a healthy primary is refused without --force: that is a switchover's job.
+ *      The monitor's failover with failover.enforce_lease kills nothing: it comes only once the
+ *      old primary's lease has run out, and a primary without a lease acknowledges no commit
+ *      (the server's lease.ts), whether it is dead, frozen or cut off. It is left running,
+ *      fenced, until it rejoins.
  *   2. Ask every standby for its WAL position and timeline; take the synchronous states and the
  *      old primary's last position from the state's last observation; let the failover decision
  *      choose (or check the standby named with --to).
  *   3. Fence the old primary: the state marks it `fenced`, and its data directory gets
  *      standby.signal, so that however it is started again it is read-only until rewound.
- *   4. Promote the winner, with the synchronous names it needs as a primary.
+ *   4. Promote the winner, with the synchronous names it needs as a primary, and grant it the
+ *      lease (failover.enforce_lease).
  *   5. Repoint the other standbys; one whose WAL went past the winner's is rewound.
  *   6. Write the decision to the history: candidates, positions, thresholds, and why.
  *
@@ -24,6 +29,7 @@ import { decideFailover, type ObservedSyncState } from './failover-decision.js';
 import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
 import { killServer, runningServer, writeFence } from './member-files.js';
+import { keepLease, type LeaseKeeper } from './lease.js';
 import { lsnValue, recordObservation, waitStreaming } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
 import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
@@ -50,7 +56,8 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
   const timeoutMs = options.timeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
   const force = options.force === true;
   if (options.to !== undefined) findMember(config, options.to);
-  const lock = await acquireClusterLock(config.dataRoot, options.initiator === 'monitor' ? 'walship cluster monitor (failover)' : 'walship cluster failover');
+  const lock = await acquireClusterLock(config.dataRoot, options.initiator === 'monitor' ? 'walship cluster monitor (failover)' : 'walship cluster failover', undefined, true, true);
+  let leaseKeeper: LeaseKeeper | null = null;
   try {
     const started = Date.now();
     let state = readClusterStateFor(config);
@@ -61,7 +68,13 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
     }
 
     // 1. The old primary must not acknowledge anything from here on.
-    if (runningServer(oldPrimary.dataDir) !== null) {
+    const leaseOutlived = options.initiator === 'monitor' && config.failover.enforceLease;
+    let oldPrimaryStopped: PrimaryChangeResult['oldPrimaryStopped'] = 'dead';
+    if (runningServer(oldPrimary.dataDir) !== null && leaseOutlived) {
+      oldPrimaryStopped = 'lease';
+      ctx.progress(`${oldPrimary.name}: left running: its lease has run out, so it acknowledges no write; it is fenced until it rejoins`);
+    } else if (runningServer(oldPrimary.dataDir) !== null) {
+      oldPrimaryStopped = 'killed';
       // The monitor has just seen it miss its checks and outlive its lease: asking again would
       // only hold a hung primary's failover for the whole wait.
       const status = options.initiator === 'monitor' ? null : (await probeMember(ctx.control, config, oldPrimary, LIVENESS_TIMEOUT_MS)).status;
@@ -75,7 +88,8 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
     }
 
     // 2. Decide.
-    const probes = await probeMembers(ctx.control, config);
+    // The old primary is not a candidate: a frozen one would only hold the decision for the probe's timeout.
+    const probes = await probeMembers(ctx.control, config, undefined, [oldPrimary.name]);
     const observation = state.observation?.primary === oldPrimary.name ? state.observation : null;
     const syncStates = new Map<string, ObservedSyncState>((observation?.standbys ?? []).map((standby) => [standby.name, observedSyncState(standby.syncState)]));
     const decision = decideFailover({
@@ -101,6 +115,7 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
     // 4. Promote.
     const promotionStarted = Date.now();
     const timeline = await promoteMember(ctx, withMember(state, oldPrimary.name, { role: 'fenced', fence }), target, timeoutMs);
+    leaseKeeper = await keepLease(ctx, target, timeline, options.initiator === 'monitor' ? 'monitor (failover)' : 'cluster failover');
     const unavailableMs = Date.now() - promotionStarted;
     const before = state;
     state = writeClusterState(config.dataRoot, withNewPrimary(state, target.name, timeline, { fence }));
@@ -126,8 +141,9 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
       decision,
       initiator: options.initiator ?? 'command',
     });
-    return { state, from: oldPrimary.name, to: target.name, timeline, lsn, decision, durationMs, unavailableMs, oldPrimary: 'fenced', warnings };
+    return { state, from: oldPrimary.name, to: target.name, timeline, lsn, decision, durationMs, unavailableMs, oldPrimary: 'fenced', oldPrimaryStopped, warnings };
   } finally {
+    leaseKeeper?.stop();
     lock.release();
   }
 }

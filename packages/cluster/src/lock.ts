@@ -27,6 +27,14 @@ interface LockOwner {
    * pauses for any other.
    */
   changes?: boolean;
+  /**
+   * True for a holder that may change who the primary is (switchover, failover): the monitor
+   * neither counts its checks nor renews the primary's lease while one holds the lock, and the
+   * holder grants the lease to the primary it leaves behind. For any other holder the monitor
+   * keeps renewing the lease of the primary that answers, so that a long `cluster up` (a base
+   * backup) does not leave the primary without one.
+   */
+  changesPrimary?: boolean;
 }
 
 function readOwner(path: string): LockOwner | null {
@@ -47,7 +55,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function tryCreate(path: string, command: string, changes: boolean): boolean {
+function tryCreate(path: string, command: string, changes: boolean, changesPrimary: boolean): boolean {
   let fd: number;
   try {
     fd = openSync(path, 'wx', 0o600);
@@ -56,7 +64,7 @@ function tryCreate(path: string, command: string, changes: boolean): boolean {
     throw error;
   }
   try {
-    writeSync(fd, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString(), changes } satisfies LockOwner));
+    writeSync(fd, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString(), changes, changesPrimary } satisfies LockOwner));
   } finally {
     closeSync(fd);
   }
@@ -67,21 +75,25 @@ function tryCreate(path: string, command: string, changes: boolean): boolean {
  * Who holds the data root's lock now, if a live process does (the monitor does not count its
  * checks while another command holds it).
  */
-export function clusterLockOwner(dataRoot: string): { pid: number; command: string; changes: boolean } | null {
+export function clusterLockOwner(dataRoot: string): { pid: number; command: string; changes: boolean; changesPrimary: boolean } | null {
   const owner = readOwner(join(dataRoot, LOCK_FILE_NAME));
-  return owner !== null && isAlive(owner.pid) ? { pid: owner.pid, command: owner.command, changes: owner.changes !== false } : null;
+  // A lock file without the field (an older walship) may change anything.
+  return owner !== null && isAlive(owner.pid)
+    ? { pid: owner.pid, command: owner.command, changes: owner.changes !== false, changesPrimary: owner.changes !== false && owner.changesPrimary !== false }
+    : null;
 }
 
 /**
  * Takes the lock, waiting up to `waitMs` for a holder to let go. `changes` is false for a holder
- * that only records observations (see LockOwner.changes).
+ * that only records observations (see LockOwner.changes), `changesPrimary` true for a switchover
+ * or a failover (see LockOwner.changesPrimary).
  */
-export async function acquireClusterLock(dataRoot: string, command: string, waitMs: number = LOCK_WAIT_MS, changes = true): Promise<ClusterLock> {
+export async function acquireClusterLock(dataRoot: string, command: string, waitMs: number = LOCK_WAIT_MS, changes = true, changesPrimary = false): Promise<ClusterLock> {
   mkdirSync(dataRoot, { recursive: true });
   const path = join(dataRoot, LOCK_FILE_NAME);
   const deadline = Date.now() + waitMs;
   for (;;) {
-    if (tryCreate(path, command, changes)) {
+    if (tryCreate(path, command, changes, changesPrimary)) {
       let released = false;
       return {
         release: () => {

@@ -60,8 +60,10 @@ export async function memberAction(
         return done(pid !== null, pid);
       }
       case 'start': {
-        if (runningServer(member.dataDir) !== null) return done(false);
-        if (state.members[name]?.role === 'fenced' && ctx.config.failover.autoRejoin) {
+        const fencedRejoins = state.members[name]?.role === 'fenced' && ctx.config.failover.autoRejoin;
+        // A fenced old primary may still run (the monitor's failover leaves one whose lease ran out): it rejoins all the same.
+        if (runningServer(member.dataDir) !== null && !fencedRejoins) return done(false);
+        if (fencedRejoins) {
           state = await rejoinMember(ctx, state, member, timeoutMs);
         } else {
           await startMember(ctx, state, member, timeoutMs);

@@ -220,7 +220,9 @@ export async function waitStreaming(ctx: ClusterContext, state: ClusterState, me
 
 /** Reads the primary's status and keeps it in the state (for a failover decision after it is gone). */
 export async function recordObservation(ctx: ClusterContext, state: ClusterState, probes?: readonly MemberProbe[]): Promise<ClusterState> {
-  const seen = probes ?? (await probeMembers(ctx.control, ctx.config));
+  // Fenced members are neither observed nor updated here; one may be frozen (the monitor's failover leaves it running).
+  const fenced = Object.entries(state.members).filter(([, member]) => member.role === 'fenced').map(([name]) => name);
+  const seen = probes ?? (await probeMembers(ctx.control, ctx.config, undefined, fenced));
   const names = synchronousStandbyNamesFor(ctx.config, synchronousNamesInput(state, state.primary));
   const observation = observePrimary(state, seen, names);
   if (observation === null) return state;

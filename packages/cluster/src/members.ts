@@ -67,9 +67,18 @@ export async function probeMember(control: NodeControl, config: ClusterConfig, m
   return { member, pid: server?.pid ?? null, dataDirectoryExists: isDataDirectory(member.dataDir), status };
 }
 
-/** Probes every member at once. */
-export function probeMembers(control: NodeControl, config: ClusterConfig, timeoutMs = PROBE_TIMEOUT_MS): Promise<MemberProbe[]> {
-  return Promise.all(config.members.map((member) => probeMember(control, config, member, timeoutMs)));
+/**
+ * Probes every member at once; those named in `skip` are not asked (their status is null): a
+ * failover need not wait out the timeout of an old primary that is frozen.
+ */
+export function probeMembers(control: NodeControl, config: ClusterConfig, timeoutMs = PROBE_TIMEOUT_MS, skip: readonly string[] = []): Promise<MemberProbe[]> {
+  return Promise.all(
+    config.members.map((member) =>
+      skip.includes(member.name)
+        ? { member, pid: runningServer(member.dataDir)?.pid ?? null, dataDirectoryExists: isDataDirectory(member.dataDir), status: null }
+        : probeMember(control, config, member, timeoutMs),
+    ),
+  );
 }
 
 const lsnOf = (text: string | null | undefined): number | null => (typeof text === 'string' ? parseLsn(text) : null);

@@ -49,10 +49,23 @@ describe('the failover monitor core', () => {
     expect(actions.findIndex((action) => action.kind === 'failover')).toBe(5);
   });
 
-  it('does not count while another command holds the cluster', () => {
+  it('does not count while another command holds the cluster, and counts from the first check after it', () => {
     const { actions, core } = run([check(0, true), check(300, false), check(600, false), { kind: 'paused', atMs: 900 }, check(1200, false), check(1500, false)]);
     expect(kinds(actions)).not.toContain('failover');
-    expect(core).toMatchObject({ missed: 2, lastContactMs: 900 });
+    // The command may have granted the primary a lease until it let go: the count starts at 1200.
+    expect(core).toMatchObject({ missed: 2, lastContactMs: 1200, paused: false });
+    const later = run([check(1800, false), check(2400, false), check(2500, false)], POLICY, core);
+    expect(kinds(later.actions)).toEqual(['none', 'none', 'failover']);
+  });
+
+  it('waits for the last lease it sent to run out, counted from its sending, plus one interval', () => {
+    // Contact at 0, then a lease sent at 50 (until 1050): the contact alone would allow 1300.
+    const events: MonitorEvent[] = [check(0, true), { kind: 'leaseSent', expiresAtMs: 1050 }, check(300, false), check(600, false), check(900, false), check(1200, false), check(1320, false), check(1350, false)];
+    const { actions } = run(events);
+    expect(kinds(actions)).toEqual(['none', 'none', 'none', 'none', 'none', 'none', 'none', 'failover']);
+    // A late lease never shortens the wait.
+    const again = run([{ kind: 'leaseSent', expiresAtMs: 500 }], POLICY, run(events.slice(0, 2)).core);
+    expect(again.core.leaseExpiresMs).toBe(1050);
   });
 
   it('starts a new count for a new primary', () => {

@@ -7,15 +7,18 @@
  * The rules:
  *   1. A health check that answers as a primary resets the count and records the contact.
  *   2. `missedChecks` checks in a row that do not mean down. Even then, a failover waits until
- *      the primary's lease plus a margin (one check interval) has passed since the last contact:
- *      a primary only acknowledges writes while its lease holds (the nodes' side of this rule is
- *      still to come; see the package README), so after that time it can no longer acknowledge
- *      anything, whether it is dead, frozen or cut off.
+ *      the primary's lease plus a margin (one check interval) has passed since the last contact,
+ *      and since the last lease the monitor sent it ran out (a lease is counted from the moment
+ *      it was sent, which may be after the contact): a primary only acknowledges writes while
+ *      its lease holds (the server's lease.ts, with failover.enforce_lease), so after that time
+ *      it can no longer acknowledge anything, whether it is dead, frozen or cut off.
  *   3. A primary never seen answering (the monitor started while it was down) counts from the
  *      monitor's start, so a cluster whose primary died while nothing watched is still failed
- *      over.
+ *      over; a lease a previous monitor granted ran out before that start plus the lease.
  *   4. While another cluster command holds the cluster (a switchover stops the primary on
- *      purpose), checks are not counted; the count starts again afterwards.
+ *      purpose), checks are not counted; the count starts again afterwards, and the first check
+ *      after the pause counts as a contact: the command may have granted the primary a lease
+ *      until then.
  *   5. After a failover attempt that did not promote anyone (no eligible standby), the next one
  *      waits `retryAfterMs`, so the monitor does not hammer the members.
  *   6. When the state names another primary (a switchover or a manual failover happened), the
@@ -37,11 +40,17 @@ export interface MonitorCore {
   readonly lastContactMs: number;
   /** No failover attempt before this (rule 5). */
   readonly notBeforeMs: number;
+  /** When the last lease the monitor sent runs out, monotonic ms (rule 2); -Infinity before any. */
+  readonly leaseExpiresMs: number;
+  /** Checks were paused (rule 4): the next check counts as a contact. */
+  readonly paused: boolean;
 }
 
 export type MonitorEvent =
   | { readonly kind: 'check'; readonly primary: string; readonly ok: boolean; readonly atMs: number }
   | { readonly kind: 'paused'; readonly atMs: number }
+  /** A lease was sent to the primary (whether or not it arrives), running out at `expiresAtMs`. */
+  | { readonly kind: 'leaseSent'; readonly expiresAtMs: number }
   | { readonly kind: 'failoverEnded'; readonly promoted: boolean; readonly atMs: number };
 
 export type MonitorAction =
@@ -62,7 +71,7 @@ export function retryAfterMs(policy: MonitorPolicy): number {
 }
 
 export function initialMonitorCore(nowMs: number): MonitorCore {
-  return { primary: null, missed: 0, lastContactMs: nowMs, notBeforeMs: 0 };
+  return { primary: null, missed: 0, lastContactMs: nowMs, notBeforeMs: 0, leaseExpiresMs: -Infinity, paused: false };
 }
 
 const NONE: MonitorAction = { kind: 'none' };
@@ -70,23 +79,30 @@ const NONE: MonitorAction = { kind: 'none' };
 export function monitorStep(core: MonitorCore, event: MonitorEvent, policy: MonitorPolicy): { core: MonitorCore; action: MonitorAction } {
   switch (event.kind) {
     case 'paused':
-      return { core: { ...core, missed: 0, lastContactMs: event.atMs }, action: NONE };
+      return { core: { ...core, missed: 0, lastContactMs: event.atMs, paused: true }, action: NONE };
+    case 'leaseSent':
+      return { core: { ...core, leaseExpiresMs: Math.max(core.leaseExpiresMs, event.expiresAtMs) }, action: NONE };
     case 'failoverEnded':
       return {
         core: event.promoted
-          ? { primary: null, missed: 0, lastContactMs: event.atMs, notBeforeMs: 0 }
+          ? { primary: null, missed: 0, lastContactMs: event.atMs, notBeforeMs: 0, leaseExpiresMs: -Infinity, paused: false }
           : { ...core, notBeforeMs: event.atMs + retryAfterMs(policy) },
         action: NONE,
       };
     case 'check': {
-      // Rule 6: a new primary starts a new count, from now.
-      const base = core.primary === event.primary ? core : { primary: event.primary, missed: 0, lastContactMs: event.atMs, notBeforeMs: 0 };
+      // Rule 6: a new primary starts a new count, from now (leases sent to the old one are no longer its concern).
+      let base: MonitorCore =
+        core.primary === event.primary ? core : { primary: event.primary, missed: 0, lastContactMs: event.atMs, notBeforeMs: 0, leaseExpiresMs: -Infinity, paused: false };
+      // Rule 4: the first check after a pause counts from now.
+      if (base.paused) base = { ...base, lastContactMs: event.atMs, paused: false };
       if (event.ok) return { core: { ...base, missed: 0, lastContactMs: event.atMs }, action: NONE };
       const next = { ...base, missed: base.missed + 1 };
       if (next.missed < policy.missedChecks || event.atMs < next.notBeforeMs) return { core: next, action: NONE };
       const silentMs = event.atMs - next.lastContactMs;
       const leaseEndsMs = policy.primaryLeaseMs + policy.healthCheckIntervalMs;
       if (silentMs < leaseEndsMs) return { core: next, action: NONE };
+      // Rule 2: the last lease sent, counted from its sending, plus the margin.
+      if (event.atMs < next.leaseExpiresMs + policy.healthCheckIntervalMs) return { core: next, action: NONE };
       const checksTook = policy.missedChecks * policy.healthCheckIntervalMs;
       return {
         core: next,

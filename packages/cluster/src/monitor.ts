@@ -5,8 +5,11 @@
  * names every health_check_interval over one kept session, feeds each outcome to the decision
  * core (monitor-core.ts), and when the core says the primary is gone runs the same failover as
  * `cluster failover` (kill what is left of the old primary, decide, fence, promote, repoint).
- * Every decision goes to monitor.log as one JSON object (the failover's candidates, positions,
- * thresholds and reasons included) and, for a failover, to the cluster's history.
+ * With failover.enforce_lease it grants the primary its lease after every check the primary
+ * answers (lease.ts), and its failover then leaves a primary that stopped answering alive: the
+ * lease has run out before anyone is promoted. Every decision goes to monitor.log as one JSON
+ * object (the failover's candidates, positions, thresholds and reasons included) and, for a
+ * failover, to the cluster's history.
  *
  * It stops when its signal is aborted (SIGTERM from `cluster down`). A crash of the monitor
  * changes nothing in the cluster: its supervisor starts it again, and it starts counting anew.
@@ -14,6 +17,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ClusterContext } from './context.js';
 import { clusterFailover } from './failover.js';
+import { leaseGrant, monotonicClockUs } from './lease.js';
 import { acquireClusterLock, clusterLockOwner } from './lock.js';
 import { recordObservation } from './member-ops.js';
 import { memberAddress, findMember } from './config.js';
@@ -36,15 +40,21 @@ export interface MonitorOptions {
   readonly onEntry?: (entry: MonitorLogEntry) => void;
 }
 
+/** The core's clock: CLOCK_MONOTONIC in ms, the clock leases are counted on. */
+const nowMs = () => monotonicClockUs() / 1000;
+
 export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): Promise<void> {
   const { config } = ctx;
   const policy: MonitorPolicy = config.failover;
   const log = (entry: { event: string; [key: string]: unknown }) => options.onEntry?.(appendMonitorLog(config.dataRoot, entry));
-  let core: MonitorCore = initialMonitorCore(performance.now());
+  let core: MonitorCore = initialMonitorCore(nowMs());
   let session: { primary: string; session: NodeSession } | null = null;
   let paused: string | null = null;
   let failing = false;
-  log({ event: 'started', pid: process.pid, policy: { healthCheckIntervalMs: policy.healthCheckIntervalMs, missedChecks: policy.missedChecks, primaryLeaseMs: policy.primaryLeaseMs } });
+  log({
+    event: 'started', pid: process.pid,
+    policy: { healthCheckIntervalMs: policy.healthCheckIntervalMs, missedChecks: policy.missedChecks, primaryLeaseMs: policy.primaryLeaseMs, enforceLease: config.failover.enforceLease },
+  });
 
   /** Drops the session. A node that stopped answering would hold a polite close for seconds: it is not waited for. */
   const closeSession = async () => {
@@ -73,6 +83,23 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
       return false;
     }
     return status.role === 'primary';
+  };
+
+  /** Why the last grant failed (logged once per change), or null while grants are taken. */
+  let leaseProblem: string | null = null;
+
+  /**
+   * Grants the primary that just answered its lease (failover.enforce_lease). The core learns
+   * of it before it is sent: whatever becomes of the request, the lease runs out by then.
+   */
+  const renewLease = async (primary: string, timeline: number): Promise<void> => {
+    if (!config.failover.enforceLease || session === null || session.primary !== primary) return;
+    const grant = leaseGrant(ctx, findMember(config, primary), timeline, 'monitor');
+    core = monitorStep(core, { kind: 'leaseSent', expiresAtMs: grant.issuedAtUs / 1000 + grant.durationMs }, policy).core;
+    const outcome = await session.session.grantLease(grant, policy.healthCheckIntervalMs);
+    const problem = outcome.granted ? null : (outcome.refused ?? 'no answer');
+    if (problem !== leaseProblem) log(problem === null ? { event: 'lease_granted', primary, timeline } : { event: 'lease_refused', primary, timeline, reason: problem });
+    leaseProblem = problem;
   };
 
   /**
@@ -108,16 +135,20 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
         const reason = state === null ? 'the cluster has not been created yet' : `"${owner!.command}" (pid ${owner!.pid}) is changing the cluster`;
         if (paused !== reason) log({ event: 'paused', reason });
         paused = reason;
-        core = monitorStep(core, { kind: 'paused', atMs: performance.now() }, policy).core;
+        core = monitorStep(core, { kind: 'paused', atMs: nowMs() }, policy).core;
+        // A command that does not change who the primary is (up, a member's start or stop) may
+        // take longer than a lease: the primary that answers keeps its lease meanwhile.
+        if (state !== null && owner !== null && !owner.changesPrimary && (await check(state.primary))) await renewLease(state.primary, lastStatus!.timeline);
       } else {
         if (paused !== null) log({ event: 'resumed', primary: state.primary });
         paused = null;
         const ok = await check(state.primary);
-        const step = monitorStep(core, { kind: 'check', primary: state.primary, ok, atMs: performance.now() }, policy);
+        const step = monitorStep(core, { kind: 'check', primary: state.primary, ok, atMs: nowMs() }, policy);
         core = step.core;
         if (!ok && !failing) log({ event: 'check_failed', primary: state.primary });
         if (ok && failing) log({ event: 'primary_answers_again', primary: state.primary, missed: 0 });
         failing = !ok;
+        if (ok) await renewLease(state.primary, lastStatus!.timeline);
         if (ok) await observe(state);
         if (step.action.kind === 'failover') {
           const action = step.action;
@@ -127,10 +158,10 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
             const result = await clusterFailover(ctx, { initiator: 'monitor' });
             log({
               event: 'failover', from: result.from, to: result.to, timeline: result.timeline, lsn: result.lsn,
-              promotionMs: result.unavailableMs, durationMs: result.durationMs, detectedAfterMs: Math.round(action.silentMs),
+              promotionMs: result.unavailableMs, durationMs: result.durationMs, detectedAfterMs: Math.round(action.silentMs), oldPrimaryStopped: result.oldPrimaryStopped,
               warnings: result.warnings, decision: result.decision,
             });
-            core = monitorStep(core, { kind: 'failoverEnded', promoted: true, atMs: performance.now() }, policy).core;
+            core = monitorStep(core, { kind: 'failoverEnded', promoted: true, atMs: nowMs() }, policy).core;
             failing = false;
           } catch (error) {
             const fields = error as { message?: string; detail?: string; code?: string };
@@ -138,7 +169,7 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
               event: 'failover_refused', primary: action.primary, code: fields.code ?? null, message: fields.message ?? String(error), detail: fields.detail ?? null,
               decision: error instanceof NoCandidateError ? error.decision : null,
             });
-            core = monitorStep(core, { kind: 'failoverEnded', promoted: false, atMs: performance.now() }, policy).core;
+            core = monitorStep(core, { kind: 'failoverEnded', promoted: false, atMs: nowMs() }, policy).core;
           }
         }
       }

@@ -50,10 +50,31 @@ export interface NodeStatusView {
   readonly [key: string]: unknown;
 }
 
+/**
+ * A grant of the primary's lease (the server's lease.ts): `holder` may acknowledge commits on
+ * `timeline` until `issuedAtUs + durationMs`, counted on this machine's CLOCK_MONOTONIC in
+ * microseconds (`monotonicClockUs()`), which the caller reads just before sending it and keeps:
+ * whatever happens to the request, the lease ends then.
+ */
+export interface LeaseGrantRequest {
+  readonly holder: string;
+  readonly timeline: number;
+  readonly durationMs: number;
+  readonly issuedAtUs: number;
+  readonly grantor: string;
+}
+
+/** What became of a grant: taken (until `expiresInMs` from now), refused by the node (why), or not answered. */
+export type LeaseGrantOutcome =
+  | { readonly granted: true; readonly expiresInMs: number }
+  | { readonly granted: false; readonly refused: string | null };
+
 /** A session kept open to one node, for health checks that should not connect each time. */
 export interface NodeSession {
   /** The node's status; null when it does not answer within `timeoutMs` (the session is then unusable). */
   status(timeoutMs: number): Promise<NodeStatusView | null>;
+  /** Grants the primary's lease; `refused: null` when the node did not answer within `timeoutMs`. */
+  grantLease(grant: LeaseGrantRequest, timeoutMs: number): Promise<LeaseGrantOutcome>;
   close(): Promise<void>;
 }
 
@@ -79,6 +100,8 @@ export interface NodeControl {
   createSlot(options: { address: string; name: string }): Promise<{ created: boolean }>;
   /** `walship status --json`; null when the node cannot be reached within `timeoutMs`. */
   status(options: { address: string; timeoutMs: number }): Promise<NodeStatusView | null>;
+  /** Grants the primary's lease to the node at `address` (see LeaseGrantRequest). */
+  grantLease(options: { address: string; grant: LeaseGrantRequest; timeoutMs: number }): Promise<LeaseGrantOutcome>;
   /** A session for repeated status requests; null when the node cannot be reached within `timeoutMs`. */
   openSession(options: { address: string; timeoutMs: number }): Promise<NodeSession | null>;
 }

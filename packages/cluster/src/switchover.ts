@@ -10,7 +10,8 @@
  *      old primary ever acknowledged. If it is still short after DIRECT_CATCH_UP_MS, the old
  *      primary is started read-only to serve the rest (serveRemainingWal); if even that fails,
  *      it is started again as the primary and nothing has changed.
- *   4. Promote the target (with the synchronous names it needs as a primary): a new timeline.
+ *   4. Promote the target (with the synchronous names it needs as a primary): a new timeline;
+ *      grant it the lease (failover.enforce_lease).
  *   5. Repoint the other standbys at their new upstreams (one that received more of the old
  *      primary's WAL than the target did cannot follow the new timeline: it is rewound).
  *   6. Bring the old primary back as a standby of the new one: a rewind (which finds nothing to
@@ -26,6 +27,7 @@ import { decideFailover, type FailoverDecision } from './failover-decision.js';
 import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
 import { killServer, readControlSummary, removeFence, runningServer, writeFence } from './member-files.js';
+import { keepLease, type LeaseKeeper } from './lease.js';
 import { lsnValue, recordObservation, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
 import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
@@ -84,6 +86,11 @@ export interface PrimaryChangeResult {
   readonly unavailableMs: number;
   /** What became of the old primary. */
   readonly oldPrimary: 'standby' | 'fenced';
+  /**
+   * How the old primary was kept from acknowledging writes: `stopped` (a switchover's shutdown),
+   * `killed` (STONITH), `lease` (left running once its lease had run out), `dead` (it was gone).
+   */
+  readonly oldPrimaryStopped: 'stopped' | 'killed' | 'lease' | 'dead';
   readonly warnings: readonly string[];
 }
 
@@ -91,7 +98,8 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
   const { config } = ctx;
   const timeoutMs = options.timeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
   if (options.to !== undefined) findMember(config, options.to);
-  const lock = await acquireClusterLock(config.dataRoot, 'walship cluster switchover');
+  const lock = await acquireClusterLock(config.dataRoot, 'walship cluster switchover', undefined, true, true);
+  let leaseKeeper: LeaseKeeper | null = null;
   try {
     const started = Date.now();
     let state = readClusterStateFor(config);
@@ -173,6 +181,7 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
 
     // 4. Promote.
     const timeline = await promoteMember(ctx, state, target, timeoutMs);
+    leaseKeeper = await keepLease(ctx, target, timeline, 'cluster switchover');
     const unavailableMs = Date.now() - writesStopped;
     const before = state;
     state = writeClusterState(config.dataRoot, withNewPrimary(state, target.name, timeline, { fence: null }));
@@ -209,8 +218,9 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
       summary: `switchover from ${oldPrimary.name} to ${target.name}: writes unavailable for ${unavailableMs} ms; ${oldPrimary.name} ${oldPrimaryRole === 'standby' ? 'rejoined as a standby' : 'is fenced'}`,
       decision,
     });
-    return { state, from: oldPrimary.name, to: target.name, timeline, lsn, decision, durationMs, unavailableMs, oldPrimary: oldPrimaryRole, warnings };
+    return { state, from: oldPrimary.name, to: target.name, timeline, lsn, decision, durationMs, unavailableMs, oldPrimary: oldPrimaryRole, oldPrimaryStopped: 'stopped', warnings };
   } finally {
+    leaseKeeper?.stop();
     lock.release();
   }
 }

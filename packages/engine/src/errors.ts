@@ -62,6 +62,12 @@ export const ErrorCode = {
   transactionTooLarge: 'transaction_too_large',
   tableNotFound: 'table_not_found',
   readOnly: 'read_only_transaction',
+  /**
+   * A primary whose lease from the failover monitor has run out refuses to commit (nothing was
+   * written): another member may have been promoted. Like read_only_transaction, the write can be
+   * sent to the current primary.
+   */
+  primaryLeaseExpired: 'primary_lease_expired',
   /** Read-your-writes: the LSN asked for was written on a timeline this node's history left before it. */
   lsnNotOnTimeline: 'lsn_not_on_timeline',
   cannotConnectNow: 'cannot_connect_now',

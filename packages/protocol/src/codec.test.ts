@@ -50,6 +50,8 @@ const CLIENT_SAMPLES: ClientMessage[] = [
   { type: 'txn', id: 16, onSuccess: [{ kind: 'put', key: b('k'), value: b('v') }], syncCommit: 'on', timeoutMs: 29_750 },
   { type: 'waitLsn', id: 17, lsn: '0/3000060' },
   { type: 'waitLsn', id: 18, lsn: '1/0', mode: 'standby_flush', timeoutMs: 5000, noThrow: true },
+  // CLOCK_MONOTONIC microseconds are past 2^32 after an hour of uptime: they must survive msgpack.
+  { type: 'lease', id: 19, holder: 'n1', timeline: 3, durationMs: 1000, issuedAtUs: 987_654_321_012, grantor: 'monitor' },
 ];
 
 const SERVER_SAMPLES: ServerMessage[] = [
@@ -91,6 +93,7 @@ const SERVER_SAMPLES: ServerMessage[] = [
   },
   { type: 'result', id: 13, request: 'waitLsn', status: 'success', lsn: '0/3000060' },
   { type: 'result', id: 14, request: 'waitLsn', status: 'not in recovery', lsn: '0/0' },
+  { type: 'result', id: 15, request: 'lease', holder: 'n1', expiresInMs: 998 },
 ];
 
 function expectProtocolError(fn: () => unknown): ProtocolError {
@@ -188,6 +191,9 @@ describe('malformed frames', () => {
     ['negative txn timeout', { type: 'txn', id: 1, timeoutMs: -1 }],
     ['waitLsn without lsn', { type: 'waitLsn', id: 1 }],
     ['waitLsn with a bad mode', { type: 'waitLsn', id: 1, lsn: '0/1', mode: 'replay' }],
+    ['lease without issuedAtUs', { type: 'lease', id: 1, holder: 'n1', timeline: 1, durationMs: 1000, grantor: 'monitor' }],
+    ['lease of an hour', { type: 'lease', id: 1, holder: 'n1', timeline: 1, durationMs: 3_600_000, issuedAtUs: 1, grantor: 'monitor' }],
+    ['lease on timeline 0', { type: 'lease', id: 1, holder: 'n1', timeline: 0, durationMs: 1000, issuedAtUs: 1, grantor: 'monitor' }],
   ];
 
   it.each(cases)('client: %s', (_name, value) => {

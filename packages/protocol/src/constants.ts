@@ -47,6 +47,12 @@ export const MAX_IN_FLIGHT_REQUESTS = 256;
  */
 export const MAX_REQUEST_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * Longest lease a `lease` request may grant: ten minutes. A lease is renewed every health check
+ * (a fraction of a second to a few seconds); a longer one would only hold a failover back.
+ */
+export const MAX_LEASE_DURATION_MS = 10 * 60 * 1000;
+
 /** Names: tables, settings, users, application names (PostgreSQL's NAMEDATALEN - 1). */
 export const MAX_NAME_BYTES = 63;
 

@@ -149,6 +149,16 @@ export interface RequestPayloads {
    * `status` says so. Without `timeoutMs` it waits as long as it takes.
    */
   waitLsn: { lsn: WireLsn; mode?: WaitLsnMode; timeoutMs?: number; noThrow?: boolean };
+  /**
+   * The primary's lease (walship's own; the failover monitor's safety rule 1): `holder` (the
+   * member name) may acknowledge commits on `timeline` until `issuedAtUs + durationMs`.
+   * `issuedAtUs` is CLOCK_MONOTONIC in microseconds on the granter's machine, read just before
+   * the request was sent, so that a grant delivered late (to a node frozen by SIGSTOP) runs out
+   * when the granter counts it out, not later. A node refuses a grant for another member, another
+   * timeline, a standby, or one issued in its future (a clock that is not its machine's).
+   * `grantor` names who grants it (the status view shows it).
+   */
+  lease: { holder: string; timeline: number; durationMs: number; issuedAtUs: number; grantor: string };
 }
 
 /** What a `result` carries besides `type`, `id` and `request`, per request type. */
@@ -167,6 +177,8 @@ export interface ResultPayloads {
   ping: Record<never, never>;
   /** `lsn`: the node's position for the mode when the wait ended. */
   waitLsn: { status: WaitLsnStatus; lsn: WireLsn };
+  /** `expiresInMs`: how long the lease now held lasts, on the node's monotonic clock. */
+  lease: { holder: string; expiresInMs: number };
 }
 
 export type RequestType = keyof RequestPayloads;
@@ -184,6 +196,7 @@ export const REQUEST_TYPES: readonly RequestType[] = [
   'showSetting',
   'ping',
   'waitLsn',
+  'lease',
 ];
 
 export type RequestMessage<K extends RequestType> = { type: K; id: number } & RequestPayloads[K];

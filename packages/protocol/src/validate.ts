@@ -9,6 +9,7 @@
  */
 import { MAX_KEY_BYTES, MAX_TABLE_NAME_BYTES, MAX_VALUE_BYTES, SYNC_COMMIT_LEVELS } from '@walship/engine';
 import {
+  MAX_LEASE_DURATION_MS,
   MAX_NAME_BYTES,
   MAX_REQUEST_TIMEOUT_MS,
   MAX_STATUS_DEPTH,
@@ -182,6 +183,16 @@ function normalizeRequest(map: WireMap, type: RequestType): ClientRequest {
         { type, id, lsn: reqLsn(map, 'lsn', where) },
         { mode: optEnum(map, 'mode', where, WAIT_LSN_MODES), timeoutMs: optTimeout(map, where), noThrow: optBoolean(map, 'noThrow', where) },
       );
+    case 'lease':
+      return {
+        type,
+        id,
+        holder: reqString(map, 'holder', where, MAX_NAME_BYTES, 1),
+        timeline: reqInteger(map, 'timeline', where, 1, 0xffffffff),
+        durationMs: reqInteger(map, 'durationMs', where, 0, MAX_LEASE_DURATION_MS),
+        issuedAtUs: reqInteger(map, 'issuedAtUs', where, 0, Number.MAX_SAFE_INTEGER),
+        grantor: reqString(map, 'grantor', where, MAX_NAME_BYTES, 1),
+      };
     case 'listTables':
     case 'status':
     case 'checkpoint':
@@ -327,6 +338,8 @@ function normalizeResult(map: WireMap): AnyResultMessage {
       return { ...base, request };
     case 'waitLsn':
       return { ...base, request, status: reqEnum(map, 'status', where, WAIT_LSN_STATUSES), lsn: reqLsn(map, 'lsn', where) };
+    case 'lease':
+      return { ...base, request, holder: reqString(map, 'holder', where, MAX_NAME_BYTES, 1), expiresInMs: reqInteger(map, 'expiresInMs', where, -MAX_LEASE_DURATION_MS, MAX_LEASE_DURATION_MS) };
   }
 }
 

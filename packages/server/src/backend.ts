@@ -5,6 +5,7 @@
  */
 import type { CommitWaitOptions, Entry, Lsn, RangeOptions, RangeResult, TxnRequest, TxnResult } from '@walship/engine';
 import type { WaitLsnMode, WaitLsnStatus } from '@walship/protocol';
+import type { LeaseGrant } from './lease.js';
 
 export type ServerState = 'starting' | 'recovery' | 'ready' | 'stopping' | 'crashed';
 
@@ -51,6 +52,8 @@ export interface Backend {
   checkpoint(): Promise<{ lsn: Lsn; redoLsn: Lsn }>;
   /** pg_promote: ends recovery on a standby; with `wait`, resolves once writes are accepted. */
   promote(options: { wait: boolean; timeoutMs: number }): Promise<{ promoted: boolean; timeline: number }>;
+  /** The primary's lease (lease.ts): a grant from the failover monitor, refused when it does not fit this node. */
+  grantLease(grant: LeaseGrant): Promise<{ holder: string; expiresInMs: number }>;
   /** Sets a setting in walship.conf and reloads (ALTER SYSTEM + pg_reload_conf). */
   setSetting(name: string, value: string): Promise<{ restartRequired: boolean }>;
   showSetting(name: string): Promise<string>;

@@ -15,6 +15,7 @@ import { timestampTzToIsoString } from '@walship/protocol';
 import { readTimeLineHistory } from '@walship/engine/wal/timeline';
 import type { Backend, NodeStatus, ReadWait, ServerState } from './backend.js';
 import type { Postmaster } from './postmaster.js';
+import type { LeaseGrant } from './lease.js';
 
 export class NodeBackend implements Backend {
   constructor(private readonly postmaster: Postmaster) {}
@@ -113,10 +114,19 @@ export class NodeBackend implements Backend {
     });
   }
 
+  /**
+   * A transaction. With require_primary_lease, the lease is checked before it writes anything
+   * and again right before it is acknowledged (lease.ts): a primary whose lease ran out while the
+   * commit waited, or while the node was stopped, does not acknowledge it.
+   */
   txn(request: TxnRequest, wait: CommitWaitOptions = {}): Promise<TxnResult> {
     return this.guard(async () => {
       this.refuseWriteOnStandby();
-      return this.db().txn(request, wait);
+      const lease = this.postmaster.lease;
+      lease.checkBeforeCommit();
+      const result = await this.db().txn(request, wait);
+      lease.checkAcknowledge(result.lsn);
+      return result;
     });
   }
 
@@ -131,8 +141,17 @@ export class NodeBackend implements Backend {
   createTable(name: string, wait: CommitWaitOptions = {}): Promise<{ created: boolean; lsn: Lsn }> {
     return this.guard(async () => {
       this.refuseWriteOnStandby();
-      return this.db().createTable(name, wait);
+      const lease = this.postmaster.lease;
+      lease.checkBeforeCommit();
+      const result = await this.db().createTable(name, wait);
+      lease.checkAcknowledge(result.lsn);
+      return result;
     });
+  }
+
+  async grantLease(grant: LeaseGrant): Promise<{ holder: string; expiresInMs: number }> {
+    const db = this.postmaster.database;
+    return this.postmaster.lease.grant(grant, { member: this.postmaster.memberName, role: this.postmaster.role, timeline: db === null ? null : db.timeline });
   }
 
   async listTables(): Promise<string[]> {
@@ -155,6 +174,7 @@ export class NodeBackend implements Backend {
       startedAt: new Date(this.postmaster.startedAt).toISOString(),
       crashRestarts: this.postmaster.crashRestarts,
       archiver: this.postmaster.archiverStatus(),
+      lease: this.postmaster.lease.view(),
       ...this.monitoringFields(),
     };
     if (standby !== null) {

@@ -27,6 +27,7 @@ import { WalReceiverComponent } from './components/wal-receiver.js';
 import { startReplicationSession, type ReplicationBackend } from './replication-session.js';
 import { WalSenders } from './walsenders.js';
 import { SyncRep } from './sync-rep.js';
+import { PrimaryLease } from './lease.js';
 import { LsnWaiters } from './wait-lsn.js';
 import { parseLsn } from '@walship/engine/lsn';
 import { listDataFiles, readDataFileRange, readPageChecksums } from '@walship/engine/rewind';
@@ -96,6 +97,8 @@ export class Postmaster {
   });
   /** A primary instance's synchronous replication (null on a standby and between instances). */
   syncRep: SyncRep | null = null;
+  /** The primary's lease from the failover monitor (require_primary_lease); kept across crash-restarts, dropped at promotion. */
+  readonly lease = new PrimaryLease((level, message) => this.log(level, message));
   /** pg_promote(wait => true) callers, told once the promoted node accepts writes. */
   private readonly promotionWaiters = new Set<() => void>();
   /** A standby's WAL I/O worker, started ahead of its promotion. */
@@ -137,6 +140,7 @@ export class Postmaster {
     this.pidFile = new PidFile(this.dataDir, this.settings.get('port'), this.listenAddress());
     this.faults = new Faults(process.env.WALSHIP_FAULTS);
     this.foreground = options.foreground;
+    this.lease.required = this.settings.get('require_primary_lease');
     this.walSenders = new WalSenders({
       dataDir: this.dataDir,
       log: (level, message) => this.log(level, message),
@@ -252,6 +256,7 @@ export class Postmaster {
   private becomePrimary(db: Database): void {
     const s = this.settings;
     const promoted = this.role === 'standby';
+    if (promoted) this.lease.reset();
     this.role = 'primary';
     this.database = db;
     db.xlog.onFailure((error) => this.crash('wal writer', error));
@@ -937,6 +942,7 @@ export class Postmaster {
       db.xlog.setFsync(s.get('fsync'));
     }
     this.applyAuth();
+    this.lease.required = s.get('require_primary_lease');
     this.syncRep?.configure(s.get('synchronous_standby_names'));
     for (const component of this.components) {
       if (component instanceof WalWriter) component.delayMs = s.get('wal_writer_delay');

@@ -430,6 +430,12 @@ export class ClientSession {
       }
       case 'showSetting':
         return { type: 'result', id, request: 'showSetting', value: await backend.showSetting(request.name) };
+      case 'lease': {
+        const granted = await backend.grantLease({
+          holder: request.holder, timeline: request.timeline, durationMs: request.durationMs, issuedAtUs: request.issuedAtUs, grantor: request.grantor,
+        });
+        return { type: 'result', id, request: 'lease', holder: granted.holder, expiresInMs: granted.expiresInMs };
+      }
     }
   }
 

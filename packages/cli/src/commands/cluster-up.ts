@@ -7,9 +7,31 @@ import { ExitCode } from '../cli-error.js';
 import { ensureMonitor } from '../cluster-monitor-process.js';
 import { currentRows, openCluster, printMembers, type ClusterFileOptions } from '../cluster-support.js';
 import type { CliIo } from '../io.js';
+import type { ClusterContext } from '@walship/cluster';
 
 export interface ClusterUpOptions extends ClusterFileOptions {
   reset?: boolean;
+}
+
+/** How long `up` waits for the monitor to take over the primary's lease: its start-up and first check. */
+const MONITOR_LEASE_WAIT_MS = 10_000;
+
+/**
+ * Returns once the primary holds a lease granted by the monitor (up's own grant lasts one
+ * primary_lease; the monitor renews it from its first check on), so that writes right after `up`
+ * are not refused. Only a warning if it does not come: the cluster runs, and the monitor's log
+ * says why.
+ */
+async function waitForMonitorLease(ctx: ClusterContext, primary: string): Promise<void> {
+  const { findMember, memberAddress } = await import('@walship/cluster');
+  const address = memberAddress(ctx.config, findMember(ctx.config, primary));
+  const deadline = Date.now() + MONITOR_LEASE_WAIT_MS;
+  while (Date.now() < deadline) {
+    const lease = (await ctx.control.status({ address, timeoutMs: 1_000 }))?.lease as { held?: boolean; grantor?: string } | undefined;
+    if (lease?.held === true && lease.grantor === 'monitor') return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  ctx.progress(`warning: ${primary} holds no lease from the failover monitor after ${MONITOR_LEASE_WAIT_MS / 1000} s: it refuses writes until it does; see ${ctx.config.dataRoot}/monitor.log`);
 }
 
 export async function run(options: ClusterUpOptions, io: CliIo): Promise<number> {
@@ -21,6 +43,7 @@ export async function run(options: ClusterUpOptions, io: CliIo): Promise<number>
     const ensured = await ensureMonitor(ctx.config, options.basePort);
     monitor = { pid: ensured.monitor.pid, started: ensured.started };
     if (ensured.started) ctx.progress(`failover monitor started (pid ${ensured.monitor.pid}); its decisions go to ${ctx.config.dataRoot}/monitor.log`);
+    if (ctx.config.failover.enforceLease) await waitForMonitorLease(ctx, result.state.primary);
   }
   const rows = await currentRows(ctx, result.state);
   const changed = [

@@ -12,8 +12,8 @@
  * - `wal_buffers` defaults to 16MB rather than -1 (-1 still means 1/32 of shared_buffers).
  * - `wal_segment_size` and `data_checksums` have context `init` (PostgreSQL's "internal"): they
  *   are chosen by `walship init` and recorded in the control file.
- * - `password`, `replication_password`, `heartbeat_interval` and `metrics_port` are walship's
- *   own.
+ * - `password`, `replication_password`, `heartbeat_interval`, `metrics_port` and
+ *   `require_primary_lease` are walship's own.
  */
 import type { MemoryUnit, TimeUnit } from './units.js';
 // The module alone, not the package: the CLI's set and show load this table.
@@ -409,6 +409,12 @@ export const SETTING_DEFINITIONS = {
     context: 'sighup',
     check: checkSynchronousStandbyNames,
     description: 'Number of synchronous standbys and list of names of potential synchronous ones.',
+  },
+  require_primary_lease: {
+    kind: 'bool',
+    default: false,
+    context: 'sighup',
+    description: 'A primary acknowledges commits only while it holds an unexpired lease from the failover monitor (lease.ts).',
   },
   heartbeat_interval: {
     kind: 'duration',
