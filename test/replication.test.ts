@@ -8,6 +8,8 @@
  * - path 2: the walreceiver is started by the postmaster in answer to PMSIGNAL_START_WALRECEIVER,
  *   and started again after the primary restarts;
  * - a standby killed with SIGKILL restarts from its restartpoint and catches up;
+ * - a fast stop of the primary returns only once every connected standby has flushed its
+ *   shutdown checkpoint (the walsenders stop after the checkpoint, not when the shutdown begins);
  * - promotion: the cascading standby follows the new timeline through its promoted upstream, the
  *   other standby follows once repointed, and all tables are equal at the end.
  */
@@ -208,6 +210,26 @@ describe('streaming replication', () => {
     expect(s2.log).toContain(`redo starts at ${control.redoLsn}`);
     await caughtUp(s2, last);
     expect(await scanAll(s2)).toEqual(await scanAll(primary));
+  });
+
+  it('hands the shutdown checkpoint to every connected standby before a fast stop ends (WalSndWaitStopping after the checkpoint)', async () => {
+    const client = await primary.client();
+    const last = await writeLoad(client, 'pre-stop', 200);
+    await client.close();
+    expect(await primary.stop('SIGINT')).toBe(0);
+    const control = JSON.parse(walship(['controldata', '-D', primary.dataDir, '--json']).stdout) as { state: string; checkpointLsn: string };
+    expect(control.state).toBe('shut down');
+    const checkpointLsn = parseLsn(control.checkpointLsn)!;
+    expect(checkpointLsn).toBeGreaterThanOrEqual(last); // a commit's LSN is where its record ends
+    // The primary exited only once each standby had flushed the record: no waiting here.
+    for (const standby of [s1, s2]) {
+      const flushed = parseLsn((await status(standby)).flushLsn)!;
+      expect(flushed, `${path.basename(standby.dataDir)} flushed to ${flushed}, the shutdown checkpoint is at ${checkpointLsn}; the primary's log ends with:\n${primary.log.split('\n').slice(-30).join('\n')}\nthe standby's:\n${standby.log.split('\n').slice(-30).join('\n')}`).toBeGreaterThan(checkpointLsn);
+    }
+    for (const standby of [s1, s2]) await caughtUp(standby, checkpointLsn + 1);
+    expect(primary.log).not.toMatch(/terminating walsender/);
+    await primary.start();
+    await waitFor('s1 and s2 to stream again', async () => (await status(primary)).replication.filter((row) => row.state === 'streaming').length === 2, 30_000);
   });
 
   it('promotes a standby: the cascading standby follows the new timeline, the other one once repointed', async () => {

@@ -4,12 +4,13 @@
  *   1. Choose the target with the failover decision, from the standbys that stream now (or take
  *      the one named, if the decision allows it).
  *   2. Stop writes: a fast shutdown of the primary. Sessions are cut (a write in flight is
- *      indeterminate, never acknowledged and lost), and the shutdown is meant to wait until its
- *      connected standbys have received the shutdown checkpoint, the last record it writes.
+ *      indeterminate, never acknowledged and lost); the shutdown returns only once each
+ *      connected standby has flushed the shutdown checkpoint, the last record it writes (its
+ *      walsenders stop after that checkpoint, as PostgreSQL's WalSndWaitStopping).
  *   3. Wait until the target has replayed up to that checkpoint: it then holds everything the
- *      old primary ever acknowledged. If it is still short after DIRECT_CATCH_UP_MS, the old
- *      primary is started read-only to serve the rest (serveRemainingWal); if even that fails,
- *      it is started again as the primary and nothing has changed.
+ *      old primary ever acknowledged. If it does not within DIRECT_CATCH_UP_MS (it was cut off
+ *      as the primary stopped), the switchover is abandoned: the old primary is started again as
+ *      the primary, and nothing has changed.
  *   4. Promote the target (with the synchronous names it needs as a primary): a new timeline;
  *      grant it the lease (failover.enforce_lease).
  *   5. Repoint the other standbys at their new upstreams (one that received more of the old
@@ -26,8 +27,8 @@ import { DEFAULT_OPERATION_TIMEOUT_MS, onMember, waitUntil, type ClusterContext 
 import { decideFailover, type FailoverDecision } from './failover-decision.js';
 import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
-import { killServer, readControlSummary, removeFence, runningServer, writeFence } from './member-files.js';
-import { keepLease, type LeaseKeeper } from './lease.js';
+import { readControlSummary, writeFence } from './member-files.js';
+import { grantLeaseAfterCommand, keepLease, type LeaseKeeper } from './lease.js';
 import { lsnValue, recordObservation, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
 import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
@@ -35,42 +36,24 @@ import { readClusterStateFor, withMember, withNewPrimary, writeClusterState, typ
 
 /**
  * How long the target may take to replay the old primary's last WAL once the old primary has
- * stopped. Its walsenders hand everything over before they exit, in milliseconds; past this, the
- * rest is served from the old primary started read-only (serveRemainingWal).
+ * stopped: it has already flushed it all (the shutdown waited for that), so replaying it takes
+ * milliseconds; past this, something cut the target off and the switchover is abandoned.
  */
-const DIRECT_CATCH_UP_MS = 1_500;
+const DIRECT_CATCH_UP_MS = 5_000;
 
 /**
- * The old primary's walsenders may leave as its fast shutdown begins, before the last commits
- * and the shutdown checkpoint are sent (see the issue notes), so the target can be short of WAL
- * that only the stopped old primary has. It is then started as a standby of nobody (fenced by
- * standby.signal, so it accepts no writes): it replays its own WAL to the end and serves it to
- * its standbys as a cascading upstream, on the address they already stream from. Once the target
- * has it all, it is stopped again. If that fails, it is started as the primary it was, and the
- * switchover is abandoned with nothing changed.
+ * The target does not have the old primary's last WAL: the old primary is started again as the
+ * primary it was (with its lease), and the switchover fails with what was seen.
  */
-async function serveRemainingWal(
-  ctx: ClusterContext,
-  state: ClusterState,
-  oldPrimary: MemberConfig,
-  target: MemberConfig,
-  caughtUp: () => Promise<unknown>,
-  timeoutMs: number,
-): Promise<void> {
-  ctx.progress(`${target.name} is short of ${oldPrimary.name}'s last WAL; serving the rest from ${oldPrimary.name}, started read-only`);
-  try {
-    writeFence(oldPrimary.dataDir);
-    await onMember(oldPrimary, 'clearing primary_conninfo', () => ctx.control.setSettings({ dataDir: oldPrimary.dataDir, settings: [['primary_conninfo', '']] }));
-    await onMember(oldPrimary, 'walship start (read-only)', () => ctx.control.start({ dataDir: oldPrimary.dataDir, timeoutMs }));
-    await caughtUp();
-    await onMember(oldPrimary, 'walship stop', () => ctx.control.stop({ dataDir: oldPrimary.dataDir, mode: 'fast' }));
-  } catch (error) {
-    ctx.progress(`${oldPrimary.name}: ${target.name} did not catch up; starting ${oldPrimary.name} again as the primary`);
-    if (runningServer(oldPrimary.dataDir) !== null) await ctx.control.stop({ dataDir: oldPrimary.dataDir, mode: 'fast' }).catch(() => killServer(oldPrimary.dataDir));
-    removeFence(oldPrimary.dataDir);
-    await startMember(ctx, state, oldPrimary, timeoutMs);
-    throw error;
-  }
+async function abandonSwitchover(ctx: ClusterContext, state: ClusterState, oldPrimary: MemberConfig, target: MemberConfig, error: unknown): Promise<never> {
+  ctx.progress(`${target.name} did not replay ${oldPrimary.name}'s last WAL; starting ${oldPrimary.name} again as the primary`);
+  await startMember(ctx, state, oldPrimary);
+  await grantLeaseAfterCommand(ctx, oldPrimary, state.timeline, 'cluster switchover (abandoned)');
+  throw new ClusterError(ClusterErrorCode.memberOperationFailed, `switchover abandoned: ${target.name} did not replay ${oldPrimary.name}'s last WAL`, {
+    detail: (error as { detail?: string; message?: string }).detail ?? (error as Error).message,
+    hint: `${oldPrimary.name} is the primary again, nothing changed. Check that ${target.name} streams (walship cluster status -f FILE) and try again.`,
+    cause: error,
+  });
 }
 
 export interface PrimaryChangeResult {
@@ -134,7 +117,7 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
 
     // 2. Stop writes.
     const writesStopped = Date.now();
-    ctx.progress(`${oldPrimary.name}: stopping writes (fast shutdown; its standbys receive its last record)`);
+    ctx.progress(`${oldPrimary.name}: stopping writes (fast shutdown; its standbys flush its last record before it exits)`);
     await onMember(oldPrimary, 'walship stop', () => ctx.control.stop({ dataDir: oldPrimary.dataDir, mode: 'fast' }));
     const shutdown = readControlSummary(oldPrimary.dataDir);
     if (shutdown === null || !shutdown.cleanShutdown) {
@@ -163,8 +146,8 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
       );
     try {
       await caughtUp(DIRECT_CATCH_UP_MS);
-    } catch {
-      await serveRemainingWal(ctx, state, oldPrimary, target, () => caughtUp(timeoutMs), timeoutMs);
+    } catch (error) {
+      await abandonSwitchover(ctx, state, oldPrimary, target, error);
     }
 
     // Where every standby's WAL ends now that the old primary wrote its last record. One that

@@ -119,6 +119,13 @@ export class Postmaster {
   private components: Component[] = [];
   private checkpointer: Checkpointer | null = null;
   private shuttingDown: ShutdownMode | null = null;
+  /**
+   * WalSndInitStopping: set once the shutdown checkpoint (a standby's shutdown restartpoint) is
+   * written, never before, so that each walsender leaves only after its standby has flushed
+   * everything, that record included (PostgreSQL's checkpointer signals the walsenders after
+   * the shutdown checkpoint; WalSndDone).
+   */
+  private walSndsStopping = false;
   private smartWaitingForSessions = false;
   private restarting: Promise<void> | null = null;
   private exitResolve: ((code: number) => void) | null = null;
@@ -149,7 +156,7 @@ export class Postmaster {
       timeline: () => this.currentTimeline(),
       sendLimit: () => this.sendLimit(),
       walSenderTimeoutMs: () => this.settings.get('wal_sender_timeout'),
-      isStopping: () => this.shuttingDown !== null && this.shuttingDown !== 'smart',
+      isStopping: () => this.walSndsStopping,
       registerWakeup: (wakeup) => this.registerWalSndWakeup(wakeup),
     });
     this.applyAuth();
@@ -1022,12 +1029,14 @@ export class Postmaster {
       try {
         if (this.database !== null) {
           await this.database.shutdown();
-          // WalSndWaitStopping: connected standbys get the shutdown checkpoint record before the
-          // walsenders go, so a standby promoted afterwards is never behind this primary.
-          await this.walSenders.waitStopping(Math.min(this.settings.get('wal_sender_timeout'), 10_000));
         } else if (this.recovery !== null) {
           await this.shutdownRestartPoint(this.recovery);
         }
+        // WalSndInitStopping + WalSndWaitStopping, after the shutdown checkpoint: connected
+        // standbys get every record, the checkpoint included, before the walsenders go, so a
+        // standby promoted afterwards is never behind this primary.
+        this.walSndsStopping = true;
+        await this.walSenders.waitStopping(Math.min(this.settings.get('wal_sender_timeout'), 10_000));
       } catch (error) {
         this.reportFatal(error);
         await this.database?.abort().catch(() => undefined);

@@ -31,6 +31,7 @@ export interface WalSenderHost {
   /** How far WAL may be sent: flushed on a primary, received on a cascading standby. */
   sendLimit(): Lsn;
   walSenderTimeoutMs(): number;
+  /** WalSndInitStopping has happened: the shutdown checkpoint is written; each walsender leaves once its standby has flushed all. */
   isStopping(): boolean;
   /** Registers the walsender's wake-up; returns its unregistration. */
   registerWakeup(wakeup: () => void): () => void;
