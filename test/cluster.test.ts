@@ -442,6 +442,11 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
     const failover = log.find((entry) => entry.event === 'failover')!;
     expect(failover).toMatchObject({ from: 'n1', to: 's1' });
     expect((failover.decision as { thresholds: { synchronous: string } }).thresholds.synchronous).toBe('FIRST 1 (s1)');
+    // Rule 2 had the position released to synchronous commits, and the winner was at or past it.
+    const { thresholds, candidates } = failover.decision as { thresholds: { releasedLsn: string | null }; candidates: Array<{ name: string; lsn: string }> };
+    expect(thresholds.releasedLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    const lsnNumber = (text: string) => { const [hi, lo] = text.split('/'); return parseInt(hi!, 16) * 2 ** 32 + parseInt(lo!, 16); };
+    expect(lsnNumber(candidates.find((c) => c.name === 's1')!.lsn)).toBeGreaterThanOrEqual(lsnNumber(thresholds.releasedLsn!));
 
     const client = await WalshipClient.connect({ port: basePort + 1, timeoutMs: 10_000 });
     expect((await client.get('before-the-crash'))?.value.toString()).toBe('kept');

@@ -43,6 +43,8 @@ interface Status {
   replayLsn: string | null;
   replication: ReplicationRow[];
   syncWaiters: { count: number; oldestMs: number };
+  syncReleasedLsn: string | null;
+  syncRep: { standbyNames: string; releasedFlushLsn: string } | null;
 }
 
 const status = (node: TestNode): Promise<Status> => nodeStatus<Status>(node);
@@ -130,6 +132,10 @@ describe('synchronous replication', () => {
     const atAck = await Promise.all([status(s1), status(primary)]);
     expect(lsn(atAck[0].flushLsn)).toBeGreaterThanOrEqual(result.lsn);
     expect(lsn(atAck[1].replication.find((r) => r.applicationName === 's1')!.flushLsn)).toBeGreaterThanOrEqual(result.lsn);
+    // The position released to synchronous commits (failover rule 2) covers the acknowledged commit, and s1 has it.
+    expect(atAck[1].syncRep).toMatchObject({ standbyNames: 'FIRST 1 (s1, s2)' });
+    expect(lsn(atAck[1].syncReleasedLsn)).toBeGreaterThanOrEqual(result.lsn);
+    expect(lsn(atAck[0].flushLsn)).toBeGreaterThanOrEqual(lsn(atAck[1].syncReleasedLsn));
   });
 
   it('remote_apply: a read on the synchronous standby right after the acknowledgement sees the write', async () => {

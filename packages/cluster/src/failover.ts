@@ -98,7 +98,8 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
       maximumLagOnFailoverBytes: config.failover.maximumLagOnFailoverBytes,
       synchronous: synchronousOf(ctx, state),
       primaryLsn: lsnValue(observation?.flushLsn),
-      releasedLsn: null,
+      // Rule 2: no standby behind what the old primary last reported released to synchronous commits.
+      releasedLsn: lsnValue(observation?.releasedLsn),
       requested: options.to ?? null,
       force,
     });

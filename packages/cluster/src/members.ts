@@ -4,7 +4,7 @@
  * `cluster up`, switchover and failover, in the spirit of `patronictl list`. The JSON keys of a
  * row are DESIGN.md section 10's `members[]` keys; more are added, none renamed.
  */
-import { parseLsn } from '@walship/engine/lsn';
+import { formatLsn, parseLsn } from '@walship/engine/lsn';
 import type { ClusterConfig, MemberConfig } from './config.js';
 import { memberAddress } from './config.js';
 import { isDataDirectory, runningServer } from './member-files.js';
@@ -146,11 +146,18 @@ export function observePrimary(state: ClusterState, probes: readonly MemberProbe
   const primary = probes.find((probe) => probe.member.name === state.primary);
   const status = primary?.status;
   if (status === null || status === undefined || status.role !== 'primary') return null;
+  // The released position only grows on one primary's timeline: a restarted primary reports 0/0
+  // again until its standbys confirm, but what it released before is still what rule 2 needs.
+  const previous = state.observation;
+  const carried = previous !== null && previous.primary === state.primary && previous.timeline === status.timeline ? lsnOf(previous.releasedLsn) : null;
+  const reported = lsnOf(typeof status.syncReleasedLsn === 'string' ? status.syncReleasedLsn : null);
+  const released = carried === null ? reported : reported === null ? carried : Math.max(carried, reported);
   return {
     at: now.toISOString(),
     primary: state.primary,
     timeline: status.timeline,
     flushLsn: status.flushLsn,
+    releasedLsn: released === null ? null : formatLsn(released),
     synchronousStandbyNames,
     standbys: (status.replication ?? []).map((row) => ({
       name: row.applicationName ?? '',

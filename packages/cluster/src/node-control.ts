@@ -45,6 +45,8 @@ export interface NodeStatusView {
   readonly receiveLsn: string | null;
   readonly replayLsn: string | null;
   readonly member?: string;
+  /** A primary's position released to synchronous commits (null: asynchronous); see the server's sync-rep.ts. */
+  readonly syncReleasedLsn?: string | null;
   readonly replication?: readonly ReplicationRowView[];
   readonly walReceiver?: WalReceiverView | null;
   readonly [key: string]: unknown;

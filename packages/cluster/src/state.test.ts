@@ -19,6 +19,7 @@ import {
   type ClusterState,
 } from './state.js';
 import { synchronousStandbyNamesFor } from './synchronous-names.js';
+import { observePrimary, type MemberProbe } from './members.js';
 import { formatDurationMs, formatSizeBytes, parseDurationMs, parseSizeBytes } from './units.js';
 
 let dataRoot: string;
@@ -199,5 +200,29 @@ describe('units', () => {
     expect(formatDurationMs(1500)).toBe('1.5s');
     expect(formatSizeBytes(1024 * 1024)).toBe('1MB');
     expect(formatSizeBytes(1000)).toBe('1000B');
+  });
+});
+
+describe("the primary's observation", () => {
+  const probe = (name: string, status: Record<string, unknown> | null): MemberProbe => ({
+    member: config().members.find((member) => member.name === name)!, pid: 1, dataDirectoryExists: true, status: status as MemberProbe['status'],
+  });
+  const primaryStatus = (timeline: number, syncReleasedLsn: string | null) => ({
+    role: 'primary', systemId: '1', timeline, flushLsn: '0/5000', receiveLsn: null, replayLsn: null, syncReleasedLsn,
+    replication: [{ applicationName: 's1', flushLsn: '0/5000', syncState: 'sync', syncPriority: 1 }],
+  });
+
+  it("keeps the highest released position the primary reported on its timeline (rule 2's floor)", () => {
+    const state = running(initialClusterState(config()));
+    const first = observePrimary(state, [probe('n1', primaryStatus(1, '0/4000'))], 'FIRST 1 (s1)')!;
+    expect(first).toMatchObject({ primary: 'n1', timeline: 1, releasedLsn: '0/4000', standbys: [{ name: 's1', syncState: 'sync' }] });
+    // Restarted, the primary reports 0/0 until its standbys confirm again: what it released before still counts.
+    const restarted = observePrimary({ ...state, observation: first }, [probe('n1', primaryStatus(1, '0/0'))], 'FIRST 1 (s1)')!;
+    expect(restarted.releasedLsn).toBe('0/4000');
+    const further = observePrimary({ ...state, observation: restarted }, [probe('n1', primaryStatus(1, '0/4800'))], 'FIRST 1 (s1)')!;
+    expect(further.releasedLsn).toBe('0/4800');
+    // A new timeline (another primary) starts from what it reports.
+    expect(observePrimary({ ...state, observation: further }, [probe('n1', primaryStatus(2, null))], '')!.releasedLsn).toBeNull();
+    expect(observePrimary(state, [probe('n1', null)], '')).toBeNull();
   });
 });

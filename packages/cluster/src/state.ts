@@ -60,6 +60,13 @@ export interface PrimaryObservation {
   /** The synchronous_standby_names in force on the primary. */
   readonly synchronousStandbyNames: string;
   readonly standbys: readonly ObservedStandby[];
+  /**
+   * The highest position released to synchronous commits the primary has reported on this
+   * timeline (its `syncReleasedLsn`, kept as the highest seen): no standby behind it may be
+   * promoted (failover rule 2). Null (or absent, in a state written before it existed) when
+   * unknown or with asynchronous replication.
+   */
+  readonly releasedLsn?: string | null;
 }
 
 export interface ClusterState {

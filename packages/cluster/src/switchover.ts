@@ -107,7 +107,7 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
       maximumLagOnFailoverBytes: config.failover.maximumLagOnFailoverBytes,
       synchronous: synchronousOf(ctx, state),
       primaryLsn: lsnValue(primaryStatus.flushLsn),
-      releasedLsn: null,
+      releasedLsn: lsnValue(primaryStatus.syncReleasedLsn),
       requested: options.to ?? null,
       force: false,
     });

@@ -5,7 +5,7 @@
  * backend makes the postmaster reinitialize.
  */
 import {
-  AssertionFailure, DEFAULT_TABLE, DB_STATE_NAMES, ErrorCode, WalshipError, formatLsn,
+  AssertionFailure, DEFAULT_TABLE, DB_STATE_NAMES, ErrorCode, WalshipError, formatLsn, parseLsn,
   type CommitWaitOptions, type Entry, type Lsn, type RangeOptions, type RangeResult, type TxnRequest, type TxnResult,
 } from '@walship/engine';
 import type { WaitLsnMode, WaitLsnStatus } from '@walship/protocol';
@@ -16,6 +16,7 @@ import { readTimeLineHistory } from '@walship/engine/wal/timeline';
 import type { Backend, NodeStatus, ReadWait, ServerState } from './backend.js';
 import type { Postmaster } from './postmaster.js';
 import type { LeaseGrant } from './lease.js';
+import type { SyncRep } from './sync-rep.js';
 
 export class NodeBackend implements Backend {
   constructor(private readonly postmaster: Postmaster) {}
@@ -220,6 +221,8 @@ export class NodeBackend implements Backend {
       ...common,
       walReceiver: null,
       synchronousStandbyNames: this.postmaster.settings.get('synchronous_standby_names'),
+      // Rule 2 of the failover decision: what was released to synchronous commits (sync-rep.ts).
+      ...this.syncRepView(),
       cpuUserMicros: process.cpuUsage().user,
       cpuSystemMicros: process.cpuUsage().system,
       startedAt: new Date(this.postmaster.startedAt).toISOString(),
@@ -227,6 +230,21 @@ export class NodeBackend implements Backend {
       tables: db.tableSizes(),
       autovacuum: this.postmaster.autovacuumCounts(),
     };
+  }
+
+  /**
+   * A primary's synchronous replication as the failover decision needs it: `syncRep` with the
+   * rule in force and the positions released per wait mode, and `syncReleasedLsn`, the highest of
+   * the flush and apply positions (what commits at `on` and `remote_apply` were released at);
+   * null without synchronous replication.
+   */
+  private syncRepView(): { syncRep: ReturnType<SyncRep['released']> | null; syncReleasedLsn: string | null } {
+    const syncRep = this.postmaster.syncRep;
+    if (syncRep === null || syncRep.rule === null) return { syncRep: null, syncReleasedLsn: null };
+    const released = syncRep.released();
+    const flush = parseLsn(released.releasedFlushLsn) ?? 0;
+    const apply = parseLsn(released.releasedApplyLsn) ?? 0;
+    return { syncRep: released, syncReleasedLsn: formatLsn(Math.max(flush, apply) as Lsn) };
   }
 
   /**

@@ -18,7 +18,8 @@
  *   and exit; `priorityOf(applicationName)` for each walsender when it starts and on reload.
  * - the postmaster: `configure(synchronous_standby_names)` at start and on every reload, which
  *   recomputes every priority and releases whoever the new rule covers (clearing the setting
- *   releases everyone); `stats()` for `syncWaiters` in status.
+ *   releases everyone); `stats()` for `syncWaiters` in status; `released()` for `syncRep` and
+ *   `syncReleasedLsn` in status (what the failover decision's rule 2 compares candidates with).
  *
  * While commits wait longer than SYNC_REP_STALL_LOG_AFTER_MS the log says so, every
  * SYNC_REP_STALL_LOG_INTERVAL_MS, with how many standbys are streaming and what would end it.
@@ -168,6 +169,22 @@ export class SyncRep {
   stats(): { count: number; oldestMs: number; byMode: SyncRepWaitStats['byMode'] } {
     const stats = this.queues.stats();
     return { count: stats.count, oldestMs: Math.round(stats.oldestMs ?? 0), byMode: stats.byMode };
+  }
+
+  /**
+   * The positions the synchronous standbys have confirmed so far, per wait mode (WalSndCtl->lsn[]):
+   * every commit acknowledged at that mode is at or below it, so a standby behind the flush
+   * position may miss acknowledged commits (the failover rule 2). Monotonic within the instance;
+   * 0/0 before any confirmation. `standbyNames` is the rule in force ('' when asynchronous).
+   */
+  released(): { standbyNames: string; releasedWriteLsn: string; releasedFlushLsn: string; releasedApplyLsn: string } {
+    const positions = this.queues.confirmedPositions;
+    return {
+      standbyNames: this.config === null ? '' : formatSyncRepConfig(this.config),
+      releasedWriteLsn: formatLsn(positions.write),
+      releasedFlushLsn: formatLsn(positions.flush),
+      releasedApplyLsn: formatLsn(positions.apply),
+    };
   }
 
   /** The instance ends: every waiting commit's wait is cancelled (its session is told). */
