@@ -283,6 +283,37 @@ describe('WAL-source scenarios', () => {
     `));
   });
 
+  it('promotion when the stream has just failed: no wait for the retry interval, end recovery at once', () => {
+    // The stream fails twice within wal_retrieve_retry_interval; the promotion comes in between.
+    // Without it, the second failure waits out the interval ("waiting for WAL to become
+    // available"); with it, the machine goes on to pg_wal/ and ends recovery.
+    const { text } = play([
+      need('0/3000100', 0, '0/3000028'),
+      pgWal(false, 1),
+      receiver('streaming', '0/3002000', 2, 1),
+      need('0/3003000', 10, '0/3002F00'),
+      receiver('stopped', '0/3002000', 11, 1),
+      rescan(1, 12),
+      pgWal(false, 13),
+      receiver('stopped', '0/3002000', 14, 13),
+      { type: 'promote' },
+      rescan(1, 15),
+      pgWal(false, 16),
+    ]);
+    expect(text.split('\n').slice(-10).join('\n')).toBe(golden(`
+    > walReceiver stopped flushed=0/3002000 tli=1 now=14
+      shutdownWalReceiver
+      rescanLatestTimeLine current=1
+    > promote
+    > rescanResult newest=1 now=15
+      log DEBUG2 "switched WAL source from stream to archive after failure"
+      readFromPgWal 000000010000000000000003
+    > pgWalResult missing now=16
+      shutdownWalReceiver
+      endOfWal promote
+    `));
+  });
+
   it('timeline rescan finds a newer timeline: follow it at once, stream it', () => {
     // The primary was promoted from timeline 1 at 0/5003000; this standby replayed up to exactly there.
     const tli2 = parseTimeLineHistory('1\t0/5003000\tno recovery target specified\n', 2);

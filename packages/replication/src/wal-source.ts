@@ -450,7 +450,10 @@ class Machine {
     assert(Number.isFinite(nowMs), 'the retry interval is measured from a real time');
     const interval = this.s.config.walRetrieveRetryIntervalMs;
     const sinceLastFailMs = this.s.lastFailTimeMs === null ? Number.POSITIVE_INFINITY : nowMs - this.s.lastFailTimeMs;
-    if (sinceLastFailMs < interval) {
+    // A promotion is waiting: no point in waiting to retry a stream it will shut down. (The latch
+    // that would end the wait early may have been consumed already, by the wake-up that reported
+    // the stream's failure: the promotion would then wait out the whole interval.)
+    if (sinceLastFailMs < interval && !this.s.promoteTriggered) {
       this.emit({ type: 'log', level: 'LOG', message: `waiting for WAL to become available at ${formatLsn(this.request().lsn)}` });
       return this.await({ type: 'retryAfter', ms: interval - sinceLastFailMs }, { kind: 'wakeup', then: 'retrySleep' });
     }
