@@ -471,6 +471,50 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
     ]);
   });
 
+  it('relaxed synchronous mode: with every synchronous standby stopped, commits go on unconfirmed, and the standbys are named again once back', async () => {
+    const before = json<MembersDocument>(cluster('status', '--json'));
+    expect(before.primary).toBe('s1');
+    const primary = await WalshipClient.connect({ port: basePort + 1, timeoutMs: 20_000 });
+    const stateFile = () => JSON.parse(fs.readFileSync(path.join(dataRoot, 'cluster-state.json'), 'utf8')) as { observation: { releasedLsn: string | null; synchronousDisabled?: boolean } };
+    const lsnNumber = (text: string) => { const [hi, lo] = text.split('/'); return parseInt(hi!, 16) * 2 ** 32 + parseInt(lo!, 16); };
+    try {
+      const names = async () => (await primary.status()).synchronousStandbyNames;
+      // s1's place in FIRST 1 (s1) goes to n1, the old primary, then to s2 (once n1, just rejoined, streams).
+      await waitFor('FIRST 1 (n1, s2) on the primary', async () => (await names()) === 'FIRST 1 (n1, s2)', 15_000, 50);
+      for (const name of ['n1', 's2']) expect(cluster('stop', name).status).toBe(0);
+      const stoppedAt = Date.now();
+      // Strict would wait for them for ever; relaxed turns synchronous replication off.
+      const ack = await primary.put('while-no-standby-streams', 'y');
+      console.log(`commit acknowledged ${Date.now() - stoppedAt} ms after the synchronous standbys stopped`);
+      expect(await names()).toBe('');
+      expect(stateFile().observation.synchronousDisabled).toBe(true);
+      const { events } = json<{ events: Array<{ event: string; initiator?: string; summary: string }> }>(cluster('history', '--json'));
+      expect(events.filter((e) => e.event === 'synchronous').at(-1)).toMatchObject({ initiator: 'monitor', summary: expect.stringMatching(/ -> '' \((n1, )?s2 not streaming\)/) });
+
+      // Back: synchronous again, and rule 2's floor covers what was acknowledged meanwhile.
+      expect(cluster('start', 's2').status).toBe(0);
+      await waitFor('FIRST 1 (s2) on the primary', async () => (await names()) === 'FIRST 1 (s2)', 15_000, 50);
+      await waitFor('the observation to say synchronous again', () => stateFile().observation.synchronousDisabled === false, 5_000, 50);
+      expect(lsnNumber(stateFile().observation.releasedLsn!)).toBeGreaterThanOrEqual(ack.lsn);
+
+      // A standby that dies is started again by the monitor; one a person stopped (n1) is not.
+      const s2Pid = json<MembersDocument>(cluster('status', '--json')).members.find((m) => m.name === 's2')!.pid!;
+      process.kill(s2Pid, 'SIGKILL');
+      const restarted = await waitFor('the monitor to start s2 again', () => {
+        const s2 = json<MembersDocument>(cluster('status', '--json')).members.find((m) => m.name === 's2')!;
+        return s2.pid !== null && s2.pid !== s2Pid && s2.state === 'streaming' ? s2 : null;
+      }, 15_000, 100);
+      expect(restarted.role).toBe('standby');
+      expect(json<MembersDocument>(cluster('status', '--json')).members.find((m) => m.name === 'n1')!.state).toBe('stopped');
+      const log = fs.readFileSync(path.join(dataRoot, 'monitor.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { at: string; event: string; member?: string })
+        .filter((entry) => Date.parse(entry.at) >= stoppedAt);
+      expect(log.some((entry) => entry.event === 'member_restarted' && entry.member === 's2')).toBe(true);
+      expect(log.some((entry) => entry.event === 'member_restart' && entry.member === 'n1')).toBe(false);
+    } finally {
+      await primary.close();
+    }
+  });
+
   it.each(['kill-primary', 'hang-primary', 'kill-sync-standby', 'switchover', 'rejoin'])('drill %s: the safety verdict passes (its figures are reported, not asserted)', (scenario) => {
     const result = walship(['drill', scenario, '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot, '--duration', '2.5', '--rate', '60', '--timeout', '20', '--json']);
     const report = JSON.parse(result.stdout) as Record<string, unknown> & { verdict: string; splitBrainMs: number; reasons: string[]; artifacts: string };

@@ -22,7 +22,7 @@ import { isDataDirectory, killServer, runningServer } from './member-files.js';
 import { grantLeaseAfterCommand } from './lease.js';
 import { createPrimary, createStandby, recordObservation, refreshSynchronousNames, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember } from './members.js';
-import { initialClusterState, readClusterStateFor, reconcileWithConfig, startOrder, stateFilePath, writeClusterState, type ClusterState } from './state.js';
+import { initialClusterState, readClusterStateFor, reconcileWithConfig, startOrder, stateFilePath, withMember, writeClusterState, type ClusterState } from './state.js';
 
 export interface UpOptions {
   /** Stop everything and delete the members' data, the state and the history first. */
@@ -62,6 +62,12 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
       for (const member of config.members) clearLeftovers(ctx, member.dataDir, member.name, false);
     }
     let state = existing === null ? writeClusterState(config.dataRoot, reconciled) : reconciled;
+    // `up` brings every member back, those a person stopped included: the monitor may restart them again if they die.
+    if (Object.values(state.members).some((member) => member.stoppedByCommand === true)) {
+      let cleared = state;
+      for (const [name, member] of Object.entries(state.members)) if (member.stoppedByCommand === true) cleared = withMember(cleared, name, { stoppedByCommand: false });
+      state = writeClusterState(config.dataRoot, cleared);
+    }
     const result = { created: [] as string[], started: [] as string[], rejoined: [] as string[], fenced: [] as string[] };
 
     for (const member of startOrder(config, state)) {

@@ -86,6 +86,7 @@ describe('a valid config', () => {
       maximumLagOnFailoverBytes: 8 * 1024 * 1024,
       candidates: ['s1', 's2', 'n1'],
       autoRejoin: false,
+      synchronousMode: 'relaxed',
     });
     expect(config.members[0]!.metricsPort).toBe(6000);
   });
@@ -279,6 +280,12 @@ describe('refused configs name the file, the line, the field and the problem', (
     expect(lease).toMatchObject({ path: 'failover.enforce_lease' });
     expect(lease.message).toMatch(/needs mode: automatic/);
     expect(onlyProblem(edit('  shared_buffers: 8MB', '  require_primary_lease: on')).hint).toMatch(/enforce_lease/);
+  });
+
+  it('reads the synchronous mode, relaxed by default', () => {
+    expect(parseClusterConfig(edit('  auto_rejoin: false', '  auto_rejoin: false\n  synchronous_mode: strict'), FILE).failover.synchronousMode).toBe('strict');
+    const bad = onlyProblem(edit('  auto_rejoin: false', '  auto_rejoin: false\n  synchronous_mode: lax'));
+    expect(bad).toMatchObject({ path: 'failover.synchronous_mode', hint: 'use strict or relaxed' });
   });
 
   it('enforces the lease by default in automatic mode only', () => {

@@ -61,7 +61,16 @@ export interface FailoverPolicy {
   readonly candidates: readonly string[];
   /** Rewind and restart a fenced old primary as a standby when it is started again. */
   readonly autoRejoin: boolean;
+  /**
+   * What the monitor does when a synchronous standby is gone (Patroni's synchronous_mode):
+   * `relaxed` repoints the primary's synchronous_standby_names at the standbys that stream (or
+   * empties it when none does), so commits go on; `strict` leaves it, and commits wait until
+   * the standby is back (PostgreSQL's behaviour).
+   */
+  readonly synchronousMode: SynchronousMode;
 }
+
+export type SynchronousMode = 'strict' | 'relaxed';
 
 export interface MemberConfig {
   readonly name: string;
@@ -132,6 +141,7 @@ const FAILOVER_KEYS = [
   'maximum_lag_on_failover',
   'candidates',
   'auto_rejoin',
+  'synchronous_mode',
 ] as const;
 
 /**
@@ -811,6 +821,7 @@ class ConfigReader {
       maximumLagOnFailoverBytes: DEFAULT_MAXIMUM_LAG_ON_FAILOVER_BYTES,
       candidates: memberNames,
       autoRejoin: true,
+      synchronousMode: 'relaxed',
     };
     if (field === undefined) return defaults;
     const fields = this.mapping(field.node, 'failover', FAILOVER_KEYS, 'the failover policy');
@@ -852,6 +863,13 @@ class ConfigReader {
     }
     const maximumLag = this.size(fields.get('maximum_lag_on_failover')) ?? defaults.maximumLagOnFailoverBytes;
     const autoRejoin = this.boolean(fields.get('auto_rejoin')) ?? defaults.autoRejoin;
+    let synchronousMode: SynchronousMode = defaults.synchronousMode;
+    const synchronousModeField = fields.get('synchronous_mode');
+    if (synchronousModeField !== undefined) {
+      const value = this.scalar(synchronousModeField);
+      if (value === 'strict' || value === 'relaxed') synchronousMode = value;
+      else this.report(synchronousModeField.path, synchronousModeField.node ?? synchronousModeField.keyNode, `${describeNode(synchronousModeField.node)} is not a synchronous mode`, 'use strict or relaxed');
+    }
     const candidates = this.readCandidates(fields.get('candidates'), memberNames) ?? defaults.candidates;
     if (this.problems.length > before) return null;
     return {
@@ -863,6 +881,7 @@ class ConfigReader {
       maximumLagOnFailoverBytes: maximumLag,
       candidates,
       autoRejoin,
+      synchronousMode,
     };
   }
 

@@ -178,3 +178,30 @@ describe('a requested standby', () => {
     expect(unreachable.reasons[0]!.message).toMatch(/s2 may not be promoted: s2 does not answer/);
   });
 });
+
+describe('the relaxed synchronous mode', () => {
+  const first1 = parseSynchronousStandbyNames('FIRST 1 (s1, s2)');
+
+  it('after a change of synchronous_standby_names (no states reported yet), needs enough listed standbys to answer, and the winner past the released position', () => {
+    // s1 is down; the monitor named s2 too. Until the primary reports states again, both must answer.
+    const oneAnswers = decideFailover(input([candidate('s1', null, { reachable: false }), candidate('s2', 0x5000)], { synchronous: first1, releasedLsn: 0x4000 }));
+    expect(oneAnswers.winner).toBeNull();
+    expect(codes(oneAnswers.reasons)).toEqual(['not_enough_synchronous_standbys']);
+    const both = decideFailover(input([candidate('s1', 0x4000), candidate('s2', 0x5000)], { synchronous: first1, releasedLsn: 0x4000 }));
+    expect(both.winner).toBe('s2');
+    // The standby that took over is behind what s1 had confirmed: it may miss acknowledged commits.
+    const behind = decideFailover(input([candidate('s1', null, { reachable: false }), candidate('s2', 0x3000, { syncState: 'sync' })], { synchronous: first1, releasedLsn: 0x4000 }));
+    expect(behind.winner).toBeNull();
+    expect(codes(behind.candidates.find((c) => c.name === 's2')!.reasons)).toContain('behind_released_position');
+  });
+
+  it('promotes nobody after it turned synchronous replication off, unless forced', () => {
+    const decision = decideFailover(input([candidate('s1', 0x5000), candidate('s2', 0x4000)], { synchronousDisabled: true }));
+    expect(decision.winner).toBeNull();
+    expect(decision.thresholds.synchronousDisabled).toBe(true);
+    expect(codes(decision.candidates[0]!.reasons)).toEqual(['synchronous_disabled']);
+    const forced = decideFailover(input([candidate('s1', 0x5000), candidate('s2', 0x4000)], { synchronousDisabled: true, force: true }));
+    expect(forced.winner).toBe('s1');
+    expect(codes(forced.reasons)).toContain('forced');
+  });
+});

@@ -16,7 +16,9 @@
  *      is known, one whose WAL reaches it. Enough of those must answer that at least one of them
  *      is sure to hold every acknowledged commit: 1 of the reported synchronous standbys under
  *      FIRST, and N - k + 1 of N under ANY k (or when no states were reported), so that any k
- *      which acknowledged overlap the ones that answer. Otherwise nobody is promoted.
+ *      which acknowledged overlap the ones that answer. Otherwise nobody is promoted. When the
+ *      relaxed synchronous mode had turned synchronous replication off (no standby streamed),
+ *      no standby is known to hold every acknowledged commit: nobody is promoted.
  *   3. A standby further behind the old primary's last known position than
  *      maximum_lag_on_failover is not promoted (without a known position, behind the most
  *      advanced candidate).
@@ -58,6 +60,11 @@ export interface FailoverDecisionInput {
   readonly primaryLsn: number | null;
   /** The last position known to have been released to synchronous commits; null when unknown. */
   readonly releasedLsn: number | null;
+  /**
+   * The relaxed synchronous mode had emptied synchronous_standby_names (synchronous-mode.ts):
+   * commits were acknowledged by the primary alone. Absent: false.
+   */
+  readonly synchronousDisabled?: boolean;
   /** `--to NAME`, or null to let the rules choose. */
   readonly requested: string | null;
   readonly force: boolean;
@@ -69,6 +76,7 @@ export type CandidateReasonCode =
   | 'not_promotable'
   | 'not_synchronous'
   | 'behind_released_position'
+  | 'synchronous_disabled'
   | 'lag_exceeds_maximum';
 
 export type DecisionReasonCode =
@@ -116,6 +124,8 @@ export interface FailoverThresholds {
   readonly synchronousSource: 'reported' | 'configured' | null;
   readonly synchronousReachable: number;
   readonly synchronousRequired: number;
+  /** Synchronous replication had been turned off by the relaxed synchronous mode. */
+  readonly synchronousDisabled: boolean;
 }
 
 export interface FailoverDecision {
@@ -198,6 +208,9 @@ export function decideFailover(input: FailoverDecisionInput): FailoverDecision {
           ? `${candidate.name} was ${candidate.syncState ?? 'not reported'}, not a synchronous standby, when the primary last reported: it may miss acknowledged commits`
           : `${candidate.name} is not named in synchronous_standby_names (${formatSynchronous(synchronous!)}): it may miss acknowledged commits`,
       );
+    }
+    if (input.synchronousDisabled === true) {
+      soft('synchronous_disabled', 'synchronous replication was off (the relaxed synchronous mode emptied synchronous_standby_names): no standby is known to hold every acknowledged commit');
     }
     if (input.releasedLsn !== null && candidate.lsn !== null && candidate.lsn < input.releasedLsn) {
       soft('behind_released_position', `${candidate.name} has WAL to ${formatLsn(candidate.lsn)}, short of ${formatLsn(input.releasedLsn)} already acknowledged to synchronous commits`);
@@ -296,6 +309,7 @@ export function decideFailover(input: FailoverDecisionInput): FailoverDecision {
       synchronousSource,
       synchronousReachable,
       synchronousRequired,
+      synchronousDisabled: input.synchronousDisabled === true,
     },
   };
 }

@@ -100,6 +100,7 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
       primaryLsn: lsnValue(observation?.flushLsn),
       // Rule 2: no standby behind what the old primary last reported released to synchronous commits.
       releasedLsn: lsnValue(observation?.releasedLsn),
+      synchronousDisabled: observation?.synchronousDisabled === true,
       requested: options.to ?? null,
       force,
     });

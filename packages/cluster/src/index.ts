@@ -14,6 +14,7 @@ export {
   type ConfigOverrides,
   type FailoverMode,
   type FailoverPolicy,
+  type SynchronousMode,
   type MemberConfig,
   type SyncCommitLevel,
 } from './config.js';

@@ -12,7 +12,7 @@ import { killServer, runningServer } from './member-files.js';
 import { recordObservation, reinitMember, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import type { StopMode } from './node-control.js';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
-import { readClusterStateFor, type ClusterState } from './state.js';
+import { readClusterStateFor, withMember, writeClusterState, type ClusterState } from './state.js';
 
 export type MemberAction = 'stop' | 'start' | 'kill' | 'reinit' | 'rejoin';
 
@@ -46,13 +46,18 @@ export async function memberAction(
   const lock = await acquireClusterLock(ctx.config.dataRoot, `walship cluster ${action} ${name}`);
   try {
     let state = requireState(ctx);
+    if (action !== 'stop' && action !== 'kill' && state.members[name]?.stoppedByCommand === true) {
+      state = writeClusterState(ctx.config.dataRoot, withMember(state, name, { stoppedByCommand: false }));
+    }
     const done = (changed: boolean, pid: number | null = runningServer(member.dataDir)?.pid ?? null): MemberActionResult => ({ member: name, action, changed, pid, state });
     switch (action) {
       case 'stop': {
         if (runningServer(member.dataDir) === null) return done(false);
         ctx.progress(`${name}: stopping (${options.mode ?? 'fast'})`);
+        // The monitor restarts members that die, not one a person stopped.
+        state = writeClusterState(ctx.config.dataRoot, withMember(state, name, { stoppedByCommand: true }));
         await onMember(member, 'walship stop', () => ctx.control.stop({ dataDir: member.dataDir, mode: options.mode ?? 'fast' }));
-        return done(true);
+        return { ...done(true), state };
       }
       case 'kill': {
         const pid = await killServer(member.dataDir);

@@ -142,6 +142,12 @@ export function memberRows(config: ClusterConfig, state: ClusterState, probes: r
 }
 
 /** What the primary reports now, for the state file; null when it does not answer as a primary. */
+/**
+ * What the primary reports, as the state keeps it. `synchronousStandbyNames` is the setting the
+ * cluster gives it; the one in force (its status) is kept when it reports one (the relaxed
+ * synchronous mode may have changed it), and an empty one where the cluster asks for synchronous
+ * replication is recorded as synchronous replication turned off.
+ */
 export function observePrimary(state: ClusterState, probes: readonly MemberProbe[], synchronousStandbyNames: string, now: Date = new Date()): PrimaryObservation | null {
   const primary = probes.find((probe) => probe.member.name === state.primary);
   const status = primary?.status;
@@ -152,13 +158,15 @@ export function observePrimary(state: ClusterState, probes: readonly MemberProbe
   const carried = previous !== null && previous.primary === state.primary && previous.timeline === status.timeline ? lsnOf(previous.releasedLsn) : null;
   const reported = lsnOf(typeof status.syncReleasedLsn === 'string' ? status.syncReleasedLsn : null);
   const released = carried === null ? reported : reported === null ? carried : Math.max(carried, reported);
+  const inForce = typeof status.synchronousStandbyNames === 'string' ? status.synchronousStandbyNames : null;
   return {
     at: now.toISOString(),
     primary: state.primary,
     timeline: status.timeline,
     flushLsn: status.flushLsn,
     releasedLsn: released === null ? null : formatLsn(released),
-    synchronousStandbyNames,
+    synchronousStandbyNames: inForce ?? synchronousStandbyNames,
+    synchronousDisabled: inForce === '' && synchronousStandbyNames !== '',
     standbys: (status.replication ?? []).map((row) => ({
       name: row.applicationName ?? '',
       flushLsn: row.flushLsn ?? null,

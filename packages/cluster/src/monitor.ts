@@ -26,6 +26,12 @@ import { appendMonitorLog, type MonitorLogEntry } from './monitor-files.js';
 import type { NodeSession, NodeStatusView } from './node-control.js';
 import { NoCandidateError } from './promotion.js';
 import { readClusterStateFor, type ClusterState } from './state.js';
+import { changeSynchronousNames } from './synchronous-change.js';
+import { appendHistory } from './history.js';
+import { memberAction } from './member-actions.js';
+import { runningServer } from './member-files.js';
+import { initialRestartCore, restartEnded, restartStep, type RestartCore } from './restart-core.js';
+import { initialSynchronousModeCore, relaxedSynchronousNames, synchronousCandidates, synchronousModeStep, type SynchronousModeCore } from './synchronous-mode.js';
 
 /**
  * Longest time between two observations of the primary kept in the state: the failover decision
@@ -33,6 +39,9 @@ import { readClusterStateFor, type ClusterState } from './state.js';
  * fsyncs), so not at every check.
  */
 const OBSERVATION_REFRESH_MS = 1_000;
+
+/** A restart of a dead member (a start, or a rejoin's rewind) that takes longer than this has failed. */
+const RESTART_TIMEOUT_MS = 30_000;
 
 export interface MonitorOptions {
   readonly signal: AbortSignal;
@@ -102,6 +111,79 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
     leaseProblem = problem;
   };
 
+  let synchronousCore: { primary: string; core: SynchronousModeCore } | null = null;
+  let restartCore: RestartCore = initialRestartCore();
+  /** A restart under way (runs beside the checks; it holds the data root's lock meanwhile). */
+  let restarting: Promise<void> | null = null;
+  /** The primary a failover found nobody to replace: the monitor may start it again. */
+  let failoverRefusedFor: string | null = null;
+
+  /**
+   * Members that died (restart-core.ts): a standby is started again, with backoff, one at a
+   * time, in the background. The primary only after a failover away from it was refused; a
+   * fenced old primary or one a person stopped, never.
+   */
+  const restartDeadMembers = (state: ClusterState): void => {
+    const seen = config.members.map((member) => {
+      const memberState = state.members[member.name];
+      return {
+        name: member.name,
+        role: memberState?.role ?? 'uninitialized',
+        running: runningServer(member.dataDir) !== null,
+        stoppedByCommand: memberState?.stoppedByCommand === true,
+      };
+    });
+    const step = restartStep(restartCore, seen, { primaryFailoverRefused: failoverRefusedFor === state.primary }, nowMs());
+    restartCore = step.core;
+    const restart = step.restart;
+    if (restart === null) return;
+    log({ event: 'member_restart', member: restart.member, action: restart.action, attempt: restart.attempt });
+    const began = Date.now();
+    restarting = memberAction(ctx, 'start', restart.member, { timeoutMs: RESTART_TIMEOUT_MS })
+      .then(
+        (result) => {
+          log({ event: 'member_restarted', member: restart.member, action: restart.action, pid: result.pid, durationMs: Date.now() - began });
+          appendHistory(config.dataRoot, {
+            at: new Date().toISOString(), event: 'restart', member: restart.member, from: null, timeline: result.state.timeline, lsn: null, durationMs: Date.now() - began,
+            summary: `${restart.member} had died; started again by the monitor (attempt ${restart.attempt})`, decision: null, initiator: 'monitor',
+          });
+        },
+        (error: unknown) => {
+          const fields = error as { message?: string; detail?: string };
+          log({ event: 'member_restart_failed', member: restart.member, action: restart.action, attempt: restart.attempt, message: fields.message ?? String(error), detail: fields.detail ?? null });
+        },
+      )
+      .finally(() => {
+        restartCore = restartEnded(restartCore, restart.member);
+        restarting = null;
+      });
+  };
+
+  /**
+   * The relaxed synchronous mode (synchronous-mode.ts): after each check the primary answered,
+   * counts which standbys stream, and when the setting the primary should run with differs from
+   * the one in force, changes it (synchronous-change.ts).
+   */
+  const maintainSynchronousNames = async (state: ClusterState, status: NodeStatusView): Promise<void> => {
+    if (config.synchronous === null || config.failover.synchronousMode !== 'relaxed') return;
+    const inForce = typeof status.synchronousStandbyNames === 'string' ? status.synchronousStandbyNames : null;
+    if (inForce === null) return;
+    const current = synchronousCore?.primary === state.primary ? synchronousCore.core : initialSynchronousModeCore();
+    const streaming = new Set((status.replication ?? []).filter((row) => row.state === 'streaming').map((row) => row.applicationName ?? ''));
+    const core = synchronousModeStep(current, synchronousCandidates(config, state), streaming, policy.missedChecks);
+    synchronousCore = { primary: state.primary, core };
+    const wanted = relaxedSynchronousNames(config, state, core.gone);
+    if (wanted === inForce) return;
+    const change = await changeSynchronousNames(ctx, state.primary, status, inForce, wanted, core.gone).catch((error: Error) => {
+      log({ event: 'synchronous_change_failed', primary: state.primary, from: inForce, to: wanted, message: error.message });
+      return null;
+    });
+    if (change !== null) {
+      log({ event: 'synchronous_names', primary: change.primary, from: change.from, to: change.to, gone: change.gone, releasedLsn: change.releasedLsn });
+      observedSyncStates = '';
+    }
+  };
+
   /**
    * Keeps the primary's last report in the state (its position, its standbys' synchronous
    * states), which the failover decision reads once the primary is gone: when the states change,
@@ -150,6 +232,9 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
         failing = !ok;
         if (ok) await renewLease(state.primary, lastStatus!.timeline);
         if (ok) await observe(state);
+        if (ok) await maintainSynchronousNames(state, lastStatus!);
+        if (ok && failoverRefusedFor === state.primary) failoverRefusedFor = null;
+        if (restarting === null) restartDeadMembers(state);
         if (step.action.kind === 'failover') {
           const action = step.action;
           log({ event: 'primary_down', primary: action.primary, missedChecks: action.missed, silentMs: Math.round(action.silentMs), waitedFor: action.waitedFor });
@@ -170,6 +255,7 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
               decision: error instanceof NoCandidateError ? error.decision : null,
             });
             core = monitorStep(core, { kind: 'failoverEnded', promoted: false, atMs: nowMs() }, policy).core;
+            failoverRefusedFor = action.primary;
           }
         }
       }
@@ -188,6 +274,7 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
     }
   } finally {
     await closeSession();
+    await restarting;
     log({ event: 'stopped', pid: process.pid });
   }
 }

@@ -40,6 +40,11 @@ export interface MemberState {
   /** The timeline it was last seen on; null before it exists. */
   readonly timeline: number | null;
   readonly fence: FenceRecord | null;
+  /**
+   * Stopped on purpose by `cluster stop`: the monitor does not start it again (it restarts
+   * members that died). Cleared when a command starts it. Absent: false.
+   */
+  readonly stoppedByCommand?: boolean;
 }
 
 /** A standby as its primary last reported it (pg_stat_replication). */
@@ -67,6 +72,12 @@ export interface PrimaryObservation {
    * unknown or with asynchronous replication.
    */
   readonly releasedLsn?: string | null;
+  /**
+   * The config asks for synchronous replication, but the primary runs without (the relaxed
+   * synchronous mode emptied synchronous_standby_names, or is about to change it): no standby is
+   * known to hold every acknowledged commit. Absent: false.
+   */
+  readonly synchronousDisabled?: boolean;
 }
 
 export interface ClusterState {

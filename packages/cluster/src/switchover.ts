@@ -107,7 +107,10 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
       maximumLagOnFailoverBytes: config.failover.maximumLagOnFailoverBytes,
       synchronous: synchronousOf(ctx, state),
       primaryLsn: lsnValue(primaryStatus.flushLsn),
-      releasedLsn: lsnValue(primaryStatus.syncReleasedLsn),
+      // Rule 2's released position is for a primary that is gone: here the target replays all
+      // the old primary wrote before it is promoted, and the position moves with every commit
+      // while the standbys are being asked (a standby asked first would look behind it).
+      releasedLsn: null,
       requested: options.to ?? null,
       force: false,
     });
