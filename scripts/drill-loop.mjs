@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'packages', 'cli', 'bin', 'walship.js');
 const runs = Number(process.argv[2] ?? 50);
-const all = ['kill-primary', 'hang-primary', 'kill-sync-standby', 'switchover', 'rejoin'];
+const all = ['kill-primary', 'hang-primary', 'partition-primary', 'kill-sync-standby', 'slow-standby', 'switchover', 'rejoin'];
 const scenarios = process.argv.length > 3 ? process.argv.slice(3) : all;
 const clusterArgs = [
   '-f', path.join(root, 'cluster-configs', 'local-3node.yaml'),

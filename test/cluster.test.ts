@@ -13,11 +13,13 @@
  *   (the fenced old primary comes back as a standby, never as a primary); history; down (no
  *   process left behind). A bad config is refused before anything starts.
  *
- * As shipped (automatic), a second cluster shows the failover monitor: started by up, it fails
- * over by itself after a SIGKILL of the primary, is restarted when it dies; every drill scenario
- * runs once on it with short timings (its safety verdict asserted; hang-primary's frozen primary
- * is left alive by the failover and, resumed, acknowledges nothing once its lease has run out);
- * and it stops with down.
+ * As shipped (automatic, with the partition proxy), a second cluster shows the failover monitor:
+ * started by up, it fails over by itself after a SIGKILL of the primary, is restarted when it
+ * dies; the relaxed synchronous mode keeps commits going with every synchronous standby stopped,
+ * and a standby that dies is started again; every drill scenario runs once on it with short
+ * timings (its safety verdict asserted; hang-primary's frozen primary and partition-primary's
+ * cut-off one are left alive by the failover and, resumed or healed, acknowledge nothing once
+ * their lease has run out); and it stops with down, the proxy last.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -74,12 +76,13 @@ function walshipAsync(args: string[]): Promise<CliResult> {
   });
 }
 
-/** A base port with `count` free ports from it. */
+/** A base port with `count` free ports from it, and as many at + 100 and + 200 (the partition proxy's). */
 async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = await freePort();
-    if (base + count > 65535) continue;
-    const others = await Promise.all(Array.from({ length: count - 1 }, (_, i) => portIsFree(base + i + 1)));
+    if (base + 200 + count > 65535) continue;
+    const ports = [...Array.from({ length: count - 1 }, (_, i) => base + i + 1), ...[100, 200].flatMap((offset) => Array.from({ length: count }, (_, i) => base + offset + i))];
+    const others = await Promise.all(ports.map(portIsFree));
     if (others.every(Boolean)) return base;
   }
   throw new Error(`no ${count} consecutive free ports found`);
@@ -187,6 +190,12 @@ describe('walship cluster on local-3node.yaml', () => {
       } catch {
         // No pid file: nothing runs there.
       }
+    }
+    try {
+      const { pid } = JSON.parse(fs.readFileSync(path.join(dataRoot, 'proxy.pid'), 'utf8')) as { pid: number };
+      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // No proxy left.
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -380,6 +389,12 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
     } catch {
       // No monitor left.
     }
+    try {
+      const { pid } = JSON.parse(fs.readFileSync(path.join(dataRoot, 'proxy.pid'), 'utf8')) as { pid: number };
+      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // No proxy left.
+    }
     for (const name of ['n1', 's1', 's2']) {
       try {
         const pid = Number(fs.readFileSync(path.join(dataRoot, name, 'postmaster.pid'), 'utf8').split('\n')[0]);
@@ -515,7 +530,7 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
     }
   });
 
-  it.each(['kill-primary', 'hang-primary', 'kill-sync-standby', 'switchover', 'rejoin'])('drill %s: the safety verdict passes (its figures are reported, not asserted)', (scenario) => {
+  it.each(['kill-primary', 'hang-primary', 'partition-primary', 'kill-sync-standby', 'slow-standby', 'switchover', 'rejoin'])('drill %s: the safety verdict passes (its figures are reported, not asserted)', (scenario) => {
     const result = walship(['drill', scenario, '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot, '--duration', '2.5', '--rate', '60', '--timeout', '20', '--json']);
     const report = JSON.parse(result.stdout) as Record<string, unknown> & { verdict: string; splitBrainMs: number; reasons: string[]; artifacts: string };
     console.log(`drill ${scenario}: ${JSON.stringify({ verdict: report.verdict, ackedWrites: report.ackedWrites, ackedWritesLost: report.ackedWritesLost, indeterminateWrites: report.indeterminateWrites, splitBrainMs: report.splitBrainMs, detectionMs: report.detectionMs, promotionMs: report.promotionMs, unavailableMs: report.unavailableMs, timelines: report.timelines, oldPrimaryRejoined: report.oldPrimaryRejoined, oldPrimaryStopped: report.oldPrimaryStopped, oldPrimaryAcksAfterLease: report.oldPrimaryAcksAfterLease })}`);
@@ -526,22 +541,25 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
     expect(result.status).toBe(0);
     expect(report.splitBrainMs).toBe(0);
     expect((report.ackedWrites as number) > 0).toBe(true);
-    if (['kill-primary', 'hang-primary', 'rejoin'].includes(scenario)) expect(report.oldPrimaryAcksAfterLease).toBe(0);
-    // Rule 1 on the nodes: the frozen primary is not killed; resumed after the failover, its lease has run out.
-    if (scenario === 'hang-primary') expect(report.oldPrimaryStopped).toBe('lease');
+    if (['kill-primary', 'hang-primary', 'partition-primary', 'rejoin'].includes(scenario)) expect(report.oldPrimaryAcksAfterLease).toBe(0);
+    // Rule 1 on the nodes: the frozen or cut-off primary is not killed; resumed or healed after the failover, its lease has run out.
+    if (scenario === 'hang-primary' || scenario === 'partition-primary') expect(report.oldPrimaryStopped).toBe('lease');
     expect(fs.existsSync(path.join(report.artifacts, 'report.json'))).toBe(true);
     expect(fs.existsSync(path.join(report.artifacts, 'writes.jsonl'))).toBe(true);
   });
 
-  it('down stops the monitor first, then the members, and leaves no process behind', () => {
+  it('down stops the monitor first, then the members, then the proxy, and leaves no process behind', () => {
     const { pid, workerPid } = monitorPidFile();
+    const proxyPid = (JSON.parse(fs.readFileSync(path.join(dataRoot, 'proxy.pid'), 'utf8')) as { pid: number }).pid;
+    expect(processAlive(proxyPid)).toBe(true);
     const before = json<MembersDocument>(cluster('status', '--json'));
     const primaryBeforeDown = before.primary;
     const memberPids = before.members.map((m) => m.pid!);
-    const down = json<{ stopped: string[]; monitorStopped: boolean }>(cluster('down', '--json'));
+    const down = json<{ stopped: string[]; monitorStopped: boolean; proxyStopped: boolean }>(cluster('down', '--json'));
     expect(down.monitorStopped).toBe(true);
+    expect(down.proxyStopped).toBe(true);
     expect(down.stopped.sort()).toEqual(['n1', 's1', 's2']);
-    expect([pid, workerPid!, ...memberPids].filter(processAlive)).toEqual([]);
+    expect([pid, workerPid!, proxyPid, ...memberPids].filter(processAlive)).toEqual([]);
     expect(fs.existsSync(path.join(dataRoot, 'monitor.pid'))).toBe(false);
     // The primary's shutdown was not taken for a failure.
     expect(json<MembersDocument>(cluster('status', '--json')).primary).toBe(primaryBeforeDown);

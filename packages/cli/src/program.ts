@@ -599,6 +599,21 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
       .action(lazy(() => import('./commands/cluster-member.js'), (args) => ({ ...optionsOf<ClusterFileOptions>(args), action, member: args[0] as string })));
   }
 
+  clusterCommand('partition', "cut a member's links (the partition proxy), or slow them with --latency")
+    .argument(...memberArgument)
+    .addOption(new Option('--latency <ms>', 'slow the links by MS milliseconds instead of cutting them').argParser(parsePositiveInteger))
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./commands/cluster-partition.js'), (args) => ({ ...optionsOf<ClusterFileOptions>(args), action: 'partition' as const, member: args[0] as string })));
+
+  clusterCommand('heal', "open a member's links again (every member's without NODE)")
+    .argument('[node]', 'member name, as in the config')
+    .option('--json', 'print one JSON document')
+    .action(lazy(() => import('./commands/cluster-partition.js'), (args) => ({ ...optionsOf<ClusterFileOptions>(args), action: 'heal' as const, member: args[0] as string | undefined })));
+
+  clusterCommand('proxy', 'the partition proxy in the foreground (cluster up starts it when the config has proxy:)')
+    .option('--stop', 'stop the running proxy of this cluster')
+    .action(lazy(() => import('./commands/cluster-proxy.js'), (args) => optionsOf(args)));
+
   clusterCommand('switchover', 'planned change of primary, no acknowledged write lost; the old primary becomes a standby')
     .option('--to <name>', 'the standby to promote (default: chosen by the failover rules)')
     .addOption(clusterTimeoutOption())
@@ -639,7 +654,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
   program
     .command('drill')
     .summary('a failover drill: write load, fault, settle, and a check that no acknowledged write was lost')
-    .argument('<scenario>', 'kill-primary, hang-primary, kill-sync-standby, switchover or rejoin')
+    .argument('<scenario>', 'kill-primary, hang-primary, partition-primary, kill-sync-standby, slow-standby, switchover or rejoin')
     .addOption(new Option('-f, --file <file>', 'cluster config (for example cluster-configs/local-3node.yaml)').makeOptionMandatory())
     .addOption(new Option('--base-port <n>', "every member's port is N plus its port_offset (overrides base_port)").argParser(parsePort))
     .addOption(new Option('--data-root <dir>', "where the members' data, the cluster state and its history live (overrides data_root)"))
@@ -655,11 +670,11 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
         () => import('./commands/drill.js'),
         (args) => {
           const scenario = args[0] as string;
-          const scenarios = ['kill-primary', 'hang-primary', 'kill-sync-standby', 'switchover', 'rejoin'] as const;
+          const scenarios = ['kill-primary', 'hang-primary', 'partition-primary', 'kill-sync-standby', 'slow-standby', 'switchover', 'rejoin'] as const;
           const known = scenarios.find((name) => name === scenario);
           if (known === undefined) {
             throw new CliError(ExitCode.usage, `unknown drill scenario "${scenario}"`, {
-              hint: `Use one of ${scenarios.join(', ')}. partition-primary and slow-standby need the partition proxy, which is not built yet.`,
+              hint: `Use one of ${scenarios.join(', ')} (partition-primary and slow-standby need the partition proxy: proxy: true in the config).`,
             });
           }
           return { ...optionsOf<ClusterFileOptions>(args), scenario: known };

@@ -29,6 +29,7 @@ import {
   DEFAULT_MAXIMUM_LAG_ON_FAILOVER_BYTES,
   DEFAULT_MISSED_CHECKS,
   DEFAULT_PRIMARY_LEASE_MS,
+  DEFAULT_PROXY_PORT_OFFSET,
   HEALTH_CHECK_INTERVAL_MAX_MS,
   MEMBER_NAME_PATTERN,
   MEMBERS_MAX,
@@ -108,6 +109,17 @@ export interface ClusterConfig {
   readonly settings: Readonly<Record<string, string>>;
   readonly members: readonly MemberConfig[];
   readonly failover: FailoverPolicy;
+  /**
+   * The partition proxy (proxy.ts), or null: with it, each member M has an inbound proxy on
+   * `M.port + portOffset` (the monitor's health checks and lease grants reach M there) and an
+   * outbound one on `M.port + 2 × portOffset` (M's primary_conninfo, forwarded to its current
+   * upstream's inbound proxy), which `cluster partition` cuts or slows.
+   */
+  readonly proxy: ProxyConfig | null;
+}
+
+export interface ProxyConfig {
+  readonly portOffset: number;
 }
 
 export interface ConfigOverrides {
@@ -129,9 +141,11 @@ const TOP_LEVEL_KEYS = [
   'synchronous_commit',
   'settings',
   'failover',
+  'proxy',
   'nodes',
 ] as const;
 const NODE_KEYS = ['name', 'port', 'port_offset', 'upstream', 'slot', 'settings'] as const;
+const PROXY_KEYS = ['port_offset'] as const;
 const FAILOVER_KEYS = [
   'mode',
   'health_check_interval',
@@ -431,8 +445,9 @@ class ConfigReader {
     const synchronous = this.readSynchronous(top, members);
     const synchronousCommit = this.readSynchronousCommit(top.get('synchronous_commit'));
     const failover = this.readFailover(top.get('failover'), memberNames);
+    const proxy = this.readProxy(top.get('proxy'), members);
 
-    if (this.problems.length > 0 || name === null || host === null || dataRoot === null || initialPrimary === null || failover === null || synchronous === undefined) {
+    if (this.problems.length > 0 || name === null || host === null || dataRoot === null || initialPrimary === null || failover === null || synchronous === undefined || proxy === undefined) {
       return null;
     }
     const settingsText = (settings: Map<string, { value: string }>) => Object.fromEntries([...settings].map(([key, { value }]) => [key, value]));
@@ -449,6 +464,7 @@ class ConfigReader {
       synchronousCommit,
       settings: settingsText(globalSettings),
       failover,
+      proxy,
       members: members.map((member) => {
         const metricsPort = Number(member.settings.get('metrics_port')?.value ?? globalMetricsPort ?? 0);
         return {
@@ -738,6 +754,49 @@ class ConfigReader {
     }
   }
 
+  /**
+   * `proxy: true` (port offset DEFAULT_PROXY_PORT_OFFSET) or `proxy: { port_offset: N }`; absent
+   * or false: none. Every proxy port must be free of the members', their metrics ports' and the
+   * other proxies'. Undefined when refused.
+   */
+  private readProxy(field: Field | undefined, members: RawMember[]): ProxyConfig | null | undefined {
+    if (field === undefined) return null;
+    let portOffset: number;
+    if (isScalar(field.node) && typeof field.node.value === 'boolean') {
+      if (!field.node.value) return null;
+      portOffset = DEFAULT_PROXY_PORT_OFFSET;
+    } else {
+      const fields = this.mapping(field.node, 'proxy', PROXY_KEYS, 'the proxy');
+      if (fields === null) return undefined;
+      const offset = this.integer(fields.get('port_offset'), 1, 30_000, 'proxy.port_offset');
+      if (offset === null && fields.has('port_offset')) return undefined;
+      portOffset = offset ?? DEFAULT_PROXY_PORT_OFFSET;
+    }
+    const taken = new Map<number, string>();
+    for (const member of members) {
+      if (member.port === null) continue;
+      taken.set(member.port, `member ${member.name ?? member.index + 1}`);
+      const metrics = member.settings.get('metrics_port');
+      if (metrics !== undefined && Number(metrics.value) > 0) taken.set(Number(metrics.value), `the metrics port of member ${member.name ?? member.index + 1}`);
+    }
+    for (const member of members) {
+      if (member.port === null) continue;
+      for (const [port, what] of [[member.port + portOffset, 'inbound'], [member.port + 2 * portOffset, 'outbound']] as const) {
+        const owner = taken.get(port);
+        if (port > 65535) {
+          this.report(field.path, field.node ?? field.keyNode, `the ${what} proxy port of member ${member.name} would be ${port}, beyond 65535`, 'use a smaller port_offset or lower ports');
+          return undefined;
+        }
+        if (owner !== undefined) {
+          this.report(field.path, field.node ?? field.keyNode, `the ${what} proxy port of member ${member.name} (${port}) is also the port of ${owner}`, 'choose a port_offset that keeps the proxy ports apart from the members\' (the default, 100, leaves room for 50 members)');
+          return undefined;
+        }
+        taken.set(port, `the ${what} proxy of member ${member.name}`);
+      }
+    }
+    return { portOffset };
+  }
+
   private checkSlots(members: RawMember[]): void {
     const owners = new Map<string, string>();
     for (const member of members) {
@@ -930,5 +989,29 @@ export function findMember(config: ClusterConfig, name: string): MemberConfig {
 
 /** A member's address as the nodes and the CLI write it. */
 export function memberAddress(config: ClusterConfig, member: MemberConfig): string {
-  return config.host.includes(':') ? `[${config.host}]:${member.port}` : `${config.host}:${member.port}`;
+  return hostPort(config, member.port);
+}
+
+function hostPort(config: ClusterConfig, port: number): string {
+  return config.host.includes(':') ? `[${config.host}]:${port}` : `${config.host}:${port}`;
+}
+
+/** The ports of a member's two proxies (null without the proxy): inbound (to it) and outbound (its stream from its upstream). */
+export function proxyPorts(config: ClusterConfig, member: MemberConfig): { inbound: number; outbound: number } | null {
+  return config.proxy === null ? null : { inbound: member.port + config.proxy.portOffset, outbound: member.port + 2 * config.proxy.portOffset };
+}
+
+/**
+ * Where the failover monitor reaches a member: through its inbound proxy when there is one (so
+ * that `cluster partition` cuts the monitor off it), else its own address.
+ */
+export function monitorAddress(config: ClusterConfig, member: MemberConfig): string {
+  const ports = proxyPorts(config, member);
+  return ports === null ? memberAddress(config, member) : hostPort(config, ports.inbound);
+}
+
+/** The address a standby's primary_conninfo names: its outbound proxy, or its upstream itself. */
+export function streamAddress(config: ClusterConfig, member: MemberConfig, upstream: MemberConfig): string {
+  const ports = proxyPorts(config, member);
+  return ports === null ? memberAddress(config, upstream) : hostPort(config, ports.outbound);
 }

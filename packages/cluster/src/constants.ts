@@ -49,3 +49,13 @@ export const STATE_FILE_VERSION = 1;
  * to queue behind a switchover, short enough that a wedged command is reported, not waited on.
  */
 export const LOCK_WAIT_MS = 30_000;
+
+/**
+ * The partition proxy's ports, by default: a member's inbound proxy on its port + 100, its
+ * outbound one on + 200. Clear of clusters of up to 100 members' ports, and of a second copy
+ * moved by --base-port 1000.
+ */
+export const DEFAULT_PROXY_PORT_OFFSET = 100;
+/** The proxy's pid file and its control file (which links are cut or slowed), in the data root. */
+export const PROXY_PID_FILE_NAME = 'proxy.pid';
+export const PROXY_CONTROL_FILE_NAME = 'proxy.json';

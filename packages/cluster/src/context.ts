@@ -6,7 +6,7 @@
 import { quoteConninfoValue } from '@walship/replication/conninfo';
 import { defaultSettingValue, formatSettingValue, lookupSetting, SETTING_DEFINITIONS } from '@walship/server/settings/index';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
-import { findMember, memberAddress, type ClusterConfig, type MemberConfig } from './config.js';
+import { findMember, memberAddress, proxyPorts, type ClusterConfig, type MemberConfig } from './config.js';
 import type { NodeControl, SettingPairs } from './node-control.js';
 import { effectiveUpstream, synchronousNamesInput, type ClusterState } from './state.js';
 import { synchronousStandbyNamesFor } from './synchronous-names.js';
@@ -57,9 +57,14 @@ export function initSettings(config: ClusterConfig, state: ClusterState, member:
   return [...fixedAtInit, ...memberSettings(config, state, member, null)];
 }
 
-/** primary_conninfo as `walship basebackup --standby` writes it: the upstream's address and the member's name. */
+/**
+ * primary_conninfo as `walship basebackup --standby` writes it: the upstream's address (with the
+ * proxy: the member's outbound proxy, which forwards to its current upstream) and the member's
+ * name.
+ */
 export function conninfoFor(config: ClusterConfig, upstream: MemberConfig, member: MemberConfig): string {
-  return [`host=${quoteConninfoValue(config.host)}`, `port=${upstream.port}`, `application_name=${quoteConninfoValue(member.name)}`].join(' ');
+  const port = proxyPorts(config, member)?.outbound ?? upstream.port;
+  return [`host=${quoteConninfoValue(config.host)}`, `port=${port}`, `application_name=${quoteConninfoValue(member.name)}`].join(' ');
 }
 
 /** A standby's primary_conninfo and primary_slot_name for the upstream the state gives it. */

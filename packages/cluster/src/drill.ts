@@ -9,11 +9,13 @@
  * DATA_ROOT/drills/<time>-<scenario>/.
  *
  * Scenarios: `kill-primary` (SIGKILL), `hang-primary` (SIGSTOP until a new primary is up, then
- * SIGCONT), `kill-sync-standby`, `switchover`, `rejoin` (a failover, then the old primary
- * rejoined under the load). With `failover.mode: automatic` the monitor handles the primary's
- * faults; with manual the drill runs `cluster failover` itself right after the fault. The
- * scenarios that cut network links (`partition-primary`, `slow-standby`) need the partition
- * proxy, which is not built yet.
+ * SIGCONT), `partition-primary` (the partition proxy cuts the primary off the monitor and the
+ * standbys until a new primary is up, then heals: what was held reaches it late, as it would
+ * after a real partition), `kill-sync-standby`, `slow-standby` (the synchronous standby's links
+ * slowed by SLOW_STANDBY_LATENCY_MS for the whole load), `switchover`, `rejoin` (a failover, then
+ * the old primary rejoined under the load). With `failover.mode: automatic` the monitor handles
+ * the primary's faults; with manual the drill runs `cluster failover` itself right after the
+ * fault. partition-primary and slow-standby need the partition proxy (`proxy: true`).
  *
  * The verdict fails on any split brain, any value nobody wrote, and any acknowledged write lost
  * where the toolkit promises none: always for a switchover and for a standby's death, and for a
@@ -32,10 +34,11 @@ import { memberAction } from './member-actions.js';
 import { runningServer } from './member-files.js';
 import { probeMember, probeMembers } from './members.js';
 import { monitorLogPath } from './monitor-files.js';
+import { setLinkControl, waitProxyApplied } from './proxy-control.js';
 import { readClusterStateFor, type ClusterState } from './state.js';
 import { clusterSwitchover } from './switchover.js';
 
-export const DRILL_SCENARIOS = ['kill-primary', 'hang-primary', 'kill-sync-standby', 'switchover', 'rejoin'] as const;
+export const DRILL_SCENARIOS = ['kill-primary', 'hang-primary', 'partition-primary', 'kill-sync-standby', 'slow-standby', 'switchover', 'rejoin'] as const;
 export type DrillScenario = (typeof DRILL_SCENARIOS)[number];
 
 export interface DrillOptions {
@@ -101,6 +104,11 @@ const ACTIVE_GAP_MS = 250;
 const WRITE_TIMEOUT_MS = 2_000;
 /** Reconnect pause of a writer that lost its node. */
 const RECONNECT_PAUSE_MS = 50;
+/**
+ * slow-standby's added latency, each way: enough to make every commit wait twice as long as a
+ * round trip takes on one machine hundreds of times over, well below the members' timeouts.
+ */
+const SLOW_STANDBY_LATENCY_MS = 100;
 /** Load writes one drill may check: a drill is seconds of a light load, far fewer. */
 const CONTENTS_MAX = 1_000_000;
 /** Lost keys and unexpected values kept in the report (all are in the artifacts). */
@@ -221,15 +229,27 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   let oldPrimaryRejoined: boolean | null = null;
   let oldPrimaryStopped: string | null = null;
   const reasons: string[] = [];
-  const primaryFault = options.scenario === 'kill-primary' || options.scenario === 'hang-primary' || options.scenario === 'rejoin';
+  const primaryFault = options.scenario === 'kill-primary' || options.scenario === 'hang-primary' || options.scenario === 'partition-primary' || options.scenario === 'rejoin';
   let hungPid: number | null = null;
+  let partitioned: string | null = null;
+  /** Cuts or slows a member's links through the proxy, and waits until the proxy has. */
+  const setLinks = async (member: string | null, link: { cut: boolean; latencyMs: number }): Promise<void> => {
+    const control = setLinkControl(config.dataRoot, member, link);
+    if (!(await waitProxyApplied(config.dataRoot, control.generation ?? 0))) throw new Error('the partition proxy does not run (cluster up starts it)');
+  };
   try {
+    if ((options.scenario === 'partition-primary' || options.scenario === 'slow-standby') && config.proxy === null) {
+      throw new Error(`${options.scenario} needs the partition proxy: add "proxy: true" to ${config.file} and run walship cluster up`);
+    }
     if (primaryFault) {
       const pid = runningServer(primary.dataDir)?.pid ?? null;
       if (pid === null) throw new Error(`the primary ${primaryBefore} is not running`);
       if (options.scenario === 'hang-primary') {
         process.kill(pid, 'SIGSTOP');
         hungPid = pid;
+      } else if (options.scenario === 'partition-primary') {
+        partitioned = primaryBefore;
+        await setLinks(primaryBefore, { cut: true, latencyMs: 0 });
       } else {
         process.kill(pid, 'SIGKILL');
       }
@@ -246,6 +266,13 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
           // The failover killed it (STONITH): nothing to wake.
         }
       }
+      // Healed under the load: what the partition held (the monitor's stale lease grants, its
+      // old standbys' last replies) reaches the old primary now, late, and must not make it
+      // acknowledge anything.
+      if (partitioned !== null) {
+        await setLinks(partitioned, { cut: false, latencyMs: 0 });
+        partitioned = null;
+      }
       if (options.scenario === 'rejoin') {
         state = (await memberAction(ctx, 'rejoin', primaryBefore)).state;
         oldPrimaryRejoined = true;
@@ -253,6 +280,10 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
     } else if (options.scenario === 'kill-sync-standby') {
       faultedMember = synchronousStandby(ctx, state, primaryStatus?.replication ?? []);
       process.kill(runningServer(findMember(config, faultedMember).dataDir)!.pid, 'SIGKILL');
+    } else if (options.scenario === 'slow-standby') {
+      faultedMember = synchronousStandby(ctx, state, primaryStatus?.replication ?? []);
+      partitioned = faultedMember;
+      await setLinks(faultedMember, { cut: false, latencyMs: SLOW_STANDBY_LATENCY_MS });
     } else {
       const result = await clusterSwitchover(ctx, {});
       promotionMs = result.unavailableMs;
@@ -270,9 +301,13 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   await Promise.all(load);
   const endMs = Date.now();
 
-  // Put back what the fault took: the old primary rejoins, a killed standby starts again.
+  // Put back what the fault took: links heal, the old primary rejoins, a killed standby starts again.
   try {
-    if (options.scenario === 'kill-primary' || options.scenario === 'hang-primary') {
+    if (partitioned !== null) {
+      await setLinks(partitioned, { cut: false, latencyMs: 0 });
+      partitioned = null;
+    }
+    if (options.scenario === 'kill-primary' || options.scenario === 'hang-primary' || options.scenario === 'partition-primary') {
       state = (await memberAction(ctx, config.failover.autoRejoin ? 'start' : 'rejoin', primaryBefore)).state;
       oldPrimaryRejoined = state.members[primaryBefore]?.role === 'standby';
     } else if (options.scenario === 'kill-sync-standby') {

@@ -8,7 +8,10 @@ export {
   findMember,
   loadClusterConfig,
   memberAddress,
+  monitorAddress,
   parseClusterConfig,
+  proxyPorts,
+  streamAddress,
   SYNC_COMMIT_LEVELS,
   type ClusterConfig,
   type ConfigOverrides,
@@ -16,6 +19,7 @@ export {
   type FailoverPolicy,
   type SynchronousMode,
   type MemberConfig,
+  type ProxyConfig,
   type SyncCommitLevel,
 } from './config.js';
 export * from './constants.js';
@@ -84,3 +88,18 @@ export { clusterLockOwner } from './lock.js';
 export { NoCandidateError } from './promotion.js';
 export { checkDrill, type DrillCheck, type DrillCheckInput, type ProbeAck, type SplitBrainWindow, type WriteOutcome, type WriteRecord } from './drill-check.js';
 export { DRILL_SCENARIOS, runDrill, type DrillOptions, type DrillReport, type DrillScenario } from './drill.js';
+export { runProxy, PROXY_POLL_MS, type ProxyOptions } from './proxy.js';
+export {
+  claimProxyPidFile,
+  linkControl,
+  readProxyControl,
+  removeProxyPidFile,
+  runningProxy,
+  setLinkControl,
+  stopRunningProxy,
+  waitProxyApplied,
+  PROXY_LATENCY_MAX_MS,
+  type LinkControl,
+  type ProxyControl,
+  type ProxyPidFile,
+} from './proxy-control.js';

@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { parseLsn } from '@walship/engine/lsn';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
-import { findMember, type MemberConfig } from './config.js';
+import { findMember, streamAddress, type MemberConfig } from './config.js';
 import { addressOf, initSettings, memberSettings, onMember, standbySettings, waitUntil, type ClusterContext } from './context.js';
 import { appendHistory } from './history.js';
 import { isDataDirectory, pruneSlots, readControlSummary, removeFence, runningServer } from './member-files.js';
@@ -188,7 +188,8 @@ export async function waitStreaming(ctx: ClusterContext, state: ClusterState, me
   for (const member of members) {
     if (state.members[member.name]?.role !== 'standby' || runningServer(member.dataDir) === null) continue;
     const upstream = findMember(ctx.config, effectiveUpstream(ctx.config, state, member)!);
-    pending.set(member.name, addressOf(ctx, upstream));
+    // What its walreceiver reports as upstream: what its primary_conninfo names.
+    pending.set(member.name, streamAddress(ctx.config, member, upstream));
   }
   if (pending.size === 0) return;
   const last = new Map<string, string>();

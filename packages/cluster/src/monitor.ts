@@ -20,7 +20,7 @@ import { clusterFailover } from './failover.js';
 import { leaseGrant, monotonicClockUs } from './lease.js';
 import { acquireClusterLock, clusterLockOwner } from './lock.js';
 import { recordObservation } from './member-ops.js';
-import { memberAddress, findMember } from './config.js';
+import { monitorAddress, findMember } from './config.js';
 import { initialMonitorCore, monitorStep, type MonitorCore, type MonitorPolicy } from './monitor-core.js';
 import { appendMonitorLog, type MonitorLogEntry } from './monitor-files.js';
 import type { NodeSession, NodeStatusView } from './node-control.js';
@@ -81,7 +81,7 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
     if (session !== null && session.primary !== primary) await closeSession();
     if (session === null) {
       const member = findMember(config, primary);
-      const opened = await ctx.control.openSession({ address: memberAddress(config, member), timeoutMs: policy.healthCheckIntervalMs });
+      const opened = await ctx.control.openSession({ address: monitorAddress(config, member), timeoutMs: policy.healthCheckIntervalMs });
       if (opened === null) return false;
       session = { primary, session: opened };
     }

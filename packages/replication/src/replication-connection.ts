@@ -20,6 +20,11 @@ export interface ReplicationConnectOptions {
   applicationName: string;
   /** Connecting and the handshake together (connect_timeout). */
   timeoutMs: number;
+  /**
+   * Ends a connection attempt at once (the walreceiver is stopped meanwhile: a promotion must
+   * not wait out connect_timeout for an upstream that accepted the TCP connection and froze).
+   */
+  signal?: AbortSignal;
 }
 
 type Pending = { resolve: (message: WalSenderMessage) => void; reject: (error: Error) => void };
@@ -57,20 +62,33 @@ export class ReplicationConnection {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(`ws://${options.host}:${options.port}${REPLICATION_PATH}`, { maxPayload: MAX_REPLICATION_FRAME_BYTES, perMessageDeflate: false });
       const connection = new ReplicationConnection(socket, options);
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        socket.terminate();
+        reject(new WalshipError(ErrorCode.cannotConnectNow, `connection attempt to the primary server at ${connection.where()} cancelled`));
+      };
       const timer = setTimeout(() => {
+        options.signal?.removeEventListener('abort', onAbort);
         socket.terminate();
         reject(new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: timeout expired`));
       }, options.timeoutMs);
       const fail = (error: Error) => {
         clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
         reject(error);
       };
+      if (options.signal?.aborted === true) {
+        onAbort();
+        return;
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true });
       socket.once('error', (error) => fail(new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: ${error.message}`, {
         hint: 'Is the upstream node running and accepting connections on that port? Check primary_conninfo.',
       })));
       socket.once('open', () => {
         connection.handshake().then(() => {
           clearTimeout(timer);
+          options.signal?.removeEventListener('abort', onAbort);
           resolve(connection);
         }, fail);
       });

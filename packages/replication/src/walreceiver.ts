@@ -118,6 +118,9 @@ export class WalReceiver {
   private ended: Error | null | undefined = undefined;
   private readonly now: () => TimestampTz;
 
+  /** Aborted by stop(): ends a connection attempt in progress. */
+  private readonly stopped = new AbortController();
+
   constructor(private readonly options: WalReceiverOptions) {
     this.now = options.now ?? getCurrentTimestamp;
   }
@@ -134,7 +137,7 @@ export class WalReceiver {
     shared.lastError = null;
     try {
       const connection = await ReplicationConnection.connect({
-        host: options.host, port: options.port, applicationName: options.applicationName, timeoutMs: options.connectTimeoutMs,
+        host: options.host, port: options.port, applicationName: options.applicationName, timeoutMs: options.connectTimeoutMs, signal: this.stopped.signal,
         ...(options.user !== undefined ? { user: options.user } : {}),
         ...(options.password !== undefined ? { password: options.password } : {}),
       });
@@ -328,9 +331,10 @@ export class WalReceiver {
     this.options.latch.set();
   }
 
-  /** Stops streaming (the startup process no longer wants WAL, or the node stops). */
+  /** Stops streaming (the startup process no longer wants WAL, or the node stops), a connection attempt included. */
   stop(): void {
     this.end(null);
+    this.stopped.abort();
     this.connection?.terminate();
   }
 }

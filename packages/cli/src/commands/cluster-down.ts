@@ -1,6 +1,7 @@
 /**
  * `walship cluster down -f FILE [--mode smart|fast|immediate] [--json]`: every running member
- * stopped, the primary first (its standbys then hold all its WAL). Roles do not change.
+ * stopped, the primary first (its standbys then hold all its WAL), the failover monitor before
+ * them and the partition proxy after them. Roles do not change.
  */
 import { ExitCode } from '../cli-error.js';
 import { stopMonitor } from '../cluster-monitor-process.js';
@@ -19,8 +20,12 @@ export async function run(options: ClusterDownOptions, io: CliIo): Promise<numbe
   const monitorPid = await stopMonitor(ctx.config);
   if (monitorPid !== null) ctx.progress(`failover monitor (pid ${monitorPid}) stopped`);
   const result = await clusterDown(ctx, { mode: options.mode, ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }) });
+  // The proxy last: the members' shutdown hands their last WAL to the standbys through it.
+  const { stopRunningProxy } = await import('@walship/cluster');
+  const proxyPid = await stopRunningProxy(ctx.config.dataRoot);
+  if (proxyPid !== null) ctx.progress(`partition proxy (pid ${proxyPid}) stopped`);
   if (options.json === true) {
-    printJson(io.stdout, { cluster: ctx.config.name, stopped: result.stopped, alreadyStopped: result.alreadyStopped, monitorStopped: monitorPid !== null });
+    printJson(io.stdout, { cluster: ctx.config.name, stopped: result.stopped, alreadyStopped: result.alreadyStopped, monitorStopped: monitorPid !== null, proxyStopped: proxyPid !== null });
   } else {
     io.stdout.write(
       result.stopped.length === 0

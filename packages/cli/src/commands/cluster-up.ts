@@ -5,6 +5,7 @@
  */
 import { ExitCode } from '../cli-error.js';
 import { ensureMonitor } from '../cluster-monitor-process.js';
+import { ensureProxy } from '../cluster-proxy-process.js';
 import { currentRows, openCluster, printMembers, type ClusterFileOptions } from '../cluster-support.js';
 import type { CliIo } from '../io.js';
 import type { ClusterContext } from '@walship/cluster';
@@ -36,7 +37,15 @@ async function waitForMonitorLease(ctx: ClusterContext, primary: string): Promis
 
 export async function run(options: ClusterUpOptions, io: CliIo): Promise<number> {
   const ctx = await openCluster(options, io);
-  const { clusterUp } = await import('@walship/cluster');
+  const { clusterUp, stopRunningProxy } = await import('@walship/cluster');
+  // The proxy first: the standbys' primary_conninfo goes through it.
+  let proxy: { pid: number; started: boolean } | null = null;
+  if (ctx.config.proxy !== null) {
+    proxy = await ensureProxy(ctx.config, options.basePort);
+    if (proxy.started) ctx.progress(`partition proxy started (pid ${proxy.pid})`);
+  } else if ((await stopRunningProxy(ctx.config.dataRoot)) !== null) {
+    ctx.progress('partition proxy stopped: the config no longer has one');
+  }
   const result = await clusterUp(ctx, { ...(options.reset === true ? { reset: true } : {}), ...(options.timeout === undefined ? {} : { timeoutMs: options.timeout }) });
   let monitor: { pid: number; started: boolean } | null = null;
   if (ctx.config.failover.mode === 'automatic') {
@@ -56,7 +65,7 @@ export async function run(options: ClusterUpOptions, io: CliIo): Promise<number>
   const summary = `cluster ${ctx.config.name} is up${changed.length === 0 ? ' (it was already running)' : `: ${changed.join('; ')}`}\n`;
   await printMembers(
     io, ctx.config, result.state, rows,
-    options.json === true ? { created: result.created, started: result.started, rejoined: result.rejoined, fenced: result.fenced, monitor } : null,
+    options.json === true ? { created: result.created, started: result.started, rejoined: result.rejoined, fenced: result.fenced, monitor, proxy } : null,
     summary,
   );
   return ExitCode.ok;

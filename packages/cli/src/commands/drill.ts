@@ -8,6 +8,7 @@
 import type { DrillReport, DrillScenario } from '@walship/cluster';
 import { ExitCode } from '../cli-error.js';
 import { ensureMonitor } from '../cluster-monitor-process.js';
+import { ensureProxy } from '../cluster-proxy-process.js';
 import { openCluster, type ClusterFileOptions } from '../cluster-support.js';
 import type { CliIo } from '../io.js';
 import { printJson } from '../output.js';
@@ -39,6 +40,7 @@ export async function run(options: DrillCommandOptions, io: CliIo): Promise<numb
   const ctx = await openCluster(options, io);
   const cluster = await import('@walship/cluster');
   // Up first, so that the monitor runs before the fault: the drill's own up then finds it all running.
+  if (ctx.config.proxy !== null) await ensureProxy(ctx.config, options.basePort);
   await cluster.clusterUp(ctx, options.timeout === undefined ? {} : { timeoutMs: options.timeout });
   if (ctx.config.failover.mode === 'automatic') await ensureMonitor(ctx.config, options.basePort);
   // The drill's lag, recorded as walship lag -f --record would: lag.jsonl, lag.html and `lag` in its report.
