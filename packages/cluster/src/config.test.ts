@@ -288,6 +288,19 @@ describe('refused configs name the file, the line, the field and the problem', (
     expect(bad).toMatchObject({ path: 'failover.synchronous_mode', hint: 'use strict or relaxed' });
   });
 
+  it('reads the partition proxy and refuses proxy ports that collide or do not exist', () => {
+    expect(parseClusterConfig(VALID, FILE).proxy).toBeNull();
+    const withProxy = parseClusterConfig(edit('settings:', 'proxy: true\nsettings:'), FILE);
+    expect(withProxy.proxy).toEqual({ portOffset: 100 });
+    expect(parseClusterConfig(edit('settings:', 'proxy: { port_offset: 10 }\nsettings:'), FILE).proxy).toEqual({ portOffset: 10 });
+    expect(parseClusterConfig(edit('settings:', 'proxy: false\nsettings:'), FILE).proxy).toBeNull();
+    // Offset 1: n1's inbound proxy would be s1's port.
+    expect(onlyProblem(edit('settings:', 'proxy: { port_offset: 1 }\nsettings:')).message).toMatch(/inbound proxy port of member n1 \(6001\) is also the port of member s1/);
+    expect(onlyProblem(edit('settings:', 'proxy: { port_offset: 0 }\nsettings:')).path).toBe('proxy.port_offset');
+    expect(onlyProblem(edit('settings:', 'proxy: { port: 5 }\nsettings:')).message).toMatch(/unknown key "port"/);
+    expect(onlyProblem(edit('settings:', 'proxy: true\nsettings:'), { basePort: 65400 }).message).toMatch(/beyond 65535/);
+  });
+
   it('enforces the lease by default in automatic mode only', () => {
     expect(parseClusterConfig(VALID, FILE).failover.enforceLease).toBe(false);
     expect(parseClusterConfig(edit('  mode: manual', '  mode: automatic'), FILE).failover.enforceLease).toBe(true);
