@@ -226,6 +226,29 @@ describe('walship cluster on local-3node.yaml', () => {
     expect(again.members.map((m) => m.pid)).toEqual(up.members.map((m) => m.pid));
   });
 
+  it('up again applies settings edited in the config: reloaded, or reported as needing a restart; a replication password goes into primary_conninfo', () => {
+    const text = fs.readFileSync(configFile, 'utf8');
+    expect(text).toMatch(/^ {2}wal_receiver_status_interval: 1s$/m);
+    expect(text).toMatch(/^ {2}shared_buffers: 16MB$/m);
+    fs.writeFileSync(configFile, text
+      .replace(/^ {2}wal_receiver_status_interval: 1s$/m, '  wal_receiver_status_interval: 2s')
+      .replace(/^ {2}shared_buffers: 16MB$/m, '  shared_buffers: 32MB\n  replication_password: s3cret'));
+    const up = json<MembersDocument & { settingsChanged: Array<{ member: string; name: string; from: string; to: string; restartRequired: boolean }> }>(cluster('up', '--json'));
+    const changed = (name: string) => up.settingsChanged.filter((change) => change.name === name);
+    expect(changed('wal_receiver_status_interval').map((c) => [c.member, c.from, c.to, c.restartRequired])).toEqual([
+      ['n1', '1s', '2s', false], ['s1', '1s', '2s', false], ['s2', '1s', '2s', false],
+    ]);
+    expect(changed('shared_buffers').map((c) => [c.member, c.restartRequired])).toEqual([['n1', true], ['s1', true], ['s2', true]]);
+    expect(changed('replication_password').map((c) => [c.member, c.to])).toEqual([['n1', '(hidden)'], ['s1', '(hidden)'], ['s2', '(hidden)']]);
+    expect(changed('primary_conninfo').map((c) => c.member)).toEqual(['s1', 's2']);
+    // Reloaded where it can be; the standbys reconnected with the password (up waited for them to stream).
+    expect(up.members.map((m) => [m.name, m.state])).toEqual([['n1', 'running'], ['s1', 'streaming'], ['s2', 'streaming']]);
+    const show = (name: string, setting: string) => walship(['show', '-D', path.join(dataRoot, name), setting]).stdout.trim();
+    expect(show('s1', 'wal_receiver_status_interval')).toBe('2s');
+    expect(show('s1', 'primary_conninfo')).toMatch(/password=s3cret/);
+    expect(json<MembersDocument & { settingsChanged: unknown[] }>(cluster('up', '--json')).settingsChanged).toEqual([]);
+  });
+
   it('status --json has the members[] keys of DESIGN.md section 10', async () => {
     await write('n1', 20, 'before-switchover');
     const document = await waitFor('both standbys to report lag figures', () => {

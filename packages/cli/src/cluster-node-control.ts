@@ -70,6 +70,15 @@ function jsonResult<T>(text: string, what: string): T {
 
 const pairs = (settings: SettingPairs): Array<[string, string]> => settings.map(([name, value]) => [name, value]);
 
+/**
+ * The io a node command runs with when the cluster knows the password its replication
+ * connection needs (the upstream's replication_password): given as WALSHIP_PASSWORD, as a person
+ * would, so that the command's own credential rules (and primary_conninfo's password) apply.
+ */
+function withPassword(io: CliIo, password: string | undefined): CliIo {
+  return password === undefined ? io : { ...io, env: { ...io.env, WALSHIP_PASSWORD: password } };
+}
+
 /** A lease grant on an open session: refused with the node's message, or not answered (null). */
 async function grantOn(client: Awaited<ReturnType<typeof connectClient>>, grant: LeaseGrantRequest, timeoutMs: number): Promise<LeaseGrantOutcome> {
   try {
@@ -101,7 +110,7 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       await node((captured) => run({ dataDir, mode, ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }) }, captured.io));
     },
 
-    async baseBackup({ from, dataDir, port, settings, slot }) {
+    async baseBackup({ from, dataDir, port, settings, slot, password }) {
       const { run } = await import('./commands/basebackup.js');
       return node(async (captured) => {
         await run(
@@ -109,7 +118,7 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
             from: parseNodeAddress(from), dataDir, standby: true, port, set: pairs(settings), json: true,
             ...(slot === null ? {} : { slot }), ...(choices.progress === true ? { progress: true } : {}), ...(shown ? {} : { quiet: true }),
           },
-          captured.io,
+          withPassword(captured.io, password),
         );
         const summary = jsonResult<{ bytes: number; elapsedMs: number }>(captured.stdout(), 'walship basebackup');
         return { bytes: summary.bytes, elapsedMs: summary.elapsedMs };
@@ -124,10 +133,10 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       });
     },
 
-    async rewind({ dataDir, source }) {
+    async rewind({ dataDir, source, password }) {
       const { run } = await import('./commands/rewind.js');
       return node(async (captured) => {
-        await run({ dataDir, source: parseNodeAddress(source), json: true, quiet: true }, captured.io);
+        await run({ dataDir, source: parseNodeAddress(source), json: true, quiet: true }, withPassword(captured.io, password));
         const summary = jsonResult<{ rewound: boolean; divergenceLsn: string | null }>(captured.stdout(), 'walship rewind');
         return { rewound: summary.rewound, divergenceLsn: summary.divergenceLsn };
       });
@@ -143,10 +152,10 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       return { reloaded: true };
     },
 
-    async createSlot({ address, name }) {
+    async createSlot({ address, name, password: replicationPassword }) {
       const node = parseNodeAddress(address);
       const { ReplicationConnection } = await import('@walship/replication');
-      const credentials = resolveCredentials(io, node);
+      const credentials = resolveCredentials(withPassword(io, replicationPassword), node);
       const password = typeof credentials.password === 'function' ? undefined : credentials.password;
       const connection = await ReplicationConnection.connect({
         host: node.host, port: node.port, applicationName: 'walship cluster', timeoutMs: 10_000,

@@ -7,7 +7,9 @@
  * state gives them (an old primary fenced by a failover is rewound and rejoins as a standby when
  * `auto_rejoin` is on, and is left stopped otherwise; it never starts as a primary), members new
  * to the config are created, and nothing is created again unless `reset` is given, which stops
- * every member and deletes the data root's members, state and history first.
+ * every member and deletes the data root's members, state and history first. Settings edited in
+ * the config are written to the members that already existed (reloaded; those that need a
+ * restart are reported, not restarted).
  *
  * It returns once every standby streams from its upstream.
  */
@@ -20,6 +22,7 @@ import { stopRunningMonitor } from './monitor-files.js';
 import { acquireClusterLock } from './lock.js';
 import { isDataDirectory, killServer, runningServer } from './member-files.js';
 import { grantLeaseAfterCommand } from './lease.js';
+import { reapplySettings, type SettingChange } from './member-ops.js';
 import { createPrimary, createStandby, recordObservation, refreshSynchronousNames, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember } from './members.js';
 import { initialClusterState, readClusterStateFor, reconcileWithConfig, startOrder, stateFilePath, withMember, writeClusterState, type ClusterState } from './state.js';
@@ -41,6 +44,8 @@ export interface UpResult {
   readonly fenced: string[];
   /** Members the state knows but the config no longer lists (left alone). */
   readonly unknownMembers: string[];
+  /** Settings changed in the config since the members were made, now written to them. */
+  readonly settingsChanged: SettingChange[];
 }
 
 export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): Promise<UpResult> {
@@ -125,12 +130,19 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
           throw new ClusterError(ClusterErrorCode.invalidState, `${member.name} has the role primary but the state names ${state.primary}`);
       }
     }
+    // Settings edited in the config since: written to the members that already existed (a reload,
+    // or a restart for the few that need one, which is reported, not done).
+    const settingsChanged: SettingChange[] = [];
+    for (const member of startOrder(config, state)) {
+      if (result.created.includes(member.name) || result.rejoined.includes(member.name)) continue;
+      settingsChanged.push(...(await reapplySettings(ctx, state, member)));
+    }
     await waitStreaming(ctx, state, config.members, timeoutMs);
-    if (result.created.length > 0 || result.rejoined.length > 0) await refreshSynchronousNames(ctx, state);
+    if (result.created.length > 0 || result.rejoined.length > 0 || settingsChanged.length > 0) await refreshSynchronousNames(ctx, state);
     state = await recordObservation(ctx, state);
     // Until the monitor's next check renews it (failover.enforce_lease): a primary just started has none.
     await grantLeaseAfterCommand(ctx, findMember(config, state.primary), state.timeline, 'cluster up');
-    return { state, ...result, unknownMembers };
+    return { state, ...result, unknownMembers, settingsChanged };
   } finally {
     lock.release();
   }

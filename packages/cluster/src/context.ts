@@ -4,7 +4,7 @@
  * upstream's connection string, bounded waits and member-named errors.
  */
 import { quoteConninfoValue } from '@walship/replication/conninfo';
-import { defaultSettingValue, formatSettingValue, lookupSetting, SETTING_DEFINITIONS } from '@walship/server/settings/index';
+import { defaultSettingValue, formatSettingValue, lookupSetting, parseSettingValue, SETTING_DEFINITIONS } from '@walship/server/settings/index';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { findMember, memberAddress, proxyPorts, type ClusterConfig, type MemberConfig } from './config.js';
 import type { NodeControl, SettingPairs } from './node-control.js';
@@ -64,7 +64,27 @@ export function initSettings(config: ClusterConfig, state: ClusterState, member:
  */
 export function conninfoFor(config: ClusterConfig, upstream: MemberConfig, member: MemberConfig): string {
   const port = proxyPorts(config, member)?.outbound ?? upstream.port;
-  return [`host=${quoteConninfoValue(config.host)}`, `port=${port}`, `application_name=${quoteConninfoValue(member.name)}`].join(' ');
+  const password = replicationPasswordOf(config, upstream);
+  return [
+    `host=${quoteConninfoValue(config.host)}`, `port=${port}`, `application_name=${quoteConninfoValue(member.name)}`,
+    ...(password === null ? [] : [`password=${quoteConninfoValue(password)}`]),
+  ].join(' ');
+}
+
+/**
+ * The replication_password `member` requires of its standbys (its own setting, else the
+ * cluster-wide one), or null when it trusts them: what a standby's primary_conninfo, a base
+ * backup, a rewind and a slot creation from it must give.
+ */
+export function replicationPasswordOf(config: ClusterConfig, member: MemberConfig): string | null {
+  const password = member.settings.replication_password ?? config.settings.replication_password ?? '';
+  return password === '' ? null : password;
+}
+
+/** A setting's value as walship.conf's reader prints it (SHOW), for comparing a wanted value with the one in force. */
+export function normalizedSetting(name: string, value: string): string {
+  const settingName = lookupSetting(name);
+  return formatSettingValue(settingName, parseSettingValue(settingName, value));
 }
 
 /** A standby's primary_conninfo and primary_slot_name for the upstream the state gives it. */

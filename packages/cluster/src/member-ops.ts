@@ -7,7 +7,7 @@ import { rmSync } from 'node:fs';
 import { parseLsn } from '@walship/engine/lsn';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { findMember, streamAddress, type MemberConfig } from './config.js';
-import { addressOf, initSettings, memberSettings, onMember, standbySettings, waitUntil, type ClusterContext } from './context.js';
+import { addressOf, initSettings, memberSettings, normalizedSetting, onMember, replicationPasswordOf, standbySettings, waitUntil, type ClusterContext } from './context.js';
 import { appendHistory } from './history.js';
 import { isDataDirectory, pruneSlots, readControlSummary, removeFence, runningServer } from './member-files.js';
 import { probeMember, probeMembers, observePrimary, type MemberProbe } from './members.js';
@@ -36,7 +36,7 @@ export async function createStandby(ctx: ClusterContext, state: ClusterState, me
   const settings = [...memberSettings(ctx.config, state, member, upstream), ...replicationSettings.filter(([name]) => name !== 'primary_conninfo' && name !== 'primary_slot_name')];
   ctx.progress(`${member.name}: base backup from ${upstream.name} (${addressOf(ctx, upstream)}) into ${member.dataDir}`);
   const backup = await onMember(member, `base backup from ${upstream.name}`, () =>
-    ctx.control.baseBackup({ from: addressOf(ctx, upstream), dataDir: member.dataDir, port: member.port, settings, slot: member.slot }),
+    ctx.control.baseBackup({ from: addressOf(ctx, upstream), dataDir: member.dataDir, port: member.port, settings, slot: member.slot, ...passwordFor(ctx, upstream) }),
   );
   ctx.progress(`${member.name}: copied ${(backup.bytes / 1048576).toFixed(1)} MB in ${(backup.elapsedMs / 1000).toFixed(2)} s`);
   let next = withMember(state, member.name, { role: 'standby', timeline: readControlSummary(member.dataDir)?.timeline ?? null, fence: null });
@@ -80,7 +80,7 @@ function slotsServedBy(ctx: ClusterContext, state: ClusterState, member: MemberC
 async function ensureSlot(ctx: ClusterContext, member: MemberConfig, upstream: MemberConfig): Promise<void> {
   if (member.slot === null || runningServer(upstream.dataDir) === null) return;
   try {
-    const { created } = await ctx.control.createSlot({ address: addressOf(ctx, upstream), name: member.slot });
+    const { created } = await ctx.control.createSlot({ address: addressOf(ctx, upstream), name: member.slot, ...passwordFor(ctx, upstream) });
     if (created) ctx.progress(`${member.name}: created replication slot "${member.slot}" on ${upstream.name}`);
   } catch (error) {
     ctx.progress(`${member.name}: warning: could not create replication slot "${member.slot}" on ${upstream.name}: ${(error as Error).message}`);
@@ -135,7 +135,7 @@ export async function rejoinMember(ctx: ClusterContext, state: ClusterState, mem
     removeFence(member.dataDir);
   }
   ctx.progress(`${member.name}: rewinding from ${upstream.name} (${addressOf(ctx, upstream)})`);
-  const rewind = await onMember(member, `walship rewind from ${upstream.name}`, () => ctx.control.rewind({ dataDir: member.dataDir, source: addressOf(ctx, upstream) }));
+  const rewind = await onMember(member, `walship rewind from ${upstream.name}`, () => ctx.control.rewind({ dataDir: member.dataDir, source: addressOf(ctx, upstream), ...passwordFor(ctx, upstream) }));
   ctx.progress(`${member.name}: ${rewind.rewound ? `rewound (histories forked at ${rewind.divergenceLsn ?? '?'})` : 'nothing to rewind: it never went past the fork'}`);
   await onMember(member, 'writing its settings', () =>
     ctx.control.setSettings({ dataDir: member.dataDir, settings: memberSettings(ctx.config, target, member, upstream) }),
@@ -250,4 +250,62 @@ export async function refreshSynchronousNames(ctx: ClusterContext, state: Cluste
 /** A status LSN as a number (null when absent or not an LSN). */
 export function lsnValue(text: string | null | undefined): number | null {
   return typeof text === 'string' ? parseLsn(text) : null;
+}
+
+/** The `password` option of a replication connection to `upstream`, when it requires one. */
+function passwordFor(ctx: ClusterContext, upstream: MemberConfig): { password?: string } {
+  const password = replicationPasswordOf(ctx.config, upstream);
+  return password === null ? {} : { password };
+}
+
+/** A setting `cluster up` changed on a member that already existed. */
+export interface SettingChange {
+  readonly member: string;
+  readonly name: string;
+  readonly from: string;
+  readonly to: string;
+  /** Its context is postmaster: written, but in force only after a restart. */
+  readonly restartRequired: boolean;
+}
+
+/**
+ * The settings the config gives an existing member (the cluster-wide and its own, its name, the
+ * lease, the synchronous level; a standby's primary_conninfo and slot), compared with its
+ * walship.conf: what differs is written and a running member reloaded (a standby whose
+ * primary_conninfo changed reconnects). Settings that need a restart are reported as such. The
+ * primary's synchronous_standby_names is left to refreshSynchronousNames and the monitor (the
+ * relaxed mode may have changed it on purpose); a setting removed from the config keeps its
+ * value (walship.conf may hold settings set by hand).
+ */
+export async function reapplySettings(ctx: ClusterContext, state: ClusterState, member: MemberConfig): Promise<SettingChange[]> {
+  const role = state.members[member.name]?.role;
+  if ((role !== 'primary' && role !== 'standby') || !isDataDirectory(member.dataDir)) return [];
+  const { readConfigFile, lookupSetting, SETTING_DEFINITIONS } = await import('@walship/server/settings/index');
+  const wanted = new Map<string, string>();
+  for (const [name, value] of memberSettings(ctx.config, state, member, null)) wanted.set(lookupSetting(name), value);
+  wanted.delete('synchronous_standby_names');
+  if (role === 'standby') for (const [name, value] of standbySettings(ctx.config, state, member).settings) wanted.set(lookupSetting(name), value);
+  let current;
+  try {
+    current = readConfigFile(member.dataDir);
+  } catch (error) {
+    ctx.progress(`${member.name}: warning: could not read its walship.conf to compare its settings: ${(error as Error).message}`);
+    return [];
+  }
+  const changes: SettingChange[] = [];
+  for (const [settingName, value] of wanted) {
+    const from = current.text(settingName as Parameters<typeof current.text>[0]);
+    if (normalizedSetting(settingName, value) === from) continue;
+    const definition = SETTING_DEFINITIONS[settingName as keyof typeof SETTING_DEFINITIONS] as { context: string; secret?: boolean };
+    // Passwords stay out of the output (primary_conninfo may carry one).
+    const hidden = definition.secret === true || settingName === 'primary_conninfo';
+    changes.push({ member: member.name, name: settingName, from: hidden ? '(hidden)' : from, to: hidden ? '(hidden)' : value, restartRequired: definition.context === 'postmaster' });
+  }
+  if (changes.length === 0) return [];
+  const pairs = changes.map((change) => [change.name, wanted.get(change.name)!] as const);
+  const { reloaded } = await onMember(member, 'writing its settings', () => ctx.control.setSettings({ dataDir: member.dataDir, settings: pairs }));
+  for (const change of changes) {
+    ctx.progress(`${member.name}: ${change.name} ${change.from} -> ${change.to}${change.restartRequired ? ' (in force after a restart: walship cluster stop/start)' : reloaded ? ' (reloaded)' : ''}`);
+  }
+  return changes;
 }

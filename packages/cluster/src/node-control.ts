@@ -90,16 +90,19 @@ export interface NodeControl {
   start(options: { dataDir: string; timeoutMs?: number }): Promise<void>;
   /** `walship stop`: returns once the node has exited. */
   stop(options: { dataDir: string; mode: StopMode; timeoutMs?: number }): Promise<void>;
-  /** `walship basebackup --standby`: a standby of `from` (HOST:PORT), its slot created there when given. */
-  baseBackup(options: { from: string; dataDir: string; port: number; settings: SettingPairs; slot: string | null }): Promise<{ bytes: number; elapsedMs: number }>;
+  /**
+   * `walship basebackup --standby`: a standby of `from` (HOST:PORT), its slot created there when
+   * given. `password`: the source's replication_password, when it has one.
+   */
+  baseBackup(options: { from: string; dataDir: string; port: number; settings: SettingPairs; slot: string | null; password?: string }): Promise<{ bytes: number; elapsedMs: number }>;
   /** `walship promote -D`: returns once the node accepts writes. */
   promote(options: { dataDir: string; timeoutMs?: number }): Promise<{ timeline: number }>;
   /** `walship rewind`: a stopped node made a standby of `source` (HOST:PORT). */
-  rewind(options: { dataDir: string; source: string }): Promise<{ rewound: boolean; divergenceLsn: string | null }>;
+  rewind(options: { dataDir: string; source: string; password?: string }): Promise<{ rewound: boolean; divergenceLsn: string | null }>;
   /** `walship set -D` for several settings at once: written to walship.conf, a running node reloaded. */
   setSettings(options: { dataDir: string; settings: SettingPairs }): Promise<{ reloaded: boolean }>;
   /** `walship slot create`, succeeding when the slot exists already. */
-  createSlot(options: { address: string; name: string }): Promise<{ created: boolean }>;
+  createSlot(options: { address: string; name: string; password?: string }): Promise<{ created: boolean }>;
   /** `walship status --json`; null when the node cannot be reached within `timeoutMs`. */
   status(options: { address: string; timeoutMs: number }): Promise<NodeStatusView | null>;
   /** Grants the primary's lease to the node at `address` (see LeaseGrantRequest). */

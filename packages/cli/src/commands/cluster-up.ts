@@ -4,7 +4,8 @@
  * old primary rejoined as a standby), then its members table. Progress on stderr.
  */
 import { ExitCode } from '../cli-error.js';
-import { ensureMonitor } from '../cluster-monitor-process.js';
+import { statSync } from 'node:fs';
+import { ensureMonitor, stopMonitor } from '../cluster-monitor-process.js';
 import { ensureProxy } from '../cluster-proxy-process.js';
 import { currentRows, openCluster, printMembers, type ClusterFileOptions } from '../cluster-support.js';
 import type { CliIo } from '../io.js';
@@ -37,7 +38,16 @@ async function waitForMonitorLease(ctx: ClusterContext, primary: string): Promis
 
 export async function run(options: ClusterUpOptions, io: CliIo): Promise<number> {
   const ctx = await openCluster(options, io);
-  const { clusterUp, stopRunningProxy } = await import('@walship/cluster');
+  const { clusterUp, stopRunningProxy, runningProxy, runningMonitor } = await import('@walship/cluster');
+  // The monitor and the proxy read the config when they start: after an edit, they start again.
+  const editedMs = statSync(ctx.config.file).mtimeMs;
+  const staleMonitor = runningMonitor(ctx.config.dataRoot);
+  if (staleMonitor !== null && editedMs > Date.parse(staleMonitor.since)) {
+    await stopMonitor(ctx.config);
+    ctx.progress('failover monitor stopped: the config changed since it started (it starts again below)');
+  }
+  const staleProxy = runningProxy(ctx.config.dataRoot);
+  if (staleProxy !== null && editedMs > Date.parse(staleProxy.since)) await stopRunningProxy(ctx.config.dataRoot);
   // The proxy first: the standbys' primary_conninfo goes through it.
   let proxy: { pid: number; started: boolean } | null = null;
   if (ctx.config.proxy !== null) {
@@ -61,11 +71,14 @@ export async function run(options: ClusterUpOptions, io: CliIo): Promise<number>
     result.rejoined.length > 0 ? `rejoined ${result.rejoined.join(', ')}` : '',
     result.fenced.length > 0 ? `left fenced ${result.fenced.join(', ')} (walship cluster rejoin)` : '',
     monitor?.started === true ? `started the failover monitor (pid ${monitor.pid})` : '',
+    result.settingsChanged.length > 0
+      ? `changed ${result.settingsChanged.length} setting(s) from the config${result.settingsChanged.some((change) => change.restartRequired) ? `; in force after a restart: ${result.settingsChanged.filter((change) => change.restartRequired).map((change) => `${change.member}.${change.name}`).join(', ')}` : ''}`
+      : '',
   ].filter((part) => part !== '');
   const summary = `cluster ${ctx.config.name} is up${changed.length === 0 ? ' (it was already running)' : `: ${changed.join('; ')}`}\n`;
   await printMembers(
     io, ctx.config, result.state, rows,
-    options.json === true ? { created: result.created, started: result.started, rejoined: result.rejoined, fenced: result.fenced, monitor, proxy } : null,
+    options.json === true ? { created: result.created, started: result.started, rejoined: result.rejoined, fenced: result.fenced, settingsChanged: result.settingsChanged, monitor, proxy } : null,
     summary,
   );
   return ExitCode.ok;
