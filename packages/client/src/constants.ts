@@ -45,3 +45,16 @@ export const SERVER_WAIT_MARGIN_MS = 250;
  * 50 ms covers a busy one, and bounds what a lagging one adds to a read.
  */
 export const DEFAULT_STANDBY_WAIT_MS = 50;
+
+/**
+ * How long WalshipFailoverClient keeps looking for a primary for one request: a failover on one
+ * machine takes about 2 s, a partition's the lease plus the checks; 30 s (the calls' default
+ * timeout) covers several.
+ */
+export const DEFAULT_FAILOVER_TIMEOUT_MS = 30_000;
+
+/** Between two searches for a primary while none answers: a failover is a matter of a second or two. */
+export const FAILOVER_RETRY_PAUSE_MS = 100;
+
+/** How long one member may take to connect and say whether it is the primary, while searching. */
+export const PRIMARY_PROBE_TIMEOUT_MS = 1_000;

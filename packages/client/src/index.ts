@@ -5,6 +5,7 @@
  */
 export { WalshipClient } from './client.js';
 export { WalshipClusterClient } from './cluster-client.js';
+export { WalshipFailoverClient, type FailoverConnectOptions } from './failover-client.js';
 export type { ClusterConnectOptions, NodeEndpoint, ReadFreshness, ReadRoute, RoutedRangeOptions, RoutedReadOptions } from './cluster-client.js';
 export type {
   CallOptions,
