@@ -192,3 +192,49 @@ export function describeClientError(error: unknown, node: NodeAddress, options: 
       });
   }
 }
+
+/** The calls a write command makes: a session to one node, or the cluster's current primary. */
+export type WriteClient = Pick<NodeClient, 'put' | 'del'>;
+
+/**
+ * A write command's session. One node: that node, as withSession (a standby refuses at once with
+ * "read-only standby"). A list (`--node a:1,b:2`, or every member of `-f CLUSTER.yaml`): the
+ * member that is the primary now, found and followed across a failover as libpq's
+ * target_session_attrs=read-write (@walship/client's WalshipFailoverClient); the write is sent
+ * again only when it certainly did nothing, for as long as --timeout allows (30 s without).
+ */
+export async function withWriteSession<T>(nodes: NodeAddress[], io: CliIo, options: SessionOptions, body: (client: WriteClient) => Promise<T>): Promise<T> {
+  if (nodes.length <= 1) return withSession(nodes, io, options, body);
+  const { WalshipFailoverClient } = await import('@walship/client');
+  const credentials = resolveCredentials(io, nodes[0]!);
+  let client: Awaited<ReturnType<typeof WalshipFailoverClient.connect>>;
+  try {
+    client = await WalshipFailoverClient.connect({
+      members: nodes.map((node) => ({ host: node.host, port: node.port })),
+      connect: connectClient,
+      ...(credentials.user === undefined ? {} : { user: credentials.user }),
+      ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),
+      applicationName: options.applicationName ?? 'walship',
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs, failoverTimeoutMs: options.timeoutMs }),
+    });
+  } catch (error) {
+    const fields = clientErrorFields(error);
+    throw new CliError(ExitCode.unreachable, `no primary among ${nodes.map(formatNodeAddress).join(', ')}`, {
+      detail: fields.message,
+      hint: 'Every node answered as a standby or not at all: a failover may be under way (walship cluster status -f FILE), or give the right nodes.',
+      cause: error,
+    });
+  }
+  const where = (): NodeAddress => {
+    const address = client.primaryAddress;
+    const colon = address?.lastIndexOf(':') ?? -1;
+    return address === null || colon < 0 ? nodes[0]! : { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
+  };
+  try {
+    return await body(client as unknown as WriteClient);
+  } catch (error) {
+    throw describeClientError(error, where(), options);
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}

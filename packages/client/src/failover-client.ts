@@ -28,6 +28,8 @@ export interface FailoverConnectOptions extends Omit<ConnectOptions, 'host' | 'p
   members: NodeEndpoint[];
   /** How long a request may keep looking for a primary across a failover (default 30 s). */
   failoverTimeoutMs?: number;
+  /** How a session with one member is opened (default WalshipClient.connect; a program may give its own). */
+  connect?: (options: ConnectOptions) => Promise<WalshipClient>;
 }
 
 /** Codes that mean the request certainly did nothing, and that this node is not (or no longer) the primary to use. */
@@ -129,11 +131,11 @@ export class WalshipFailoverClient {
   }
 
   private async find(deadline: number): Promise<{ client: WalshipClient; address: string; timeline: number }> {
-    const { members, failoverTimeoutMs: _failoverTimeoutMs, ...shared } = this.options;
+    const { members, failoverTimeoutMs: _failoverTimeoutMs, connect = (options: ConnectOptions) => WalshipClient.connect(options), ...shared } = this.options;
     for (;;) {
       const answers = await Promise.all(members.map(async (endpoint, index) => {
         // A frozen member would hold the search for the whole connect timeout: it is not waited for.
-        const connecting = WalshipClient.connect({ ...shared, host: endpoint.host, port: endpoint.port });
+        const connecting = connect({ ...shared, host: endpoint.host, port: endpoint.port });
         const client = await Promise.race([connecting, sleep(PRIMARY_PROBE_TIMEOUT_MS).then(() => null)]).catch(() => null);
         if (client === null) {
           connecting.then((late) => late.close(), () => undefined).catch(() => undefined);
@@ -141,7 +143,7 @@ export class WalshipFailoverClient {
         }
         try {
           const status = await client.status({ timeoutMs: PRIMARY_PROBE_TIMEOUT_MS });
-          if (status.role === 'primary') return { client, address: address(endpoint), timeline: status.timeline, index };
+          if (status.role === 'primary') return { client, address: address(endpoint), timeline: Number.isSafeInteger(status.timeline) ? status.timeline : 0, index };
         } catch {
           // Not answering: not a primary to use.
         }

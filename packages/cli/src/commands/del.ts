@@ -3,12 +3,13 @@
  * many entries it deleted (0 or 1) and the commit LSN. Deleting a missing key is not an error.
  */
 import { ExitCode } from '../cli-error.js';
-import { withSession } from '../connect.js';
+import { withWriteSession } from '../connect.js';
+import { resolveWriteNodes, type ClusterNodesOptions } from '../cluster-nodes.js';
 import type { CliIo } from '../io.js';
-import { resolveNodes, type NodeAddress, type SyncCommitLevel } from '../options.js';
+import type { NodeAddress, SyncCommitLevel } from '../options.js';
 import { formatLsn, printJson } from '../output.js';
 
-export interface DelOptions {
+export interface DelOptions extends ClusterNodesOptions {
   node?: NodeAddress[];
   key: string;
   syncCommit?: SyncCommitLevel;
@@ -18,8 +19,8 @@ export interface DelOptions {
 }
 
 export async function run(options: DelOptions, io: CliIo): Promise<number> {
-  const nodes = resolveNodes(options.node, io.env);
-  return withSession(nodes, io, { purpose: 'write', timeoutMs: options.timeout }, async (client) => {
+  const nodes = await resolveWriteNodes(options, io.env);
+  return withWriteSession(nodes, io, { purpose: 'write', timeoutMs: options.timeout }, async (client) => {
     const result = await client.del(Buffer.from(options.key, 'utf8'), { table: options.table, syncCommit: options.syncCommit });
     const deleted = result.deleted;
     if (options.json === true) {

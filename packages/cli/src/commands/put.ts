@@ -5,12 +5,13 @@
  * lost, timeout) is reported as such, with exit 1.
  */
 import { ExitCode } from '../cli-error.js';
-import { withSession } from '../connect.js';
+import { withWriteSession } from '../connect.js';
+import { resolveWriteNodes, type ClusterNodesOptions } from '../cluster-nodes.js';
 import type { CliIo } from '../io.js';
-import { resolveNodes, type NodeAddress, type SyncCommitLevel } from '../options.js';
+import type { NodeAddress, SyncCommitLevel } from '../options.js';
 import { formatLsn, printJson } from '../output.js';
 
-export interface PutOptions {
+export interface PutOptions extends ClusterNodesOptions {
   node?: NodeAddress[];
   key: string;
   value: string;
@@ -21,8 +22,8 @@ export interface PutOptions {
 }
 
 export async function run(options: PutOptions, io: CliIo): Promise<number> {
-  const nodes = resolveNodes(options.node, io.env);
-  return withSession(nodes, io, { purpose: 'write', timeoutMs: options.timeout }, async (client) => {
+  const nodes = await resolveWriteNodes(options, io.env);
+  return withWriteSession(nodes, io, { purpose: 'write', timeoutMs: options.timeout }, async (client) => {
     const result = await client.put(Buffer.from(options.key, 'utf8'), Buffer.from(options.value, 'utf8'), {
       table: options.table,
       syncCommit: options.syncCommit,
