@@ -26,7 +26,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WalshipClient } from '@walship/client';
-import { CLI, ROOT, freePort, tempDir, waitFor, walship, type CliResult } from './helpers/node.js';
+import { CLI, ROOT, freePortRange, tempDir, waitFor, walship, type CliResult } from './helpers/node.js';
 
 interface Member {
   name: string;
@@ -73,27 +73,6 @@ function walshipAsync(args: string[]): Promise<CliResult> {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.once('error', reject);
     child.once('exit', (code) => resolve({ status: code ?? -1, stdout, stderr }));
-  });
-}
-
-/** A base port with `count` free ports from it, and as many at + 100 and + 200 (the partition proxy's). */
-async function freePortRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = await freePort();
-    if (base + 200 + count > 65535) continue;
-    const ports = [...Array.from({ length: count - 1 }, (_, i) => base + i + 1), ...[100, 200].flatMap((offset) => Array.from({ length: count }, (_, i) => base + offset + i))];
-    const others = await Promise.all(ports.map(portIsFree));
-    if (others.every(Boolean)) return base;
-  }
-  throw new Error(`no ${count} consecutive free ports found`);
-}
-
-async function portIsFree(port: number): Promise<boolean> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 

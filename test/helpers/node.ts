@@ -180,12 +180,16 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base port with `count` consecutive free ports from it (a cluster config's --base-port). */
+/**
+ * A base port with `count` consecutive free ports from it (a cluster config's --base-port), and as
+ * many free at + 100 and + 200: the partition proxy's ports, which `local-3node.yaml` as shipped uses.
+ */
 export async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = await freePort();
-    if (base + count > 65535) continue;
-    const others = await Promise.all(Array.from({ length: count - 1 }, (_, i) => portIsFree(base + i + 1)));
+    if (base + 200 + count > 65535) continue;
+    const ports = [...Array.from({ length: count - 1 }, (_, i) => base + i + 1), ...[100, 200].flatMap((offset) => Array.from({ length: count }, (_, i) => base + offset + i))];
+    const others = await Promise.all(ports.map(portIsFree));
     if (others.every(Boolean)) return base;
   }
   throw new Error(`no ${count} consecutive free ports found`);
