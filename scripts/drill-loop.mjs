@@ -61,6 +61,8 @@ try {
     console.log(`${scenario} (${reports.length} runs): ${reports.filter((r) => r.verdict === 'pass').length} pass, ${reports.filter((r) => r.verdict !== 'pass').length} fail`);
     console.log(`  acknowledged writes lost: total ${of('ackedWritesLost').reduce((a, b) => a + b, 0)} (runs with a synchronous standby in force: ${reports.filter((r) => r.synchronousEnforced).length})`);
     console.log(`  split brain ms:           ${figure(of('splitBrainMs'))}`);
+    const afterLease = of('oldPrimaryAcksAfterLease');
+    if (afterLease.length > 0) console.log(`  old primary's acks after its lease: total ${afterLease.reduce((a, b) => a + b, 0)}`);
     console.log(`  detection ms:             ${figure(of('detectionMs'))}`);
     console.log(`  promotion ms:             ${figure(of('promotionMs'))}`);
     console.log(`  writes unavailable ms:    ${figure(of('unavailableMs'))}`);
