@@ -425,6 +425,9 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
 
     process.kill(up.members.find((m) => m.name === 'n1')!.pid!, 'SIGKILL');
     const killedAt = Date.now();
+    // A write sent with -f right after the crash: it finds the primary wherever it is, and waits
+    // across the failover for the new one.
+    const cliPut = walshipAsync(['put', '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot, '--timeout', '20', '--json', 'cli-after-the-crash', 'followed']);
     // Writes are available again once a standby answers as a primary and takes a write.
     const promoted = await waitFor('a standby to accept writes', async () => {
       for (const port of [basePort + 1, basePort + 2]) {
@@ -465,8 +468,11 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
     const lsnNumber = (text: string) => { const [hi, lo] = text.split('/'); return parseInt(hi!, 16) * 2 ** 32 + parseInt(lo!, 16); };
     expect(lsnNumber(candidates.find((c) => c.name === 's1')!.lsn)).toBeGreaterThanOrEqual(lsnNumber(thresholds.releasedLsn!));
 
+    const followed = json<{ member: string; timeline: number }>(await cliPut);
+    expect(followed).toMatchObject({ member: 's1', timeline: 2 });
     const client = await WalshipClient.connect({ port: basePort + 1, timeoutMs: 10_000 });
     expect((await client.get('before-the-crash'))?.value.toString()).toBe('kept');
+    expect((await client.get('cli-after-the-crash'))?.value.toString()).toBe('followed');
     await client.close();
   });
 
