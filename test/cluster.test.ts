@@ -25,7 +25,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WalshipClient } from '@walship/client';
+import { WalshipClient, WalshipClusterClient } from '@walship/client';
+import { formatLsn } from '@walship/engine';
 import { CLI, ROOT, freePortRange, tempDir, waitFor, walship, type CliResult } from './helpers/node.js';
 
 interface Member {
@@ -369,6 +370,9 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
   let dir: string;
   let dataRoot: string;
   let basePort: number;
+  /** The commit LSN of the routed client's write after the failover, for a later read that must see it. */
+  let routedAfterLsn = '';
+  const lsnOfRoutedAfter = () => routedAfterLsn;
   const configFile = path.join(ROOT, 'cluster-configs', 'local-3node.yaml');
   const cluster = (...args: string[]) =>
     walship(['cluster', ...args, '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot, ...(args[0] === 'up' ? ['--timeout', '20'] : [])]);
@@ -423,6 +427,12 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
       return members.every((m) => m.state === 'streaming' && m.lagBytes === 0);
     });
 
+    // A routed client given every member: its writes follow the failover, its reads see them.
+    const routed = await WalshipClusterClient.connect({
+      members: [basePort, basePort + 1, basePort + 2].map((port) => ({ port })), standbyWaitMs: 500, failoverTimeoutMs: 20_000, timeoutMs: 20_000,
+    });
+    expect((await routed.put('routed-before', 'v1')).member).toBe('n1');
+
     process.kill(up.members.find((m) => m.name === 'n1')!.pid!, 'SIGKILL');
     const killedAt = Date.now();
     // A write sent with -f right after the crash: it finds the primary wherever it is, and waits
@@ -470,6 +480,22 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
 
     const followed = json<{ member: string; timeline: number }>(await cliPut);
     expect(followed).toMatchObject({ member: 's1', timeline: 2 });
+    // get -f reads from the primary now (target_session_attrs=read-write by default with -f).
+    const read = walship(['get', '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot, '--timeout', '20', 'cli-after-the-crash']);
+    expect(read.status, read.stderr).toBe(0);
+    expect(read.stdout).toBe('followed');
+    try {
+      const afterFailover = await routed.put('routed-after', 'v2');
+      expect(afterFailover).toMatchObject({ member: 's1', timeline: 2 });
+      expect(routed.lastWrittenTimeline).toBe(2);
+      routedAfterLsn = formatLsn(afterFailover.lsn);
+      expect((await routed.get('routed-after'))?.value.toString()).toBe('v2');
+      expect((await routed.get('routed-before'))?.value.toString()).toBe('v1');
+      // Served by a member that had replayed it on timeline 2 (s2 once repointed, or s1 itself), never the dead n1.
+      expect(routed.lastRoute?.address).not.toBe(`127.0.0.1:${basePort}`);
+    } finally {
+      await routed.close();
+    }
     const client = await WalshipClient.connect({ port: basePort + 1, timeoutMs: 10_000 });
     expect((await client.get('before-the-crash'))?.value.toString()).toBe('kept');
     expect((await client.get('cli-after-the-crash'))?.value.toString()).toBe('followed');
@@ -492,6 +518,13 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
       ['s1', 'primary', 'running'],
       ['s2', 'standby', 'streaming'],
     ]);
+    // A read that must come from a standby: the first standby of the list, n1 now, once it has
+    // replayed the write made after the failover.
+    const fromStandby = json<{ entries: Array<{ key: string; value: string }> }>(walship([
+      'scan', '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot, '--target-session-attrs', 'standby',
+      '--prefix', 'routed-', '--min-lsn', lsnOfRoutedAfter(), '--timeout', '20', '--json',
+    ]));
+    expect(fromStandby.entries.map((e) => [e.key, e.value])).toEqual([['routed-after', 'v2'], ['routed-before', 'v1']]);
   });
 
   it('relaxed synchronous mode: with every synchronous standby stopped, commits go on unconfirmed, and the standbys are named again once back', async () => {

@@ -7,13 +7,17 @@ import { clientErrorFields, CLIENT_WAIT_FOREVER_MS, connectClient, type NodeClie
 import { CliError, ExitCode } from './cli-error.js';
 import { resolveCredentials } from './credentials.js';
 import type { CliIo } from './io.js';
-import { formatNodeAddress, type NodeAddress } from './options.js';
+import { formatNodeAddress, type NodeAddress, type TargetSessionAttrs } from './options.js';
+
+export type { TargetSessionAttrs } from './options.js';
 
 /** What a session is for: writes go to a primary; reads and admin calls to whichever node answers. */
 export type SessionPurpose = 'read' | 'write' | 'admin';
 
 export interface SessionOptions {
   purpose: SessionPurpose;
+  /** For reads from a list of nodes (default `any`). */
+  targetSessionAttrs?: TargetSessionAttrs;
   /** From --timeout; undefined waits as long as the operation does. */
   timeoutMs?: number;
   applicationName?: string;
@@ -93,6 +97,7 @@ async function closeQuietly(client: NodeClient): Promise<void> {
 export async function openSession(nodes: NodeAddress[], io: CliIo, options: SessionOptions): Promise<{ client: NodeClient; node: NodeAddress }> {
   let lastError: CliError | null = null;
   const standbys: NodeAddress[] = [];
+  const primaries: Array<{ client: NodeClient; node: NodeAddress }> = [];
   for (const node of nodes) {
     let client: NodeClient;
     try {
@@ -102,12 +107,24 @@ export async function openSession(nodes: NodeAddress[], io: CliIo, options: Sess
       lastError = error;
       continue;
     }
-    if (options.purpose !== 'write' || nodes.length === 1) return { client, node };
-    // target_session_attrs=read-write: skip standbys when a list was given.
+    const wanted = wantedRole(options);
+    if (wanted === null || nodes.length === 1) return { client, node };
+    // target_session_attrs: skip members in the other role when a list was given.
     const status = await client.status().catch(() => null);
-    if (status !== null && status.role === 'primary') return { client, node };
-    standbys.push(node);
-    await closeQuietly(client);
+    if (status !== null && status.role === wanted) return { client, node };
+    if (status !== null && status.role === 'primary') primaries.push({ client, node });
+    else await closeQuietly(client);
+    if (status === null || status.role === 'standby') standbys.push(node);
+  }
+  const fallback = primaries.shift();
+  for (const other of primaries) await closeQuietly(other.client);
+  if (fallback !== undefined && options.targetSessionAttrs === 'prefer-standby') return fallback;
+  if (fallback !== undefined) await closeQuietly(fallback.client);
+  if (wantedRole(options) === 'standby' && fallback !== undefined) {
+    throw new CliError(ExitCode.failed, 'no standby among the given nodes', {
+      detail: `Answering as primary: ${[fallback, ...primaries].map((p) => formatNodeAddress(p.node)).join(', ')}.`,
+      hint: 'Give --target-session-attrs any or prefer-standby to read from the primary, or add a standby to the list.',
+    });
   }
   if (standbys.length > 0 && standbys.length === nodes.length) {
     throw new CliError(ExitCode.failed, 'no primary among the given nodes: all are read-only standbys', {
@@ -116,6 +133,22 @@ export async function openSession(nodes: NodeAddress[], io: CliIo, options: Sess
     });
   }
   throw lastError ?? new CliError(ExitCode.usage, 'no node given', { hint: 'Give --node HOST:PORT.' });
+}
+
+/** The role a session from a list must have: writes and read-write reads a primary, standby reads a standby. */
+function wantedRole(options: SessionOptions): 'primary' | 'standby' | null {
+  if (options.purpose === 'write') return 'primary';
+  switch (options.targetSessionAttrs) {
+    case 'read-write':
+    case 'primary':
+      return 'primary';
+    case 'read-only':
+    case 'standby':
+    case 'prefer-standby':
+      return 'standby';
+    default:
+      return null;
+  }
 }
 
 /** Runs `body` with a session and closes it afterwards, turning client errors into CLI errors. */
@@ -193,6 +226,22 @@ export function describeClientError(error: unknown, node: NodeAddress, options: 
   }
 }
 
+/** The calls a read command makes: a session to one node, or the cluster's current primary. */
+export type ReadClient = Pick<NodeClient, 'get' | 'range'>;
+
+/**
+ * A read command's session. One node, or a list read with target_session_attrs `any`, `standby`
+ * (`read-only`) or `prefer-standby`: one member, as withSession picks it. A list read with
+ * `read-write` (`primary`), as `-f CLUSTER.yaml` users expect when they want what was just
+ * written: whichever member is the primary now, followed across a failover like a write, a read
+ * being sent again whenever it failed for want of a primary.
+ */
+export async function withReadSession<T>(nodes: NodeAddress[], io: CliIo, options: SessionOptions, body: (client: ReadClient) => Promise<T>): Promise<T> {
+  const attrs = options.targetSessionAttrs ?? 'any';
+  if (nodes.length <= 1 || (attrs !== 'read-write' && attrs !== 'primary')) return withSession(nodes, io, options, body);
+  return withFailoverClient(nodes, io, options, body);
+}
+
 /** The calls a write command makes: a session to one node, or the cluster's current primary. */
 export type WriteClient = Pick<NodeClient, 'put' | 'del'>;
 
@@ -205,6 +254,11 @@ export type WriteClient = Pick<NodeClient, 'put' | 'del'>;
  */
 export async function withWriteSession<T>(nodes: NodeAddress[], io: CliIo, options: SessionOptions, body: (client: WriteClient) => Promise<T>): Promise<T> {
   if (nodes.length <= 1) return withSession(nodes, io, options, body);
+  return withFailoverClient(nodes, io, options, body);
+}
+
+/** Runs `body` on a WalshipFailoverClient over `nodes`, turning its errors into CLI errors. */
+async function withFailoverClient<T>(nodes: NodeAddress[], io: CliIo, options: SessionOptions, body: (client: WriteClient & ReadClient) => Promise<T>): Promise<T> {
   const { WalshipFailoverClient } = await import('@walship/client');
   const credentials = resolveCredentials(io, nodes[0]!);
   let client: Awaited<ReturnType<typeof WalshipFailoverClient.connect>>;
@@ -231,7 +285,7 @@ export async function withWriteSession<T>(nodes: NodeAddress[], io: CliIo, optio
     return address === null || colon < 0 ? nodes[0]! : { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
   };
   try {
-    return await body(client as unknown as WriteClient);
+    return await body(client as unknown as WriteClient & ReadClient);
   } catch (error) {
     throw describeClientError(error, where(), options);
   } finally {

@@ -210,6 +210,37 @@ describe('put, get, del', () => {
   });
 });
 
+  it('reads from the member --target-session-attrs asks for', async () => {
+    FakeClient.store.set('k', { key: Buffer.from('k'), value: Buffer.from('v'), revision: 1 });
+    const roles: Record<string, string> = { a: 'primary', b: 'standby', c: 'standby' };
+    const hosts: string[] = [];
+    const statusSpy = vi.spyOn(FakeClient.prototype, 'status').mockImplementation(async () => ({ role: roles[String(connections.at(-1)!.host)] }));
+    const read = async (attrs: string | null, nodes = 'a:1,b:2,c:3') => {
+      connections.length = 0;
+      const result = await walship(['get', 'k', '--node', nodes, ...(attrs === null ? [] : ['--target-session-attrs', attrs])]);
+      hosts.push(connections.map(({ host }) => host).join(''));
+      return result;
+    };
+    expect((await read(null)).code).toBe(0); // any: the first that answers
+    expect((await read('standby')).code).toBe(0); // the first standby
+    expect((await read('prefer-standby', 'a:1')).code).toBe(0); // one node: that node
+    expect((await read('prefer-standby')).code).toBe(0);
+    expect(hosts).toEqual(['a', 'ab', 'a', 'ab']);
+    roles.b = 'primary';
+    roles.c = 'primary';
+    const none = await read('read-only');
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('no standby among the given nodes');
+    expect(none.stderr).toContain('prefer-standby');
+    statusSpy.mockRestore();
+  });
+
+  it('refuses an unknown --target-session-attrs', async () => {
+    const result = await walship(['get', 'k', '--target-session-attrs', 'master']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('Allowed choices are any, read-write, primary, read-only, standby, prefer-standby');
+  });
+
 describe('scan', () => {
   beforeEach(async () => {
     for (let index = 0; index < 1203; index++) {

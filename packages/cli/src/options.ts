@@ -130,3 +130,12 @@ export function collectAssignment(text: string, previous: Array<[string, string]
   if (equals <= 0) throw new InvalidArgumentError(`"${text}" is not NAME=VALUE, for example --set shared_buffers=256MB.`);
   return [...previous, [text.slice(0, equals).trim(), text.slice(equals + 1)]];
 }
+
+/**
+ * Which member of a list a read goes to, as libpq's target_session_attrs: `any` (the first that
+ * answers, in the order given), `read-write`/`primary` (whichever member is the primary now,
+ * followed across a failover), `read-only`/`standby` (the first standby), `prefer-standby` (the
+ * first standby, else the first that answers).
+ */
+export type TargetSessionAttrs = 'any' | 'read-write' | 'primary' | 'read-only' | 'standby' | 'prefer-standby';
+export const TARGET_SESSION_ATTRS: readonly TargetSessionAttrs[] = ['any', 'read-write', 'primary', 'read-only', 'standby', 'prefer-standby'];

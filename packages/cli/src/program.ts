@@ -20,6 +20,7 @@ import {
   parseStopMode,
   parseSyncCommitLevel,
   parseWaitLsnMode,
+  TARGET_SESSION_ATTRS,
 } from './options.js';
 import { VERSION } from './version.js';
 import type { ShowOptions } from './commands/show.js';
@@ -78,6 +79,13 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
   const nodeOption = () => new Option('--node <host:port>', NODE_HELP).argParser(parseNodeList);
   const timeoutOption = () => new Option('--timeout <s>', TIMEOUT_HELP).argParser(parseSecondsToMs);
   const tableOption = () => new Option('--table <name>', 'table (default: the default table)');
+  // A data command's -f CLUSTER.yaml: every member of the cluster, with the cluster commands' overrides.
+  const clusterFileOption = (what: string) => new Option('-f, --file <file>', `cluster config: ${what}`);
+  const basePortOption = () => new Option('--base-port <n>', "with -f: every member's port is N plus its port_offset").argParser(parsePort);
+  const dataRootOption = () => new Option('--data-root <dir>', 'with -f: the cluster\'s data root (overrides data_root)');
+  const targetSessionAttrsOption = () =>
+    new Option('--target-session-attrs <attrs>', 'which member of a list to read from, as libpq\'s (default: any with --node, read-write with -f)')
+      .choices(TARGET_SESSION_ATTRS);
   const syncCommitOption = () =>
     new Option('--sync-commit <level>', 'synchronous_commit for this write: off, local, remote_write, on, remote_apply').argParser(
       parseSyncCommitLevel,
@@ -372,9 +380,9 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .argument('<key>')
     .argument('<value>')
     .addOption(nodeOption())
-    .addOption(new Option('-f, --file <file>', 'cluster config: write to whichever member is the primary now, following a failover'))
-    .addOption(new Option('--base-port <n>', "with -f: every member's port is N plus its port_offset").argParser(parsePort))
-    .addOption(new Option('--data-root <dir>', 'with -f: the cluster\'s data root (overrides data_root)'))
+    .addOption(clusterFileOption('write to whichever member is the primary now, following a failover'))
+    .addOption(basePortOption())
+    .addOption(dataRootOption())
     .addOption(syncCommitOption())
     .addOption(timeoutOption())
     .addOption(tableOption())
@@ -393,6 +401,10 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .addOption(nodeOption())
     .addOption(new Option('--min-lsn <lsn>', 'wait until the node has replayed this LSN (read your writes)').argParser(parseLsnArgument))
     .addOption(new Option('--min-lsn-timeline <tli>', 'the timeline --min-lsn was written on (as a write reports it): fail at once on a node whose history left it before then').argParser(parsePositiveInteger))
+    .addOption(clusterFileOption('read from whichever member is the primary now, following a failover (see --target-session-attrs)'))
+    .addOption(basePortOption())
+    .addOption(dataRootOption())
+    .addOption(targetSessionAttrsOption())
     .addOption(timeoutOption())
     .addOption(tableOption())
     .option('--json', 'print one JSON document')
@@ -427,9 +439,9 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .summary('delete a key')
     .argument('<key>')
     .addOption(nodeOption())
-    .addOption(new Option('-f, --file <file>', 'cluster config: write to whichever member is the primary now, following a failover'))
-    .addOption(new Option('--base-port <n>', "with -f: every member's port is N plus its port_offset").argParser(parsePort))
-    .addOption(new Option('--data-root <dir>', 'with -f: the cluster\'s data root (overrides data_root)'))
+    .addOption(clusterFileOption('write to whichever member is the primary now, following a failover'))
+    .addOption(basePortOption())
+    .addOption(dataRootOption())
     .addOption(syncCommitOption())
     .addOption(timeoutOption())
     .addOption(tableOption())
@@ -452,6 +464,10 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .addOption(new Option('--limit <n>', 'at most N entries').argParser(parsePositiveInteger))
     .addOption(new Option('--min-lsn <lsn>', 'wait until the node has replayed this LSN').argParser(parseLsnArgument))
     .addOption(new Option('--min-lsn-timeline <tli>', 'the timeline --min-lsn was written on: fail at once on a node whose history left it before then').argParser(parsePositiveInteger))
+    .addOption(clusterFileOption('read from whichever member is the primary now, following a failover (see --target-session-attrs)'))
+    .addOption(basePortOption())
+    .addOption(dataRootOption())
+    .addOption(targetSessionAttrsOption())
     .addOption(timeoutOption())
     .addOption(tableOption())
     .option('--json', 'print one JSON document: {"entries":[{"key","value","revision"}]}')

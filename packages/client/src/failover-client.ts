@@ -18,7 +18,9 @@
  */
 import type { Entry, RangeResult, TxnResult } from '@walship/engine';
 import { WalshipClient } from './client.js';
-import type { CallOptions, ClientTxnRequest, ConnectOptions, KeyLike, NodeStatus, RangeOptions, ReadOptions, WriteOptions } from './client.js';
+import type {
+  CallOptions, ClientTxnRequest, ConnectOptions, KeyLike, LsnLike, NodeStatus, RangeOptions, ReadOptions, WaitForLsnOptions, WaitForLsnResult, WriteOptions,
+} from './client.js';
 import { ClientErrorCode, WalshipClientError } from './client-error.js';
 import type { NodeEndpoint } from './cluster-client.js';
 import { DEFAULT_FAILOVER_TIMEOUT_MS, FAILOVER_RETRY_PAUSE_MS, PRIMARY_PROBE_TIMEOUT_MS } from './constants.js';
@@ -34,6 +36,9 @@ export interface FailoverConnectOptions extends Omit<ConnectOptions, 'host' | 'p
 
 /** Codes that mean the request certainly did nothing, and that this node is not (or no longer) the primary to use. */
 const NOT_THE_PRIMARY: ReadonlySet<string> = new Set(['read_only_transaction', 'primary_lease_expired', 'cannot_connect_now', 'admin_shutdown']);
+/** WAIT FOR LSN in primary_flush mode refused by a standby: it changes nothing anywhere. */
+const WAIT_ON_A_STANDBY: ReadonlySet<string> = new Set(['object_not_in_prerequisite_state']);
+const NONE: ReadonlySet<string> = new Set();
 /** Codes of a request that never reached a node. */
 const NEVER_SENT: ReadonlySet<string> = new Set([ClientErrorCode.connectionFailure, ClientErrorCode.connectionLost, ClientErrorCode.timeout]);
 
@@ -90,6 +95,14 @@ export class WalshipFailoverClient {
     return this.retrying((client) => client.status(options));
   }
 
+  /**
+   * WAIT FOR LSN on the primary (mode `primary_flush`: its flush position). A member promoted or
+   * demoted under the call answers "recovery is in progress": asked again on the primary found anew.
+   */
+  waitForLsn(lsn: LsnLike, options: WaitForLsnOptions = {}): Promise<WaitForLsnResult> {
+    return this.retrying((client) => client.waitForLsn(lsn, options), WAIT_ON_A_STANDBY);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const current = this.current;
@@ -98,7 +111,7 @@ export class WalshipFailoverClient {
   }
 
   /** Runs `call` on the primary; again on the primary found anew when it certainly did nothing. */
-  private async retrying<T>(call: (client: WalshipClient) => Promise<T>): Promise<T> {
+  private async retrying<T>(call: (client: WalshipClient) => Promise<T>, alsoNotThePrimary: ReadonlySet<string> = NONE): Promise<T> {
     const deadline = Date.now() + (this.options.failoverTimeoutMs ?? DEFAULT_FAILOVER_TIMEOUT_MS);
     for (;;) {
       const primary = await this.primary(deadline);
@@ -106,7 +119,7 @@ export class WalshipFailoverClient {
         return await call(primary.client);
       } catch (error) {
         const code = (error as { code?: string }).code ?? '';
-        if (!NOT_THE_PRIMARY.has(code) && !NEVER_SENT.has(code)) throw error;
+        if (!NOT_THE_PRIMARY.has(code) && !NEVER_SENT.has(code) && !alsoNotThePrimary.has(code)) throw error;
         this.forget(primary.client);
         if (Date.now() >= deadline) throw error;
         await sleep(FAILOVER_RETRY_PAUSE_MS);

@@ -4,7 +4,7 @@
  */
 import { ExitCode } from '../cli-error.js';
 import { withWriteSession } from '../connect.js';
-import { resolveWriteNodes, type ClusterNodesOptions } from '../cluster-nodes.js';
+import { resolveDataNodes, type ClusterNodesOptions } from '../cluster-nodes.js';
 import type { CliIo } from '../io.js';
 import type { NodeAddress, SyncCommitLevel } from '../options.js';
 import { formatLsn, printJson } from '../output.js';
@@ -19,7 +19,7 @@ export interface DelOptions extends ClusterNodesOptions {
 }
 
 export async function run(options: DelOptions, io: CliIo): Promise<number> {
-  const nodes = await resolveWriteNodes(options, io.env);
+  const nodes = await resolveDataNodes(options, io.env);
   return withWriteSession(nodes, io, { purpose: 'write', timeoutMs: options.timeout }, async (client) => {
     const result = await client.del(Buffer.from(options.key, 'utf8'), { table: options.table, syncCommit: options.syncCommit });
     const deleted = result.deleted;

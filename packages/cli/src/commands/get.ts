@@ -4,13 +4,15 @@
  * standby first waits until it has replayed that far (read your writes).
  */
 import { CliError, ExitCode } from '../cli-error.js';
-import { withSession } from '../connect.js';
+import { withReadSession, type TargetSessionAttrs } from '../connect.js';
+import { resolveDataNodes, type ClusterNodesOptions } from '../cluster-nodes.js';
 import type { CliIo } from '../io.js';
-import { resolveNodes, type NodeAddress } from '../options.js';
+import type { NodeAddress } from '../options.js';
 import { bytesToText, formatLsn, printJson } from '../output.js';
 
-export interface GetOptions {
+export interface GetOptions extends ClusterNodesOptions {
   node?: NodeAddress[];
+  targetSessionAttrs?: TargetSessionAttrs;
   key: string;
   minLsn?: number;
   minLsnTimeline?: number;
@@ -20,8 +22,8 @@ export interface GetOptions {
 }
 
 export async function run(options: GetOptions, io: CliIo): Promise<number> {
-  const nodes = resolveNodes(options.node, io.env);
-  return withSession(nodes, io, { purpose: 'read', timeoutMs: options.timeout }, async (client) => {
+  const nodes = await resolveDataNodes(options, io.env);
+  return withReadSession(nodes, io, { purpose: 'read', timeoutMs: options.timeout, targetSessionAttrs: options.targetSessionAttrs ?? (options.file === undefined ? 'any' : 'read-write') }, async (client) => {
     const entry = await client.get(Buffer.from(options.key, 'utf8'), { table: options.table, minLsn: options.minLsn, minLsnTimeline: options.minLsnTimeline });
     if (entry === null) {
       throw new CliError(ExitCode.failed, `key "${options.key}" not found${options.table === undefined ? '' : ` in table "${options.table}"`}`, {

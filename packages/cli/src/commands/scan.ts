@@ -7,13 +7,15 @@
  */
 import { usageError, ExitCode } from '../cli-error.js';
 import type { ClientEntry } from '../adapters.js';
-import { withSession } from '../connect.js';
+import { withReadSession, type TargetSessionAttrs } from '../connect.js';
+import { resolveDataNodes, type ClusterNodesOptions } from '../cluster-nodes.js';
 import type { CliIo } from '../io.js';
-import { resolveNodes, type NodeAddress } from '../options.js';
+import type { NodeAddress } from '../options.js';
 import { bytesToText, formatLsn, jsonReplacer } from '../output.js';
 
-export interface ScanOptions {
+export interface ScanOptions extends ClusterNodesOptions {
   node?: NodeAddress[];
+  targetSessionAttrs?: TargetSessionAttrs;
   prefix?: string;
   start?: string;
   end?: string;
@@ -72,8 +74,8 @@ export async function run(options: ScanOptions, io: CliIo): Promise<number> {
     throw usageError(`--start "${options.start}" sorts after --end "${options.end}"`, 'The range is [start, end): give a start that sorts before the end.');
   }
 
-  const nodes = resolveNodes(options.node, io.env);
-  return withSession(nodes, io, { purpose: 'read', timeoutMs: options.timeout }, async (client) => {
+  const nodes = await resolveDataNodes(options, io.env);
+  return withReadSession(nodes, io, { purpose: 'read', timeoutMs: options.timeout, targetSessionAttrs: options.targetSessionAttrs ?? (options.file === undefined ? 'any' : 'read-write') }, async (client) => {
     const json = options.json === true;
     let remaining = options.limit ?? Number.POSITIVE_INFINITY;
     let more = false;
