@@ -27,6 +27,8 @@ export const ClusterErrorCode = {
   memberOperationFailed: 'member_operation_failed',
   /** A condition was not reached within its time limit. */
   timeout: 'cluster_timeout',
+  /** The state changed under a failover started on an expectation of it (failover-guard.ts): nothing was done. */
+  stateChanged: 'cluster_state_changed',
 } as const;
 
 export type ClusterErrorCodeValue = (typeof ClusterErrorCode)[keyof typeof ClusterErrorCode];

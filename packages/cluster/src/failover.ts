@@ -1,12 +1,16 @@
 /**
  * `cluster failover [--to NAME] [--force]`: the primary is gone; promote a standby now.
  *
+ *   0. The monitor's failover names the primary it judged gone and the state generation it
+ *      judged it in: once the lock is held, a state that names another primary or has changed
+ *      since abandons the failover before any step (failover-guard.ts), so that a primary a
+ *      person promoted meanwhile is never fenced nor left running beside another.
  *   1. Make sure the old primary cannot acknowledge anything: if its process still runs (hung,
  *      or cut off), it is killed first (STONITH, which on one machine is a SIGKILL). One that
  *      still answers as a healthy primary is refused without --force: that is a switchover's job.
  *      The monitor's failover with failover.enforce_lease kills nothing: it comes only once the
- *      old primary's lease has run out, and a primary without a lease acknowledges no commit
- *      (the server's lease.ts), whether it is dead, frozen or cut off. It is left running,
+ *      lease of the primary it timed has run out, and a primary without a lease acknowledges no
+ *      commit (the server's lease.ts), whether it is dead, frozen or cut off. It is left running,
  *      fenced, until it rejoins.
  *   2. Ask every standby for its WAL position and timeline; take the synchronous states and the
  *      old primary's last position from the state's last observation; let the failover decision
@@ -26,6 +30,7 @@ import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { findMember } from './config.js';
 import { DEFAULT_OPERATION_TIMEOUT_MS, type ClusterContext } from './context.js';
 import { decideFailover, type ObservedSyncState } from './failover-decision.js';
+import { oldPrimaryTreatment, staleFailoverReason, type FailoverExpectation } from './failover-guard.js';
 import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
 import { killServer, runningServer, writeFence } from './member-files.js';
@@ -49,6 +54,17 @@ export interface FailoverOptions {
   readonly timeoutMs?: number;
   /** Who asks: a person's command (the default) or the failover monitor, for the history. */
   readonly initiator?: 'command' | 'monitor';
+  /**
+   * The primary the caller judged gone and the state generation it judged it in: if the state
+   * differs once the lock is held, nothing is done (a ClusterError `cluster_state_changed`).
+   */
+  readonly expected?: FailoverExpectation;
+  /**
+   * The primary whose lease the caller counted down to its end (the monitor, with
+   * failover.enforce_lease): only that one, if still running, is left to its expired lease
+   * rather than killed.
+   */
+  readonly leaseTimedFor?: string;
 }
 
 export async function clusterFailover(ctx: ClusterContext, options: FailoverOptions = {}): Promise<PrimaryChangeResult> {
@@ -62,21 +78,34 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
     const started = Date.now();
     let state = readClusterStateFor(config);
     if (state === null) throw new ClusterError(ClusterErrorCode.invalidState, `cluster ${config.name} has not been created`, { hint: 'Create it with walship cluster up -f FILE.' });
+    // 0. Still the failover that was decided?
+    const stale = staleFailoverReason(state, options.expected ?? null);
+    if (stale !== null) {
+      throw new ClusterError(ClusterErrorCode.stateChanged, `failover abandoned: ${stale}`, {
+        detail: 'Nothing was done: the primary that was judged gone is no longer the one the state names, or the state changed while the failover waited for the lock.',
+        hint: 'Look at the cluster again (walship cluster status -f FILE); the monitor does so by itself at its next check.',
+      });
+    }
     const oldPrimary = findMember(config, state.primary);
     if (options.to === oldPrimary.name) {
       throw new ClusterError(ClusterErrorCode.wrongMemberState, `${oldPrimary.name} is the primary already`, { hint: 'Name a standby with --to.' });
     }
 
     // 1. The old primary must not acknowledge anything from here on.
-    const leaseOutlived = options.initiator === 'monitor' && config.failover.enforceLease;
+    const treatment = oldPrimaryTreatment({
+      oldPrimary: oldPrimary.name,
+      running: runningServer(oldPrimary.dataDir) !== null,
+      enforceLease: config.failover.enforceLease,
+      leaseTimedFor: options.leaseTimedFor ?? null,
+    });
     let oldPrimaryStopped: PrimaryChangeResult['oldPrimaryStopped'] = 'dead';
-    if (runningServer(oldPrimary.dataDir) !== null && leaseOutlived) {
+    if (treatment === 'lease') {
       oldPrimaryStopped = 'lease';
       ctx.progress(`${oldPrimary.name}: left running: its lease has run out, so it acknowledges no write; it is fenced until it rejoins`);
-    } else if (runningServer(oldPrimary.dataDir) !== null) {
+    } else if (treatment === 'kill') {
       oldPrimaryStopped = 'killed';
-      // The monitor has just seen it miss its checks and outlive its lease: asking again would
-      // only hold a hung primary's failover for the whole wait.
+      // The monitor has just seen it miss its checks: asking again would only hold a hung
+      // primary's failover for the whole wait.
       const status = options.initiator === 'monitor' ? null : (await probeMember(ctx.control, config, oldPrimary, LIVENESS_TIMEOUT_MS)).status;
       if (status?.role === 'primary' && !force) {
         throw new ClusterError(ClusterErrorCode.wrongMemberState, `the primary ${oldPrimary.name} is running and answers`, {

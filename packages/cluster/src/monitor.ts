@@ -15,6 +15,7 @@
  * changes nothing in the cluster: its supervisor starts it again, and it starts counting anew.
  */
 import { performance } from 'node:perf_hooks';
+import { ClusterErrorCode } from './cluster-error.js';
 import type { ClusterContext } from './context.js';
 import { clusterFailover } from './failover.js';
 import { leaseGrant, monotonicClockUs } from './lease.js';
@@ -240,7 +241,13 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
           log({ event: 'primary_down', primary: action.primary, missedChecks: action.missed, silentMs: Math.round(action.silentMs), waitedFor: action.waitedFor });
           await closeSession();
           try {
-            const result = await clusterFailover(ctx, { initiator: 'monitor' });
+            // Tied to the primary judged gone, in the state it was judged in: if a person changed
+            // the primary while this waited for the lock, nothing is done (failover-guard.ts).
+            const result = await clusterFailover(ctx, {
+              initiator: 'monitor',
+              expected: { primary: action.primary, generation: state.generation },
+              leaseTimedFor: action.primary,
+            });
             log({
               event: 'failover', from: result.from, to: result.to, timeline: result.timeline, lsn: result.lsn,
               promotionMs: result.unavailableMs, durationMs: result.durationMs, detectedAfterMs: Math.round(action.silentMs), oldPrimaryStopped: result.oldPrimaryStopped,
@@ -250,12 +257,18 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
             failing = false;
           } catch (error) {
             const fields = error as { message?: string; detail?: string; code?: string };
-            log({
-              event: 'failover_refused', primary: action.primary, code: fields.code ?? null, message: fields.message ?? String(error), detail: fields.detail ?? null,
-              decision: error instanceof NoCandidateError ? error.decision : null,
-            });
-            core = monitorStep(core, { kind: 'failoverEnded', promoted: false, atMs: nowMs() }, policy).core;
-            failoverRefusedFor = action.primary;
+            if (fields.code === ClusterErrorCode.stateChanged) {
+              // Nothing was done: the next check looks at the state as it is now (a new primary
+              // starts a new count; the same one, still silent, is failed over then).
+              log({ event: 'failover_abandoned', primary: action.primary, generation: state.generation, message: fields.message ?? String(error) });
+            } else {
+              log({
+                event: 'failover_refused', primary: action.primary, code: fields.code ?? null, message: fields.message ?? String(error), detail: fields.detail ?? null,
+                decision: error instanceof NoCandidateError ? error.decision : null,
+              });
+              core = monitorStep(core, { kind: 'failoverEnded', promoted: false, atMs: nowMs() }, policy).core;
+              failoverRefusedFor = action.primary;
+            }
           }
         }
       }
