@@ -29,7 +29,7 @@ export async function openCluster(options: ClusterFileOptions, io: CliIo): Promi
 
 /** The members document: the section 10 keys, with the cluster's name, primary and timeline. */
 export function membersDocument(config: ClusterConfig, state: ClusterState, rows: readonly MemberRow[]): Record<string, unknown> {
-  return { cluster: config.name, systemId: state.systemId, primary: state.primary, timeline: state.timeline, dataRoot: config.dataRoot, members: rows };
+  return { cluster: config.name, systemId: state.systemId, primary: state.primary, timeline: state.timeline, dataRoot: config.dataRoot, transition: state.transition ?? null, members: rows };
 }
 
 export async function printMembers(io: CliIo, config: ClusterConfig, state: ClusterState, rows: readonly MemberRow[], extra: Record<string, unknown> | null, text: string): Promise<void> {

@@ -25,6 +25,8 @@ import { grantLeaseAfterCommand } from './lease.js';
 import { reapplySettings, type SettingChange } from './member-ops.js';
 import { createPrimary, createStandby, recordObservation, refreshSynchronousNames, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember } from './members.js';
+import { settleTransition } from './transition-settle.js';
+import { describeTransition } from './transition.js';
 import { initialClusterState, readClusterStateFor, reconcileWithConfig, startOrder, stateFilePath, withMember, writeClusterState, type ClusterState } from './state.js';
 
 export interface UpOptions {
@@ -67,6 +69,20 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
       for (const member of config.members) clearLeftovers(ctx, member.dataDir, member.name, false);
     }
     let state = existing === null ? writeClusterState(config.dataRoot, reconciled) : reconciled;
+    // A change of primary a crashed command left half done is settled before anything starts
+    // (transition.ts): completed, the members start in their new roles; dropped, the old
+    // primary stays fenced (a failover is needed); still pending, nothing is started.
+    if (state.transition !== null && state.transition !== undefined) {
+      const transition = state.transition;
+      const settled = await settleTransition(ctx, state);
+      if (settled.outcome === 'pending') {
+        throw new ClusterError(ClusterErrorCode.invalidState, describeTransition(transition), {
+          detail: settled.why,
+          hint: `Find out why ${transition.to} does not answer (walship cluster logs -f FILE ${transition.to}), then run walship cluster up again.`,
+        });
+      }
+      state = settled.state;
+    }
     // `up` brings every member back, those a person stopped included: the monitor may restart them again if they die.
     if (Object.values(state.members).some((member) => member.stoppedByCommand === true)) {
       let cleared = state;

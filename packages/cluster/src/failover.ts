@@ -15,8 +15,10 @@
  *   2. Ask every standby for its WAL position and timeline; take the synchronous states and the
  *      old primary's last position from the state's last observation; let the failover decision
  *      choose (or check the standby named with --to).
- *   3. Fence the old primary: the state marks it `fenced`, and its data directory gets
- *      standby.signal, so that however it is started again it is read-only until rewound.
+ *   3. Fence the old primary: its data directory gets standby.signal, so that however it is
+ *      started again it is read-only until rewound; then the intent (`transition`) goes to the
+ *      state, before the promotion is asked for, so that a crash from here on is settled by
+ *      whoever comes next (transition.ts). The state that names the winner marks it `fenced`.
  *   4. Promote the winner, with the synchronous names it needs as a primary, and grant it the
  *      lease (failover.enforce_lease).
  *   5. Repoint the other standbys; one whose WAL went past the winner's is rewound.
@@ -40,6 +42,8 @@ import { probeMember, probeMembers } from './members.js';
 import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
 import { readClusterStateFor, withMember, withNewPrimary, writeClusterState } from './state.js';
 import type { PrimaryChangeResult } from './switchover.js';
+import { settleInterrupted } from './transition-settle.js';
+
 
 /**
  * How long the old primary may take to answer before it counts as not answering (and is
@@ -86,6 +90,8 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
         hint: 'Look at the cluster again (walship cluster status -f FILE); the monitor does so by itself at its next check.',
       });
     }
+    // An interrupted change of primary is settled first (transition.ts).
+    state = await settleInterrupted(ctx, state, options.initiator ?? 'command');
     const oldPrimary = findMember(config, state.primary);
     if (options.to === oldPrimary.name) {
       throw new ClusterError(ClusterErrorCode.wrongMemberState, `${oldPrimary.name} is the primary already`, { hint: 'Name a standby with --to.' });
@@ -119,6 +125,15 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
     // 2. Decide.
     // The old primary is not a candidate: a frozen one would only hold the decision for the probe's timeout.
     const probes = await probeMembers(ctx.control, config, undefined, [oldPrimary.name]);
+    // A member already promoted past the state's timeline (however that happened): promoting
+    // another would make two primaries.
+    const promoted = probes.find((probe) => probe.status?.role === 'primary' && probe.status.timeline > state!.timeline);
+    if (promoted !== undefined) {
+      throw new ClusterError(ClusterErrorCode.wrongMemberState, `${promoted.member.name} already answers as a primary, on timeline ${promoted.status!.timeline}`, {
+        detail: `The cluster state names ${oldPrimary.name} the primary of timeline ${state.timeline}; promoting another member would make two primaries.`,
+        hint: `Look at the members (walship cluster status -f FILE) and stop ${promoted.member.name} or make the state name it before failing over.`,
+      });
+    }
     const observation = state.observation?.primary === oldPrimary.name ? state.observation : null;
     const syncStates = new Map<string, ObservedSyncState>((observation?.standbys ?? []).map((standby) => [standby.name, observedSyncState(standby.syncState)]));
     const decision = decideFailover({
@@ -142,6 +157,12 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
     writeFence(oldPrimary.dataDir);
     const fence = { at: new Date().toISOString(), reason: `failover to ${target.name}`, timeline: state.timeline, newPrimary: target.name };
     ctx.progress(`${oldPrimary.name}: fenced (standby.signal written; it rejoins as a standby only after a rewind)`);
+    // The intent, durable before the promotion is asked for: a crash from here on leaves a
+    // transition the next command or the monitor settles (state.ts invariant 4).
+    state = writeClusterState(config.dataRoot, {
+      ...state,
+      transition: { kind: 'failover', from: oldPrimary.name, to: target.name, fromTimeline: state.timeline, startedAt: new Date().toISOString(), fence },
+    });
 
     // 4. Promote.
     const promotionStarted = Date.now();

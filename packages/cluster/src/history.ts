@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { HISTORY_FILE_NAME } from './constants.js';
 import type { FailoverDecision } from './failover-decision.js';
 
-export const HISTORY_EVENTS = ['bootstrap', 'switchover', 'failover', 'rejoin', 'reinit', 'fence', 'synchronous', 'restart'] as const;
+export const HISTORY_EVENTS = ['bootstrap', 'switchover', 'failover', 'rejoin', 'reinit', 'fence', 'synchronous', 'restart', 'transition'] as const;
 export type HistoryEventKind = (typeof HISTORY_EVENTS)[number];
 
 export interface HistoryEvent {

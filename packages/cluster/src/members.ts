@@ -9,6 +9,7 @@ import type { ClusterConfig, MemberConfig } from './config.js';
 import { memberAddress } from './config.js';
 import { isDataDirectory, runningServer } from './member-files.js';
 import type { NodeControl, NodeStatusView, ReplicationRowView } from './node-control.js';
+import { describeTransition } from './transition.js';
 import { effectiveUpstream, type ClusterState, type MemberRole, type PrimaryObservation } from './state.js';
 
 /** How long one status request may take while probing: a member slower than this counts as not answering. */
@@ -209,6 +210,7 @@ export function formatMembersTable(config: ClusterConfig, state: ClusterState, r
   const systemId = state.systemId === null ? '' : ` (system ${state.systemId})`;
   const title = `Cluster: ${config.name}${systemId}, primary ${state.primary}, timeline ${state.timeline}`;
   const notes = rows.filter((row) => row.roleMismatch).map((row) => `! ${row.name} answers as ${row.role}, but the cluster state says ${row.stateRole}\n`);
+  if (state.transition !== null && state.transition !== undefined) notes.push(`! ${describeTransition(state.transition)}: no lease is granted until it is\n`);
   return `${title}\n${rule}\n${line(headers)}\n${rule}\n${cells.map(line).join('\n')}\n${rule}\n${notes.join('')}`;
 }
 

@@ -29,6 +29,9 @@ import { NoCandidateError } from './promotion.js';
 import { readClusterStateFor, type ClusterState } from './state.js';
 import { changeSynchronousNames } from './synchronous-change.js';
 import { appendHistory } from './history.js';
+import { probeMembers } from './members.js';
+import { settleTransition } from './transition-settle.js';
+import { leaseWithheldReason } from './transition.js';
 import { memberAction } from './member-actions.js';
 import { runningServer } from './member-files.js';
 import { initialRestartCore, restartEnded, restartStep, type RestartCore } from './restart-core.js';
@@ -97,13 +100,35 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
 
   /** Why the last grant failed (logged once per change), or null while grants are taken. */
   let leaseProblem: string | null = null;
+  /** Why leases are withheld (logged once per change), or null. */
+  let leaseWithheld: string | null = null;
+
+  /**
+   * The highest timeline the members other than the primary report now (asked at once, each
+   * within one check interval): a member promoted past the primary, however that happened,
+   * means the primary gets no more lease (transition.ts).
+   */
+  const highestOtherTimeline = async (primary: string): Promise<{ member: string; timeline: number } | null> => {
+    const probes = await probeMembers(ctx.control, config, policy.healthCheckIntervalMs, [primary]);
+    let highest: { member: string; timeline: number } | null = null;
+    for (const probe of probes) {
+      const timeline = probe.status?.timeline;
+      if (typeof timeline === 'number' && (highest === null || timeline > highest.timeline)) highest = { member: probe.member.name, timeline };
+    }
+    return highest;
+  };
 
   /**
    * Grants the primary that just answered its lease (failover.enforce_lease). The core learns
-   * of it before it is sent: whatever becomes of the request, the lease runs out by then.
+   * of it before it is sent: whatever becomes of the request, the lease runs out by then. None
+   * while a change of primary is unsettled, nor to a primary some member is past (transition.ts).
    */
-  const renewLease = async (primary: string, timeline: number): Promise<void> => {
+  const renewLease = async (state: ClusterState, primary: string, timeline: number, highest: { member: string; timeline: number } | null): Promise<void> => {
     if (!config.failover.enforceLease || session === null || session.primary !== primary) return;
+    const withheld = leaseWithheldReason({ transition: state.transition, primary, primaryTimeline: timeline, highest });
+    if (withheld !== leaseWithheld) log(withheld === null ? { event: 'lease_resumed', primary, timeline } : { event: 'lease_withheld', primary, timeline, reason: withheld });
+    leaseWithheld = withheld;
+    if (withheld !== null) return;
     const grant = leaseGrant(ctx, findMember(config, primary), timeline, 'monitor');
     core = monitorStep(core, { kind: 'leaseSent', expiresAtMs: grant.issuedAtUs / 1000 + grant.durationMs }, policy).core;
     const outcome = await session.session.grantLease(grant, policy.healthCheckIntervalMs);
@@ -209,29 +234,64 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
     }
   };
 
+  /** The last outcome of settling an interrupted transition (logged once per change). */
+  let transitionNote: string | null = null;
+
+  /**
+   * An interrupted change of primary in the state (transition.ts): settled under the lock before
+   * anything else; while it stays pending, no check is counted and no lease granted.
+   */
+  const settle = async (): Promise<void> => {
+    const lock = await acquireClusterLock(config.dataRoot, 'walship cluster monitor (settling a transition)', 0, true, true).catch(() => null);
+    if (lock === null) return;
+    try {
+      const fresh = readClusterStateFor(config);
+      if (fresh === null || fresh.transition === null || fresh.transition === undefined) return;
+      const settled = await settleTransition(ctx, fresh, 'monitor');
+      const note = `${settled.outcome}: ${settled.why}`;
+      if (note !== transitionNote || settled.outcome !== 'pending') {
+        log({ event: settled.outcome === 'pending' ? 'transition_pending' : 'transition_settled', outcome: settled.outcome, transition: fresh.transition, why: settled.why, warnings: settled.warnings, primary: settled.state.primary });
+      }
+      transitionNote = settled.outcome === 'pending' ? note : null;
+    } finally {
+      lock.release();
+    }
+  };
+
   try {
     while (!options.signal.aborted) {
       const started = performance.now();
       const state = readClusterStateFor(config);
       const owner = clusterLockOwner(config.dataRoot);
-      if (state === null || (owner !== null && owner.changes && owner.pid !== process.pid)) {
+      if (state !== null && state.transition !== null && state.transition !== undefined && (owner === null || owner.pid === process.pid)) {
+        // Not counted: the primary the state names may be the one being replaced.
+        core = monitorStep(core, { kind: 'paused', atMs: nowMs() }, policy).core;
+        await closeSession();
+        await settle();
+      } else if (state === null || (owner !== null && owner.changes && owner.pid !== process.pid)) {
         const reason = state === null ? 'the cluster has not been created yet' : `"${owner!.command}" (pid ${owner!.pid}) is changing the cluster`;
         if (paused !== reason) log({ event: 'paused', reason });
         paused = reason;
         core = monitorStep(core, { kind: 'paused', atMs: nowMs() }, policy).core;
         // A command that does not change who the primary is (up, a member's start or stop) may
         // take longer than a lease: the primary that answers keeps its lease meanwhile.
-        if (state !== null && owner !== null && !owner.changesPrimary && (await check(state.primary))) await renewLease(state.primary, lastStatus!.timeline);
+        if (state !== null && owner !== null && !owner.changesPrimary) {
+          const scan = highestOtherTimeline(state.primary);
+          if (await check(state.primary)) await renewLease(state, state.primary, lastStatus!.timeline, await scan);
+          else await scan;
+        }
       } else {
         if (paused !== null) log({ event: 'resumed', primary: state.primary });
         paused = null;
+        const scan = highestOtherTimeline(state.primary);
         const ok = await check(state.primary);
+        const highest = await scan;
         const step = monitorStep(core, { kind: 'check', primary: state.primary, ok, atMs: nowMs() }, policy);
         core = step.core;
         if (!ok && !failing) log({ event: 'check_failed', primary: state.primary });
         if (ok && failing) log({ event: 'primary_answers_again', primary: state.primary, missed: 0 });
         failing = !ok;
-        if (ok) await renewLease(state.primary, lastStatus!.timeline);
+        if (ok) await renewLease(state, state.primary, lastStatus!.timeline, highest);
         if (ok) await observe(state);
         if (ok) await maintainSynchronousNames(state, lastStatus!);
         if (ok && failoverRefusedFor === state.primary) failoverRefusedFor = null;

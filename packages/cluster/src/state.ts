@@ -13,6 +13,11 @@
  *   3. The file is replaced atomically: written to a temporary file, fsynced, renamed over the
  *      old one, and the directory fsynced, so a crash leaves the old state or the new one, never
  *      a mix. `generation` grows by one with each write.
+ *   4. A change of primary is recorded before it is made: `transition` names the old primary,
+ *      the member being promoted and the fence the old one gets, and is written (with the old
+ *      primary's directory fenced) before the promotion is asked for; the state that names the
+ *      new primary clears it. A transition still there was interrupted: it is settled from
+ *      what the members say (transition.ts) before anyone gets a lease or fails over again.
  *
  * Who writes it: the cluster commands, under the data root's lock (lock.ts).
  */
@@ -80,6 +85,21 @@ export interface PrimaryObservation {
   readonly synchronousDisabled?: boolean;
 }
 
+/** A change of primary under way (invariant 4). */
+export interface PrimaryTransition {
+  readonly kind: 'failover' | 'switchover';
+  /** The primary being replaced: its directory is fenced before the promotion is asked for. */
+  readonly from: string;
+  /** The member being promoted. */
+  readonly to: string;
+  /** The timeline `from` was primary on: `to`, once promoted, is on a higher one. */
+  readonly fromTimeline: number;
+  /** ISO time the transition was recorded. */
+  readonly startedAt: string;
+  /** The fence record `from` gets in the state once `to` is the primary. */
+  readonly fence: FenceRecord;
+}
+
 export interface ClusterState {
   readonly version: number;
   readonly cluster: string;
@@ -93,6 +113,8 @@ export interface ClusterState {
   readonly updatedAt: string;
   readonly members: Readonly<Record<string, MemberState>>;
   readonly observation: PrimaryObservation | null;
+  /** A change of primary recorded and not yet done or settled (invariant 4). Absent: none. */
+  readonly transition?: PrimaryTransition | null;
 }
 
 export function stateFilePath(dataRoot: string): string {
@@ -145,7 +167,7 @@ export function withNewPrimary(
   oldPrimary: { fence: FenceRecord | null },
 ): ClusterState {
   const old = state.primary;
-  let next: ClusterState = { ...state, primary: promoted, previousPrimary: old, timeline, observation: null };
+  let next: ClusterState = { ...state, primary: promoted, previousPrimary: old, timeline, observation: null, transition: null };
   next = withMember(next, promoted, { role: 'primary', timeline, fence: null });
   if (old !== promoted) {
     next = withMember(next, old, oldPrimary.fence === null ? { role: 'standby', fence: null } : { role: 'fenced', fence: oldPrimary.fence });
@@ -307,5 +329,17 @@ function checkState(value: unknown, path: string): ClusterState {
   if (primaryRole !== 'primary' && primaryRole !== 'uninitialized') throw invalidState(path, `"primary" names ${String(value.primary)}, whose role is ${String(primaryRole)}`);
   if (primaries > 1) throw invalidState(path, `${primaries} members have the role primary`);
   if (!(value.observation === null || isRecord(value.observation))) throw invalidState(path, '"observation" must be an object or null');
+  const transition = value.transition;
+  if (transition !== undefined && transition !== null) {
+    if (!isRecord(transition)) throw invalidState(path, '"transition" must be an object or null');
+    const names = value.members as Record<string, unknown>;
+    if (transition.kind !== 'failover' && transition.kind !== 'switchover') throw invalidState(path, `"transition.kind" is ${JSON.stringify(transition.kind)}`);
+    for (const key of ['from', 'to'] as const) {
+      if (typeof transition[key] !== 'string' || names[transition[key] as string] === undefined) throw invalidState(path, `"transition.${key}" must name a member`);
+    }
+    if (transition.from !== value.primary) throw invalidState(path, `"transition.from" is ${String(transition.from)}, but the primary is ${String(value.primary)}`);
+    if (!Number.isSafeInteger(transition.fromTimeline)) throw invalidState(path, '"transition.fromTimeline" must be a whole number');
+    if (!isRecord(transition.fence)) throw invalidState(path, '"transition.fence" must be an object');
+  }
   return value as unknown as ClusterState;
 }

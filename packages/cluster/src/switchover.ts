@@ -11,8 +11,10 @@
  *      old primary ever acknowledged. If it does not within DIRECT_CATCH_UP_MS (it was cut off
  *      as the primary stopped), the switchover is abandoned: the old primary is started again as
  *      the primary, and nothing has changed.
- *   4. Promote the target (with the synchronous names it needs as a primary): a new timeline;
- *      grant it the lease (failover.enforce_lease).
+ *   4. Fence the old primary's directory (standby.signal) and record the intent (`transition`)
+ *      in the state, so that a crash from here on is settled by whoever comes next
+ *      (transition.ts); promote the target (with the synchronous names it needs as a primary): a
+ *      new timeline; grant it the lease (failover.enforce_lease).
  *   5. Repoint the other standbys at their new upstreams (one that received more of the old
  *      primary's WAL than the target did cannot follow the new timeline: it is rewound).
  *   6. Bring the old primary back as a standby of the new one: a rewind (which finds nothing to
@@ -33,6 +35,7 @@ import { lsnValue, recordObservation, rejoinMember, startMember, waitStreaming }
 import { probeMember, probeMembers } from './members.js';
 import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
 import { readClusterStateFor, withMember, withNewPrimary, writeClusterState, type ClusterState } from './state.js';
+import { settleInterrupted } from './transition-settle.js';
 
 /**
  * How long the target may take to replay the old primary's last WAL once the old primary has
@@ -87,6 +90,8 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
     const started = Date.now();
     let state = readClusterStateFor(config);
     if (state === null) throw new ClusterError(ClusterErrorCode.invalidState, `cluster ${config.name} has not been created`, { hint: 'Create it with walship cluster up -f FILE.' });
+    // An interrupted change of primary is settled first (transition.ts).
+    state = await settleInterrupted(ctx, state, 'command');
     const oldPrimary = findMember(config, state.primary);
     if (options.to === oldPrimary.name) {
       throw new ClusterError(ClusterErrorCode.wrongMemberState, `${oldPrimary.name} is the primary already`, { hint: 'Name a standby with --to, or leave --to out to let the failover rules choose.' });
@@ -165,7 +170,15 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
     };
     const targetEnd = positionOf(target.name);
 
-    // 4. Promote.
+    // 4. Promote. First the old primary's fence and the intent, durable: a crash from here on
+    // leaves a transition the next command or the monitor settles (state.ts invariant 4), and an
+    // old primary that comes back read-only whoever starts it.
+    const fence = { at: new Date().toISOString(), reason: `switchover to ${target.name}`, timeline: state.timeline, newPrimary: target.name };
+    writeFence(oldPrimary.dataDir);
+    state = writeClusterState(config.dataRoot, {
+      ...state,
+      transition: { kind: 'switchover', from: oldPrimary.name, to: target.name, fromTimeline: state.timeline, startedAt: fence.at, fence },
+    });
     const timeline = await promoteMember(ctx, state, target, timeoutMs);
     leaseKeeper = await keepLease(ctx, target, timeline, 'cluster switchover');
     const unavailableMs = Date.now() - writesStopped;
