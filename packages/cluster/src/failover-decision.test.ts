@@ -144,6 +144,22 @@ describe('synchronous replication', () => {
     expect(onlyOne.winner).toBeNull();
   });
 
+  it('ANY 1 (s1, s2) with only s2 promotable: s2 behind s1 is not promoted, since s1 alone may hold acknowledged commits', () => {
+    const any1 = parseSynchronousStandbyNames('ANY 1 (s1, s2)');
+    const candidates = [candidate('s1', 0x9000, { syncState: 'quorum' }), candidate('s2', 0x5000, { syncState: 'quorum' })];
+    const decision = decideFailover(input(candidates, { synchronous: any1, promotable: ['s2'] }));
+    expect(decision.winner).toBeNull();
+    expect(decision.thresholds.synchronousMostAdvanced).toEqual({ name: 's1', timeline: 1, lsn: '0/9000' });
+    const s2 = decision.candidates.find((c) => c.name === 's2')!;
+    expect(codes(s2.reasons)).toEqual(['behind_synchronous_standby']);
+    expect(s2.reasons[0]!.message).toMatch(/s2 has WAL to 0\/5000 on timeline 1, short of the synchronous standby s1 \(0\/9000 on timeline 1\)/);
+    // Caught up with s1, it may be promoted; and force sets the rule aside.
+    expect(decideFailover(input([candidates[0]!, { ...candidates[1]!, lsn: 0x9000 }], { synchronous: any1, promotable: ['s2'] })).winner).toBe('s2');
+    const forced = decideFailover(input(candidates, { synchronous: any1, promotable: ['s2'], force: true }));
+    expect(forced.winner).toBe('s2');
+    expect(forced.reasons.at(-1)!.message).toMatch(/behind_synchronous_standby set aside/);
+  });
+
   it('refuses a standby short of the position released to synchronous commits', () => {
     const star = parseSynchronousStandbyNames('FIRST 1 (*)');
     const decision = decideFailover(input([candidate('s1', 0x3000), candidate('s2', 0x2000)], { synchronous: star, releasedLsn: 0x3000, requested: 's2' }));

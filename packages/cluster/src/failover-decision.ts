@@ -16,7 +16,10 @@
  *      is known, one whose WAL reaches it. Enough of those must answer that at least one of them
  *      is sure to hold every acknowledged commit: 1 of the reported synchronous standbys under
  *      FIRST, and N - k + 1 of N under ANY k (or when no states were reported), so that any k
- *      which acknowledged overlap the ones that answer. Otherwise nobody is promoted. When the
+ *      which acknowledged overlap the ones that answer. Otherwise nobody is promoted. And the
+ *      winner must be as advanced as every synchronous standby that answers, promotable or not
+ *      (Patroni's rule): under ANY k an acknowledged commit may be on one member of the set only,
+ *      maybe one the policy will not promote, and promoting another that lacks it loses it. When the
  *      relaxed synchronous mode had turned synchronous replication off (no standby streamed),
  *      no standby is known to hold every acknowledged commit: nobody is promoted.
  *   3. A standby further behind the old primary's last known position than
@@ -76,6 +79,7 @@ export type CandidateReasonCode =
   | 'not_promotable'
   | 'not_synchronous'
   | 'behind_released_position'
+  | 'behind_synchronous_standby'
   | 'synchronous_disabled'
   | 'lag_exceeds_maximum';
 
@@ -124,6 +128,8 @@ export interface FailoverThresholds {
   readonly synchronousSource: 'reported' | 'configured' | null;
   readonly synchronousReachable: number;
   readonly synchronousRequired: number;
+  /** The most advanced synchronous standby that answers, and its WAL: the winner must reach it. */
+  readonly synchronousMostAdvanced: { readonly name: string; readonly timeline: number | null; readonly lsn: string | null } | null;
   /** Synchronous replication had been turned off by the relaxed synchronous mode. */
   readonly synchronousDisabled: boolean;
 }
@@ -191,6 +197,11 @@ export function decideFailover(input: FailoverDecisionInput): FailoverDecision {
     }
   }
 
+  // The most advanced synchronous standby that answers: under ANY k it alone may hold a commit
+  // that was acknowledged, so nobody behind it is promoted, whether or not it is promotable itself.
+  const byProgress = (a: FailoverCandidate, b: FailoverCandidate) => (b.timeline ?? 0) - (a.timeline ?? 0) || (b.lsn ?? 0) - (a.lsn ?? 0);
+  const synchronousMost = input.candidates.filter((c) => synchronousSet.has(c.name) && c.reachable && c.lsn !== null).sort(byProgress)[0] ?? null;
+
   const working: Working[] = input.candidates.map((candidate) => {
     const reasons: Array<Reason<CandidateReasonCode>> = [];
     const hard = (code: CandidateReasonCode, message: string) => reasons.push({ code, message, waived: false });
@@ -211,6 +222,13 @@ export function decideFailover(input: FailoverDecisionInput): FailoverDecision {
     }
     if (input.synchronousDisabled === true) {
       soft('synchronous_disabled', 'synchronous replication was off (the relaxed synchronous mode emptied synchronous_standby_names): no standby is known to hold every acknowledged commit');
+    }
+    if (synchronousMost !== null && candidate.reachable && candidate.lsn !== null && candidate.name !== synchronousMost.name && byProgress(candidate, synchronousMost) > 0) {
+      soft(
+        'behind_synchronous_standby',
+        `${candidate.name} has WAL to ${formatLsn(candidate.lsn)} on timeline ${candidate.timeline ?? '?'}, short of the synchronous standby ${synchronousMost.name} ` +
+          `(${formatLsn(synchronousMost.lsn!)} on timeline ${synchronousMost.timeline ?? '?'}), which may hold acknowledged commits it lacks`,
+      );
     }
     if (input.releasedLsn !== null && candidate.lsn !== null && candidate.lsn < input.releasedLsn) {
       soft('behind_released_position', `${candidate.name} has WAL to ${formatLsn(candidate.lsn)}, short of ${formatLsn(input.releasedLsn)} already acknowledged to synchronous commits`);
@@ -309,6 +327,7 @@ export function decideFailover(input: FailoverDecisionInput): FailoverDecision {
       synchronousSource,
       synchronousReachable,
       synchronousRequired,
+      synchronousMostAdvanced: synchronousMost === null ? null : { name: synchronousMost.name, timeline: synchronousMost.timeline, lsn: lsnText(synchronousMost.lsn) },
       synchronousDisabled: input.synchronousDisabled === true,
     },
   };
