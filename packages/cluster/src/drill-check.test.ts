@@ -62,6 +62,32 @@ describe('checkDrill', () => {
     expect(check.splitBrainWindows).toEqual([{ members: ['n1', 's1'], fromMs: 1200, toMs: 1500 }]);
   });
 
+  it('sees a lone acknowledgement by one member amid the other\'s: B acks at 1000, 1100, 1200, A once at 1150', () => {
+    const writes = [write('b1', 'acknowledged', 1000, 'B', 2), write('b2', 'acknowledged', 1100, 'B', 2), write('b3', 'acknowledged', 1200, 'B', 2), write('a1', 'acknowledged', 1150, 'A', 1)];
+    const check = checkDrill(input({ writes }));
+    // A's ack happened between its sending (1149) and its answer (1150), inside B's active interval.
+    expect(check.splitBrainWindows).toEqual([{ members: ['B', 'A'], fromMs: 1149, toMs: 1150 }]);
+    expect(check.splitBrainMs).toBe(1);
+    expect(check.conflictingAcks).toBe(1);
+  });
+
+  it('counts a split brain of zero measured length (sent and answered in one instant) as 1 ms', () => {
+    const probeAcks = [...[1000, 1100, 1200].map((atMs) => ({ member: 'B', atMs })), { member: 'A', atMs: 1100 }];
+    const check = checkDrill(input({ probeAcks }));
+    expect(check.splitBrainMs).toBe(1);
+    expect(check.conflictingAcks).toBe(2);
+  });
+
+  it('measures the overlap over the sent-to-answered spans: a slow write to the old primary overlapping the new one\'s acks', () => {
+    // A's write was sent at 1000 and answered at 1400; B acknowledged from 1300: 100 ms during which both may have.
+    const slow = { ...write('a1', 'acknowledged', 1400, 'A', 1), sentMs: 1000 };
+    const probeAcks = [1300, 1350, 1400, 1450].map((atMs) => ({ member: 'B', atMs, sentMs: atMs - 10 }));
+    const check = checkDrill(input({ writes: [slow], probeAcks }));
+    expect(check.splitBrainWindows).toEqual([{ members: ['A', 'B'], fromMs: 1290, toMs: 1400 }]);
+    expect(check.splitBrainMs).toBe(110);
+    expect(check.conflictingAcks).toBe(4);
+  });
+
   it('sees no split brain when the old primary stops before the new one starts', () => {
     const probeAcks = [...[1000, 1100, 1200].map((atMs) => ({ member: 'n1', atMs })), ...[1900, 2000, 2100].map((atMs) => ({ member: 's1', atMs }))];
     expect(checkDrill(input({ probeAcks })).splitBrainMs).toBe(0);

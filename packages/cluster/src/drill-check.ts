@@ -13,9 +13,14 @@
  *   - Every acknowledged write must be there, with its value, on the primary and on every
  *     standby (keys are unique per write, so nothing may overwrite it).
  *   - No value may appear that no write carried; an indeterminate write may be there or not.
- *   - Split brain: two members acknowledging writes in overlapping time. Each member's
- *     acknowledgements form "active" intervals (consecutive acks closer than the gap limit); the
- *     overlap of two members' intervals is the split-brain window.
+ *   - Split brain: two members acknowledging writes in overlapping time. An acknowledgement
+ *     happened somewhere between the write's sending and its answer, so each one is that span,
+ *     not a point; a member's spans form "active" intervals (spans closer than the gap limit are
+ *     joined); where two members' intervals overlap, ends included (a lone acknowledgement by one
+ *     member amid the other's counts), is a split-brain window. `splitBrainMs` is the length of
+ *     the windows together, at least 1 ms when there is any (two acknowledgements at one instant,
+ *     within the clock's resolution, are still two), and `conflictingAcks` counts the
+ *     acknowledgements whose span meets a window. Times come from a monotonic clock.
  *   - Unavailability: the longest time without any acknowledged load write, from the fault on.
  */
 
@@ -38,7 +43,10 @@ export interface WriteRecord {
 
 export interface ProbeAck {
   readonly member: string;
+  /** When the answer came. */
   readonly atMs: number;
+  /** When the write was sent; absent: atMs. */
+  readonly sentMs?: number;
 }
 
 export interface DrillCheckInput {
@@ -73,6 +81,8 @@ export interface DrillCheck {
   readonly unexpected: ReadonlyArray<{ readonly key: string; readonly member: string; readonly value: string }>;
   readonly splitBrainMs: number;
   readonly splitBrainWindows: readonly SplitBrainWindow[];
+  /** Acknowledgements (load writes and probes) whose sent-to-answered span meets a split-brain window. */
+  readonly conflictingAcks: number;
   readonly unavailableMs: number;
   /** Timelines that acknowledged writes, in order of first appearance. */
   readonly timelines: readonly number[];
@@ -80,16 +90,19 @@ export interface DrillCheck {
   readonly acknowledgingMembers: readonly string[];
 }
 
-function activeIntervals(times: readonly number[], gapMs: number): Array<[number, number]> {
-  const sorted = [...times].sort((a, b) => a - b);
+/** Spans joined where they overlap or lie at most `gapMs` apart. */
+function activeIntervals(spans: ReadonlyArray<readonly [number, number]>, gapMs: number): Array<[number, number]> {
+  const sorted = [...spans].sort((a, b) => a[0] - b[0]);
   const intervals: Array<[number, number]> = [];
-  for (const time of sorted) {
+  for (const [from, to] of sorted) {
     const last = intervals.at(-1);
-    if (last !== undefined && time - last[1] <= gapMs) last[1] = time;
-    else intervals.push([time, time]);
+    if (last !== undefined && from - last[1] <= gapMs) last[1] = Math.max(last[1], to);
+    else intervals.push([from, to]);
   }
   return intervals;
 }
+
+const meets = (a: readonly [number, number], b: readonly [number, number]) => a[0] <= b[1] && b[0] <= a[1];
 
 export function checkDrill(input: DrillCheckInput): DrillCheck {
   const written = new Map<string, WriteRecord>(input.writes.map((write) => [write.key, write]));
@@ -109,36 +122,36 @@ export function checkDrill(input: DrillCheckInput): DrillCheck {
     }
   }
 
-  // Split brain: overlapping active intervals of two members.
-  const ackTimes = new Map<string, number[]>();
-  const addAck = (member: string, atMs: number) => {
-    const times = ackTimes.get(member) ?? [];
-    times.push(atMs);
-    ackTimes.set(member, times);
+  // Split brain: overlapping active intervals of two members, ends included.
+  const ackSpans = new Map<string, Array<[number, number]>>();
+  const addAck = (member: string, sentMs: number, answeredMs: number) => {
+    const spans = ackSpans.get(member) ?? [];
+    spans.push([Math.min(sentMs, answeredMs), answeredMs]);
+    ackSpans.set(member, spans);
   };
-  for (const write of acked) addAck(write.member ?? '?', write.answeredMs);
-  for (const ack of input.probeAcks) addAck(ack.member, ack.atMs);
-  const intervals = [...ackTimes].map(([member, times]) => ({ member, intervals: activeIntervals(times, input.activeGapMs) }));
+  for (const write of acked) addAck(write.member ?? '?', write.sentMs, write.answeredMs);
+  for (const ack of input.probeAcks) addAck(ack.member, ack.sentMs ?? ack.atMs, ack.atMs);
+  const intervals = [...ackSpans].map(([member, spans]) => ({ member, intervals: activeIntervals(spans, input.activeGapMs) }));
   const windows: SplitBrainWindow[] = [];
   for (let i = 0; i < intervals.length; i++) {
     for (let j = i + 1; j < intervals.length; j++) {
-      for (const [aFrom, aTo] of intervals[i]!.intervals) {
-        for (const [bFrom, bTo] of intervals[j]!.intervals) {
-          const fromMs = Math.max(aFrom, bFrom);
-          const toMs = Math.min(aTo, bTo);
-          if (toMs > fromMs) windows.push({ members: [intervals[i]!.member, intervals[j]!.member], fromMs, toMs });
+      for (const a of intervals[i]!.intervals) {
+        for (const b of intervals[j]!.intervals) {
+          if (meets(a, b)) windows.push({ members: [intervals[i]!.member, intervals[j]!.member], fromMs: Math.max(a[0], b[0]), toMs: Math.min(a[1], b[1]) });
         }
       }
     }
   }
   // Windows may overlap one another: count each moment once.
-  const merged = activeIntervals([], 0);
-  for (const window of [...windows].sort((a, b) => a.fromMs - b.fromMs)) {
-    const last = merged.at(-1);
-    if (last !== undefined && window.fromMs <= last[1]) last[1] = Math.max(last[1], window.toMs);
-    else merged.push([window.fromMs, window.toMs]);
+  const merged = activeIntervals(windows.map((window) => [window.fromMs, window.toMs] as const), 0);
+  const overlapMs = merged.reduce((sum, [from, to]) => sum + (to - from), 0);
+  const splitBrainMs = windows.length === 0 ? 0 : Math.max(1, Math.ceil(overlapMs));
+  let conflictingAcks = 0;
+  for (const [member, spans] of ackSpans) {
+    for (const span of spans) {
+      if (windows.some((window) => window.members.includes(member) && meets(span, [window.fromMs, window.toMs]))) conflictingAcks++;
+    }
   }
-  const splitBrainMs = merged.reduce((sum, [from, to]) => sum + (to - from), 0);
 
   // Unavailability: the longest stretch without an acknowledged load write, from the fault on.
   const ackMoments = acked.map((write) => write.answeredMs).filter((time) => time >= input.faultMs).sort((a, b) => a - b);
@@ -163,8 +176,9 @@ export function checkDrill(input: DrillCheckInput): DrillCheck {
     ackedWritesLost: new Set(lost.map((entry) => entry.key)).size,
     lost,
     unexpected,
-    splitBrainMs: Math.round(splitBrainMs),
+    splitBrainMs,
     splitBrainWindows: windows,
+    conflictingAcks,
     unavailableMs: Math.round(unavailableMs),
     timelines,
     acknowledgingMembers: members,

@@ -24,6 +24,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { formatLsn, parseLsn } from '@walship/engine/lsn';
 import { clusterUp } from './cluster-up.js';
 import { findMember, memberAddress, type MemberConfig } from './config.js';
@@ -87,6 +88,8 @@ export interface DrillReport {
   readonly lost: DrillCheck['lost'];
   readonly unexpected: DrillCheck['unexpected'];
   readonly splitBrainWindows: DrillCheck['splitBrainWindows'];
+  /** Acknowledgements whose sent-to-answered span meets a split-brain window. */
+  readonly conflictingAcks: number;
 }
 
 /** Defaults: short enough for CI, long enough to see a failover settle. */
@@ -130,6 +133,15 @@ function outcomeOf(error: unknown): { outcome: 'failed' | 'indeterminate'; code:
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The drill's clock: monotonic (performance.now(), so a wall-clock step cannot open or close a
+ * split-brain window), anchored to the wall clock once at load time, so that its readings stay
+ * comparable with the times in monitor.log.
+ */
+const clockAnchorWallMs = Date.now();
+const clockAnchorMonotonicMs = performance.now();
+const nowMs = () => clockAnchorWallMs + (performance.now() - clockAnchorMonotonicMs);
+
 export async function runDrill(ctx: ClusterContext, options: DrillOptions): Promise<DrillReport> {
   const { config } = ctx;
   const durationMs = options.durationMs ?? DEFAULT_DURATION_MS;
@@ -170,7 +182,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
     const pauseMs = (clients * 1000) / rate;
     let client: Client | null = null;
     for (let seq = 0; running; seq++) {
-      const began = Date.now();
+      const began = nowMs();
       if (client === null) {
         const address = currentPrimaryAddress();
         client = address === null ? null : await connect(address);
@@ -180,18 +192,18 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
         }
       }
       const key = `${prefix}w${id}-${seq}`;
-      const value = `${key}@${began}`;
+      const value = `${key}@${Math.round(began)}`;
       try {
         const ack = await client.put(key, value, { timeoutMs: WRITE_TIMEOUT_MS });
-        writes.push({ key, value, sentMs: began, answeredMs: Date.now(), outcome: 'acknowledged', member: ack.member, timeline: ack.timeline, lsn: formatLsn(ack.lsn), error: null });
+        writes.push({ key, value, sentMs: began, answeredMs: nowMs(), outcome: 'acknowledged', member: ack.member, timeline: ack.timeline, lsn: formatLsn(ack.lsn), error: null });
       } catch (error) {
         const { outcome, code } = outcomeOf(error);
-        writes.push({ key, value, sentMs: began, answeredMs: Date.now(), outcome, member: null, timeline: null, lsn: null, error: code });
+        writes.push({ key, value, sentMs: began, answeredMs: nowMs(), outcome, member: null, timeline: null, lsn: null, error: code });
         // Not waited for: a hung node would hold a polite close for seconds.
         void client.close().catch(() => undefined);
         client = null;
       }
-      await sleep(Math.max(0, pauseMs - (Date.now() - began)));
+      await sleep(Math.max(0, pauseMs - (nowMs() - began)));
     }
     void client?.close().catch(() => undefined);
   };
@@ -202,9 +214,10 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
     for (let seq = 0; running; seq++) {
       if (client === null) client = await connect(memberAddress(config, member));
       if (client !== null) {
+        const sentMs = nowMs();
         try {
           const ack = await client.put(`${prefix}probe-${member.name}-${seq}`, 'probe', { timeoutMs: PROBE_INTERVAL_MS * 4 });
-          probeAcks.push({ member: ack.member, atMs: Date.now() });
+          probeAcks.push({ member: ack.member, sentMs, atMs: nowMs() });
         } catch (error) {
           const code = (error as ErrorFields).code;
           if (code !== 'read_only_transaction' && code !== 'primary_lease_expired') {
@@ -222,7 +235,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   await sleep(WARM_UP_MS);
 
   // The fault.
-  const faultMs = Date.now();
+  const faultMs = nowMs();
   const primary = findMember(config, primaryBefore);
   let faultedMember = primaryBefore;
   let promotionMs: number | null = null;
@@ -296,10 +309,10 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   }
 
   // The load goes on for the rest of the drill, then stops.
-  await sleep(Math.max(0, faultMs + durationMs - Date.now()));
+  await sleep(Math.max(0, faultMs + durationMs - nowMs()));
   running = false;
   await Promise.all(load);
-  const endMs = Date.now();
+  const endMs = nowMs();
 
   // Put back what the fault took: links heal, the old primary rejoins, a killed standby starts again.
   try {
@@ -338,7 +351,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   const monitorEvents = readMonitorEvents(config.dataRoot, started);
   const down = monitorEvents.find((entry) => entry.event === 'primary_down');
   const failover = monitorEvents.find((entry) => entry.event === 'failover');
-  const detectionMs = primaryFault ? (config.failover.mode === 'manual' ? 0 : down === undefined ? null : Date.parse(String(down.at)) - faultMs) : null;
+  const detectionMs = primaryFault ? (config.failover.mode === 'manual' ? 0 : down === undefined ? null : Math.round(Date.parse(String(down.at)) - faultMs)) : null;
   if (promotionMs === null && typeof failover?.promotionMs === 'number') promotionMs = failover.promotionMs;
 
   const leaseEndMs = faultMs + config.failover.primaryLeaseMs;
@@ -349,7 +362,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   if (oldPrimaryAcksAfterLease !== null && oldPrimaryAcksAfterLease > 0) {
     reasons.push(`the old primary ${primaryBefore} acknowledged ${oldPrimaryAcksAfterLease} write(s) after its lease had run out`);
   }
-  if (check.splitBrainMs > 0) reasons.push(`two members acknowledged writes at the same time for ${check.splitBrainMs} ms`);
+  if (check.splitBrainMs > 0) reasons.push(`two members acknowledged writes at the same time for ${check.splitBrainMs} ms (${check.conflictingAcks} acknowledgement(s) in the window)`);
   if (check.unexpected.length > 0) reasons.push(`${check.unexpected.length} value(s) that no write carried, or that was refused, are there`);
   const lossBreaksAPromise = !primaryFault || synchronousEnforced;
   if (check.ackedWritesLost > 0) {
@@ -387,6 +400,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
     lost: check.lost.slice(0, REPORT_LIST_MAX),
     unexpected: check.unexpected.slice(0, REPORT_LIST_MAX),
     splitBrainWindows: check.splitBrainWindows,
+    conflictingAcks: check.conflictingAcks,
   };
   writeFileSync(join(artifacts, 'writes.jsonl'), writes.map((write) => JSON.stringify(write)).join('\n') + '\n');
   writeFileSync(join(artifacts, 'monitor-events.jsonl'), monitorEvents.map((entry) => JSON.stringify(entry)).join('\n') + (monitorEvents.length > 0 ? '\n' : ''));
