@@ -54,6 +54,27 @@ describe('checkDrill', () => {
     expect(check.unexpected.map((entry) => entry.key)).toEqual(['c', 'x']);
   });
 
+  it('checks a key overwritten under the load: the last acknowledged value, or a later indeterminate one', () => {
+    const put = (value: string, outcome: WriteRecord['outcome'], sentMs: number, answeredMs: number): WriteRecord => ({
+      key: 'hot', value, sentMs, answeredMs, outcome, member: outcome === 'acknowledged' ? 's1' : null, timeline: 1, lsn: null, error: null,
+    });
+    const hotOn = (value: string, writes: WriteRecord[]) => checkDrill(input({ writes, primary: { name: 's1', entries: new Map([['hot', value]]) } }));
+    const first = put('v1', 'acknowledged', 100, 110);
+    const second = put('v2', 'acknowledged', 200, 210);
+    // v1 was answered before v2 was sent: v2 committed after it, so v1 at the end lost v2.
+    expect(hotOn('v2', [first, second])).toMatchObject({ ackedWritesLost: 0, unexpected: [] });
+    expect(hotOn('v1', [first, second])).toMatchObject({ ackedWritesLost: 1, lost: [{ key: 'hot', member: 's1', found: 'v1' }] });
+    // Acknowledged concurrently: either order is right.
+    expect(hotOn('v1', [put('v1', 'acknowledged', 100, 300), put('v2', 'acknowledged', 200, 250)]).ackedWritesLost).toBe(0);
+    // An indeterminate write may have committed after the last acknowledged one, even if sent before it.
+    expect(hotOn('v3', [first, second, put('v3', 'indeterminate', 50, 3000)]).ackedWritesLost).toBe(0);
+    // A refused write's value, or one nobody wrote, is unexpected (and the acknowledged ones lost).
+    const refused = hotOn('v3', [first, second, put('v3', 'failed', 300, 310)]);
+    expect(refused.unexpected).toEqual([{ key: 'hot', member: 's1', value: 'v3' }]);
+    expect(refused.ackedWritesLost).toBe(1);
+    expect(hotOn('zz', [first]).unexpected).toHaveLength(1);
+  });
+
   it('measures a split brain as the overlap of two members acknowledging', () => {
     // n1 acks until 1500, s1 from 1200: 300 ms during which both acknowledged.
     const probeAcks = [...[1000, 1100, 1200, 1300, 1400, 1500].map((atMs) => ({ member: 'n1', atMs })), ...[1200, 1300, 1400, 1500, 1600].map((atMs) => ({ member: 's1', atMs }))];

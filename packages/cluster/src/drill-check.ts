@@ -11,7 +11,10 @@
  *
  * The rules:
  *   - Every acknowledged write must be there, with its value, on the primary and on every
- *     standby (keys are unique per write, so nothing may overwrite it).
+ *     standby, or overwritten only by a later acknowledged or indeterminate write. Most keys are
+ *     written once; a few (the load's "hot" keys) are overwritten all along: the value found
+ *     must be that of the last acknowledged write (or of one acknowledged concurrently with it),
+ *     or of an indeterminate one, never one that was certainly followed by an acknowledged write.
  *   - No value may appear that no write carried; an indeterminate write may be there or not.
  *   - Split brain: two members acknowledging writes in overlapping time. An acknowledgement
  *     happened somewhere between the write's sending and its answer, so each one is that span,
@@ -74,7 +77,7 @@ export interface DrillCheck {
   readonly ackedWrites: number;
   readonly failedWrites: number;
   readonly indeterminateWrites: number;
-  /** Acknowledged writes missing or changed, per member that lacks them. */
+  /** Keys whose acknowledged writes are missing or were overwritten by an earlier one, on some member. */
   readonly ackedWritesLost: number;
   readonly lost: ReadonlyArray<{ readonly key: string; readonly member: string; readonly found: string | null }>;
   /** Values present that no write carried. */
@@ -104,21 +107,43 @@ function activeIntervals(spans: ReadonlyArray<readonly [number, number]>, gapMs:
 
 const meets = (a: readonly [number, number], b: readonly [number, number]) => a[0] <= b[1] && b[0] <= a[1];
 
-export function checkDrill(input: DrillCheckInput): DrillCheck {
-  const written = new Map<string, WriteRecord>(input.writes.map((write) => [write.key, write]));
-  const acked = input.writes.filter((write) => write.outcome === 'acknowledged');
+/**
+ * Whether the value a member holds for a key keeps every acknowledged write to it: it must be
+ * the value of a write that was not refused (X), and no acknowledged write may have certainly
+ * committed after X did: X acknowledged, and answered before that other write was even sent.
+ * So the final value is the last acknowledged one, one acknowledged concurrently with it, or an
+ * indeterminate one (which may have committed at any time after it was sent).
+ */
+function finalValueKeeps(writes: readonly WriteRecord[], found: string | undefined): boolean {
+  if (found === undefined) return false;
+  const final = writes.find((write) => write.value === found);
+  if (final === undefined || final.outcome === 'failed') return false;
+  if (final.outcome === 'indeterminate') return true;
+  return !writes.some((other) => other !== final && other.outcome === 'acknowledged' && final.answeredMs < other.sentMs);
+}
 
-  // Every acknowledged write on every member; nothing never written.
+export function checkDrill(input: DrillCheckInput): DrillCheck {
+  const writesOf = new Map<string, WriteRecord[]>();
+  for (const write of input.writes) {
+    const list = writesOf.get(write.key) ?? [];
+    list.push(write);
+    writesOf.set(write.key, list);
+  }
+  const acked = input.writes.filter((write) => write.outcome === 'acknowledged');
+  const ackedKeys = [...new Set(acked.map((write) => write.key))];
+
+  // Every acknowledged write on every member, or overwritten only by a write that may have
+  // committed after it; nothing never written.
   const lost: Array<{ key: string; member: string; found: string | null }> = [];
   const unexpected: Array<{ key: string; member: string; value: string }> = [];
   for (const member of [input.primary, ...input.standbys]) {
-    for (const write of acked) {
-      const found = member.entries.get(write.key);
-      if (found !== write.value) lost.push({ key: write.key, member: member.name, found: found ?? null });
+    for (const key of ackedKeys) {
+      const found = member.entries.get(key);
+      if (!finalValueKeeps(writesOf.get(key)!, found)) lost.push({ key, member: member.name, found: found ?? null });
     }
     for (const [key, value] of member.entries) {
-      const write = written.get(key);
-      if (write === undefined || write.value !== value || write.outcome === 'failed') unexpected.push({ key, member: member.name, value });
+      const write = writesOf.get(key)?.find((candidate) => candidate.value === value);
+      if (write === undefined || write.outcome === 'failed') unexpected.push({ key, member: member.name, value });
     }
   }
 

@@ -112,6 +112,13 @@ const RECONNECT_PAUSE_MS = 50;
  * round trip takes on one machine hundreds of times over, well below the members' timeouts.
  */
 const SLOW_STANDBY_LATENCY_MS = 100;
+/**
+ * Keys overwritten all along the load (each writer's every HOT_KEY_EVERY-th write goes to one of
+ * them, writers interleaved), so that "overwritten only by a later acknowledged or indeterminate
+ * write" is checked on keys that are overwritten, across the fault too.
+ */
+const HOT_KEYS = 4;
+const HOT_KEY_EVERY = 5;
 /** Load writes one drill may check: a drill is seconds of a light load, far fewer. */
 const CONTENTS_MAX = 1_000_000;
 /** Lost keys and unexpected values kept in the report (all are in the artifacts). */
@@ -191,8 +198,10 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
           continue;
         }
       }
-      const key = `${prefix}w${id}-${seq}`;
-      const value = `${key}@${Math.round(began)}`;
+      const hot = seq % HOT_KEY_EVERY === 0;
+      const key = hot ? `${prefix}h${(id + seq / HOT_KEY_EVERY) % HOT_KEYS}` : `${prefix}w${id}-${seq}`;
+      // Unique per write, hot keys included: the value tells which write it was.
+      const value = `${prefix}w${id}-${seq}@${Math.round(began)}`;
       try {
         const ack = await client.put(key, value, { timeoutMs: WRITE_TIMEOUT_MS });
         writes.push({ key, value, sentMs: began, answeredMs: nowMs(), outcome: 'acknowledged', member: ack.member, timeline: ack.timeline, lsn: formatLsn(ack.lsn), error: null });
@@ -337,6 +346,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
     reasons.push(`could not read the members: ${error.message}`);
     return null;
   });
+  for (const member of contents?.unread ?? []) reasons.push(`could not read ${member}`);
   const check = checkDrill({
     writes,
     probeAcks,
@@ -430,17 +440,30 @@ function synchronousStandby(ctx: ClusterContext, state: ClusterState, rows: Read
   return standby.name;
 }
 
-/** The entries under the load's prefix on the primary, and on every running standby once it has replayed as far. */
-async function readContents(ctx: ClusterContext, state: ClusterState, prefix: string, timeoutMs: number): Promise<{ primary: { name: string; entries: Map<string, string> }; standbys: Array<{ name: string; entries: Map<string, string> }> }> {
+/**
+ * The entries under the load's prefixes on the primary, and on every standby once it has replayed
+ * as far; `unread` names the members the state calls standbys that could not be read.
+ */
+async function readContents(
+  ctx: ClusterContext,
+  state: ClusterState,
+  prefix: string,
+  timeoutMs: number,
+): Promise<{ primary: { name: string; entries: Map<string, string> }; standbys: Array<{ name: string; entries: Map<string, string> }>; unread: string[] }> {
   const { WalshipClient } = await import('@walship/client');
-  const loadPrefix = `${prefix}w`;
+  // The load's keys: written once (w...) and overwritten all along (h...); not the probes'.
+  const loadPrefixes = [`${prefix}w`, `${prefix}h`];
   const read = async (member: MemberConfig, minLsn: string | null) => {
     const address = memberAddress(ctx.config, member);
     const client = await WalshipClient.connect({ host: ctx.config.host, port: member.port, timeoutMs });
     try {
-      const page = await client.range({ prefix: loadPrefix, limit: CONTENTS_MAX, ...(minLsn === null ? {} : { minLsn }) });
-      if (page.more) throw new Error(`more than ${CONTENTS_MAX} drill writes: lower --rate or --duration`);
-      return new Map(page.entries.map((entry) => [entry.key.toString(), entry.value.toString()]));
+      const entries = new Map<string, string>();
+      for (const loadPrefix of loadPrefixes) {
+        const page = await client.range({ prefix: loadPrefix, limit: CONTENTS_MAX, ...(minLsn === null ? {} : { minLsn }) });
+        if (page.more) throw new Error(`more than ${CONTENTS_MAX} drill writes: lower --rate or --duration`);
+        for (const entry of page.entries) entries.set(entry.key.toString(), entry.value.toString());
+      }
+      return entries;
     } catch (error) {
       throw new Error(`${member.name} (${address}): ${(error as Error).message}`);
     } finally {
@@ -452,12 +475,18 @@ async function readContents(ctx: ClusterContext, state: ClusterState, prefix: st
   const flushLsn = primaryStatus?.flushLsn ?? null;
   const primaryEntries = await read(primary, null);
   const standbys: Array<{ name: string; entries: Map<string, string> }> = [];
+  const unread: string[] = [];
   const probes = await probeMembers(ctx.control, ctx.config);
   for (const probe of probes) {
-    if (probe.member.name === state.primary || probe.status?.role !== 'standby' || state.members[probe.member.name]?.role !== 'standby') continue;
+    if (probe.member.name === state.primary || state.members[probe.member.name]?.role !== 'standby') continue;
+    // A standby by the state that is not one now holds nothing the drill can vouch for: said, not skipped.
+    if (probe.status?.role !== 'standby') {
+      unread.push(`${probe.member.name}, a standby by the cluster state, ${probe.status === null ? (probe.pid === null ? 'is not running' : 'does not answer') : `answers as a ${probe.status.role}`}`);
+      continue;
+    }
     standbys.push({ name: probe.member.name, entries: await read(probe.member, flushLsn !== null && parseLsn(flushLsn) !== null ? flushLsn : null) });
   }
-  return { primary: { name: primary.name, entries: primaryEntries }, standbys };
+  return { primary: { name: primary.name, entries: primaryEntries }, standbys, unread };
 }
 
 function readMonitorEvents(dataRoot: string, sinceMs: number): Array<{ at: string; event: string; [key: string]: unknown }> {
