@@ -65,6 +65,18 @@ export type MonitorAction =
       readonly waitedFor: 'missed_checks' | 'lease';
     };
 
+/**
+ * The longest wait after turns of the monitor that failed in a row: long enough not to fill
+ * monitor.log with one error, short enough that a repaired state file is seen within seconds.
+ */
+export const ERROR_BACKOFF_MAX_MS = 5_000;
+
+/** The wait before the next turn after `consecutiveErrors` failed turns: one interval, doubling, at most ERROR_BACKOFF_MAX_MS. */
+export function errorBackoffMs(policy: MonitorPolicy, consecutiveErrors: number): number {
+  if (consecutiveErrors <= 0) return 0;
+  return Math.min(ERROR_BACKOFF_MAX_MS, policy.healthCheckIntervalMs * 2 ** Math.min(consecutiveErrors - 1, 20));
+}
+
 /** How long after a failover that found no standby to promote the monitor tries again. */
 export function retryAfterMs(policy: MonitorPolicy): number {
   return policy.healthCheckIntervalMs * policy.missedChecks;

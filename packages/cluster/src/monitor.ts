@@ -22,7 +22,7 @@ import { leaseGrant, monotonicClockUs } from './lease.js';
 import { acquireClusterLock, clusterLockOwner } from './lock.js';
 import { recordObservation } from './member-ops.js';
 import { monitorAddress, findMember } from './config.js';
-import { initialMonitorCore, monitorStep, type MonitorCore, type MonitorPolicy } from './monitor-core.js';
+import { errorBackoffMs, initialMonitorCore, monitorStep, type MonitorCore, type MonitorPolicy } from './monitor-core.js';
 import { appendMonitorLog, type MonitorLogEntry } from './monitor-files.js';
 import type { NodeSession, NodeStatusView } from './node-control.js';
 import { NoCandidateError } from './promotion.js';
@@ -59,7 +59,14 @@ const nowMs = () => monotonicClockUs() / 1000;
 export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): Promise<void> {
   const { config } = ctx;
   const policy: MonitorPolicy = config.failover;
-  const log = (entry: { event: string; [key: string]: unknown }) => options.onEntry?.(appendMonitorLog(config.dataRoot, entry));
+  /** Writes a decision to monitor.log; a log that cannot be written goes to stderr and stops nothing. */
+  const log = (entry: { event: string; [key: string]: unknown }): void => {
+    try {
+      options.onEntry?.(appendMonitorLog(config.dataRoot, entry));
+    } catch (error) {
+      process.stderr.write(`walship cluster monitor: could not write monitor.log (${(error as Error).message}): ${JSON.stringify(entry)}\n`);
+    }
+  };
   let core: MonitorCore = initialMonitorCore(nowMs());
   let session: { primary: string; session: NodeSession } | null = null;
   let paused: string | null = null;
@@ -179,6 +186,11 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
           log({ event: 'member_restart_failed', member: restart.member, action: restart.action, attempt: restart.attempt, message: fields.message ?? String(error), detail: fields.detail ?? null });
         },
       )
+      // The success handler writes files too: whatever it throws is logged, never an unhandled
+      // rejection (which would end the process).
+      .catch((error: unknown) => {
+        log({ event: 'error', where: 'member_restart', member: restart.member, message: (error as Error).message ?? String(error) });
+      })
       .finally(() => {
         restartCore = restartEnded(restartCore, restart.member);
         restarting = null;
@@ -258,81 +270,102 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
     }
   };
 
-  try {
-    while (!options.signal.aborted) {
-      const started = performance.now();
-      const state = readClusterStateFor(config);
-      const owner = clusterLockOwner(config.dataRoot);
-      if (state !== null && state.transition !== null && state.transition !== undefined && (owner === null || owner.pid === process.pid)) {
-        // Not counted: the primary the state names may be the one being replaced.
-        core = monitorStep(core, { kind: 'paused', atMs: nowMs() }, policy).core;
+  /** One turn of the loop: read the state, check, renew, observe, fail over if the core says so. */
+  const iteration = async (): Promise<void> => {
+    const state = readClusterStateFor(config);
+    const owner = clusterLockOwner(config.dataRoot);
+    if (state !== null && state.transition !== null && state.transition !== undefined && (owner === null || owner.pid === process.pid)) {
+      // Not counted: the primary the state names may be the one being replaced.
+      core = monitorStep(core, { kind: 'paused', atMs: nowMs() }, policy).core;
+      await closeSession();
+      await settle();
+    } else if (state === null || (owner !== null && owner.changes && owner.pid !== process.pid)) {
+      const reason = state === null ? 'the cluster has not been created yet' : `"${owner!.command}" (pid ${owner!.pid}) is changing the cluster`;
+      if (paused !== reason) log({ event: 'paused', reason });
+      paused = reason;
+      core = monitorStep(core, { kind: 'paused', atMs: nowMs() }, policy).core;
+      // A command that does not change who the primary is (up, a member's start or stop) may
+      // take longer than a lease: the primary that answers keeps its lease meanwhile.
+      if (state !== null && owner !== null && !owner.changesPrimary) {
+        const scan = highestOtherTimeline(state.primary).catch(() => null);
+        if (await check(state.primary)) await renewLease(state, state.primary, lastStatus!.timeline, await scan);
+        else await scan;
+      }
+    } else {
+      if (paused !== null) log({ event: 'resumed', primary: state.primary });
+      paused = null;
+      const scan = highestOtherTimeline(state.primary).catch(() => null);
+      const ok = await check(state.primary);
+      const highest = await scan;
+      const step = monitorStep(core, { kind: 'check', primary: state.primary, ok, atMs: nowMs() }, policy);
+      core = step.core;
+      if (!ok && !failing) log({ event: 'check_failed', primary: state.primary });
+      if (ok && failing) log({ event: 'primary_answers_again', primary: state.primary, missed: 0 });
+      failing = !ok;
+      if (ok) await renewLease(state, state.primary, lastStatus!.timeline, highest);
+      if (ok) await observe(state);
+      if (ok) await maintainSynchronousNames(state, lastStatus!);
+      if (ok && failoverRefusedFor === state.primary) failoverRefusedFor = null;
+      if (restarting === null) restartDeadMembers(state);
+      if (step.action.kind === 'failover') {
+        const action = step.action;
+        log({ event: 'primary_down', primary: action.primary, missedChecks: action.missed, silentMs: Math.round(action.silentMs), waitedFor: action.waitedFor });
         await closeSession();
-        await settle();
-      } else if (state === null || (owner !== null && owner.changes && owner.pid !== process.pid)) {
-        const reason = state === null ? 'the cluster has not been created yet' : `"${owner!.command}" (pid ${owner!.pid}) is changing the cluster`;
-        if (paused !== reason) log({ event: 'paused', reason });
-        paused = reason;
-        core = monitorStep(core, { kind: 'paused', atMs: nowMs() }, policy).core;
-        // A command that does not change who the primary is (up, a member's start or stop) may
-        // take longer than a lease: the primary that answers keeps its lease meanwhile.
-        if (state !== null && owner !== null && !owner.changesPrimary) {
-          const scan = highestOtherTimeline(state.primary);
-          if (await check(state.primary)) await renewLease(state, state.primary, lastStatus!.timeline, await scan);
-          else await scan;
-        }
-      } else {
-        if (paused !== null) log({ event: 'resumed', primary: state.primary });
-        paused = null;
-        const scan = highestOtherTimeline(state.primary);
-        const ok = await check(state.primary);
-        const highest = await scan;
-        const step = monitorStep(core, { kind: 'check', primary: state.primary, ok, atMs: nowMs() }, policy);
-        core = step.core;
-        if (!ok && !failing) log({ event: 'check_failed', primary: state.primary });
-        if (ok && failing) log({ event: 'primary_answers_again', primary: state.primary, missed: 0 });
-        failing = !ok;
-        if (ok) await renewLease(state, state.primary, lastStatus!.timeline, highest);
-        if (ok) await observe(state);
-        if (ok) await maintainSynchronousNames(state, lastStatus!);
-        if (ok && failoverRefusedFor === state.primary) failoverRefusedFor = null;
-        if (restarting === null) restartDeadMembers(state);
-        if (step.action.kind === 'failover') {
-          const action = step.action;
-          log({ event: 'primary_down', primary: action.primary, missedChecks: action.missed, silentMs: Math.round(action.silentMs), waitedFor: action.waitedFor });
-          await closeSession();
-          try {
-            // Tied to the primary judged gone, in the state it was judged in: if a person changed
-            // the primary while this waited for the lock, nothing is done (failover-guard.ts).
-            const result = await clusterFailover(ctx, {
-              initiator: 'monitor',
-              expected: { primary: action.primary, generation: state.generation },
-              leaseTimedFor: action.primary,
-            });
+        try {
+          // Tied to the primary judged gone, in the state it was judged in: if a person changed
+          // the primary while this waited for the lock, nothing is done (failover-guard.ts).
+          const result = await clusterFailover(ctx, {
+            initiator: 'monitor',
+            expected: { primary: action.primary, generation: state.generation },
+            leaseTimedFor: action.primary,
+          });
+          log({
+            event: 'failover', from: result.from, to: result.to, timeline: result.timeline, lsn: result.lsn,
+            promotionMs: result.unavailableMs, durationMs: result.durationMs, detectedAfterMs: Math.round(action.silentMs), oldPrimaryStopped: result.oldPrimaryStopped,
+            warnings: result.warnings, decision: result.decision,
+          });
+          core = monitorStep(core, { kind: 'failoverEnded', promoted: true, atMs: nowMs() }, policy).core;
+          failing = false;
+        } catch (error) {
+          const fields = error as { message?: string; detail?: string; code?: string };
+          if (fields.code === ClusterErrorCode.stateChanged) {
+            // Nothing was done: the next check looks at the state as it is now (a new primary
+            // starts a new count; the same one, still silent, is failed over then).
+            log({ event: 'failover_abandoned', primary: action.primary, generation: state.generation, message: fields.message ?? String(error) });
+          } else {
             log({
-              event: 'failover', from: result.from, to: result.to, timeline: result.timeline, lsn: result.lsn,
-              promotionMs: result.unavailableMs, durationMs: result.durationMs, detectedAfterMs: Math.round(action.silentMs), oldPrimaryStopped: result.oldPrimaryStopped,
-              warnings: result.warnings, decision: result.decision,
+              event: 'failover_refused', primary: action.primary, code: fields.code ?? null, message: fields.message ?? String(error), detail: fields.detail ?? null,
+              decision: error instanceof NoCandidateError ? error.decision : null,
             });
-            core = monitorStep(core, { kind: 'failoverEnded', promoted: true, atMs: nowMs() }, policy).core;
-            failing = false;
-          } catch (error) {
-            const fields = error as { message?: string; detail?: string; code?: string };
-            if (fields.code === ClusterErrorCode.stateChanged) {
-              // Nothing was done: the next check looks at the state as it is now (a new primary
-              // starts a new count; the same one, still silent, is failed over then).
-              log({ event: 'failover_abandoned', primary: action.primary, generation: state.generation, message: fields.message ?? String(error) });
-            } else {
-              log({
-                event: 'failover_refused', primary: action.primary, code: fields.code ?? null, message: fields.message ?? String(error), detail: fields.detail ?? null,
-                decision: error instanceof NoCandidateError ? error.decision : null,
-              });
-              core = monitorStep(core, { kind: 'failoverEnded', promoted: false, atMs: nowMs() }, policy).core;
-              failoverRefusedFor = action.primary;
-            }
+            core = monitorStep(core, { kind: 'failoverEnded', promoted: false, atMs: nowMs() }, policy).core;
+            failoverRefusedFor = action.primary;
           }
         }
       }
-      const waitMs = Math.max(0, policy.healthCheckIntervalMs - (performance.now() - started));
+    }
+  };
+
+  /** Errors in a row: each one logged, and the next turn waits longer (errorBackoffMs). */
+  let consecutiveErrors = 0;
+
+  try {
+    while (!options.signal.aborted) {
+      const started = performance.now();
+      let backoffMs = 0;
+      // An error in one turn (a damaged state file, a primary the config no longer lists, an I/O
+      // error) is logged and the monitor carries on: dying would only have its supervisor start
+      // it again into the same error, and give up after a few.
+      try {
+        await iteration();
+        consecutiveErrors = 0;
+      } catch (error) {
+        consecutiveErrors++;
+        backoffMs = errorBackoffMs(policy, consecutiveErrors);
+        const fields = error as { message?: string; detail?: string; hint?: string; code?: string };
+        log({ event: 'error', message: fields.message ?? String(error), code: fields.code ?? null, detail: fields.detail ?? null, hint: fields.hint ?? null, consecutive: consecutiveErrors, retryInMs: backoffMs });
+        await closeSession();
+      }
+      const waitMs = Math.max(backoffMs, policy.healthCheckIntervalMs - (performance.now() - started));
       await new Promise<void>((resolve) => {
         const onAbort = () => {
           clearTimeout(timer);
