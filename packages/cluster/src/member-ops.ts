@@ -9,7 +9,8 @@ import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { findMember, streamAddress, type MemberConfig } from './config.js';
 import { addressOf, initSettings, memberSettings, normalizedSetting, onMember, replicationPasswordOf, standbySettings, waitUntil, type ClusterContext } from './context.js';
 import { appendHistory } from './history.js';
-import { isDataDirectory, pruneSlots, readControlSummary, removeFence, runningServer } from './member-files.js';
+import { isDataDirectory, pruneSlots, readControlSummary, removeFence, runningServer, writeFence } from './member-files.js';
+import type { NodeControl } from './node-control.js';
 import { probeMember, probeMembers, observePrimary, type MemberProbe } from './members.js';
 import { effectiveUpstream, synchronousNamesInput, withMember, writeClusterState, type ClusterState } from './state.js';
 import { synchronousStandbyNamesFor } from './synchronous-names.js';
@@ -130,12 +131,22 @@ export async function rejoinMember(ctx: ClusterContext, state: ClusterState, mem
     await onMember(member, 'walship stop', () => ctx.control.stop({ dataDir: member.dataDir, mode: 'fast' }));
   }
   const control = readControlSummary(member.dataDir);
+  let fenceLifted = false;
   if (role === 'fenced' && control !== null && !control.cleanShutdown) {
     // The crash recovery the rewind runs first must run as the primary this directory last was.
     removeFence(member.dataDir);
+    fenceLifted = true;
   }
   ctx.progress(`${member.name}: rewinding from ${upstream.name} (${addressOf(ctx, upstream)})`);
-  const rewind = await onMember(member, `walship rewind from ${upstream.name}`, () => ctx.control.rewind({ dataDir: member.dataDir, source: addressOf(ctx, upstream), ...passwordFor(ctx, upstream) }));
+  let rewind: Awaited<ReturnType<NodeControl['rewind']>>;
+  try {
+    rewind = await onMember(member, `walship rewind from ${upstream.name}`, () => ctx.control.rewind({ dataDir: member.dataDir, source: addressOf(ctx, upstream), ...passwordFor(ctx, upstream) }));
+  } catch (error) {
+    // A failed rewind leaves the old primary's directory as it was: fenced again, so that
+    // whoever starts it gets a read-only server, never a second primary.
+    if (fenceLifted) writeFence(member.dataDir);
+    throw error;
+  }
   ctx.progress(`${member.name}: ${rewind.rewound ? `rewound (histories forked at ${rewind.divergenceLsn ?? '?'})` : 'nothing to rewind: it never went past the fork'}`);
   await onMember(member, 'writing its settings', () =>
     ctx.control.setSettings({ dataDir: member.dataDir, settings: memberSettings(ctx.config, target, member, upstream) }),
