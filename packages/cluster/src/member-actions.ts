@@ -39,7 +39,17 @@ export async function memberAction(
   ctx: ClusterContext,
   action: MemberAction,
   name: string,
-  options: { mode?: StopMode; timeoutMs?: number } = {},
+  options: {
+    mode?: StopMode;
+    timeoutMs?: number;
+    /**
+     * `start` of a member that is not fenced: wait until it streams and record the primary's
+     * report, under the lock (the default). The monitor's own restarts pass false: the lock is
+     * let go once the member runs, so that a failover the monitor may need meanwhile does not
+     * wait out a standby's catching up (the monitor's checks see it stream, or die again).
+     */
+    settle?: boolean;
+  } = {},
 ): Promise<MemberActionResult> {
   const member = findMember(ctx.config, name);
   const timeoutMs = options.timeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
@@ -72,6 +82,7 @@ export async function memberAction(
           state = await rejoinMember(ctx, state, member, timeoutMs);
         } else {
           await startMember(ctx, state, member, timeoutMs);
+          if (options.settle === false) return { ...done(true), state };
           await waitStreaming(ctx, state, [member], timeoutMs);
         }
         state = await recordObservation(ctx, state);

@@ -44,7 +44,7 @@ import { initialSynchronousModeCore, relaxedSynchronousNames, synchronousCandida
  */
 const OBSERVATION_REFRESH_MS = 1_000;
 
-/** A restart of a dead member (a start, or a rejoin's rewind) that takes longer than this has failed. */
+/** A restart of a dead member (its start, until it accepts connections) that takes longer than this has failed. */
 const RESTART_TIMEOUT_MS = 30_000;
 
 export interface MonitorOptions {
@@ -172,7 +172,9 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
     if (restart === null) return;
     log({ event: 'member_restart', member: restart.member, action: restart.action, attempt: restart.attempt });
     const began = Date.now();
-    restarting = memberAction(ctx, 'start', restart.member, { timeoutMs: RESTART_TIMEOUT_MS })
+    // Started, not waited for until it streams: the lock is let go as soon as it runs, so that
+    // a failover needed meanwhile is not held for a standby's catching up (up to LOCK_WAIT_MS).
+    restarting = memberAction(ctx, 'start', restart.member, { timeoutMs: RESTART_TIMEOUT_MS, settle: false })
       .then(
         (result) => {
           log({ event: 'member_restarted', member: restart.member, action: restart.action, pid: result.pid, durationMs: Date.now() - began });
