@@ -27,7 +27,7 @@ function formatReport(report: DrillReport): string {
     `drill ${report.scenario}: ${report.verdict.toUpperCase()}`,
     `  fault on ${report.faultedMember}; primary ${report.primaryBefore} -> ${report.primaryAfter}; timelines ${report.timelines.join(', ') || '-'}; failover ${report.failoverMode}`,
     `  writes: ${report.ackedWrites} acknowledged, ${report.ackedWritesLost} of them lost, ${report.indeterminateWrites} indeterminate, ${report.failedWrites} refused`,
-    `  split brain: ${report.splitBrainMs} ms; detection ${ms(report.detectionMs)}, promotion ${ms(report.promotionMs)}, writes unavailable ${report.unavailableMs} ms`,
+    `  split brain: ${report.splitBrainMs} ms${report.conflictingAcks > 0 ? ` (${report.conflictingAcks} acknowledgements in the window)` : ''}; detection ${ms(report.detectionMs)}, promotion ${ms(report.promotionMs)}, writes unavailable ${report.unavailableMs} ms`,
     `  synchronous replication in force: ${report.synchronousEnforced ? 'yes' : 'no'}; old primary rejoined: ${report.oldPrimaryRejoined === null ? '-' : report.oldPrimaryRejoined ? 'yes' : 'no'}`,
     ...report.reasons.map((reason) => `  ${report.verdict === 'fail' ? 'why' : 'note'}: ${reason}`),
     ...report.lost.slice(0, 5).map((lost) => `  lost: ${lost.key} on ${lost.member}${lost.found === null ? '' : ` (found ${lost.found})`}`),
