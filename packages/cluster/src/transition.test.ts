@@ -9,6 +9,7 @@ import { readHistory } from './history.js';
 import type { NodeControl, NodeStatusView } from './node-control.js';
 import { initialClusterState, readClusterState, stateFilePath, withNewPrimary, writeClusterState, type ClusterState, type PrimaryTransition } from './state.js';
 import { abandonTransition, completeTransition, judgeTransition, leaseWithheldReason } from './transition.js';
+import { formatMembersTable } from './members.js';
 import { settleTransition } from './transition-settle.js';
 
 const CONFIG = `
@@ -79,6 +80,14 @@ describe('the transition in the state', () => {
     expect(() => readClusterState(dataRoot)).toThrow(/"transition.from" is s2, but the primary is n1/);
     writeFileSync(stateFilePath(dataRoot), JSON.stringify({ ...written, transition: { ...transition, to: 'x9' } }));
     expect(() => readClusterState(dataRoot)).toThrow(/"transition.to" must name a member/);
+  });
+});
+
+describe('cluster status', () => {
+  it('shows a pending transition under the table', () => {
+    const state = { ...running(initialClusterState(config())), transition };
+    expect(formatMembersTable(config(), state, [])).toMatch(/! a failover from n1 to s1 \(timeline 1\), started 2026-01-01T00:00:00.000Z, was interrupted and is not settled yet: no lease is granted until it is/);
+    expect(formatMembersTable(config(), { ...state, transition: null }, [])).not.toMatch(/interrupted/);
   });
 });
 
