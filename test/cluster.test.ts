@@ -19,7 +19,9 @@
  * and a standby that dies is started again; every drill scenario runs once on it with short
  * timings (its safety verdict asserted; hang-primary's frozen primary and partition-primary's
  * cut-off one are left alive by the failover and, resumed or healed, acknowledge nothing once
- * their lease has run out); and it stops with down, the proxy last.
+ * their lease has run out); a failover that dies right after the promotion (made by hand under
+ * the lock) is settled by the monitor from the transition it recorded; and it stops with down,
+ * the proxy last.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -587,6 +589,73 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
     if (scenario === 'hang-primary' || scenario === 'partition-primary') expect(report.oldPrimaryStopped).toBe('lease');
     expect(fs.existsSync(path.join(report.artifacts, 'report.json'))).toBe(true);
     expect(fs.existsSync(path.join(report.artifacts, 'writes.jsonl'))).toBe(true);
+  });
+
+  it('settles a failover whose process died right after the promotion: the state completed, the old primary fenced, writes back', async () => {
+    const cluster_ = await import('@walship/cluster');
+    const config = cluster_.loadClusterConfig(configFile, { basePort, dataRoot });
+    await waitFor('the standbys to stream and replay all', () => {
+      const members = json<MembersDocument>(cluster('status', '--json')).members.filter((m) => m.role === 'standby');
+      return members.length === 2 && members.every((m) => m.state === 'streaming' && m.lagBytes === 0);
+    }, 20_000);
+    // A failover, as failover.ts does it, that dies between asking for the promotion and the
+    // state naming the new primary: under the lock (the monitor pauses), the old primary killed
+    // and fenced, the transition written, the target given its synchronous names and promoted.
+    const lock = await cluster_.acquireClusterLock(dataRoot, 'test: a failover that dies after the promotion', undefined, true, true);
+    let released = false;
+    try {
+      const state = cluster_.readClusterStateFor(config)!;
+      const from = state.primary;
+      const to = config.members.find((m) => state.members[m.name]?.role === 'standby')!.name;
+      const fromDir = path.join(dataRoot, from);
+      process.kill(Number(fs.readFileSync(path.join(fromDir, 'postmaster.pid'), 'utf8').split('\n')[0]), 'SIGKILL');
+      await waitFor(`${from} to be gone`, () => !fs.existsSync(path.join(fromDir, 'postmaster.pid')) || !processAlive(Number(fs.readFileSync(path.join(fromDir, 'postmaster.pid'), 'utf8').split('\n')[0])));
+      fs.writeFileSync(path.join(fromDir, 'standby.signal'), '');
+      const fence = { at: new Date().toISOString(), reason: `failover to ${to}`, timeline: state.timeline, newPrimary: to };
+      const recorded = cluster_.writeClusterState(dataRoot, { ...state, transition: { kind: 'failover', from, to, fromTimeline: state.timeline, startedAt: fence.at, fence } });
+      const names = cluster_.synchronousStandbyNamesFor(config, cluster_.synchronousNamesInput(cluster_.withMember(recorded, from, { role: 'fenced', fence }), to));
+      const toDir = path.join(dataRoot, to);
+      expect(walship(['set', '-D', toDir, 'synchronous_standby_names', names]).status).toBe(0);
+      const promoted = walship(['promote', '-D', toDir]);
+      expect(promoted.status, promoted.stderr).toBe(0);
+      // While the transition is there, status shows it.
+      expect(json<{ transition: { from: string; to: string } | null }>(cluster('status', '--json')).transition).toMatchObject({ from, to });
+      lock.release();
+      released = true;
+
+      // The monitor settles it: the target answers as the primary of a later timeline.
+      const settled = await waitFor('the monitor to settle the transition', () => {
+        const now = cluster_.readClusterStateFor(config)!;
+        return now.primary === to && (now.transition ?? null) === null ? now : null;
+      }, 20_000);
+      expect(settled.timeline).toBe(state.timeline + 1);
+      expect(settled.members[from]).toMatchObject({ role: 'fenced', fence: { newPrimary: to } });
+      const { events } = json<{ events: Array<{ event: string; member: string; from: string | null; initiator?: string }> }>(cluster('history', '--json'));
+      expect(events.at(-1)).toMatchObject({ event: 'transition', member: to, from, initiator: 'monitor' });
+      const log = fs.readFileSync(path.join(dataRoot, 'monitor.log'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { event: string; outcome?: string });
+      expect(log.filter((entry) => entry.event === 'transition_settled').at(-1)).toMatchObject({ outcome: 'completed' });
+      // The new primary gets its lease from the monitor and takes writes.
+      const port = config.members.find((m) => m.name === to)!.port;
+      await waitFor(`${to} to take a write`, async () => {
+        try {
+          const client = await WalshipClient.connect({ port, timeoutMs: 1_000 });
+          try {
+            await client.put('after-the-settled-transition', 'written', { timeoutMs: 1_000 });
+            return true;
+          } finally {
+            await client.close();
+          }
+        } catch {
+          return false;
+        }
+      }, 20_000, 100);
+      // up rejoins the fenced old primary, and the cluster is whole again.
+      const up = json<MembersDocument & { rejoined: string[] }>(cluster('up', '--json'));
+      expect(up.rejoined).toEqual([from]);
+      expect(up.primary).toBe(to);
+    } finally {
+      if (!released) lock.release();
+    }
   });
 
   it('down stops the monitor first, then the members, then the proxy, and leaves no process behind', () => {
