@@ -1,6 +1,9 @@
 /**
  * One WebSocket to a node's `/client` path and its authentication handshake (libpq's
- * PQconnectStart / PQconnectPoll in one promise). The client (`client.ts`) owns what happens on
+ * PQconnectStart / PQconnectPoll in one promise). The password is sent only when the node asks
+ * for it: in the clear for `authRequest` method `password`, or proven without being sent with
+ * SCRAM-SHA-256 (`scram-sha-256`), where the node must prove in turn that it knows the user's
+ * verifier (its `saslFinal`) before the client accepts `authOk`. The client (`client.ts`) owns what happens on
  * top: requests, timeouts and reconnects. A Connection never reconnects by itself; once closed
  * it reports why through `onClose`, exactly once.
  */
@@ -14,6 +17,7 @@ import {
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
 } from '@walship/protocol';
+import { SCRAM_SHA_256_NAME, ScramClient, ScramError } from '@walship/protocol';
 import type { AuthOkMessage, ClientMessage, ErrorMessage, ServerMessage } from '@walship/protocol';
 import { ClientErrorCode, toClientError, WalshipClientError } from './client-error.js';
 import { CLOSE_TIMEOUT_MS, MAX_TIMER_MS } from './constants.js';
@@ -144,7 +148,6 @@ export class Connection {
         try {
           const startup: ClientMessage = { type: 'startup', protocolVersion: PROTOCOL_VERSION };
           if (options.user !== undefined) startup.user = options.user;
-          if (typeof options.password === 'string') startup.password = options.password;
           if (options.applicationName !== undefined) startup.applicationName = options.applicationName;
           send(startup);
         } catch (error) {
@@ -164,9 +167,42 @@ export class Connection {
         }
         switch (message.type) {
           case 'authRequest':
-            void answerPassword();
+            if (message.method === 'scram-sha-256') void startScram();
+            else void answerPassword();
+            return;
+          case 'saslContinue':
+            if (scram === null) {
+              fail(new WalshipClientError(ClientErrorCode.protocolViolation, 'server sent "saslContinue" without a SASL exchange'));
+              return;
+            }
+            try {
+              send({ type: 'saslResponse', data: scram.handleServerFirst(message.data) });
+            } catch (error) {
+              fail(scramFailure(error));
+            }
+            return;
+          case 'saslFinal':
+            if (scram === null) {
+              fail(new WalshipClientError(ClientErrorCode.protocolViolation, 'server sent "saslFinal" without a SASL exchange'));
+              return;
+            }
+            try {
+              scram.verifyServerFinal(message.data);
+            } catch (error) {
+              fail(scramFailure(error));
+            }
             return;
           case 'authOk': {
+            if (scram !== null && !scram.verified) {
+              // The server never proved it knows the verifier: it may be an impostor.
+              fail(
+                new WalshipClientError(ClientErrorCode.authenticationFailed, 'server accepted the connection without completing SCRAM authentication', {
+                  detail: `The server at ${endpoint(options)} did not prove that it knows the user's password verifier.`,
+                  hint: 'The server may not be the node you meant to reach; check the host and port.',
+                }),
+              );
+              return;
+            }
             settled = true;
             clearTimeout(timer);
             socket.removeAllListeners();
@@ -184,6 +220,38 @@ export class Connection {
             fail(new WalshipClientError(ClientErrorCode.protocolViolation, `server sent "${message.type}" during authentication`));
         }
       });
+
+      let scram: ScramClient | null = null;
+
+      function scramFailure(error: unknown): WalshipClientError {
+        if (error instanceof ScramError) {
+          return new WalshipClientError(ClientErrorCode.authenticationFailed, error.message, {
+            detail: error.detail ?? `During SCRAM-SHA-256 authentication with the server at ${endpoint(options)}.`,
+            hint: error.message === 'incorrect server signature' ? 'The server does not know this user\'s password verifier: it may not be the node you meant to reach.' : undefined,
+          });
+        }
+        return toClientError(error, ClientErrorCode.authenticationFailed);
+      }
+
+      async function startScram(): Promise<void> {
+        if (options.password === undefined) {
+          fail(
+            new WalshipClientError(ClientErrorCode.authenticationFailed, 'no password supplied', {
+              detail: `The server at ${endpoint(options)} requires SCRAM-SHA-256 authentication.`,
+              hint: 'Pass a password to WalshipClient.connect.',
+            }),
+          );
+          return;
+        }
+        try {
+          const password = typeof options.password === 'string' ? options.password : await options.password();
+          if (settled) return;
+          scram = new ScramClient({ password });
+          send({ type: 'saslInitialResponse', mechanism: SCRAM_SHA_256_NAME, data: scram.clientFirstMessage() });
+        } catch (error) {
+          fail(toClientError(error, ClientErrorCode.authenticationFailed));
+        }
+      }
 
       async function answerPassword(): Promise<void> {
         if (options.password === undefined) {

@@ -40,3 +40,4 @@ export {
   type WalSenderControlMessage,
 } from './replication-validate.js';
 export { BackupStreamChecker } from './replication-backup-stream.js';
+export * from './scram.js';

@@ -10,9 +10,13 @@
  * - Optional fields are omitted (a msgpack nil is accepted as "omitted" on decode).
  * - Unknown fields are ignored on decode and not passed on (forward compatibility).
  *
- * A session: the client sends `startup`; the server answers `authOk`, or `authRequest` (a
- * password is needed and none was sent; the client answers with `password`), or an `error`
- * without `id` and closes. Then the client sends requests, each with a client-chosen `id`, any
+ * A session: the client sends `startup`; the server answers `authOk`, or `authRequest`, or an
+ * `error` without `id` and closes. `authRequest` with method `password` (the node's `password`
+ * setting, compared in the clear): the client answers with `password`. With method
+ * `scram-sha-256` (PostgreSQL's AuthenticationSASL): the client sends `saslInitialResponse`
+ * (SCRAM's client-first-message), the server `saslContinue` (server-first), the client
+ * `saslResponse` (client-final), the server `saslFinal` (server-final, which the client checks:
+ * the server's proof that it knows the user's verifier), then `authOk`. Then the client sends requests, each with a client-chosen `id`, any
  * number at once (pipelined); the server answers each with a `result` or an `error` carrying the
  * same `id`, in any order. An `error` without `id` is about the connection (FATAL) and is
  * followed by the server closing it.
@@ -39,9 +43,39 @@ export interface PasswordMessage {
   password: string;
 }
 
+/** How the server wants the client to authenticate. */
+export type AuthMethod = 'password' | 'scram-sha-256';
+
+export const AUTH_METHODS: readonly AuthMethod[] = ['password', 'scram-sha-256'];
+
 export interface AuthRequestMessage {
   type: 'authRequest';
-  method: 'password';
+  method: AuthMethod;
+}
+
+/** SASLInitialResponse: the chosen mechanism (`SCRAM-SHA-256`) and the client-first-message. */
+export interface SaslInitialResponseMessage {
+  type: 'saslInitialResponse';
+  mechanism: string;
+  data: string;
+}
+
+/** SASLResponse: the client-final-message. */
+export interface SaslResponseMessage {
+  type: 'saslResponse';
+  data: string;
+}
+
+/** AuthenticationSASLContinue: the server-first-message. */
+export interface SaslContinueMessage {
+  type: 'saslContinue';
+  data: string;
+}
+
+/** AuthenticationSASLFinal: the server-final-message (`v=<ServerSignature>`). */
+export interface SaslFinalMessage {
+  type: 'saslFinal';
+  data: string;
 }
 
 export interface AuthOkMessage {
@@ -224,7 +258,7 @@ export interface ErrorMessage {
 }
 
 /** Everything a client may send. */
-export type ClientMessage = StartupMessage | PasswordMessage | ClientRequest;
+export type ClientMessage = StartupMessage | PasswordMessage | SaslInitialResponseMessage | SaslResponseMessage | ClientRequest;
 
 /** Everything a server may send. */
-export type ServerMessage = AuthRequestMessage | AuthOkMessage | ErrorMessage | AnyResultMessage;
+export type ServerMessage = AuthRequestMessage | SaslContinueMessage | SaslFinalMessage | AuthOkMessage | ErrorMessage | AnyResultMessage;

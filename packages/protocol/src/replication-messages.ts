@@ -4,7 +4,8 @@
  * stream) carried over walship's WebSocket framing.
  *
  * A connection: the standby (or `walship basebackup`) sends `startup` and authenticates exactly
- * as a client session does (the password checked is `replication_password`). After `authOk` it
+ * as a client session does (SCRAM with a user that has the replication right, or under
+ * `auth_method = trust` the `replication_password` setting). After `authOk` it
  * sends commands, each with an `id`; the walsender answers each with a `result` or an `error`
  * carrying that `id`:
  *
@@ -39,6 +40,10 @@ import type {
   AuthRequestMessage,
   ErrorMessage,
   PasswordMessage,
+  SaslContinueMessage,
+  SaslFinalMessage,
+  SaslInitialResponseMessage,
+  SaslResponseMessage,
   StartupMessage,
   WireLsn,
 } from './messages.js';
@@ -262,6 +267,8 @@ export type BackupStreamMessage = BackupStartMessage | BackupFileMessage | Backu
 export type WalReceiverMessage =
   | StartupMessage
   | PasswordMessage
+  | SaslInitialResponseMessage
+  | SaslResponseMessage
   | ReplicationRequest
   | StandbyStatusUpdateMessage
   | CopyDoneMessage;
@@ -269,6 +276,8 @@ export type WalReceiverMessage =
 /** What the walsender sends: what the standby decodes. */
 export type WalSenderMessage =
   | AuthRequestMessage
+  | SaslContinueMessage
+  | SaslFinalMessage
   | AuthOkMessage
   | ErrorMessage
   | AnyReplicationResult

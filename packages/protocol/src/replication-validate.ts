@@ -4,7 +4,7 @@
  * fields, each of the right type and within its limit, or throws a ProtocolError naming the
  * field; the encoder and the decoder both go through them.
  *
- * The handshake (`startup`, `password`, `authRequest`, `authOk`) and `error` are the client
+ * The handshake (`startup`, `password`, `authRequest`, the SASL messages, `authOk`) and `error` are the client
  * protocol's and are validated by validate.ts's own functions. The field leaves (same messages,
  * same nil-is-absent rule) are validate.ts's too: both import them from wire-fields.ts.
  *
@@ -253,6 +253,8 @@ export function normalizeWalReceiverMessage(value: unknown): WalReceiverControlM
   switch (type) {
     case 'startup':
     case 'password':
+    case 'saslInitialResponse':
+    case 'saslResponse':
       return normalizeClientMessage(map) as WalReceiverControlMessage;
     case 'copyDone':
       return { type };
@@ -419,6 +421,8 @@ export function normalizeWalSenderMessage(value: unknown): WalSenderControlMessa
   const type = messageType(map);
   switch (type) {
     case 'authRequest':
+    case 'saslContinue':
+    case 'saslFinal':
     case 'authOk':
     case 'error':
       return normalizeServerMessage(map) as WalSenderControlMessage;
@@ -444,6 +448,8 @@ export function normalizeWalSenderMessage(value: unknown): WalSenderControlMessa
 
 const WAL_SENDER_CONTROL_TYPES: ReadonlySet<string> = new Set([
   'authRequest',
+  'saslContinue',
+  'saslFinal',
   'authOk',
   'error',
   'result',

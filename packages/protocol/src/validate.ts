@@ -28,7 +28,8 @@ import type {
   WireNodeStatus,
   WireOperation,
 } from './messages.js';
-import { REQUEST_TYPES, WAIT_LSN_MODES, WAIT_LSN_STATUSES } from './messages.js';
+import { AUTH_METHODS, REQUEST_TYPES, WAIT_LSN_MODES, WAIT_LSN_STATUSES } from './messages.js';
+import { MAX_SCRAM_MESSAGE_BYTES } from './scram.js';
 import type { WireMap } from './wire-fields.js';
 import {
   checkBinary,
@@ -217,6 +218,14 @@ export function normalizeClientMessage(value: unknown): ClientMessage {
       );
     case 'password':
       return { type, password: reqString(map, 'password', type, MAX_TEXT_BYTES) };
+    case 'saslInitialResponse':
+      return {
+        type,
+        mechanism: reqString(map, 'mechanism', type, MAX_NAME_BYTES, 1),
+        data: reqString(map, 'data', type, MAX_SCRAM_MESSAGE_BYTES),
+      };
+    case 'saslResponse':
+      return { type, data: reqString(map, 'data', type, MAX_SCRAM_MESSAGE_BYTES) };
     default:
       if ((REQUEST_TYPES as readonly string[]).includes(type)) return normalizeRequest(map, type as RequestType);
       return unknownType(type, 'a client message type');
@@ -367,7 +376,10 @@ export function normalizeServerMessage(value: unknown): ServerMessage {
   const type = messageType(map);
   switch (type) {
     case 'authRequest':
-      return { type, method: reqEnum(map, 'method', type, ['password'] as const) };
+      return { type, method: reqEnum(map, 'method', type, AUTH_METHODS) };
+    case 'saslContinue':
+    case 'saslFinal':
+      return { type, data: reqString(map, 'data', type, MAX_SCRAM_MESSAGE_BYTES) };
     case 'authOk':
       return {
         type,
@@ -384,7 +396,7 @@ export function normalizeServerMessage(value: unknown): ServerMessage {
   }
 }
 
-const SERVER_TYPES: ReadonlySet<string> = new Set(['authRequest', 'authOk', 'error', 'result']);
+const SERVER_TYPES: ReadonlySet<string> = new Set(['authRequest', 'saslContinue', 'saslFinal', 'authOk', 'error', 'result']);
 
 /** Whether a message type is one the server sends (otherwise it is the client's). */
 export function isServerMessageType(type: string): boolean {

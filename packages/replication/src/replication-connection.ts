@@ -1,12 +1,15 @@
 /**
  * The standby's end of a replication connection (libpqwalreceiver's role): a WebSocket to the
- * upstream's `/replication` path, the startup handshake with the replication password, commands
+ * upstream's `/replication` path, the startup handshake (SCRAM-SHA-256, whose server signature is
+ * checked before `authOk` is accepted, or the replication password when the upstream asks for it
+ * in the clear; the password is never sent unasked), commands
  * answered by id (IDENTIFY_SYSTEM, TIMELINE_HISTORY, slots), and then, after START_REPLICATION
  * or BASE_BACKUP, a stream of frames handed to the caller as they come. Used by the walreceiver
  * and by `walship basebackup`.
  */
 import { WebSocket } from 'ws';
 import {
+  SCRAM_SHA_256_NAME, ScramClient, ScramError,
   MAX_REPLICATION_FRAME_BYTES, PROTOCOL_VERSION, REPLICATION_PATH, decodeReplicationFrame, encodeReplicationMessage,
   type ReplicationRequestPayloads, type ReplicationRequestType, type ReplicationResultPayloads, type WalSenderMessage,
 } from '@walship/protocol';
@@ -97,12 +100,58 @@ export class ReplicationConnection {
 
   private handshake(): Promise<void> {
     return new Promise((resolve, reject) => {
+      let scram: ScramClient | null = null;
+      const refuse = (error: Error): void => {
+        reject(error);
+        this.socket.terminate();
+      };
+      const scramFailure = (error: unknown): Error =>
+        error instanceof ScramError
+          ? new WalshipError(ErrorCode.authenticationFailed, error.message, {
+            severity: 'FATAL',
+            detail: error.detail ?? `During SCRAM-SHA-256 authentication with the upstream at ${this.where()}.`,
+            ...(error.message === 'incorrect server signature' ? { hint: 'The upstream does not know this user\'s password verifier: it may not be the node primary_conninfo means.' } : {}),
+          })
+          : (error as Error);
       this.streamHandler = (message) => {
         if (message.type === 'authOk') {
+          if (scram !== null && !scram.verified) {
+            refuse(new WalshipError(ErrorCode.authenticationFailed, 'the upstream accepted the connection without completing SCRAM authentication', {
+              severity: 'FATAL',
+              detail: `The server at ${this.where()} did not prove that it knows the user's password verifier.`,
+              hint: 'The server may not be the node primary_conninfo means; check host and port.',
+            }));
+            return;
+          }
           this.member = message.member;
           this.upstreamRole = message.role;
           this.streamHandler = null;
           resolve();
+        } else if (message.type === 'authRequest' && message.method === 'scram-sha-256') {
+          if (this.options.password === undefined) {
+            reject(new WalshipError(ErrorCode.authenticationFailed, 'the upstream requires SCRAM-SHA-256 authentication, and no password was given', {
+              hint: 'Put user=... password=... in primary_conninfo (or a passfile), or set WALSHIP_USER and WALSHIP_PASSWORD for walship basebackup.',
+            }));
+            this.socket.close();
+            return;
+          }
+          try {
+            scram = new ScramClient({ password: this.options.password });
+            this.socket.send(encodeReplicationMessage({ type: 'saslInitialResponse', mechanism: SCRAM_SHA_256_NAME, data: scram.clientFirstMessage() }));
+          } catch (error) {
+            refuse(scramFailure(error));
+          }
+        } else if (message.type === 'saslContinue' || message.type === 'saslFinal') {
+          if (scram === null) {
+            refuse(new WalshipError(ErrorCode.protocolViolation, `the upstream sent "${message.type}" without a SASL exchange`));
+            return;
+          }
+          try {
+            if (message.type === 'saslContinue') this.socket.send(encodeReplicationMessage({ type: 'saslResponse', data: scram.handleServerFirst(message.data) }));
+            else scram.verifyServerFinal(message.data);
+          } catch (error) {
+            refuse(scramFailure(error));
+          }
         } else if (message.type === 'authRequest') {
           if (this.options.password === undefined) {
             reject(new WalshipError(ErrorCode.authenticationFailed, 'the upstream requires a replication password, and none was given', {
@@ -120,7 +169,6 @@ export class ReplicationConnection {
       this.socket.send(encodeReplicationMessage({
         type: 'startup', protocolVersion: PROTOCOL_VERSION, applicationName: this.options.applicationName,
         ...(this.options.user !== undefined ? { user: this.options.user } : {}),
-        ...(this.options.password !== undefined ? { password: this.options.password } : {}),
       }));
     });
   }

@@ -180,7 +180,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   await bindHttpServer(server, host, options.port);
   server.on('error', (error) => log('LOG', `listener: ${error.message}`));
   const port = (server.address() as net.AddressInfo).port;
-  if ((options.auth.password ?? '') === '' && !isLoopbackAddress(host)) {
+  if (options.auth.method !== 'scram-sha-256' && (options.auth.password ?? '') === '' && !isLoopbackAddress(host)) {
     log('WARNING', `no password is set: only loopback clients can connect to ${host}:${port}`);
   }
   log('LOG', `listening on ${host.includes(':') ? `[${host}]` : host}:${port}`);

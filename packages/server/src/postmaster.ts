@@ -46,7 +46,10 @@ import { Faults } from './faults.js';
 import { resolveListenAddress, startListener, type Listener } from './listener.js';
 import { startMetricsServer, type MetricsServer } from './metrics-http.js';
 import { collectNodeMetrics, renderNodeMetrics } from './metrics.js';
-import type { SessionAuth } from './session.js';
+import { authSettingsOf, type SessionAuth } from './session.js';
+import { AuthThrottle } from './auth/auth-throttle.js';
+import type { AuthMethodSetting } from './auth/client-authentication.js';
+import { USERS_FILE_NAME, UsersFileCache } from './auth/users-file.js';
 import { Logger } from './logger.js';
 import { NodeBackend } from './node-backend.js';
 import { PidFile } from './pidfile.js';
@@ -111,8 +114,11 @@ export class Postmaster {
   private readonly pidFile: PidFile;
   private listener: Listener | null = null;
   private metricsServer: MetricsServer | null = null;
-  /** Read by sessions at each handshake; a reload changes the password in place. */
-  private readonly auth: SessionAuth = {};
+  /**
+   * Read by sessions at each handshake; a reload changes it in place. The users file is read
+   * through its cache at each handshake, so `walship user` changes need no reload.
+   */
+  private readonly auth: SessionAuth;
   private readonly faults: Faults;
   private readonly foreground: boolean;
   private walWriter: WalWriter | null = null;
@@ -147,6 +153,7 @@ export class Postmaster {
     this.pidFile = new PidFile(this.dataDir, this.settings.get('port'), this.listenAddress());
     this.faults = new Faults(process.env.WALSHIP_FAULTS);
     this.foreground = options.foreground;
+    this.auth = { users: new UsersFileCache(this.dataDir), throttle: new AuthThrottle() };
     this.lease.required = this.settings.get('require_primary_lease');
     this.walSenders = new WalSenders({
       dataDir: this.dataDir,
@@ -163,9 +170,23 @@ export class Postmaster {
   }
 
   private applyAuth(): void {
-    const password = this.settings.get('password');
-    if (password) this.auth.password = password;
-    else delete this.auth.password;
+    this.auth.method = this.settings.get('auth_method') as AuthMethodSetting;
+    this.auth.password = this.settings.get('password');
+    this.auth.replicationPassword = this.settings.get('replication_password');
+    if (this.auth.method !== 'scram-sha-256') return;
+    const ignored = (['password', 'replication_password'] as const).filter((name) => this.settings.get(name) !== '');
+    if (ignored.length > 0) {
+      this.log('WARNING', `${ignored.join(' and ')} ${ignored.length > 1 ? 'are' : 'is'} ignored: auth_method is scram-sha-256, so connections authenticate as users of ${USERS_FILE_NAME}`);
+    }
+    try {
+      const users = this.auth.users?.current() ?? null;
+      if (users === null || users.users.size === 0) {
+        this.log('WARNING', `auth_method is scram-sha-256 but ${USERS_FILE_NAME} has no users: every connection will be refused`);
+        this.log('HINT', `Add one with "walship user add -D ${this.dataDir} NAME --rights all".`);
+      }
+    } catch (error) {
+      this.reportFatal(error);
+    }
   }
 
   get log(): LogFunction {
@@ -688,7 +709,8 @@ export class Postmaster {
   private replicationBackend(): ReplicationBackend {
     return {
       refusal: () => this.replicationRefusal(),
-      replicationPassword: () => this.settings.get('replication_password'),
+      authSettings: () => authSettingsOf(this.auth),
+      ...(this.auth.throttle === undefined ? {} : { throttle: this.auth.throttle }),
       memberName: () => this.memberName,
       role: () => this.role,
       identifySystem: () => ({

@@ -1,17 +1,19 @@
 /**
  * A replication connection's session (the walsender backend before and around WalSndLoop): the
- * startup handshake, checked against `replication_password` (trust for loopback peers when none
- * is set, as for client sessions), then the replication commands. START_REPLICATION hands the
+ * startup handshake (auth/client-authentication.ts: SCRAM-SHA-256 as a user with the replication
+ * right, or under `auth_method = trust` the `replication_password` setting or loopback trust;
+ * failures slowed down per address as for client sessions), then the replication commands. START_REPLICATION hands the
  * socket to a walsender for as long as it streams; BASE_BACKUP streams a copy of the data
  * directory. A malformed frame ends this connection with a protocol error; the node goes on.
  */
 import type { WebSocket } from 'ws';
 import { ErrorCode, WalshipError, type LogFunction } from '@walship/engine';
 import {
-  PROTOCOL_VERSION, decodeReplicationFrame, encodeReplicationMessage,
+  DEFAULT_USER, PROTOCOL_VERSION, decodeReplicationFrame, encodeReplicationMessage,
   type ReplicationRequest, type ReplicationResultPayloads, type ReplicationResultType, type WalReceiverMessage,
 } from '@walship/protocol';
-import { isLoopbackAddress } from './session.js';
+import { AuthThrottle } from './auth/auth-throttle.js';
+import { ClientAuthentication, type AuthSettings, type AuthStep } from './auth/client-authentication.js';
 
 /** How long a replication peer may take to authenticate (authentication_timeout). */
 const AUTHENTICATION_TIMEOUT_MS = 60_000;
@@ -20,7 +22,10 @@ const AUTHENTICATION_TIMEOUT_MS = 60_000;
 export interface ReplicationBackend {
   /** Whether replication connections are accepted now, and if not why (canAcceptConnections). */
   refusal(): { message: string; detail?: string; hint?: string } | null;
-  replicationPassword(): string;
+  /** How to authenticate, read at each handshake. */
+  authSettings(): AuthSettings;
+  /** The node's throttle of authentication failures (shared with client sessions). */
+  throttle?: AuthThrottle;
   memberName(): string;
   role(): 'primary' | 'standby';
   identifySystem(): ReplicationResultPayloads['identifySystem'];
@@ -44,13 +49,21 @@ export interface ReplicationBackend {
 export function startReplicationSession(socket: WebSocket, peer: { address: string; port: number }, backend: ReplicationBackend): void {
   let authenticated = false;
   let applicationName = '';
+  let user = DEFAULT_USER;
+  let authentication: ClientAuthentication | null = null;
+  let throttled = false;
+  let throttleTimer: NodeJS.Timeout | undefined;
+  const throttle = backend.throttle ?? new AuthThrottle();
   let busy = false;
   const log = backend.log;
   const where = `${peer.address}:${peer.port}`;
   const timer = setTimeout(() => {
     if (!authenticated) fatal(ErrorCode.protocolViolation, 'canceling authentication due to timeout');
   }, AUTHENTICATION_TIMEOUT_MS);
-  socket.on('close', () => clearTimeout(timer));
+  socket.on('close', () => {
+    clearTimeout(timer);
+    clearTimeout(throttleTimer);
+  });
   socket.on('error', () => socket.terminate());
 
   function send(message: Parameters<typeof encodeReplicationMessage>[0]): void {
@@ -79,18 +92,26 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
     });
   }
 
-  function authenticate(password: string | undefined, user: string): boolean {
-    const required = backend.replicationPassword();
-    if (required === '') {
-      if (isLoopbackAddress(peer.address)) return true;
-      log('LOG', `replication connection from ${where} refused: no replication_password is set, so only loopback peers may connect`);
-      fatal(ErrorCode.authenticationFailed, `no replication_password is set: replication connections are only accepted from this machine`, 'Set replication_password on the upstream and put password=... in primary_conninfo.');
-      return false;
+  function onAuthStep(step: AuthStep): void {
+    switch (step.step) {
+      case 'send':
+        send(step.message);
+        return;
+      case 'ok':
+        throttle.succeeded(peer.address);
+        if (step.final !== undefined) send(step.final);
+        authenticated = true;
+        clearTimeout(timer);
+        log('DEBUG', `replication connection authorized: user=${user} method=${step.method} application_name=${applicationName} host=${peer.address} port=${peer.port}`);
+        send({ type: 'authOk', serverVersion: '1', member: backend.memberName(), role: backend.role() });
+        return;
+      case 'fail':
+        if (step.counts) throttle.failed(peer.address, Date.now());
+        if (step.final !== undefined) send(step.final);
+        log('LOG', `replication connection from ${where}: ${step.message}: ${step.logDetail}`);
+        fatal(step.code, step.message, step.hint, step.detail);
+        return;
     }
-    if (password === required) return true;
-    log('LOG', `replication connection from ${where}: password authentication failed for user "${user}"`);
-    fatal(ErrorCode.authenticationFailed, `password authentication failed for user "${user}"`, 'Check the password in primary_conninfo (or WALSHIP_PASSWORD) against replication_password on the upstream.');
-    return false;
   }
 
   function onStartup(message: Extract<WalReceiverMessage, { type: 'startup' }>): void {
@@ -104,10 +125,22 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
       return;
     }
     applicationName = message.applicationName ?? '';
-    if (!authenticate(message.password, message.user ?? 'replication')) return;
-    authenticated = true;
-    clearTimeout(timer);
-    send({ type: 'authOk', serverVersion: '1', member: backend.memberName(), role: backend.role() });
+    user = message.user ?? DEFAULT_USER;
+    const begin = (): void => {
+      throttled = false;
+      authentication = new ClientAuthentication(backend.authSettings(), 'replication', peer.address, user);
+      onAuthStep(authentication.start(message.password));
+    };
+    // Repeated failures from this address: wait before authenticating (a timer, never blocking).
+    const waitMs = throttle.admit(peer.address, Date.now());
+    if (waitMs === 0) {
+      begin();
+      return;
+    }
+    throttled = true;
+    throttleTimer = setTimeout(() => {
+      if (socket.readyState === socket.OPEN) begin();
+    }, waitMs);
   }
 
   async function onRequest(request: ReplicationRequest): Promise<void> {
@@ -170,15 +203,21 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
       return;
     }
     if (!authenticated) {
-      if (message.type === 'startup') onStartup(message);
-      else fatal(ErrorCode.protocolViolation, `expected a startup message, got "${message.type}"`);
+      if (authentication === null && !throttled) {
+        if (message.type === 'startup') onStartup(message);
+        else fatal(ErrorCode.protocolViolation, `expected a startup message, got "${message.type}"`);
+      } else if (authentication !== null && (message.type === 'password' || message.type === 'saslInitialResponse' || message.type === 'saslResponse')) {
+        onAuthStep(authentication.onMessage(message));
+      } else {
+        fatal(ErrorCode.protocolViolation, `unexpected "${message.type}" message during authentication`);
+      }
       return;
     }
     if (busy) {
       fatal(ErrorCode.protocolViolation, `unexpected "${message.type}" message while a command is running`);
       return;
     }
-    if (message.type === 'startup' || message.type === 'password' || message.type === 'standbyStatusUpdate' || message.type === 'copyDone') {
+    if (message.type === 'startup' || message.type === 'password' || message.type === 'saslInitialResponse' || message.type === 'saslResponse' || message.type === 'standbyStatusUpdate' || message.type === 'copyDone') {
       fatal(ErrorCode.protocolViolation, `unexpected "${message.type}" message outside of streaming`);
       return;
     }

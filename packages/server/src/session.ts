@@ -2,12 +2,15 @@
  * A client session (PostgreSQL's backend process, in one object): one per WebSocket on
  * `/client`.
  *
- * The listener starts it on an accepted socket. It authenticates first (ClientAuthentication):
- * the `startup` message, the node's state (a node that is starting, recovering or stopping
- * refuses with `cannot_connect_now`), then trust for loopback peers when no password is set, or
- * the password. Then it reads requests, executes them against the Backend — several at once, up
- * to MAX_IN_FLIGHT_REQUESTS, replies tagged with the request id in completion order — and
- * answers each with a result or an error.
+ * The listener starts it on an accepted socket. It authenticates first: the `startup` message,
+ * the node's state (a node that is starting, recovering or stopping refuses with
+ * `cannot_connect_now`), a wait when its address failed to authenticate just before
+ * (auth/auth-throttle.ts), then auth/client-authentication.ts (SCRAM-SHA-256 against the users
+ * file, or under `auth_method = trust` the `password` setting or loopback trust). Then it reads
+ * requests, checks each against the user's rights (auth/rights.ts: a missing right is an ERROR
+ * reply, the session goes on), executes them against the Backend — several at once, up to
+ * MAX_IN_FLIGHT_REQUESTS, replies tagged with the request id in completion order — and answers
+ * each with a result or an error.
  *
  * How it stops: the client closes; or the session ends itself with a FATAL error (a malformed
  * frame, failed authentication, the listener's `closeAllSessions` at shutdown), sent as an error
@@ -16,7 +19,6 @@
  * a client sends can throw out of the session's event handlers, so the node keeps serving the
  * others.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { RawData, WebSocket } from 'ws';
 import { ErrorCode, WalshipError } from '@walship/engine';
@@ -39,6 +41,12 @@ import {
 } from '@walship/protocol';
 import type { AnyResultMessage, ClientMessage, ClientRequest, ErrorMessage, ServerMessage, StartupMessage } from '@walship/protocol';
 import type { Backend, ServerState } from './backend.js';
+import { AuthThrottle } from './auth/auth-throttle.js';
+import { ClientAuthentication, type AuthSettings, type AuthStep } from './auth/client-authentication.js';
+import { permissionDenied, requiredRight, type Right } from './auth/rights.js';
+import { lookupSetting, settingDefinition } from './settings/index.js';
+
+export { isLoopbackAddress } from './auth/client-authentication.js';
 
 /**
  * How long a client may take to authenticate (PostgreSQL's authentication_timeout, 1 min). A
@@ -84,9 +92,32 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 /** pg_promote's default wait_seconds. */
 const DEFAULT_PROMOTE_WAIT_MS = 60_000;
 
-export interface SessionAuth {
-  /** When set (non-empty), every session must give it; read at each handshake (reloadable). */
-  password?: string;
+/**
+ * How sessions authenticate; read at each handshake, so that a reload changes it in place. Absent
+ * fields take their defaults: `auth_method = trust`, no password, no users file.
+ */
+export interface SessionAuth extends Partial<AuthSettings> {
+  /** Shared by every session of the node (client and replication), so that failures add up. */
+  throttle?: AuthThrottle;
+}
+
+/** The settings part of a SessionAuth, with its defaults. */
+export function authSettingsOf(auth: SessionAuth): AuthSettings {
+  return {
+    method: auth.method ?? 'trust',
+    password: auth.password ?? '',
+    replicationPassword: auth.replicationPassword ?? '',
+    ...(auth.users === undefined ? {} : { users: auth.users }),
+  };
+}
+
+/** Whether showing a setting needs the admin right (a password). */
+function isSecretSetting(name: string): boolean {
+  try {
+    return settingDefinition(lookupSetting(name)).secret === true;
+  } catch {
+    return false;
+  }
 }
 
 export interface SessionContext {
@@ -101,7 +132,7 @@ export interface Peer {
   port: number;
 }
 
-type SessionPhase = 'startup' | 'password' | 'authenticating' | 'ready' | 'closing';
+type SessionPhase = 'startup' | 'throttled' | 'exchange' | 'authenticating' | 'ready' | 'closing';
 
 /** Messages of `the database system is ...`, by state (PostgreSQL's CAC_* answers). */
 export function notReadyMessage(state: ServerState): string {
@@ -118,17 +149,6 @@ export function notReadyMessage(state: ServerState): string {
   }
 }
 
-export function isLoopbackAddress(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
-}
-
-function passwordMatches(given: string, expected: string): boolean {
-  // Hash both so that the comparison takes the same time whatever the lengths.
-  const a = createHash('sha256').update(given, 'utf8').digest();
-  const b = createHash('sha256').update(expected, 'utf8').digest();
-  return timingSafeEqual(a, b);
-}
-
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -137,6 +157,11 @@ export class ClientSession {
   private phase: SessionPhase = 'startup';
   private user = DEFAULT_USER;
   private applicationName = '';
+  /** The user's rights, once authenticated. */
+  private rights: readonly Right[] = [];
+  private authentication: ClientAuthentication | null = null;
+  private throttleTimer: NodeJS.Timeout | undefined;
+  private readonly throttle: AuthThrottle;
   private readonly startedAt = Date.now();
   /** Ids of requests executing or waiting in the backlog. */
   private readonly inFlightIds = new Set<number>();
@@ -160,6 +185,7 @@ export class ClientSession {
   ) {
     // Each commit waiting for standbys listens on it, up to MAX_IN_FLIGHT_REQUESTS at once: not a leak.
     setMaxListeners(MAX_IN_FLIGHT_REQUESTS + 1, this.lifetime.signal);
+    this.throttle = context.auth.throttle ?? new AuthThrottle();
   }
 
   /** Attaches the socket's handlers and starts the authentication clock. */
@@ -230,18 +256,19 @@ export class ClientSession {
         }
         this.onStartup(message);
         return;
-      case 'password':
-        if (message.type !== 'password') {
-          this.protocolViolation(`expected a password message, got "${message.type}"`);
+      case 'exchange':
+        if (message.type !== 'password' && message.type !== 'saslInitialResponse' && message.type !== 'saslResponse') {
+          this.protocolViolation(`unexpected "${message.type}" message during authentication`);
           return;
         }
-        this.checkPassword(message.password);
+        this.onAuthStep(this.authentication!.onMessage(message));
         return;
+      case 'throttled':
       case 'authenticating':
         this.protocolViolation(`unexpected "${message.type}" message during authentication`);
         return;
       case 'ready':
-        if (message.type === 'startup' || message.type === 'password') {
+        if (message.type === 'startup' || message.type === 'password' || message.type === 'saslInitialResponse' || message.type === 'saslResponse') {
           this.protocolViolation(`unexpected "${message.type}" message after authentication`);
           return;
         }
@@ -275,42 +302,50 @@ export class ClientSession {
       this.fatal(ErrorCode.cannotConnectNow, notReadyMessage(state), CLOSE_TRY_AGAIN_LATER);
       return;
     }
-    const password = this.context.auth.password;
-    if (password === undefined || password === '') {
-      if (isLoopbackAddress(this.peer.address)) {
-        this.authorized();
+    // Repeated failures from this address: wait before authenticating (a timer, never blocking).
+    const waitMs = this.throttle.admit(this.peer.address, Date.now());
+    if (waitMs === 0) {
+      this.beginAuthentication(message.password);
+      return;
+    }
+    this.phase = 'throttled';
+    this.context.log('DEBUG', `authentication of host=${this.peer.address} port=${this.peer.port} delayed by ${waitMs} ms after failures`);
+    this.throttleTimer = setTimeout(() => this.guard(() => {
+      if (this.phase === 'throttled') this.beginAuthentication(message.password);
+    }), waitMs);
+  }
+
+  private beginAuthentication(startupPassword: string | undefined): void {
+    this.phase = 'exchange';
+    this.authentication = new ClientAuthentication(authSettingsOf(this.context.auth), 'client', this.peer.address, this.user);
+    this.onAuthStep(this.authentication.start(startupPassword));
+  }
+
+  private onAuthStep(step: AuthStep): void {
+    switch (step.step) {
+      case 'send':
+        this.send(step.message);
+        return;
+      case 'ok':
+        this.throttle.succeeded(this.peer.address);
+        if (step.final !== undefined) this.send(step.final);
+        this.rights = step.rights;
+        this.authorized(step.method);
+        return;
+      case 'fail': {
+        if (step.counts) this.throttle.failed(this.peer.address, Date.now());
+        if (step.final !== undefined) this.send(step.final);
+        this.context.log('FATAL', `${step.message}: ${step.logDetail}: host=${this.peer.address} port=${this.peer.port}`);
+        this.fatal(step.code, step.message, step.code === ErrorCode.protocolViolation ? CLOSE_PROTOCOL_ERROR : CLOSE_POLICY_VIOLATION, {
+          ...(step.detail === undefined ? {} : { detail: step.detail }),
+          ...(step.hint === undefined ? {} : { hint: step.hint }),
+        });
         return;
       }
-      this.authFailed(`no password is set, and host "${this.peer.address}" is not a loopback address`, {
-        message: `connection from host "${this.peer.address}" requires a password, and none is set`,
-        hint: 'Set the password setting to accept connections from other hosts, or connect over loopback.',
-      });
-      return;
     }
-    if (message.password === undefined) {
-      this.phase = 'password';
-      this.send({ type: 'authRequest', method: 'password' });
-      return;
-    }
-    this.checkPassword(message.password);
   }
 
-  private checkPassword(given: string): void {
-    const expected = this.context.auth.password;
-    if (expected !== undefined && expected !== '' && !passwordMatches(given, expected)) {
-      this.authFailed('password does not match');
-      return;
-    }
-    this.authorized();
-  }
-
-  private authFailed(reason: string, shown?: { message: string; hint: string }): void {
-    const message = shown?.message ?? `password authentication failed for user "${this.user}"`;
-    this.context.log('FATAL', `${message}: ${reason}: host=${this.peer.address} port=${this.peer.port}`);
-    this.fatal(ErrorCode.authenticationFailed, message, CLOSE_POLICY_VIOLATION, shown === undefined ? {} : { hint: shown.hint });
-  }
-
-  private authorized(): void {
+  private authorized(method: string): void {
     this.phase = 'authenticating';
     const { backend, log } = this.context;
     void (async () => {
@@ -322,7 +357,7 @@ export class ClientSession {
         this.send({ type: 'authOk', serverVersion: this.context.serverVersion, member: backend.memberName(), role: status.role });
         log(
           'LOG',
-          `connection authorized: user=${this.user} application_name=${this.applicationName} host=${this.peer.address} port=${this.peer.port}`,
+          `connection authorized: user=${this.user} method=${method} application_name=${this.applicationName} host=${this.peer.address} port=${this.peer.port}`,
         );
       } catch (error) {
         const failure = error instanceof WalshipError ? error : new WalshipError(ErrorCode.internal, 'internal error', { detail: errorText(error) });
@@ -342,6 +377,13 @@ export class ClientSession {
     }
     if (request.type === 'ping') {
       this.send({ type: 'result', id: request.id, request: 'ping' });
+      return;
+    }
+    const right = requiredRight(request.type, { secretSetting: request.type === 'showSetting' && isSecretSetting(request.name) });
+    if (right !== null && !this.rights.includes(right)) {
+      const denied = permissionDenied(request.type, right, this.user);
+      this.context.log('ERROR', `${denied.message}: user=${this.user} request=${request.type} host=${this.peer.address} port=${this.peer.port}`);
+      this.replyError(request.id, request.type, denied);
       return;
     }
     const bytes = Array.isArray(data) ? data.reduce((sum, part) => sum + part.length, 0) : data.byteLength;
@@ -541,6 +583,7 @@ export class ClientSession {
     if (this.phase === 'closing' || this.ended) return;
     this.phase = 'closing';
     clearTimeout(this.authTimer);
+    clearTimeout(this.throttleTimer);
     try {
       this.sendError({ type: 'error', code, message, detail: extra.detail, hint: extra.hint, severity: 'FATAL' });
     } catch {
@@ -558,6 +601,7 @@ export class ClientSession {
     if (!this.lifetime.signal.aborted) this.lifetime.abort('client');
     this.phase = 'closing';
     clearTimeout(this.authTimer);
+    clearTimeout(this.throttleTimer);
     clearTimeout(this.closeTimer);
     const seconds = (Date.now() - this.startedAt) / 1000;
     this.context.log(

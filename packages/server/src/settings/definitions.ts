@@ -12,8 +12,9 @@
  * - `wal_buffers` defaults to 16MB rather than -1 (-1 still means 1/32 of shared_buffers).
  * - `wal_segment_size` and `data_checksums` have context `init` (PostgreSQL's "internal"): they
  *   are chosen by `walship init` and recorded in the control file.
- * - `password`, `replication_password`, `heartbeat_interval`, `metrics_port` and
- *   `require_primary_lease` are walship's own.
+ * - `auth_method` (pg_hba.conf's method, one for every connection), `password`,
+ *   `replication_password`, `heartbeat_interval`, `metrics_port` and `require_primary_lease` are
+ *   walship's own.
  */
 import type { MemoryUnit, TimeUnit } from './units.js';
 // The module alone, not the package: the CLI's set and show load this table.
@@ -184,19 +185,26 @@ export const SETTING_DEFINITIONS = {
     context: 'postmaster',
     description: 'Sets the maximum number of concurrent client connections.',
   },
+  auth_method: {
+    kind: 'enum',
+    values: ['trust', 'scram-sha-256'],
+    default: 'trust',
+    context: 'sighup',
+    description: 'How connections authenticate: scram-sha-256 (users of walship_authid.json), or trust (loopback; password settings when set).',
+  },
   password: {
     kind: 'string',
     default: '',
     context: 'sighup',
     secret: true,
-    description: 'Password clients must give; empty trusts loopback connections.',
+    description: 'With auth_method = trust: password clients must give; empty trusts loopback connections.',
   },
   replication_password: {
     kind: 'string',
     default: '',
     context: 'sighup',
     secret: true,
-    description: 'Password standbys must give to stream WAL; empty trusts loopback connections.',
+    description: 'With auth_method = trust: password standbys must give to stream WAL; empty trusts loopback connections.',
   },
   metrics_port: {
     kind: 'integer',
