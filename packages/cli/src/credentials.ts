@@ -8,7 +8,7 @@
  * asks for one.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { formatErrorText } from './cli-error.js';
+import { CliError, ExitCode, formatErrorText } from './cli-error.js';
 import type { CliIo } from './io.js';
 import type { NodeAddress } from './options.js';
 
@@ -19,7 +19,7 @@ export interface Credentials {
 }
 
 /** A password typed on the terminal, without echo (Enter ends it, Ctrl-C cancels). */
-function promptPassword(io: CliIo): (() => Promise<string>) | undefined {
+function promptPassword(io: CliIo, prompt = 'Password: '): (() => Promise<string>) | undefined {
   const stdin = io.stdin as NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
   if (stdin.isTTY !== true || typeof stdin.setRawMode !== 'function') return undefined;
   return () =>
@@ -41,7 +41,7 @@ function promptPassword(io: CliIo): (() => Promise<string>) | undefined {
           else typed += char;
         }
       };
-      io.stderr.write('Password: ');
+      io.stderr.write(prompt);
       stdin.setRawMode?.(true);
       stdin.resume();
       stdin.on('data', onData);
@@ -104,4 +104,26 @@ export function resolveCredentials(io: CliIo, node: NodeAddress): Credentials {
     return { user };
   }
   return { user, password: findPassfilePassword(text, node, user) ?? promptPassword(io) };
+}
+
+/**
+ * A new password for a user (`walship user add|passwd`, `walship init --auth`): WALSHIP_PASSWORD,
+ * else typed twice on the terminal (createuser -P's prompts); never a flag, and refused when
+ * standard input is not a terminal and WALSHIP_PASSWORD is unset.
+ */
+export async function readNewPassword(io: CliIo, what: string): Promise<string> {
+  const fromEnvironment = io.env.WALSHIP_PASSWORD;
+  if (fromEnvironment !== undefined && fromEnvironment !== '') return fromEnvironment;
+  const first = promptPassword(io, `Enter password for ${what}: `);
+  const again = promptPassword(io, 'Enter it again: ');
+  if (first === undefined || again === undefined) {
+    throw new CliError(ExitCode.usage, `no password given for ${what}`, {
+      detail: 'Standard input is not a terminal, so the password cannot be prompted for, and WALSHIP_PASSWORD is not set.',
+      hint: 'Set WALSHIP_PASSWORD in the environment of this command, or run it on a terminal (passwords are never taken from flags).',
+    });
+  }
+  const password = await first();
+  if ((await again()) !== password) throw new CliError(ExitCode.failed, 'Passwords didn\'t match.', { hint: 'Run the command again.' });
+  if (password === '') throw new CliError(ExitCode.failed, 'empty password', { hint: 'Give a password of at least one character.' });
+  return password;
 }

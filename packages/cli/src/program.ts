@@ -37,7 +37,7 @@ Environment:
   WALSHIP_NODE       default for --node (HOST:PORT)
   WALSHIP_PASSWORD   password for connections (never given as a flag)
   WALSHIP_PASSFILE   password file, lines of host:port:user:password
-  WALSHIP_USER       user name for connections
+  WALSHIP_USER       user name for connections (or --user)
 
 Exit status: 0 success, 1 failed check or missing key, 2 usage error, 3 node unreachable.
 `;
@@ -60,8 +60,15 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     })
     .showSuggestionAfterError(true)
     .addHelpText('after', HELP_FOOTER)
+    .option('--user <name>', 'user name for connections (default: $WALSHIP_USER, else walship)')
     .hook('preSubcommand', (_program, subcommand) => {
       commandName = subcommand.name();
+    })
+    .hook('preAction', () => {
+      // --user is WALSHIP_USER for this run: every command, and the node commands a cluster
+      // command runs, read the user from there (credentials.ts).
+      const user = program.opts<{ user?: string }>().user;
+      if (user !== undefined) io.env.WALSHIP_USER = user;
     });
 
   /** Declares a command whose module is imported only when it runs. */
@@ -100,6 +107,13 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .addOption(dataDirOption())
     .addOption(new Option('--port <n>', 'port the node will listen on (default: 5433)').argParser(parsePort))
     .addOption(new Option('--set <name=value>', 'a setting for walship.conf; repeat for more').argParser(collectAssignment).default([]))
+    .addOption(
+      new Option('--auth <method>', 'auth_method: scram-sha-256 (asks for the superuser\'s password: WALSHIP_PASSWORD or a prompt) or trust (the default)').choices([
+        'scram-sha-256',
+        'trust',
+      ]),
+    )
+    .addOption(new Option('-U, --username <name>', 'the superuser\'s name with --auth scram-sha-256 (default: walship)'))
     .action(
       lazy(
         () => import('./commands/init.js'),
@@ -363,7 +377,42 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .action(
       lazy(
         () => import('./commands/slot.js'),
-        (args) => ({ ...optionsOf<object>(args), action: 'list' as const }),
+        (args) => ({ ...optionsOf<{ dataDir: string }>(args), action: 'list' as const }),
+      ),
+    );
+
+  const user = program
+    .command('user')
+    .summary('add, change, remove or list the users of a node (CREATE ROLE, ALTER ROLE, DROP ROLE)')
+    .description(
+      'Users authenticate with SCRAM-SHA-256 when auth_method is scram-sha-256; they are kept as verifiers in DIR/walship_authid.json, with their rights (read, write, replication, admin). Passwords come from WALSHIP_PASSWORD or a prompt on a terminal, never from a flag. A running node sees a change at its next connection.',
+    );
+  const userNameArgument = ['<name>', 'user name'] as const;
+  const rightsHelp = 'comma-separated rights: read, write, replication, admin, or all';
+  for (const [action, summary] of [
+    ['add', 'add a user (default rights: read,write)'],
+    ['passwd', 'change a user\'s password'],
+    ['alter', 'change a user\'s rights (--rights)'],
+    ['del', 'remove a user'],
+  ] as const) {
+    const sub = user.command(action).summary(summary).argument(...userNameArgument).addOption(dataDirOption());
+    if (action === 'add' || action === 'alter') sub.addOption(new Option('--rights <list>', rightsHelp));
+    sub.action(
+      lazy(
+        () => import('./commands/user.js'),
+        (args) => ({ ...optionsOf<{ dataDir: string }>(args), action, name: args[0] as string }),
+      ),
+    );
+  }
+  user
+    .command('list')
+    .summary('list the users and their rights')
+    .addOption(dataDirOption())
+    .option('--json', 'print one JSON document: {"users":[{"name","rights"}]}')
+    .action(
+      lazy(
+        () => import('./commands/user.js'),
+        (args) => ({ ...optionsOf<{ dataDir: string }>(args), action: 'list' as const }),
       ),
     );
 

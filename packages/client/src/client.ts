@@ -64,7 +64,7 @@ export interface ConnectOptions {
   host?: string;
   port: number;
   user?: string;
-  /** Sent in `startup` when a string; a function is asked only when the server requests one. */
+  /** Sent only when the server asks for it (in the clear, or proven with SCRAM-SHA-256); a function is called then. */
   password?: PasswordSource;
   applicationName?: string;
   /** Default timeout of connecting and of every call, in ms (default 30 000; Infinity: none). */

@@ -108,7 +108,8 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
       case 'fail':
         if (step.counts) throttle.failed(peer.address, Date.now());
         if (step.final !== undefined) send(step.final);
-        log('LOG', `replication connection from ${where}: ${step.message}: ${step.logDetail}`);
+        log('LOG', `replication connection from ${where}: ${step.message}`);
+        log('DETAIL', step.logDetail);
         fatal(step.code, step.message, step.hint, step.detail);
         return;
     }

@@ -335,7 +335,8 @@ export class ClientSession {
       case 'fail': {
         if (step.counts) this.throttle.failed(this.peer.address, Date.now());
         if (step.final !== undefined) this.send(step.final);
-        this.context.log('FATAL', `${step.message}: ${step.logDetail}: host=${this.peer.address} port=${this.peer.port}`);
+        this.context.log('FATAL', `${step.message}: host=${this.peer.address} port=${this.peer.port}`);
+        this.context.log('DETAIL', step.logDetail);
         this.fatal(step.code, step.message, step.code === ErrorCode.protocolViolation ? CLOSE_PROTOCOL_ERROR : CLOSE_POLICY_VIOLATION, {
           ...(step.detail === undefined ? {} : { detail: step.detail }),
           ...(step.hint === undefined ? {} : { hint: step.hint }),

@@ -1,9 +1,12 @@
 /**
- * `walship init -D DIR [--port N] [--set NAME=VALUE]...` (initdb): checks the settings, creates
- * the data directory through the engine (control file, first WAL segment, catalog) and writes
- * walship.conf with the port and the given settings. Like initdb, it refuses a directory that is
- * not empty, removes what it created when it fails, and warns that loopback connections are
- * trusted until a password is set.
+ * `walship init -D DIR [--port N] [--set NAME=VALUE]... [--auth scram-sha-256 [-U NAME]]`
+ * (initdb): checks the settings, creates the data directory through the engine (control file,
+ * first WAL segment, catalog) and writes walship.conf with the port and the given settings. Like
+ * initdb, it refuses a directory that is not empty, removes what it created when it fails, and
+ * warns that loopback connections are trusted until a password is set. With `--auth
+ * scram-sha-256` (initdb -A scram-sha-256 --pwprompt) it sets auth_method and creates the
+ * superuser (every right) in walship_authid.json, its password from WALSHIP_PASSWORD or typed
+ * twice on a terminal, asked for before anything is created.
  */
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -15,7 +18,11 @@ import {
   writeConfigFile,
   type SettingName,
 } from '@walship/server/settings/index';
+import { buildScramVerifier, DEFAULT_USER, formatScramVerifier } from '@walship/protocol';
+import { RIGHTS } from '@walship/server/auth/rights';
+import { emptyUsersFile, userNameProblem, USERS_FILE_NAME, writeUsersFile } from '@walship/server/auth/users-file';
 import { bootstrapDataDirectory } from '../adapters.js';
+import { readNewPassword } from '../credentials.js';
 import { CliError, ExitCode, formatErrorText, usageError } from '../cli-error.js';
 import type { CliIo } from '../io.js';
 import { DEFAULT_PORT } from '../options.js';
@@ -24,6 +31,8 @@ export interface InitOptions {
   dataDir: string;
   port?: number;
   set: Array<[string, string]>;
+  auth?: 'scram-sha-256' | 'trust';
+  username?: string;
 }
 
 /** Quotes a path for a shell command line shown to the user, when it needs quoting. */
@@ -82,11 +91,29 @@ function removeWhatWasCreated(dataDir: string, found: 'missing' | 'empty', io: C
   }
 }
 
+/** auth_method from --auth and --set auth_method=..., which must agree. */
+function authMethodOf(options: InitOptions, settings: Map<SettingName, string>): 'scram-sha-256' | 'trust' {
+  const fromSet = settings.get('auth_method') as 'scram-sha-256' | 'trust' | undefined;
+  if (options.auth !== undefined && fromSet !== undefined && fromSet !== options.auth) {
+    throw usageError(`the authentication method is given twice: --auth ${options.auth} and --set auth_method=${fromSet}`, 'Give it once.');
+  }
+  const method = options.auth ?? fromSet ?? 'trust';
+  if (method === 'scram-sha-256') settings.set('auth_method', method);
+  if (options.username !== undefined && method !== 'scram-sha-256') throw usageError('--username needs --auth scram-sha-256', 'Without SCRAM there are no users to create.');
+  return method;
+}
+
 export async function run(options: InitOptions, io: CliIo): Promise<number> {
   const settings = checkSettings(options);
+  const method = authMethodOf(options, settings);
+  const superuser = options.username ?? DEFAULT_USER;
+  const nameProblem = userNameProblem(superuser);
+  if (nameProblem !== null) throw usageError(`invalid user name "${superuser}": ${nameProblem}`);
   const walSegmentSize = parseSettingValue('wal_segment_size', settings.get('wal_segment_size') ?? '16MB');
   const checksums = parseSettingValue('data_checksums', settings.get('data_checksums') ?? 'on');
   const found = checkDirectory(options.dataDir);
+  // Asked for before anything is created, so that a refusal leaves nothing behind.
+  const password = method === 'scram-sha-256' ? await readNewPassword(io, `new superuser "${superuser}"`) : null;
 
   const out = (text: string) => io.stdout.write(text);
   out(`The files belonging to this database system will be owned by user "${userInfo().username}".\n`);
@@ -104,6 +131,13 @@ export async function run(options: InitOptions, io: CliIo): Promise<number> {
     out('ok\nwriting configuration file walship.conf ... ');
     writeConfigFile(options.dataDir, [...settings]);
     out('ok\n');
+    if (password !== null) {
+      out(`creating superuser "${superuser}" in ${USERS_FILE_NAME} (SCRAM-SHA-256 verifier) ... `);
+      const users = emptyUsersFile();
+      users.users.set(superuser, { rights: [...RIGHTS], verifier: formatScramVerifier(buildScramVerifier(password)) });
+      writeUsersFile(options.dataDir, users);
+      out('ok\n');
+    }
   } catch (error) {
     out('failed\n');
     removeWhatWasCreated(options.dataDir, found, io);
@@ -112,7 +146,9 @@ export async function run(options: InitOptions, io: CliIo): Promise<number> {
 
   out(`\nThe database system identifier is ${systemId}.\n`);
   const hasPassword = (settings.get('password') ?? '') !== '';
-  if (!hasPassword) {
+  if (method === 'scram-sha-256') {
+    out(`\nEvery connection authenticates with SCRAM-SHA-256; add users with "walship user add -D ${shellQuote(options.dataDir)} NAME".\n`);
+  } else if (!hasPassword) {
     io.stderr.write(
       'initdb: warning: enabling "trust" authentication for local connections\n' +
         `initdb: hint: Connections from this machine need no password until you set one: use --auth the next time you run walship init, or set a password with "walship set -D ${shellQuote(options.dataDir)} password ..." (and replication_password for standbys).\n`,

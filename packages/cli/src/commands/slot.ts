@@ -99,9 +99,12 @@ async function connect(nodes: NodeAddress[], io: CliIo, options: SlotOptions): P
       });
     } catch (error) {
       const code = (error as { code?: string }).code;
-      if (code === 'invalid_password') {
+      if (code === 'invalid_password' || code === 'insufficient_privilege') {
         throw new CliError(ExitCode.failed, `connection to node at ${formatNodeAddress(node)} failed: ${(error as Error).message}`, {
-          hint: 'Give the replication password in WALSHIP_PASSWORD, or a password file in WALSHIP_PASSFILE (host:port:user:password lines).',
+          detail: (error as { detail?: string }).detail,
+          hint: code === 'insufficient_privilege'
+            ? 'Connect as a user with the replication right (--user or WALSHIP_USER).'
+            : 'Give the replication password in WALSHIP_PASSWORD, or a password file in WALSHIP_PASSFILE (host:port:user:password lines).',
         });
       }
       lastError = error;
