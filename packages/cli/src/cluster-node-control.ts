@@ -75,8 +75,9 @@ const pairs = (settings: SettingPairs): Array<[string, string]> => settings.map(
  * connection needs (the upstream's replication_password): given as WALSHIP_PASSWORD, as a person
  * would, so that the command's own credential rules (and primary_conninfo's password) apply.
  */
-function withPassword(io: CliIo, password: string | undefined): CliIo {
-  return password === undefined ? io : { ...io, env: { ...io.env, WALSHIP_PASSWORD: password } };
+function withPassword(io: CliIo, password: string | undefined, user?: string): CliIo {
+  if (password === undefined) return io;
+  return { ...io, env: { ...io.env, WALSHIP_PASSWORD: password, ...(user === undefined ? {} : { WALSHIP_USER: user }) } };
 }
 
 /** A lease grant on an open session: refused with the node's message, or not answered (null). */
@@ -95,9 +96,22 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
   const shown = choices.quiet !== true && (choices.progress === true || io.stderr.isTTY === true);
   const node = <T>(body: (captured: ReturnType<typeof capturingIo>) => Promise<T>) => runNodeCommand(io, shown, body);
   return {
-    async init({ dataDir, port, settings }) {
+    async init({ dataDir, port, settings, users }) {
       const { run } = await import('./commands/init.js');
-      await node((captured) => run({ dataDir, port, set: pairs(settings) }, captured.io));
+      if (users === undefined) {
+        await node((captured) => run({ dataDir, port, set: pairs(settings) }, captured.io));
+        return;
+      }
+      // initdb -A scram-sha-256 with the superuser's password, then the replication user.
+      const withoutMethod = pairs(settings).filter(([name]) => name !== 'auth_method');
+      await node((captured) => run({ dataDir, port, set: withoutMethod, auth: 'scram-sha-256', username: users.superuser.name }, withPassword(captured.io, users.superuser.password)));
+      const [{ readUsersFile, writeUsersFile }, { buildScramVerifier, formatScramVerifier }] = await Promise.all([
+        import('@walship/server/auth/users-file'),
+        import('@walship/protocol'),
+      ]);
+      const file = readUsersFile(dataDir)!;
+      file.users.set(users.replication.name, { rights: ['replication'], verifier: formatScramVerifier(buildScramVerifier(users.replication.password)) });
+      writeUsersFile(dataDir, file);
     },
 
     async start({ dataDir, timeoutMs }) {
@@ -110,7 +124,7 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       await node((captured) => run({ dataDir, mode, ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }) }, captured.io));
     },
 
-    async baseBackup({ from, dataDir, port, settings, slot, password }) {
+    async baseBackup({ from, dataDir, port, settings, slot, user, password }) {
       const { run } = await import('./commands/basebackup.js');
       return node(async (captured) => {
         await run(
@@ -118,7 +132,7 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
             from: parseNodeAddress(from), dataDir, standby: true, port, set: pairs(settings), json: true,
             ...(slot === null ? {} : { slot }), ...(choices.progress === true ? { progress: true } : {}), ...(shown ? {} : { quiet: true }),
           },
-          withPassword(captured.io, password),
+          withPassword(captured.io, password, user),
         );
         const summary = jsonResult<{ bytes: number; elapsedMs: number }>(captured.stdout(), 'walship basebackup');
         return { bytes: summary.bytes, elapsedMs: summary.elapsedMs };
@@ -133,10 +147,10 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       });
     },
 
-    async rewind({ dataDir, source, password }) {
+    async rewind({ dataDir, source, user, password }) {
       const { run } = await import('./commands/rewind.js');
       return node(async (captured) => {
-        await run({ dataDir, source: parseNodeAddress(source), json: true, quiet: true }, withPassword(captured.io, password));
+        await run({ dataDir, source: parseNodeAddress(source), json: true, quiet: true }, withPassword(captured.io, password, user));
         const summary = jsonResult<{ rewound: boolean; divergenceLsn: string | null }>(captured.stdout(), 'walship rewind');
         return { rewound: summary.rewound, divergenceLsn: summary.divergenceLsn };
       });
@@ -152,10 +166,10 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       return { reloaded: true };
     },
 
-    async createSlot({ address, name, password: replicationPassword }) {
+    async createSlot({ address, name, user, password: replicationPassword }) {
       const node = parseNodeAddress(address);
       const { ReplicationConnection } = await import('@walship/replication');
-      const credentials = resolveCredentials(withPassword(io, replicationPassword), node);
+      const credentials = resolveCredentials(withPassword(io, replicationPassword, user), node);
       const password = typeof credentials.password === 'function' ? undefined : credentials.password;
       const connection = await ReplicationConnection.connect({
         host: node.host, port: node.port, applicationName: 'walship cluster', timeoutMs: 10_000,

@@ -17,7 +17,8 @@ export interface ClusterNodesOptions {
 export async function resolveDataNodes(options: ClusterNodesOptions, env: NodeJS.ProcessEnv): Promise<NodeAddress[]> {
   if (options.file === undefined) return resolveNodes(options.node, env);
   if (options.node !== undefined) throw new CliError(ExitCode.usage, 'give --node or -f, not both', { hint: '-f CLUSTER.yaml names every member of the cluster.' });
-  const { loadConfig } = await import('./cluster-options.js');
+  const { loadConfig, useClusterCredentials } = await import('./cluster-options.js');
   const config = await loadConfig({ file: options.file, ...(options.basePort === undefined ? {} : { basePort: options.basePort }), ...(options.dataRoot === undefined ? {} : { dataRoot: options.dataRoot }) });
+  await useClusterCredentials(config, { env });
   return config.members.map((member) => ({ host: config.host, port: member.port }));
 }

@@ -5,6 +5,7 @@
  * config can run side by side.
  */
 import type { ClusterConfig } from '@walship/cluster';
+import type { CliIo } from './io.js';
 
 export interface ClusterFileOptions {
   file: string;
@@ -22,4 +23,20 @@ export async function loadConfig(options: ClusterFileOptions): Promise<ClusterCo
     ...(options.basePort === undefined ? {} : { basePort: options.basePort }),
     ...(options.dataRoot === undefined ? {} : { dataRoot: options.dataRoot }),
   });
+}
+
+/**
+ * With the config's auth key, the cluster's own connections (status, the monitor, drills, lag,
+ * member commands) go as its superuser, with the password from the data root's passfile (made by
+ * the first `cluster up`), unless WALSHIP_USER or WALSHIP_PASSWORD say otherwise. Set in the
+ * environment of this run, so that the node commands and the processes it starts see it too.
+ */
+export async function useClusterCredentials(config: ClusterConfig, io: Pick<CliIo, 'env'>): Promise<void> {
+  if ((config.auth ?? null) === null) return;
+  if ((io.env.WALSHIP_USER ?? '') !== '' || (io.env.WALSHIP_PASSWORD ?? '') !== '') return;
+  const { clusterCredentials } = await import('@walship/cluster');
+  const credentials = clusterCredentials(config);
+  if (credentials === null) return;
+  io.env.WALSHIP_USER = credentials.superuser.name;
+  io.env.WALSHIP_PASSWORD = credentials.superuser.password;
 }

@@ -5,7 +5,7 @@
  */
 import type { ClusterConfig, ClusterContext, ClusterState, MemberRow } from '@walship/cluster';
 import { createNodeControl } from './cluster-node-control.js';
-import { loadConfig, type ClusterFileOptions } from './cluster-options.js';
+import { loadConfig, useClusterCredentials, type ClusterFileOptions } from './cluster-options.js';
 import type { CliIo } from './io.js';
 import { printJson } from './output.js';
 
@@ -17,6 +17,7 @@ export { loadConfig, type ClusterFileOptions };
  */
 export async function openCluster(options: ClusterFileOptions, io: CliIo): Promise<ClusterContext> {
   const config = await loadConfig(options);
+  await useClusterCredentials(config, io);
   const shown = options.quiet !== true && (options.progress === true || io.stderr.isTTY === true);
   return {
     config,

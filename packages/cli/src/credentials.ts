@@ -8,6 +8,7 @@
  * asks for one.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { DEFAULT_USER } from '@walship/protocol';
 import { CliError, ExitCode, formatErrorText } from './cli-error.js';
 import type { CliIo } from './io.js';
 import type { NodeAddress } from './options.js';
@@ -103,7 +104,8 @@ export function resolveCredentials(io: CliIo, node: NodeAddress): Credentials {
     io.stderr.write(formatErrorText(`could not read password file "${passfile}": ${(error as Error).message}`, undefined, 'Check WALSHIP_PASSFILE.', 'warning'));
     return { user };
   }
-  return { user, password: findPassfilePassword(text, node, user) ?? promptPassword(io) };
+  // As libpq, a line is matched against the user the connection will use: the default one when none is given.
+  return { user, password: findPassfilePassword(text, node, user ?? DEFAULT_USER) ?? promptPassword(io) };
 }
 
 /**

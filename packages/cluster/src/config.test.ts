@@ -288,6 +288,24 @@ describe('refused configs name the file, the line, the field and the problem', (
     expect(bad).toMatchObject({ path: 'failover.synchronous_mode', hint: 'use strict or relaxed' });
   });
 
+  it('reads the auth key and refuses what it cannot use', () => {
+    expect(parseClusterConfig(VALID, FILE).auth).toBeNull();
+    const defaults = { method: 'scram-sha-256', superuser: 'walship', replicationUser: 'replicator' };
+    expect(parseClusterConfig(edit('settings:', 'auth: scram-sha-256\nsettings:'), FILE).auth).toEqual(defaults);
+    expect(parseClusterConfig(edit('settings:', 'auth: false\nsettings:'), FILE).auth).toBeNull();
+    expect(parseClusterConfig(edit('settings:', 'auth: { method: scram-sha-256, superuser: admin, replication_user: repl }\nsettings:'), FILE).auth).toEqual({
+      method: 'scram-sha-256', superuser: 'admin', replicationUser: 'repl',
+    });
+    expect(onlyProblem(edit('settings:', 'auth: md5\nsettings:')).message).toBe('unknown authentication method "md5"');
+    expect(onlyProblem(edit('settings:', 'auth: { method: trust }\nsettings:')).path).toBe('auth.method');
+    expect(onlyProblem(edit('settings:', 'auth: { superuser: x }\nsettings:')).message).toBe('auth needs a "method"');
+    expect(onlyProblem(edit('settings:', 'auth: { method: scram-sha-256, users: [a] }\nsettings:')).message).toMatch(/unknown key "users" in auth/);
+    expect(onlyProblem(edit('settings:', 'auth: { method: scram-sha-256, superuser: "a b" }\nsettings:')).path).toBe('auth.superuser');
+    expect(onlyProblem(edit('settings:', 'auth: { method: scram-sha-256, superuser: x, replication_user: x }\nsettings:')).message).toMatch(/must not be the superuser/);
+    expect(onlyProblem(edit('  shared_buffers: 8MB', '  shared_buffers: 8MB\n  auth_method: scram-sha-256')).message).toMatch(/choose authentication with the top-level "auth" key/);
+    expect(onlyProblem(edit('settings:', 'auth: scram-sha-256\nsettings:\n  replication_password: s3cret')).message).toMatch(/replication_password in settings is not used with auth: scram-sha-256/);
+  });
+
   it('reads the partition proxy and refuses proxy ports that collide or do not exist', () => {
     expect(parseClusterConfig(VALID, FILE).proxy).toBeNull();
     const withProxy = parseClusterConfig(edit('settings:', 'proxy: true\nsettings:'), FILE);

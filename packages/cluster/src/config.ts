@@ -116,7 +116,25 @@ export interface ClusterConfig {
    * upstream's inbound proxy), which `cluster partition` cuts or slows.
    */
   readonly proxy: ProxyConfig | null;
+  /**
+   * SCRAM-SHA-256 authentication (`auth: scram-sha-256`, or a mapping with `method`, `superuser`
+   * and `replication_user`), or null (the nodes' trust default). With it, `cluster up` creates
+   * every member with auth_method = scram-sha-256, the superuser and the replication user, their
+   * passwords generated into the data root's passfile (cluster-auth.ts).
+   */
+  readonly auth: ClusterAuthConfig | null;
 }
+
+export interface ClusterAuthConfig {
+  readonly method: 'scram-sha-256';
+  /** Who the cluster's own commands (status, the monitor, drills, lag) connect as: every right. */
+  readonly superuser: string;
+  /** Who standbys stream as (primary_conninfo), and base backups, rewinds and slots connect as. */
+  readonly replicationUser: string;
+}
+
+export const DEFAULT_CLUSTER_SUPERUSER = 'walship';
+export const DEFAULT_CLUSTER_REPLICATION_USER = 'replicator';
 
 export interface ProxyConfig {
   readonly portOffset: number;
@@ -142,8 +160,13 @@ const TOP_LEVEL_KEYS = [
   'settings',
   'failover',
   'proxy',
+  'auth',
   'nodes',
 ] as const;
+const AUTH_KEYS = ['method', 'superuser', 'replication_user'] as const;
+const AUTH_METHODS = ['scram-sha-256'] as const;
+/** A user name: what walship_authid.json accepts, kept to plain characters in a config. */
+const USER_NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,62}$/;
 const NODE_KEYS = ['name', 'port', 'port_offset', 'upstream', 'slot', 'settings'] as const;
 const PROXY_KEYS = ['port_offset'] as const;
 const FAILOVER_KEYS = [
@@ -446,8 +469,9 @@ class ConfigReader {
     const synchronousCommit = this.readSynchronousCommit(top.get('synchronous_commit'));
     const failover = this.readFailover(top.get('failover'), memberNames);
     const proxy = this.readProxy(top.get('proxy'), members);
+    const auth = this.readAuth(top.get('auth'), globalSettings, members);
 
-    if (this.problems.length > 0 || name === null || host === null || dataRoot === null || initialPrimary === null || failover === null || synchronous === undefined || proxy === undefined) {
+    if (this.problems.length > 0 || name === null || host === null || dataRoot === null || initialPrimary === null || failover === null || synchronous === undefined || proxy === undefined || auth === undefined) {
       return null;
     }
     const settingsText = (settings: Map<string, { value: string }>) => Object.fromEntries([...settings].map(([key, { value }]) => [key, value]));
@@ -465,6 +489,7 @@ class ConfigReader {
       settings: settingsText(globalSettings),
       failover,
       proxy,
+      auth,
       members: members.map((member) => {
         const metricsPort = Number(member.settings.get('metrics_port')?.value ?? globalMetricsPort ?? 0);
         return {
@@ -752,6 +777,65 @@ class ConfigReader {
       if (metrics === undefined || Number(metrics.value) === 0) continue;
       claim(Number(metrics.value), `the metrics port of member ${member.name ?? member.index + 1}`, `${member.path}.settings.metrics_port`, metrics.node);
     }
+  }
+
+  /**
+   * `auth: scram-sha-256` or `auth: { method: scram-sha-256, superuser: NAME, replication_user:
+   * NAME }`; absent: none. auth_method in settings is refused (the key chooses it, and creates the
+   * users it needs), and so are the password settings with it (SCRAM does not use them).
+   * Undefined when refused.
+   */
+  private readAuth(field: Field | undefined, globalSettings: Map<string, { value: string; node: YamlNode }>, members: RawMember[]): ClusterAuthConfig | null | undefined {
+    const scopes = [{ where: 'settings', settings: globalSettings }, ...members.map((member) => ({ where: `the settings of member ${member.name ?? member.index + 1}`, settings: member.settings }))];
+    for (const { where, settings } of scopes) {
+      const method = settings.get('auth_method');
+      if (method !== undefined) {
+        this.report('', method.node, `auth_method in ${where}: choose authentication with the top-level "auth" key`, 'write "auth: scram-sha-256" (it also creates the superuser and the replication user), or leave it out for trust');
+        return undefined;
+      }
+    }
+    if (field === undefined) return null;
+    let method: unknown;
+    let superuser = DEFAULT_CLUSTER_SUPERUSER;
+    let replicationUser = DEFAULT_CLUSTER_REPLICATION_USER;
+    if (isScalar(field.node)) {
+      method = field.node.value;
+      if (method === false || method === null) return null;
+    } else {
+      const fields = this.mapping(field.node, 'auth', AUTH_KEYS, 'auth');
+      if (fields === null) return undefined;
+      if (!fields.has('method')) {
+        this.report('auth', field.node, 'auth needs a "method"', 'method: scram-sha-256');
+        return undefined;
+      }
+      method = this.scalar(fields.get('method')!);
+      const names = { superuser: fields.get('superuser'), replication_user: fields.get('replication_user') };
+      for (const [key, nameField] of Object.entries(names)) {
+        if (nameField === undefined) continue;
+        const value = this.string(nameField, { pattern: USER_NAME_PATTERN, patternText: 'letters, digits, _ . @ and -, starting with a letter, digit or _, at most 63' });
+        if (value === null) return undefined;
+        if (key === 'superuser') superuser = value;
+        else replicationUser = value;
+      }
+      if (superuser === replicationUser) {
+        this.report('auth.replication_user', fields.get('replication_user')?.node ?? field.node, `the replication user must not be the superuser "${superuser}"`, 'give the replication user a name of its own (default: replicator)');
+        return undefined;
+      }
+    }
+    if (typeof method !== 'string' || !(AUTH_METHODS as readonly string[]).includes(method)) {
+      this.report(field.path === 'auth' && !isScalar(field.node) ? 'auth.method' : 'auth', field.node, `unknown authentication method ${typeof method === 'string' ? `"${method}"` : describeNode(field.node)}`, `use ${AUTH_METHODS.join(', ')}, or leave auth out for trust`);
+      return undefined;
+    }
+    for (const { where, settings } of scopes) {
+      for (const name of ['password', 'replication_password']) {
+        const given = settings.get(name);
+        if (given !== undefined && given.value !== '') {
+          this.report('', given.node, `${name} in ${where} is not used with auth: ${method}`, 'remove it: members authenticate with SCRAM as the users of the auth key');
+          return undefined;
+        }
+      }
+    }
+    return { method: 'scram-sha-256', superuser, replicationUser };
   }
 
   /**

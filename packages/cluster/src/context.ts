@@ -6,6 +6,7 @@
 import { quoteConninfoValue } from '@walship/replication/conninfo';
 import { defaultSettingValue, formatSettingValue, lookupSetting, parseSettingValue, SETTING_DEFINITIONS } from '@walship/server/settings/index';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
+import { clusterCredentials } from './cluster-auth.js';
 import { findMember, memberAddress, proxyPorts, type ClusterConfig, type MemberConfig } from './config.js';
 import type { NodeControl, SettingPairs } from './node-control.js';
 import { effectiveUpstream, synchronousNamesInput, type ClusterState } from './state.js';
@@ -44,6 +45,8 @@ export function memberSettings(config: ClusterConfig, state: ClusterState, membe
   for (const [name, value] of Object.entries(config.settings)) pairs.set(name, value);
   for (const [name, value] of Object.entries(member.settings)) pairs.set(name, value);
   pairs.set('application_name', member.name);
+  // The auth key (cluster-auth.ts): every member authenticates its connections with SCRAM.
+  if ((config.auth ?? null) !== null) pairs.set('auth_method', 'scram-sha-256');
   // The monitor's lease (lease.ts): a primary acknowledges commits only while it holds one.
   pairs.set('require_primary_lease', config.failover.enforceLease ? 'on' : 'off');
   if (config.synchronousCommit !== null) pairs.set('synchronous_commit', config.synchronousCommit);
@@ -64,10 +67,11 @@ export function initSettings(config: ClusterConfig, state: ClusterState, member:
  */
 export function conninfoFor(config: ClusterConfig, upstream: MemberConfig, member: MemberConfig): string {
   const port = proxyPorts(config, member)?.outbound ?? upstream.port;
-  const password = replicationPasswordOf(config, upstream);
+  const credentials = replicationCredentialsOf(config, upstream);
   return [
     `host=${quoteConninfoValue(config.host)}`, `port=${port}`, `application_name=${quoteConninfoValue(member.name)}`,
-    ...(password === null ? [] : [`password=${quoteConninfoValue(password)}`]),
+    ...(credentials?.user === undefined ? [] : [`user=${quoteConninfoValue(credentials.user)}`]),
+    ...(credentials === null ? [] : [`password=${quoteConninfoValue(credentials.password)}`]),
   ].join(' ');
 }
 
@@ -79,6 +83,17 @@ export function conninfoFor(config: ClusterConfig, upstream: MemberConfig, membe
 export function replicationPasswordOf(config: ClusterConfig, member: MemberConfig): string | null {
   const password = member.settings.replication_password ?? config.settings.replication_password ?? '';
   return password === '' ? null : password;
+}
+
+/**
+ * Who a replication connection to `member` authenticates as: the auth key's replication user and
+ * its password, else the replication_password it requires (no user), else null (it trusts).
+ */
+export function replicationCredentialsOf(config: ClusterConfig, member: MemberConfig): { user?: string; password: string } | null {
+  const credentials = clusterCredentials(config);
+  if (credentials !== null) return { user: credentials.replication.name, password: credentials.replication.password };
+  const password = replicationPasswordOf(config, member);
+  return password === null ? null : { password };
 }
 
 /** A setting's value as walship.conf's reader prints it (SHOW), for comparing a wanted value with the one in force. */

@@ -22,12 +22,13 @@
  * primary's death when a standby was synchronous (the nodes reported one `sync` or `quorum`). A
  * loss with asynchronous replication is reported, with that reason, and does not fail the drill.
  */
+import { clusterCredentials } from './cluster-auth.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { formatLsn, parseLsn } from '@walship/engine/lsn';
 import { clusterUp } from './cluster-up.js';
-import { findMember, memberAddress, type MemberConfig } from './config.js';
+import { findMember, memberAddress, type ClusterConfig, type MemberConfig } from './config.js';
 import { waitUntil, type ClusterContext } from './context.js';
 import { checkDrill, type DrillCheck, type ProbeAck, type WriteRecord } from './drill-check.js';
 import { clusterFailover } from './failover.js';
@@ -105,6 +106,12 @@ const PROBE_INTERVAL_MS = 50;
 const ACTIVE_GAP_MS = 250;
 /** A write's own time limit: past it, it is indeterminate. */
 const WRITE_TIMEOUT_MS = 2_000;
+/** The drill's connections: as the cluster's superuser when the config has the auth key. */
+function superuserOf(config: ClusterConfig): { user?: string; password?: string } {
+  const credentials = clusterCredentials(config);
+  return credentials === null ? {} : { user: credentials.superuser.name, password: credentials.superuser.password };
+}
+
 /** Reconnect pause of a writer that lost its node. */
 const RECONNECT_PAUSE_MS = 50;
 /**
@@ -179,7 +186,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   const connect = async (address: string): Promise<Client | null> => {
     const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
     try {
-      return await WalshipClient.connect({ host, port, timeoutMs: WRITE_TIMEOUT_MS });
+      return await WalshipClient.connect({ host, port, timeoutMs: WRITE_TIMEOUT_MS, ...superuserOf(config) });
     } catch {
       return null;
     }
@@ -455,7 +462,7 @@ async function readContents(
   const loadPrefixes = [`${prefix}w`, `${prefix}h`];
   const read = async (member: MemberConfig, minLsn: string | null) => {
     const address = memberAddress(ctx.config, member);
-    const client = await WalshipClient.connect({ host: ctx.config.host, port: member.port, timeoutMs });
+    const client = await WalshipClient.connect({ host: ctx.config.host, port: member.port, timeoutMs, ...superuserOf(ctx.config) });
     try {
       const entries = new Map<string, string>();
       for (const loadPrefix of loadPrefixes) {

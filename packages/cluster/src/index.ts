@@ -60,6 +60,7 @@ export {
 export { synchronousStandbyNamesFor, type SynchronousNamesInput } from './synchronous-names.js';
 export { formatDurationMs, formatSizeBytes, parseDurationMs, parseSizeBytes } from './units.js';
 export { clusterDown, type DownResult } from './cluster-down.js';
+export { CLUSTER_PASSFILE_NAME, clusterCredentials, clusterPassfilePath, type ClusterCredentials } from './cluster-auth.js';
 export { clusterUp, type UpOptions, type UpResult } from './cluster-up.js';
 export { DEFAULT_OPERATION_TIMEOUT_MS, type ClusterContext } from './context.js';
 export { clusterFailover, type FailoverOptions } from './failover.js';

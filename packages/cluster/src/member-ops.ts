@@ -7,7 +7,8 @@ import { rmSync } from 'node:fs';
 import { parseLsn } from '@walship/engine/lsn';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { findMember, streamAddress, type MemberConfig } from './config.js';
-import { addressOf, initSettings, memberSettings, normalizedSetting, onMember, replicationPasswordOf, standbySettings, waitUntil, type ClusterContext } from './context.js';
+import { clusterCredentials } from './cluster-auth.js';
+import { addressOf, initSettings, memberSettings, normalizedSetting, onMember, replicationCredentialsOf, standbySettings, waitUntil, type ClusterContext } from './context.js';
 import { appendHistory } from './history.js';
 import { isDataDirectory, pruneSlots, readControlSummary, removeFence, runningServer, writeFence } from './member-files.js';
 import type { NodeControl } from './node-control.js';
@@ -18,7 +19,10 @@ import { synchronousStandbyNamesFor } from './synchronous-names.js';
 /** initdb and start for the member the state names primary, on a cluster not created yet. */
 export async function createPrimary(ctx: ClusterContext, state: ClusterState, member: MemberConfig): Promise<ClusterState> {
   ctx.progress(`${member.name}: creating the primary in ${member.dataDir}`);
-  await onMember(member, 'walship init', () => ctx.control.init({ dataDir: member.dataDir, port: member.port, settings: initSettings(ctx.config, state, member) }));
+  // With the auth key: the superuser and the replication user are created with the data
+  // directory; standbys get them with their base backups.
+  const users = clusterCredentials(ctx.config);
+  await onMember(member, 'walship init', () => ctx.control.init({ dataDir: member.dataDir, port: member.port, settings: initSettings(ctx.config, state, member), ...(users === null ? {} : { users }) }));
   const systemId = readControlSummary(member.dataDir)?.systemId ?? null;
   let next: ClusterState = { ...state, systemId };
   next = withMember(next, member.name, { role: 'primary', timeline: 1, fence: null });
@@ -263,10 +267,10 @@ export function lsnValue(text: string | null | undefined): number | null {
   return typeof text === 'string' ? parseLsn(text) : null;
 }
 
-/** The `password` option of a replication connection to `upstream`, when it requires one. */
-function passwordFor(ctx: ClusterContext, upstream: MemberConfig): { password?: string } {
-  const password = replicationPasswordOf(ctx.config, upstream);
-  return password === null ? {} : { password };
+/** The `user` and `password` options of a replication connection to `upstream`, when it requires them. */
+function passwordFor(ctx: ClusterContext, upstream: MemberConfig): { user?: string; password?: string } {
+  const credentials = replicationCredentialsOf(ctx.config, upstream);
+  return credentials === null ? {} : { ...(credentials.user === undefined ? {} : { user: credentials.user }), password: credentials.password };
 }
 
 /** A setting `cluster up` changed on a member that already existed. */

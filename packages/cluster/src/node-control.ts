@@ -10,6 +10,7 @@
  * `hint`, in the CLI's words; the operations add which member it was.
  */
 
+import type { ClusterCredentials } from './cluster-auth.js';
 export type StopMode = 'smart' | 'fast' | 'immediate';
 
 /** A row of pg_stat_replication, as `walship status --json` gives it. */
@@ -84,25 +85,29 @@ export interface NodeSession {
 export type SettingPairs = ReadonlyArray<readonly [string, string]>;
 
 export interface NodeControl {
-  /** `walship init`: a new data directory with these settings (the port among them). */
-  init(options: { dataDir: string; port: number; settings: SettingPairs }): Promise<void>;
+  /**
+   * `walship init`: a new data directory with these settings (the port among them). `users`
+   * (the auth key): `init --auth scram-sha-256` with the superuser, and the replication user added.
+   */
+  init(options: { dataDir: string; port: number; settings: SettingPairs; users?: ClusterCredentials }): Promise<void>;
   /** `walship start`: returns once the node accepts connections. */
   start(options: { dataDir: string; timeoutMs?: number }): Promise<void>;
   /** `walship stop`: returns once the node has exited. */
   stop(options: { dataDir: string; mode: StopMode; timeoutMs?: number }): Promise<void>;
   /**
    * `walship basebackup --standby`: a standby of `from` (HOST:PORT), its slot created there when
-   * given. `password`: the source's replication_password, when it has one.
+   * given. `password`: the source's replication_password, when it has one; `user`: the replication
+   * user of the auth key.
    */
-  baseBackup(options: { from: string; dataDir: string; port: number; settings: SettingPairs; slot: string | null; password?: string }): Promise<{ bytes: number; elapsedMs: number }>;
+  baseBackup(options: { from: string; dataDir: string; port: number; settings: SettingPairs; slot: string | null; user?: string; password?: string }): Promise<{ bytes: number; elapsedMs: number }>;
   /** `walship promote -D`: returns once the node accepts writes. */
   promote(options: { dataDir: string; timeoutMs?: number }): Promise<{ timeline: number }>;
   /** `walship rewind`: a stopped node made a standby of `source` (HOST:PORT). */
-  rewind(options: { dataDir: string; source: string; password?: string }): Promise<{ rewound: boolean; divergenceLsn: string | null }>;
+  rewind(options: { dataDir: string; source: string; user?: string; password?: string }): Promise<{ rewound: boolean; divergenceLsn: string | null }>;
   /** `walship set -D` for several settings at once: written to walship.conf, a running node reloaded. */
   setSettings(options: { dataDir: string; settings: SettingPairs }): Promise<{ reloaded: boolean }>;
   /** `walship slot create`, succeeding when the slot exists already. */
-  createSlot(options: { address: string; name: string; password?: string }): Promise<{ created: boolean }>;
+  createSlot(options: { address: string; name: string; user?: string; password?: string }): Promise<{ created: boolean }>;
   /** `walship status --json`; null when the node cannot be reached within `timeoutMs`. */
   status(options: { address: string; timeoutMs: number }): Promise<NodeStatusView | null>;
   /** Grants the primary's lease to the node at `address` (see LeaseGrantRequest). */
