@@ -21,6 +21,7 @@ function describe(config: ClusterConfig, address: (port: number) => string): Rec
     synchronousStandbyNames: config.synchronousStandbyNames,
     synchronousCommit: config.synchronousCommit,
     failover: config.failover,
+    auth: config.auth ?? null,
     settings: config.settings,
     members: config.members.map((member) => ({
       name: member.name,
@@ -74,5 +75,7 @@ export async function run(options: ClusterFileOptions, io: CliIo): Promise<numbe
       `primary lease ${formatDurationMs(policy.primaryLeaseMs)}; maximum_lag_on_failover ${formatSizeBytes(policy.maximumLagOnFailoverBytes)}; ` +
       `candidates ${policy.candidates.join(', ')}; auto_rejoin ${policy.autoRejoin ? 'on' : 'off'}\n`,
   );
+  const auth = config.auth ?? null;
+  io.stdout.write(auth === null ? 'auth: trust (loopback)\n' : `auth: ${auth.method}; superuser ${auth.superuser}, replication user ${auth.replicationUser}; passwords in ${config.dataRoot}/passfile\n`);
   return ExitCode.ok;
 }
