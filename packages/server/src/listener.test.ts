@@ -3,14 +3,19 @@
  * is a STAND-IN (an in-memory Map with hooks to fail on purpose), not the postmaster: it checks
  * what the session layer does with the Backend's answers, not what a node stores.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { asLsn, ErrorCode, WalshipError } from '@walship/engine';
 import type { CommitWaitOptions, Entry, Lsn, LogLevel, RangeOptions, RangeResult, TxnRequest, TxnResult } from '@walship/engine';
 import { WalshipClient, WalshipClientError } from '@walship/client';
-import { decodeServerMessage, encodeMessage } from '@walship/protocol';
+import { buildScramVerifier, decodeServerMessage, encodeMessage, formatScramVerifier } from '@walship/protocol';
 import type { ServerMessage, WaitLsnMode, WaitLsnStatus } from '@walship/protocol';
+import { AuthThrottle } from './auth/auth-throttle.js';
+import { emptyUsersFile, UsersFileCache, writeUsersFile } from './auth/users-file.js';
 import type { Backend, NodeStatus, ServerState } from './backend.js';
 import { startListener } from './listener.js';
 import type { Listener, ListenerOptions } from './listener.js';
@@ -323,6 +328,33 @@ describe('listener and sessions with the real client', () => {
     const prompted = await connect({ password: () => 's3cret' });
     expect(await prompted.listTables()).toEqual(['default']);
     expect(listener.sessionCount()).toBe(2);
+  });
+
+  it('SCRAM-SHA-256: users of the users file with their rights; failures slow the address down', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'walship-listener-scram-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const users = emptyUsersFile();
+    users.users.set('reader', { rights: ['read'], verifier: formatScramVerifier(buildScramVerifier('r-pw', { iterations: 32 })) });
+    writeUsersFile(dir, users);
+    const throttle = new AuthThrottle({ baseDelayMs: 200 });
+    const { connect, logs } = await start({ auth: { method: 'scram-sha-256', password: 'ignored', users: new UsersFileCache(dir), throttle } });
+    const reader = await connect({ user: 'reader', password: 'r-pw' });
+    expect(await reader.get('k')).toBeNull();
+    expect(await rejection(reader.put('k', 'v'))).toMatchObject({ code: 'insufficient_privilege', message: 'permission denied to write', severity: 'ERROR' });
+    expect(await rejection(reader.showSetting('password'))).toMatchObject({ code: 'insufficient_privilege', message: 'permission denied to show this setting' });
+    expect(await reader.ping()).toBeGreaterThanOrEqual(0);
+    // The legacy password setting is not used, and loopback is not trusted.
+    expect(await rejection(connect({ user: 'reader', password: 'ignored' }))).toMatchObject({ code: 'invalid_password' });
+    expect(logs.some((line) => line.startsWith('DETAIL: Password does not match for user "reader".'))).toBe(true);
+    // One failure so far: the next attempt waits 200 ms, and an open session is served meanwhile.
+    const started = Date.now();
+    const waiting = rejection(connect({ user: 'nobody', password: 'x' }));
+    expect(await reader.get('k')).toBeNull();
+    expect(Date.now() - started).toBeLessThan(150);
+    expect(await waiting).toMatchObject({ message: 'password authentication failed for user "nobody"' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    expect(throttle.failures('127.0.0.1', Date.now())).toBe(2);
+    expect(await rejection(connect({ user: 'reader' }))).toMatchObject({ message: 'no password supplied' });
   });
 
   it('refuses sessions while the node is not ready', async () => {

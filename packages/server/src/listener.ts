@@ -24,6 +24,7 @@ import type { Backend } from './backend.js';
 import { bindHttpServer, handleHttpRequest, requestPath } from './metrics-http.js';
 import { ClientSession, isLoopbackAddress } from './session.js';
 import type { SessionAuth } from './session.js';
+import { AuthThrottle } from './auth/auth-throttle.js';
 
 /** The server version announced in `authOk` unless the caller gives one. */
 export const DEFAULT_SERVER_VERSION = '0.1.0';
@@ -100,6 +101,8 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   const host = resolveListenAddress(options.host ?? 'localhost');
   const { backend, log } = options;
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  // One throttle for every session of this listener, so that failures from an address add up.
+  options.auth.throttle ??= new AuthThrottle();
   const context = { backend, auth: options.auth, log, serverVersion: options.serverVersion ?? DEFAULT_SERVER_VERSION };
   const sessions = new Set<ClientSession>();
   const sessionsGone: (() => void)[] = [];

@@ -52,6 +52,8 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
   let user = DEFAULT_USER;
   let authentication: ClientAuthentication | null = null;
   let throttled = false;
+  /** Refused: whatever the peer sends before the close is ignored (and not counted again). */
+  let refused = false;
   let throttleTimer: NodeJS.Timeout | undefined;
   const throttle = backend.throttle ?? new AuthThrottle();
   let busy = false;
@@ -106,6 +108,7 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
         send({ type: 'authOk', serverVersion: '1', member: backend.memberName(), role: backend.role() });
         return;
       case 'fail':
+        refused = true;
         if (step.counts) throttle.failed(peer.address, Date.now());
         if (step.final !== undefined) send(step.final);
         log('LOG', `replication connection from ${where}: ${step.message}`);
@@ -203,6 +206,7 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
       fatal(ErrorCode.protocolViolation, error instanceof Error ? error.message : String(error));
       return;
     }
+    if (refused) return;
     if (!authenticated) {
       if (authentication === null && !throttled) {
         if (message.type === 'startup') onStartup(message);
