@@ -18,7 +18,7 @@ import {
   writeConfigFile,
   type SettingName,
 } from '@walship/server/settings/index';
-import { buildScramVerifier, DEFAULT_USER, formatScramVerifier } from '@walship/protocol';
+import { buildScramVerifier, DEFAULT_USER, formatScramVerifier, SCRAM_DEFAULT_ITERATIONS } from '@walship/protocol';
 import { RIGHTS } from '@walship/server/auth/rights';
 import { emptyUsersFile, userNameProblem, USERS_FILE_NAME, writeUsersFile } from '@walship/server/auth/users-file';
 import { bootstrapDataDirectory } from '../adapters.js';
@@ -134,7 +134,8 @@ export async function run(options: InitOptions, io: CliIo): Promise<number> {
     if (password !== null) {
       out(`creating superuser "${superuser}" in ${USERS_FILE_NAME} (SCRAM-SHA-256 verifier) ... `);
       const users = emptyUsersFile();
-      users.users.set(superuser, { rights: [...RIGHTS], verifier: formatScramVerifier(buildScramVerifier(password)) });
+      const iterations = parseSettingValue('scram_iterations', settings.get('scram_iterations') ?? String(SCRAM_DEFAULT_ITERATIONS));
+      users.users.set(superuser, { rights: [...RIGHTS], verifier: formatScramVerifier(buildScramVerifier(password, { iterations })) });
       writeUsersFile(options.dataDir, users);
       out('ok\n');
     }

@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildScramVerifier, formatScramVerifier } from '@walship/protocol';
+import { buildScramVerifier, formatScramVerifier, SCRAM_DEFAULT_ITERATIONS } from '@walship/protocol';
 import { parseRights, RIGHTS, type Right } from '@walship/server/auth/rights';
 import { emptyUsersFile, readUsersFile, userNameProblem, USERS_FILE_NAME, writeUsersFile, type UsersFile } from '@walship/server/auth/users-file';
 import { readConfigFile } from '@walship/server/settings/index';
@@ -77,9 +77,18 @@ function methodNote(dataDir: string, io: CliIo): void {
   }
 }
 
-async function verifierFor(io: CliIo, name: string): Promise<string> {
+/** scram_iterations from DIR's walship.conf (PostgreSQL's setting, 4096 by default). */
+function scramIterations(dataDir: string): number {
+  try {
+    return readConfigFile(dataDir).get('scram_iterations');
+  } catch {
+    return SCRAM_DEFAULT_ITERATIONS;
+  }
+}
+
+async function verifierFor(io: CliIo, dataDir: string, name: string): Promise<string> {
   const password = await readNewPassword(io, `user "${name}"`);
-  return formatScramVerifier(buildScramVerifier(password));
+  return formatScramVerifier(buildScramVerifier(password, { iterations: scramIterations(dataDir) }));
 }
 
 export async function run(options: UserOptions, io: CliIo): Promise<number> {
@@ -103,7 +112,7 @@ export async function run(options: UserOptions, io: CliIo): Promise<number> {
       if (next.users.has(name)) {
         throw new CliError(ExitCode.failed, `role "${name}" already exists`, { hint: `Change its password with "walship user passwd -D ${dataDir} ${name}", its rights with "walship user alter".` });
       }
-      next.users.set(name, { rights, verifier: await verifierFor(io, name) });
+      next.users.set(name, { rights, verifier: await verifierFor(io, dataDir, name) });
       writeUsersFile(dataDir, next);
       io.stdout.write(`user "${name}" added with rights ${rights.join(',')}\n`);
       methodNote(dataDir, io);
@@ -113,7 +122,7 @@ export async function run(options: UserOptions, io: CliIo): Promise<number> {
       const entry = file?.users.get(name);
       if (file === null || entry === undefined) throw noSuchUser(name, dataDir);
       if (options.rights !== undefined) throw usageError('passwd changes the password only', `Change rights with "walship user alter -D ${dataDir} ${name} --rights LIST".`);
-      file.users.set(name, { rights: entry.rights, verifier: await verifierFor(io, name) });
+      file.users.set(name, { rights: entry.rights, verifier: await verifierFor(io, dataDir, name) });
       writeUsersFile(dataDir, file);
       io.stdout.write(`password of user "${name}" changed\n`);
       return ExitCode.ok;

@@ -192,6 +192,14 @@ export const SETTING_DEFINITIONS = {
     context: 'sighup',
     description: 'How connections authenticate: scram-sha-256 (users of walship_authid.json), or trust (loopback; password settings when set).',
   },
+  scram_iterations: {
+    kind: 'integer',
+    default: 4096,
+    min: 1,
+    max: INT_MAX,
+    context: 'user',
+    description: 'Sets the iteration count of the SCRAM-SHA-256 verifiers walship user and init --auth write.',
+  },
   password: {
     kind: 'string',
     default: '',
