@@ -167,3 +167,68 @@ describe('SCRAM verifiers', () => {
     expect(saslPrep('ü\u0007')).toEqual(Buffer.from('ü\u0007', 'utf8'));
   });
 });
+
+describe('SCRAM parsing of hostile input', () => {
+  /** A deterministic generator, so that a failure can be replayed. */
+  function random(seed: number): () => number {
+    let state = seed >>> 0;
+    return () => {
+      state = (state * 1664525 + 1013904223) >>> 0;
+      return state / 2 ** 32;
+    };
+  }
+  const alphabet = 'nypcrsiv=,abcAB+/0123456789-_$%\u00e9 ';
+  function mutate(text: string, next: () => number): string {
+    const chars = [...text];
+    const edits = 1 + Math.floor(next() * 4);
+    for (let i = 0; i < edits; i++) {
+      const at = Math.floor(next() * (chars.length + 1));
+      const kind = next();
+      const char = alphabet[Math.floor(next() * alphabet.length)]!;
+      if (kind < 0.33) chars.splice(at, 1);
+      else if (kind < 0.66) chars.splice(at, 0, char);
+      else chars[at] = char;
+    }
+    return chars.join('');
+  }
+  const onlyScramErrors = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ScramError);
+    }
+  };
+
+  it('the server throws only ScramErrors for mutated client messages', () => {
+    const next = random(42);
+    const verifier = rfcVerifier();
+    for (let i = 0; i < 2_000; i++) {
+      const server = new ScramServerExchange({ verifier, serverNonce: RFC.serverNonce });
+      onlyScramErrors(() => server.handleClientFirst(mutate(RFC.clientFirst, next)));
+      const again = new ScramServerExchange({ verifier, serverNonce: RFC.serverNonce });
+      again.handleClientFirst(RFC.clientFirst);
+      const final = mutate(RFC.clientFinal, next);
+      let result: ReturnType<ScramServerExchange['handleClientFinal']> | null = null;
+      onlyScramErrors(() => {
+        result = again.handleClientFinal(final);
+      });
+      // A changed client-final-message never passes (a mutation may give the same text back).
+      if (final !== RFC.clientFinal) expect(result === null || !(result as { ok: boolean }).ok, final).toBe(true);
+    }
+  });
+
+  it('the client throws only ScramErrors for mutated server messages, and never accepts a mutated signature', () => {
+    const next = random(7);
+    for (let i = 0; i < 100; i++) {
+      const client = new ScramClient({ password: 'pencil', username: 'user', clientNonce: RFC.clientNonce });
+      client.clientFirstMessage();
+      onlyScramErrors(() => client.handleServerFirst(mutate(RFC.serverFirst, next).replace(/i=\d+/, 'i=16')));
+      const verifier = new ScramClient({ password: 'pencil', username: 'user', clientNonce: RFC.clientNonce });
+      verifier.clientFirstMessage();
+      verifier.handleServerFirst(RFC.serverFirst);
+      const final = mutate(RFC.serverFinal, next);
+      onlyScramErrors(() => verifier.verifyServerFinal(final));
+      if (final !== RFC.serverFinal) expect(verifier.verified).toBe(false);
+    }
+  });
+});
