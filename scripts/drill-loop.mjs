@@ -63,6 +63,8 @@ try {
     console.log(`  split brain ms:           ${figure(of('splitBrainMs'))}`);
     const afterLease = of('oldPrimaryAcksAfterLease');
     if (afterLease.length > 0) console.log(`  old primary's acks after its lease: total ${afterLease.reduce((a, b) => a + b, 0)}`);
+    const deliveredLate = of('oldPrimaryAcksDeliveredLate');
+    if (deliveredLate.some((count) => count > 0)) console.log(`  old primary's acks decided in time, delivered after the thaw: total ${deliveredLate.reduce((a, b) => a + b, 0)}`);
     console.log(`  detection ms:             ${figure(of('detectionMs'))}`);
     console.log(`  promotion ms:             ${figure(of('promotionMs'))}`);
     console.log(`  writes unavailable ms:    ${figure(of('unavailableMs'))}`);

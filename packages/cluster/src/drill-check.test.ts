@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkDrill, type DrillCheckInput, type WriteRecord } from './drill-check.js';
+import { acksAfterLease, checkDrill, type DrillCheckInput, type WriteRecord } from './drill-check.js';
 
 function write(key: string, outcome: WriteRecord['outcome'], answeredMs: number, member: string | null = 'n1', timeline: number | null = 1): WriteRecord {
   return {
@@ -112,5 +112,27 @@ describe('checkDrill', () => {
   it('sees no split brain when the old primary stops before the new one starts', () => {
     const probeAcks = [...[1000, 1100, 1200].map((atMs) => ({ member: 'n1', atMs })), ...[1900, 2000, 2100].map((atMs) => ({ member: 's1', atMs }))];
     expect(checkDrill(input({ probeAcks })).splitBrainMs).toBe(0);
+  });
+});
+
+describe('acksAfterLease', () => {
+  // The old primary n1 was faulted at 1000 with a 1000 ms lease: it may decide nothing after 2000.
+  const sent = (sentMs: number, answeredMs: number, member = 'n1'): WriteRecord => ({ ...write(`k${sentMs}`, 'acknowledged', answeredMs, member), sentMs });
+
+  it('counts an acknowledgement answered after the lease as certain when the node was never frozen', () => {
+    const writes = [sent(900, 950), sent(1990, 2010), sent(2100, 2101), sent(2100, 2101, 's1')];
+    expect(acksAfterLease({ writes, probeAcks: [], member: 'n1', leaseEndMs: 2000, frozen: null })).toEqual({ certain: 2, deliveredLate: 0 });
+  });
+
+  it('lets a write sent before a SIGSTOP be answered after the SIGCONT (decided in time), never one sent during the freeze', () => {
+    const frozen = { fromMs: 1000, toMs: 2600 };
+    const writes = [sent(990, 2620), sent(1500, 2610)];
+    const probeAcks = [{ member: 'n1', sentMs: 995, atMs: 2615 }, { member: 'n1', sentMs: 2700, atMs: 2701 }];
+    expect(acksAfterLease({ writes, probeAcks, member: 'n1', leaseEndMs: 2000, frozen })).toEqual({ certain: 2, deliveredLate: 2 });
+  });
+
+  it('takes a thaw that never came as the end of time: a write sent during the freeze and answered is certain', () => {
+    const writes = [sent(1500, 2610)];
+    expect(acksAfterLease({ writes, probeAcks: [], member: 'n1', leaseEndMs: 2000, frozen: { fromMs: 1000, toMs: Number.POSITIVE_INFINITY } })).toEqual({ certain: 1, deliveredLate: 0 });
   });
 });

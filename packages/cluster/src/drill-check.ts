@@ -209,3 +209,54 @@ export function checkDrill(input: DrillCheckInput): DrillCheck {
     acknowledgingMembers: members,
   };
 }
+
+/** Acknowledgements of the old primary judged against its lease (see acksAfterLease). */
+export interface AcksAfterLease {
+  /** Decided after the lease ended, whatever the delivery: failover rule 1 broken. */
+  readonly certain: number;
+  /**
+   * Answered after the lease ended but possibly decided before it: sent before the node was
+   * frozen (SIGSTOP), so the decision may have been made in time and only its delivery waited for
+   * SIGCONT. Reported, not a failure: the lease is checked when the node decides, and a node
+   * cannot decide while frozen.
+   */
+  readonly deliveredLate: number;
+}
+
+/**
+ * Counts the old primary's acknowledgements that came after its lease could have held.
+ *
+ * An acknowledgement was decided somewhere between its write's sending and its answer. While the
+ * node was frozen it decided nothing, so a write sent before the freeze was decided either before
+ * it (in time) or after the thaw (when the lease had ended: the node must have refused); one sent
+ * during the freeze was decided after the thaw. The earliest possible decision is therefore the
+ * sending, moved to the thaw when the write was sent during the freeze; only when that is past the
+ * lease's end is the acknowledgement certainly late.
+ */
+export function acksAfterLease(input: {
+  readonly writes: readonly WriteRecord[];
+  readonly probeAcks: readonly ProbeAck[];
+  readonly member: string;
+  readonly leaseEndMs: number;
+  /** When the node was frozen (SIGSTOP) and thawed (SIGCONT); null when it never was. */
+  readonly frozen: { readonly fromMs: number; readonly toMs: number } | null;
+}): AcksAfterLease {
+  let certain = 0;
+  let deliveredLate = 0;
+  const judge = (sentMs: number, answeredMs: number): void => {
+    if (answeredMs <= input.leaseEndMs) return;
+    const frozen = input.frozen;
+    const earliestDecisionMs = frozen !== null && sentMs >= frozen.fromMs && sentMs <= frozen.toMs ? frozen.toMs : sentMs;
+    // Not frozen: the answer on loopback is the decision, give or take a delivery nobody held.
+    const decidedLate = frozen === null ? true : earliestDecisionMs > input.leaseEndMs;
+    if (decidedLate) certain++;
+    else deliveredLate++;
+  };
+  for (const write of input.writes) {
+    if (write.outcome === 'acknowledged' && write.member === input.member) judge(write.sentMs, write.answeredMs);
+  }
+  for (const ack of input.probeAcks) {
+    if (ack.member === input.member) judge(ack.sentMs ?? ack.atMs, ack.atMs);
+  }
+  return { certain, deliveredLate };
+}

@@ -30,7 +30,7 @@ import { formatLsn, parseLsn } from '@walship/engine/lsn';
 import { clusterUp } from './cluster-up.js';
 import { findMember, memberAddress, type ClusterConfig, type MemberConfig } from './config.js';
 import { waitUntil, type ClusterContext } from './context.js';
-import { checkDrill, type DrillCheck, type ProbeAck, type WriteRecord } from './drill-check.js';
+import { acksAfterLease, checkDrill, type DrillCheck, type ProbeAck, type WriteRecord } from './drill-check.js';
 import { clusterFailover } from './failover.js';
 import { memberAction } from './member-actions.js';
 import { runningServer } from './member-files.js';
@@ -77,6 +77,11 @@ export interface DrillReport {
    * fault was not the primary's.
    */
   readonly oldPrimaryAcksAfterLease: number | null;
+  /**
+   * The old primary's acknowledgements answered after its lease but possibly decided before it
+   * (sent before a SIGSTOP, delivered after the SIGCONT): reported, not a failure. Null as above.
+   */
+  readonly oldPrimaryAcksDeliveredLate: number | null;
   /** How the failover kept the old primary from acknowledging: killed, left to its expired lease, ... (null: no failover). */
   readonly oldPrimaryStopped: string | null;
   readonly failoverMode: 'manual' | 'automatic';
@@ -260,6 +265,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   const reasons: string[] = [];
   const primaryFault = options.scenario === 'kill-primary' || options.scenario === 'hang-primary' || options.scenario === 'partition-primary' || options.scenario === 'rejoin';
   let hungPid: number | null = null;
+  let thawedMs: number | null = null;
   let partitioned: string | null = null;
   /** Cuts or slows a member's links through the proxy, and waits until the proxy has. */
   const setLinks = async (member: string | null, link: { cut: boolean; latencyMs: number }): Promise<void> => {
@@ -291,6 +297,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
       if (hungPid !== null) {
         try {
           process.kill(hungPid, 'SIGCONT');
+          thawedMs = nowMs();
         } catch {
           // The failover killed it (STONITH): nothing to wake.
         }
@@ -372,10 +379,13 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   if (promotionMs === null && typeof failover?.promotionMs === 'number') promotionMs = failover.promotionMs;
 
   const leaseEndMs = faultMs + config.failover.primaryLeaseMs;
-  const oldPrimaryAcksAfterLease = primaryFault
-    ? writes.filter((write) => write.outcome === 'acknowledged' && write.member === primaryBefore && write.answeredMs > leaseEndMs).length +
-      probeAcks.filter((ack) => ack.member === primaryBefore && ack.atMs > leaseEndMs).length
+  const afterLease = primaryFault
+    ? acksAfterLease({
+      writes, probeAcks, member: primaryBefore, leaseEndMs,
+      frozen: hungPid === null ? null : { fromMs: faultMs, toMs: thawedMs ?? Number.POSITIVE_INFINITY },
+    })
     : null;
+  const oldPrimaryAcksAfterLease = afterLease?.certain ?? null;
   if (oldPrimaryAcksAfterLease !== null && oldPrimaryAcksAfterLease > 0) {
     reasons.push(`the old primary ${primaryBefore} acknowledged ${oldPrimaryAcksAfterLease} write(s) after its lease had run out`);
   }
@@ -406,6 +416,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
     timelines: check.timelines,
     oldPrimaryRejoined,
     oldPrimaryAcksAfterLease,
+    oldPrimaryAcksDeliveredLate: afterLease?.deliveredLate ?? null,
     oldPrimaryStopped: typeof failover?.oldPrimaryStopped === 'string' ? failover.oldPrimaryStopped : oldPrimaryStopped,
     failoverMode: config.failover.mode,
     synchronousEnforced,
