@@ -20,6 +20,9 @@
 import { formatLsn, MAX_KEY_BYTES, MAX_VALUE_BYTES, parseLsn } from '@walship/engine';
 import type { Entry, Lsn, RangeResult, SyncCommitLevel, TxnResult } from '@walship/engine';
 import {
+  isSslMode,
+  SSL_MODES,
+  type SslMode,
   encodeMessage,
   entryFromWire,
   lsnFromWire,
@@ -60,7 +63,10 @@ export type KeyLike = string | Uint8Array;
 export type LsnLike = Lsn | number | string;
 
 export interface ConnectOptions {
-  /** Default 127.0.0.1 (`localhost` means 127.0.0.1, as the node binds it). */
+  /**
+   * Default 127.0.0.1 (`localhost` means 127.0.0.1, as the node binds it; sslmode verify-full
+   * still checks the certificate against `localhost`).
+   */
   host?: string;
   port: number;
   user?: string;
@@ -73,6 +79,10 @@ export interface ConnectOptions {
   reconnect?: boolean;
   /** Cap of the backoff between reconnect attempts (default RECONNECT_MAX_DELAY_MS). */
   reconnectMaxDelayMs?: number;
+  /** TLS as libpq's sslmode (default `prefer`): disable, allow, prefer, require, verify-ca, verify-full. */
+  sslmode?: SslMode;
+  /** PEM file of the CAs trusted to sign the node's certificate (verify-ca, verify-full), or `system`. */
+  sslrootcert?: string;
 }
 
 export interface CallOptions {
@@ -271,7 +281,7 @@ export class WalshipClient {
   private lastError: WalshipClientError | null = null;
 
   private readonly options: Required<Pick<ConnectOptions, 'host' | 'port' | 'timeoutMs' | 'reconnect' | 'reconnectMaxDelayMs'>> &
-    Pick<ConnectOptions, 'user' | 'password' | 'applicationName'>;
+    Pick<ConnectOptions, 'user' | 'password' | 'applicationName' | 'sslmode' | 'sslrootcert'>;
 
   private constructor(options: ConnectOptions) {
     this.options = {
@@ -283,7 +293,12 @@ export class WalshipClient {
       user: options.user,
       password: options.password,
       applicationName: options.applicationName,
+      sslmode: options.sslmode,
+      sslrootcert: options.sslrootcert,
     };
+    if (options.sslmode !== undefined && !isSslMode(options.sslmode)) {
+      throw invalid(`invalid sslmode value: "${String(options.sslmode)}"`, `Use one of ${SSL_MODES.join(', ')}.`);
+    }
     if (!Number.isInteger(this.options.port) || this.options.port < 0 || this.options.port > 65535) {
       throw invalid(`invalid port ${String(options.port)}`, 'A port is an integer from 1 to 65535.');
     }
@@ -756,6 +771,8 @@ export class WalshipClient {
         user: this.options.user,
         password: this.options.password,
         applicationName: this.options.applicationName,
+        ...(this.options.sslmode === undefined ? {} : { sslmode: this.options.sslmode }),
+        ...(this.options.sslrootcert === undefined ? {} : { sslrootcert: this.options.sslrootcert }),
         timeoutMs,
       },
       {

@@ -11,20 +11,31 @@ import WebSocket from 'ws';
 import type { RawData } from 'ws';
 import {
   CLIENT_PATH,
+  certificateNames,
+  classifyTlsError,
   decodeServerMessage,
+  DEFAULT_SSL_MODE,
+  describeSslFailure,
   encodeMessage,
+  isSslProblem,
+  loadSslRootCerts,
   lsnFromWire,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
+  SslErrorCode,
+  SSL_REQUIRED_STATUS,
+  sslAttempts,
+  tlsClientSettings,
 } from '@walship/protocol';
 import { SCRAM_SHA_256_NAME, ScramClient, ScramError } from '@walship/protocol';
-import type { AuthOkMessage, ClientMessage, ErrorMessage, ServerMessage } from '@walship/protocol';
+import type { AuthOkMessage, ClientMessage, ClientSslOptions, ErrorMessage, ServerMessage, SslProblem, SslRootCerts, TlsClientSettings } from '@walship/protocol';
+import type { PeerCertificate } from 'node:tls';
 import { ClientErrorCode, toClientError, WalshipClientError } from './client-error.js';
 import { CLOSE_TIMEOUT_MS, MAX_TIMER_MS } from './constants.js';
 
 export type PasswordSource = string | (() => string | Promise<string>);
 
-export interface ConnectionOptions {
+export interface ConnectionOptions extends ClientSslOptions {
   host: string;
   port: number;
   user?: string;
@@ -72,6 +83,10 @@ function connectFailure(options: ConnectionOptions, what: string, cause?: unknow
   });
 }
 
+function sslError(problem: SslProblem): WalshipClientError {
+  return new WalshipClientError(problem.code, problem.message, { detail: problem.detail, hint: problem.hint, severity: 'FATAL' });
+}
+
 function describeSocketError(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   switch (code) {
@@ -102,18 +117,42 @@ export class Connection {
 
   /**
    * Opens a socket and authenticates. Resolves once the server has said `authOk`; rejects with a
-   * WalshipClientError (the server's own error when it refused the session).
+   * WalshipClientError (the server's own error when it refused the session). TLS as `sslmode`
+   * says (`@walship/protocol`'s ssl-mode.ts): with `prefer` or `allow`, a second attempt of the
+   * other kind follows only when the first met a node of the other kind.
    */
-  static open(options: ConnectionOptions, handlers: ConnectionHandlers): Promise<Connection> {
+  static async open(options: ConnectionOptions, handlers: ConnectionHandlers): Promise<Connection> {
+    const mode = options.sslmode ?? DEFAULT_SSL_MODE;
+    const roots = loadSslRootCerts(options);
+    if (isSslProblem(roots)) throw sslError(roots);
+    const attempts = sslAttempts(mode);
+    for (let index = 0; ; index++) {
+      const tls = attempts[index] === 'tls' ? tlsClientSettings(mode, options.host, roots) : null;
+      try {
+        return await Connection.openAttempt(options, handlers, tls, roots);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        const otherKind = code === SslErrorCode.notSupported || code === SslErrorCode.required;
+        if (!otherKind || index + 1 >= attempts.length) throw error;
+      }
+    }
+  }
+
+  private static openAttempt(options: ConnectionOptions, handlers: ConnectionHandlers, tls: TlsClientSettings | null, roots: SslRootCerts | null): Promise<Connection> {
     return new Promise<Connection>((resolve, reject) => {
       const host = resolveHost(options.host);
       const urlHost = host.includes(':') ? `[${host}]` : host;
+      const mode = options.sslmode ?? DEFAULT_SSL_MODE;
+      const sslFailure = (failure: Parameters<typeof describeSslFailure>[0], reason?: string): WalshipClientError =>
+        sslError(describeSslFailure(failure, { mode, endpoint: endpoint(options), host: options.host, roots, ...(reason === undefined ? {} : { reason }) }));
       let socket: WebSocket;
       try {
-        socket = new WebSocket(`ws://${urlHost}:${options.port}${CLIENT_PATH}`, {
+        socket = new WebSocket(`${tls === null ? 'ws' : 'wss'}://${urlHost}:${options.port}${CLIENT_PATH}`, {
           maxPayload: MAX_FRAME_BYTES,
           perMessageDeflate: false,
           handshakeTimeout: Math.min(MAX_TIMER_MS, Math.max(1, options.timeoutMs)),
+          // Passed on to tls.connect (ws's own typing of checkServerIdentity is not Node's).
+          ...((tls ?? {}) as object),
         });
       } catch (error) {
         reject(connectFailure(options, describeSocketError(error), error));
@@ -272,10 +311,13 @@ export class Connection {
       }
 
       socket.on('unexpected-response', (_request, response) => {
-        fail(connectFailure(options, `server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
+        if (response.statusCode === SSL_REQUIRED_STATUS) fail(sslFailure('ssl_required'));
+        else fail(connectFailure(options, `server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
       });
       socket.on('error', (error: Error) => {
-        fail(connectFailure(options, describeSocketError(error), error));
+        const failure = tls === null ? null : classifyTlsError(error);
+        if (failure === null) fail(connectFailure(options, describeSocketError(error), error));
+        else fail(sslFailure(failure, failure === 'host_mismatch' ? certificateNames((error as { cert?: PeerCertificate }).cert) : error.message));
       });
       socket.on('close', () => {
         fail(serverError ?? connectFailure(options, 'server closed the connection unexpectedly'));

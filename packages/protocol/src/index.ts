@@ -41,3 +41,6 @@ export {
 } from './replication-validate.js';
 export { BackupStreamChecker } from './replication-backup-stream.js';
 export * from './scram.js';
+
+// The client's side of TLS: sslmode and sslrootcert as libpq defines them.
+export * from './ssl-mode.js';

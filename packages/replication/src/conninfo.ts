@@ -17,7 +17,10 @@
  * Pure: strings in, values out; errors are WalshipErrors with code `invalid_parameter_value`.
  */
 import { ErrorCode, WalshipError } from '@walship/engine/errors';
+import { SSL_MODES, type SslMode } from '@walship/protocol/ssl-mode';
 import { MAX_CONNINFO_BYTES } from './constants.js';
+
+export { SSL_MODES, type SslMode };
 
 /** The keywords walship knows, in libpq's order. `dbname` is accepted and ignored. */
 export const CONNINFO_KEYWORDS = [
@@ -26,9 +29,6 @@ export const CONNINFO_KEYWORDS = [
 ] as const;
 
 export type ConninfoKeyword = (typeof CONNINFO_KEYWORDS)[number];
-
-export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
-export type SslMode = (typeof SSL_MODES)[number];
 
 export const TARGET_SESSION_ATTRS = ['any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'] as const;
 export type TargetSessionAttrs = (typeof TARGET_SESSION_ATTRS)[number];

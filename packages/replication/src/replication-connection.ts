@@ -8,14 +8,18 @@
  * and by `walship basebackup`.
  */
 import { WebSocket } from 'ws';
+import type { PeerCertificate } from 'node:tls';
 import {
   SCRAM_SHA_256_NAME, ScramClient, ScramError,
-  MAX_REPLICATION_FRAME_BYTES, PROTOCOL_VERSION, REPLICATION_PATH, decodeReplicationFrame, encodeReplicationMessage,
-  type ReplicationRequestPayloads, type ReplicationRequestType, type ReplicationResultPayloads, type WalSenderMessage,
+  DEFAULT_SSL_MODE, MAX_REPLICATION_FRAME_BYTES, PROTOCOL_VERSION, REPLICATION_PATH, SSL_REQUIRED_STATUS, SslErrorCode, certificateNames,
+  classifyTlsError, decodeReplicationFrame, describeSslFailure, encodeReplicationMessage, isSslProblem, loadSslRootCerts, sslAttempts,
+  tlsClientSettings,
+  type ClientSslOptions, type ReplicationRequestPayloads, type ReplicationRequestType, type ReplicationResultPayloads, type SslProblem,
+  type SslRootCerts, type TlsClientSettings, type WalSenderMessage,
 } from '@walship/protocol';
 import { ErrorCode, WalshipError } from '@walship/engine';
 
-export interface ReplicationConnectOptions {
+export interface ReplicationConnectOptions extends ClientSslOptions {
   host: string;
   port: number;
   user?: string;
@@ -60,11 +64,40 @@ export class ReplicationConnection {
     return `"${this.options.host}", port ${this.options.port}`;
   }
 
-  /** Connects and authenticates; rejects with the server's error (wrong password, not ready...). */
-  static connect(options: ReplicationConnectOptions): Promise<ReplicationConnection> {
+  /**
+   * Connects and authenticates; rejects with the server's error (wrong password, not ready...).
+   * TLS as `sslmode` says (libpq's modes, `@walship/protocol`'s ssl-mode.ts): with `prefer` or
+   * `allow`, a second attempt of the other kind follows only when the first met a node of the
+   * other kind.
+   */
+  static async connect(options: ReplicationConnectOptions): Promise<ReplicationConnection> {
+    const mode = options.sslmode ?? DEFAULT_SSL_MODE;
+    const roots = loadSslRootCerts(options);
+    if (isSslProblem(roots)) throw sslError(roots);
+    const attempts = sslAttempts(mode);
+    for (let index = 0; ; index++) {
+      const tls = attempts[index] === 'tls' ? tlsClientSettings(mode, options.host, roots) : null;
+      try {
+        return await ReplicationConnection.connectAttempt(options, tls, roots);
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        const otherKind = code === SslErrorCode.notSupported || code === SslErrorCode.required;
+        if (!otherKind || index + 1 >= attempts.length || options.signal?.aborted === true) throw error;
+      }
+    }
+  }
+
+  private static connectAttempt(options: ReplicationConnectOptions, tls: TlsClientSettings | null, roots: SslRootCerts | null): Promise<ReplicationConnection> {
     return new Promise((resolve, reject) => {
-      const socket = new WebSocket(`ws://${options.host}:${options.port}${REPLICATION_PATH}`, { maxPayload: MAX_REPLICATION_FRAME_BYTES, perMessageDeflate: false });
+      const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+      const socket = new WebSocket(`${tls === null ? 'ws' : 'wss'}://${host}:${options.port}${REPLICATION_PATH}`, {
+        maxPayload: MAX_REPLICATION_FRAME_BYTES, perMessageDeflate: false,
+        // Passed on to tls.connect (ws's own typing of checkServerIdentity is not Node's).
+        ...((tls ?? {}) as object),
+      });
       const connection = new ReplicationConnection(socket, options);
+      const sslFailure = (failure: Parameters<typeof describeSslFailure>[0], reason?: string): WalshipError =>
+        sslError(describeSslFailure(failure, { mode: options.sslmode ?? DEFAULT_SSL_MODE, endpoint: connection.where(), host: options.host, roots, ...(reason === undefined ? {} : { reason }) }));
       const onAbort = (): void => {
         clearTimeout(timer);
         socket.terminate();
@@ -85,9 +118,22 @@ export class ReplicationConnection {
         return;
       }
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      socket.once('error', (error) => fail(new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: ${error.message}`, {
-        hint: 'Is the upstream node running and accepting connections on that port? Check primary_conninfo.',
-      })));
+      socket.once('unexpected-response', (_request, response) => {
+        socket.terminate();
+        fail(response.statusCode === SSL_REQUIRED_STATUS
+          ? sslFailure('ssl_required')
+          : new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
+      });
+      socket.once('error', (error) => {
+        const failure = tls === null ? null : classifyTlsError(error);
+        if (failure !== null) {
+          fail(sslFailure(failure, failure === 'host_mismatch' ? certificateNames((error as { cert?: PeerCertificate }).cert) : error.message));
+          return;
+        }
+        fail(new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: ${error.message}`, {
+          hint: 'Is the upstream node running and accepting connections on that port? Check primary_conninfo.',
+        }));
+      });
       socket.once('open', () => {
         connection.handshake().then(() => {
           clearTimeout(timer);
@@ -256,6 +302,14 @@ export class ReplicationConnection {
     this.pending.clear();
     this.closeHandler?.(error);
   }
+}
+
+function sslError(problem: SslProblem): WalshipError {
+  return new WalshipError(problem.code, problem.message, {
+    severity: 'FATAL',
+    ...(problem.detail !== undefined ? { detail: problem.detail } : {}),
+    ...(problem.hint !== undefined ? { hint: problem.hint } : {}),
+  });
 }
 
 function toError(message: { code: string; message: string; severity?: string; detail?: string; hint?: string }): WalshipError {

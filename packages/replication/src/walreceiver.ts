@@ -23,6 +23,7 @@ import { WAL_RECEIVE_QUEUE_MAX_BYTES, WalReceiveWriter } from '@walship/engine/w
 import { existsTimeLineHistory, writeTimeLineHistoryFile } from '@walship/engine/wal/timeline';
 import { ReplicationConnection } from './replication-connection.js';
 import type { LatchLike } from './walsender.js';
+import type { SslMode } from '@walship/protocol';
 
 /** WalRcvState, as pg_stat_wal_receiver shows it. */
 export type WalRcvState = 'stopped' | 'starting' | 'streaming' | 'waiting' | 'restarting' | 'stopping';
@@ -76,6 +77,9 @@ export interface WalReceiverOptions {
   port: number;
   user?: string;
   password?: string;
+  /** primary_conninfo's sslmode (default prefer) and sslrootcert (resolved against the data directory). */
+  sslmode?: SslMode;
+  sslrootcert?: string;
   applicationName: string;
   dataDir: string;
   segmentSize: number;
@@ -140,6 +144,8 @@ export class WalReceiver {
         host: options.host, port: options.port, applicationName: options.applicationName, timeoutMs: options.connectTimeoutMs, signal: this.stopped.signal,
         ...(options.user !== undefined ? { user: options.user } : {}),
         ...(options.password !== undefined ? { password: options.password } : {}),
+        ...(options.sslmode !== undefined ? { sslmode: options.sslmode } : {}),
+        ...(options.sslrootcert !== undefined ? { sslrootcert: options.sslrootcert } : {}),
       });
       this.connection = connection;
       const system = await connection.request('identifySystem', {});

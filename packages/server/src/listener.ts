@@ -1,10 +1,19 @@
 /**
- * The node's connection listener (the postmaster's ServerLoop accept path): one `http.Server` on
+ * The node's connection listener (the postmaster's ServerLoop accept path): one TCP listener on
  * the node's port that serves
  *
  * - `GET /healthz` and `GET /metrics` as plain HTTP (`metrics-http.ts`);
  * - WebSocket upgrades on `/client`, each becoming a ClientSession (`session.ts`);
  * - nothing else: other upgrade paths get a 404 (`/replication` comes with the walsender).
+ *
+ * TLS (`ssl = on`), on the same port, as PostgreSQL negotiates SSL on its one port: the first
+ * byte of a connection tells a TLS hello (0x16, a handshake record) from plain HTTP. TLS
+ * connections go to an `https.Server` and get everything above (wss://). Plain ones still get
+ * `/healthz` and `/metrics` (they stay plain and unauthenticated, DESIGN section 6: a load
+ * balancer or Prometheus needs no certificate), but a plain WebSocket upgrade is refused with
+ * 426 Upgrade Required and a body saying TLS is required, which the clients turn into "server
+ * requires SSL". With ssl = off, a TLS hello is answered with a plain HTTP 400 (bytes that are no
+ * TLS record), which the clients report as "server does not support SSL".
  *
  * Who starts it: the postmaster, once it accepts connections; `close()` at shutdown (after it has
  * ended the sessions it wants ended with `closeAllSessions`). What its failure means: a bind
@@ -13,13 +22,15 @@
  */
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import type net from 'node:net';
+import https from 'node:https';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { ErrorCode, WalshipError } from '@walship/engine';
 import type { LogFunction } from '@walship/engine';
-import { CLIENT_PATH, MAX_FRAME_BYTES, MAX_REPLICATION_FRAME_BYTES, REPLICATION_PATH } from '@walship/protocol';
+import { CLIENT_PATH, MAX_FRAME_BYTES, MAX_REPLICATION_FRAME_BYTES, REPLICATION_PATH, SSL_REQUIRED_STATUS } from '@walship/protocol';
 import type { Backend } from './backend.js';
 import { bindHttpServer, handleHttpRequest, requestPath } from './metrics-http.js';
 import { ClientSession, isLoopbackAddress } from './session.js';
@@ -38,6 +49,23 @@ export const ADMIN_SHUTDOWN_MESSAGE = 'terminating connection due to administrat
 /** How often `waitForSessionsToEnd` asks whether to stop waiting (a faster shutdown came). */
 export const SESSION_WAIT_POLL_MS = 100;
 
+/**
+ * How long a new connection may stay silent before its first byte (which says TLS or plain):
+ * Node's own headersTimeout, so that a silent connection is held no longer than an HTTP one was.
+ */
+export const FIRST_BYTE_TIMEOUT_MS = 60_000;
+
+/** The first byte of a TLS connection: a handshake record (ClientHello). */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
+/** The certificate, key and CA (PEM) of a TLS listener (`ssl/ssl-files.ts` reads them). */
+export interface ListenerTls {
+  cert: Buffer;
+  key: Buffer;
+  /** Client certificates presented must be signed by it (ssl_ca_file); null: none asked for. */
+  ca: Buffer | null;
+}
+
 export interface ListenerOptions {
   port: number;
   /** An address (`listen_addresses`): `localhost` (the default) is 127.0.0.1, `*` all IPv4. */
@@ -54,6 +82,8 @@ export interface ListenerOptions {
    * the path is refused like any unknown one.
    */
   replication?: (socket: WebSocket, peer: { address: string; port: number }) => void;
+  /** ssl = on: the port serves TLS (and plain /healthz, /metrics). */
+  tls?: ListenerTls | null;
 }
 
 export interface Listener {
@@ -69,6 +99,10 @@ export interface Listener {
    * true (checked every SESSION_WAIT_POLL_MS), whichever comes first.
    */
   waitForSessionsToEnd(stopWaiting?: () => boolean): Promise<void>;
+  /** Whether the port serves TLS. */
+  readonly tls: boolean;
+  /** New certificate files for connections from now on (a reload); false when the listener is plain. */
+  reloadTls(files: ListenerTls): boolean;
   /** Stops accepting, ends every session, and resolves once the port is released. */
   close(): Promise<void>;
 }
@@ -90,11 +124,22 @@ export function resolveListenAddress(listenAddresses: string): string {
   return value;
 }
 
-function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
-  const body = `${reason}\n`;
+function refuseUpgrade(socket: Duplex, status: number, reason: string, text: string = reason, extraHeaders = ''): void {
+  const body = `${text}\n`;
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${extraHeaders}Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/** The https.Server options for a certificate, its key and the CA of client certificates. */
+function secureOptions(tls: ListenerTls): https.ServerOptions {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    minVersion: 'TLSv1.2',
+    // ssl_ca_file: ask for a client certificate and check one that comes; none is required.
+    ...(tls.ca === null ? {} : { ca: tls.ca, requestCert: true, rejectUnauthorized: false }),
+  };
 }
 
 export async function startListener(options: ListenerOptions): Promise<Listener> {
@@ -113,8 +158,27 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     if (sessions.size === 0) for (const wake of sessionsGone.splice(0)) wake();
   }
 
-  const server = http.createServer((request, response) => handleHttpRequest(backend, log, request, response));
+  const onRequest = (request: IncomingMessage, response: http.ServerResponse): void => handleHttpRequest(backend, log, request, response);
+  const server = http.createServer(onRequest);
   server.on('clientError', (_error, socket) => socket.destroy());
+  const tls = options.tls ?? null;
+  const secureServer = tls === null ? null : https.createServer(secureOptions(tls), onRequest);
+  secureServer?.on('clientError', (_error, socket) => socket.destroy());
+  secureServer?.on('tlsClientError', (error, socket) => {
+    log('LOG', `could not accept SSL connection from ${socket.remoteAddress ?? 'unknown'}: ${error.message}`);
+    socket.destroy();
+  });
+  // A client certificate is asked for with ssl_ca_file; one that was presented must verify.
+  secureServer?.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.authorized || socket.getPeerCertificate() === null || Object.keys(socket.getPeerCertificate()).length === 0) return;
+    log('LOG', `could not accept SSL connection from ${socket.remoteAddress ?? 'unknown'}: client certificate verify failed: ${String(socket.authorizationError)}`);
+    socket.destroy();
+  });
+  // Connections are handed to these servers, which never listen themselves: their connection
+  // tracking (closeIdleConnections, the header and request timeouts) starts on 'listening'.
+  server.emit('listening');
+  secureServer?.emit('listening');
+  const front = net.createServer((socket) => dispatch(socket));
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -137,10 +201,41 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     else if (sessions.size > maxConnections) session.refuseTooMany(maxConnections);
   }
 
-  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+  /** Reads the first byte, puts it back, and hands the connection to the TLS or the plain server. */
+  function dispatch(socket: net.Socket): void {
+    socket.on('error', () => socket.destroy());
+    const timer = setTimeout(() => socket.destroy(), FIRST_BYTE_TIMEOUT_MS);
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('readable', () => {
+      clearTimeout(timer);
+      const first = socket.read(1) as Buffer | null;
+      if (first === null) {
+        socket.destroy();
+        return;
+      }
+      socket.unshift(first);
+      if (first[0] !== TLS_HANDSHAKE_RECORD) {
+        server.emit('connection', socket);
+      } else if (secureServer !== null) {
+        secureServer.emit('connection', socket);
+      } else {
+        // Plain bytes where the client expects a TLS record: it reports that this node has no TLS.
+        const body = 'This node does not accept SSL connections (ssl = off).\n';
+        socket.resume();
+        socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      }
+    });
+  }
+
+  function onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     try {
       const path = requestPath(request.url);
+      if (secureServer !== null && (request.socket as Partial<TLSSocket>).encrypted !== true && (path === CLIENT_PATH || path === REPLICATION_PATH)) {
+        // hostssl only: a plain session is refused, with the reason the client shows.
+        refuseUpgrade(socket, SSL_REQUIRED_STATUS, 'Upgrade Required', 'This node accepts only SSL connections (ssl = on): connect with sslmode=require or stronger.', 'Upgrade: TLS/1.2, HTTP/1.1\r\n');
+        return;
+      }
       const replication = options.replication;
       if (path === REPLICATION_PATH && replication !== undefined) {
         if (closing) {
@@ -178,15 +273,17 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
       log('ERROR', `could not accept connection: ${error instanceof Error ? error.message : String(error)}`);
       socket.destroy();
     }
-  });
+  }
+  server.on('upgrade', onUpgrade);
+  secureServer?.on('upgrade', onUpgrade);
 
-  await bindHttpServer(server, host, options.port);
-  server.on('error', (error) => log('LOG', `listener: ${error.message}`));
-  const port = (server.address() as net.AddressInfo).port;
+  await bindHttpServer(front, host, options.port);
+  front.on('error', (error) => log('LOG', `listener: ${error.message}`));
+  const port = (front.address() as net.AddressInfo).port;
   if (options.auth.method !== 'scram-sha-256' && (options.auth.password ?? '') === '' && !isLoopbackAddress(host)) {
     log('WARNING', `no password is set: only loopback clients can connect to ${host}:${port}`);
   }
-  log('LOG', `listening on ${host.includes(':') ? `[${host}]` : host}:${port}`);
+  log('LOG', `listening on ${host.includes(':') ? `[${host}]` : host}:${port}${secureServer === null ? '' : ' (SSL: wss://, with plain /healthz and /metrics)'}`);
 
   function closeAllSessions(reason: string = ADMIN_SHUTDOWN_MESSAGE): void {
     for (const session of [...sessions]) session.terminate(ErrorCode.shuttingDown, reason);
@@ -218,15 +315,25 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     sessionCount: () => sessions.size,
     closeAllSessions,
     waitForSessionsToEnd,
+    tls: secureServer !== null,
+    reloadTls(files: ListenerTls): boolean {
+      if (secureServer === null) return false;
+      secureServer.setSecureContext(secureOptions(files));
+      return true;
+    },
     close(): Promise<void> {
       closed ??= new Promise<void>((resolve) => {
         closing = true;
         closeAllSessions();
-        server.close(() => {
+        front.close(() => {
           wss.close();
+          // Never listening, they hold no port; closing stops their connection-tracking timers.
+          server.close();
+          secureServer?.close();
           resolve();
         });
         server.closeIdleConnections();
+        secureServer?.closeIdleConnections();
       });
       return closed;
     },

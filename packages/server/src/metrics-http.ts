@@ -78,7 +78,7 @@ export function handleHttpRequest(backend: Backend, log: LogFunction, request: I
  * Starts listening; rejects with a WalshipError whose message follows PostgreSQL's
  * (`could not bind IPv4 address "127.0.0.1": address already in use`).
  */
-export function bindHttpServer(server: http.Server, host: string, port: number): Promise<void> {
+export function bindHttpServer(server: net.Server, host: string, port: number): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       server.off('listening', onListening);

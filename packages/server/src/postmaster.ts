@@ -31,7 +31,7 @@ import { PrimaryLease } from './lease.js';
 import { LsnWaiters } from './wait-lsn.js';
 import { parseLsn } from '@walship/engine/lsn';
 import { listDataFiles, readDataFileRange, readPageChecksums } from '@walship/engine/rewind';
-import { MAX_LISTED_DATA_FILES, backupPathProblem } from '@walship/protocol';
+import { MAX_LISTED_DATA_FILES, SSL_ROOT_CERT_SYSTEM, backupPathProblem, type SslMode } from '@walship/protocol';
 import { ReplicationSlots, slotsOnPrimary } from './slots.js';
 import { Component } from './component.js';
 import { AutoVacuum } from './components/autovacuum.js';
@@ -43,7 +43,8 @@ import { Checkpointer } from './components/checkpointer.js';
 import { WalWriter } from './components/wal-writer.js';
 import type { ServerState } from './backend.js';
 import { Faults } from './faults.js';
-import { resolveListenAddress, startListener, type Listener } from './listener.js';
+import { resolveListenAddress, startListener, type Listener, type ListenerTls } from './listener.js';
+import { loadSslFiles } from './ssl/ssl-files.js';
 import { startMetricsServer, type MetricsServer } from './metrics-http.js';
 import { collectNodeMetrics, renderNodeMetrics } from './metrics.js';
 import { authSettingsOf, type SessionAuth } from './session.js';
@@ -217,8 +218,10 @@ export class Postmaster {
       readControlFile(this.dataDir);
       if (this.faults.active.length > 0) this.log('WARNING', `fault injection is on: ${this.faults.active.join(', ')}`);
       const port = this.settings.get('port');
+      // be_tls_init at postmaster start: a bad SSL file refuses the start, before the port is taken.
+      const tls = this.settings.get('ssl') ? this.loadSsl() : null;
       this.listener = await startListener({
-        port, host: this.listenAddress(), backend: this.backend, auth: this.auth,
+        port, host: this.listenAddress(), backend: this.backend, auth: this.auth, tls,
         maxConnections: this.settings.get('max_connections'),
         replication: (socket, peer) => startReplicationSession(socket, peer, this.replicationBackend()),
         log: (level, message) => this.log(level as 'LOG', message),
@@ -236,6 +239,40 @@ export class Postmaster {
       return 1;
     }
     return exited;
+  }
+
+  /** Reads and checks the SSL files the settings name (ssl/ssl-files.ts); throws a FATAL error naming the file. */
+  private loadSsl(): ListenerTls {
+    const files = loadSslFiles(this.dataDir, {
+      certFile: this.settings.get('ssl_cert_file'), keyFile: this.settings.get('ssl_key_file'), caFile: this.settings.get('ssl_ca_file'),
+    });
+    for (const warning of files.warnings) this.log('WARNING', warning);
+    this.log('LOG', `SSL certificate "${files.certPath}" for ${files.subject}, valid until ${files.validTo}${files.caPath === null ? '' : `; client certificates checked against "${files.caPath}"`}`);
+    return { cert: files.cert, key: files.key, ca: files.ca };
+  }
+
+  /** PostgreSQL reloads the SSL files at each SIGHUP; a bad one keeps the files in use. */
+  private reloadSsl(): void {
+    if (this.listener === null || !this.listener.tls) return;
+    let tls: ListenerTls;
+    try {
+      tls = this.loadSsl();
+    } catch (error) {
+      this.reportError(error, 'LOG');
+      this.log('LOG', 'SSL configuration was not reloaded: the files in use stay');
+      return;
+    }
+    this.listener.reloadTls(tls);
+  }
+
+  private reportError(error: unknown, level: 'LOG' | 'FATAL'): void {
+    if (error instanceof WalshipError) {
+      this.log(level, error.message);
+      if (error.detail) this.log('DETAIL', error.detail);
+      if (error.hint) this.log('HINT', error.hint);
+    } else {
+      this.log(level, error instanceof Error ? error.message : String(error));
+    }
   }
 
   private reportFatal(error: unknown): void {
@@ -434,6 +471,9 @@ export class Postmaster {
       shared: this.walRcv, host, port, applicationName: target.application_name ?? this.memberName,
       ...(target.user !== undefined ? { user: target.user } : {}),
       ...(target.password !== undefined ? { password: target.password } : {}),
+      // A relative sslrootcert is the data directory's, as for PostgreSQL's walreceiver (its working directory).
+      ...(target.sslmode !== undefined && target.sslmode !== '' ? { sslmode: target.sslmode as SslMode } : {}),
+      ...(target.sslrootcert !== undefined && target.sslrootcert !== '' ? { sslrootcert: target.sslrootcert === SSL_ROOT_CERT_SYSTEM ? target.sslrootcert : path.resolve(this.dataDir, target.sslrootcert) } : {}),
       dataDir: this.dataDir, segmentSize: recovery.segmentSize, systemId: recovery.control.systemId,
       replayPosition: () => recovery.replayEndLsn,
       wakeupRecovery: () => this.startup?.wakeupRecovery(),
@@ -954,6 +994,7 @@ export class Postmaster {
     }
     this.settings = applied;
     this.applySettings();
+    this.reloadSsl();
     // StartupRequestWalReceiverRestart: a standby repointed at another upstream reconnects.
     if (this.startup !== null) {
       this.startup.reconfigure();

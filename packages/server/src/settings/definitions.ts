@@ -15,6 +15,8 @@
  * - `auth_method` (pg_hba.conf's method, one for every connection), `password`,
  *   `replication_password`, `heartbeat_interval`, `metrics_port` and `require_primary_lease` are
  *   walship's own.
+ * - `ssl` needs a restart (PostgreSQL reloads it): the port is either a TLS listener or not. The
+ *   SSL files are reloaded on SIGHUP, as PostgreSQL's are.
  */
 import type { MemoryUnit, TimeUnit } from './units.js';
 // The module alone, not the package: the CLI's set and show load this table.
@@ -228,6 +230,32 @@ export const SETTING_DEFINITIONS = {
     context: 'postmaster',
     check: checkApplicationName,
     description: 'Sets the name this node reports to its upstream and in acknowledgements.',
+  },
+
+  // SSL
+  ssl: {
+    kind: 'bool',
+    default: false,
+    context: 'postmaster',
+    description: 'Enables SSL connections: the port serves wss:// (a restart turns it on or off).',
+  },
+  ssl_cert_file: {
+    kind: 'string',
+    default: 'server.crt',
+    context: 'sighup',
+    description: 'Location of the SSL server certificate file (relative to the data directory).',
+  },
+  ssl_key_file: {
+    kind: 'string',
+    default: 'server.key',
+    context: 'sighup',
+    description: 'Location of the SSL server private key file (relative to the data directory).',
+  },
+  ssl_ca_file: {
+    kind: 'string',
+    default: '',
+    context: 'sighup',
+    description: 'Location of the SSL certificate authority file: client certificates presented must be signed by it.',
   },
 
   // Resource usage

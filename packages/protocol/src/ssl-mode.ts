@@ -1,0 +1,253 @@
+/**
+ * The client's side of TLS, as libpq defines `sslmode` and `sslrootcert` (libpq's "SSL Support"
+ * section; fe-secure-openssl.c's verify_peer_name_matches_certificate_name): what each mode tries,
+ * what Node's TLS must check for it, and what a failed attempt means, in libpq's words.
+ *
+ * | sslmode       | tries             | encryption | the node's certificate checked |
+ * |---------------|-------------------|------------|--------------------------------|
+ * | `disable`     | plain             | no         | -                              |
+ * | `allow`       | plain, then TLS   | maybe      | no                             |
+ * | `prefer`      | TLS, then plain   | maybe      | no (libpq's default)           |
+ * | `require`     | TLS               | yes        | no (as verify-ca when an sslrootcert is given, as libpq does) |
+ * | `verify-ca`   | TLS               | yes        | signed by a CA in sslrootcert  |
+ * | `verify-full` | TLS               | yes        | and names the host connected to |
+ *
+ * "Then" means: only when the first attempt met a node of the other kind (a plain node answering
+ * a TLS hello with plain bytes, or a TLS-only node refusing a plain upgrade with 426); any other
+ * failure is the connection's.
+ *
+ * `sslrootcert` is a PEM file of CA certificates, or `system` for Node's bundled trusted roots.
+ * Without it the verify modes read `~/.walship/root.crt` (libpq's `~/.postgresql/root.crt`).
+ *
+ * Pure but for reading the root certificate file: strings and buffers in, options and messages
+ * out. The client library and the replication connection both build on it.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+
+export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
+/** libpq's default: TLS when the node offers it, plain otherwise, nothing verified. */
+export const DEFAULT_SSL_MODE: SslMode = 'prefer';
+
+/** `sslrootcert=system`: Node's bundled trusted roots instead of a file. */
+export const SSL_ROOT_CERT_SYSTEM = 'system';
+
+/** The file the verify modes read when no sslrootcert is given (libpq's ~/.postgresql/root.crt). */
+export function defaultSslRootCert(): string {
+  return join(homedir(), '.walship', 'root.crt');
+}
+
+/** A root certificate file is read whole: a bound so that a wrong path (a disk image) is refused. */
+export const MAX_SSL_ROOT_CERT_BYTES = 4 * 1024 * 1024;
+
+/** What a connection is asked to do about TLS (the libpq connection options, same names). */
+export interface ClientSslOptions {
+  /** Default `prefer`. */
+  sslmode?: SslMode;
+  /** A PEM file of trusted CA certificates, or `system`. */
+  sslrootcert?: string;
+}
+
+/** Stable codes of the TLS failures a client reports. */
+export const SslErrorCode = {
+  /** sslmode needs TLS and the node has ssl = off. */
+  notSupported: 'ssl_not_supported',
+  /** The node has ssl = on and sslmode is disable. */
+  required: 'ssl_required',
+  /** The node's certificate is not signed by a CA in sslrootcert (or expired...). */
+  verifyFailed: 'ssl_certificate_verify_failed',
+  /** verify-full: the certificate does not name the host connected to. */
+  hostMismatch: 'ssl_host_name_mismatch',
+  /** sslrootcert cannot be read. */
+  rootCertUnreadable: 'ssl_root_cert_unreadable',
+  /** A bad sslmode value. */
+  invalidMode: 'invalid_parameter_value',
+} as const;
+
+export interface SslProblem {
+  code: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
+export function isSslMode(text: string): text is SslMode {
+  return (SSL_MODES as readonly string[]).includes(text);
+}
+
+/** An sslmode value as libpq checks it; `where` names its source (`WALSHIP_SSLMODE`, `primary_conninfo`). */
+export function parseSslMode(text: string, where: string): SslMode | SslProblem {
+  if (isSslMode(text)) return text;
+  return { code: SslErrorCode.invalidMode, message: `invalid sslmode value: "${text}"`, detail: `In ${where}.`, hint: `Use one of ${SSL_MODES.join(', ')}.` };
+}
+
+/** The attempts a mode makes, in order. */
+export function sslAttempts(mode: SslMode): ReadonlyArray<'tls' | 'plain'> {
+  switch (mode) {
+    case 'disable':
+      return ['plain'];
+    case 'allow':
+      return ['plain', 'tls'];
+    case 'prefer':
+      return ['tls', 'plain'];
+    default:
+      return ['tls'];
+  }
+}
+
+/** Whether a mode checks the node's certificate against trusted roots, given an explicit sslrootcert. */
+export function sslVerifiesChain(mode: SslMode, sslrootcert: string | undefined): boolean {
+  return mode === 'verify-ca' || mode === 'verify-full' || (mode === 'require' && sslrootcert !== undefined && sslrootcert !== '');
+}
+
+/** The trusted roots: a file's PEM, or `system` (Node's bundled CAs). */
+export type SslRootCerts = { kind: 'file'; path: string; pem: Buffer } | { kind: 'system' };
+
+/**
+ * Reads sslrootcert (or the default file) for a mode that verifies. Returns null when the mode
+ * does not verify; a problem when the file cannot be read or holds no certificate.
+ */
+export function loadSslRootCerts(options: ClientSslOptions): SslRootCerts | null | SslProblem {
+  const mode = options.sslmode ?? DEFAULT_SSL_MODE;
+  if (!sslVerifiesChain(mode, options.sslrootcert)) return null;
+  const given = options.sslrootcert !== undefined && options.sslrootcert !== '';
+  if (given && options.sslrootcert === SSL_ROOT_CERT_SYSTEM) return { kind: 'system' };
+  const path = given ? options.sslrootcert! : defaultSslRootCert();
+  const hint = 'Give sslrootcert (WALSHIP_SSLROOTCERT) the CA certificate that signed the node\'s certificate (root.crt in a data directory made by walship init --tls), use sslrootcert=system for the system\'s trusted roots, or sslmode=require to encrypt without verifying the node.';
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !given) {
+      return { code: SslErrorCode.rootCertUnreadable, message: `root certificate file "${path}" does not exist`, detail: `sslmode ${mode} verifies the node's certificate.`, hint };
+    }
+    return { code: SslErrorCode.rootCertUnreadable, message: `could not read root certificate file "${path}": ${describeFileError(error)}`, hint };
+  }
+  if (pem.length > MAX_SSL_ROOT_CERT_BYTES || !pem.includes('-----BEGIN CERTIFICATE-----')) {
+    return { code: SslErrorCode.rootCertUnreadable, message: `could not read root certificate file "${path}": no PEM certificate found`, detail: 'The file must hold one or more "-----BEGIN CERTIFICATE-----" blocks.', hint };
+  }
+  return { kind: 'file', path, pem };
+}
+
+function describeFileError(error: unknown): string {
+  switch ((error as NodeJS.ErrnoException).code) {
+    case 'ENOENT':
+      return 'No such file or directory';
+    case 'EACCES':
+      return 'Permission denied';
+    case 'EISDIR':
+      return 'Is a directory';
+    default:
+      return (error as Error).message;
+  }
+}
+
+export function isSslProblem(value: unknown): value is SslProblem {
+  return typeof value === 'object' && value !== null && 'code' in value && 'message' in value && !('kind' in value);
+}
+
+/** The options of Node's tls.connect (through ws) for a TLS attempt. */
+export interface TlsClientSettings {
+  rejectUnauthorized: boolean;
+  ca?: Buffer;
+  /** SNI: the host name, never an IP address. */
+  servername?: string;
+  checkServerIdentity: (hostname: string, cert: PeerCertificate) => Error | undefined;
+}
+
+/**
+ * What a TLS attempt to `host` checks for `mode`. `host` is the name the user gave (`localhost`),
+ * not the address connected to: verify-full checks the certificate against it, as libpq checks
+ * `host` and not `hostaddr`.
+ */
+export function tlsClientSettings(mode: SslMode, host: string, roots: SslRootCerts | null): TlsClientSettings {
+  const verifyChain = roots !== null;
+  const settings: TlsClientSettings = {
+    rejectUnauthorized: verifyChain,
+    checkServerIdentity: mode === 'verify-full' ? (_hostname, cert) => checkServerIdentity(host, cert) : () => undefined,
+  };
+  if (roots?.kind === 'file') settings.ca = roots.pem;
+  if (isIP(host) === 0 && host !== '') settings.servername = host;
+  return settings;
+}
+
+/** The kinds of failed TLS attempt that have their own message. */
+export type TlsFailure = 'server_not_tls' | 'verify_failed' | 'host_mismatch';
+
+/** OpenSSL's verification results (X509_V_ERR_*) as Node names them. */
+const VERIFY_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_SIGNATURE_FAILURE', 'CERT_NOT_YET_VALID', 'CERT_HAS_EXPIRED', 'CERT_REVOKED', 'CERT_UNTRUSTED',
+  'CERT_REJECTED', 'INVALID_CA', 'PATH_LENGTH_EXCEEDED', 'INVALID_PURPOSE', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE', 'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD', 'CERT_CHAIN_TOO_LONG', 'HOSTNAME_MISMATCH',
+]);
+
+/**
+ * What a TLS attempt's error means: a node that answered the TLS hello with plain bytes (ssl =
+ * off), a certificate that did not verify, one that names another host; null for anything else.
+ */
+export function classifyTlsError(error: unknown): TlsFailure | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : '';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'host_mismatch';
+  if (typeof code === 'string' && VERIFY_CODES.has(code)) return 'verify_failed';
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || code === 'ERR_SSL_HTTP_REQUEST' || /wrong version number|packet length too long/i.test(message)) {
+    return 'server_not_tls';
+  }
+  return null;
+}
+
+/** The HTTP status a TLS-only node answers a plain WebSocket upgrade with (RFC 2817's "Upgrade Required"). */
+export const SSL_REQUIRED_STATUS = 426;
+
+/** What the client reports for a failed attempt, in libpq's words where libpq has them. */
+export function describeSslFailure(failure: TlsFailure | 'ssl_required', context: { mode: SslMode; endpoint: string; host: string; roots: SslRootCerts | null; reason?: string }): SslProblem {
+  const { mode, endpoint, host, roots } = context;
+  const rootsName = roots === null ? 'sslrootcert' : roots.kind === 'system' ? 'the system\'s trusted roots (sslrootcert=system)' : `sslrootcert "${roots.path}"`;
+  switch (failure) {
+    case 'server_not_tls':
+      return {
+        code: SslErrorCode.notSupported,
+        message: 'server does not support SSL, but SSL was required',
+        detail: `The node at ${endpoint} answered without TLS (its ssl setting is off); sslmode is "${mode}".`,
+        hint: 'Turn ssl on at the node (ssl = on with ssl_cert_file and ssl_key_file; walship init --tls makes them), or connect with sslmode=disable (WALSHIP_SSLMODE=disable) on a network you trust.',
+      };
+    case 'ssl_required':
+      return {
+        code: SslErrorCode.required,
+        message: 'server requires SSL, but SSL is disabled',
+        detail: `The node at ${endpoint} accepts only TLS connections (ssl = on); sslmode is "${mode}".`,
+        hint: 'Connect with sslmode=require, or verify-full with sslrootcert naming the CA that signed the node\'s certificate (WALSHIP_SSLMODE=verify-full WALSHIP_SSLROOTCERT=FILE).',
+      };
+    case 'verify_failed':
+      return {
+        code: SslErrorCode.verifyFailed,
+        message: 'SSL error: certificate verify failed',
+        detail: `The certificate of the node at ${endpoint} is not signed by a CA in ${rootsName}${context.reason === undefined ? '' : `: ${context.reason}`}.`,
+        hint: 'Give sslrootcert the CA certificate that signed the node\'s certificate (the node\'s root.crt, or the cluster\'s tls/root.crt), or use sslmode=require to encrypt without verifying the node.',
+      };
+    case 'host_mismatch':
+      return {
+        code: SslErrorCode.hostMismatch,
+        message: `server certificate for ${context.reason ?? 'the node'} does not match host name "${host}"`,
+        detail: `sslmode verify-full checks that the certificate of the node at ${endpoint} names the host connected to.`,
+        hint: 'Connect with a host name the certificate names (walship init --tls names localhost, 127.0.0.1 and every --tls-host), or use sslmode=verify-ca to check only the CA.',
+      };
+  }
+}
+
+/** The names a certificate is for, as libpq's message shows them: `"localhost" (and 2 other names)`. */
+export function certificateNames(cert: PeerCertificate | undefined): string | undefined {
+  if (cert === undefined) return undefined;
+  const names = (cert.subjectaltname ?? '').split(',').map((entry) => entry.trim().replace(/^(DNS|IP Address):/, '')).filter((name) => name !== '');
+  if (names.length === 0 && typeof cert.subject?.CN === 'string') names.push(cert.subject.CN);
+  if (names.length === 0) return undefined;
+  const others = names.length - 1;
+  return `"${names[0]}"${others === 0 ? '' : ` (and ${others} other name${others === 1 ? '' : 's'})`}`;
+}
