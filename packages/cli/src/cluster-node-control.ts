@@ -10,6 +10,7 @@ import type { LeaseGrantOutcome, LeaseGrantRequest, NodeControl, NodeSession, No
 import { connectClient } from './adapters.js';
 import { CliError } from './cli-error.js';
 import { resolveCredentials } from './credentials.js';
+import { sslOptions } from './ssl-env.js';
 import type { CliIo } from './io.js';
 import { parseNodeAddress } from './options.js';
 
@@ -174,6 +175,7 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       const connection = await ReplicationConnection.connect({
         host: node.host, port: node.port, applicationName: 'walship cluster', timeoutMs: 10_000,
         ...(credentials.user === undefined ? {} : { user: credentials.user }), ...(password === undefined ? {} : { password }),
+        ...sslOptions(io),
       });
       try {
         await connection.request('createReplicationSlot', { name, reserveWal: true });
@@ -193,6 +195,7 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       try {
         client = await connectClient({
           host: node.host, port: node.port, applicationName: 'walship cluster monitor', timeoutMs,
+          ...sslOptions(io),
           ...(credentials.user === undefined ? {} : { user: credentials.user }),
           ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),
         });
@@ -219,6 +222,7 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       try {
         client = await connectClient({
           host: node.host, port: node.port, applicationName: 'walship cluster', timeoutMs,
+          ...sslOptions(io),
           ...(credentials.user === undefined ? {} : { user: credentials.user }),
           ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),
         });
@@ -237,6 +241,7 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
       try {
         client = await connectClient({
           host: node.host, port: node.port, applicationName: 'walship cluster', timeoutMs,
+          ...sslOptions(io),
           ...(credentials.user === undefined ? {} : { user: credentials.user }),
           // A prompt would hang a probe: only a password from the environment is used here.
           ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),

@@ -6,6 +6,7 @@
 import { clientErrorFields, CLIENT_WAIT_FOREVER_MS, connectClient, type NodeClient } from './adapters.js';
 import { CliError, ExitCode } from './cli-error.js';
 import { resolveCredentials } from './credentials.js';
+import { sslOptions } from './ssl-env.js';
 import type { CliIo } from './io.js';
 import { formatNodeAddress, type NodeAddress, type TargetSessionAttrs } from './options.js';
 
@@ -73,6 +74,7 @@ async function connectOne(node: NodeAddress, io: CliIo, options: SessionOptions)
       host: node.host,
       port: node.port,
       ...credentials,
+      ...sslOptions(io),
       applicationName: options.applicationName ?? 'walship',
       timeoutMs: options.timeoutMs ?? CLIENT_WAIT_FOREVER_MS,
     });
@@ -268,6 +270,7 @@ async function withFailoverClient<T>(nodes: NodeAddress[], io: CliIo, options: S
       connect: connectClient,
       ...(credentials.user === undefined ? {} : { user: credentials.user }),
       ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),
+      ...sslOptions(io),
       applicationName: options.applicationName ?? 'walship',
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs, failoverTimeoutMs: options.timeoutMs }),
     });

@@ -26,6 +26,11 @@ import { VERSION } from './version.js';
 import type { ShowOptions } from './commands/show.js';
 import type { ClusterFileOptions } from './cluster-options.js';
 
+/** A repeatable option's values, in order. */
+function collectValue(text: string, previous: string[] = []): string[] {
+  return [...previous, text];
+}
+
 /** A command module: runs with its parsed options and returns the exit status. */
 type CommandRunner<O> = (options: O, io: CliIo) => Promise<number>;
 
@@ -38,6 +43,8 @@ Environment:
   WALSHIP_PASSWORD   password for connections (never given as a flag)
   WALSHIP_PASSFILE   password file, lines of host:port:user:password
   WALSHIP_USER       user name for connections (or --user)
+  WALSHIP_SSLMODE    TLS as libpq's sslmode: disable, allow, prefer (default), require, verify-ca, verify-full
+  WALSHIP_SSLROOTCERT  CA certificates (PEM) that verify-ca and verify-full trust, or "system"
 
 Exit status: 0 success, 1 failed check or missing key, 2 usage error, 3 node unreachable.
 `;
@@ -114,6 +121,9 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
       ]),
     )
     .addOption(new Option('-U, --username <name>', 'the superuser\'s name with --auth scram-sha-256 (default: walship)'))
+    .option('--tls', 'make a CA and a certificate for the node (server.crt, server.key, root.crt) and turn ssl on')
+    .addOption(new Option('--tls-host <name>', 'another host name or address for the certificate (with localhost, 127.0.0.1 and ::1); repeat for more').argParser(collectValue).default([]))
+    .addOption(new Option('--tls-ca <dir>', 'sign with the CA in DIR (root.crt, root.key), made there when absent; without it the CA\'s key is not kept'))
     .action(
       lazy(
         () => import('./commands/init.js'),

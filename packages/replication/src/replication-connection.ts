@@ -89,7 +89,9 @@ export class ReplicationConnection {
 
   private static connectAttempt(options: ReplicationConnectOptions, tls: TlsClientSettings | null, roots: SslRootCerts | null): Promise<ReplicationConnection> {
     return new Promise((resolve, reject) => {
-      const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+      // `localhost` is 127.0.0.1, as a node's listen_addresses = 'localhost' binds it (verify-full still checks the name).
+      const address = options.host === 'localhost' ? '127.0.0.1' : options.host;
+      const host = address.includes(':') ? `[${address}]` : address;
       const socket = new WebSocket(`${tls === null ? 'ws' : 'wss'}://${host}:${options.port}${REPLICATION_PATH}`, {
         maxPayload: MAX_REPLICATION_FRAME_BYTES, perMessageDeflate: false,
         // Passed on to tls.connect (ws's own typing of checkServerIdentity is not Node's).

@@ -14,6 +14,7 @@ import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { CliError, ExitCode } from '../cli-error.js';
 import { resolveCredentials } from '../credentials.js';
+import { sslConninfoPairs, sslOptions } from '../ssl-env.js';
 import type { CliIo } from '../io.js';
 import { formatNodeAddress, type NodeAddress } from '../options.js';
 import { Progress } from '../progress.js';
@@ -47,12 +48,14 @@ export async function run(options: BasebackupOptions, io: CliIo): Promise<number
   }
   for (const [name, value] of options.set ?? []) settings.parseSettingValue(settings.lookupSetting(name), value);
   const credentials = resolveCredentials(io, options.from);
+  const ssl = sslOptions(io);
   const password = typeof credentials.password === 'function' ? await credentials.password() : credentials.password;
   const applicationName = (options.set ?? []).find(([name]) => name === 'application_name')?.[1] ?? basename(dataDir);
   let connection;
   try {
     connection = await ReplicationConnection.connect({
       host: options.from.host, port: options.from.port, applicationName: `walship basebackup`, timeoutMs: options.timeout ?? 30_000,
+      ...ssl,
       ...(credentials.user !== undefined ? { user: credentials.user } : {}),
       ...(password !== undefined ? { password } : {}),
     });
@@ -120,6 +123,8 @@ export async function run(options: BasebackupOptions, io: CliIo): Promise<number
       `host=${quoteConninfoValue(options.from.host)}`, `port=${options.from.port}`, `application_name=${quoteConninfoValue(applicationName)}`,
       ...(credentials.user !== undefined ? [`user=${quoteConninfoValue(credentials.user)}`] : []),
       ...(password !== undefined ? [`password=${quoteConninfoValue(password)}`] : []),
+      // pg_basebackup -R writes the options it connected with: the standby streams with the same TLS.
+      ...sslConninfoPairs(ssl, quoteConninfoValue),
     ].join(' ');
     own.push(['primary_conninfo', conninfo]);
     if (!own.some(([name]) => name === 'application_name')) own.push(['application_name', applicationName]);

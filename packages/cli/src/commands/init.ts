@@ -1,16 +1,23 @@
 /**
- * `walship init -D DIR [--port N] [--set NAME=VALUE]... [--auth scram-sha-256 [-U NAME]]`
- * (initdb): checks the settings, creates the data directory through the engine (control file,
- * first WAL segment, catalog) and writes walship.conf with the port and the given settings. Like
- * initdb, it refuses a directory that is not empty, removes what it created when it fails, and
- * warns that loopback connections are trusted until a password is set. With `--auth
- * scram-sha-256` (initdb -A scram-sha-256 --pwprompt) it sets auth_method and creates the
- * superuser (every right) in walship_authid.json, its password from WALSHIP_PASSWORD or typed
- * twice on a terminal, asked for before anything is created.
+ * `walship init -D DIR [--port N] [--set NAME=VALUE]... [--auth scram-sha-256 [-U NAME]]
+ * [--tls [--tls-host NAME]... [--tls-ca DIR]]` (initdb): checks the settings, creates the data
+ * directory through the engine (control file, first WAL segment, catalog) and writes walship.conf
+ * with the port and the given settings. Like initdb, it refuses a directory that is not empty,
+ * removes what it created when it fails, and warns that loopback connections are trusted until a
+ * password is set. With `--auth scram-sha-256` (initdb -A scram-sha-256 --pwprompt) it sets
+ * auth_method and creates the superuser (every right) in walship_authid.json, its password from
+ * WALSHIP_PASSWORD or typed twice on a terminal, asked for before anything is created.
+ *
+ * `--tls` makes a CA and a node certificate for localhost, 127.0.0.1, ::1 and each --tls-host
+ * (server.crt, server.key and the CA's root.crt in the data directory: `ssl/certificate-files.ts`)
+ * and sets ssl = on with the file settings. The CA's key is kept only in `--tls-ca DIR` (made
+ * there when absent, used when present: nodes initialized with the same DIR trust each other);
+ * without it, it is thrown away once the node's certificate is signed.
  */
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { LOCAL_HOST_NAMES, ROOT_CERT_FILE, SSL_SETTINGS } from '@walship/server/ssl/ssl-settings';
 import {
   formatSettingValue,
   lookupSetting,
@@ -33,6 +40,9 @@ export interface InitOptions {
   set: Array<[string, string]>;
   auth?: 'scram-sha-256' | 'trust';
   username?: string;
+  tls?: boolean;
+  tlsHost?: string[];
+  tlsCa?: string;
 }
 
 /** Quotes a path for a shell command line shown to the user, when it needs quoting. */
@@ -43,7 +53,9 @@ export function shellQuote(text: string): string {
 /** The settings for walship.conf, checked: usage errors (exit 2) for unknown names and bad values. */
 function checkSettings(options: InitOptions): Map<SettingName, string> {
   const entries = new Map<SettingName, string>();
-  for (const [rawName, text] of options.set) {
+  // --tls's settings first: a --set of the same name overrides them.
+  const tlsSettings = options.tls === true ? SSL_SETTINGS.map(([name, value]): [string, string] => [name, value]) : [];
+  for (const [rawName, text] of [...tlsSettings, ...options.set]) {
     try {
       const name = lookupSetting(rawName);
       entries.set(name, formatSettingValue(name, parseSettingValue(name, text)));
@@ -103,7 +115,35 @@ function authMethodOf(options: InitOptions, settings: Map<SettingName, string>):
   return method;
 }
 
+/** The CA (from --tls-ca, or one made for this node alone) and the node's certificate; returns what to tell the user. */
+async function makeCertificates(options: InitOptions): Promise<string> {
+  // Loaded only for --tls: the certificate builder is not small.
+  const [{ makeCertificateAuthority }, { ensureCertificateAuthority, writeNodeCertificateFiles }] = await Promise.all([
+    import('@walship/server/ssl/make-certificates'), import('@walship/server/ssl/certificate-files'),
+  ]);
+  const hostNames = [...LOCAL_HOST_NAMES, ...(options.tlsHost ?? [])];
+  const dataDir = resolve(options.dataDir);
+  let ca;
+  let caWhere: string;
+  if (options.tlsCa !== undefined) {
+    const dir = resolve(options.tlsCa);
+    const found = ensureCertificateAuthority(dir, `walship CA ${basename(dir)}`);
+    ca = found.ca;
+    caWhere = `${found.created ? 'a new CA' : 'the CA'} in ${dir} (its key stays there)`;
+  } else {
+    ca = makeCertificateAuthority({ commonName: `walship CA for ${basename(dataDir)}` });
+    caWhere = 'a CA made for this node alone (its key was not kept: give --tls-ca DIR to keep one for several nodes)';
+  }
+  writeNodeCertificateFiles(dataDir, ca, { hostNames });
+  const rootCert = join(dataDir, ROOT_CERT_FILE);
+  return `\nSSL is on: the node's certificate names ${hostNames.join(', ')}, signed by ${caWhere}.\n` +
+    `Clients verify it with:\n\n    WALSHIP_SSLMODE=verify-full WALSHIP_SSLROOTCERT=${shellQuote(rootCert)}\n`;
+}
+
 export async function run(options: InitOptions, io: CliIo): Promise<number> {
+  if (options.tls !== true && ((options.tlsHost ?? []).length > 0 || options.tlsCa !== undefined)) {
+    throw usageError('--tls-host and --tls-ca go with --tls', 'Add --tls to make the node\'s certificate.');
+  }
   const settings = checkSettings(options);
   const method = authMethodOf(options, settings);
   const superuser = options.username ?? DEFAULT_USER;
@@ -121,6 +161,7 @@ export async function run(options: InitOptions, io: CliIo): Promise<number> {
   out(`Data page checksums are ${checksums ? 'enabled' : 'disabled'}.\n`);
   out(`The WAL segment size is ${formatSettingValue('wal_segment_size', walSegmentSize)}.\n\n`);
   let systemId: string;
+  let tlsNote: string | null = null;
   try {
     out(
       found === 'missing'
@@ -139,6 +180,11 @@ export async function run(options: InitOptions, io: CliIo): Promise<number> {
       writeUsersFile(options.dataDir, users);
       out('ok\n');
     }
+    if (options.tls === true) {
+      out('creating SSL certificates server.crt, server.key and root.crt ... ');
+      tlsNote = await makeCertificates(options);
+      out('ok\n');
+    }
   } catch (error) {
     out('failed\n');
     removeWhatWasCreated(options.dataDir, found, io);
@@ -146,6 +192,7 @@ export async function run(options: InitOptions, io: CliIo): Promise<number> {
   }
 
   out(`\nThe database system identifier is ${systemId}.\n`);
+  if (tlsNote !== null) out(tlsNote);
   const hasPassword = (settings.get('password') ?? '') !== '';
   if (method === 'scram-sha-256') {
     out(`\nEvery connection authenticates with SCRAM-SHA-256; add users with "walship user add -D ${shellQuote(options.dataDir)} NAME".\n`);

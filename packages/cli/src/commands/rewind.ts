@@ -29,6 +29,7 @@ import { MAX_DATA_FILE_READ_BYTES } from '@walship/protocol/constants';
 import type { ReplicationConnection } from '@walship/replication';
 import { CliError, ExitCode } from '../cli-error.js';
 import { resolveCredentials } from '../credentials.js';
+import { sslConninfoPairs, sslOptions } from '../ssl-env.js';
 import type { CliIo } from '../io.js';
 import { formatNodeAddress, type NodeAddress } from '../options.js';
 import { printJson } from '../output.js';
@@ -313,10 +314,14 @@ async function connectSource(replication: typeof import('@walship/replication'),
     const connection = await replication.ReplicationConnection.connect({
       host: options.source.host, port: options.source.port, applicationName: 'walship rewind', timeoutMs: options.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
       ...used,
+      ...sslOptions(io),
     });
     return { connection, credentials: used };
   } catch (error) {
-    throw new CliError(ExitCode.unreachable, (error as Error).message, { hint: `Is the source node running at ${formatNodeAddress(options.source)}?` });
+    const fields = error as { message: string; severity?: string; detail?: string; hint?: string };
+    // The node answered and refused (TLS, a password, not ready): its reasons, exit 1.
+    if (fields.severity === 'FATAL') throw new CliError(ExitCode.failed, fields.message, { detail: fields.detail, hint: fields.hint });
+    throw new CliError(ExitCode.unreachable, fields.message, { hint: `Is the source node running at ${formatNodeAddress(options.source)}?` });
   }
 }
 
@@ -500,6 +505,7 @@ function writeStandbySettings(settingsModule: SettingsModule, replication: typeo
     `host=${quote(options.source.host)}`, `port=${options.source.port}`, `application_name=${quote(applicationName)}`,
     ...(credentials.user !== undefined ? [`user=${quote(credentials.user)}`] : []),
     ...(credentials.password !== undefined ? [`password=${quote(credentials.password)}`] : []),
+    ...sslConninfoPairs(sslOptions(io), quote),
   ].join(' ');
   settingsModule.setConfigValues(dataDir, [...own, ['primary_conninfo', conninfo]]);
   writeFileSync(join(dataDir, 'standby.signal'), '', { mode: 0o600 });

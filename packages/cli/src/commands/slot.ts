@@ -7,6 +7,7 @@
  */
 import { CliError, ExitCode } from '../cli-error.js';
 import { resolveCredentials } from '../credentials.js';
+import { sslConninfoPairs, sslOptions } from '../ssl-env.js';
 import type { CliIo } from '../io.js';
 import { formatNodeAddress, resolveNodes, type NodeAddress } from '../options.js';
 import { formatTable, printJson } from '../output.js';
@@ -94,6 +95,7 @@ async function connect(nodes: NodeAddress[], io: CliIo, options: SlotOptions): P
       const password = typeof credentials.password === 'function' ? await credentials.password() : credentials.password;
       connection = await ReplicationConnection.connect({
         host: node.host, port: node.port, applicationName: `walship slot ${options.action}`, timeoutMs: options.timeout ?? 30_000,
+        ...sslOptions(io),
         ...(credentials.user !== undefined ? { user: credentials.user } : {}),
         ...(password !== undefined ? { password } : {}),
       });

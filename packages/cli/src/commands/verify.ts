@@ -17,6 +17,7 @@
 import type { ReplicationConnection } from '@walship/replication';
 import { CliError, ExitCode, usageError } from '../cli-error.js';
 import { resolveCredentials } from '../credentials.js';
+import { sslConninfoPairs, sslOptions } from '../ssl-env.js';
 import type { CliIo } from '../io.js';
 import { formatNodeAddress, type NodeAddress } from '../options.js';
 import { printJson } from '../output.js';
@@ -76,6 +77,7 @@ export async function run(options: VerifyOptions, io: CliIo): Promise<number> {
       try {
         connection = await ReplicationConnection.connect({
           host: address.host, port: address.port, applicationName: 'walship verify', timeoutMs: options.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+          ...sslOptions(io),
           ...(credentials.user !== undefined ? { user: credentials.user } : {}),
           ...(password !== undefined ? { password } : {}),
         });

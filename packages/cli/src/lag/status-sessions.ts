@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import type { FetchStatus, MemberAddress } from '@walship/lag';
 import { clientErrorFields, connectClient, type NodeClient } from '../adapters.js';
+import { sslOptions } from '../ssl-env.js';
 import { resolveCredentials } from '../credentials.js';
 import type { CliIo } from '../io.js';
 
@@ -41,6 +42,7 @@ export class StatusSessions {
     const connecting = connectClient({
       host: member.host, port: member.port, applicationName: 'walship-lag', timeoutMs,
       ...resolveCredentials(this.credentialsIo, member),
+      ...sslOptions(this.credentialsIo),
     });
     session.connecting = connecting;
     connecting.then(

@@ -1,0 +1,42 @@
+/**
+ * TLS for the CLI's connections, from the environment as libpq takes PGSSLMODE and
+ * PGSSLROOTCERT: WALSHIP_SSLMODE (disable, allow, prefer — the default —, require, verify-ca,
+ * verify-full) and WALSHIP_SSLROOTCERT (a PEM file of trusted CAs, or `system`). Every command
+ * that connects (data, admin, basebackup, rewind, slot, verify, lag, the cluster commands) passes
+ * them on; `basebackup --standby` and `rewind` also write them into primary_conninfo, as
+ * `pg_basebackup -R` writes the options it connected with.
+ */
+import { resolve } from 'node:path';
+import { isSslMode, SSL_MODES, SSL_ROOT_CERT_SYSTEM, type ClientSslOptions } from '@walship/protocol/ssl-mode';
+import { CliError, ExitCode } from './cli-error.js';
+import type { CliIo } from './io.js';
+
+/** The sslmode and sslrootcert of WALSHIP_SSLMODE and WALSHIP_SSLROOTCERT; a bad mode is a usage error. */
+export function sslOptionsFromEnv(env: NodeJS.ProcessEnv): ClientSslOptions {
+  const options: ClientSslOptions = {};
+  const mode = env.WALSHIP_SSLMODE;
+  if (mode !== undefined && mode !== '') {
+    if (!isSslMode(mode)) {
+      throw new CliError(ExitCode.usage, `invalid sslmode value: "${mode}"`, { detail: 'In WALSHIP_SSLMODE.', hint: `Use one of ${SSL_MODES.join(', ')}.` });
+    }
+    options.sslmode = mode;
+  }
+  const rootCert = env.WALSHIP_SSLROOTCERT;
+  if (rootCert !== undefined && rootCert !== '') options.sslrootcert = rootCert === SSL_ROOT_CERT_SYSTEM ? rootCert : resolve(rootCert);
+  return options;
+}
+
+export function sslOptions(io: CliIo): ClientSslOptions {
+  return sslOptionsFromEnv(io.env);
+}
+
+/**
+ * The conninfo pairs for primary_conninfo (`sslmode=... sslrootcert=...`), only those set: a
+ * standby made by a command that connected with TLS streams with it too.
+ */
+export function sslConninfoPairs(options: ClientSslOptions, quote: (value: string) => string): string[] {
+  return [
+    ...(options.sslmode === undefined ? [] : [`sslmode=${options.sslmode}`]),
+    ...(options.sslrootcert === undefined ? [] : [`sslrootcert=${quote(options.sslrootcert)}`]),
+  ];
+}
