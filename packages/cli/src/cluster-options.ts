@@ -5,6 +5,7 @@
  * config can run side by side.
  */
 import type { ClusterConfig } from '@walship/cluster';
+import { clusterClientSsl } from '@walship/cluster/tls';
 import type { CliIo } from './io.js';
 
 export interface ClusterFileOptions {
@@ -15,6 +16,20 @@ export interface ClusterFileOptions {
   progress?: boolean;
   quiet?: boolean;
   timeout?: number;
+}
+
+/**
+ * The io a cluster's commands run with: for a cluster with `tls: true`, WALSHIP_SSLMODE=verify-full
+ * and WALSHIP_SSLROOTCERT=DATA_ROOT/tls/root.crt (the cluster's CA) unless the environment sets
+ * them, so that every connection — node control, the monitor, lag, put -f — verifies the members.
+ */
+export function clusterIo(config: ClusterConfig, io: CliIo): CliIo {
+  const ssl = clusterClientSsl(config);
+  if (ssl.sslmode === undefined) return io;
+  const env = { ...io.env };
+  if (env.WALSHIP_SSLMODE === undefined || env.WALSHIP_SSLMODE === '') env.WALSHIP_SSLMODE = ssl.sslmode;
+  if ((env.WALSHIP_SSLROOTCERT === undefined || env.WALSHIP_SSLROOTCERT === '') && ssl.sslrootcert !== undefined) env.WALSHIP_SSLROOTCERT = ssl.sslrootcert;
+  return { ...io, env };
 }
 
 export async function loadConfig(options: ClusterFileOptions): Promise<ClusterConfig> {

@@ -5,7 +5,7 @@
  */
 import type { ClusterConfig, ClusterContext, ClusterState, MemberRow } from '@walship/cluster';
 import { createNodeControl } from './cluster-node-control.js';
-import { loadConfig, useClusterCredentials, type ClusterFileOptions } from './cluster-options.js';
+import { clusterIo, loadConfig, useClusterCredentials, type ClusterFileOptions } from './cluster-options.js';
 import type { CliIo } from './io.js';
 import { printJson } from './output.js';
 
@@ -15,8 +15,9 @@ export { loadConfig, type ClusterFileOptions };
  * The context of a cluster operation. Progress lines go to stderr when it is a terminal or
  * --progress is given, never with --quiet; warnings always do, as they say something is wrong.
  */
-export async function openCluster(options: ClusterFileOptions, io: CliIo): Promise<ClusterContext> {
+export async function openCluster(options: ClusterFileOptions, commandIo: CliIo): Promise<ClusterContext> {
   const config = await loadConfig(options);
+  const io = clusterIo(config, commandIo);
   await useClusterCredentials(config, io);
   const shown = options.quiet !== true && (options.progress === true || io.stderr.isTTY === true);
   return {

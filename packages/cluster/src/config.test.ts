@@ -319,6 +319,19 @@ describe('refused configs name the file, the line, the field and the problem', (
     expect(onlyProblem(edit('settings:', 'proxy: true\nsettings:'), { basePort: 65400 }).message).toMatch(/beyond 65535/);
   });
 
+  it('reads tls: true, and refuses other values and the ssl settings it owns', () => {
+    expect(parseClusterConfig(VALID, FILE).tls).toBe(false);
+    expect(parseClusterConfig(edit('settings:', 'tls: true\nsettings:'), FILE).tls).toBe(true);
+    expect(parseClusterConfig(edit('settings:', 'tls: false\nsettings:'), FILE).tls).toBe(false);
+    const notBoolean = onlyProblem(edit('settings:', 'tls: yes please\nsettings:'));
+    expect(notBoolean.path).toBe('tls');
+    expect(notBoolean.message).toMatch(/must be true or false/);
+    const owned = onlyProblem(edit('  shared_buffers: 8MB', '  shared_buffers: 8MB\n  ssl_cert_file: my.crt'));
+    expect(owned.path).toBe('settings.ssl_cert_file');
+    expect(owned.message).toBe('"ssl_cert_file" is set by the cluster toolkit');
+    expect(owned.hint).toMatch(/tls: true/);
+  });
+
   it('enforces the lease by default in automatic mode only', () => {
     expect(parseClusterConfig(VALID, FILE).failover.enforceLease).toBe(false);
     expect(parseClusterConfig(edit('  mode: manual', '  mode: automatic'), FILE).failover.enforceLease).toBe(true);

@@ -9,7 +9,7 @@
  * duplicate member names, an unknown upstream, upstream cycles, a synchronous_standby_names that
  * does not parse or names members the cluster does not have, settings the nodes would refuse,
  * settings the toolkit owns (port, application_name, primary_conninfo, ...), and bad failover
- * policy values. Relative paths are relative to the config file; `--data-root` is relative to
+ * policy values, and a `tls` that is not true or false. Relative paths are relative to the config file; `--data-root` is relative to
  * the working directory, as any command-line path.
  *
  * Pure apart from loadClusterConfig reading the file: parseClusterConfig takes the text.
@@ -123,6 +123,11 @@ export interface ClusterConfig {
    * passwords generated into the data root's passfile (cluster-auth.ts).
    */
   readonly auth: ClusterAuthConfig | null;
+  /**
+   * `tls: true`: the members serve TLS with certificates from a cluster CA in DATA_ROOT/tls, and
+   * every connection in the cluster verifies them (sslmode verify-full; see tls.ts).
+   */
+  readonly tls: boolean;
 }
 
 export interface ClusterAuthConfig {
@@ -161,6 +166,7 @@ const TOP_LEVEL_KEYS = [
   'failover',
   'proxy',
   'auth',
+  'tls',
   'nodes',
 ] as const;
 const AUTH_KEYS = ['method', 'superuser', 'replication_user'] as const;
@@ -193,6 +199,10 @@ const MANAGED_SETTINGS: Readonly<Record<string, string>> = {
   synchronous_standby_names: 'set the top-level "synchronous_standby_names" key instead',
   synchronous_commit: 'set the top-level "synchronous_commit" key instead',
   require_primary_lease: 'it follows "failover.enforce_lease"',
+  ssl: 'set the top-level "tls: true" instead: the toolkit makes the certificates and sets the ssl files',
+  ssl_cert_file: 'set the top-level "tls: true" instead: the toolkit makes each member\'s certificate',
+  ssl_key_file: 'set the top-level "tls: true" instead: the toolkit makes each member\'s key',
+  ssl_ca_file: 'set the top-level "tls: true" instead: the toolkit makes the cluster\'s CA',
 };
 
 /** Settings fixed when the first member is created: standbys copy them, so one value holds for the cluster. */
@@ -470,6 +480,7 @@ class ConfigReader {
     const failover = this.readFailover(top.get('failover'), memberNames);
     const proxy = this.readProxy(top.get('proxy'), members);
     const auth = this.readAuth(top.get('auth'), globalSettings, members);
+    const tls = this.boolean(top.get('tls'));
 
     if (this.problems.length > 0 || name === null || host === null || dataRoot === null || initialPrimary === null || failover === null || synchronous === undefined || proxy === undefined || auth === undefined) {
       return null;
@@ -490,6 +501,7 @@ class ConfigReader {
       failover,
       proxy,
       auth,
+      tls: tls ?? false,
       members: members.map((member) => {
         const metricsPort = Number(member.settings.get('metrics_port')?.value ?? globalMetricsPort ?? 0);
         return {

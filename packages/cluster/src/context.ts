@@ -11,6 +11,7 @@ import { findMember, memberAddress, proxyPorts, type ClusterConfig, type MemberC
 import type { NodeControl, SettingPairs } from './node-control.js';
 import { effectiveUpstream, synchronousNamesInput, type ClusterState } from './state.js';
 import { synchronousStandbyNamesFor } from './synchronous-names.js';
+import { conninfoSslPairs, memberSslSettings } from './tls.js';
 
 export interface ClusterContext {
   readonly config: ClusterConfig;
@@ -47,6 +48,8 @@ export function memberSettings(config: ClusterConfig, state: ClusterState, membe
   pairs.set('application_name', member.name);
   // The auth key (cluster-auth.ts): every member authenticates its connections with SCRAM.
   if ((config.auth ?? null) !== null) pairs.set('auth_method', 'scram-sha-256');
+  // tls: true: the member's certificate files (tls.ts writes them before each start).
+  for (const [name, value] of memberSslSettings(config)) pairs.set(name, value);
   // The monitor's lease (lease.ts): a primary acknowledges commits only while it holds one.
   pairs.set('require_primary_lease', config.failover.enforceLease ? 'on' : 'off');
   if (config.synchronousCommit !== null) pairs.set('synchronous_commit', config.synchronousCommit);
@@ -62,8 +65,9 @@ export function initSettings(config: ClusterConfig, state: ClusterState, member:
 
 /**
  * primary_conninfo as `walship basebackup --standby` writes it: the upstream's address (with the
- * proxy: the member's outbound proxy, which forwards to its current upstream) and the member's
- * name.
+ * proxy: the member's outbound proxy, which forwards to its current upstream), the member's
+ * name, and with `tls: true` verify-full against the member's copy of the cluster CA (the config's
+ * host is in every member's certificate, so it verifies through the proxy too).
  */
 export function conninfoFor(config: ClusterConfig, upstream: MemberConfig, member: MemberConfig): string {
   const port = proxyPorts(config, member)?.outbound ?? upstream.port;
@@ -72,6 +76,7 @@ export function conninfoFor(config: ClusterConfig, upstream: MemberConfig, membe
     `host=${quoteConninfoValue(config.host)}`, `port=${port}`, `application_name=${quoteConninfoValue(member.name)}`,
     ...(credentials?.user === undefined ? [] : [`user=${quoteConninfoValue(credentials.user)}`]),
     ...(credentials === null ? [] : [`password=${quoteConninfoValue(credentials.password)}`]),
+    ...conninfoSslPairs(config),
   ].join(' ');
 }
 

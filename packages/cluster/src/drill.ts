@@ -39,6 +39,7 @@ import { monitorLogPath } from './monitor-files.js';
 import { setLinkControl, waitProxyApplied } from './proxy-control.js';
 import { readClusterStateFor, type ClusterState } from './state.js';
 import { clusterSwitchover } from './switchover.js';
+import { clusterClientSsl } from './tls.js';
 
 export const DRILL_SCENARIOS = ['kill-primary', 'hang-primary', 'partition-primary', 'kill-sync-standby', 'slow-standby', 'switchover', 'rejoin'] as const;
 export type DrillScenario = (typeof DRILL_SCENARIOS)[number];
@@ -191,7 +192,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   const connect = async (address: string): Promise<Client | null> => {
     const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
     try {
-      return await WalshipClient.connect({ host, port, timeoutMs: WRITE_TIMEOUT_MS, ...superuserOf(config) });
+      return await WalshipClient.connect({ host, port, timeoutMs: WRITE_TIMEOUT_MS, ...superuserOf(config), ...clusterClientSsl(ctx.config) });
     } catch {
       return null;
     }
@@ -473,7 +474,7 @@ async function readContents(
   const loadPrefixes = [`${prefix}w`, `${prefix}h`];
   const read = async (member: MemberConfig, minLsn: string | null) => {
     const address = memberAddress(ctx.config, member);
-    const client = await WalshipClient.connect({ host: ctx.config.host, port: member.port, timeoutMs, ...superuserOf(ctx.config) });
+    const client = await WalshipClient.connect({ host: ctx.config.host, port: member.port, timeoutMs, ...superuserOf(ctx.config), ...clusterClientSsl(ctx.config) });
     try {
       const entries = new Map<string, string>();
       for (const loadPrefix of loadPrefixes) {

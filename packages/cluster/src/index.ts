@@ -104,3 +104,4 @@ export {
   type ProxyControl,
   type ProxyPidFile,
 } from './proxy-control.js';
+export { clusterCaDir, clusterClientSsl, ensureMemberCertificate, memberHostNames } from './tls.js';

@@ -15,6 +15,7 @@ import type { NodeControl } from './node-control.js';
 import { probeMember, probeMembers, observePrimary, type MemberProbe } from './members.js';
 import { effectiveUpstream, synchronousNamesInput, withMember, writeClusterState, type ClusterState } from './state.js';
 import { synchronousStandbyNamesFor } from './synchronous-names.js';
+import { clusterCaDir, ensureMemberCertificate } from './tls.js';
 
 /** initdb and start for the member the state names primary, on a cluster not created yet. */
 export async function createPrimary(ctx: ClusterContext, state: ClusterState, member: MemberConfig): Promise<ClusterState> {
@@ -70,6 +71,9 @@ export async function startMember(ctx: ClusterContext, state: ClusterState, memb
   }
   const removed = pruneSlots(member.dataDir, slotsServedBy(ctx, state, member));
   if (removed.length > 0) ctx.progress(`${member.name}: removed replication slots nobody streams from any more: ${removed.join(', ')}`);
+  if (await onMember(member, 'writing its certificate', () => ensureMemberCertificate(ctx.config, member))) {
+    ctx.progress(`${member.name}: wrote its certificate, signed by the cluster CA (${clusterCaDir(ctx.config)})`);
+  }
   ctx.progress(`${member.name}: starting as ${role}`);
   await onMember(member, 'walship start', () => ctx.control.start({ dataDir: member.dataDir, ...(timeoutMs === undefined ? {} : { timeoutMs }) }));
 }

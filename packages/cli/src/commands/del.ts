@@ -19,8 +19,8 @@ export interface DelOptions extends ClusterNodesOptions {
 }
 
 export async function run(options: DelOptions, io: CliIo): Promise<number> {
-  const nodes = await resolveDataNodes(options, io.env);
-  return withWriteSession(nodes, io, { purpose: 'write', timeoutMs: options.timeout }, async (client) => {
+  const { nodes, io: connectIo } = await resolveDataNodes(options, io);
+  return withWriteSession(nodes, connectIo, { purpose: 'write', timeoutMs: options.timeout }, async (client) => {
     const result = await client.del(Buffer.from(options.key, 'utf8'), { table: options.table, syncCommit: options.syncCommit });
     const deleted = result.deleted;
     if (options.json === true) {

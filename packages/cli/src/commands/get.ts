@@ -22,8 +22,8 @@ export interface GetOptions extends ClusterNodesOptions {
 }
 
 export async function run(options: GetOptions, io: CliIo): Promise<number> {
-  const nodes = await resolveDataNodes(options, io.env);
-  return withReadSession(nodes, io, { purpose: 'read', timeoutMs: options.timeout, targetSessionAttrs: options.targetSessionAttrs ?? (options.file === undefined ? 'any' : 'read-write') }, async (client) => {
+  const { nodes, io: connectIo } = await resolveDataNodes(options, io);
+  return withReadSession(nodes, connectIo, { purpose: 'read', timeoutMs: options.timeout, targetSessionAttrs: options.targetSessionAttrs ?? (options.file === undefined ? 'any' : 'read-write') }, async (client) => {
     const entry = await client.get(Buffer.from(options.key, 'utf8'), { table: options.table, minLsn: options.minLsn, minLsnTimeline: options.minLsnTimeline });
     if (entry === null) {
       throw new CliError(ExitCode.failed, `key "${options.key}" not found${options.table === undefined ? '' : ` in table "${options.table}"`}`, {

@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import type { ClusterConfig } from '@walship/cluster';
 import type { CheckThresholds, LagReport, MemberAddress, Threshold } from '@walship/lag';
 import { CliError, ExitCode, formatErrorText, usageError } from '../cli-error.js';
-import { loadConfig, useClusterCredentials } from '../cluster-options.js';
+import { clusterIo, loadConfig, useClusterCredentials } from '../cluster-options.js';
 import type { CliIo } from '../io.js';
 import type { MemberSource } from '../lag/cluster-members.js';
 import type { LiveViewExtras } from '../lag/live-view.js';
@@ -78,8 +78,9 @@ export async function run(options: LagOptions, io: CliIo): Promise<number> {
     if (options.file !== undefined) {
       if (options.node !== undefined) throw usageError('give the members with --node or -f, not both', 'With -f the members are the cluster config\'s.');
       const config = await loadConfig({ file: options.file, basePort: options.basePort, dataRoot: options.dataRoot });
-      await useClusterCredentials(config, io);
-      return await runClusterLag(config, options, io);
+      const lagIo = clusterIo(config, io);
+      await useClusterCredentials(config, lagIo);
+      return await runClusterLag(config, options, lagIo);
     }
     if (options.basePort !== undefined || options.dataRoot !== undefined) {
       throw usageError('--base-port and --data-root go with -f CLUSTER.yaml', 'Give the cluster config with -f, or the nodes with --node.');

@@ -22,8 +22,8 @@ export interface PutOptions extends ClusterNodesOptions {
 }
 
 export async function run(options: PutOptions, io: CliIo): Promise<number> {
-  const nodes = await resolveDataNodes(options, io.env);
-  return withWriteSession(nodes, io, { purpose: 'write', timeoutMs: options.timeout }, async (client) => {
+  const { nodes, io: connectIo } = await resolveDataNodes(options, io);
+  return withWriteSession(nodes, connectIo, { purpose: 'write', timeoutMs: options.timeout }, async (client) => {
     const result = await client.put(Buffer.from(options.key, 'utf8'), Buffer.from(options.value, 'utf8'), {
       table: options.table,
       syncCommit: options.syncCommit,

@@ -74,8 +74,8 @@ export async function run(options: ScanOptions, io: CliIo): Promise<number> {
     throw usageError(`--start "${options.start}" sorts after --end "${options.end}"`, 'The range is [start, end): give a start that sorts before the end.');
   }
 
-  const nodes = await resolveDataNodes(options, io.env);
-  return withReadSession(nodes, io, { purpose: 'read', timeoutMs: options.timeout, targetSessionAttrs: options.targetSessionAttrs ?? (options.file === undefined ? 'any' : 'read-write') }, async (client) => {
+  const { nodes, io: connectIo } = await resolveDataNodes(options, io);
+  return withReadSession(nodes, connectIo, { purpose: 'read', timeoutMs: options.timeout, targetSessionAttrs: options.targetSessionAttrs ?? (options.file === undefined ? 'any' : 'read-write') }, async (client) => {
     const json = options.json === true;
     let remaining = options.limit ?? Number.POSITIVE_INFINITY;
     let more = false;
