@@ -12,8 +12,13 @@
  *   primary refuses plain replication connections, so streaming at all is TLS);
  * - a SIGHUP reloads the certificate files (a new certificate is served without a restart);
  * - a missing certificate file and a key that is not the certificate's refuse the start, naming
- *   the file.
+ *   the file;
+ * - `cluster-configs/local-3node-tls.yaml` as shipped (free ports, a temporary data root): up
+ *   makes the cluster CA and each member's certificate, the standbys stream with verify-full
+ *   through the partition proxy, status, put -f, lag -f and a switchover work, and the CA's key
+ *   is in no member's data directory.
  */
+import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import http from 'node:http';
 import * as path from 'node:path';
@@ -21,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WalshipClient } from '@walship/client';
 import { parseLsn } from '@walship/engine';
 import { makeCertificateAuthority, makeNodeCertificate } from '@walship/server/ssl/make-certificates';
-import { TestNode, freePort, tempDir, waitFor, walship } from './helpers/node.js';
+import { ROOT, TestNode, freePort, freePortRange, tempDir, waitFor, walship } from './helpers/node.js';
 import { caughtUp, nodeStatus } from './helpers/replication.js';
 
 const STANDBY_SETTINGS = ['--set', 'wal_retrieve_retry_interval=100ms', '--set', 'wal_receiver_status_interval=1s'];
@@ -236,5 +241,62 @@ describe('TLS', () => {
     expect(started.status).toBe(1);
     expect(started.stderr).toContain('FATAL:  check of private key failed: key values mismatch');
     expect(fs.existsSync(path.join(dir, 'postmaster.pid'))).toBe(false);
+  });
+});
+
+describe('a cluster with tls: true (cluster-configs/local-3node-tls.yaml)', () => {
+  const configFile = path.join(ROOT, 'cluster-configs', 'local-3node-tls.yaml');
+  let dataRoot: string;
+  let basePort: number;
+  const clusterArgs = (args: string[]): string[] => [...args, '-f', configFile, '--base-port', String(basePort), '--data-root', dataRoot];
+
+  beforeAll(async () => {
+    dataRoot = path.join(tempDir('tls-cluster'), 'data');
+    basePort = await freePortRange(3);
+  });
+
+  afterAll(() => {
+    walship(clusterArgs(['cluster', 'down', '--mode', 'immediate']));
+    fs.rmSync(path.dirname(dataRoot), { recursive: true, force: true });
+  });
+
+  it('up makes the CA and the members\' certificates; the standbys stream with verify-full; status, put -f, lag -f and a switchover work', async () => {
+    const up = walship(clusterArgs(['cluster', 'up', '--timeout', '30', '--json']));
+    expect(up.status, up.stderr).toBe(0);
+    const caCert = path.join(dataRoot, 'tls', 'root.crt');
+    expect(fs.existsSync(path.join(dataRoot, 'tls', 'root.key'))).toBe(true);
+    for (const member of ['n1', 's1', 's2']) {
+      const dir = path.join(dataRoot, member);
+      expect(fs.readdirSync(dir).filter((name) => /\.(crt|key)$/.test(name)).sort(), member).toEqual(['root.crt', 'server.crt', 'server.key']);
+      expect(fs.readFileSync(path.join(dir, 'root.crt'), 'utf8')).toBe(fs.readFileSync(caCert, 'utf8'));
+      const cert = new X509Certificate(fs.readFileSync(path.join(dir, 'server.crt')));
+      expect(cert.subject).toBe(`CN=${member}`);
+      expect(cert.checkHost(member)).toBe(member);
+      expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
+      expect(walship(['show', '-D', dir, 'ssl']).stdout.trim()).toBe('on');
+    }
+    expect(walship(['show', '-D', path.join(dataRoot, 's1'), 'primary_conninfo']).stdout).toContain('sslmode=verify-full sslrootcert=root.crt');
+
+    const status = JSON.parse(walship(clusterArgs(['cluster', 'status', '--json'])).stdout) as { primary: string; members: Array<{ name: string; state: string }> };
+    expect(status.primary).toBe('n1');
+    expect(status.members.filter((m) => m.state === 'streaming').map((m) => m.name).sort()).toEqual(['s1', 's2']);
+
+    const put = walship(['put', ...clusterArgs([]), 'over-tls', 'cluster']);
+    expect(put.status, put.stderr).toBe(0);
+    const lag = walship(['lag', ...clusterArgs([]), '--once', '--json']);
+    expect(lag.status, lag.stderr).toBe(0);
+    expect(lag.stdout).toContain('"s1"');
+    // Without the cluster's CA, a client that verifies is refused; with it, it reads the write.
+    const read = (env: Record<string, string>) => walship(['get', '--node', `localhost:${basePort + 1}`, '--min-lsn', put.stdout.trim().split(' ')[1]!, 'over-tls'], { env });
+    expect(read({ WALSHIP_SSLMODE: 'verify-full', WALSHIP_SSLROOTCERT: caCert }).stdout).toBe('cluster');
+    expect(read({ WALSHIP_SSLMODE: 'disable' }).stderr).toContain('server requires SSL');
+
+    const switchover = walship(clusterArgs(['cluster', 'switchover', '--to', 's1', '--timeout', '30', '--json']));
+    expect(switchover.status, switchover.stderr).toBe(0);
+    await waitFor('n1 to stream from s1 over TLS', () => {
+      const after = JSON.parse(walship(clusterArgs(['cluster', 'status', '--json'])).stdout) as { primary: string; members: Array<{ name: string; state: string }> };
+      return after.primary === 's1' && after.members.filter((m) => m.state === 'streaming').length === 2;
+    }, 30_000, 250);
+    expect(walship(['put', ...clusterArgs([]), 'after-switchover', 'yes']).status).toBe(0);
   });
 });
