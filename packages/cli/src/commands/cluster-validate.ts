@@ -4,6 +4,7 @@
  * synchronous rule, the failover policy); an invalid one exits 1 with every problem, each with
  * the file, line, field and what is wrong (with --json: `{"valid": false, "problems": [...]}`).
  */
+import { join } from 'node:path';
 import type { ClusterConfig } from '@walship/cluster';
 import { ExitCode } from '../cli-error.js';
 import { loadConfig, type ClusterFileOptions } from '../cluster-options.js';
@@ -22,6 +23,7 @@ function describe(config: ClusterConfig, address: (port: number) => string): Rec
     synchronousCommit: config.synchronousCommit,
     failover: config.failover,
     auth: config.auth ?? null,
+    tls: config.tls,
     settings: config.settings,
     members: config.members.map((member) => ({
       name: member.name,
@@ -77,5 +79,6 @@ export async function run(options: ClusterFileOptions, io: CliIo): Promise<numbe
   );
   const auth = config.auth ?? null;
   io.stdout.write(auth === null ? 'auth: trust (loopback)\n' : `auth: ${auth.method}; superuser ${auth.superuser}, replication user ${auth.replicationUser}; passwords in ${config.dataRoot}/passfile\n`);
+  if (config.tls) io.stdout.write(`tls: on; certificates from the cluster CA in ${join(config.dataRoot, 'tls')}, verify-full on every connection\n`);
   return ExitCode.ok;
 }
