@@ -2,7 +2,7 @@ import { WalshipError } from '@walship/engine/errors';
 import { describe, expect, it } from 'vitest';
 import { MAX_CONNINFO_BYTES } from './constants.js';
 import {
-  conninfoConnectTimeoutMs, conninfoHosts, formatConninfo, parseConninfo, quoteConninfoValue, type ConninfoOptions,
+  conninfoConnectTimeoutMs, conninfoHosts, conninfoSslOptions, formatConninfo, parseConninfo, quoteConninfoValue, type ConninfoOptions,
 } from './conninfo.js';
 
 function expectError(text: string, message: string): void {
@@ -111,5 +111,15 @@ describe('formatConninfo', () => {
 
   it('hides the password when asked, as pg_stat_wal_receiver shows it', () => {
     expect(formatConninfo(parseConninfo('host=h password=secret user=u'), { redactPassword: true })).toBe('host=h password=\'********\' user=u');
+  });
+});
+
+describe('conninfoSslOptions', () => {
+  it('gives the replication connection sslmode and sslrootcert, a relative sslrootcert in the data directory', () => {
+    expect(conninfoSslOptions(parseConninfo('host=a port=1'), '/data/s1')).toEqual({});
+    expect(conninfoSslOptions(parseConninfo('host=a sslmode=verify-full sslrootcert=root.crt'), '/data/s1')).toEqual({ sslmode: 'verify-full', sslrootcert: '/data/s1/root.crt' });
+    expect(conninfoSslOptions(parseConninfo("sslmode=verify-ca sslrootcert='/etc/ssl/my ca.pem'"), '/data/s1')).toEqual({ sslmode: 'verify-ca', sslrootcert: '/etc/ssl/my ca.pem' });
+    expect(conninfoSslOptions(parseConninfo('sslmode=verify-full sslrootcert=system'), '/data/s1')).toEqual({ sslmode: 'verify-full', sslrootcert: 'system' });
+    expect(conninfoSslOptions(parseConninfo("sslmode='' sslrootcert=''"), '/data/s1')).toEqual({});
   });
 });

@@ -17,7 +17,8 @@
  * Pure: strings in, values out; errors are WalshipErrors with code `invalid_parameter_value`.
  */
 import { ErrorCode, WalshipError } from '@walship/engine/errors';
-import { SSL_MODES, type SslMode } from '@walship/protocol/ssl-mode';
+import { isAbsolute, join } from 'node:path';
+import { SSL_MODES, SSL_ROOT_CERT_SYSTEM, type ClientSslOptions, type SslMode } from '@walship/protocol/ssl-mode';
 import { MAX_CONNINFO_BYTES } from './constants.js';
 
 export { SSL_MODES, type SslMode };
@@ -158,6 +159,21 @@ export function conninfoConnectTimeoutMs(options: ConninfoOptions): number | nul
   const seconds = parseIntegerValue(options.connect_timeout);
   if (seconds === null || seconds <= 0) return null;
   return Math.max(seconds, 2) * 1000;
+}
+
+/**
+ * The TLS options of a checked connection string for the replication connection: its sslmode
+ * (unset: the default, prefer) and its sslrootcert, a relative one taken in `baseDir` (the
+ * data directory: PostgreSQL's walreceiver runs there, so libpq reads relative paths there).
+ */
+export function conninfoSslOptions(options: ConninfoOptions, baseDir: string): ClientSslOptions {
+  const ssl: ClientSslOptions = {};
+  if (options.sslmode !== undefined && options.sslmode !== '') ssl.sslmode = options.sslmode as SslMode;
+  const rootCert = options.sslrootcert;
+  if (rootCert !== undefined && rootCert !== '') {
+    ssl.sslrootcert = rootCert === SSL_ROOT_CERT_SYSTEM || isAbsolute(rootCert) ? rootCert : join(baseDir, rootCert);
+  }
+  return ssl;
 }
 
 /**

@@ -13,7 +13,7 @@ export {
   type WalSourceEvent, type WalSourceAction, type WalSourceTransition,
 } from './wal-source.js';
 export {
-  parseConninfo, formatConninfo, quoteConninfoValue, conninfoHosts, conninfoConnectTimeoutMs,
+  parseConninfo, formatConninfo, quoteConninfoValue, conninfoHosts, conninfoConnectTimeoutMs, conninfoSslOptions,
   CONNINFO_KEYWORDS, SSL_MODES, TARGET_SESSION_ATTRS,
   type ConninfoKeyword, type ConninfoOptions, type ConninfoHost, type SslMode, type TargetSessionAttrs,
 } from './conninfo.js';

@@ -19,7 +19,7 @@ import type { WebSocket } from 'ws';
 import { CheckpointFlags, Database, PreparedWalIo, DbState, ErrorCode, writeControlFile, WalshipError, formatLsn, readControlFile, type CheckpointResult, type DatabaseOptions, type LogFunction, type Lsn } from '@walship/engine';
 import { createRestartPoint } from '@walship/engine/checkpoint';
 import { STANDBY_SIGNAL_FILE, WalRecovery } from '@walship/engine/wal-recovery';
-import { newWalRcvData, parseConninfo, sendBaseBackup, standbyBackupSource, type BaseBackupSource, type WalRcvData } from '@walship/replication';
+import { conninfoSslOptions, newWalRcvData, parseConninfo, sendBaseBackup, standbyBackupSource, type BaseBackupSource, type WalRcvData } from '@walship/replication';
 import { readTimeLineHistory, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
 import { findSegmentTimeline } from '@walship/engine/wal/wal-files';
 import { Startup, type StartupHost } from './components/startup.js';
@@ -31,7 +31,7 @@ import { PrimaryLease } from './lease.js';
 import { LsnWaiters } from './wait-lsn.js';
 import { parseLsn } from '@walship/engine/lsn';
 import { listDataFiles, readDataFileRange, readPageChecksums } from '@walship/engine/rewind';
-import { MAX_LISTED_DATA_FILES, SSL_ROOT_CERT_SYSTEM, backupPathProblem, type SslMode } from '@walship/protocol';
+import { MAX_LISTED_DATA_FILES, backupPathProblem } from '@walship/protocol';
 import { ReplicationSlots, slotsOnPrimary } from './slots.js';
 import { Component } from './component.js';
 import { AutoVacuum } from './components/autovacuum.js';
@@ -472,8 +472,7 @@ export class Postmaster {
       ...(target.user !== undefined ? { user: target.user } : {}),
       ...(target.password !== undefined ? { password: target.password } : {}),
       // A relative sslrootcert is the data directory's, as for PostgreSQL's walreceiver (its working directory).
-      ...(target.sslmode !== undefined && target.sslmode !== '' ? { sslmode: target.sslmode as SslMode } : {}),
-      ...(target.sslrootcert !== undefined && target.sslrootcert !== '' ? { sslrootcert: target.sslrootcert === SSL_ROOT_CERT_SYSTEM ? target.sslrootcert : path.resolve(this.dataDir, target.sslrootcert) } : {}),
+      ...conninfoSslOptions(target, this.dataDir),
       dataDir: this.dataDir, segmentSize: recovery.segmentSize, systemId: recovery.control.systemId,
       replayPosition: () => recovery.replayEndLsn,
       wakeupRecovery: () => this.startup?.wakeupRecovery(),
