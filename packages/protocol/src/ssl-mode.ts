@@ -26,7 +26,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const;
 export type SslMode = (typeof SSL_MODES)[number];
@@ -155,7 +155,8 @@ export function isSslProblem(value: unknown): value is SslProblem {
 /** The options of Node's tls.connect (through ws) for a TLS attempt. */
 export interface TlsClientSettings {
   rejectUnauthorized: boolean;
-  ca?: Buffer;
+  /** The trusted roots, built once per root certificate file's content (see secureContextFor). */
+  secureContext: SecureContext;
   /** SNI: the host name, never an IP address. */
   servername?: string;
   checkServerIdentity: (hostname: string, cert: PeerCertificate) => Error | undefined;
@@ -170,11 +171,30 @@ export function tlsClientSettings(mode: SslMode, host: string, roots: SslRootCer
   const verifyChain = roots !== null;
   const settings: TlsClientSettings = {
     rejectUnauthorized: verifyChain,
+    secureContext: secureContextFor(roots?.kind === 'file' ? roots.pem : null),
     checkServerIdentity: mode === 'verify-full' ? (_hostname, cert) => checkServerIdentity(host, cert) : () => undefined,
   };
-  if (roots?.kind === 'file') settings.ca = roots.pem;
   if (isIP(host) === 0 && host !== '') settings.servername = host;
   return settings;
+}
+
+/**
+ * Secure contexts kept for reuse: building one (and, without `ca`, loading Node's bundled roots
+ * into it) costs milliseconds, more than the rest of a loopback connection. Few distinct root
+ * files ever occur in one process; past the bound the oldest is dropped.
+ */
+const SECURE_CONTEXTS_MAX = 16;
+const secureContexts = new Map<string, SecureContext>();
+
+function secureContextFor(ca: Buffer | null): SecureContext {
+  const key = ca === null ? '' : ca.toString('latin1');
+  let context = secureContexts.get(key);
+  if (context === undefined) {
+    context = createSecureContext(ca === null ? { minVersion: 'TLSv1.2' } : { ca, minVersion: 'TLSv1.2' });
+    if (secureContexts.size >= SECURE_CONTEXTS_MAX) secureContexts.delete(secureContexts.keys().next().value!);
+    secureContexts.set(key, context);
+  }
+  return context;
 }
 
 /** The kinds of failed TLS attempt that have their own message. */
