@@ -109,6 +109,11 @@ async function connect(nodes: NodeAddress[], io: CliIo, options: SlotOptions): P
             : 'Give the replication password in WALSHIP_PASSWORD, or a password file in WALSHIP_PASSFILE (host:port:user:password lines).',
         });
       }
+      if (code?.startsWith('ssl_') === true) {
+        // TLS refused: sslmode and the node's ssl setting disagree, or its certificate did not verify.
+        const fields = error as { message: string; detail?: string; hint?: string };
+        throw new CliError(ExitCode.failed, `connection to node at ${formatNodeAddress(node)} failed: ${fields.message}`, { detail: fields.detail, hint: fields.hint });
+      }
       lastError = error;
       continue;
     }

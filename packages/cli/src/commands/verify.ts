@@ -82,7 +82,10 @@ export async function run(options: VerifyOptions, io: CliIo): Promise<number> {
           ...(password !== undefined ? { password } : {}),
         });
       } catch (error) {
-        throw new CliError(ExitCode.unreachable, (error as Error).message, { hint: `Is a node running at ${formatNodeAddress(address)}?` });
+        const fields = error as { message: string; severity?: string; detail?: string; hint?: string };
+        // The node answered and refused (TLS, a password, not ready): its reasons, exit 1.
+        if (fields.severity === 'FATAL') throw new CliError(ExitCode.failed, fields.message, { detail: fields.detail, hint: fields.hint });
+        throw new CliError(ExitCode.unreachable, fields.message, { hint: `Is a node running at ${formatNodeAddress(address)}?` });
       }
       const identity = await connection.request('identifySystem', {});
       nodes.push({
