@@ -183,6 +183,7 @@ describe('TLS', () => {
       expect(metrics.body).toContain('walship_up 1');
     }
     expect(walship(['isready', '--node', `127.0.0.1:${primary.port}`]).stdout).toContain('accepting connections');
+    expect((await nodeStatus<{ ssl: boolean; metricsPort: number }>(primary))).toMatchObject({ ssl: true, metricsPort });
   });
 
   it('a standby made with basebackup under verify-full streams over TLS', async () => {

@@ -269,6 +269,8 @@ export class NodeBackend implements Backend {
     }
     return {
       metricsPort: metricsPort > 0 ? metricsPort : settings.get('port'),
+      // Whether the port serves TLS (ssl needs a restart: the running value is the setting's).
+      ssl: settings.get('ssl'),
       heartbeatIntervalMs: settings.get('heartbeat_interval'),
       walReceiverStatusIntervalMs: settings.get('wal_receiver_status_interval'),
       walSenderTimeoutMs: settings.get('wal_sender_timeout'),
