@@ -15,7 +15,8 @@
  *   the file;
  * - `cluster-configs/local-3node-tls.yaml` as shipped (free ports, a temporary data root): up
  *   makes the cluster CA and each member's certificate, the standbys stream with verify-full
- *   through the partition proxy, status, put -f, lag -f and a switchover work, and the CA's key
+ *   through the partition proxy and present their certificates (checked by the upstream's
+ *   ssl_ca_file), status, put -f, lag -f and a switchover work, and the CA's key
  *   is in no member's data directory.
  */
 import { X509Certificate } from 'node:crypto';
@@ -276,7 +277,8 @@ describe('a cluster with tls: true (cluster-configs/local-3node-tls.yaml)', () =
       expect(cert.checkIP('127.0.0.1')).toBe('127.0.0.1');
       expect(walship(['show', '-D', dir, 'ssl']).stdout.trim()).toBe('on');
     }
-    expect(walship(['show', '-D', path.join(dataRoot, 's1'), 'primary_conninfo']).stdout).toContain('sslmode=verify-full sslrootcert=root.crt');
+    // verify-full, and the member's own certificate as its client certificate (the upstream checks it: mutual TLS).
+    expect(walship(['show', '-D', path.join(dataRoot, 's1'), 'primary_conninfo']).stdout).toContain('sslmode=verify-full sslrootcert=root.crt sslcert=server.crt sslkey=server.key');
 
     const status = JSON.parse(walship(clusterArgs(['cluster', 'status', '--json'])).stdout) as { primary: string; members: Array<{ name: string; state: string }> };
     expect(status.primary).toBe('n1');

@@ -45,6 +45,7 @@ Environment:
   WALSHIP_USER       user name for connections (or --user)
   WALSHIP_SSLMODE    TLS as libpq's sslmode: disable, allow, prefer (default), require, verify-ca, verify-full
   WALSHIP_SSLROOTCERT  CA certificates (PEM) that verify-ca and verify-full trust, or "system"
+  WALSHIP_SSLCERT, WALSHIP_SSLKEY  a client certificate and its key (PEM) to present
 
 Exit status: 0 success, 1 failed check or missing key, 2 usage error, 3 node unreachable.
 `;

@@ -8,6 +8,7 @@ describe('WALSHIP_SSLMODE and WALSHIP_SSLROOTCERT', () => {
     expect(sslOptionsFromEnv({ WALSHIP_SSLMODE: '', WALSHIP_SSLROOTCERT: '' })).toEqual({});
     expect(sslOptionsFromEnv({ WALSHIP_SSLMODE: 'verify-full', WALSHIP_SSLROOTCERT: 'ca/root.crt' })).toEqual({ sslmode: 'verify-full', sslrootcert: resolve('ca/root.crt') });
     expect(sslOptionsFromEnv({ WALSHIP_SSLROOTCERT: 'system' })).toEqual({ sslrootcert: 'system' });
+    expect(sslOptionsFromEnv({ WALSHIP_SSLCERT: 'me.crt', WALSHIP_SSLKEY: '/k/me.key' })).toEqual({ sslcert: resolve('me.crt'), sslkey: '/k/me.key' });
   });
 
   it('a bad sslmode is a usage error naming the variable', () => {
@@ -23,5 +24,6 @@ describe('WALSHIP_SSLMODE and WALSHIP_SSLROOTCERT', () => {
     const quote = (value: string) => (/^[\w./-]+$/.test(value) ? value : `'${value}'`);
     expect(sslConninfoPairs({}, quote)).toEqual([]);
     expect(sslConninfoPairs({ sslmode: 'verify-full', sslrootcert: '/a b/root.crt' }, quote)).toEqual(['sslmode=verify-full', "sslrootcert='/a b/root.crt'"]);
+    expect(sslConninfoPairs({ sslcert: '/c/me.crt', sslkey: '/c/me.key' }, quote)).toEqual(['sslcert=/c/me.crt', 'sslkey=/c/me.key']);
   });
 });

@@ -1,7 +1,8 @@
 /**
- * TLS for the CLI's connections, from the environment as libpq takes PGSSLMODE and
- * PGSSLROOTCERT: WALSHIP_SSLMODE (disable, allow, prefer — the default —, require, verify-ca,
- * verify-full) and WALSHIP_SSLROOTCERT (a PEM file of trusted CAs, or `system`). Every command
+ * TLS for the CLI's connections, from the environment as libpq takes PGSSLMODE, PGSSLROOTCERT,
+ * PGSSLCERT and PGSSLKEY: WALSHIP_SSLMODE (disable, allow, prefer — the default —, require,
+ * verify-ca, verify-full), WALSHIP_SSLROOTCERT (a PEM file of trusted CAs, or `system`),
+ * WALSHIP_SSLCERT and WALSHIP_SSLKEY (a client certificate and its key). Every command
  * that connects (data, admin, basebackup, rewind, slot, verify, lag, the cluster commands) passes
  * them on; `basebackup --standby` and `rewind` also write them into primary_conninfo, as
  * `pg_basebackup -R` writes the options it connected with.
@@ -23,6 +24,8 @@ export function sslOptionsFromEnv(env: NodeJS.ProcessEnv): ClientSslOptions {
   }
   const rootCert = env.WALSHIP_SSLROOTCERT;
   if (rootCert !== undefined && rootCert !== '') options.sslrootcert = rootCert === SSL_ROOT_CERT_SYSTEM ? rootCert : resolve(rootCert);
+  if (env.WALSHIP_SSLCERT !== undefined && env.WALSHIP_SSLCERT !== '') options.sslcert = resolve(env.WALSHIP_SSLCERT);
+  if (env.WALSHIP_SSLKEY !== undefined && env.WALSHIP_SSLKEY !== '') options.sslkey = resolve(env.WALSHIP_SSLKEY);
   return options;
 }
 
@@ -38,5 +41,7 @@ export function sslConninfoPairs(options: ClientSslOptions, quote: (value: strin
   return [
     ...(options.sslmode === undefined ? [] : [`sslmode=${options.sslmode}`]),
     ...(options.sslrootcert === undefined ? [] : [`sslrootcert=${quote(options.sslrootcert)}`]),
+    ...(options.sslcert === undefined ? [] : [`sslcert=${quote(options.sslcert)}`]),
+    ...(options.sslkey === undefined ? [] : [`sslkey=${quote(options.sslkey)}`]),
   ];
 }

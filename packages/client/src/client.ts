@@ -83,6 +83,9 @@ export interface ConnectOptions {
   sslmode?: SslMode;
   /** PEM file of the CAs trusted to sign the node's certificate (verify-ca, verify-full), or `system`. */
   sslrootcert?: string;
+  /** A client certificate (PEM file) to present, with its key in `sslkey` (checked by a node's ssl_ca_file). */
+  sslcert?: string;
+  sslkey?: string;
 }
 
 export interface CallOptions {
@@ -281,7 +284,7 @@ export class WalshipClient {
   private lastError: WalshipClientError | null = null;
 
   private readonly options: Required<Pick<ConnectOptions, 'host' | 'port' | 'timeoutMs' | 'reconnect' | 'reconnectMaxDelayMs'>> &
-    Pick<ConnectOptions, 'user' | 'password' | 'applicationName' | 'sslmode' | 'sslrootcert'>;
+    Pick<ConnectOptions, 'user' | 'password' | 'applicationName' | 'sslmode' | 'sslrootcert' | 'sslcert' | 'sslkey'>;
 
   private constructor(options: ConnectOptions) {
     this.options = {
@@ -295,6 +298,8 @@ export class WalshipClient {
       applicationName: options.applicationName,
       sslmode: options.sslmode,
       sslrootcert: options.sslrootcert,
+      sslcert: options.sslcert,
+      sslkey: options.sslkey,
     };
     if (options.sslmode !== undefined && !isSslMode(options.sslmode)) {
       throw invalid(`invalid sslmode value: "${String(options.sslmode)}"`, `Use one of ${SSL_MODES.join(', ')}.`);
@@ -773,6 +778,8 @@ export class WalshipClient {
         applicationName: this.options.applicationName,
         ...(this.options.sslmode === undefined ? {} : { sslmode: this.options.sslmode }),
         ...(this.options.sslrootcert === undefined ? {} : { sslrootcert: this.options.sslrootcert }),
+        ...(this.options.sslcert === undefined ? {} : { sslcert: this.options.sslcert }),
+        ...(this.options.sslkey === undefined ? {} : { sslkey: this.options.sslkey }),
         timeoutMs,
       },
       {

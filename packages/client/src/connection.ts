@@ -10,6 +10,8 @@
 import WebSocket from 'ws';
 import type { RawData } from 'ws';
 import {
+  CLIENT_CERTIFICATE_ERROR_HEADER,
+  CLIENT_CERTIFICATE_REFUSED_STATUS,
   CLIENT_PATH,
   certificateNames,
   classifyTlsError,
@@ -18,6 +20,7 @@ import {
   describeSslFailure,
   encodeMessage,
   isSslProblem,
+  loadSslClientCertificate,
   loadSslRootCerts,
   lsnFromWire,
   MAX_FRAME_BYTES,
@@ -126,8 +129,10 @@ export class Connection {
     const roots = loadSslRootCerts(options);
     if (isSslProblem(roots)) throw sslError(roots);
     const attempts = sslAttempts(mode);
+    const clientCertificate = attempts.includes('tls') ? loadSslClientCertificate(options) : null;
+    if (isSslProblem(clientCertificate)) throw sslError(clientCertificate);
     for (let index = 0; ; index++) {
-      const tls = attempts[index] === 'tls' ? tlsClientSettings(mode, options.host, roots) : null;
+      const tls = attempts[index] === 'tls' ? tlsClientSettings(mode, options.host, roots, clientCertificate) : null;
       try {
         return await Connection.openAttempt(options, handlers, tls, roots);
       } catch (error) {
@@ -312,6 +317,9 @@ export class Connection {
 
       socket.on('unexpected-response', (_request, response) => {
         if (response.statusCode === SSL_REQUIRED_STATUS) fail(sslFailure('ssl_required'));
+        else if (tls !== null && response.statusCode === CLIENT_CERTIFICATE_REFUSED_STATUS && response.headers[CLIENT_CERTIFICATE_ERROR_HEADER] !== undefined) {
+          fail(sslFailure('client_certificate_refused', String(response.headers[CLIENT_CERTIFICATE_ERROR_HEADER])));
+        }
         else fail(connectFailure(options, `server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
       });
       socket.on('error', (error: Error) => {

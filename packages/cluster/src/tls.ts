@@ -13,7 +13,7 @@
  */
 import { join } from 'node:path';
 import type { ClientSslOptions } from '@walship/protocol/ssl-mode';
-import { LOCAL_HOST_NAMES, ROOT_CERT_FILE, SSL_SETTINGS } from '@walship/server/ssl/ssl-settings';
+import { LOCAL_HOST_NAMES, ROOT_CERT_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, SSL_SETTINGS } from '@walship/server/ssl/ssl-settings';
 import type { ClusterConfig, MemberConfig } from './config.js';
 
 /** The cluster CA's directory, in the data root. */
@@ -31,9 +31,13 @@ export function memberSslSettings(config: ClusterConfig): Array<[string, string]
   return config.tls ? SSL_SETTINGS.map(([name, value]): [string, string] => [name, value]) : [];
 }
 
-/** primary_conninfo's TLS pairs: verify-full against the member's own copy of the CA. */
+/**
+ * primary_conninfo's TLS pairs: verify-full against the member's own copy of the CA, and the
+ * member's certificate as its client certificate (the upstream checks it against its ssl_ca_file,
+ * the same CA: both ends of a stream are members).
+ */
 export function conninfoSslPairs(config: ClusterConfig): string[] {
-  return config.tls ? ['sslmode=verify-full', `sslrootcert=${ROOT_CERT_FILE}`] : [];
+  return config.tls ? ['sslmode=verify-full', `sslrootcert=${ROOT_CERT_FILE}`, `sslcert=${SERVER_CERT_FILE}`, `sslkey=${SERVER_KEY_FILE}`] : [];
 }
 
 /** How the cluster's own clients connect to members: verify-full against the cluster CA; nothing without TLS. */

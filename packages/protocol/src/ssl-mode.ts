@@ -18,6 +18,8 @@
  *
  * `sslrootcert` is a PEM file of CA certificates, or `system` for Node's bundled trusted roots.
  * Without it the verify modes read `~/.walship/root.crt` (libpq's `~/.postgresql/root.crt`).
+ * `sslcert` and `sslkey` give a client certificate, sent in every TLS attempt (a node with
+ * `ssl_ca_file` checks it); unlike libpq there is no default file for them.
  *
  * Pure but for reading the root certificate file: strings and buffers in, options and messages
  * out. The client library and the replication connection both build on it.
@@ -51,6 +53,10 @@ export interface ClientSslOptions {
   sslmode?: SslMode;
   /** A PEM file of trusted CA certificates, or `system`. */
   sslrootcert?: string;
+  /** A client certificate (PEM) to present, with its key in `sslkey`. */
+  sslcert?: string;
+  /** The client certificate's private key (PEM, unencrypted). */
+  sslkey?: string;
 }
 
 /** Stable codes of the TLS failures a client reports. */
@@ -65,6 +71,10 @@ export const SslErrorCode = {
   hostMismatch: 'ssl_host_name_mismatch',
   /** sslrootcert cannot be read. */
   rootCertUnreadable: 'ssl_root_cert_unreadable',
+  /** sslcert or sslkey cannot be read, or one is given without the other. */
+  clientCertUnreadable: 'ssl_client_cert_unreadable',
+  /** The node did not accept the client certificate (not signed by a CA in its ssl_ca_file). */
+  clientCertRefused: 'ssl_client_certificate_refused',
   /** A bad sslmode value. */
   invalidMode: 'invalid_parameter_value',
 } as const;
@@ -148,6 +158,37 @@ function describeFileError(error: unknown): string {
   }
 }
 
+/** A client certificate and its key, read from sslcert and sslkey. */
+export interface SslClientCertificate {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** Reads sslcert and sslkey; null when neither is given, a problem when one is missing or unreadable. */
+export function loadSslClientCertificate(options: ClientSslOptions): SslClientCertificate | null | SslProblem {
+  const certPath = options.sslcert ?? '';
+  const keyPath = options.sslkey ?? '';
+  if (certPath === '' && keyPath === '') return null;
+  const hint = 'Give both sslcert and sslkey (WALSHIP_SSLCERT, WALSHIP_SSLKEY): a PEM certificate signed by a CA in the node\'s ssl_ca_file, and its unencrypted key.';
+  if (keyPath === '') return { code: SslErrorCode.clientCertUnreadable, message: `certificate present, but not private key file "${certPath}"`, detail: 'sslcert is given without sslkey.', hint };
+  if (certPath === '') return { code: SslErrorCode.clientCertUnreadable, message: `private key file "${keyPath}" given without a certificate`, detail: 'sslkey is given without sslcert.', hint };
+  let cert: Buffer;
+  let key: Buffer;
+  try {
+    cert = readFileSync(certPath);
+  } catch (error) {
+    return { code: SslErrorCode.clientCertUnreadable, message: `could not open certificate file "${certPath}": ${describeFileError(error)}`, hint };
+  }
+  try {
+    key = readFileSync(keyPath);
+  } catch (error) {
+    return { code: SslErrorCode.clientCertUnreadable, message: `could not load private key file "${keyPath}": ${describeFileError(error)}`, hint };
+  }
+  if (!cert.includes('-----BEGIN CERTIFICATE-----')) return { code: SslErrorCode.clientCertUnreadable, message: `could not read certificate file "${certPath}": no PEM certificate found`, hint };
+  if (!key.includes('PRIVATE KEY-----')) return { code: SslErrorCode.clientCertUnreadable, message: `could not load private key file "${keyPath}": no PEM private key found`, hint };
+  return { cert, key };
+}
+
 export function isSslProblem(value: unknown): value is SslProblem {
   return typeof value === 'object' && value !== null && 'code' in value && 'message' in value && !('kind' in value);
 }
@@ -167,11 +208,11 @@ export interface TlsClientSettings {
  * not the address connected to: verify-full checks the certificate against it, as libpq checks
  * `host` and not `hostaddr`.
  */
-export function tlsClientSettings(mode: SslMode, host: string, roots: SslRootCerts | null): TlsClientSettings {
+export function tlsClientSettings(mode: SslMode, host: string, roots: SslRootCerts | null, clientCertificate: SslClientCertificate | null = null): TlsClientSettings {
   const verifyChain = roots !== null;
   const settings: TlsClientSettings = {
     rejectUnauthorized: verifyChain,
-    secureContext: secureContextFor(roots?.kind === 'file' ? roots.pem : null),
+    secureContext: secureContextFor(roots?.kind === 'file' ? roots.pem : null, clientCertificate),
     checkServerIdentity: mode === 'verify-full' ? (_hostname, cert) => checkServerIdentity(host, cert) : () => undefined,
   };
   if (isIP(host) === 0 && host !== '') settings.servername = host;
@@ -186,11 +227,15 @@ export function tlsClientSettings(mode: SslMode, host: string, roots: SslRootCer
 const SECURE_CONTEXTS_MAX = 16;
 const secureContexts = new Map<string, SecureContext>();
 
-function secureContextFor(ca: Buffer | null): SecureContext {
-  const key = ca === null ? '' : ca.toString('latin1');
+function secureContextFor(ca: Buffer | null, client: SslClientCertificate | null): SecureContext {
+  const key = [ca, client?.cert ?? null, client?.key ?? null].map((part) => (part === null ? '' : part.toString('latin1'))).join('\0');
   let context = secureContexts.get(key);
   if (context === undefined) {
-    context = createSecureContext(ca === null ? { minVersion: 'TLSv1.2' } : { ca, minVersion: 'TLSv1.2' });
+    context = createSecureContext({
+      minVersion: 'TLSv1.2',
+      ...(ca === null ? {} : { ca }),
+      ...(client === null ? {} : { cert: client.cert, key: client.key }),
+    });
     if (secureContexts.size >= SECURE_CONTEXTS_MAX) secureContexts.delete(secureContexts.keys().next().value!);
     secureContexts.set(key, context);
   }
@@ -226,8 +271,12 @@ export function classifyTlsError(error: unknown): TlsFailure | null {
 /** The HTTP status a TLS-only node answers a plain WebSocket upgrade with (RFC 2817's "Upgrade Required"). */
 export const SSL_REQUIRED_STATUS = 426;
 
+/** The status a node answers an upgrade with when the client's certificate did not verify, and the header saying why. */
+export const CLIENT_CERTIFICATE_REFUSED_STATUS = 403;
+export const CLIENT_CERTIFICATE_ERROR_HEADER = 'x-walship-client-certificate-error';
+
 /** What the client reports for a failed attempt, in libpq's words where libpq has them. */
-export function describeSslFailure(failure: TlsFailure | 'ssl_required', context: { mode: SslMode; endpoint: string; host: string; roots: SslRootCerts | null; reason?: string }): SslProblem {
+export function describeSslFailure(failure: TlsFailure | 'ssl_required' | 'client_certificate_refused', context: { mode: SslMode; endpoint: string; host: string; roots: SslRootCerts | null; reason?: string }): SslProblem {
   const { mode, endpoint, host, roots } = context;
   const rootsName = roots === null ? 'sslrootcert' : roots.kind === 'system' ? 'the system\'s trusted roots (sslrootcert=system)' : `sslrootcert "${roots.path}"`;
   switch (failure) {
@@ -251,6 +300,13 @@ export function describeSslFailure(failure: TlsFailure | 'ssl_required', context
         message: 'SSL error: certificate verify failed',
         detail: `The certificate of the node at ${endpoint} is not signed by a CA in ${rootsName}${context.reason === undefined ? '' : `: ${context.reason}`}.`,
         hint: 'Give sslrootcert the CA certificate that signed the node\'s certificate (the node\'s root.crt, or the cluster\'s tls/root.crt), or use sslmode=require to encrypt without verifying the node.',
+      };
+    case 'client_certificate_refused':
+      return {
+        code: SslErrorCode.clientCertRefused,
+        message: 'SSL error: the node refused the client certificate',
+        detail: `The node at ${endpoint} checks client certificates against its ssl_ca_file${context.reason === undefined ? '' : `: ${context.reason}`}.`,
+        hint: 'Give sslcert a certificate signed by a CA in the node\'s ssl_ca_file (and its key in sslkey), or none.',
       };
     case 'host_mismatch':
       return {

@@ -121,5 +121,6 @@ describe('conninfoSslOptions', () => {
     expect(conninfoSslOptions(parseConninfo("sslmode=verify-ca sslrootcert='/etc/ssl/my ca.pem'"), '/data/s1')).toEqual({ sslmode: 'verify-ca', sslrootcert: '/etc/ssl/my ca.pem' });
     expect(conninfoSslOptions(parseConninfo('sslmode=verify-full sslrootcert=system'), '/data/s1')).toEqual({ sslmode: 'verify-full', sslrootcert: 'system' });
     expect(conninfoSslOptions(parseConninfo("sslmode='' sslrootcert=''"), '/data/s1')).toEqual({});
+    expect(conninfoSslOptions(parseConninfo('sslmode=verify-full sslcert=server.crt sslkey=/k/server.key'), '/data/s1')).toEqual({ sslmode: 'verify-full', sslcert: '/data/s1/server.crt', sslkey: '/k/server.key' });
   });
 });

@@ -163,16 +163,18 @@ export function conninfoConnectTimeoutMs(options: ConninfoOptions): number | nul
 
 /**
  * The TLS options of a checked connection string for the replication connection: its sslmode
- * (unset: the default, prefer) and its sslrootcert, a relative one taken in `baseDir` (the
- * data directory: PostgreSQL's walreceiver runs there, so libpq reads relative paths there).
+ * (unset: the default, prefer), sslrootcert, sslcert and sslkey, relative files taken in
+ * `baseDir` (the data directory: PostgreSQL's walreceiver runs there, so libpq reads relative
+ * paths there).
  */
 export function conninfoSslOptions(options: ConninfoOptions, baseDir: string): ClientSslOptions {
   const ssl: ClientSslOptions = {};
   if (options.sslmode !== undefined && options.sslmode !== '') ssl.sslmode = options.sslmode as SslMode;
+  const inBaseDir = (file: string): string => (isAbsolute(file) ? file : join(baseDir, file));
   const rootCert = options.sslrootcert;
-  if (rootCert !== undefined && rootCert !== '') {
-    ssl.sslrootcert = rootCert === SSL_ROOT_CERT_SYSTEM || isAbsolute(rootCert) ? rootCert : join(baseDir, rootCert);
-  }
+  if (rootCert !== undefined && rootCert !== '') ssl.sslrootcert = rootCert === SSL_ROOT_CERT_SYSTEM ? rootCert : inBaseDir(rootCert);
+  if (options.sslcert !== undefined && options.sslcert !== '') ssl.sslcert = inBaseDir(options.sslcert);
+  if (options.sslkey !== undefined && options.sslkey !== '') ssl.sslkey = inBaseDir(options.sslkey);
   return ssl;
 }
 

@@ -11,8 +11,8 @@ import { WebSocket } from 'ws';
 import type { PeerCertificate } from 'node:tls';
 import {
   SCRAM_SHA_256_NAME, ScramClient, ScramError,
-  DEFAULT_SSL_MODE, MAX_REPLICATION_FRAME_BYTES, PROTOCOL_VERSION, REPLICATION_PATH, SSL_REQUIRED_STATUS, SslErrorCode, certificateNames,
-  classifyTlsError, decodeReplicationFrame, describeSslFailure, encodeReplicationMessage, isSslProblem, loadSslRootCerts, sslAttempts,
+  CLIENT_CERTIFICATE_ERROR_HEADER, CLIENT_CERTIFICATE_REFUSED_STATUS, DEFAULT_SSL_MODE, MAX_REPLICATION_FRAME_BYTES, PROTOCOL_VERSION, REPLICATION_PATH, SSL_REQUIRED_STATUS, SslErrorCode, certificateNames,
+  classifyTlsError, decodeReplicationFrame, describeSslFailure, encodeReplicationMessage, isSslProblem, loadSslClientCertificate, loadSslRootCerts, sslAttempts,
   tlsClientSettings,
   type ClientSslOptions, type ReplicationRequestPayloads, type ReplicationRequestType, type ReplicationResultPayloads, type SslProblem,
   type SslRootCerts, type TlsClientSettings, type WalSenderMessage,
@@ -75,8 +75,10 @@ export class ReplicationConnection {
     const roots = loadSslRootCerts(options);
     if (isSslProblem(roots)) throw sslError(roots);
     const attempts = sslAttempts(mode);
+    const clientCertificate = attempts.includes('tls') ? loadSslClientCertificate(options) : null;
+    if (isSslProblem(clientCertificate)) throw sslError(clientCertificate);
     for (let index = 0; ; index++) {
-      const tls = attempts[index] === 'tls' ? tlsClientSettings(mode, options.host, roots) : null;
+      const tls = attempts[index] === 'tls' ? tlsClientSettings(mode, options.host, roots, clientCertificate) : null;
       try {
         return await ReplicationConnection.connectAttempt(options, tls, roots);
       } catch (error) {
@@ -122,9 +124,12 @@ export class ReplicationConnection {
       options.signal?.addEventListener('abort', onAbort, { once: true });
       socket.once('unexpected-response', (_request, response) => {
         socket.terminate();
+        const certificateError = response.headers[CLIENT_CERTIFICATE_ERROR_HEADER];
         fail(response.statusCode === SSL_REQUIRED_STATUS
           ? sslFailure('ssl_required')
-          : new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
+          : tls !== null && response.statusCode === CLIENT_CERTIFICATE_REFUSED_STATUS && certificateError !== undefined
+            ? sslFailure('client_certificate_refused', String(certificateError))
+            : new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
       });
       socket.once('error', (error) => {
         const failure = tls === null ? null : classifyTlsError(error);

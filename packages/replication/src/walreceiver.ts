@@ -77,9 +77,11 @@ export interface WalReceiverOptions {
   port: number;
   user?: string;
   password?: string;
-  /** primary_conninfo's sslmode (default prefer) and sslrootcert (resolved against the data directory). */
+  /** primary_conninfo's sslmode (default prefer), sslrootcert, sslcert and sslkey (resolved against the data directory). */
   sslmode?: SslMode;
   sslrootcert?: string;
+  sslcert?: string;
+  sslkey?: string;
   applicationName: string;
   dataDir: string;
   segmentSize: number;
@@ -146,6 +148,8 @@ export class WalReceiver {
         ...(options.password !== undefined ? { password: options.password } : {}),
         ...(options.sslmode !== undefined ? { sslmode: options.sslmode } : {}),
         ...(options.sslrootcert !== undefined ? { sslrootcert: options.sslrootcert } : {}),
+        ...(options.sslcert !== undefined ? { sslcert: options.sslcert } : {}),
+        ...(options.sslkey !== undefined ? { sslkey: options.sslkey } : {}),
       });
       this.connection = connection;
       const system = await connection.request('identifySystem', {});

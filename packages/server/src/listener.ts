@@ -30,7 +30,10 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { ErrorCode, WalshipError } from '@walship/engine';
 import type { LogFunction } from '@walship/engine';
-import { CLIENT_PATH, MAX_FRAME_BYTES, MAX_REPLICATION_FRAME_BYTES, REPLICATION_PATH, SSL_REQUIRED_STATUS } from '@walship/protocol';
+import {
+  CLIENT_CERTIFICATE_ERROR_HEADER, CLIENT_CERTIFICATE_REFUSED_STATUS, CLIENT_PATH, MAX_FRAME_BYTES, MAX_REPLICATION_FRAME_BYTES, REPLICATION_PATH,
+  SSL_REQUIRED_STATUS,
+} from '@walship/protocol';
 import type { Backend } from './backend.js';
 import { bindHttpServer, handleHttpRequest, requestPath } from './metrics-http.js';
 import { ClientSession, isLoopbackAddress } from './session.js';
@@ -131,6 +134,18 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string, text: str
   );
 }
 
+/**
+ * Why a TLS connection's client certificate is refused, or null: none was presented (none is
+ * required), it verified, or the connection is plain. Only with ssl_ca_file is one asked for.
+ */
+function clientCertificateProblem(socket: net.Socket): string | null {
+  const tls = socket as Partial<TLSSocket>;
+  if (tls.encrypted !== true || tls.authorized === true || typeof tls.getPeerCertificate !== 'function') return null;
+  const peer = tls.getPeerCertificate();
+  if (peer === null || peer === undefined || Object.keys(peer).length === 0) return null;
+  return String(tls.authorizationError ?? 'unknown error');
+}
+
 /** The https.Server options for a certificate, its key and the CA of client certificates. */
 function secureOptions(tls: ListenerTls): https.ServerOptions {
   return {
@@ -168,12 +183,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     log('LOG', `could not accept SSL connection from ${socket.remoteAddress ?? 'unknown'}: ${error.message}`);
     socket.destroy();
   });
-  // A client certificate is asked for with ssl_ca_file; one that was presented must verify.
-  secureServer?.on('secureConnection', (socket: TLSSocket) => {
-    if (socket.authorized || socket.getPeerCertificate() === null || Object.keys(socket.getPeerCertificate()).length === 0) return;
-    log('LOG', `could not accept SSL connection from ${socket.remoteAddress ?? 'unknown'}: client certificate verify failed: ${String(socket.authorizationError)}`);
-    socket.destroy();
-  });
+
   // Connections are handed to these servers, which never listen themselves: their connection
   // tracking (closeIdleConnections, the header and request timeouts) starts on 'listening'.
   server.emit('listening');
@@ -234,6 +244,13 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
       if (secureServer !== null && (request.socket as Partial<TLSSocket>).encrypted !== true && (path === CLIENT_PATH || path === REPLICATION_PATH)) {
         // hostssl only: a plain session is refused, with the reason the client shows.
         refuseUpgrade(socket, SSL_REQUIRED_STATUS, 'Upgrade Required', 'This node accepts only SSL connections (ssl = on): connect with sslmode=require or stronger.', 'Upgrade: TLS/1.2, HTTP/1.1\r\n');
+        return;
+      }
+      const certificateProblem = clientCertificateProblem(request.socket);
+      if (certificateProblem !== null) {
+        // ssl_ca_file: a client certificate was presented and did not verify (none is required).
+        log('LOG', `could not accept SSL connection from ${request.socket.remoteAddress ?? 'unknown'}: client certificate verify failed: ${certificateProblem}`);
+        refuseUpgrade(socket, CLIENT_CERTIFICATE_REFUSED_STATUS, 'Forbidden', `client certificate verify failed: ${certificateProblem}`, `${CLIENT_CERTIFICATE_ERROR_HEADER}: ${certificateProblem.replace(/[\r\n]/g, ' ')}\r\n`);
         return;
       }
       const replication = options.replication;

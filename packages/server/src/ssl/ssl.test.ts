@@ -58,7 +58,7 @@ async function listen(tls: ListenerTls | null, logs: string[] = []): Promise<Lis
   return listener;
 }
 
-async function connect(port: number, options: { host?: string; sslmode?: SslMode; sslrootcert?: string }): Promise<WalshipClient> {
+async function connect(port: number, options: { host?: string; sslmode?: SslMode; sslrootcert?: string; sslcert?: string; sslkey?: string }): Promise<WalshipClient> {
   const client = await WalshipClient.connect({ port, timeoutMs: 5000, ...options });
   cleanups.push(() => client.close());
   return client;
@@ -209,6 +209,31 @@ describe('TLS on the listener, with each sslmode', () => {
     await connect(listener.port, {});
     const replication = await failure(ReplicationConnection.connect({ host: '127.0.0.1', port: listener.port, applicationName: 's', timeoutMs: 5000, sslmode: 'require' }));
     expect(replication.code).toBe('ssl_not_supported');
+  });
+
+  it('ssl_ca_file: a client certificate signed by that CA is accepted, one from another CA refused; none is required', async () => {
+    const logs: string[] = [];
+    const listener = await listen({ ...tlsOf(localhostOnly), ca: Buffer.from(ca.cert) }, logs);
+    const client = (name: string, signer: PemPair): { sslcert: string; sslkey: string } => {
+      const pair = makeNodeCertificate(signer, { hostNames: [name] });
+      writeFileSync(join(dir, `${name}.crt`), pair.cert);
+      writeFileSync(join(dir, `${name}.key`), pair.key, { mode: 0o600 });
+      return { sslcert: join(dir, `${name}.crt`), sslkey: join(dir, `${name}.key`) };
+    };
+    const good = client('client-good', ca);
+    const stranger = client('client-stranger', otherCa);
+    await connect(listener.port, { sslmode: 'require', ...good });
+    await connect(listener.port, { sslmode: 'require' });
+    const refused = await failure(connect(listener.port, { sslmode: 'require', ...stranger }));
+    expect(refused.code).toBe('ssl_client_certificate_refused');
+    expect(refused.message).toBe('SSL error: the node refused the client certificate');
+    expect(refused.detail).toMatch(/ssl_ca_file: .*(UNABLE_TO_VERIFY|unable to verify|certificate)/i);
+    expect(logs.some((line) => line.includes('client certificate verify failed'))).toBe(true);
+    const replication = await failure(ReplicationConnection.connect({ host: '127.0.0.1', port: listener.port, applicationName: 's', timeoutMs: 5000, sslmode: 'require', ...stranger }));
+    expect(replication.code).toBe('ssl_client_certificate_refused');
+    const halfGiven = await failure(connect(listener.port, { sslmode: 'require', sslcert: good.sslcert }));
+    expect(halfGiven.code).toBe('ssl_client_cert_unreadable');
+    expect(halfGiven.message).toBe(`certificate present, but not private key file "${good.sslcert}"`);
   });
 
   it('reloadTls: new connections get the new certificate', async () => {
