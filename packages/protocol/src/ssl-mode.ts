@@ -21,9 +21,10 @@
  * `sslcert` and `sslkey` give a client certificate, sent in every TLS attempt (a node with
  * `ssl_ca_file` checks it); unlike libpq there is no default file for them.
  *
- * Pure but for reading the root certificate file: strings and buffers in, options and messages
+ * Pure but for reading the certificate files: strings and buffers in, options and messages
  * out. The client library and the replication connection both build on it.
  */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isIP } from 'node:net';
@@ -184,8 +185,20 @@ export function loadSslClientCertificate(options: ClientSslOptions): SslClientCe
   } catch (error) {
     return { code: SslErrorCode.clientCertUnreadable, message: `could not load private key file "${keyPath}": ${describeFileError(error)}`, hint };
   }
-  if (!cert.includes('-----BEGIN CERTIFICATE-----')) return { code: SslErrorCode.clientCertUnreadable, message: `could not read certificate file "${certPath}": no PEM certificate found`, hint };
-  if (!key.includes('PRIVATE KEY-----')) return { code: SslErrorCode.clientCertUnreadable, message: `could not load private key file "${keyPath}": no PEM private key found`, hint };
+  let x509: X509Certificate;
+  try {
+    if (!cert.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate found');
+    x509 = new X509Certificate(cert);
+  } catch (error) {
+    return { code: SslErrorCode.clientCertUnreadable, message: `could not read certificate file "${certPath}": ${(error as Error).message}`, hint };
+  }
+  try {
+    if (!x509.checkPrivateKey(createPrivateKey(key))) {
+      return { code: SslErrorCode.clientCertUnreadable, message: `certificate does not match private key file "${keyPath}"`, detail: `The key is not the key of "${certPath}".`, hint };
+    }
+  } catch (error) {
+    return { code: SslErrorCode.clientCertUnreadable, message: `could not load private key file "${keyPath}": ${(error as Error).message}`, hint };
+  }
   return { cert, key };
 }
 

@@ -234,6 +234,9 @@ describe('TLS on the listener, with each sslmode', () => {
     const halfGiven = await failure(connect(listener.port, { sslmode: 'require', sslcert: good.sslcert }));
     expect(halfGiven.code).toBe('ssl_client_cert_unreadable');
     expect(halfGiven.message).toBe(`certificate present, but not private key file "${good.sslcert}"`);
+    const mismatched = await failure(connect(listener.port, { sslmode: 'require', sslcert: good.sslcert, sslkey: stranger.sslkey }));
+    expect(mismatched.code).toBe('ssl_client_cert_unreadable');
+    expect(mismatched.message).toBe(`certificate does not match private key file "${stranger.sslkey}"`);
   });
 
   it('reloadTls: new connections get the new certificate', async () => {
