@@ -7,6 +7,29 @@ import {
   sslVerifiesChain, tlsClientSettings,
 } from './ssl-mode.js';
 
+/** A CA certificate made once by @walship/server's make-certificates.ts (a fixture: only parsed here). */
+const FIXTURE_CA = [
+  '-----BEGIN CERTIFICATE-----',
+  'MIIDEDCCAfigAwIBAgIQfARc/pT+epXfMS0DikGxVjANBgkqhkiG9w0BAQsFADAi',
+  'MSAwHgYDVQQDExd3YWxzaGlwIHRlc3QgZml4dHVyZSBDQTAeFw0yNjExMjExMjM5',
+  'MDVaFw0zNjExMTgxMjQwMDVaMCIxIDAeBgNVBAMTF3dhbHNoaXAgdGVzdCBmaXh0',
+  'dXJlIENBMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAxOt+j7rLRhgT',
+  'yVSm6kH9vJoco/yDu5z6fSQEoRkc4+sQm7oyYzyUPQmIvqu8+pScCw0LruFdYrGC',
+  'hZxqEloYYT3lFMwXsVQFw0CBQynhrA8a3ljXTphAzWmIl/gbOWuqlVuigH6DmdFB',
+  'tAca72WwBVdapfPyoB8lluUFkcGhUXheQ30c+K1u9Y7B/bPZ2jt66/7o1ZUsRU2L',
+  'ldsypGK4udGmo7jDuHQUEP50orwckzOmfi89hTWsrxoFgQCXkTulDDgH6w4+EKxA',
+  'AH6TowSYocBTKbdehMb8pKr/W33v4d8kYFDXJARWJVP9/aHPywHeD8464LWBGK3x',
+  'f0Uuto9BFwIDAQABo0IwQDAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIB',
+  'BjAdBgNVHQ4EFgQUd2/xayb2YObxk4I2cXxBLC86unIwDQYJKoZIhvcNAQELBQAD',
+  'ggEBAGOeR3h3F6mSzv8JEtL5rss8c1E2vn7j8U2j7PU9506QhZthxJFGBPFm6qlk',
+  'RtLx+jfYKFIHSW+iVspi3p1GXJmW1hh+f6RVS8A2ucaV6O/bOj10tN/XvVDTOQ2d',
+  'a7blLm+n4qDzqDFsVL/MZLatVyi3EdocEgQPGy0Z2u5ugKr64Iwf98mR7LwrZS5M',
+  'o8006H4XnQDCNzYqGK7GHb/d0pxKCPHDz2FguzquEazYfR99IYuw6088fTYW3IQv',
+  'T+Vr9uR6lIWQf/bYi+nyx0zp7vQwku/DCurrMQfNPyH2BGwg5Brbcod+bJFQID/q',
+  'ybSDpMchDKOIqnP8r0AmPmqzXtk=',
+  '-----END CERTIFICATE-----',
+].join('\n');
+
 describe('sslmode', () => {
   it('tries what libpq tries, in its order', () => {
     expect(sslAttempts('disable')).toEqual(['plain']);
@@ -30,11 +53,14 @@ describe('sslmode', () => {
   it('reads sslrootcert, or says which file is missing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'walship-sslmode-'));
     try {
-      writeFileSync(join(dir, 'root.crt'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+      writeFileSync(join(dir, 'root.crt'), FIXTURE_CA);
+      writeFileSync(join(dir, 'damaged.crt'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
       writeFileSync(join(dir, 'empty.crt'), 'nothing here\n');
       expect(loadSslRootCerts({ sslmode: 'require' })).toBeNull();
       expect(loadSslRootCerts({ sslmode: 'verify-ca', sslrootcert: 'system' })).toEqual({ kind: 'system' });
       expect(loadSslRootCerts({ sslmode: 'verify-ca', sslrootcert: join(dir, 'root.crt') })).toMatchObject({ kind: 'file', path: join(dir, 'root.crt') });
+      const damaged = loadSslRootCerts({ sslmode: 'verify-ca', sslrootcert: join(dir, 'damaged.crt') });
+      expect(isSslProblem(damaged) && damaged.message).toContain(`could not read root certificate file "${join(dir, 'damaged.crt')}": `);
       const empty = loadSslRootCerts({ sslmode: 'verify-full', sslrootcert: join(dir, 'empty.crt') });
       expect(isSslProblem(empty) && empty.message).toContain('no PEM certificate found');
       const missing = loadSslRootCerts({ sslmode: 'verify-full', sslrootcert: join(dir, 'missing.crt') });

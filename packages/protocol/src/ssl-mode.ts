@@ -143,6 +143,13 @@ export function loadSslRootCerts(options: ClientSslOptions): SslRootCerts | null
   if (pem.length > MAX_SSL_ROOT_CERT_BYTES || !pem.includes('-----BEGIN CERTIFICATE-----')) {
     return { code: SslErrorCode.rootCertUnreadable, message: `could not read root certificate file "${path}": no PEM certificate found`, detail: 'The file must hold one or more "-----BEGIN CERTIFICATE-----" blocks.', hint };
   }
+  try {
+    // Parsed here (the context kept for the connections that follow), so that a damaged file is this error.
+    new X509Certificate(pem);
+    secureContextFor(pem, null);
+  } catch (error) {
+    return { code: SslErrorCode.rootCertUnreadable, message: `could not read root certificate file "${path}": ${(error as Error).message}`, hint };
+  }
   return { kind: 'file', path, pem };
 }
 
