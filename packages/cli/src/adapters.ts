@@ -13,7 +13,7 @@ import type { ControlFileData, DumpedRecord, DumpEnd } from '@walship/engine';
 // Engine
 
 /** initdb's engine part: control file, first WAL segment, catalog. Refuses a non-empty directory. */
-export async function bootstrapDataDirectory(dataDir: string, options: { walSegmentSize: number }): Promise<{ systemId: string }> {
+export async function bootstrapDataDirectory(dataDir: string, options: { walSegmentSize: number; clusterKey?: Buffer }): Promise<{ systemId: string }> {
   const engine = await import('@walship/engine');
   return engine.bootstrapDataDirectory(dataDir, options);
 }

@@ -125,6 +125,9 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .option('--tls', 'make a CA and a certificate for the node (server.crt, server.key, root.crt) and turn ssl on')
     .addOption(new Option('--tls-host <name>', 'another host name or address for the certificate (with localhost, 127.0.0.1 and ::1); repeat for more').argParser(collectValue).default([]))
     .addOption(new Option('--tls-ca <dir>', 'sign with the CA in DIR (root.crt, root.key), made there when absent; without it the CA\'s key is not kept'))
+    .option('--encrypt', 'encrypt WAL and data pages at rest (needs --key-file or --key-command)')
+    .option('--key-file <file>', 'with --encrypt: file holding the 32-byte cluster key, as hex or base64 (cluster_key_file)')
+    .option('--key-command <command>', 'with --encrypt: command printing the cluster key on stdout (cluster_key_command)')
     .action(
       lazy(
         () => import('./commands/init.js'),

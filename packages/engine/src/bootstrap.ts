@@ -9,6 +9,8 @@ import { BLCKSZ, MAX_KEY_BYTES, MAX_WAL_SEGMENT_SIZE, MIN_WAL_SEGMENT_SIZE, XLOG
 import { CONTROL_VERSION, DbState, writeControlFile, type ControlFileData } from './control-file.js';
 import { Database, type LogFunction } from './database.js';
 import { ErrorCode, WalshipError } from './errors.js';
+import { generateDataKeys, writeKeyFile } from './crypto/key-file.js';
+import { registerDataKeys } from './crypto/registry.js';
 import type { Lsn } from './lsn.js';
 import { encodeCheckPoint } from './wal/record-data.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, XlogInfo } from './wal/xlog-record.js';
@@ -16,6 +18,11 @@ import { Xlog } from './wal/xlog.js';
 
 export interface BootstrapOptions {
   walSegmentSize: number;
+  /**
+   * `init --encrypt`: the cluster key. Random data keys are made, stored wrapped by it in
+   * pg_cryptokeys/, and every page and WAL byte from the first one on is encrypted.
+   */
+  clusterKey?: Buffer;
   log?: LogFunction;
 }
 
@@ -56,6 +63,11 @@ export async function bootstrapDataDirectory(dataDir: string, options: Bootstrap
   }
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   for (const sub of DATA_SUBDIRECTORIES) fs.mkdirSync(path.join(dataDir, sub), { recursive: true, mode: 0o700 });
+  if (options.clusterKey !== undefined) {
+    const keys = generateDataKeys();
+    writeKeyFile(dataDir, options.clusterKey, keys);
+    registerDataKeys(dataDir, keys);
+  }
 
   const systemId = makeSystemIdentifier();
   const segmentSize = options.walSegmentSize;

@@ -12,3 +12,6 @@ export { CheckpointFlags, describeCheckpoint, describeCheckpointFlags, type Chec
 export { bootstrapDataDirectory, validateSegmentSize, DATA_SUBDIRECTORIES } from './bootstrap.js';
 export { dumpWal, type DumpedRecord, type DumpEnd } from './waldump.js';
 export { formatLsn as lsnToString } from './lsn.js';
+export {
+  isEncryptedDataDir, loadDataKeys, registerDataKeys, type ClusterKeySource, type DataKeys,
+} from './crypto/index.js';

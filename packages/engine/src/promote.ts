@@ -11,6 +11,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ControlFileData } from './control-file.js';
+import { walCipherFor } from './crypto/registry.js';
+import type { WalCipher } from './crypto/wal-cipher.js';
 import type { LogFunction } from './database.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { STANDBY_SIGNAL_FILE } from './wal-recovery.js';
@@ -32,7 +34,9 @@ export function startNewTimeline(dataDir: string, control: ControlFileData, prev
     // copied (PostgreSQL moves the old one aside as .partial too). Readers of the old timeline
     // find those bytes under the new name, since both timelines share them; what follows the
     // switch point is zeroed when the end of WAL is truncated.
-    fs.renameSync(source, target);
+    const cipher = walCipherFor(dataDir);
+    if (cipher === null) fs.renameSync(source, target);
+    else reencryptSwitchSegment(cipher, dataDir, source, target, previousTimeline, timeline, segNo * segmentSize, switchPoint % segmentSize);
   }
   writeTimeLineHistory(dataDir, timeline, previousTimeline, switchPoint, 'no recovery target specified');
   fs.rmSync(path.join(dataDir, STANDBY_SIGNAL_FILE), { force: true });
@@ -40,6 +44,30 @@ export function startNewTimeline(dataDir: string, control: ControlFileData, prev
   fsyncDirectory(walDir(dataDir));
   log('LOG', `archive recovery complete; switched to timeline ${timeline} at ${formatLsn(switchPoint)}`);
   return timeline;
+}
+
+/**
+ * The encrypted form of the rename above: WAL is encrypted under the timeline in its file's name
+ * (crypto/wal-cipher.ts), so the bytes before the switch point are decrypted under the old
+ * timeline and encrypted under the new one, in a temporary file that is fsynced and renamed into
+ * place; the old file is then removed, as the rename would have. Only those final bytes are
+ * encrypted: the rest of the new file is clear zeros, where the new timeline's records go.
+ */
+function reencryptSwitchSegment(cipher: WalCipher, dataDir: string, source: string, target: string, previousTimeline: number, timeline: number, segmentStartLsn: number, switchOffset: number): void {
+  const bytes = fs.readFileSync(source);
+  cipher.applyInPlace(previousTimeline, segmentStartLsn, bytes, 0, switchOffset);
+  cipher.applyInPlace(timeline, segmentStartLsn, bytes, 0, switchOffset);
+  bytes.fill(0, switchOffset);
+  const temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.switch`);
+  const fd = fs.openSync(temp, 'w', 0o600);
+  try {
+    for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done, done);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temp, target);
+  fs.unlinkSync(source);
 }
 
 /**

@@ -15,6 +15,7 @@ import { DbState, type ControlFileData } from './control-file.js';
 import { ErrorCode, WalshipError } from './errors.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { redoPageChanges, type RedoBufferPool } from './access/generic-xlog.js';
+import { walCipherFor } from './crypto/registry.js';
 import { SegmentFilePageSource, fsyncDirectory, listSegments, segmentPath, walDir } from './wal/wal-files.js';
 import { WAL_ALIGN, pageStartOf, segmentOf } from './wal/xlog-internal.js';
 import { validatePageHeader, type WalPageSource } from './wal/xlog-reader.js';
@@ -123,6 +124,8 @@ export function truncateWalAfter(dataDir: string, control: ControlFileData, endO
       if (endOfWal % XLOG_BLCKSZ !== 0) {
         partialPage = Buffer.alloc(XLOG_BLCKSZ);
         fs.readSync(fd, partialPage, 0, XLOG_BLCKSZ, offset - (offset % XLOG_BLCKSZ));
+        // The WAL buffers take it plaintext: decrypted under the file's timeline.
+        walCipherFor(dataDir)?.applyInPlace(control.timeline, endOfWal - (endOfWal % XLOG_BLCKSZ), partialPage, 0, endOfWal % XLOG_BLCKSZ);
         partialPage.fill(0, endOfWal % XLOG_BLCKSZ);
       }
       const zeros = Buffer.alloc(1024 * 1024);

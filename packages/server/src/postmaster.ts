@@ -43,6 +43,7 @@ import { Checkpointer } from './components/checkpointer.js';
 import { WalWriter } from './components/wal-writer.js';
 import type { ServerState } from './backend.js';
 import { Faults } from './faults.js';
+import { loadEncryptionKeys } from './encryption.js';
 import { resolveListenAddress, startListener, type Listener, type ListenerTls } from './listener.js';
 import { loadSslFiles } from './ssl/ssl-files.js';
 import { startMetricsServer, type MetricsServer } from './metrics-http.js';
@@ -143,6 +144,9 @@ export class Postmaster {
   constructor(options: PostmasterOptions) {
     this.dataDir = options.dataDir;
     this.settings = readConfigFile(options.dataDir);
+    // The data keys before anything else: a node given the wrong cluster key refuses here, having
+    // written nothing (no log file, no postmaster.pid), as a bad walship.conf does.
+    loadEncryptionKeys(this.dataDir, this.settings);
     this.logger = new Logger({
       dataDir: this.dataDir,
       directory: this.settings.get('log_directory'),

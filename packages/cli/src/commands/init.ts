@@ -43,6 +43,9 @@ export interface InitOptions {
   tls?: boolean;
   tlsHost?: string[];
   tlsCa?: string;
+  encrypt?: boolean;
+  keyFile?: string;
+  keyCommand?: string;
 }
 
 /** Quotes a path for a shell command line shown to the user, when it needs quoting. */
@@ -140,6 +143,34 @@ async function makeCertificates(options: InitOptions): Promise<string> {
     `Clients verify it with:\n\n    WALSHIP_SSLMODE=verify-full WALSHIP_SSLROOTCERT=${shellQuote(rootCert)}\n`;
 }
 
+/**
+ * --encrypt: the cluster key, read now (a bad key file fails before anything is created), and the
+ * setting that names it in walship.conf (a key file by its absolute path).
+ */
+async function checkEncryption(options: InitOptions, settings: Map<SettingName, string>): Promise<Buffer | undefined> {
+  const given = (options.keyFile !== undefined ? 1 : 0) + (options.keyCommand !== undefined ? 1 : 0);
+  if (options.encrypt !== true) {
+    if (given > 0) throw usageError('--key-file and --key-command are for an encrypted data directory', 'Add --encrypt.');
+    if (settings.has('cluster_key_file') || settings.has('cluster_key_command')) {
+      throw usageError('cluster_key_file and cluster_key_command are set by --encrypt', 'Use walship init --encrypt --key-file FILE (or --key-command CMD).');
+    }
+    return undefined;
+  }
+  if (given !== 1) throw usageError('--encrypt needs the cluster key: give --key-file FILE or --key-command CMD (one of them)', 'Make a key with "openssl rand -hex 32 > FILE".');
+  const { loadClusterKey } = await import('@walship/engine/crypto/index');
+  const source = options.keyFile !== undefined ? { keyFile: resolve(options.keyFile) } : { keyCommand: options.keyCommand! };
+  let key: Buffer;
+  try {
+    key = loadClusterKey(resolve(options.dataDir), source);
+  } catch (error) {
+    const { message, detail, hint } = error as { message: string; detail?: string; hint?: string };
+    throw new CliError(ExitCode.failed, message, { detail, hint });
+  }
+  if (source.keyFile !== undefined) settings.set('cluster_key_file', source.keyFile);
+  else settings.set('cluster_key_command', source.keyCommand!);
+  return key;
+}
+
 export async function run(options: InitOptions, io: CliIo): Promise<number> {
   if (options.tls !== true && ((options.tlsHost ?? []).length > 0 || options.tlsCa !== undefined)) {
     throw usageError('--tls-host and --tls-ca go with --tls', 'Add --tls to make the node\'s certificate.');
@@ -149,6 +180,7 @@ export async function run(options: InitOptions, io: CliIo): Promise<number> {
   const superuser = options.username ?? DEFAULT_USER;
   const nameProblem = userNameProblem(superuser);
   if (nameProblem !== null) throw usageError(`invalid user name "${superuser}": ${nameProblem}`);
+  const clusterKey = await checkEncryption(options, settings);
   const walSegmentSize = parseSettingValue('wal_segment_size', settings.get('wal_segment_size') ?? '16MB');
   const checksums = parseSettingValue('data_checksums', settings.get('data_checksums') ?? 'on');
   const found = checkDirectory(options.dataDir);
@@ -159,6 +191,7 @@ export async function run(options: InitOptions, io: CliIo): Promise<number> {
   out(`The files belonging to this database system will be owned by user "${userInfo().username}".\n`);
   out('This user must also own the server process.\n\n');
   out(`Data page checksums are ${checksums ? 'enabled' : 'disabled'}.\n`);
+  if (clusterKey !== undefined) out('WAL and data pages are encrypted at rest (AES-256; data keys wrapped by the cluster key).\n');
   out(`The WAL segment size is ${formatSettingValue('wal_segment_size', walSegmentSize)}.\n\n`);
   let systemId: string;
   let tlsNote: string | null = null;
@@ -168,7 +201,7 @@ export async function run(options: InitOptions, io: CliIo): Promise<number> {
         ? `creating data directory ${options.dataDir}: control file, first WAL segment, catalog ... `
         : `filling existing directory ${options.dataDir}: control file, first WAL segment, catalog ... `,
     );
-    ({ systemId } = await bootstrapDataDirectory(options.dataDir, { walSegmentSize }));
+    ({ systemId } = await bootstrapDataDirectory(options.dataDir, { walSegmentSize, ...(clusterKey !== undefined ? { clusterKey } : {}) }));
     out('ok\nwriting configuration file walship.conf ... ');
     writeConfigFile(options.dataDir, [...settings]);
     out('ok\n');

@@ -101,9 +101,28 @@ async function runForeground(serverMain: string, dataDir: string): Promise<numbe
   }
 }
 
+/**
+ * An encrypted data directory: its cluster key must unwrap the data keys before anything is
+ * created in it (log/startup.log below), so that a start with the wrong key leaves the directory
+ * exactly as it was. The server checks again itself (a start without this command).
+ */
+async function checkClusterKey(dataDir: string): Promise<void> {
+  const [{ isEncryptedDataDir }, { readConfigFile }, { loadEncryptionKeys }] = await Promise.all([
+    import('@walship/engine'), import('@walship/server/settings/index'), import('@walship/server/encryption'),
+  ]);
+  if (!isEncryptedDataDir(dataDir)) return;
+  try {
+    loadEncryptionKeys(dataDir, readConfigFile(dataDir));
+  } catch (error) {
+    const { message, detail, hint } = error as { message: string; detail?: string; hint?: string };
+    throw new CliError(ExitCode.failed, `could not start server: ${message}`, { detail, hint });
+  }
+}
+
 export async function run(options: StartOptions, io: CliIo): Promise<number> {
   const dataDir = options.dataDir;
   checkDataDirectory(dataDir);
+  await checkClusterKey(dataDir);
   const serverMain = resolveServerMain();
   if (options.foreground === true) return runForeground(serverMain, dataDir);
 

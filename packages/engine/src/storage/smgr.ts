@@ -11,11 +11,18 @@
  *
  * Page checksums are set and verified by the buffer pool (buffer-pool.ts); this layer moves
  * bytes. `faults` lets tests make reads, writes and syncs fail.
+ *
+ * Transparent data encryption sits here: in an encrypted data directory every page is encrypted
+ * on its way to the file and decrypted on its way back (AES-256-XTS, crypto/page-cipher.ts), so
+ * the buffer pool, its checksums and everything above see plaintext pages and no page ever
+ * reaches the disk in the clear.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BLCKSZ } from '../constants.js';
 import { ErrorCode, WalshipError, assert } from '../errors.js';
+import type { PageCipher } from '../crypto/page-cipher.js';
+import { pageCipherFor } from '../crypto/registry.js';
 
 /**
  * Open relation files kept in the descriptor cache. Each relation is one file and a node has few
@@ -58,9 +65,14 @@ export class Smgr {
   private directoryChanged = false;
   private failed: WalshipError | null = null;
   private closed = false;
+  /** The data directory's page cipher, or null when it is not encrypted. */
+  private readonly cipher: PageCipher | null;
+  /** Where a page is encrypted before it is written (the caller's page stays plaintext). */
+  private readonly encrypted = Buffer.allocUnsafe(BLCKSZ);
 
   constructor(dataDir: string) {
     this.dataDir = dataDir;
+    this.cipher = pageCipherFor(dataDir);
     this.baseDir = path.join(dataDir, 'base');
     if (!fs.existsSync(this.baseDir)) {
       fs.mkdirSync(this.baseDir, { recursive: true });
@@ -109,6 +121,7 @@ export class Smgr {
     } catch (error) {
       throw ioError('read', relNode, blockNo, error);
     }
+    this.cipher?.decryptInPlace(relNode, blockNo, into);
   }
 
   /**
@@ -126,8 +139,14 @@ export class Smgr {
     }
     const file = this.open(relNode, true)!;
     try {
+      // Gap pages are all zero, which is also how an encrypted directory stores them.
       for (let gap = file.nblocks; gap < blockNo; gap++) writeFully(file.fd, ZERO_PAGE, gap);
-      writeFully(file.fd, page, blockNo);
+      if (this.cipher !== null) {
+        this.cipher.encrypt(relNode, blockNo, page, this.encrypted);
+        writeFully(file.fd, this.encrypted, blockNo);
+      } else {
+        writeFully(file.fd, page, blockNo);
+      }
     } catch (error) {
       throw ioError('write', relNode, blockNo, error);
     }

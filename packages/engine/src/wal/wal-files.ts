@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { XLOG_BLCKSZ } from '../constants.js';
 import type { Lsn } from '../lsn.js';
+import type { WalCipher } from '../crypto/wal-cipher.js';
+import { walCipherFor } from '../crypto/registry.js';
 import { ErrorCode, WalshipError } from '../errors.js';
 import { parsePartialXlogFileName, parseXlogFileName, segmentOf, xlogFileName } from './xlog-internal.js';
 import type { WalPageSource } from './xlog-reader.js';
@@ -118,7 +120,8 @@ export function findSegmentTimeline(dataDir: string, history: ReadonlyArray<{ tl
  * sequential chunks instead of a syscall per page. `timelineOf` says which timeline's file holds
  * a segment (the newest of the expected timelines that has it). On a standby the files grow
  * while they are read: `availableEnd` is the walreceiver's flushed position, and cached bytes
- * read before that position moved are read again.
+ * read before that position moved are read again. In an encrypted data directory each window
+ * is decrypted as it is read, under the timeline of the file it came from.
  */
 export class SegmentFilePageSource implements WalPageSource {
   private static readonly WINDOW_BYTES = 1024 * 1024;
@@ -133,12 +136,15 @@ export class SegmentFilePageSource implements WalPageSource {
   available = Number.POSITIVE_INFINITY;
   /** Bumped each time the window is refilled or forgotten: pages returned before are stale. */
   generation = 0;
+  private readonly cipher: WalCipher | null;
 
   constructor(
     private readonly dataDir: string,
     private timelineOf: (segNo: number) => number,
     private readonly segmentSize: number,
-  ) {}
+  ) {
+    this.cipher = walCipherFor(dataDir);
+  }
 
   availableEnd(): number {
     return this.available;
@@ -173,6 +179,7 @@ export class SegmentFilePageSource implements WalPageSource {
     this.generation++;
     const n = fs.readSync(this.fd!, this.window, 0, want, offsetInSegment);
     if (n < XLOG_BLCKSZ) return null;
+    this.cipher?.applyInPlace(this.fdTimeline, pageLsn, this.window, 0, n);
     this.windowStart = pageLsn;
     // Whole pages only, and on a standby only up to the page holding the flushed position:
     // bytes past it may still change, so a later read of those pages goes to the file again.
@@ -199,7 +206,8 @@ export class SegmentFilePageSource implements WalPageSource {
 
 /**
  * WALRead: copies WAL bytes [startLsn, startLsn + length) from the segment files into `into`,
- * for the walsender. A segment that is gone (removed by a checkpoint) is PostgreSQL's error
+ * for the walsender, decrypted in an encrypted data directory (the stream carries plaintext WAL,
+ * protected by TLS; a standby encrypts it again on its own timeline's rules). A segment that is gone (removed by a checkpoint) is PostgreSQL's error
  * "requested WAL segment ... has already been removed": the standby must be rebuilt or fed
  * from the archive.
  */
@@ -207,12 +215,15 @@ export class WalFileReader {
   private fd: number | null = null;
   private fdSegNo = -1;
   private fdTimeline = -1;
+  private readonly cipher: WalCipher | null;
 
   constructor(
     private readonly dataDir: string,
     private timelineOf: (segNo: number) => number,
     private readonly segmentSize: number,
-  ) {}
+  ) {
+    this.cipher = walCipherFor(dataDir);
+  }
 
   setTimelineResolver(timelineOf: (segNo: number) => number): void {
     this.timelineOf = timelineOf;
@@ -234,6 +245,7 @@ export class WalFileReader {
         if (r === 0) throw new WalshipError(ErrorCode.walCorrupted, `could not read from WAL segment ${xlogFileName(timeline, segNo, this.segmentSize)}: end of file`);
         got += r;
       }
+      this.cipher?.applyInPlace(timeline, pos, into, offset + done, n);
       done += n;
       pos += n;
     }

@@ -10,10 +10,17 @@
  * partial, rewritten later as PostgreSQL does), fdatasync when a flush was asked, publish the new
  * positions, wake the main thread. When idle it creates the next segment ahead of time. An I/O
  * error is fatal: it sets `failed` and exits; the postmaster then crashes and recovers the node.
+ *
+ * In an encrypted data directory it encrypts on the way out (crypto/wal-cipher.ts): exactly the
+ * bytes below the requested position, which are final (whole records copied into the ring before
+ * the request was raised), under the counters of the segment file's timeline; the rest of the
+ * last page goes out as clear zeros, because the keystream there will encrypt the records that
+ * fill the page later. The ring itself stays plaintext for the main thread.
  */
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { XLOG_BLCKSZ } from '../constants.js';
+import { WalCipher } from '../crypto/wal-cipher.js';
 import { createSegmentFile, segmentPath } from './wal-files.js';
 import { segmentOf } from './xlog-internal.js';
 import { CtlIndex, PosIndex, loadPos, walSharedViews, type WalIoWorkerData } from './wal-shared.js';
@@ -26,8 +33,16 @@ const ringPages = data.ringBytes / XLOG_BLCKSZ;
 // Spawned ahead of time, the worker waits here until the positions below are meaningful.
 while (Atomics.load(views.ctl, CtlIndex.started) === 0) Atomics.wait(views.ctl, CtlIndex.started, 0);
 
+/** The WAL cipher of an encrypted data directory, with its key from workerData; null when not encrypted. */
+const cipher = data.walKey === undefined ? null : new WalCipher(Buffer.from(data.walKey));
+/** Where pages are encrypted before they are written: a bounded chunk at a time. */
+const ENCRYPT_CHUNK_BYTES = 1024 * 1024;
+const encrypted = cipher === null ? null : Buffer.allocUnsafe(ENCRYPT_CHUNK_BYTES);
+
 let fd: number | null = null;
 let fdSegNo = -1;
+/** The timeline in the open segment's name: the one its bytes are encrypted under. */
+let fdTimeline = -1;
 let fdDirty = false;
 let written = loadPos(views, PosIndex.written);
 let flushed = loadPos(views, PosIndex.flushed);
@@ -55,6 +70,7 @@ function openSegment(segNo: number): number {
   createSegmentFile(data.dataDir, timeline, segNo, data.segmentSize);
   fd = fs.openSync(segmentPath(data.dataDir, timeline, segNo, data.segmentSize), 'r+');
   fdSegNo = segNo;
+  fdTimeline = timeline;
   fdDirty = false;
   return fd;
 }
@@ -70,15 +86,35 @@ function writeUpTo(target: number): void {
     const contiguousPages = Math.min(ringPages - slot, (Math.min(lastPageEnd, segEnd) - page) / XLOG_BLCKSZ);
     const length = contiguousPages * XLOG_BLCKSZ;
     const file = openSegment(segNo);
-    let done = 0;
-    while (done < length) {
-      done += fs.writeSync(file, ring, slot * XLOG_BLCKSZ + done, length - done, (page % data.segmentSize) + done);
+    if (cipher === null) {
+      let done = 0;
+      while (done < length) {
+        done += fs.writeSync(file, ring, slot * XLOG_BLCKSZ + done, length - done, (page % data.segmentSize) + done);
+      }
+    } else {
+      writeEncrypted(file, slot * XLOG_BLCKSZ, length, page, target);
     }
     fdDirty = true;
     bytesWritten += length;
     page += length;
   }
   written = target;
+}
+
+/**
+ * Writes ring bytes [ringOffset, ringOffset + length), WAL [lsn, lsn + length), encrypted up to
+ * `finalEnd` and clear zeros after it (see the banner: never a keystream over bytes not final).
+ */
+function writeEncrypted(file: number, ringOffset: number, length: number, lsn: number, finalEnd: number): void {
+  for (let chunkStart = 0; chunkStart < length; chunkStart += ENCRYPT_CHUNK_BYTES) {
+    const n = Math.min(ENCRYPT_CHUNK_BYTES, length - chunkStart);
+    const chunkLsn = lsn + chunkStart;
+    const finalBytes = Math.max(0, Math.min(n, finalEnd - chunkLsn));
+    cipher!.apply(fdTimeline, chunkLsn, ring, ringOffset + chunkStart, finalBytes, encrypted!, 0);
+    encrypted!.fill(0, finalBytes, n);
+    let done = 0;
+    while (done < n) done += fs.writeSync(file, encrypted!, done, n - done, (chunkLsn % data.segmentSize) + done);
+  }
 }
 
 function flush(): void {

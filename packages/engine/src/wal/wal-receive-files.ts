@@ -13,8 +13,14 @@
  * or `.ready` with archive_mode = always, where this standby archives it too
  * (xlogArchiveMarkReceived). A segment left unfinished when streaming stops gets no status:
  * promotion or a later walreceiver decides what it is.
+ *
+ * In an encrypted data directory the received (plaintext) WAL is encrypted here, under the
+ * timeline being streamed (the one in the segment file's name) and its own positions, exactly the
+ * bytes received: they are a prefix of the upstream's flushed WAL, so final, and the partial page
+ * around them is left as it is on disk (crypto/wal-cipher.ts has the rules).
  */
 import * as fs from 'node:fs';
+import type { WalCipher } from '../crypto/wal-cipher.js';
 import type { Lsn } from '../lsn.js';
 import { xlogArchiveMarkReceived, type ArchiveMode, type ArchiveStatus } from './archive-status.js';
 import { createSegmentFile, segmentPath } from './wal-files.js';
@@ -36,6 +42,8 @@ export class WalReceiveFiles {
   private fd: number | null = null;
   private fdSegNo = -1;
   private dirty = false;
+  /** Encrypted copy of what is being written (encrypted data directories); grows to the largest write. */
+  private encrypted = Buffer.alloc(0);
   /** End of the WAL written so far (LogstreamResult.Write). */
   written: Lsn;
   /** End of the WAL fsynced so far (LogstreamResult.Flush). */
@@ -47,6 +55,7 @@ export class WalReceiveFiles {
     private readonly segmentSize: number,
     startLsn: Lsn,
     private readonly archiving: WalReceiveArchiving = { mode: 'off' },
+    private readonly cipher: WalCipher | null = null,
   ) {
     this.written = startLsn;
     this.flushed = startLsn;
@@ -78,8 +87,16 @@ export class WalReceiveFiles {
       if (segNo !== this.fdSegNo) this.openSegment(segNo);
       const offset = pos % this.segmentSize;
       const n = Math.min(data.length - done, this.segmentSize - offset);
+      let source = data;
+      let sourceOffset = done;
+      if (this.cipher !== null) {
+        if (this.encrypted.length < n) this.encrypted = Buffer.allocUnsafe(Math.max(n, 2 * this.encrypted.length));
+        this.cipher.apply(this.timeline, pos, data, done, n, this.encrypted, 0);
+        source = this.encrypted;
+        sourceOffset = 0;
+      }
       let written = 0;
-      while (written < n) written += fs.writeSync(this.fd!, data, done + written, n - written, offset + written);
+      while (written < n) written += fs.writeSync(this.fd!, source, sourceOffset + written, n - written, offset + written);
       this.dirty = true;
       done += n;
       pos += n;

@@ -14,6 +14,7 @@
  * and nothing after the failure is reported as written or flushed.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { WalCipher } from '../crypto/wal-cipher.js';
 import type { Lsn } from '../lsn.js';
 import type { ArchiveMode, ArchiveStatus } from './archive-status.js';
 import { WalReceiveFiles } from './wal-receive-files.js';
@@ -24,6 +25,8 @@ export interface WalReceiveWorkerData {
   segmentSize: number;
   startLsn: number;
   archiveMode: ArchiveMode;
+  /** The WAL key of an encrypted data directory (absent: not encrypted). */
+  walKey?: Uint8Array;
 }
 
 export type WalReceiveWorkerRequest =
@@ -42,7 +45,7 @@ const data = workerData as WalReceiveWorkerData;
 const files = new WalReceiveFiles(data.dataDir, data.timeline, data.segmentSize, data.startLsn as Lsn, {
   mode: data.archiveMode,
   onStatus: (fileName, status, error) => post({ type: 'status', fileName, status, error: error === null ? null : error.message }),
-});
+}, data.walKey === undefined ? null : new WalCipher(Buffer.from(data.walKey)));
 let failed = false;
 let flushScheduled = false;
 let reported = { written: -1, flushed: -1 };

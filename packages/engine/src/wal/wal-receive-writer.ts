@@ -8,6 +8,7 @@
  * on the upstream instead of filling this node's memory.
  */
 import { Worker } from 'node:worker_threads';
+import { walKeyData } from '../crypto/registry.js';
 import type { Lsn } from '../lsn.js';
 import type { ArchiveMode, ArchiveStatus } from './archive-status.js';
 import type { WalReceiveWorkerData, WalReceiveWorkerReport, WalReceiveWorkerRequest } from './wal-receive-worker.js';
@@ -50,6 +51,7 @@ export class WalReceiveWriter {
     this.handedOverEnd = options.startLsn;
     const data: WalReceiveWorkerData = {
       dataDir: options.dataDir, timeline: options.timeline, segmentSize: options.segmentSize, startLsn: options.startLsn, archiveMode: options.archiveMode,
+      ...walKeyData(options.dataDir),
     };
     this.worker = new Worker(workerUrl(), { workerData: data });
     this.worker.on('message', (report: WalReceiveWorkerReport) => this.onReport(report));

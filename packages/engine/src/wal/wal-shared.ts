@@ -74,4 +74,6 @@ export interface WalIoWorkerData {
   ringBytes: number;
   ctlSab: SharedArrayBuffer;
   ringSab: SharedArrayBuffer;
+  /** The WAL key of an encrypted data directory (absent: not encrypted). */
+  walKey?: Uint8Array;
 }

@@ -19,6 +19,7 @@
  * advanced the flush position. A walsender never polls: this is what wakes it.
  */
 import { Worker } from 'node:worker_threads';
+import { walKeyData } from '../crypto/registry.js';
 import { MAX_RECORD_BYTES, XLOG_BLCKSZ } from '../constants.js';
 import { WalshipError, assert } from '../errors.js';
 import { formatLsn, type Lsn } from '../lsn.js';
@@ -83,7 +84,7 @@ export class PreparedWalIo {
 
   constructor(readonly dataDir: string, readonly segmentSize: number, readonly walBuffersBytes: number) {
     this.ringSab = new SharedArrayBuffer(walBuffersBytes);
-    const data: WalIoWorkerData = { dataDir, segmentSize, ringBytes: walBuffersBytes, ctlSab: this.ctlSab, ringSab: this.ringSab };
+    const data: WalIoWorkerData = { dataDir, segmentSize, ringBytes: walBuffersBytes, ctlSab: this.ctlSab, ringSab: this.ringSab, ...walKeyData(dataDir) };
     this.worker = new Worker(workerUrl(), { workerData: data });
     // Until an Xlog takes it over, a failure surfaces there (the worker would not have started);
     // meanwhile the idle thread must neither crash nor keep the process alive.
@@ -212,7 +213,7 @@ export class Xlog {
       this.worker = prepared.worker;
       this.worker.removeAllListeners('error');
     } else {
-      const data: WalIoWorkerData = { dataDir: options.dataDir, segmentSize: options.segmentSize, ringBytes: this.ringBytes, ctlSab, ringSab };
+      const data: WalIoWorkerData = { dataDir: options.dataDir, segmentSize: options.segmentSize, ringBytes: this.ringBytes, ctlSab, ringSab, ...walKeyData(options.dataDir) };
       this.worker = new Worker(workerUrl(), { workerData: data });
     }
     // The positions are in place: the worker may read them and start.

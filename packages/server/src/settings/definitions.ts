@@ -406,6 +406,18 @@ export const SETTING_DEFINITIONS = {
     context: 'postmaster',
     description: 'Allows archiving of WAL files using archive_command.',
   },
+  cluster_key_file: {
+    kind: 'string',
+    default: '',
+    context: 'postmaster',
+    description: 'File holding the cluster key (32 bytes as hex or base64) that unwraps the data encryption keys.',
+  },
+  cluster_key_command: {
+    kind: 'string',
+    default: '',
+    context: 'postmaster',
+    description: 'Shell command that prints the cluster key on stdout (%d is the data directory).',
+  },
   archive_command: {
     kind: 'string',
     default: '',

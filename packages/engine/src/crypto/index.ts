@@ -1,0 +1,8 @@
+export { CLUSTER_KEY_BYTES, parseClusterKey, loadClusterKey, resolveKeyFilePath, type ClusterKeySource } from './cluster-key.js';
+export { wrapKey, unwrapKey } from './key-wrap.js';
+export {
+  KEY_DIRECTORY, KEY_FILE, generateDataKeys, isEncryptedDataDir, keyFilePath, loadDataKeys, readDataKeys, writeKeyFile, type DataKeys,
+} from './key-file.js';
+export { WalCipher, walCounterBlock } from './wal-cipher.js';
+export { PageCipher, pageTweak } from './page-cipher.js';
+export { dataKeysFor, pageCipherFor, registerDataKeys, unregisterDataKeys, walCipherFor } from './registry.js';
