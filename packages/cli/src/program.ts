@@ -136,6 +136,22 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     );
 
   program
+    .command('rotate-key')
+    .summary('wrap the data encryption keys under a new cluster key (pg_alterckey)')
+    .description('Re-wrap the data keys of an encrypted data directory with a new cluster key and point walship.conf at it; no data is rewritten. The node may be stopped or running (a running node uses the new key from its next start).')
+    .addOption(dataDirOption())
+    .option('--new-key-file <file>', 'file holding the new 32-byte cluster key, as hex or base64')
+    .option('--new-key-command <command>', 'command printing the new cluster key on stdout')
+    .option('--key-file <file>', 'the current cluster key (default: cluster_key_file or cluster_key_command in walship.conf)')
+    .option('--json', 'print one JSON document')
+    .action(
+      lazy(
+        () => import('./commands/rotate-key.js'),
+        (args) => optionsOf(args),
+      ),
+    );
+
+  program
     .command('start')
     .summary('start a node (pg_ctl start)')
     .description('Start the node of a data directory and wait until it accepts connections.')
@@ -161,6 +177,8 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .addOption(new Option('--set <name=value>', "a setting of the new node's walship.conf; repeat for more").argParser(collectAssignment).default([]))
     .option('--progress', 'draw progress on stderr even when it is not a terminal')
     .option('--quiet', 'no progress')
+    .option('--key-file <file>', "an encrypted source's cluster key as the copy finds it (default: the source's cluster_key_file setting)")
+    .option('--key-command <command>', "an encrypted source's cluster key command for the copy")
     .option('--json', 'print one JSON document')
     .addOption(new Option('--timeout <s>', 'seconds to wait for the connection (default: 30)').argParser(parseSecondsToMs))
     .action(
@@ -573,6 +591,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .addOption(new Option('--end <lsn>', 'stop before this LSN').argParser(parseLsnArgument))
     .addOption(new Option('-n, --limit <n>', 'at most N records').argParser(parsePositiveInteger))
     .option('--json', 'print one JSON document')
+    .option('--key-file <file>', "an encrypted data directory's cluster key (default: its cluster_key_file or cluster_key_command)")
     .action(
       lazy(
         () => import('./commands/waldump.js'),
@@ -585,6 +604,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .summary('print the control file of a data directory (pg_controldata)')
     .addOption(dataDirOption())
     .option('--json', 'print one JSON document')
+    .option('--key-file <file>', 'check that this cluster key unwraps an encrypted data directory\'s keys')
     .action(
       lazy(
         () => import('./commands/controldata.js'),

@@ -49,11 +49,13 @@ import { RMGR_NAMES, RmgrId, XlogInfo, type DecodedRecord } from './wal/xlog-rec
 /**
  * What a rewind or a verify never reads or touches (basebackup.c's excludeFiles and
  * excludeDirContents, as pg_rewind's filemap.c uses them): the node's process and signal files,
- * its logs, and its own archiving state. Paths relative to the data directory.
+ * its logs, and its own archiving state. Paths relative to the data directory. Also the wrapped
+ * data keys (pg_cryptokeys/): the nodes of a cluster share the data keys, but each wraps them
+ * with its own cluster key (rotate-key runs per node), so the target keeps its own file.
  */
 const EXCLUDED_PATHS: ReadonlySet<string> = new Set([
   'postmaster.pid', 'postmaster.opts', 'standby.signal', 'recovery.signal', 'promote', 'backup_label', 'backup_label.old',
-  'log', 'pg_wal/archive_status', 'pg_wal/RECOVERYXLOG', 'pg_replslot',
+  'log', 'pg_wal/archive_status', 'pg_wal/RECOVERYXLOG', 'pg_replslot', 'pg_cryptokeys',
 ]);
 
 /**

@@ -9,10 +9,17 @@
  * (as pg_basebackup -R does), so that `walship start -D DIR` starts a streaming standby. With
  * `--slot NAME` the source gets a physical replication slot (created, reserving WAL, before the
  * backup starts, unless it exists) and the copy's walship.conf names it in `primary_slot_name`.
+ *
+ * An encrypted source is copied as its files are, encrypted, with its wrapped data keys
+ * (pg_cryptokeys/): the copy shares the data keys. Its walship.conf keeps the source's
+ * cluster_key_file / cluster_key_command (the same key, wherever that path points on this
+ * machine) unless --key-file or --key-command names the key here; either way the copy's key is
+ * checked against the copied keys before the command reports success.
  */
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { CliError, ExitCode } from '../cli-error.js';
+import { loadToolKeys } from '../encryption.js';
 import { resolveCredentials } from '../credentials.js';
 import { sslConninfoPairs, sslOptions } from '../ssl-env.js';
 import type { CliIo } from '../io.js';
@@ -30,6 +37,9 @@ export interface BasebackupOptions {
   quiet?: boolean;
   json?: boolean;
   timeout?: number;
+  /** The cluster key of an encrypted source, as this copy will find it (cluster_key_file). */
+  keyFile?: string;
+  keyCommand?: string;
 }
 
 /** Settings that belong to a node, not to its data: never copied from the source. */
@@ -129,9 +139,25 @@ export async function run(options: BasebackupOptions, io: CliIo): Promise<number
     own.push(['primary_conninfo', conninfo]);
     if (!own.some(([name]) => name === 'application_name')) own.push(['application_name', applicationName]);
   }
+  if (options.keyFile !== undefined) {
+    settings.resetConfigValue(dataDir, 'cluster_key_command');
+    own.push(['cluster_key_file', resolve(options.keyFile)]);
+  } else if (options.keyCommand !== undefined) {
+    settings.resetConfigValue(dataDir, 'cluster_key_file');
+    own.push(['cluster_key_command', options.keyCommand]);
+  }
   if (own.length > 0) settings.setConfigValues(dataDir, own);
   if (options.standby === true) writeFileSync(join(dataDir, 'standby.signal'), '', { mode: 0o600 });
   progress.done();
+  try {
+    await loadToolKeys(dataDir);
+  } catch (error) {
+    const { message, detail } = error as { message: string; detail?: string };
+    throw new CliError(ExitCode.failed, `the copy is encrypted and its cluster key does not open it: ${message}`, {
+      detail,
+      hint: `Give the source's cluster key with "walship set -D ${dataDir} cluster_key_file FILE" before starting the copy (or run basebackup again with --key-file).`,
+    });
+  }
 
   const megabytes = backup.bytes / 1048576;
   const summary = {

@@ -27,6 +27,7 @@ import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, r
 import { basename, dirname, join, resolve } from 'node:path';
 import { MAX_DATA_FILE_READ_BYTES } from '@walship/protocol/constants';
 import type { ReplicationConnection } from '@walship/replication';
+import { loadToolKeys } from '../encryption.js';
 import { CliError, ExitCode } from '../cli-error.js';
 import { resolveCredentials } from '../credentials.js';
 import { sslConninfoPairs, sslOptions } from '../ssl-env.js';
@@ -119,6 +120,9 @@ export async function run(options: RewindOptions, io: CliIo): Promise<number> {
       hint: `Stop it with "walship stop -D ${dataDir}", then run walship rewind again.`,
     });
   }
+  // An encrypted target: its own cluster key (walship.conf) unwraps the keys its WAL is read with.
+  // The source shares the data keys; the blocks and WAL it sends are copied encrypted, as stored.
+  await loadToolKeys(dataDir);
   if (existsSync(join(dataDir, 'backup_label'))) {
     throw new CliError(ExitCode.failed, `target data directory "${dataDir}" has a backup_label: a base backup or rewind that never finished`, {
       hint: `Start it once (walship start -D ${dataDir}) so that its recovery completes, stop it, and run walship rewind again; or take a new base backup.`,

@@ -8,6 +8,7 @@
 import type { DumpedRecord, DumpEnd } from '../adapters.js';
 import { dumpWal } from '../adapters.js';
 import { CliError, ExitCode } from '../cli-error.js';
+import { loadToolKeys } from '../encryption.js';
 import type { CliIo } from '../io.js';
 import { formatLsn } from '../output.js';
 
@@ -17,6 +18,8 @@ export interface WalDumpOptions {
   end?: number;
   limit?: number;
   json?: boolean;
+  /** An encrypted data directory's cluster key file (default: walship.conf's setting). */
+  keyFile?: string;
 }
 
 /** pg_waldump prints LSNs with the low half zero-padded: `0/01000028`. */
@@ -52,6 +55,7 @@ function recordJson(record: DumpedRecord): Record<string, unknown> {
 
 export async function run(options: WalDumpOptions, io: CliIo): Promise<number> {
   const json = options.json === true;
+  await loadToolKeys(options.dataDir, options.keyFile);
   const records = await dumpWal(options.dataDir, { start: options.start, end: options.end });
   let count = 0;
   let end: DumpEnd | null = null;

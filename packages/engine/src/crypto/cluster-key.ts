@@ -29,13 +29,16 @@ export interface ClusterKeySource {
  */
 export function parseClusterKey(text: string, origin: string): Buffer {
   const trimmed = text.trim();
-  if (/^[0-9a-fA-F]+$/.test(trimmed) && trimmed.length === CLUSTER_KEY_BYTES * 2) return Buffer.from(trimmed, 'hex');
+  // Hex first: base64 of 32 bytes is 44 characters ending in '=', never hex digits only.
+  if (/^[0-9a-fA-F]+$/.test(trimmed)) {
+    if (trimmed.length === CLUSTER_KEY_BYTES * 2) return Buffer.from(trimmed, 'hex');
+    throw badKey(origin, `It is ${trimmed.length} hex digits, not ${CLUSTER_KEY_BYTES * 2}.`);
+  }
   if (/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) && trimmed.length % 4 === 0) {
     const bytes = Buffer.from(trimmed, 'base64');
     if (bytes.length === CLUSTER_KEY_BYTES) return bytes;
     throw badKey(origin, `It is base64 of ${bytes.length} bytes, not ${CLUSTER_KEY_BYTES}.`);
   }
-  if (/^[0-9a-fA-F]+$/.test(trimmed)) throw badKey(origin, `It is ${trimmed.length} hex digits, not ${CLUSTER_KEY_BYTES * 2}.`);
   if (trimmed === '') throw badKey(origin, 'It is empty.');
   throw badKey(origin, 'It is neither hex nor base64.');
 }

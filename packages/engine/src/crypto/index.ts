@@ -1,7 +1,7 @@
 export { CLUSTER_KEY_BYTES, parseClusterKey, loadClusterKey, resolveKeyFilePath, type ClusterKeySource } from './cluster-key.js';
 export { wrapKey, unwrapKey } from './key-wrap.js';
 export {
-  KEY_DIRECTORY, KEY_FILE, generateDataKeys, isEncryptedDataDir, keyFilePath, loadDataKeys, readDataKeys, writeKeyFile, type DataKeys,
+  KEY_DIRECTORY, KEY_FILE, generateDataKeys, previousKeyFilePath, rotateClusterKey, isEncryptedDataDir, keyFilePath, loadDataKeys, readDataKeys, writeKeyFile, type DataKeys,
 } from './key-file.js';
 export { WalCipher, walCounterBlock } from './wal-cipher.js';
 export { PageCipher, pageTweak } from './page-cipher.js';

@@ -97,16 +97,69 @@ export function readDataKeys(dataDir: string, clusterKey: Buffer, keyOrigin = 't
       detail: `Version ${String(parsed.version)}; this walship reads version ${KEY_FILE_VERSION}.`,
     });
   }
-  const walKey = unwrapKey(clusterKey, Buffer.from(parsed.wal_key, 'base64'));
-  const relationKey = unwrapKey(clusterKey, Buffer.from(parsed.relation_key, 'base64'));
-  if (walKey === null || relationKey === null || walKey.length !== WAL_KEY_BYTES || relationKey.length !== RELATION_KEY_BYTES) {
+  let unwrapped = unwrapKeyFile(parsed, clusterKey);
+  // A rotation stopped between writing the new wrapping and updating walship.conf: the previous
+  // wrapping, kept until the end of the rotation, still opens with the key walship.conf names.
+  const previous = previousKeyFilePath(dataDir);
+  if (unwrapped === null && fs.existsSync(previous)) {
+    try {
+      unwrapped = unwrapKeyFile(JSON.parse(fs.readFileSync(previous, 'utf8')) as KeyFileJson, clusterKey);
+    } catch {
+      unwrapped = null;
+    }
+  }
+  if (unwrapped === null) {
     throw new WalshipError(ErrorCode.invalidParameter, 'cluster key does not match the data directory', {
       severity: 'FATAL',
       detail: `The data keys in "${file}" could not be unwrapped with ${keyOrigin}.`,
       hint: 'Check cluster_key_file or cluster_key_command in walship.conf (or --key-file): it must give the key the data directory was created or last rotated with. Nothing was changed.',
     });
   }
+  return unwrapped;
+}
+
+function unwrapKeyFile(parsed: KeyFileJson, clusterKey: Buffer): DataKeys | null {
+  const walKey = unwrapKey(clusterKey, Buffer.from(parsed.wal_key, 'base64'));
+  const relationKey = unwrapKey(clusterKey, Buffer.from(parsed.relation_key, 'base64'));
+  if (walKey === null || relationKey === null || walKey.length !== WAL_KEY_BYTES || relationKey.length !== RELATION_KEY_BYTES) return null;
   return { walKey, relationKey };
+}
+
+/** The wrapping under the old cluster key while a rotation runs. */
+export function previousKeyFilePath(dataDir: string): string {
+  return `${keyFilePath(dataDir)}.old`;
+}
+
+/**
+ * pg_alterckey's core: wraps the same data keys under `newClusterKey` (data never rewritten).
+ * The steps, each durable: (1) the current file is kept as keys.json.old; (2) keys.json is
+ * replaced by the new wrapping; (3) `updateSetting` points walship.conf at the new key;
+ * (4) keys.json.old is removed. Stopped anywhere, the key walship.conf names still opens the
+ * directory (readDataKeys falls back to keys.json.old), and running the rotation again finishes it.
+ * After (4) the old cluster key opens nothing.
+ */
+export function rotateClusterKey(dataDir: string, oldClusterKey: Buffer, newClusterKey: Buffer, updateSetting: () => void): void {
+  const keys = readDataKeys(dataDir, oldClusterKey, 'the current cluster key');
+  const previous = previousKeyFilePath(dataDir);
+  if (!fs.existsSync(previous)) {
+    const temp = `${previous}.tmp`;
+    fs.copyFileSync(keyFilePath(dataDir), temp);
+    fsyncFile(temp);
+    fs.renameSync(temp, previous);
+  }
+  writeKeyFile(dataDir, newClusterKey, keys);
+  updateSetting();
+  fs.rmSync(previous, { force: true });
+  fsyncFile(path.join(dataDir, KEY_DIRECTORY));
+}
+
+function fsyncFile(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** The cluster key from its source, then the data keys it unwraps. */
