@@ -66,13 +66,14 @@ export class TestNode {
   /**
    * `walship init` with test-friendly settings (small segments, small buffers, and no heartbeat:
    * the tests that reason about what an idle primary writes, or how often its walsenders wake,
-   * expect no WAL at all; the lag tests turn heartbeats back on).
+   * expect no WAL at all; the lag tests turn heartbeats back on). `initArgs` go to init as they
+   * are (e.g. --encrypt --key-file FILE).
    */
-  static async init(name: string, settings: Record<string, string> = {}): Promise<TestNode> {
+  static async init(name: string, settings: Record<string, string> = {}, initArgs: string[] = []): Promise<TestNode> {
     const dir = path.join(tempDir(name), 'data');
     const port = await freePort();
     const sets = Object.entries({ wal_segment_size: '1MB', shared_buffers: '2MB', heartbeat_interval: '0', ...settings }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-    const result = walship(['init', '-D', dir, '--port', String(port), ...sets]);
+    const result = walship(['init', '-D', dir, '--port', String(port), ...sets, ...initArgs]);
     if (result.status !== 0) throw new Error(`walship init failed (${result.status}): ${result.stderr}`);
     return new TestNode(dir, port);
   }
