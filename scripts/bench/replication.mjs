@@ -7,7 +7,9 @@
 //  3. base backup of the resulting database: MB per second;
 //  4. promotion with the old primary stopped: from the promote request (pg_promote's, over a session)
 //     to the first accepted write.
-//   node scripts/bench/replication.mjs [--catchup-mb 1024] [--lag-seconds 10] [--clients 8] [--json]
+//   node scripts/bench/replication.mjs [--catchup-mb 1024] [--lag-seconds 10] [--clients 8] [--encrypt] [--json]
+// --encrypt: both nodes encrypted at rest (init --encrypt with a random key file), for the cost of
+// encryption against a run without.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -23,6 +25,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '8' },
     port: { type: 'string', default: '56301' },
     json: { type: 'boolean', default: false },
+    encrypt: { type: 'boolean', default: false },
   },
 });
 const say = (text) => process.stderr.write(`${text}\n`);
@@ -36,7 +39,10 @@ const { WalshipClient } = await import('@walship/client');
 const result = {};
 try {
   // Room for the catch-up WAL: no checkpoint removes it while the standby is away.
-  walship('init', '-D', primaryDir, '--port', String(primaryPort), '--set', 'max_wal_size=8GB', '--set', 'wal_keep_size=4GB', '--set', 'checkpoint_timeout=1d');
+  const keyFile = path.join(base, 'cluster.key');
+  fs.writeFileSync(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  const encryption = args.encrypt ? ['--encrypt', '--key-file', keyFile] : [];
+  walship('init', '-D', primaryDir, '--port', String(primaryPort), '--set', 'max_wal_size=8GB', '--set', 'wal_keep_size=4GB', '--set', 'checkpoint_timeout=1d', ...encryption);
   walship('start', '-D', primaryDir);
   walship('load', '--node', `127.0.0.1:${primaryPort}`, '--count', '100000', '--prefix', 'bench:', '--clients', '8', '--quiet');
   walship('basebackup', '--from', `127.0.0.1:${primaryPort}`, '-D', standbyDir, '--standby', '--port', String(standbyPort), '--set', 'application_name=standby', '--quiet');

@@ -179,7 +179,12 @@ export class SegmentFilePageSource implements WalPageSource {
     this.generation++;
     const n = fs.readSync(this.fd!, this.window, 0, want, offsetInSegment);
     if (n < XLOG_BLCKSZ) return null;
-    this.cipher?.applyInPlace(this.fdTimeline, pageLsn, this.window, 0, n);
+    if (this.cipher !== null) {
+      // Only what can be used: on a standby, the pages up to the flushed position (the file is
+      // zero-filled past it, and a window read per streamed batch would otherwise decrypt 1 MiB).
+      const usable = Math.max(XLOG_BLCKSZ, Math.ceil((this.available - pageLsn) / XLOG_BLCKSZ) * XLOG_BLCKSZ);
+      this.cipher.applyInPlace(this.fdTimeline, pageLsn, this.window, 0, Math.min(n, usable));
+    }
     this.windowStart = pageLsn;
     // Whole pages only, and on a standby only up to the page holding the flushed position:
     // bytes past it may still change, so a later read of those pages goes to the file again.
