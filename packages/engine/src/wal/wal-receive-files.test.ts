@@ -101,3 +101,30 @@ describe('WalReceiveFiles', () => {
     files.close();
   });
 });
+
+describe('WalReceiveFiles in an encrypted data directory', () => {
+  it('encrypts exactly the bytes received, under the streamed timeline, and leaves the rest of the page clear', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { WalCipher } = await import('../crypto/wal-cipher.js');
+    const cipher = new WalCipher(randomBytes(32));
+    const start = 2 * SEGMENT + 100;
+    const files = new WalReceiveFiles(dataDir, 3, SEGMENT, start as Lsn, { mode: 'off' }, cipher);
+    const received = randomBytes(5000);
+    // Two writes, one ending in the middle of a CTR block and one starting there.
+    files.write(start as Lsn, received.subarray(0, 1234));
+    files.write((start + 1234) as Lsn, received.subarray(1234));
+    files.close();
+    const file = fs.readFileSync(path.join(dataDir, 'pg_wal', seg(2, 3)));
+    const stored = file.subarray(100, 100 + received.length);
+    expect(stored.equals(received)).toBe(false);
+    expect(file.subarray(0, 100).equals(Buffer.alloc(100))).toBe(true);
+    expect(file.subarray(100 + received.length).equals(Buffer.alloc(SEGMENT - 100 - received.length))).toBe(true);
+    const decrypted = Buffer.from(stored);
+    cipher.applyInPlace(3, start, decrypted, 0, decrypted.length);
+    expect(decrypted.equals(received)).toBe(true);
+    // Timeline 3's keystream, not timeline 2's.
+    const other = Buffer.from(stored);
+    cipher.applyInPlace(2, start, other, 0, other.length);
+    expect(other.equals(received)).toBe(false);
+  });
+});
