@@ -11,6 +11,8 @@
  * - After a promotion, the old primary (timeline 1) and the new one (timeline 2) hold different
  *   records at the same LSNs, and their ciphertexts there do not XOR to the XOR of the
  *   plaintexts: the keystreams differ.
+ * - A second standby (basebackup --key-file), repointed at the promoted one, follows timeline 2 by
+ *   streaming and stores exactly the new primary's ciphertext for those bytes.
  * - The old primary is rewound and follows the new one; their pages are byte-identical.
  * - A wrong key is refused and changes nothing; rotate-key, then the new key works and the old
  *   one is refused; waldump and controldata read the encrypted directory with the key.
@@ -113,6 +115,7 @@ describe('encryption at rest', () => {
   const wrongKeyFile = path.join(root, 'wrong.key');
   let p: TestNode;
   let s: TestNode;
+  let s2: TestNode;
   let keys: DataKeys;
   const acknowledged = new Map<string, string>();
 
@@ -129,7 +132,7 @@ describe('encryption at rest', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const node of [s, p]) await node?.destroy().catch(() => undefined);
+    for (const node of [s2, s, p]) await node?.destroy().catch(() => undefined);
     fs.rmSync(root, { recursive: true, force: true });
   });
 
@@ -234,10 +237,18 @@ describe('encryption at rest', () => {
     expect(fs.existsSync(path.join(dir, 'pg_cryptokeys', 'keys.json'))).toBe(true);
     s = new TestNode(dir, port);
     await s.start();
+    // A second standby, with the key given explicitly (--key-file), to follow the promotion later.
+    const dir2 = path.join(path.dirname(p.dataDir), 's2');
+    const port2 = await freePort();
+    const backup2 = walship(['basebackup', '--from', `127.0.0.1:${p.port}`, '-D', dir2, '--standby', '--port', String(port2), '--set', 'application_name=s2', '--key-file', keyFile]);
+    expect(backup2.status, backup2.stderr).toBe(0);
+    s2 = new TestNode(dir2, port2);
+    await s2.start();
     const batch = secrets('streamed', 300);
     const last = await put(p, batch);
     for (const [key, value] of batch) acknowledged.set(key, value);
     await caughtUp(s, last);
+    await caughtUp(s2, last);
     expect(await scanAll(s)).toEqual(await scanAll(p));
     const verify = walship(['verify', '--node', `127.0.0.1:${p.port}`, '--node', `127.0.0.1:${s.port}`]);
     expect(verify.status, verify.stdout + verify.stderr).toBe(0);
@@ -247,8 +258,10 @@ describe('encryption at rest', () => {
   it('after a promotion the two timelines never share a keystream; the old primary is rewound and follows', async () => {
     await checkpoint(p);
     await caughtUp(s, await flushLsn(p));
-    // The standby loses its primary; the old primary goes on alone on timeline 1, then stops.
+    await caughtUp(s2, await flushLsn(p));
+    // The standbys lose their primary; the old primary goes on alone on timeline 1, then stops.
     await s.stop('SIGINT');
+    await s2.stop('SIGINT');
     await put(p, secrets('old-primary-only', 200));
     await p.stop('SIGINT');
     await s.start();
@@ -297,6 +310,19 @@ describe('encryption at rest', () => {
     // The old primary's timeline-1 WAL after the divergence is in the clear nowhere either.
     expect(findInClear(p.dataDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
     expect(findInClear(s.dataDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
+
+    // The other standby, repointed at the new primary, follows timeline 2 by streaming: its
+    // walreceiver encrypts what it receives under timeline 2.
+    const repointed = walship(['set', '-D', s2.dataDir, 'primary_conninfo', `host=127.0.0.1 port=${s.port} application_name=s2`]);
+    expect(repointed.status, repointed.stderr).toBe(0);
+    await s2.start();
+    await caughtUp(s2, await flushLsn(s));
+    expect((await nodeStatus<Status>(s2)).timeline).toBe(2);
+    expect(await scanAll(s2)).toEqual(await scanAll(s));
+    expect(findInClear(s2.dataDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
+    const received = rawWal(s2.dataDir, 2, divergence, end - divergence);
+    // Same plaintext, same timeline, same key: the same ciphertext as the new primary's file.
+    expect(received.equals(c2)).toBe(true);
 
     // The old primary is rewound with its own key and follows the new one.
     const rewound = walship(['rewind', '-D', p.dataDir, '--source', `127.0.0.1:${s.port}`, '--json']);
