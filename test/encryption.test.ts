@@ -4,7 +4,8 @@
  * rewind, all encrypted at rest.
  *
  * - No written key or value is found in the clear in any file of the data directories (WAL,
- *   relations, everything), after a checkpoint; the same search on an unencrypted node finds them.
+ *   relations, everything) or of the WAL archive, after a checkpoint; the same search on an
+ *   unencrypted node finds them.
  * - A partial WAL page is never written with bytes that change later: every byte of a segment is
  *   either clear zero or, once written encrypted, the same ciphertext for good.
  * - SIGKILL and restart replay every acknowledged write.
@@ -24,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataKeys, parseLsn, type DataKeys } from '@walship/engine';
 import { WalCipher, walCounterBlock } from '@walship/engine/crypto/index';
 import { xlogFileName } from '@walship/engine/wal/xlog-internal';
-import { TestNode, freePort, tempDir, walship } from './helpers/node.js';
+import { TestNode, freePort, tempDir, waitFor, walship } from './helpers/node.js';
 import { caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
 
 const SEGMENT_BYTES = 1024 * 1024;
@@ -113,6 +114,7 @@ describe('encryption at rest', () => {
   const keyFile = path.join(root, 'cluster.key');
   const newKeyFile = path.join(root, 'cluster-new.key');
   const wrongKeyFile = path.join(root, 'wrong.key');
+  const archiveDir = path.join(root, 'archive');
   let p: TestNode;
   let s: TestNode;
   let s2: TestNode;
@@ -124,8 +126,10 @@ describe('encryption at rest', () => {
     fs.writeFileSync(newKeyFile, `${crypto.randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
     fs.writeFileSync(wrongKeyFile, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
     // autovacuum off and no heartbeat: the WAL the partial-page check reads is only this test's.
+    fs.mkdirSync(archiveDir);
     p = await TestNode.init('tde-primary', {
       max_wal_size: '1GB', wal_keep_size: '64MB', wal_retrieve_retry_interval: '100ms', autovacuum: 'off',
+      archive_mode: 'on', archive_command: `cp %p ${archiveDir}/%f`,
     }, ['--encrypt', '--key-file', keyFile]);
     keys = loadDataKeys(p.dataDir, { keyFile });
     await p.start();
@@ -186,12 +190,15 @@ describe('encryption at rest', () => {
   it('writes no key or value in the clear, in the WAL or the relation files', async () => {
     for (const [key, value] of secrets('first', 300)) acknowledged.set(key, value);
     await put(p, secrets('first', 300));
-    // A value large enough for overflow pages.
-    const big = `${SECRET_VALUE}big-${'x'.repeat(200_000)}`;
+    // A value large enough for overflow pages, and to fill a WAL segment for the archiver.
+    const big = `${SECRET_VALUE}big-${'x'.repeat(1_500_000)}`;
     await put(p, [[`${SECRET_KEY}big`, big]]);
     acknowledged.set(`${SECRET_KEY}big`, big);
     await checkpoint(p);
     expect(findInClear(p.dataDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
+    // Archived segments are copies of the encrypted files.
+    await waitFor('a segment to be archived', () => fs.readdirSync(archiveDir).some((name) => /^[0-9A-F]{24}$/.test(name)), 30_000);
+    expect(findInClear(archiveDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
     // The node itself reads them back.
     const client = await p.client();
     try {
