@@ -4,12 +4,16 @@
  * was never written, and the WAL and checkpoint positions make sense. The node is small on
  * purpose (1 MB segments, 1 MB of buffers, max_wal_size 2 MB) so that evictions, segment
  * switches and WAL-volume checkpoints all happen while it is being killed.
- * `scripts/crash-loop.mjs` runs the same loop hundreds of times.
+ * `scripts/crash-loop.mjs` runs the same loop hundreds of times. It runs once on a plain node and
+ * once on a node encrypted at rest.
  */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WalshipClient } from '@walship/client';
 import { parseLsn } from '@walship/engine';
-import { TestNode } from './helpers/node.js';
+import { TestNode, tempDir } from './helpers/node.js';
 
 const CYCLES = Number(process.env.WALSHIP_CRASH_CYCLES ?? 20);
 const CLIENTS = 4;
@@ -127,13 +131,26 @@ function verify(history: History, contents: Map<string, string>): string[] {
   return problems;
 }
 
-describe('crash recovery under load', () => {
+// The same loop on an encrypted node (init --encrypt): WAL and pages are encrypted on their way to
+// disk and decrypted in recovery, the partial last WAL page included.
+describe.each([
+  { encrypted: false, label: 'crash recovery under load' },
+  { encrypted: true, label: 'crash recovery under load, encrypted at rest' },
+])('$label', ({ encrypted }) => {
   let node: TestNode;
+  let keyDir: string | null = null;
   beforeAll(async () => {
-    node = await TestNode.init('crash', { shared_buffers: '1MB', max_wal_size: '2MB', bgwriter_delay: '10ms' });
+    let initArgs: string[] = [];
+    if (encrypted) {
+      keyDir = tempDir('crash-key');
+      fs.writeFileSync(path.join(keyDir, 'key'), randomBytes(32).toString('hex'), { mode: 0o600 });
+      initArgs = ['--encrypt', '--key-file', path.join(keyDir, 'key')];
+    }
+    node = await TestNode.init('crash', { shared_buffers: '1MB', max_wal_size: '2MB', bgwriter_delay: '10ms' }, initArgs);
   });
   afterAll(async () => {
     await node?.destroy();
+    if (keyDir !== null) fs.rmSync(keyDir, { recursive: true, force: true });
   });
 
   it(`keeps every acknowledged write through ${CYCLES} SIGKILLs (seed ${SEED})`, async () => {
