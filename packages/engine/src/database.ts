@@ -23,6 +23,8 @@ import { CheckpointFlags, createCheckPoint, type CheckpointResult } from './chec
 import { checkEndOfWal, truncateWalAfter } from './recovery.js';
 import { BACKUP_LABEL_FILE, STANDBY_SIGNAL_FILE, WalRecovery } from './wal-recovery.js';
 import { startNewTimeline } from './promote.js';
+import { walCipherFor } from './crypto/registry.js';
+import { findBytesPastEndOfWal, retireOldTimelineTail } from './torn-wal-tail.js';
 import { BufferPool } from './storage/buffer-pool.js';
 import { Smgr } from './storage/smgr.js';
 import { Store } from './storage/store.js';
@@ -100,6 +102,8 @@ export class Database {
   walKeepBytes: number;
   readonly stats: DatabaseStats;
   lastCommitTime = 0;
+  /** Crash recovery ended on a new timeline because of an encrypted torn tail (torn-wal-tail.ts): from which, where. */
+  timelineSwitchedAfterCrash: { previousTimeline: number; switchPoint: Lsn } | null = null;
 
   private constructor(options: DatabaseOptions, control: ControlFileData, smgr: Smgr, pool: BufferPool, xlog: Xlog, nextXid: number, stats: DatabaseStats) {
     this.options = options;
@@ -166,9 +170,25 @@ export class Database {
     recovery.source.closeFile();
     const previousTimeline = recovery.replayTimeline;
     let timeline = previousTimeline;
+    const cleanShutdown = control.state === DbState.shutdowned && replayed <= 1;
     if (mode.promote) {
       timeline = startNewTimeline(dataDir, control, previousTimeline, endOfWal, log, { keepPartialSegment: mode.keepPartialSegment === true });
     }
+    // Crash recovery of an encrypted cluster that ends before bytes the WAL I/O worker wrote on
+    // this timeline: writing new records over them would encrypt other plaintext under the same
+    // (timeline, LSN) counters, so the new records go to a new timeline (torn-wal-tail.ts).
+    let tornTailSwitch = false;
+    if (!mode.promote && !cleanShutdown && walCipherFor(dataDir) !== null) {
+      const written = findBytesPastEndOfWal(dataDir, previousTimeline, endOfWal, control.walSegmentSize);
+      if (written !== null) {
+        timeline = startNewTimeline(dataDir, control, previousTimeline, endOfWal, log, {
+          crashRecoveryReason: `Bytes of an unfinished write follow the end of WAL at ${formatLsn(endOfWal)} on timeline ${previousTimeline} (the first at ${formatLsn(written)}); ` +
+            `new WAL written there on the same timeline would be encrypted twice under one counter.`,
+        });
+        tornTailSwitch = true;
+      }
+    }
+    const switchedAfterCrash = tornTailSwitch ? { previousTimeline, switchPoint: endOfWal } : null;
     control.timeline = timeline;
     control.prevTimeline = previousTimeline;
     const partialPage = truncateWalAfter(dataDir, control, endOfWal, mode.promote ? Math.max(mode.walReceivedUpTo ?? 0, endOfWal) : undefined);
@@ -196,7 +216,7 @@ export class Database {
     recovery.pool.setFlushWal((lsn: Lsn) => xlog.xlogFlushSync(lsn));
     const db = new Database(options, control, recovery.smgr, recovery.pool, xlog, recovery.nextXid, stats);
     db.lastCommitTime = recovery.lastCommitTime;
-    const cleanShutdown = control.state === DbState.shutdowned && replayed <= 1;
+    db.timelineSwitchedAfterCrash = switchedAfterCrash;
     control.minRecoveryLsn = 0 as Lsn;
     control.minRecoveryTimeline = 0;
     if (mode.promote) {
@@ -210,6 +230,8 @@ export class Database {
       void db.checkpoint(CheckpointFlags.force).catch((error: unknown) => log('WARNING', `checkpoint after promotion failed: ${(error as Error).message}`));
     } else if (!cleanShutdown) {
       await db.checkpoint(CheckpointFlags.endOfRecovery | CheckpointFlags.immediate | CheckpointFlags.wait);
+      // The control file now names the new timeline: the old one's torn segments can go.
+      if (tornTailSwitch) retireOldTimelineTail(dataDir, previousTimeline, endOfWal, control.walSegmentSize);
     } else {
       control.state = DbState.inProduction;
       writeControlFile(dataDir, control);

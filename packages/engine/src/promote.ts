@@ -21,9 +21,23 @@ import { findNewestTimeLine, writeTimeLineHistory } from './wal/timeline.js';
 import { archiveStatusOf } from './wal/archive-status.js';
 import { PARTIAL_SUFFIX, segmentOf } from './wal/xlog-internal.js';
 
-export function startNewTimeline(dataDir: string, control: ControlFileData, previousTimeline: number, switchPoint: Lsn, log: LogFunction, options: { keepPartialSegment?: boolean } = {}): number {
+export interface NewTimelineOptions {
+  /** archive_mode is not off: keep the old switch segment as `.partial` (promotion). */
+  keepPartialSegment?: boolean;
+  /**
+   * Why crash recovery (not a promotion) switches timeline: logged as the DETAIL of "selected new
+   * timeline ID", and the old timeline's switch segment is left where it is (copied, not moved),
+   * because until the control file names the new timeline a crash recovers the old one again
+   * (torn-wal-tail.ts retires it afterwards).
+   */
+  crashRecoveryReason?: string;
+}
+
+export function startNewTimeline(dataDir: string, control: ControlFileData, previousTimeline: number, switchPoint: Lsn, log: LogFunction, options: NewTimelineOptions = {}): number {
   const timeline = findNewestTimeLine(dataDir, previousTimeline) + 1;
+  const crash = options.crashRecoveryReason !== undefined;
   log('LOG', `selected new timeline ID: ${timeline}`);
+  if (crash) log('DETAIL', options.crashRecoveryReason!);
   const segmentSize = control.walSegmentSize;
   const segNo = segmentOf(switchPoint, segmentSize);
   const source = segmentPath(dataDir, previousTimeline, segNo, segmentSize);
@@ -35,14 +49,18 @@ export function startNewTimeline(dataDir: string, control: ControlFileData, prev
     // find those bytes under the new name, since both timelines share them; what follows the
     // switch point is zeroed when the end of WAL is truncated.
     const cipher = walCipherFor(dataDir);
-    if (cipher === null) fs.renameSync(source, target);
-    else reencryptSwitchSegment(cipher, dataDir, source, target, previousTimeline, timeline, segNo * segmentSize, switchPoint % segmentSize);
+    if (cipher === null) {
+      if (crash) copyDurably(dataDir, source, target);
+      else fs.renameSync(source, target);
+    } else {
+      reencryptSwitchSegment(cipher, dataDir, source, target, previousTimeline, timeline, segNo * segmentSize, switchPoint % segmentSize, { keepSource: crash });
+    }
   }
-  writeTimeLineHistory(dataDir, timeline, previousTimeline, switchPoint, 'no recovery target specified');
+  writeTimeLineHistory(dataDir, timeline, previousTimeline, switchPoint, crash ? 'crash recovery ended before bytes written on the old timeline' : 'no recovery target specified');
   fs.rmSync(path.join(dataDir, STANDBY_SIGNAL_FILE), { force: true });
   fsyncDirectory(dataDir);
   fsyncDirectory(walDir(dataDir));
-  log('LOG', `archive recovery complete; switched to timeline ${timeline} at ${formatLsn(switchPoint)}`);
+  log('LOG', `${crash ? 'crash' : 'archive'} recovery complete; switched to timeline ${timeline} at ${formatLsn(switchPoint)}`);
   return timeline;
 }
 
@@ -53,7 +71,7 @@ export function startNewTimeline(dataDir: string, control: ControlFileData, prev
  * place; the old file is then removed, as the rename would have. Only those final bytes are
  * encrypted: the rest of the new file is clear zeros, where the new timeline's records go.
  */
-function reencryptSwitchSegment(cipher: WalCipher, dataDir: string, source: string, target: string, previousTimeline: number, timeline: number, segmentStartLsn: number, switchOffset: number): void {
+function reencryptSwitchSegment(cipher: WalCipher, dataDir: string, source: string, target: string, previousTimeline: number, timeline: number, segmentStartLsn: number, switchOffset: number, options: { keepSource: boolean }): void {
   const bytes = fs.readFileSync(source);
   cipher.applyInPlace(previousTimeline, segmentStartLsn, bytes, 0, switchOffset);
   cipher.applyInPlace(timeline, segmentStartLsn, bytes, 0, switchOffset);
@@ -67,7 +85,20 @@ function reencryptSwitchSegment(cipher: WalCipher, dataDir: string, source: stri
     fs.closeSync(fd);
   }
   fs.renameSync(temp, target);
-  fs.unlinkSync(source);
+  if (!options.keepSource) fs.unlinkSync(source);
+}
+
+/** The unencrypted form of a switch that keeps its source: a durable copy (temporary file, fsync, rename). */
+function copyDurably(dataDir: string, source: string, target: string): void {
+  const temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.switch`);
+  fs.copyFileSync(source, temp);
+  const fd = fs.openSync(temp, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temp, target);
 }
 
 /**

@@ -20,7 +20,7 @@ import { CheckpointFlags, Database, PreparedWalIo, DbState, ErrorCode, writeCont
 import { createRestartPoint } from '@walship/engine/checkpoint';
 import { STANDBY_SIGNAL_FILE, WalRecovery } from '@walship/engine/wal-recovery';
 import { conninfoSslOptions, newWalRcvData, parseConninfo, sendBaseBackup, standbyBackupSource, type BaseBackupSource, type WalRcvData } from '@walship/replication';
-import { readTimeLineHistory, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
+import { historyFileName, readTimeLineHistory, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
 import { findSegmentTimeline } from '@walship/engine/wal/wal-files';
 import { Startup, type StartupHost } from './components/startup.js';
 import { WalReceiverComponent } from './components/wal-receiver.js';
@@ -36,7 +36,7 @@ import { ReplicationSlots, slotsOnPrimary } from './slots.js';
 import { Component } from './component.js';
 import { AutoVacuum } from './components/autovacuum.js';
 import { Archiver, ArchiverExit, PGARCH_RESTART_INTERVAL_MS, archiverStatusView, newArchiverStats } from './components/archiver.js';
-import { archiveStatusAtPromotion } from '@walship/engine/wal/archive-status';
+import { archiveStatusAtPromotion, xlogArchiveNotify } from '@walship/engine/wal/archive-status';
 import { BgWriter } from './components/bg-writer.js';
 import { Heartbeat } from './components/heartbeat.js';
 import { Checkpointer } from './components/checkpointer.js';
@@ -346,6 +346,7 @@ export class Postmaster {
     db.xlog.archiveMode = s.get('archive_mode');
     db.xlog.onArchiveNotify = (fileName, error) => this.archiveNotified(fileName, error);
     if (promoted) this.archiveStatusAtPromotion(db);
+    else if (db.timelineSwitchedAfterCrash !== null && s.get('archive_mode') !== 'off') this.archiveHistoryAfterCrashSwitch(db);
     this.syncRep = SyncRep.start(this.walSenders, this.log, s.get('synchronous_standby_names'));
     db.xlog.registerWalSndWakeup(() => this.lsnWaiters.wakeup());
     const checkpointer = new Checkpointer({ checkpoint: (flags) => db.checkpoint(flags), walSinceRedo: () => db.walSinceRedo() }, this.checkpointerSettings());
@@ -867,6 +868,21 @@ export class Postmaster {
       for (const name of notified) this.log('DEBUG', `marked "${name}" ready for archiving`);
     } catch (error) {
       this.log('LOG', `could not update archive status after promotion: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * Crash recovery of an encrypted cluster ended on a new timeline (a torn tail): its history file
+   * is archived as a promotion's is, so that archive recovery can follow the switch. The old
+   * timeline's switch segment became `.partial`, which checkpoints archive before removing it.
+   */
+  private archiveHistoryAfterCrashSwitch(db: Database): void {
+    const name = historyFileName(db.timeline);
+    try {
+      xlogArchiveNotify(this.dataDir, name);
+      this.log('DEBUG', `marked "${name}" ready for archiving`);
+    } catch (error) {
+      this.log('LOG', `could not create archive status file "pg_wal/archive_status/${name}.ready": ${(error as Error).message}`);
     }
   }
 
