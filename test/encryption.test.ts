@@ -17,16 +17,20 @@
  * - The old primary is rewound and follows the new one; their pages are byte-identical.
  * - A wrong key is refused and changes nothing; rotate-key, then the new key works and the old
  *   one is refused; waldump and controldata read the encrypted directory with the key.
+ * - A torn WAL tail (bytes encrypted under timeline 1 past the end of valid WAL, put there by the
+ *   test after a SIGKILL) makes crash recovery end on timeline 2: every acknowledged write kept,
+ *   the torn bytes never encrypted again under timeline 1's counters, and a streaming standby
+ *   follows; a SIGKILL that leaves only complete records keeps the timeline.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDataKeys, parseLsn, type DataKeys } from '@walship/engine';
+import { loadDataKeys, lsnToString as formatLsn, parseLsn, type DataKeys } from '@walship/engine';
 import { WalCipher, walCounterBlock } from '@walship/engine/crypto/index';
 import { xlogFileName } from '@walship/engine/wal/xlog-internal';
 import { TestNode, freePort, tempDir, waitFor, walship } from './helpers/node.js';
-import { caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
+import { basebackup, caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
 
 const SEGMENT_BYTES = 1024 * 1024;
 const XLOG_BLCKSZ = 8192;
@@ -413,5 +417,137 @@ describe('encryption at rest', () => {
     expect(text.stdout).toMatch(/Data encryption:\s+AES-256/);
     // The control file is readable without the key and holds no user data.
     expect(findInClear(path.join(p.dataDir, 'global'), [SECRET_KEY, SECRET_VALUE])).toEqual([]);
+  });
+});
+
+/**
+ * A torn WAL tail on an encrypted primary. The fault is made by the test: after a SIGKILL it
+ * writes, past the end of valid WAL, bytes encrypted with the WAL key under timeline 1 at those
+ * positions — what the WAL I/O worker leaves when a crash tears its last write (a record whose
+ * later pages never reached the disk). A real crash cannot be made to tear a write at a chosen
+ * place, so this is the one step not done by the node itself.
+ */
+describe('encryption at rest: a torn WAL tail after a crash', () => {
+  const root = tempDir('tde-torn');
+  const keyFile = path.join(root, 'cluster.key');
+  let p: TestNode;
+  let s: TestNode;
+  let keys: DataKeys;
+  const acknowledged = new Map<string, string>();
+
+  beforeAll(async () => {
+    fs.writeFileSync(keyFile, `${crypto.randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    p = await TestNode.init('tde-torn-primary', { autovacuum: 'off', wal_keep_size: '64MB', wal_retrieve_retry_interval: '100ms' }, ['--encrypt', '--key-file', keyFile]);
+    keys = loadDataKeys(p.dataDir, { keyFile });
+    await p.start();
+    s = await basebackup(p, 'torn-standby', []);
+    await s.start();
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const node of [s, p]) await node?.destroy().catch(() => undefined);
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  const putAll = async (node: TestNode, batch: Array<[string, string]>): Promise<number> => {
+    const last = await put(node, batch);
+    for (const [key, value] of batch) acknowledged.set(key, value);
+    return last;
+  };
+
+  const expectAllAcknowledged = async (node: TestNode): Promise<void> => {
+    const rows = await scanAll(node);
+    for (const [key, value] of acknowledged) expect(rows.get(key)?.split('@')[0], key).toBe(value);
+  };
+
+  const readFileAt = (file: string, lsn: number, length: number): Buffer => {
+    const out = Buffer.alloc(length);
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.readSync(fd, out, 0, length, lsn % SEGMENT_BYTES);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return out;
+  };
+
+  it('keeps its timeline after a SIGKILL that left only complete records', async () => {
+    await caughtUp(s, await putAll(p, secrets('kept', 200)));
+    await p.kill();
+    await p.start();
+    expect((await nodeStatus<Status>(p)).timeline).toBe(1);
+    expect(p.log).not.toContain('selected new timeline');
+    await expectAllAcknowledged(p);
+  });
+
+  it('ends crash recovery on a new timeline when bytes of an unfinished write follow the end of WAL; the streaming standby follows it', async () => {
+    await caughtUp(s, await putAll(p, secrets('before-tear', 200)));
+    await p.kill();
+    const dump = walship(['waldump', '-D', p.dataDir, '--json']);
+    expect(dump.status, dump.stderr).toBe(0);
+    const end = parseLsn((JSON.parse(dump.stdout) as { end: { lsn: string } }).end.lsn)!;
+    // Into the next page: its header is where the new timeline's WAL is recognizable below.
+    const nextPage = Math.ceil(end / XLOG_BLCKSZ) * XLOG_BLCKSZ - end;
+    const length = Math.min(nextPage + XLOG_BLCKSZ / 2, SEGMENT_BYTES - (end % SEGMENT_BYTES));
+    expect(length).toBeGreaterThan(nextPage + 2);
+    const oldFile = segmentFile(p.dataDir, 1, end);
+    expect(readFileAt(oldFile, end, length).equals(Buffer.alloc(length))).toBe(true);
+    const cipher = new WalCipher(keys.walKey);
+    const plain1 = crypto.randomBytes(length);
+    const torn = Buffer.from(plain1);
+    cipher.applyInPlace(1, end, torn, 0, length);
+    const fd = fs.openSync(oldFile, 'r+');
+    try {
+      fs.writeSync(fd, torn, 0, length, end % SEGMENT_BYTES);
+    } finally {
+      fs.closeSync(fd);
+    }
+
+    await p.start();
+    expect((await nodeStatus<Status>(p)).timeline).toBe(2);
+    expect(p.log).toContain('LOG:  selected new timeline ID: 2');
+    expect(p.log).toMatch(new RegExp(`DETAIL:  Bytes of an unfinished write follow the end of WAL at ${formatLsn(end)} on timeline 1 \\(the first at [0-9A-F/]+\\); new WAL written there on the same timeline would be encrypted twice under one counter\\.`));
+    const history = fs.readFileSync(path.join(p.dataDir, 'pg_wal', '00000002.history'), 'utf8');
+    expect(parseLsn(history.trim().split(/\s+/)[1]!)).toBe(end);
+    await expectAllAcknowledged(p);
+
+    // New WAL over the torn positions goes to timeline 2's file, under timeline 2's counters; the
+    // old timeline's segment is kept as .partial with the torn bytes as they were.
+    await putAll(p, secrets('after-tear', 300));
+    await checkpoint(p);
+    expect((await flushLsn(p))).toBeGreaterThan(end + length);
+    expect(fs.existsSync(oldFile)).toBe(false);
+    expect(readFileAt(`${oldFile}.partial`, end, length).equals(torn)).toBe(true);
+    const c2 = readFileAt(segmentFile(p.dataDir, 2, end), end, length);
+    const plain2 = Buffer.from(c2);
+    cipher.applyInPlace(2, end, plain2, 0, length);
+    expect(plain2.readUInt16LE(nextPage)).toBe(XLOG_PAGE_MAGIC);
+    // Under a shared keystream c1 XOR c2 would equal p1 XOR p2 at every byte; it matches only by chance.
+    let xorMatches = 0;
+    for (let i = 0; i < length; i++) if ((torn[i]! ^ c2[i]!) === (plain1[i]! ^ plain2[i]!)) xorMatches++;
+    expect(xorMatches / length).toBeLessThan(0.02);
+
+    // The standby, streaming timeline 1 when its primary died, follows timeline 2
+    // (recovery_target_timeline = latest, the walsender's end of timeline 1 at the switch point).
+    await caughtUp(s, await flushLsn(p));
+    expect((await nodeStatus<Status>(s)).timeline).toBe(2);
+    expect(await scanAll(s)).toEqual(await scanAll(p));
+    // It never held the torn bytes: its timeline-1 file is zeros there (or gone).
+    const standbyOld = segmentFile(s.dataDir, 1, end);
+    if (fs.existsSync(standbyOld)) expect(readFileAt(standbyOld, end, length).equals(Buffer.alloc(length))).toBe(true);
+    expect(readFileAt(segmentFile(s.dataDir, 2, end), end, length).equals(c2)).toBe(true);
+    expect(findInClear(p.dataDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
+    expect(findInClear(s.dataDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
+
+    // A later SIGKILL that leaves only complete records keeps timeline 2.
+    await caughtUp(s, await putAll(p, secrets('on-timeline-2', 100)));
+    await p.kill();
+    await p.start();
+    expect((await nodeStatus<Status>(p)).timeline).toBe(2);
+    expect(p.log).not.toContain('selected new timeline');
+    await expectAllAcknowledged(p);
+    const last = await putAll(p, secrets('after-restart', 20));
+    await caughtUp(s, last);
+    await expectAllAcknowledged(s);
   });
 });
