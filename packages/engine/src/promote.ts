@@ -7,6 +7,10 @@
  * With archiving on, the old timeline's switch segment is also kept as `<name>.partial`
  * (CleanupAfterArchiveRecovery), for the archiver to archive under a name that can never
  * overwrite the old primary's complete segment; archiveStatusAtPromotion marks it `.ready`.
+ *
+ * Crash recovery of an encrypted directory uses it too, when bytes of an unfinished write follow
+ * the end of WAL (torn-wal-tail.ts): then the old switch segment stays where it is until the
+ * end-of-recovery checkpoint has made the new timeline durable.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -33,10 +33,13 @@
  * prev-link or CRC): the end of WAL. The CRC is over the plaintext record and checked after
  * decryption, so it keeps detecting flipped or torn bytes.
  *
- * What is not covered: after a crash that left part of a record on disk (a torn write), crash
- * recovery zeroes that tail and later records are written over it on the same timeline, as in
- * PostgreSQL; someone holding images of the disk from both before and after that crash could
- * XOR the few torn bytes. Two nodes promoted to the same timeline (split brain) would also share
+ *  4. A torn tail ends recovery on a new timeline. Bytes the worker wrote past the end of valid
+ *     WAL before a crash (a record torn across pages, records after a torn one) were encrypted
+ *     under this timeline's counters; crash recovery of an encrypted directory that finds any
+ *     non-zero byte there ends on a new timeline instead of writing over them
+ *     (torn-wal-tail.ts, database.ts).
+ *
+ * What is not covered: two nodes promoted to the same timeline (split brain) would share
  * keystream; the failover lease exists to prevent that.
  */
 import * as crypto from 'node:crypto';
