@@ -430,6 +430,7 @@ describe('encryption at rest', () => {
 describe('encryption at rest: a torn WAL tail after a crash', () => {
   const root = tempDir('tde-torn');
   const keyFile = path.join(root, 'cluster.key');
+  const archiveDir = path.join(root, 'archive');
   let p: TestNode;
   let s: TestNode;
   let keys: DataKeys;
@@ -437,7 +438,10 @@ describe('encryption at rest: a torn WAL tail after a crash', () => {
 
   beforeAll(async () => {
     fs.writeFileSync(keyFile, `${crypto.randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-    p = await TestNode.init('tde-torn-primary', { autovacuum: 'off', wal_keep_size: '64MB', wal_retrieve_retry_interval: '100ms' }, ['--encrypt', '--key-file', keyFile]);
+    fs.mkdirSync(archiveDir);
+    p = await TestNode.init('tde-torn-primary', {
+      autovacuum: 'off', wal_keep_size: '64MB', wal_retrieve_retry_interval: '100ms', archive_mode: 'on', archive_command: `cp %p ${archiveDir}/%f`,
+    }, ['--encrypt', '--key-file', keyFile]);
     keys = loadDataKeys(p.dataDir, { keyFile });
     await p.start();
     s = await basebackup(p, 'torn-standby', []);
@@ -509,6 +513,8 @@ describe('encryption at rest: a torn WAL tail after a crash', () => {
     expect(p.log).toMatch(new RegExp(`DETAIL:  Bytes of an unfinished write follow the end of WAL at ${formatLsn(end)} on timeline 1 \\(the first at [0-9A-F/]+\\); new WAL written there on the same timeline would be encrypted twice under one counter\\.`));
     const history = fs.readFileSync(path.join(p.dataDir, 'pg_wal', '00000002.history'), 'utf8');
     expect(parseLsn(history.trim().split(/\s+/)[1]!)).toBe(end);
+    // Archived, as a promotion's history file is, for archive recovery to follow the switch.
+    await waitFor('00000002.history to be archived', () => fs.existsSync(path.join(archiveDir, '00000002.history')));
     await expectAllAcknowledged(p);
 
     // New WAL over the torn positions goes to timeline 2's file, under timeline 2's counters; the
