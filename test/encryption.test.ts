@@ -20,7 +20,9 @@
  * - A torn WAL tail (bytes encrypted under timeline 1 past the end of valid WAL, put there by the
  *   test after a SIGKILL) makes crash recovery end on timeline 2: every acknowledged write kept,
  *   the torn bytes never encrypted again under timeline 1's counters, and a streaming standby
- *   follows; a SIGKILL that leaves only complete records keeps the timeline.
+ *   follows; a SIGKILL that leaves only complete records keeps the timeline. An old primary with
+ *   a torn tail, rewound after its standby was promoted, ends its crash recovery on a timeline
+ *   above the promoted one's.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -555,5 +557,42 @@ describe('encryption at rest: a torn WAL tail after a crash', () => {
     const last = await putAll(p, secrets('after-restart', 20));
     await caughtUp(s, last);
     await expectAllAcknowledged(s);
+  });
+
+  it('rewinds an old primary with a torn tail onto a timeline above the promoted one, never onto the same number', async () => {
+    // The primary (timeline 2) dies with a torn tail; its standby is promoted (timeline 3).
+    await caughtUp(s, await putAll(p, secrets('before-failover', 100)));
+    await p.kill();
+    const dump = walship(['waldump', '-D', p.dataDir, '--json']);
+    expect(dump.status, dump.stderr).toBe(0);
+    const end = parseLsn((JSON.parse(dump.stdout) as { end: { lsn: string } }).end.lsn)!;
+    const length = Math.min(3000, SEGMENT_BYTES - (end % SEGMENT_BYTES));
+    const torn = crypto.randomBytes(length);
+    new WalCipher(keys.walKey).applyInPlace(2, end, torn, 0, length);
+    const fd = fs.openSync(segmentFile(p.dataDir, 2, end), 'r+');
+    try {
+      fs.writeSync(fd, torn, 0, length, end % SEGMENT_BYTES);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const promoted = walship(['promote', '-D', s.dataDir]);
+    expect(promoted.status, promoted.stderr).toBe(0);
+    expect((await nodeStatus<Status>(s)).timeline).toBe(3);
+    await putAll(s, secrets('new-primary', 100));
+
+    // The rewind's crash recovery of the old primary switches past the source's timeline 3 (the
+    // next free number on the old primary would be 3 itself: "no rewind required", diverged).
+    const rewound = walship(['rewind', '-D', p.dataDir, '--source', `127.0.0.1:${s.port}`, '--json']);
+    expect(rewound.status, rewound.stderr).toBe(0);
+    expect(rewound.stderr).toContain('selected new timeline ID: 4');
+    expect(JSON.parse(rewound.stdout)).toMatchObject({ rewound: true, sourceTimeline: 3, targetTimeline: 4 });
+    // The target's own timeline is gone with the rewind: its history file and WAL.
+    expect(fs.existsSync(path.join(p.dataDir, 'pg_wal', '00000004.history'))).toBe(false);
+    await p.start();
+    const last = await putAll(s, secrets('after-rewind', 20));
+    await caughtUp(p, last);
+    expect((await nodeStatus<Status>(p)).timeline).toBe(3);
+    expect(await scanAll(p)).toEqual(await scanAll(s));
+    await expectAllAcknowledged(p);
   });
 });

@@ -58,6 +58,12 @@ export interface DatabaseOptions {
    * act as `local`.
    */
   syncRepWait?: (lsn: Lsn, level: SyncCommitLevel, wait: CommitWaitOptions) => Promise<void>;
+  /**
+   * A timeline that a switch at the end of crash recovery (an encrypted torn tail) must not take,
+   * nor any below it: `walship rewind` passes its source's, since the source already writes other
+   * WAL under that timeline with the same key.
+   */
+  newTimelineAbove?: number;
   /** A WAL I/O worker spawned ahead of time: a standby's, so that its promotion does not wait for a thread to start. */
   preparedWalIo?: PreparedWalIo;
 }
@@ -182,6 +188,7 @@ export class Database {
       const written = findBytesPastEndOfWal(dataDir, previousTimeline, endOfWal, control.walSegmentSize);
       if (written !== null) {
         timeline = startNewTimeline(dataDir, control, previousTimeline, endOfWal, log, {
+          ...(options.newTimelineAbove !== undefined ? { above: options.newTimelineAbove } : {}),
           crashRecoveryReason: `Bytes of an unfinished write follow the end of WAL at ${formatLsn(endOfWal)} on timeline ${previousTimeline} (the first at ${formatLsn(written)}); ` +
             `new WAL written there on the same timeline would be encrypted twice under one counter.`,
         });

@@ -35,10 +35,16 @@ export interface NewTimelineOptions {
    * (torn-wal-tail.ts retires it afterwards).
    */
   crashRecoveryReason?: string;
+  /**
+   * The new timeline is above this one as well as above every timeline this directory knows:
+   * rewind's crash recovery of its target passes the source's timeline, which the target must not
+   * take (the source writes other WAL under it, with the same key).
+   */
+  above?: number;
 }
 
 export function startNewTimeline(dataDir: string, control: ControlFileData, previousTimeline: number, switchPoint: Lsn, log: LogFunction, options: NewTimelineOptions = {}): number {
-  const timeline = findNewestTimeLine(dataDir, previousTimeline) + 1;
+  const timeline = Math.max(findNewestTimeLine(dataDir, previousTimeline), options.above ?? 0) + 1;
   const crash = options.crashRecoveryReason !== undefined;
   log('LOG', `selected new timeline ID: ${timeline}`);
   if (crash) log('DETAIL', options.crashRecoveryReason!);

@@ -195,6 +195,16 @@ describe('crash recovery of an encrypted cluster with a torn tail', () => {
     await db.shutdown();
   });
 
+  it('switches above newTimelineAbove (rewind passes its source\'s timeline)', async () => {
+    const dataDir = await encrypted('above');
+    await crashWithTail(dataDir, Buffer.alloc(500, 0xab));
+    const db = await Database.open({ ...options(dataDir), newTimelineAbove: 5 });
+    expect(db.timeline).toBe(6);
+    expect(readTimeLineHistory(dataDir, 6)[1]).toMatchObject({ tli: 1 });
+    expect(await count(db, 'acked')).toBe(300);
+    await db.shutdown();
+  });
+
   it('leaves an unencrypted cluster on its timeline: the torn tail is zeroed and written over, as before', async () => {
     const dataDir = path.join(root, 'plain');
     await bootstrapDataDirectory(dataDir, { walSegmentSize: SEGMENT });

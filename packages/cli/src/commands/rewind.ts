@@ -128,6 +128,7 @@ export async function run(options: RewindOptions, io: CliIo): Promise<number> {
       hint: `Start it once (walship start -D ${dataDir}) so that its recovery completes, stop it, and run walship rewind again; or take a new base backup.`,
     });
   }
+  let knownCredentials: SourceCredentials | undefined;
   if (control.state !== engine.DbState.shutdowned && control.state !== engine.DbState.shutdownedInRecovery) {
     if (existsSync(join(dataDir, 'standby.signal'))) {
       throw new CliError(ExitCode.failed, 'target server must be shut down cleanly', {
@@ -141,13 +142,27 @@ export async function run(options: RewindOptions, io: CliIo): Promise<number> {
         hint: 'Run walship rewind without --dry-run (it runs crash recovery first), or start and stop the target once.',
       });
     }
+    // The source's timeline first: an encrypted target whose crash left a torn WAL tail ends this
+    // recovery on a new timeline (engine torn-wal-tail.ts), which must be above the source's.
+    // The next free number would often be the source's own timeline (the promotion that made the
+    // source took it): the two would share a keystream and look as if they had not diverged. A
+    // connection of its own, closed during the recovery, which may take longer than the source
+    // keeps an idle connection.
+    const probe = await connectSource(replication, options, io);
+    knownCredentials = probe.credentials;
+    let sourceTimeline: number;
+    try {
+      sourceTimeline = (await probe.connection.request('identifySystem', {})).timeline;
+    } finally {
+      probe.connection.close();
+    }
     say(`target was not shut down cleanly ("${engine.DB_STATE_NAMES[control.state]}"): running crash recovery first`);
-    await ensureCleanShutdown(engine, settings, dataDir, io);
+    await ensureCleanShutdown(engine, settings, dataDir, io, sourceTimeline);
     control = engine.readControlFile(dataDir);
   }
 
   // 2. The source, and where the histories part.
-  const { connection, credentials } = await connectSource(replication, options, io);
+  const { connection, credentials } = await connectSource(replication, options, io, knownCredentials);
   try {
     const identity = await connection.request('identifySystem', {});
     if (identity.systemId !== control.systemId.toString()) {
@@ -307,13 +322,19 @@ interface SourceCredentials {
   password?: string;
 }
 
-async function connectSource(replication: typeof import('@walship/replication'), options: RewindOptions, io: CliIo): Promise<{ connection: ReplicationConnection; credentials: SourceCredentials }> {
-  const credentials = resolveCredentials(io, options.source);
-  const password = typeof credentials.password === 'function' ? await credentials.password() : credentials.password;
-  const used: SourceCredentials = {
-    ...(credentials.user !== undefined ? { user: credentials.user } : {}),
-    ...(password !== undefined ? { password } : {}),
-  };
+/** Connects to the source; `known`: the credentials an earlier connection used (a password is asked for once). */
+async function connectSource(replication: typeof import('@walship/replication'), options: RewindOptions, io: CliIo, known?: SourceCredentials): Promise<{ connection: ReplicationConnection; credentials: SourceCredentials }> {
+  let used: SourceCredentials;
+  if (known !== undefined) {
+    used = known;
+  } else {
+    const credentials = resolveCredentials(io, options.source);
+    const password = typeof credentials.password === 'function' ? await credentials.password() : credentials.password;
+    used = {
+      ...(credentials.user !== undefined ? { user: credentials.user } : {}),
+      ...(password !== undefined ? { password } : {}),
+    };
+  }
   try {
     const connection = await replication.ReplicationConnection.connect({
       host: options.source.host, port: options.source.port, applicationName: 'walship rewind', timeoutMs: options.timeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
@@ -333,7 +354,7 @@ async function connectSource(replication: typeof import('@walship/replication'),
  * ensureCleanShutdown: crash recovery of a target that was not shut down cleanly, in this
  * process (pg_rewind runs `postgres --single` for it), ending with a shutdown checkpoint.
  */
-async function ensureCleanShutdown(engine: Engine, settingsModule: SettingsModule, dataDir: string, io: CliIo): Promise<void> {
+async function ensureCleanShutdown(engine: Engine, settingsModule: SettingsModule, dataDir: string, io: CliIo, sourceTimeline: number): Promise<void> {
   const s = settingsModule.readConfigFile(dataDir);
   const db = await engine.Database.open({
     dataDir,
@@ -344,6 +365,7 @@ async function ensureCleanShutdown(engine: Engine, settingsModule: SettingsModul
     synchronousCommit: 'local',
     memberName: 'walship rewind',
     walKeepBytes: s.get('wal_keep_size'),
+    newTimelineAbove: sourceTimeline,
     log: (level, message) => {
       if (level !== 'DEBUG') io.stderr.write(`${level}:  ${message}\n`);
     },
