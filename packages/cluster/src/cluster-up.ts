@@ -20,7 +20,7 @@ import { DEFAULT_OPERATION_TIMEOUT_MS, onMember, type ClusterContext } from './c
 import { historyFilePath } from './history.js';
 import { stopRunningMonitor } from './monitor-files.js';
 import { acquireClusterLock } from './lock.js';
-import { isDataDirectory, killServer, runningServer } from './member-files.js';
+import { isDataDirectory, killServer, primaryTimeline, runningServer } from './member-files.js';
 import { grantLeaseAfterCommand } from './lease.js';
 import { reapplySettings, type SettingChange } from './member-ops.js';
 import { createPrimary, createStandby, recordObservation, refreshSynchronousNames, rejoinMember, startMember, waitStreaming } from './member-ops.js';
@@ -157,7 +157,8 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
     if (result.created.length > 0 || result.rejoined.length > 0 || settingsChanged.length > 0) await refreshSynchronousNames(ctx, state);
     state = await recordObservation(ctx, state);
     // Until the monitor's next check renews it (failover.enforce_lease): a primary just started has none.
-    await grantLeaseAfterCommand(ctx, findMember(config, state.primary), state.timeline, 'cluster up');
+    const primary = findMember(config, state.primary);
+    await grantLeaseAfterCommand(ctx, primary, primaryTimeline(state, primary.dataDir), 'cluster up');
     return { state, ...result, unknownMembers, settingsChanged };
   } finally {
     lock.release();

@@ -35,7 +35,7 @@ import { decideFailover, type ObservedSyncState } from './failover-decision.js';
 import { oldPrimaryTreatment, staleFailoverReason, type FailoverExpectation } from './failover-guard.js';
 import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
-import { killServer, runningServer, writeFence } from './member-files.js';
+import { primaryTimeline, killServer, runningServer, writeFence } from './member-files.js';
 import { keepLease, type LeaseKeeper } from './lease.js';
 import { lsnValue, recordObservation, waitStreaming } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
@@ -155,13 +155,15 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
 
     // 3. Fence.
     writeFence(oldPrimary.dataDir);
-    const fence = { at: new Date().toISOString(), reason: `failover to ${target.name}`, timeline: state.timeline, newPrimary: target.name };
+    // The old primary's timeline: above the state's if its own crash recovery moved it (primaryTimeline).
+    const fromTimeline = primaryTimeline(state, oldPrimary.dataDir);
+    const fence = { at: new Date().toISOString(), reason: `failover to ${target.name}`, timeline: fromTimeline, newPrimary: target.name };
     ctx.progress(`${oldPrimary.name}: fenced (standby.signal written; it rejoins as a standby only after a rewind)`);
     // The intent, durable before the promotion is asked for: a crash from here on leaves a
     // transition the next command or the monitor settles (state.ts invariant 4).
     state = writeClusterState(config.dataRoot, {
       ...state,
-      transition: { kind: 'failover', from: oldPrimary.name, to: target.name, fromTimeline: state.timeline, startedAt: new Date().toISOString(), fence },
+      transition: { kind: 'failover', from: oldPrimary.name, to: target.name, fromTimeline, startedAt: new Date().toISOString(), fence },
     });
 
     // 4. Promote.

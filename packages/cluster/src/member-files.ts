@@ -53,6 +53,22 @@ export function readControlSummary(dataDir: string): ControlSummary | null {
   };
 }
 
+/**
+ * The timeline the state's primary is on: the state's, or higher when the primary's own crash
+ * recovery ended on a new timeline, which no cluster command recorded (an encrypted primary
+ * whose crash left a torn WAL tail: engine torn-wal-tail.ts). Its standbys follow it there. Read
+ * from its control file; never below the state's.
+ */
+export function primaryTimeline(state: { readonly timeline: number }, primaryDataDir: string): number {
+  let control: ControlSummary | null = null;
+  try {
+    control = readControlSummary(primaryDataDir);
+  } catch {
+    // An unreadable control file says nothing here; the commands that need it report it.
+  }
+  return Math.max(state.timeline, control?.timeline ?? 0);
+}
+
 /** SIGKILLs the server of a data directory and waits until it is gone. Returns its pid, or null when none ran. */
 export async function killServer(dataDir: string): Promise<number | null> {
   const server = runningServer(dataDir);

@@ -10,7 +10,7 @@ import { findMember, streamAddress, type MemberConfig } from './config.js';
 import { clusterCredentials } from './cluster-auth.js';
 import { addressOf, initSettings, memberSettings, normalizedSetting, onMember, replicationCredentialsOf, standbySettings, waitUntil, type ClusterContext } from './context.js';
 import { appendHistory } from './history.js';
-import { isDataDirectory, pruneSlots, readControlSummary, removeFence, runningServer, writeFence } from './member-files.js';
+import { isDataDirectory, primaryTimeline, pruneSlots, readControlSummary, removeFence, runningServer, writeFence } from './member-files.js';
 import type { NodeControl } from './node-control.js';
 import { probeMember, probeMembers, observePrimary, type MemberProbe } from './members.js';
 import { effectiveUpstream, synchronousNamesInput, withMember, writeClusterState, type ClusterState } from './state.js';
@@ -200,7 +200,8 @@ export async function reinitMember(ctx: ClusterContext, state: ClusterState, mem
 
 /**
  * Waits until each of `members` that runs as a standby streams from the upstream the state gives
- * it, on the primary's timeline.
+ * it, on the primary's timeline (primaryTimeline: the state's, or the one the primary's own crash
+ * recovery moved it to).
  */
 export async function waitStreaming(ctx: ClusterContext, state: ClusterState, members: readonly MemberConfig[], timeoutMs: number): Promise<void> {
   const pending = new Map<string, string>();
@@ -212,15 +213,17 @@ export async function waitStreaming(ctx: ClusterContext, state: ClusterState, me
   }
   if (pending.size === 0) return;
   const last = new Map<string, string>();
+  let timeline = state.timeline;
   await waitUntil(
     `${[...pending.keys()].join(', ')} to stream`,
     timeoutMs,
     async () => {
+      timeline = primaryTimeline(state, findMember(ctx.config, state.primary).dataDir);
       for (const [name, upstreamAddress] of pending) {
         const probe = await probeMember(ctx.control, ctx.config, findMember(ctx.config, name));
         const receiver = probe.status?.walReceiver;
         const streaming =
-          probe.status?.role === 'standby' && receiver?.status === 'streaming' && receiver.upstream === upstreamAddress && probe.status.timeline === state.timeline;
+          probe.status?.role === 'standby' && receiver?.status === 'streaming' && receiver.upstream === upstreamAddress && probe.status.timeline === timeline;
         if (streaming) {
           pending.delete(name);
           continue;
@@ -234,7 +237,7 @@ export async function waitStreaming(ctx: ClusterContext, state: ClusterState, me
       }
       return pending.size === 0;
     },
-    () => [...pending.keys()].map((name) => `${name}: ${last.get(name) ?? 'not seen yet'}; it should stream from ${pending.get(name)} on timeline ${state.timeline}`).join('; '),
+    () => [...pending.keys()].map((name) => `${name}: ${last.get(name) ?? 'not seen yet'}; it should stream from ${pending.get(name)} on timeline ${timeline}`).join('; '),
   );
 }
 

@@ -29,7 +29,7 @@ import { DEFAULT_OPERATION_TIMEOUT_MS, onMember, waitUntil, type ClusterContext 
 import { decideFailover, type FailoverDecision } from './failover-decision.js';
 import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
-import { readControlSummary, writeFence } from './member-files.js';
+import { primaryTimeline, readControlSummary, writeFence } from './member-files.js';
 import { grantLeaseAfterCommand, keepLease, type LeaseKeeper } from './lease.js';
 import { lsnValue, recordObservation, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
@@ -51,7 +51,7 @@ const DIRECT_CATCH_UP_MS = 5_000;
 async function abandonSwitchover(ctx: ClusterContext, state: ClusterState, oldPrimary: MemberConfig, target: MemberConfig, error: unknown): Promise<never> {
   ctx.progress(`${target.name} did not replay ${oldPrimary.name}'s last WAL; starting ${oldPrimary.name} again as the primary`);
   await startMember(ctx, state, oldPrimary);
-  await grantLeaseAfterCommand(ctx, oldPrimary, state.timeline, 'cluster switchover (abandoned)');
+  await grantLeaseAfterCommand(ctx, oldPrimary, primaryTimeline(state, oldPrimary.dataDir), 'cluster switchover (abandoned)');
   throw new ClusterError(ClusterErrorCode.memberOperationFailed, `switchover abandoned: ${target.name} did not replay ${oldPrimary.name}'s last WAL`, {
     detail: (error as { detail?: string; message?: string }).detail ?? (error as Error).message,
     hint: `${oldPrimary.name} is the primary again, nothing changed. Check that ${target.name} streams (walship cluster status -f FILE) and try again.`,
@@ -173,11 +173,13 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
     // 4. Promote. First the old primary's fence and the intent, durable: a crash from here on
     // leaves a transition the next command or the monitor settles (state.ts invariant 4), and an
     // old primary that comes back read-only whoever starts it.
-    const fence = { at: new Date().toISOString(), reason: `switchover to ${target.name}`, timeline: state.timeline, newPrimary: target.name };
+    // The old primary's timeline: above the state's if its own crash recovery moved it (primaryTimeline).
+    const fromTimeline = primaryTimeline(state, oldPrimary.dataDir);
+    const fence = { at: new Date().toISOString(), reason: `switchover to ${target.name}`, timeline: fromTimeline, newPrimary: target.name };
     writeFence(oldPrimary.dataDir);
     state = writeClusterState(config.dataRoot, {
       ...state,
-      transition: { kind: 'switchover', from: oldPrimary.name, to: target.name, fromTimeline: state.timeline, startedAt: fence.at, fence },
+      transition: { kind: 'switchover', from: oldPrimary.name, to: target.name, fromTimeline, startedAt: fence.at, fence },
     });
     const timeline = await promoteMember(ctx, state, target, timeoutMs);
     leaseKeeper = await keepLease(ctx, target, timeline, 'cluster switchover');
