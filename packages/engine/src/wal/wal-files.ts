@@ -120,8 +120,11 @@ export function findSegmentTimeline(dataDir: string, history: ReadonlyArray<{ tl
  * sequential chunks instead of a syscall per page. `timelineOf` says which timeline's file holds
  * a segment (the newest of the expected timelines that has it). On a standby the files grow
  * while they are read: `availableEnd` is the walreceiver's flushed position, and cached bytes
- * read before that position moved are read again. In an encrypted data directory each window
- * is decrypted as it is read, under the timeline of the file it came from.
+ * read before that position moved are read again. A window never reaches past the page holding
+ * that position: a streaming standby comes back for a few new kilobytes after each flush, and
+ * copying a whole window of zero-filled segment every time was a third of its CPU.
+ * In an encrypted data directory each window is decrypted as it is read, under the timeline of
+ * the file it came from.
  */
 export class SegmentFilePageSource implements WalPageSource {
   private static readonly WINDOW_BYTES = 1024 * 1024;
@@ -137,6 +140,8 @@ export class SegmentFilePageSource implements WalPageSource {
   /** Bumped each time the window is refilled or forgotten: pages returned before are stale. */
   generation = 0;
   private readonly cipher: WalCipher | null;
+  /** Bytes read from the segment files so far (for tests and statistics). */
+  bytesRead = 0;
 
   constructor(
     private readonly dataDir: string,
@@ -175,9 +180,12 @@ export class SegmentFilePageSource implements WalPageSource {
       }
     }
     const offsetInSegment = pageLsn % this.segmentSize;
-    const want = Math.min(SegmentFilePageSource.WINDOW_BYTES, this.segmentSize - offsetInSegment);
+    // Up to the end of the page holding the available end (Infinity: the window or the segment).
+    const availablePagesEnd = Math.ceil(this.available / XLOG_BLCKSZ) * XLOG_BLCKSZ;
+    const want = Math.min(SegmentFilePageSource.WINDOW_BYTES, this.segmentSize - offsetInSegment, availablePagesEnd - pageLsn);
     this.generation++;
     const n = fs.readSync(this.fd!, this.window, 0, want, offsetInSegment);
+    this.bytesRead += n;
     if (n < XLOG_BLCKSZ) return null;
     if (this.cipher !== null) {
       // Only what can be used: on a standby, the pages up to the flushed position (the file is

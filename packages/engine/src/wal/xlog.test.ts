@@ -154,6 +154,30 @@ describe('Xlog insert, flush and read back', () => {
   });
 });
 
+describe('SegmentFilePageSource', () => {
+  it('on a standby reads no further than the page holding the flushed position, and a whole window once it is complete', async () => {
+    const xlog = newXlog();
+    for (let i = 0; i < 20; i++) xlog.xlogInsertRecord(makeRecord(1000, i), SIZE_OF_XLOG_RECORD + 1002, 1, 0, i);
+    await xlog.shutdown();
+    const source = new SegmentFilePageSource(dir, () => 1, SEGMENT);
+    // The walreceiver has flushed into the second page: two pages are read, not the zero-filled rest.
+    source.available = SEGMENT + XLOG_BLCKSZ + 100;
+    const r = new XLogReader({ segmentSize: SEGMENT, systemId: SYSTEM_ID, source });
+    r.beginRead((SEGMENT + 40) as Lsn);
+    let n = 0;
+    while (r.readRecord().ok) n++;
+    expect(n).toBe(7);
+    expect(source.bytesRead).toBe(2 * XLOG_BLCKSZ);
+    // The files complete (crash recovery, archive): from the page holding record 8, one window of
+    // 1 MB (the whole test segment).
+    source.available = Number.POSITIVE_INFINITY;
+    source.invalidate();
+    while (r.readRecord().ok) n++;
+    expect(n).toBe(20);
+    expect(source.bytesRead).toBe(2 * XLOG_BLCKSZ + SEGMENT);
+  });
+});
+
 describe('XLogReader stops at invalid WAL', () => {
   async function writeRecords(count: number, size: number): Promise<Array<{ start: Lsn; end: Lsn }>> {
     const xlog = newXlog();
