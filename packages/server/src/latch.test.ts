@@ -1,0 +1,45 @@
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { Latch } from './latch.js';
+
+describe('Latch', () => {
+  it('returns at once, true, when it was set before the wait, and resets', async () => {
+    const latch = new Latch();
+    latch.set();
+    expect(latch.isSet).toBe(true);
+    expect(await latch.wait(60_000)).toBe(true);
+    expect(latch.isSet).toBe(false);
+  });
+
+  it('wakes a waiter when set during the wait, long before its timeout', async () => {
+    const latch = new Latch();
+    const startedAt = performance.now();
+    const waiting = latch.wait(60_000);
+    setTimeout(() => latch.set(), 20);
+    expect(await waiting).toBe(true);
+    expect(performance.now() - startedAt).toBeLessThan(10_000);
+  });
+
+  it('returns false once the timeout has passed without a set', async () => {
+    const latch = new Latch();
+    const startedAt = performance.now();
+    expect(await latch.wait(50)).toBe(false);
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(45);
+    // A timed-out wait leaves nothing behind: the next set is seen by the next wait.
+    latch.set();
+    expect(await latch.wait(60_000)).toBe(true);
+  });
+
+  it('is set from another thread through its shared memory', async () => {
+    const buffer = new SharedArrayBuffer(4);
+    const latch = new Latch(buffer);
+    const waiting = latch.wait(60_000);
+    const worker = new Worker(
+      'const { workerData } = require("node:worker_threads"); const cell = new Int32Array(workerData, 0, 1);' +
+      'setTimeout(() => { if (Atomics.exchange(cell, 0, 1) === 0) Atomics.notify(cell, 0); }, 20);',
+      { eval: true, workerData: buffer },
+    );
+    expect(await waiting).toBe(true);
+    await worker.terminate();
+  });
+});
