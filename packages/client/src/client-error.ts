@@ -3,7 +3,7 @@
  * server's code, message, detail, hint and severity; the client adds its own codes for what only
  * it can see (timeouts, lost connections, indeterminate writes).
  */
-import { ErrorCode, WalshipError } from '@walship/engine';
+import { ErrorCode, WalshipError } from '@walship/engine/errors';
 import type { Severity } from '@walship/engine';
 
 /** Codes the client itself raises (servers' codes come from `ErrorCode`). */

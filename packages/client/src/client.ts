@@ -17,7 +17,8 @@
  * first connect retries until `timeoutMs`); requests made meanwhile wait in the queue until the
  * connection is back or their timeout passes. Authentication failures are final.
  */
-import { formatLsn, MAX_KEY_BYTES, MAX_VALUE_BYTES, parseLsn } from '@walship/engine';
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from '@walship/engine/constants';
+import { formatLsn, parseLsn } from '@walship/engine/lsn';
 import type { Entry, Lsn, RangeResult, SyncCommitLevel, TxnResult } from '@walship/engine';
 import {
   isSslMode,

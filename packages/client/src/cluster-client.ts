@@ -29,7 +29,8 @@
  * left that timeline before them (a write lost in an asynchronous failover) refuses at once
  * instead of serving a state without them.
  */
-import { parseLsn, type Entry, type Lsn, type RangeResult, type TxnResult } from '@walship/engine';
+import type { Entry, Lsn, RangeResult, TxnResult } from '@walship/engine';
+import { parseLsn } from '@walship/engine/lsn';
 import { WalshipClient } from './client.js';
 import type {
   CallOptions, ClientTxnRequest, ConnectOptions, KeyLike, LsnLike, RangeOptions, ReadOptions, WaitForLsnOptions, WaitForLsnResult, WriteOptions,

@@ -1,7 +1,7 @@
 /**
  * Limits and fixed values of the client wire protocol. Each limit says why it has its value.
  */
-import { MAX_RECORD_BYTES, XLOG_BLCKSZ } from '@walship/engine';
+import { MAX_RECORD_BYTES, XLOG_BLCKSZ } from '@walship/engine/constants';
 
 /** The client protocol version carried in `startup`. Bumped on any incompatible change. */
 export const PROTOCOL_VERSION = 1;

@@ -4,7 +4,7 @@
  * these functions have been validated by the codec, so an unparsable LSN here is a ProtocolError
  * only when a caller skipped validation.
  */
-import { formatLsn, parseLsn } from '@walship/engine';
+import { formatLsn, parseLsn } from '@walship/engine/lsn';
 import type { Compare, Entry, Lsn, Operation, RangeResult, TxnRequest, TxnResult } from '@walship/engine';
 import type { RequestPayloads, ResultPayloads, WireCompare, WireEntry, WireLsn, WireOperation } from './messages.js';
 import { ProtocolError } from './protocol-error.js';

@@ -3,7 +3,7 @@
  * ERRCODE_PROTOCOL_VIOLATION). The decoder returns a valid message or throws this, never
  * anything else; the server answers it with an error and closes that connection.
  */
-import { ErrorCode, WalshipError } from '@walship/engine';
+import { ErrorCode, WalshipError } from '@walship/engine/errors';
 
 export class ProtocolError extends WalshipError {
   constructor(message: string, options: { detail?: string; hint?: string; cause?: unknown } = {}) {

@@ -12,7 +12,7 @@
  *
  * `encodeReplicationMessage` validates with the same functions before encoding.
  */
-import { assert } from '@walship/engine';
+import { assert } from '@walship/engine/errors';
 import { decoderDetail, packMsgpack, unpackMsgpack } from './codec.js';
 import { MAX_REPLICATION_FRAME_BYTES } from './constants.js';
 import { ProtocolError } from './protocol-error.js';

@@ -7,7 +7,8 @@
  *
  * No recursion on data except the bounded walk of the free-form status document.
  */
-import { MAX_KEY_BYTES, MAX_TABLE_NAME_BYTES, MAX_VALUE_BYTES, SYNC_COMMIT_LEVELS } from '@walship/engine';
+import { MAX_KEY_BYTES, MAX_TABLE_NAME_BYTES, MAX_VALUE_BYTES } from '@walship/engine/constants';
+import { SYNC_COMMIT_LEVELS } from '@walship/engine/types';
 import {
   MAX_LEASE_DURATION_MS,
   MAX_NAME_BYTES,

@@ -6,7 +6,7 @@
  * nil-is-absent rule; keeping them in one place keeps it so. Internal to the package: not
  * exported from index.ts.
  */
-import { formatLsn, parseLsn } from '@walship/engine';
+import { formatLsn, parseLsn } from '@walship/engine/lsn';
 import { MAX_NAME_BYTES } from './constants.js';
 import type { WireLsn } from './messages.js';
 import { ProtocolError } from './protocol-error.js';
