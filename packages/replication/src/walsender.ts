@@ -194,9 +194,12 @@ export class WalSender {
     writeXLogDataHeader(frame, this.sentLsn, limit, this.now());
     this.bufferedBytes += frame.length;
     this.options.socket.send(frame, (error) => {
+      const full = this.bufferedBytes >= WAL_SENDER_BUFFERED_BYTES_MAX;
       this.bufferedBytes -= frame.length;
       if (error !== undefined && error !== null) this.closed = true;
-      this.options.latch.set();
+      // Only a walsender that found the socket full, or one whose socket failed, waits for
+      // this: waking it after every frame was a loop turn per send for nothing.
+      if (this.closed || (full && this.bufferedBytes < WAL_SENDER_BUFFERED_BYTES_MAX)) this.options.latch.set();
     });
     this.sentLsn = end as Lsn;
     return true;
@@ -233,7 +236,10 @@ export class WalSender {
     } else if (message.type === 'copyDone') {
       this.closed = true;
     }
-    this.options.latch.set();
+    // The loop waits for a reply only at shutdown (WalSndWaitStopping: until the standby has
+    // flushed everything) or for the end of the stream; otherwise a reply changes nothing it
+    // would do, and three replies per flush made three loop turns.
+    if (this.closed || this.options.isStopping()) this.options.latch.set();
   }
 
   private sendKeepalive(replyRequested: boolean): void {
