@@ -62,6 +62,12 @@ export interface WalSenderOptions {
   timelineOfSegment: (segNo: number) => number;
   /** How far WAL may be sent: the flush position on a primary, received/replayed on a cascading standby. */
   sendLimit: () => Lsn;
+  /**
+   * XLogReadFromBuffers: copies WAL of the timeline being sent from the WAL buffers when it is
+   * still there (a primary's current timeline), returning false otherwise; the segment files are
+   * read then. Absent: always the files.
+   */
+  readWalBuffers?: (into: Buffer, offset: number, startLsn: Lsn, length: number) => boolean;
   walSenderTimeoutMs: () => number;
   isStopping: () => boolean;
   log: (level: 'LOG' | 'WARNING', message: string) => void;
@@ -185,7 +191,9 @@ export class WalSender {
     const length = end - this.sentLsn;
     const frame = allocXLogDataFrame(length);
     try {
-      this.reader.read(frame, XLOG_DATA_HEADER_BYTES, this.sentLsn, length);
+      if (this.options.readWalBuffers?.(frame, XLOG_DATA_HEADER_BYTES, this.sentLsn, length) !== true) {
+        this.reader.read(frame, XLOG_DATA_HEADER_BYTES, this.sentLsn, length);
+      }
     } catch (error) {
       this.fail(error);
       return false;

@@ -167,6 +167,7 @@ export class Postmaster {
       systemId: () => this.controlData().systemId,
       timeline: () => this.currentTimeline(),
       sendLimit: () => this.sendLimit(),
+      readWalBuffers: (into, offset, startLsn, length) => this.database?.xlog.readFromBuffers(into, offset, startLsn, length) ?? false,
       walSenderTimeoutMs: () => this.settings.get('wal_sender_timeout'),
       isStopping: () => this.walSndsStopping,
       registerWakeup: (wakeup) => this.registerWalSndWakeup(wakeup),

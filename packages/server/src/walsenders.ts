@@ -30,6 +30,8 @@ export interface WalSenderHost {
   timeline(): number;
   /** How far WAL may be sent: flushed on a primary, received on a cascading standby. */
   sendLimit(): Lsn;
+  /** XLogReadFromBuffers on a primary (false elsewhere, and for WAL no longer in them). */
+  readWalBuffers(into: Buffer, offset: number, startLsn: Lsn, length: number): boolean;
   walSenderTimeoutMs(): number;
   /** WalSndInitStopping has happened: the shutdown checkpoint is written; each walsender leaves once its standby has flushed all. */
   isStopping(): boolean;
@@ -231,6 +233,8 @@ export class WalSenders {
       socket, latch, dataDir: host.dataDir, segmentSize, applicationName: who.applicationName || 'walreceiver',
       clientAddress: who.clientAddress, startLsn, timeline: request.timeline, timelineEnd, timelineOfSegment,
       sendLimit: () => host.sendLimit(), walSenderTimeoutMs: () => host.walSenderTimeoutMs(),
+      // The WAL buffers hold only this node's current timeline.
+      ...(timelineEnd === null ? { readWalBuffers: (into: Buffer, offset: number, at: Lsn, length: number) => host.readWalBuffers(into, offset, at, length) } : {}),
       isStopping: () => host.isStopping(), log: host.log,
       onReply: (s: WalSender) => {
         // PhysicalConfirmReceivedLocation: the slot keeps WAL from what the standby has flushed.

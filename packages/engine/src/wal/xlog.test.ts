@@ -154,6 +154,29 @@ describe('Xlog insert, flush and read back', () => {
   });
 });
 
+describe('Xlog.readFromBuffers', () => {
+  it('copies written WAL still in the buffers, the same bytes as the segment file, and declines the rest', async () => {
+    const xlog = newXlog(SEGMENT + 100 * XLOG_BLCKSZ, 8);
+    // The first page is the disk's (nothing inserted before the start is in the buffers).
+    const start = xlog.getInsertRecPtr();
+    // About 11 pages through a ring of 8: the oldest pages inserted are no longer there.
+    for (let i = 0; i < 120; i++) xlog.xlogInsertRecord(makeRecord(700, i), SIZE_OF_XLOG_RECORD + 702, 1, 0, i);
+    await xlog.xlogFlush(xlog.getInsertRecPtr());
+    const end = xlog.getFlushRecPtr();
+    const from = end - 3 * XLOG_BLCKSZ - 123;
+    const copy = Buffer.alloc(end - from + 10, 0xaa);
+    expect(xlog.readFromBuffers(copy, 10, from, end - from)).toBe(true);
+    // Before the start, past the written position, or in a page whose slot was reused: no.
+    expect(xlog.readFromBuffers(Buffer.alloc(100), 0, start - 50, 100)).toBe(false);
+    expect(xlog.readFromBuffers(Buffer.alloc(100), 0, end - 50, 100)).toBe(false);
+    expect(xlog.readFromBuffers(Buffer.alloc(100), 0, end - 9 * XLOG_BLCKSZ, 100)).toBe(false);
+    await xlog.shutdown();
+    const file = fs.readFileSync(segmentPath(dir, 1, 1, SEGMENT));
+    expect(copy.subarray(10).equals(file.subarray(from - SEGMENT, end - SEGMENT))).toBe(true);
+    expect(copy.subarray(0, 10).equals(Buffer.alloc(10, 0xaa))).toBe(true);
+  });
+});
+
 describe('SegmentFilePageSource', () => {
   it('on a standby reads no further than the page holding the flushed position, and a whole window once it is complete', async () => {
     const xlog = newXlog();

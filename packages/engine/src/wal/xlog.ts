@@ -179,6 +179,8 @@ export class Xlog {
   onArchiveNotify: ArchiveNotifyListener | null = null;
   /** The first segment not yet finished: the one holding the insert position at start. */
   private nextSegmentToFinish: number;
+  /** Where the WAL buffers' contents start: nothing before the insert position at start is in them. */
+  private readonly buffersValidFrom: number;
 
   constructor(options: XlogOptions) {
     assert(options.walBuffersBytes % XLOG_BLCKSZ === 0 && options.walBuffersBytes >= 4 * XLOG_BLCKSZ, 'wal_buffers must be at least 4 pages');
@@ -199,6 +201,7 @@ export class Xlog {
     this.fullPageWritesInWal = options.fullPageWritesInWal ?? true;
     this.dataDir = options.dataDir;
     this.nextSegmentToFinish = segmentOf(options.insertLsn, options.segmentSize);
+    this.buffersValidFrom = options.insertLsn;
     Atomics.store(this.views.ctl, CtlIndex.timeline, options.timeline);
     Atomics.store(this.views.ctl, CtlIndex.fsync, options.fsync ? 1 : 0);
     for (const index of [PosIndex.requestWrite, PosIndex.requestFlush, PosIndex.written, PosIndex.flushed]) {
@@ -393,6 +396,30 @@ export class Xlog {
       pageSize: XLOG_BLCKSZ,
     });
     return pageLsn + (isLong ? SIZE_OF_LONG_PHD : SIZE_OF_SHORT_PHD);
+  }
+
+  /**
+   * XLogReadFromBuffers (PostgreSQL 17): copies the WAL [startLsn, startLsn + length) into `into`
+   * at `offset` when all of it is written and still in the WAL buffers, and returns whether it
+   * did; otherwise the caller reads the segment files. A walsender on the primary sends what was
+   * just flushed, which is nearly always still there: a copy instead of a read from the file.
+   * Insertion runs on the same thread, so no page can be reused during the copy.
+   */
+  readFromBuffers(into: Buffer, offset: number, startLsn: number, length: number): boolean {
+    const end = startLsn + length;
+    if (startLsn < this.buffersValidFrom || end > this.getWriteRecPtr()) return false;
+    // The newest page started; the slot of every page a ring's length before it was reused.
+    const newestPage = this.insertPos - 1 - ((this.insertPos - 1) % XLOG_BLCKSZ);
+    if (startLsn - (startLsn % XLOG_BLCKSZ) <= newestPage - this.ringBytes) return false;
+    let pos = startLsn;
+    while (pos < end) {
+      const inPage = pos % XLOG_BLCKSZ;
+      const n = Math.min(end - pos, XLOG_BLCKSZ - inPage);
+      const from = this.slotOf(pos - inPage) + inPage;
+      this.ring.copy(into, offset + pos - startLsn, from, from + n);
+      pos += n;
+    }
+    return true;
   }
 
   private slotOf(pageLsn: number): number {
