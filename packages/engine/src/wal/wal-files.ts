@@ -60,6 +60,53 @@ export function createSegmentFile(dataDir: string, timeline: number, segNo: numb
   return true;
 }
 
+/**
+ * A segment created ahead of time, a chunk at a time: the WAL I/O worker's idle work (as
+ * PostgreSQL's checkpointer preallocates segments outside the commit path). Each step writes and
+ * syncs one zero-filled chunk, so a request arriving meanwhile waits for one chunk instead of a
+ * whole segment: the first flush after a promotion or a start waited 17 to 48 ms for the next
+ * 16 MB segment to be created. The temporary file has a name of its own; abandon() removes it.
+ */
+export class SegmentPrecreation {
+  private fd: number | null = null;
+  private written = 0;
+  private readonly temp: string;
+  private readonly target: string;
+
+  constructor(private readonly dataDir: string, timeline: number, readonly segNo: number, private readonly segmentSize: number) {
+    this.target = segmentPath(dataDir, timeline, segNo, segmentSize);
+    this.temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.${segNo}.ahead`);
+  }
+
+  /** One more chunk; true once the segment is in place (or was already there). */
+  step(): boolean {
+    if (this.fd === null) {
+      if (fs.existsSync(this.target)) return true;
+      this.fd = fs.openSync(this.temp, 'w');
+    }
+    if (this.written < this.segmentSize) {
+      zeroChunk ??= Buffer.alloc(ZERO_FILL_CHUNK_BYTES);
+      this.written += fs.writeSync(this.fd, zeroChunk, 0, Math.min(ZERO_FILL_CHUNK_BYTES, this.segmentSize - this.written), this.written);
+      fs.fdatasyncSync(this.fd);
+      return false;
+    }
+    fs.fsyncSync(this.fd);
+    fs.closeSync(this.fd);
+    this.fd = null;
+    fs.renameSync(this.temp, this.target);
+    fsyncDirectory(walDir(this.dataDir));
+    return true;
+  }
+
+  /** Stops, removing the temporary file. */
+  abandon(): void {
+    if (this.fd === null) return;
+    fs.closeSync(this.fd);
+    this.fd = null;
+    fs.rmSync(this.temp, { force: true });
+  }
+}
+
 export interface SegmentFile {
   name: string;
   timeline: number;

@@ -8,7 +8,8 @@
  *
  * It loops: take the highest requested write/flush positions, write whole pages (the last one
  * partial, rewritten later as PostgreSQL does), fdatasync when a flush was asked, publish the new
- * positions, wake the main thread. When idle it creates the next segment ahead of time. An I/O
+ * positions, wake the main thread. When idle it creates the next segment ahead of time, a chunk
+ * at a time so that a request never waits for more than one (SegmentPrecreation). An I/O
  * error is fatal: it sets `failed` and exits; the postmaster then crashes and recovers the node.
  *
  * In an encrypted data directory it encrypts on the way out (crypto/wal-cipher.ts): exactly the
@@ -21,7 +22,7 @@ import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { XLOG_BLCKSZ } from '../constants.js';
 import { WalCipher } from '../crypto/wal-cipher.js';
-import { createSegmentFile, segmentPath } from './wal-files.js';
+import { SegmentPrecreation, createSegmentFile, segmentPath } from './wal-files.js';
 import { segmentOf } from './xlog-internal.js';
 import { CtlIndex, PosIndex, loadPos, walSharedViews, type WalIoWorkerData } from './wal-shared.js';
 
@@ -50,6 +51,8 @@ let fsyncCount = 0;
 let bytesWritten = 0;
 /** The last segment known to exist ahead of the write position. */
 let precreatedSegNo = -1;
+/** The segment being created ahead, a chunk per idle moment. */
+let precreation: SegmentPrecreation | null = null;
 
 function fsyncOn(): boolean {
   return Atomics.load(views.ctl, CtlIndex.fsync) !== 0;
@@ -67,6 +70,11 @@ function openSegment(segNo: number): number {
     fs.closeSync(fd);
   }
   const timeline = Atomics.load(views.ctl, CtlIndex.timeline);
+  // Needed now: created whole here, not a chunk at a time.
+  if (precreation?.segNo === segNo) {
+    precreation.abandon();
+    precreation = null;
+  }
   createSegmentFile(data.dataDir, timeline, segNo, data.segmentSize);
   fd = fs.openSync(segmentPath(data.dataDir, timeline, segNo, data.segmentSize), 'r+');
   fdSegNo = segNo;
@@ -135,12 +143,23 @@ function publish(): void {
   Atomics.notify(views.ctl, CtlIndex.doneSeq);
 }
 
-/** Creates the segment after the current one while nothing is asked of us. */
-function precreateNextSegment(): void {
+/**
+ * Creates the segment after the current one while nothing is asked of us, one chunk per call;
+ * returns whether it did some of it (the requests are then looked at again before the next).
+ */
+function precreateNextSegment(): boolean {
   const next = segmentOf(written, data.segmentSize) + 1;
-  if (next <= precreatedSegNo) return;
-  createSegmentFile(data.dataDir, Atomics.load(views.ctl, CtlIndex.timeline), next, data.segmentSize);
-  precreatedSegNo = next;
+  if (next <= precreatedSegNo) return false;
+  if (precreation !== null && precreation.segNo !== next) {
+    precreation.abandon();
+    precreation = null;
+  }
+  precreation ??= new SegmentPrecreation(data.dataDir, Atomics.load(views.ctl, CtlIndex.timeline), next, data.segmentSize);
+  if (precreation.step()) {
+    precreatedSegNo = next;
+    precreation = null;
+  }
+  return true;
 }
 
 function main(): void {
@@ -163,7 +182,7 @@ function main(): void {
       publish();
       continue;
     }
-    precreateNextSegment();
+    if (precreateNextSegment()) continue;
     // Announce the sleep, then look once more: a request stored before the main thread saw the
     // flag is caught here; one stored after it comes with a notify.
     Atomics.store(views.ctl, CtlIndex.workerSleeping, 1);
@@ -173,6 +192,7 @@ function main(): void {
     }
     Atomics.store(views.ctl, CtlIndex.workerSleeping, 0);
   }
+  precreation?.abandon();
   if (fd !== null) {
     if (fdDirty && fsyncOn()) fs.fdatasyncSync(fd);
     fs.closeSync(fd);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { XLOG_BLCKSZ } from '../constants.js';
 import { formatLsn, parseLsn, type Lsn } from '../lsn.js';
-import { SegmentFilePageSource, listSegments, segmentPath } from './wal-files.js';
+import { SegmentFilePageSource, SegmentPrecreation, listSegments, segmentPath } from './wal-files.js';
 import { parseXlogFileName, xlogFileName } from './xlog-internal.js';
 import { XLogReader } from './xlog-reader.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, XactInfo } from './xlog-record.js';
@@ -174,6 +174,25 @@ describe('Xlog.readFromBuffers', () => {
     const file = fs.readFileSync(segmentPath(dir, 1, 1, SEGMENT));
     expect(copy.subarray(10).equals(file.subarray(from - SEGMENT, end - SEGMENT))).toBe(true);
     expect(copy.subarray(0, 10).equals(Buffer.alloc(10, 0xaa))).toBe(true);
+  });
+});
+
+describe('SegmentPrecreation', () => {
+  it('creates a zero-filled segment a chunk per step, and abandon leaves nothing behind', () => {
+    const segment = 4 * 1024 * 1024;
+    const ahead = new SegmentPrecreation(dir, 1, 3, segment);
+    let steps = 1;
+    while (!ahead.step()) steps++;
+    // Four chunks of 1 MB, then the rename.
+    expect(steps).toBe(5);
+    const file = fs.readFileSync(segmentPath(dir, 1, 3, segment));
+    expect(file.length).toBe(segment);
+    expect(file.equals(Buffer.alloc(segment))).toBe(true);
+    expect(new SegmentPrecreation(dir, 1, 3, segment).step()).toBe(true);
+    const abandoned = new SegmentPrecreation(dir, 1, 4, segment);
+    expect(abandoned.step()).toBe(false);
+    abandoned.abandon();
+    expect(fs.readdirSync(path.join(dir, 'pg_wal')).sort()).toEqual([path.basename(segmentPath(dir, 1, 3, segment))]);
   });
 });
 
