@@ -241,8 +241,7 @@ export class WalReceiver {
         shared.latestWalEnd = message.walEnd as Lsn;
         shared.latestWalEndTime = message.sendTime;
         // Written, and fsynced once the messages that arrived together are, on the writer thread.
-        // The frame is ours alone once decoded: its memory may move to the writer thread.
-        this.files!.write(message.dataStart as Lsn, message.data, true);
+        this.files!.write(message.dataStart as Lsn, message.data);
         if (!this.paused && this.files!.queuedBytes > WAL_RECEIVE_QUEUE_MAX_BYTES) {
           this.paused = true;
           this.connection?.pause();

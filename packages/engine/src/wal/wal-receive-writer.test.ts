@@ -21,13 +21,14 @@ interface Observed {
   failures: Error[];
 }
 
-function writer(startLsn: number, timeline = 1): { w: WalReceiveWriter; seen: Observed } {
+function writer(startLsn: number, timeline = 1, ringBytes?: number): { w: WalReceiveWriter; seen: Observed } {
   const seen: Observed = { progress: [], statuses: [], failures: [] };
   const w = new WalReceiveWriter({
     dataDir, timeline, segmentSize: SEGMENT, startLsn: startLsn as Lsn, archiveMode: 'on',
     onProgress: (written, flushed, flushMoved) => seen.progress.push({ written, flushed, flushMoved }),
     onStatus: (name, status) => seen.statuses.push([name, status]),
     onFailure: (error) => seen.failures.push(error),
+    ...(ringBytes !== undefined ? { ringBytes } : {}),
   });
   return { w, seen };
 }
@@ -80,28 +81,52 @@ describe('WalReceiveWriter', () => {
     const all = Buffer.concat(chunks);
     const onDisk = Buffer.concat([segmentBytes(2), segmentBytes(3)]).subarray(0, all.length);
     expect(onDisk.equals(all)).toBe(true);
-    // The finished segment got its status; the unfinished one did not.
+    await w.close();
+    // The finished segment got its status; the unfinished one did not. (Statuses come as
+    // messages, positions through shared memory: once closed, every message is in.)
     expect(seen.statuses).toEqual([[xlogFileName(1, 2, SEGMENT), 'done']]);
+    expect(seen.failures).toEqual([]);
+  });
+
+  it('copies what it is given: the caller may reuse its buffer at once', async () => {
+    const { w } = writer(0);
+    const frame = Buffer.alloc(4096);
+    pattern(4096, 7).copy(frame);
+    w.write(0 as Lsn, frame);
+    frame.fill(0xee);
+    w.write(4096 as Lsn, frame.subarray(0, 1000));
+    await until(() => w.flushed === 5096, 'the flush');
+    expect(segmentBytes(0).subarray(0, 4096).equals(pattern(4096, 7))).toBe(true);
+    expect(segmentBytes(0).subarray(4096, 5096).equals(Buffer.alloc(1000, 0xee))).toBe(true);
+    await w.close();
+  });
+
+  it('keeps WAL that does not fit in a full ring, in order, and writes it all (wrapping around the ring)', async () => {
+    const { w, seen } = writer(0, 1, 16 * 1024);
+    const chunks = Array.from({ length: 64 }, (_, i) => pattern(1000 + 37 * i, i));
+    // One piece larger than the ring itself is cut to fit.
+    chunks.push(pattern(40 * 1024, 99));
+    let at = 0;
+    for (const chunk of chunks) {
+      w.write(at as Lsn, chunk);
+      at += chunk.length;
+    }
+    expect(w.queuedBytes).toBe(at);
+    await until(() => w.flushed === at, 'the flush of everything handed over');
+    const onDisk = Buffer.concat([segmentBytes(0), segmentBytes(1), segmentBytes(2)]).subarray(0, at);
+    expect(onDisk.equals(Buffer.concat(chunks))).toBe(true);
+    expect(w.queuedBytes).toBe(0);
     await w.close();
     expect(seen.failures).toEqual([]);
   });
 
-  it('moves a frame\'s own buffer to the thread without a copy, and copies a shared one', async () => {
-    const { w } = writer(0);
-    const frame = Buffer.from(new ArrayBuffer(16 + 4096));
-    pattern(4096, 7).copy(frame, 16);
-    const data = frame.subarray(16);
-    const shared = Buffer.alloc(8192);
-    pattern(1000, 9).copy(shared, 100);
-    w.write(0 as Lsn, data, true);
-    w.write(4096 as Lsn, shared.subarray(100, 1100), true);
-    // Moved: the frame's memory now belongs to the thread. Copied: the shared one is untouched.
-    expect(frame.buffer.byteLength).toBe(0);
-    expect(shared.buffer.byteLength).toBe(8192);
-    await until(() => w.flushed === 5096, 'the flush');
-    expect(segmentBytes(0).subarray(0, 4096).equals(pattern(4096, 7))).toBe(true);
-    expect(segmentBytes(0).subarray(4096, 5096).equals(pattern(1000, 9))).toBe(true);
+  it('close flushes WAL still waiting for room in the ring', async () => {
+    const { w } = writer(0, 1, 16 * 1024);
+    const chunk = pattern(60 * 1024, 3);
+    w.write(0 as Lsn, chunk);
     await w.close();
+    expect(w.flushed).toBe(chunk.length);
+    expect(segmentBytes(0).subarray(0, chunk.length).equals(chunk)).toBe(true);
   });
 
   it('at the end of a timeline flushes and finishes its last segment; close flushes the rest', async () => {

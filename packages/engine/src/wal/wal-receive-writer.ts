@@ -1,23 +1,30 @@
 /**
  * The walreceiver's side of its write-and-fsync thread (wal-receive-worker.ts): hands received WAL
- * over, and learns what became written and flushed. `written` and `flushed` only ever move on the
- * thread's report, so a standby never reports or replays WAL its disk does not hold.
+ * over through a shared ring, and learns what became written and flushed from shared positions
+ * (wal-receive-shared.ts). `written` and `flushed` only ever move when the thread publishes them,
+ * so a standby never reports or replays WAL its disk does not hold.
  *
  * `queuedBytes` is what was handed over and not yet written; past WAL_RECEIVE_QUEUE_MAX_BYTES the
  * walreceiver stops reading its socket until the thread catches up, so a slow disk pushes back
- * on the upstream instead of filling this node's memory.
+ * on the upstream instead of filling this node's memory. The ring holds that much; WAL that
+ * arrives while it is full (frames already read when reading paused) waits in a list, in order.
  */
 import { Worker } from 'node:worker_threads';
 import { walKeyData } from '../crypto/registry.js';
 import type { Lsn } from '../lsn.js';
 import type { ArchiveMode, ArchiveStatus } from './archive-status.js';
-import type { WalReceiveWorkerData, WalReceiveWorkerReport, WalReceiveWorkerRequest } from './wal-receive-worker.js';
+import type { WalReceiveWorkerData, WalReceiveWorkerReport } from './wal-receive-worker.js';
+import {
+  WalReceiveCtl, WalReceivePos, createWalReceiveShared, loadReceivePos, ringAppend, storeReceivePos, walReceiveSharedViews,
+  type WalReceiveSharedViews,
+} from './wal-receive-shared.js';
 
 /** Received WAL handed to the writer thread and not yet written, above which reading pauses. */
 export const WAL_RECEIVE_QUEUE_MAX_BYTES = 16 * 1024 * 1024;
 
-/** A frame's header and padding: a buffer with at most this much besides the WAL is moved, not copied. */
-const TRANSFER_SLACK_BYTES = 256;
+/** The shared ring: what the queue may hold before reading pauses. */
+const RING_BYTES = WAL_RECEIVE_QUEUE_MAX_BYTES;
+
 
 export interface WalReceiveWriterOptions {
   dataDir: string;
@@ -31,6 +38,8 @@ export interface WalReceiveWriterOptions {
   onStatus?: (fileName: string, status: ArchiveStatus, error: string | null) => void;
   /** A write or fsync failed: nothing more is written; the walreceiver must end. */
   onFailure: (error: Error) => void;
+  /** The shared ring's size (WAL_RECEIVE_QUEUE_MAX_BYTES; tests make it small to fill it). */
+  ringBytes?: number;
 }
 
 export class WalReceiveWriter {
@@ -39,62 +48,77 @@ export class WalReceiveWriter {
   /** Bytes handed over and not yet reported written. */
   queuedBytes = 0;
   private handedOverEnd: number;
+  private readonly views: WalReceiveSharedViews;
   private readonly worker: Worker;
+  /** Larger hand-overs are cut into entries of this much, so that one always fits in the ring. */
+  private readonly entryDataBytesMax: number;
+  /** The ring's head as this side last published it (only this side writes it). */
+  private head = 0;
+  /** WAL that did not fit in the ring yet, oldest first (copies: the callers' buffers are theirs). */
+  private readonly overflow: Array<{ start: number; data: Buffer }> = [];
+  private waiting = false;
+  private lastDoneSeq = 0;
+  private endsOfTimelineRequested = 0;
   private failure: Error | null = null;
-  private pendingEndOfTimeline: (() => void) | null = null;
+  private pendingEndOfTimeline: { upTo: number; resolve: () => void; reject: (error: Error) => void } | null = null;
   private closing: Promise<void> | null = null;
   private closed: (() => void) | null = null;
+  private exited = false;
 
   constructor(private readonly options: WalReceiveWriterOptions) {
     this.written = options.startLsn;
     this.flushed = options.startLsn;
     this.handedOverEnd = options.startLsn;
+    const ringBytes = options.ringBytes ?? RING_BYTES;
+    this.entryDataBytesMax = ringBytes / 4;
+    const { ctlSab, ringSab } = createWalReceiveShared(ringBytes);
+    this.views = walReceiveSharedViews(ctlSab, ringSab);
+    storeReceivePos(this.views, WalReceivePos.written, options.startLsn);
+    storeReceivePos(this.views, WalReceivePos.flushed, options.startLsn);
     const data: WalReceiveWorkerData = {
       dataDir: options.dataDir, timeline: options.timeline, segmentSize: options.segmentSize, startLsn: options.startLsn, archiveMode: options.archiveMode,
       ...walKeyData(options.dataDir),
+      ctlSab, ringSab,
     };
     this.worker = new Worker(workerUrl(), { workerData: data });
     this.worker.on('message', (report: WalReceiveWorkerReport) => this.onReport(report));
     this.worker.on('error', (error) => this.failed(error));
     this.worker.on('exit', () => {
+      this.exited = true;
       if (this.closed === null && this.closing === null) this.failed(new Error('the WAL receive thread exited'));
+      // What the thread published last (close's flush) is taken in before close resolves.
+      if (this.failure === null) this.takeProgress();
       this.closed?.();
-      this.pendingEndOfTimeline?.();
+      this.settleEndOfTimeline();
     });
+    this.armWait();
   }
 
   /**
-   * XLogWalRcvWrite: `data` at `dataStart`. With `owned`, the caller gives up the memory under
-   * `data`: when `data` fills nearly all of its ArrayBuffer (a received frame of its own, as ws
-   * allocates large ones), that buffer moves to the thread without a copy; otherwise it is copied.
+   * XLogWalRcvWrite: `data` at `dataStart`, copied into the shared ring; the caller keeps its
+   * buffer. A copy of a few kilobytes costs less than moving a buffer to the thread did.
    */
-  write(dataStart: Lsn, data: Buffer, owned = false): void {
+  write(dataStart: Lsn, data: Buffer): void {
     if (this.failure !== null || this.closing !== null) return;
-    let view: Uint8Array;
-    // Only a buffer that `data` ends and nearly fills: bytes after it could be the next frame's,
-    // still to be read, and a buffer pooled with other frames is not ours to move.
-    if (owned && data.buffer instanceof ArrayBuffer && data.byteOffset + data.length === data.buffer.byteLength && data.byteOffset <= TRANSFER_SLACK_BYTES) {
-      view = new Uint8Array(data.buffer, data.byteOffset, data.length);
-    } else {
-      view = new Uint8Array(data.length);
-      view.set(data);
+    for (let done = 0; done < data.length; done += this.entryDataBytesMax) {
+      const piece = data.subarray(done, Math.min(data.length, done + this.entryDataBytesMax));
+      if (this.overflow.length > 0 || !this.append(dataStart + done, piece)) this.overflow.push({ start: dataStart + done, data: Buffer.from(piece) });
     }
-    const request: WalReceiveWorkerRequest = { type: 'write', start: dataStart, data: view };
-    this.worker.postMessage(request, [view.buffer as ArrayBuffer]);
     this.queuedBytes += data.length;
     this.handedOverEnd = Math.max(this.handedOverEnd, dataStart + data.length);
+    this.ring();
   }
 
   /** The upstream ended the timeline: flushed, and its last segment finished and marked. */
   endOfTimeline(): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => {
-      this.pendingEndOfTimeline = () => {
-        this.pendingEndOfTimeline = null;
-        if (this.failure !== null) reject(this.failure);
-        else resolve();
-      };
-      this.worker.postMessage({ type: 'endOfTimeline' } satisfies WalReceiveWorkerRequest);
+      this.endsOfTimelineRequested++;
+      this.pendingEndOfTimeline = { upTo: this.endsOfTimelineRequested, resolve, reject };
+      // Requested once the WAL before it is in the ring (the thread reads requests first).
+      this.moveOverflow();
+      Atomics.store(this.views.ctl, WalReceiveCtl.endOfTimelineRequested, this.endsOfTimelineRequested);
+      this.ring();
     });
   }
 
@@ -102,12 +126,16 @@ export class WalReceiveWriter {
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       this.closed = resolve;
+      if (this.exited) {
+        resolve();
+        return;
+      }
       if (this.failure !== null) {
         // The thread may have exited already (its exit event gone by): wait for the terminate.
         void this.worker.terminate().then(() => resolve(), () => resolve());
         return;
       }
-      this.worker.postMessage({ type: 'close' } satisfies WalReceiveWorkerRequest);
+      this.closeWhenHandedOver();
     });
     return this.closing;
   }
@@ -117,20 +145,98 @@ export class WalReceiveWriter {
     void this.worker.terminate();
   }
 
+  /** Close is requested once the overflow, if any, has gone into the ring. */
+  private closeWhenHandedOver(): void {
+    if (this.failure !== null || this.exited) return;
+    this.moveOverflow();
+    if (this.overflow.length > 0) return;
+    Atomics.store(this.views.ctl, WalReceiveCtl.closeRequested, 1);
+    this.ring();
+  }
+
+  private append(start: number, data: Buffer): boolean {
+    const head = ringAppend(this.views, this.head, loadReceivePos(this.views, WalReceivePos.tail), start, data);
+    if (head < 0) return false;
+    this.head = head;
+    storeReceivePos(this.views, WalReceivePos.head, head);
+    return true;
+  }
+
+  private moveOverflow(): void {
+    while (this.overflow.length > 0 && this.append(this.overflow[0]!.start, this.overflow[0]!.data)) this.overflow.shift();
+  }
+
+  /** Wakes the thread if it may be asleep (it re-reads everything when its current work ends). */
+  private ring(): void {
+    const { ctl } = this.views;
+    Atomics.add(ctl, WalReceiveCtl.requestSeq, 1);
+    if (Atomics.load(ctl, WalReceiveCtl.threadSleeping) !== 0) Atomics.notify(ctl, WalReceiveCtl.requestSeq);
+  }
+
+  /** Waits (asynchronously, without keeping the process alive) for the thread's next publication. */
+  private armWait(): void {
+    if (this.waiting || this.exited || this.failure !== null) return;
+    this.waiting = true;
+    const seq = Atomics.load(this.views.ctl, WalReceiveCtl.doneSeq);
+    if (seq !== this.lastDoneSeq) {
+      queueMicrotask(() => this.afterWait());
+      return;
+    }
+    const result = Atomics.waitAsync(this.views.ctl, WalReceiveCtl.doneSeq, seq);
+    if (result.async) void result.value.then(() => this.afterWait());
+    else queueMicrotask(() => this.afterWait());
+  }
+
+  private afterWait(): void {
+    this.waiting = false;
+    this.lastDoneSeq = Atomics.load(this.views.ctl, WalReceiveCtl.doneSeq);
+    // A failure is reported with its message (onReport); positions after it are not taken in.
+    if (Atomics.load(this.views.ctl, WalReceiveCtl.failed) !== 0) return;
+    this.takeProgress();
+    if (this.overflow.length > 0) {
+      this.moveOverflow();
+      this.ring();
+    }
+    if (this.closing !== null && this.closed !== null) this.closeWhenHandedOver();
+    this.armWait();
+  }
+
+  /** Takes in the published positions; tells the walreceiver when one moved. */
+  private takeProgress(): void {
+    const written = loadReceivePos(this.views, WalReceivePos.written);
+    const flushed = loadReceivePos(this.views, WalReceivePos.flushed);
+    if (written === this.written && flushed === this.flushed) return;
+    const flushMoved = flushed > this.flushed;
+    this.written = written as Lsn;
+    this.flushed = flushed as Lsn;
+    this.queuedBytes = Math.max(0, this.handedOverEnd - this.written);
+    this.options.onProgress(this.written, this.flushed, flushMoved);
+  }
+
+  private settleEndOfTimeline(): void {
+    const pending = this.pendingEndOfTimeline;
+    if (pending === null) return;
+    if (this.failure !== null) {
+      this.pendingEndOfTimeline = null;
+      pending.reject(this.failure);
+    } else if (Atomics.load(this.views.ctl, WalReceiveCtl.endOfTimelineDone) >= pending.upTo) {
+      this.takeProgress();
+      this.pendingEndOfTimeline = null;
+      pending.resolve();
+    } else if (this.exited) {
+      this.pendingEndOfTimeline = null;
+      pending.reject(new Error('the WAL receive thread exited before the end of the timeline was written'));
+    }
+  }
+
   private onReport(report: WalReceiveWorkerReport): void {
     switch (report.type) {
-      case 'progress': {
-        const flushMoved = report.flushed > this.flushed;
-        this.written = report.written as Lsn;
-        this.flushed = report.flushed as Lsn;
-        this.queuedBytes = Math.max(0, this.handedOverEnd - this.written);
-        this.options.onProgress(this.written, this.flushed, flushMoved);
-        if (report.after === 'endOfTimeline') this.pendingEndOfTimeline?.();
-        if (report.after === 'close') this.closed?.();
-        break;
-      }
       case 'status':
         this.options.onStatus?.(report.fileName, report.status, report.error);
+        break;
+      case 'endOfTimeline':
+        // Settled from the port, not the doorbell: the segment's status, sent before, is in.
+        this.settleEndOfTimeline();
         break;
       case 'failed':
         this.failed(new Error(report.message));
@@ -142,7 +248,7 @@ export class WalReceiveWriter {
     if (this.failure !== null) return;
     this.failure = error;
     this.options.onFailure(error);
-    this.pendingEndOfTimeline?.();
+    this.settleEndOfTimeline();
     void this.worker.terminate();
   }
 }
