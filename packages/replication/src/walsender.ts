@@ -128,6 +128,15 @@ export class WalSender {
     this.options.latch.set();
   }
 
+  /**
+   * The configuration was reloaded (SIGHUP sets every process's latch): the loop computes its
+   * sleep again from wal_sender_timeout. Replies do not wake it, so without this a walsender
+   * asleep for half of the old timeout would notice a shorter one only then.
+   */
+  configReloaded(): void {
+    this.options.latch.set();
+  }
+
   /** WalSndLoop: runs until the connection ends, the timeline ends, or shutdown. */
   async run(): Promise<void> {
     const { options } = this;

@@ -1048,6 +1048,7 @@ export class Postmaster {
       if (component instanceof Archiver) component.archiveCommand = s.get('archive_command');
       component.latch.set();
     }
+    this.walSenders.configReloaded();
     this.logger.configure({
       directory: s.get('log_directory'), minLevel: s.get('log_min_messages'),
       rotationSizeBytes: s.get('log_rotation_size'), rotationAgeMs: s.get('log_rotation_age'),

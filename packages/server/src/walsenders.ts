@@ -266,6 +266,11 @@ export class WalSenders {
     for (const entry of this.running()) entry.socket.close(1001, reason.slice(0, 120));
   }
 
+  /** After a reload: every walsender looks at its settings again. */
+  configReloaded(): void {
+    for (const entry of this.running()) entry.sender.configReloaded();
+  }
+
   /** Wakes every walsender (walSndWakeup for all). */
   wakeAll(): void {
     for (const entry of this.running()) entry.sender.wakeup();
