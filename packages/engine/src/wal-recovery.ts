@@ -24,7 +24,7 @@ import { BufferPool } from './storage/buffer-pool.js';
 import { Smgr } from './storage/smgr.js';
 import { Store } from './storage/store.js';
 import { decodeCheckPoint, decodeFpwChange, decodeHeartbeat } from './wal/record-data.js';
-import { SegmentFilePageSource, findSegmentTimeline, fsyncDirectory } from './wal/wal-files.js';
+import { SegmentFilePageSource, findSegmentTimeline, fsyncDirectory, removeTempXlogFiles } from './wal/wal-files.js';
 import { segmentOf } from './wal/xlog-internal.js';
 import { XLogReader } from './wal/xlog-reader.js';
 import { RmgrId, XlogInfo, type DecodedRecord } from './wal/xlog-record.js';
@@ -178,6 +178,9 @@ export class WalRecovery {
    */
   static open(options: WalRecoveryOptions): WalRecovery {
     const control = readControlFile(options.dataDir);
+    // A segment being created ahead (16 MB) when the node died would otherwise stay for ever.
+    const tempFiles = removeTempXlogFiles(options.dataDir);
+    if (tempFiles > 0) options.log('DEBUG', `removed ${tempFiles} temporary WAL file(s) left by a crash`);
     const standbyMode = fs.existsSync(path.join(options.dataDir, STANDBY_SIGNAL_FILE));
     const backupLabel = readBackupLabel(options.dataDir);
     const log = options.log;

@@ -67,6 +67,28 @@ export function createSegmentFile(dataDir: string, timeline: number, segNo: numb
  * whole segment: the first flush after a promotion or a start waited 17 to 48 ms for the next
  * 16 MB segment to be created. The temporary file has a name of its own; abandon() removes it.
  */
+/**
+ * Removes the temporary files a crash left in pg_wal (`xlogtemp.*`: a segment being created, a
+ * history file or a promotion's copy being written), as StartupXLOG's RemoveTempXlogFiles does.
+ * Each is written whole under its temporary name and only then renamed, so none holds anything
+ * that is not somewhere else. Returns how many were removed.
+ */
+export function removeTempXlogFiles(dataDir: string): number {
+  let removed = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(walDir(dataDir));
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (!name.startsWith('xlogtemp.')) continue;
+    fs.rmSync(path.join(walDir(dataDir), name), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
 export class SegmentPrecreation {
   private fd: number | null = null;
   private written = 0;

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { XLOG_BLCKSZ } from '../constants.js';
 import { formatLsn, parseLsn, type Lsn } from '../lsn.js';
-import { SegmentFilePageSource, SegmentPrecreation, listSegments, segmentPath } from './wal-files.js';
+import { SegmentFilePageSource, SegmentPrecreation, listSegments, removeTempXlogFiles, segmentPath } from './wal-files.js';
 import { parseXlogFileName, xlogFileName } from './xlog-internal.js';
 import { XLogReader } from './xlog-reader.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, XactInfo } from './xlog-record.js';
@@ -193,6 +193,17 @@ describe('SegmentPrecreation', () => {
     expect(abandoned.step()).toBe(false);
     abandoned.abandon();
     expect(fs.readdirSync(path.join(dir, 'pg_wal')).sort()).toEqual([path.basename(segmentPath(dir, 1, 3, segment))]);
+  });
+
+  it('leaves a temporary file when the process dies midway, which the next startup removes (RemoveTempXlogFiles)', () => {
+    const segment = 4 * 1024 * 1024;
+    // Not abandoned: as after a SIGKILL between two steps.
+    expect(new SegmentPrecreation(dir, 1, 5, segment).step()).toBe(false);
+    const names = () => fs.readdirSync(path.join(dir, 'pg_wal')).sort();
+    expect(names().some((name) => name.startsWith('xlogtemp.'))).toBe(true);
+    expect(removeTempXlogFiles(dir)).toBe(1);
+    expect(names().some((name) => name.startsWith('xlogtemp.'))).toBe(false);
+    expect(removeTempXlogFiles(dir)).toBe(0);
   });
 });
 
