@@ -61,13 +61,6 @@ export function createSegmentFile(dataDir: string, timeline: number, segNo: numb
 }
 
 /**
- * A segment created ahead of time, a chunk at a time: the WAL I/O worker's idle work (as
- * PostgreSQL's checkpointer preallocates segments outside the commit path). Each step writes and
- * syncs one zero-filled chunk, so a request arriving meanwhile waits for one chunk instead of a
- * whole segment: the first flush after a promotion or a start waited 17 to 48 ms for the next
- * 16 MB segment to be created. The temporary file has a name of its own; abandon() removes it.
- */
-/**
  * Removes the temporary files a crash left in pg_wal (`xlogtemp.*`: a segment being created, a
  * history file or a promotion's copy being written), as StartupXLOG's RemoveTempXlogFiles does.
  * Each is written whole under its temporary name and only then renamed, so none holds anything
@@ -89,6 +82,13 @@ export function removeTempXlogFiles(dataDir: string): number {
   return removed;
 }
 
+/**
+ * A segment created ahead of time, a chunk at a time: the WAL I/O worker's idle work (as
+ * PostgreSQL's checkpointer preallocates segments outside the commit path). Each step writes and
+ * syncs one zero-filled chunk, so a request arriving meanwhile waits for one chunk instead of a
+ * whole segment: the first flush after a promotion or a start waited 17 to 48 ms for the next
+ * 16 MB segment to be created. The temporary file has a name of its own; abandon() removes it.
+ */
 export class SegmentPrecreation {
   private fd: number | null = null;
   private written = 0;
@@ -256,12 +256,8 @@ export class SegmentFilePageSource implements WalPageSource {
     const n = fs.readSync(this.fd!, this.window, 0, want, offsetInSegment);
     this.bytesRead += n;
     if (n < XLOG_BLCKSZ) return null;
-    if (this.cipher !== null) {
-      // Only what can be used: on a standby, the pages up to the flushed position (the file is
-      // zero-filled past it, and a window read per streamed batch would otherwise decrypt 1 MiB).
-      const usable = Math.max(XLOG_BLCKSZ, Math.ceil((this.available - pageLsn) / XLOG_BLCKSZ) * XLOG_BLCKSZ);
-      this.cipher.applyInPlace(this.fdTimeline, pageLsn, this.window, 0, Math.min(n, usable));
-    }
+    // The read already stops at the page holding the available end: all of it is decrypted.
+    this.cipher?.applyInPlace(this.fdTimeline, pageLsn, this.window, 0, n);
     this.windowStart = pageLsn;
     // Whole pages only, and on a standby only up to the page holding the flushed position:
     // bytes past it may still change, so a later read of those pages goes to the file again.
