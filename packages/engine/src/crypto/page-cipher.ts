@@ -50,13 +50,18 @@ export class PageCipher {
 
   /** Encrypts `page` (BLCKSZ bytes) of block `blockNo` of `relNode` into `out`. */
   encrypt(relNode: number, blockNo: number, page: Buffer, out: Buffer): void {
-    assert(page.length === BLCKSZ && out.length === BLCKSZ, 'a page is BLCKSZ bytes');
-    if (isZeroPage(page)) {
-      out.fill(0);
-      return;
-    }
-    const cipher = crypto.createCipheriv(PAGE_CIPHER, this.key, pageTweak(relNode, blockNo, this.tweak));
-    cipher.update(page).copy(out);
+    assert(out.length === BLCKSZ, 'a page is BLCKSZ bytes');
+    this.encrypted(relNode, blockNo, page).copy(out);
+  }
+
+  /**
+   * The same, as a buffer to write out and not modify (the cipher's own output, or a shared
+   * zero page): smgr's write path, without copying the ciphertext into a buffer of its own.
+   */
+  encrypted(relNode: number, blockNo: number, page: Buffer): Buffer {
+    assert(page.length === BLCKSZ, 'a page is BLCKSZ bytes');
+    if (isZeroPage(page)) return ZERO_PAGE;
+    return crypto.createCipheriv(PAGE_CIPHER, this.key, pageTweak(relNode, blockNo, this.tweak)).update(page);
   }
 
   /** Decrypts block `blockNo` of `relNode` in place. */

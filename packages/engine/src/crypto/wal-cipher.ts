@@ -76,12 +76,20 @@ export class WalCipher {
   apply(timeline: number, lsn: number, source: Buffer, sourceOffset: number, length: number, target: Buffer, targetOffset: number): void {
     if (length === 0) return;
     assert(sourceOffset + length <= source.length && targetOffset + length <= target.length, 'WAL cipher range in bounds');
+    this.applyToNew(timeline, lsn, source.subarray(sourceOffset, sourceOffset + length)).copy(target, targetOffset);
+  }
+
+  /**
+   * The same, into a new buffer (the cipher's own output): for a caller that only writes the
+   * result out, one copy less than apply() into a buffer of its own.
+   */
+  applyToNew(timeline: number, lsn: number, bytes: Buffer): Buffer {
     const cipher = crypto.createCipheriv(WAL_CIPHER, this.key, walCounterBlock(timeline, lsn, this.iv));
     const skip = lsn % CTR_BLOCK_BYTES;
     if (skip > 0) cipher.update(SKIP.subarray(0, skip));
-    const out = cipher.update(source.subarray(sourceOffset, sourceOffset + length));
-    assert(out.length === length, 'CTR returns as many bytes as it was given');
-    out.copy(target, targetOffset);
+    const out = cipher.update(bytes);
+    assert(out.length === bytes.length, 'CTR returns as many bytes as it was given');
+    return out;
   }
 
   /** In place. */

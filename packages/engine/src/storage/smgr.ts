@@ -67,8 +67,6 @@ export class Smgr {
   private closed = false;
   /** The data directory's page cipher, or null when it is not encrypted. */
   private readonly cipher: PageCipher | null;
-  /** Where a page is encrypted before it is written (the caller's page stays plaintext). */
-  private readonly encrypted = Buffer.allocUnsafe(BLCKSZ);
 
   constructor(dataDir: string) {
     this.dataDir = dataDir;
@@ -141,12 +139,8 @@ export class Smgr {
     try {
       // Gap pages are all zero, which is also how an encrypted directory stores them.
       for (let gap = file.nblocks; gap < blockNo; gap++) writeFully(file.fd, ZERO_PAGE, gap);
-      if (this.cipher !== null) {
-        this.cipher.encrypt(relNode, blockNo, page, this.encrypted);
-        writeFully(file.fd, this.encrypted, blockNo);
-      } else {
-        writeFully(file.fd, page, blockNo);
-      }
+      // Encrypted into a new buffer: the caller's page stays plaintext.
+      writeFully(file.fd, this.cipher === null ? page : this.cipher.encrypted(relNode, blockNo, page), blockNo);
     } catch (error) {
       throw ioError('write', relNode, blockNo, error);
     }

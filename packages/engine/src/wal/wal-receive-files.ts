@@ -42,8 +42,6 @@ export class WalReceiveFiles {
   private fd: number | null = null;
   private fdSegNo = -1;
   private dirty = false;
-  /** Encrypted copy of what is being written (encrypted data directories); grows to the largest write. */
-  private encrypted = Buffer.alloc(0);
   /** End of the WAL written so far (LogstreamResult.Write). */
   written: Lsn;
   /** End of the WAL fsynced so far (LogstreamResult.Flush). */
@@ -87,16 +85,10 @@ export class WalReceiveFiles {
       if (segNo !== this.fdSegNo) this.openSegment(segNo);
       const offset = pos % this.segmentSize;
       const n = Math.min(data.length - done, this.segmentSize - offset);
-      let source = data;
-      let sourceOffset = done;
-      if (this.cipher !== null) {
-        if (this.encrypted.length < n) this.encrypted = Buffer.allocUnsafe(Math.max(n, 2 * this.encrypted.length));
-        this.cipher.apply(this.timeline, pos, data, done, n, this.encrypted, 0);
-        source = this.encrypted;
-        sourceOffset = 0;
-      }
+      const piece = data.subarray(done, done + n);
+      const source = this.cipher === null ? piece : this.cipher.applyToNew(this.timeline, pos, piece);
       let written = 0;
-      while (written < n) written += fs.writeSync(this.fd!, source, sourceOffset + written, n - written, offset + written);
+      while (written < n) written += fs.writeSync(this.fd!, source, written, n - written, offset + written);
       this.dirty = true;
       done += n;
       pos += n;
