@@ -60,7 +60,7 @@ export function startNewTimeline(dataDir: string, control: ControlFileData, prev
     // switch point is zeroed when the end of WAL is truncated.
     const cipher = walCipherFor(dataDir);
     if (cipher === null) {
-      if (crash) copyDurably(dataDir, source, target);
+      if (crash) copyDurably(dataDir, source, target, 'switch');
       else fs.renameSync(source, target);
     } else {
       reencryptSwitchSegment(cipher, dataDir, source, target, previousTimeline, timeline, segNo * segmentSize, switchPoint % segmentSize, { keepSource: crash });
@@ -98,9 +98,13 @@ function reencryptSwitchSegment(cipher: WalCipher, dataDir: string, source: stri
   if (!options.keepSource) fs.unlinkSync(source);
 }
 
-/** The unencrypted form of a switch that keeps its source: a durable copy (temporary file, fsync, rename). */
-function copyDurably(dataDir: string, source: string, target: string): void {
-  const temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.switch`);
+/**
+ * A durable copy: a temporary file `xlogtemp.<pid>.<tempSuffix>`, fsynced, renamed into place
+ * (the directory is fsynced by the caller). The unencrypted form of a switch that keeps its
+ * source, and the `.partial` copy below.
+ */
+function copyDurably(dataDir: string, source: string, target: string, tempSuffix: string): void {
+  const temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.${tempSuffix}`);
   fs.copyFileSync(source, temp);
   const fd = fs.openSync(temp, 'r');
   try {
@@ -122,14 +126,5 @@ function copyDurably(dataDir: string, source: string, target: string): void {
 function keepPartialSegment(dataDir: string, segment: string): void {
   const name = path.basename(segment);
   if (archiveStatusOf(dataDir, name) !== null) return;
-  const partial = path.join(walDir(dataDir), `${name}${PARTIAL_SUFFIX}`);
-  const temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.partial`);
-  fs.copyFileSync(segment, temp);
-  const fd = fs.openSync(temp, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(temp, partial);
+  copyDurably(dataDir, segment, path.join(walDir(dataDir), `${name}${PARTIAL_SUFFIX}`), 'partial');
 }
