@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ReplicationConnection } from './replication-connection.js';
 
 describe('ReplicationConnection.connect', () => {
@@ -22,8 +22,11 @@ describe('ReplicationConnection.connect', () => {
   it('gives up an attempt at once when its signal is aborted, not after the connect timeout', async () => {
     const controller = new AbortController();
     const started = performance.now();
+    const accepted = sockets.length;
     const attempt = ReplicationConnection.connect({ host: '127.0.0.1', port, applicationName: 's1', timeoutMs: 30_000, signal: controller.signal });
-    setTimeout(() => controller.abort(), 50);
+    // Aborted once the upstream has taken the TCP connection (and will never answer the upgrade).
+    await vi.waitFor(() => expect(sockets.length).toBeGreaterThan(accepted), { timeout: 5_000, interval: 5 });
+    controller.abort();
     await expect(attempt).rejects.toThrow(/connection attempt to the primary server at "127\.0\.0\.1", port \d+ cancelled/);
     expect(performance.now() - started).toBeLessThan(5_000);
   });
