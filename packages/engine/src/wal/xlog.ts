@@ -411,11 +411,12 @@ export class Xlog {
     // The newest page started; the slot of every page a ring's length before it was reused.
     const newestPage = this.insertPos - 1 - ((this.insertPos - 1) % XLOG_BLCKSZ);
     if (startLsn - (startLsn % XLOG_BLCKSZ) <= newestPage - this.ringBytes) return false;
+    // Consecutive pages are in consecutive slots: one copy up to the ring's end, one after it.
     let pos = startLsn;
     while (pos < end) {
       const inPage = pos % XLOG_BLCKSZ;
-      const n = Math.min(end - pos, XLOG_BLCKSZ - inPage);
       const from = this.slotOf(pos - inPage) + inPage;
+      const n = Math.min(end - pos, this.ringBytes - from);
       this.ring.copy(into, offset + pos - startLsn, from, from + n);
       pos += n;
     }
