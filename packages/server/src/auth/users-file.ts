@@ -19,11 +19,12 @@
  *
  * parseUsersFile and formatUsersFile are pure; the rest does the file I/O.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ErrorCode, WalshipError } from '@walship/engine';
 import { decodeBase64Strict, parseScramVerifier, type ScramVerifier } from '@walship/protocol';
+import { writeFileDurably } from '../settings/index.js';
 import { RIGHTS, type Right } from './rights.js';
 
 export const USERS_FILE_NAME = 'walship_authid.json';
@@ -133,36 +134,7 @@ export function readUsersFile(dataDir: string): UsersFile | null {
 
 /** Replaces the file atomically and durably, mode 0600. */
 export function writeUsersFile(dataDir: string, file: UsersFile): void {
-  const path = usersFilePath(dataDir);
-  const temporary = `${path}.tmp.${process.pid}`;
-  try {
-    const fd = openSync(temporary, 'w', USERS_FILE_MODE);
-    try {
-      chmodSync(temporary, USERS_FILE_MODE);
-      const bytes = Buffer.from(formatUsersFile(file), 'utf8');
-      for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temporary, path);
-    const directory = openSync(dataDir, 'r');
-    try {
-      fsyncSync(directory);
-    } finally {
-      closeSync(directory);
-    }
-  } catch (error) {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // Already renamed, or never created.
-    }
-    throw new WalshipError(ErrorCode.ioError, `could not write file "${path}": ${(error as Error).message}`, {
-      hint: 'Check the free space and the permissions of the data directory.',
-      cause: error,
-    });
-  }
+  writeFileDurably(usersFilePath(dataDir), formatUsersFile(file), USERS_FILE_MODE);
 }
 
 /** A user as the node authenticates it. */

@@ -14,7 +14,7 @@
  * rename wins (PostgreSQL serialises ALTER SYSTEM with a lock; a node and `walship set -D` on the
  * same directory at the same moment is not a supported workflow).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ErrorCode, WalshipError } from '@walship/engine/errors';
 import { SETTING_DEFINITIONS, SETTING_NAMES, type SettingContext, type SettingName, type SettingValues } from './definitions.js';
@@ -382,19 +382,24 @@ export function resetConfigValue(dataDir: string, rawName: string): boolean {
 
 /**
  * Replaces a file atomically and durably: write a temporary file beside it, fsync it, rename it
- * over the old one, fsync the directory. A crash leaves either the old or the new file.
+ * over the old one, fsync the directory. A crash leaves either the old or the new file. The new
+ * file keeps the old one's mode (0600 when there was none), unless `forceMode` is given: then it
+ * gets exactly that mode, whatever the umask (a file holding secrets).
  */
-export function writeFileDurably(path: string, text: string): void {
-  let mode = CONFIG_FILE_MODE;
-  try {
-    mode = statSync(path).mode & 0o777;
-  } catch {
-    // A new file gets the default mode.
+export function writeFileDurably(path: string, text: string, forceMode?: number): void {
+  let mode = forceMode ?? CONFIG_FILE_MODE;
+  if (forceMode === undefined) {
+    try {
+      mode = statSync(path).mode & 0o777;
+    } catch {
+      // A new file gets the default mode.
+    }
   }
   const temporary = `${path}.tmp.${process.pid}`;
   try {
     const fd = openSync(temporary, 'w', mode);
     try {
+      if (forceMode !== undefined) chmodSync(temporary, forceMode);
       const bytes = Buffer.from(text, 'utf8');
       for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written, bytes.length - written);
       fsyncSync(fd);
