@@ -15,20 +15,15 @@ import {
   CLIENT_PATH,
   certificateNames,
   classifyTlsError,
+  connectBySslMode,
   decodeServerMessage,
   DEFAULT_SSL_MODE,
   describeSslFailure,
   encodeMessage,
-  isSslProblem,
-  loadSslClientCertificate,
-  loadSslRootCerts,
   lsnFromWire,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
-  SslErrorCode,
   SSL_REQUIRED_STATUS,
-  sslAttempts,
-  tlsClientSettings,
 } from '@walship/protocol';
 import { SCRAM_SHA_256_NAME, ScramClient, ScramError } from '@walship/protocol';
 import type { AuthOkMessage, ClientMessage, ClientSslOptions, ErrorMessage, ServerMessage, SslProblem, SslRootCerts, TlsClientSettings } from '@walship/protocol';
@@ -125,22 +120,7 @@ export class Connection {
    * other kind follows only when the first met a node of the other kind.
    */
   static async open(options: ConnectionOptions, handlers: ConnectionHandlers): Promise<Connection> {
-    const mode = options.sslmode ?? DEFAULT_SSL_MODE;
-    const roots = loadSslRootCerts(options);
-    if (isSslProblem(roots)) throw sslError(roots);
-    const attempts = sslAttempts(mode);
-    const clientCertificate = attempts.includes('tls') ? loadSslClientCertificate(options) : null;
-    if (isSslProblem(clientCertificate)) throw sslError(clientCertificate);
-    for (let index = 0; ; index++) {
-      const tls = attempts[index] === 'tls' ? tlsClientSettings(mode, options.host, roots, clientCertificate) : null;
-      try {
-        return await Connection.openAttempt(options, handlers, tls, roots);
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        const otherKind = code === SslErrorCode.notSupported || code === SslErrorCode.required;
-        if (!otherKind || index + 1 >= attempts.length) throw error;
-      }
-    }
+    return connectBySslMode(options, sslError, (tls, roots) => Connection.openAttempt(options, handlers, tls, roots));
   }
 
   private static openAttempt(options: ConnectionOptions, handlers: ConnectionHandlers, tls: TlsClientSettings | null, roots: SslRootCerts | null): Promise<Connection> {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  certificateNames, classifyTlsError, defaultSslRootCert, describeSslFailure, isSslProblem, loadSslRootCerts, parseSslMode, sslAttempts,
+  certificateNames, classifyTlsError, connectBySslMode, defaultSslRootCert, SslErrorCode, describeSslFailure, isSslProblem, loadSslRootCerts, parseSslMode, sslAttempts,
   sslVerifiesChain, tlsClientSettings,
 } from './ssl-mode.js';
 
@@ -81,6 +81,36 @@ describe('sslmode', () => {
     expect(tlsClientSettings('verify-ca', '127.0.0.1', { kind: 'system' }).checkServerIdentity('127.0.0.1', cert)).toBeUndefined();
     expect(tlsClientSettings('require', '127.0.0.1', null)).toMatchObject({ rejectUnauthorized: false });
     expect(tlsClientSettings('require', '127.0.0.1', null).servername).toBeUndefined();
+  });
+
+  it('falls back to the other kind only when the first attempt met a node of the other kind', async () => {
+    const kinds: string[] = [];
+    const otherKind = (): Promise<string> => Promise.reject(Object.assign(new Error('other kind'), { code: SslErrorCode.notSupported }));
+    const result = await connectBySslMode({ host: 'localhost', sslmode: 'prefer' }, (problem) => new Error(problem.message), (tls) => {
+      kinds.push(tls === null ? 'plain' : 'tls');
+      return kinds.length === 1 ? otherKind() : Promise.resolve('connected');
+    });
+    expect(result).toBe('connected');
+    expect(kinds).toEqual(['tls', 'plain']);
+
+    const refused = Object.assign(new Error('password authentication failed'), { code: '28P01' });
+    let calls = 0;
+    await expect(connectBySslMode({ host: 'localhost', sslmode: 'prefer' }, (problem) => new Error(problem.message), () => {
+      calls++;
+      return Promise.reject(refused);
+    })).rejects.toBe(refused);
+    expect(calls).toBe(1);
+
+    calls = 0;
+    await expect(connectBySslMode({ host: 'localhost', sslmode: 'allow' }, (problem) => new Error(problem.message), () => {
+      calls++;
+      return otherKind();
+    }, () => false)).rejects.toMatchObject({ code: SslErrorCode.notSupported });
+    expect(calls).toBe(1);
+
+    await expect(connectBySslMode({ host: 'localhost', sslmode: 'require', sslrootcert: '/nonexistent/root.crt' }, (problem) => new Error(`problem: ${problem.message}`), () => {
+      throw new Error('must not be attempted');
+    })).rejects.toThrow(/^problem: /);
   });
 
   it('tells what a failed TLS attempt means', () => {

@@ -240,6 +240,38 @@ export function tlsClientSettings(mode: SslMode, host: string, roots: SslRootCer
 }
 
 /**
+ * Runs a connection as `options.sslmode` says (libpq's fallback between kinds): loads the roots
+ * and, when TLS may be tried, the client certificate (a problem with either is thrown through
+ * `problemError`), then calls `attempt` once per kind in `sslAttempts` order. A failed attempt
+ * is followed by one of the other kind only when it met a node of the other kind (its error's
+ * code is `notSupported` or `required`) and `mayRetry` still allows it; any other error is
+ * thrown as is. Shared by the client's and the standby's connections.
+ */
+export async function connectBySslMode<T>(
+  options: ClientSslOptions & { host: string },
+  problemError: (problem: SslProblem) => Error,
+  attempt: (tls: TlsClientSettings | null, roots: SslRootCerts | null) => Promise<T>,
+  mayRetry: () => boolean = () => true,
+): Promise<T> {
+  const mode = options.sslmode ?? DEFAULT_SSL_MODE;
+  const roots = loadSslRootCerts(options);
+  if (isSslProblem(roots)) throw problemError(roots);
+  const attempts = sslAttempts(mode);
+  const clientCertificate = attempts.includes('tls') ? loadSslClientCertificate(options) : null;
+  if (isSslProblem(clientCertificate)) throw problemError(clientCertificate);
+  for (let index = 0; ; index++) {
+    const tls = attempts[index] === 'tls' ? tlsClientSettings(mode, options.host, roots, clientCertificate) : null;
+    try {
+      return await attempt(tls, roots);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      const otherKind = code === SslErrorCode.notSupported || code === SslErrorCode.required;
+      if (!otherKind || index + 1 >= attempts.length || !mayRetry()) throw error;
+    }
+  }
+}
+
+/**
  * Secure contexts kept for reuse: building one (and, without `ca`, loading Node's bundled roots
  * into it) costs milliseconds, more than the rest of a loopback connection. Few distinct root
  * files ever occur in one process; past the bound the oldest is dropped.

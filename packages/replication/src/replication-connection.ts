@@ -11,9 +11,8 @@ import { WebSocket } from 'ws';
 import type { PeerCertificate } from 'node:tls';
 import {
   SCRAM_SHA_256_NAME, ScramClient, ScramError,
-  CLIENT_CERTIFICATE_ERROR_HEADER, CLIENT_CERTIFICATE_REFUSED_STATUS, DEFAULT_SSL_MODE, MAX_REPLICATION_FRAME_BYTES, PROTOCOL_VERSION, REPLICATION_PATH, SSL_REQUIRED_STATUS, SslErrorCode, certificateNames,
-  classifyTlsError, decodeReplicationFrame, describeSslFailure, encodeReplicationMessage, isSslProblem, loadSslClientCertificate, loadSslRootCerts, sslAttempts,
-  tlsClientSettings,
+  CLIENT_CERTIFICATE_ERROR_HEADER, CLIENT_CERTIFICATE_REFUSED_STATUS, DEFAULT_SSL_MODE, MAX_REPLICATION_FRAME_BYTES, PROTOCOL_VERSION, REPLICATION_PATH, SSL_REQUIRED_STATUS, certificateNames,
+  classifyTlsError, connectBySslMode, decodeReplicationFrame, describeSslFailure, encodeReplicationMessage,
   type ClientSslOptions, type ReplicationRequestPayloads, type ReplicationRequestType, type ReplicationResultPayloads, type SslProblem,
   type SslRootCerts, type TlsClientSettings, type WalSenderMessage,
 } from '@walship/protocol';
@@ -71,22 +70,12 @@ export class ReplicationConnection {
    * other kind.
    */
   static async connect(options: ReplicationConnectOptions): Promise<ReplicationConnection> {
-    const mode = options.sslmode ?? DEFAULT_SSL_MODE;
-    const roots = loadSslRootCerts(options);
-    if (isSslProblem(roots)) throw sslError(roots);
-    const attempts = sslAttempts(mode);
-    const clientCertificate = attempts.includes('tls') ? loadSslClientCertificate(options) : null;
-    if (isSslProblem(clientCertificate)) throw sslError(clientCertificate);
-    for (let index = 0; ; index++) {
-      const tls = attempts[index] === 'tls' ? tlsClientSettings(mode, options.host, roots, clientCertificate) : null;
-      try {
-        return await ReplicationConnection.connectAttempt(options, tls, roots);
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        const otherKind = code === SslErrorCode.notSupported || code === SslErrorCode.required;
-        if (!otherKind || index + 1 >= attempts.length || options.signal?.aborted === true) throw error;
-      }
-    }
+    return connectBySslMode(
+      options,
+      sslError,
+      (tls, roots) => ReplicationConnection.connectAttempt(options, tls, roots),
+      () => options.signal?.aborted !== true,
+    );
   }
 
   private static connectAttempt(options: ReplicationConnectOptions, tls: TlsClientSettings | null, roots: SslRootCerts | null): Promise<ReplicationConnection> {
