@@ -230,9 +230,8 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
         secureServer.emit('connection', socket);
       } else {
         // Plain bytes where the client expects a TLS record: it reports that this node has no TLS.
-        const body = 'This node does not accept SSL connections (ssl = off).\n';
         socket.resume();
-        socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        refuseUpgrade(socket, 400, 'Bad Request', 'This node does not accept SSL connections (ssl = off).');
       }
     });
   }
