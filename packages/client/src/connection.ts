@@ -10,11 +10,7 @@
 import WebSocket from 'ws';
 import type { RawData } from 'ws';
 import {
-  CLIENT_CERTIFICATE_ERROR_HEADER,
-  CLIENT_CERTIFICATE_REFUSED_STATUS,
   CLIENT_PATH,
-  certificateNames,
-  classifyTlsError,
   connectBySslMode,
   decodeServerMessage,
   DEFAULT_SSL_MODE,
@@ -23,11 +19,11 @@ import {
   lsnFromWire,
   MAX_FRAME_BYTES,
   PROTOCOL_VERSION,
-  SSL_REQUIRED_STATUS,
+  tlsAttemptFailure,
+  upgradeRefusalFailure,
 } from '@walship/protocol';
 import { SCRAM_SHA_256_NAME, ScramClient, ScramError } from '@walship/protocol';
-import type { AuthOkMessage, ClientMessage, ClientSslOptions, ErrorMessage, ServerMessage, SslProblem, SslRootCerts, TlsClientSettings } from '@walship/protocol';
-import type { PeerCertificate } from 'node:tls';
+import type { AuthOkMessage, ClientMessage, ClientSslOptions, ErrorMessage, ServerMessage, SslFailureReport, SslProblem, SslRootCerts, TlsClientSettings } from '@walship/protocol';
 import { ClientErrorCode, toClientError, WalshipClientError } from './client-error.js';
 import { CLOSE_TIMEOUT_MS, MAX_TIMER_MS } from './constants.js';
 
@@ -128,7 +124,7 @@ export class Connection {
       const host = resolveHost(options.host);
       const urlHost = host.includes(':') ? `[${host}]` : host;
       const mode = options.sslmode ?? DEFAULT_SSL_MODE;
-      const sslFailure = (failure: Parameters<typeof describeSslFailure>[0], reason?: string): WalshipClientError =>
+      const sslFailure = (failure: SslFailureReport['failure'], reason?: string): WalshipClientError =>
         sslError(describeSslFailure(failure, { mode, endpoint: endpoint(options), host: options.host, roots, ...(reason === undefined ? {} : { reason }) }));
       let socket: WebSocket;
       try {
@@ -296,16 +292,14 @@ export class Connection {
       }
 
       socket.on('unexpected-response', (_request, response) => {
-        if (response.statusCode === SSL_REQUIRED_STATUS) fail(sslFailure('ssl_required'));
-        else if (tls !== null && response.statusCode === CLIENT_CERTIFICATE_REFUSED_STATUS && response.headers[CLIENT_CERTIFICATE_ERROR_HEADER] !== undefined) {
-          fail(sslFailure('client_certificate_refused', String(response.headers[CLIENT_CERTIFICATE_ERROR_HEADER])));
-        }
-        else fail(connectFailure(options, `server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
+        const refusal = upgradeRefusalFailure(response, tls !== null);
+        if (refusal === null) fail(connectFailure(options, `server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
+        else fail(sslFailure(refusal.failure, refusal.reason));
       });
       socket.on('error', (error: Error) => {
-        const failure = tls === null ? null : classifyTlsError(error);
+        const failure = tlsAttemptFailure(error, tls !== null);
         if (failure === null) fail(connectFailure(options, describeSocketError(error), error));
-        else fail(sslFailure(failure, failure === 'host_mismatch' ? certificateNames((error as { cert?: PeerCertificate }).cert) : error.message));
+        else fail(sslFailure(failure.failure, failure.reason));
       });
       socket.on('close', () => {
         fail(serverError ?? connectFailure(options, 'server closed the connection unexpectedly'));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   certificateNames, classifyTlsError, connectBySslMode, defaultSslRootCert, SslErrorCode, describeSslFailure, isSslProblem, loadSslRootCerts, parseSslMode, sslAttempts,
-  sslVerifiesChain, tlsClientSettings,
+  sslVerifiesChain, tlsAttemptFailure, tlsClientSettings, upgradeRefusalFailure,
 } from './ssl-mode.js';
 
 /** A CA certificate made once by @walship/server's make-certificates.ts (a fixture: only parsed here). */
@@ -118,6 +118,23 @@ describe('sslmode', () => {
     expect(classifyTlsError(Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }))).toBe('verify_failed');
     expect(classifyTlsError(Object.assign(new Error("Hostname/IP does not match certificate's altnames"), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }))).toBe('host_mismatch');
     expect(classifyTlsError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBeNull();
+  });
+
+  it('reads a refused upgrade and a socket error as the TLS failure they are, or as none', () => {
+    expect(upgradeRefusalFailure({ statusCode: 426, headers: {} }, false)).toEqual({ failure: 'ssl_required' });
+    const refused = { statusCode: 403, headers: { 'x-walship-client-certificate-error': 'certificate has expired' } };
+    expect(upgradeRefusalFailure(refused, true)).toEqual({ failure: 'client_certificate_refused', reason: 'certificate has expired' });
+    expect(upgradeRefusalFailure(refused, false)).toBeNull();
+    expect(upgradeRefusalFailure({ statusCode: 403, headers: {} }, true)).toBeNull();
+    expect(upgradeRefusalFailure({ statusCode: 404, headers: {} }, true)).toBeNull();
+    const selfSigned = Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' });
+    expect(tlsAttemptFailure(selfSigned, true)).toEqual({ failure: 'verify_failed', reason: 'self-signed certificate in certificate chain' });
+    expect(tlsAttemptFailure(selfSigned, false)).toBeNull();
+    const mismatch = Object.assign(new Error("Hostname/IP does not match certificate's altnames"), {
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID', cert: { subjectaltname: 'DNS:node1, IP Address:10.0.0.1' },
+    });
+    expect(tlsAttemptFailure(mismatch, true)).toEqual({ failure: 'host_mismatch', reason: '"node1" (and 1 other name)' });
+    expect(tlsAttemptFailure(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), true)).toBeNull();
   });
 
   it('names the certificate as libpq does, and words each failure with a hint', () => {

@@ -26,6 +26,7 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import { homedir } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -378,4 +379,31 @@ export function certificateNames(cert: PeerCertificate | undefined): string | un
   if (names.length === 0) return undefined;
   const others = names.length - 1;
   return `"${names[0]}"${others === 0 ? '' : ` (and ${others} other name${others === 1 ? '' : 's'})`}`;
+}
+
+/** A failure `describeSslFailure` words, with what it says about it. */
+export interface SslFailureReport {
+  failure: TlsFailure | 'ssl_required' | 'client_certificate_refused';
+  reason?: string;
+}
+
+/**
+ * What a node's answer to a WebSocket upgrade, when it is not the upgrade, says about TLS: the
+ * node requires TLS (SSL_REQUIRED_STATUS), or, on a TLS attempt, refused the client certificate
+ * (CLIENT_CERTIFICATE_REFUSED_STATUS with the header saying why); null for any other answer.
+ */
+export function upgradeRefusalFailure(response: { statusCode?: number; headers: IncomingHttpHeaders }, tls: boolean): SslFailureReport | null {
+  if (response.statusCode === SSL_REQUIRED_STATUS) return { failure: 'ssl_required' };
+  const certificateError = response.headers[CLIENT_CERTIFICATE_ERROR_HEADER];
+  if (tls && response.statusCode === CLIENT_CERTIFICATE_REFUSED_STATUS && certificateError !== undefined) {
+    return { failure: 'client_certificate_refused', reason: String(certificateError) };
+  }
+  return null;
+}
+
+/** A socket error of a TLS attempt as the TLS failure it is (classifyTlsError), with its reason; null otherwise. */
+export function tlsAttemptFailure(error: Error, tls: boolean): SslFailureReport | null {
+  const failure = tls ? classifyTlsError(error) : null;
+  if (failure === null) return null;
+  return { failure, reason: failure === 'host_mismatch' ? certificateNames((error as { cert?: PeerCertificate }).cert) : error.message };
 }

@@ -8,12 +8,11 @@
  * and by `walship basebackup`.
  */
 import { WebSocket } from 'ws';
-import type { PeerCertificate } from 'node:tls';
 import {
   SCRAM_SHA_256_NAME, ScramClient, ScramError,
-  CLIENT_CERTIFICATE_ERROR_HEADER, CLIENT_CERTIFICATE_REFUSED_STATUS, DEFAULT_SSL_MODE, MAX_REPLICATION_FRAME_BYTES, PROTOCOL_VERSION, REPLICATION_PATH, SSL_REQUIRED_STATUS, certificateNames,
-  classifyTlsError, connectBySslMode, decodeReplicationFrame, describeSslFailure, encodeReplicationMessage,
-  type ClientSslOptions, type ReplicationRequestPayloads, type ReplicationRequestType, type ReplicationResultPayloads, type SslProblem,
+  DEFAULT_SSL_MODE, MAX_REPLICATION_FRAME_BYTES, PROTOCOL_VERSION, REPLICATION_PATH,
+  connectBySslMode, decodeReplicationFrame, describeSslFailure, encodeReplicationMessage, tlsAttemptFailure, upgradeRefusalFailure,
+  type ClientSslOptions, type ReplicationRequestPayloads, type ReplicationRequestType, type ReplicationResultPayloads, type SslFailureReport, type SslProblem,
   type SslRootCerts, type TlsClientSettings, type WalSenderMessage,
 } from '@walship/protocol';
 import { ErrorCode, WalshipError } from '@walship/engine';
@@ -89,7 +88,7 @@ export class ReplicationConnection {
         ...((tls ?? {}) as object),
       });
       const connection = new ReplicationConnection(socket, options);
-      const sslFailure = (failure: Parameters<typeof describeSslFailure>[0], reason?: string): WalshipError =>
+      const sslFailure = (failure: SslFailureReport['failure'], reason?: string): WalshipError =>
         sslError(describeSslFailure(failure, { mode: options.sslmode ?? DEFAULT_SSL_MODE, endpoint: connection.where(), host: options.host, roots, ...(reason === undefined ? {} : { reason }) }));
       const onAbort = (): void => {
         clearTimeout(timer);
@@ -113,17 +112,15 @@ export class ReplicationConnection {
       options.signal?.addEventListener('abort', onAbort, { once: true });
       socket.once('unexpected-response', (_request, response) => {
         socket.terminate();
-        const certificateError = response.headers[CLIENT_CERTIFICATE_ERROR_HEADER];
-        fail(response.statusCode === SSL_REQUIRED_STATUS
-          ? sslFailure('ssl_required')
-          : tls !== null && response.statusCode === CLIENT_CERTIFICATE_REFUSED_STATUS && certificateError !== undefined
-            ? sslFailure('client_certificate_refused', String(certificateError))
-            : new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
+        const refusal = upgradeRefusalFailure(response, tls !== null);
+        fail(refusal !== null
+          ? sslFailure(refusal.failure, refusal.reason)
+          : new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: server answered HTTP ${response.statusCode} instead of a WebSocket upgrade`));
       });
       socket.once('error', (error) => {
-        const failure = tls === null ? null : classifyTlsError(error);
+        const failure = tlsAttemptFailure(error, tls !== null);
         if (failure !== null) {
-          fail(sslFailure(failure, failure === 'host_mismatch' ? certificateNames((error as { cert?: PeerCertificate }).cert) : error.message));
+          fail(sslFailure(failure.failure, failure.reason));
           return;
         }
         fail(new WalshipError(ErrorCode.cannotConnectNow, `could not connect to the primary server at ${connection.where()}: ${error.message}`, {
