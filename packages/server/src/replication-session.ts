@@ -13,7 +13,7 @@ import {
   type ReplicationRequest, type ReplicationResultPayloads, type ReplicationResultType, type WalReceiverMessage,
 } from '@walship/protocol';
 import { AuthThrottle } from './auth/auth-throttle.js';
-import { ClientAuthentication, type AuthSettings, type AuthStep } from './auth/client-authentication.js';
+import { ClientAuthentication, isAuthMessage, type AuthSettings, type AuthStep } from './auth/client-authentication.js';
 
 /** How long a replication peer may take to authenticate (authentication_timeout). */
 const AUTHENTICATION_TIMEOUT_MS = 60_000;
@@ -211,7 +211,7 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
       if (authentication === null && !throttled) {
         if (message.type === 'startup') onStartup(message);
         else fatal(ErrorCode.protocolViolation, `expected a startup message, got "${message.type}"`);
-      } else if (authentication !== null && (message.type === 'password' || message.type === 'saslInitialResponse' || message.type === 'saslResponse')) {
+      } else if (authentication !== null && isAuthMessage(message)) {
         onAuthStep(authentication.onMessage(message));
       } else {
         fatal(ErrorCode.protocolViolation, `unexpected "${message.type}" message during authentication`);
@@ -222,7 +222,7 @@ export function startReplicationSession(socket: WebSocket, peer: { address: stri
       fatal(ErrorCode.protocolViolation, `unexpected "${message.type}" message while a command is running`);
       return;
     }
-    if (message.type === 'startup' || message.type === 'password' || message.type === 'saslInitialResponse' || message.type === 'saslResponse' || message.type === 'standbyStatusUpdate' || message.type === 'copyDone') {
+    if (message.type === 'startup' || isAuthMessage(message) || message.type === 'standbyStatusUpdate' || message.type === 'copyDone') {
       fatal(ErrorCode.protocolViolation, `unexpected "${message.type}" message outside of streaming`);
       return;
     }

@@ -42,7 +42,7 @@ import {
 import type { AnyResultMessage, ClientMessage, ClientRequest, ErrorMessage, ServerMessage, StartupMessage } from '@walship/protocol';
 import type { Backend, ServerState } from './backend.js';
 import { AuthThrottle } from './auth/auth-throttle.js';
-import { ClientAuthentication, type AuthSettings, type AuthStep } from './auth/client-authentication.js';
+import { ClientAuthentication, isAuthMessage, type AuthSettings, type AuthStep } from './auth/client-authentication.js';
 import { permissionDenied, requiredRight, type Right } from './auth/rights.js';
 import { lookupSetting, settingDefinition } from './settings/index.js';
 
@@ -257,7 +257,7 @@ export class ClientSession {
         this.onStartup(message);
         return;
       case 'exchange':
-        if (message.type !== 'password' && message.type !== 'saslInitialResponse' && message.type !== 'saslResponse') {
+        if (!isAuthMessage(message)) {
           this.protocolViolation(`unexpected "${message.type}" message during authentication`);
           return;
         }
@@ -268,7 +268,7 @@ export class ClientSession {
         this.protocolViolation(`unexpected "${message.type}" message during authentication`);
         return;
       case 'ready':
-        if (message.type === 'startup' || message.type === 'password' || message.type === 'saslInitialResponse' || message.type === 'saslResponse') {
+        if (message.type === 'startup' || isAuthMessage(message)) {
           this.protocolViolation(`unexpected "${message.type}" message after authentication`);
           return;
         }

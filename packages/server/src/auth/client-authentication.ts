@@ -52,6 +52,11 @@ export type ConnectionKind = 'client' | 'replication';
 
 export type AuthMessage = PasswordMessage | SaslInitialResponseMessage | SaslResponseMessage;
 
+/** Whether a peer's message belongs to the authentication exchange (client and replication connections alike). */
+export function isAuthMessage(message: { type: string }): message is AuthMessage {
+  return message.type === 'password' || message.type === 'saslInitialResponse' || message.type === 'saslResponse';
+}
+
 export type AuthStep =
   | { step: 'send'; message: AuthRequestMessage | SaslContinueMessage }
   | { step: 'ok'; user: string; rights: readonly Right[]; method: 'trust' | 'password' | 'scram-sha-256'; final?: SaslFinalMessage }
