@@ -5,7 +5,7 @@
  * backend makes the postmaster reinitialize.
  */
 import {
-  AssertionFailure, DEFAULT_TABLE, DB_STATE_NAMES, ErrorCode, WalshipError, formatLsn, parseLsn,
+  AssertionFailure, DEFAULT_TABLE, DB_STATE_NAMES, ErrorCode, WalshipError, formatLsn,
   type CommitWaitOptions, type Entry, type Lsn, type RangeOptions, type RangeResult, type TxnRequest, type TxnResult,
 } from '@walship/engine';
 import type { WaitLsnMode, WaitLsnStatus } from '@walship/protocol';
@@ -241,10 +241,7 @@ export class NodeBackend implements Backend {
   private syncRepView(): { syncRep: ReturnType<SyncRep['released']> | null; syncReleasedLsn: string | null } {
     const syncRep = this.postmaster.syncRep;
     if (syncRep === null || syncRep.rule === null) return { syncRep: null, syncReleasedLsn: null };
-    const released = syncRep.released();
-    const flush = parseLsn(released.releasedFlushLsn) ?? 0;
-    const apply = parseLsn(released.releasedApplyLsn) ?? 0;
-    return { syncRep: released, syncReleasedLsn: formatLsn(Math.max(flush, apply) as Lsn) };
+    return { syncRep: syncRep.released(), syncReleasedLsn: formatLsn(syncRep.releasedCommitLsn()) };
   }
 
   /**

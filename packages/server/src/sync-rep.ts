@@ -187,6 +187,12 @@ export class SyncRep {
     };
   }
 
+  /** The highest of the released flush and apply positions: what commits at `on` and `remote_apply` were released at. */
+  releasedCommitLsn(): Lsn {
+    const positions = this.queues.confirmedPositions;
+    return Math.max(positions.flush, positions.apply) as Lsn;
+  }
+
   /** The instance ends: every waiting commit's wait is cancelled (its session is told). */
   close(): void {
     if (this.closed) return;
