@@ -5,11 +5,11 @@
  * `monitor.log`, one JSON object a line for each of the monitor's decisions, which `cluster
  * history` and people read.
  */
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { processIsAlive } from '@walship/server/pidfile';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { MONITOR_LOG_FILE_NAME, MONITOR_PID_FILE_NAME } from './constants.js';
+import { claimPidFile, readLivePidFile, removePidFile, stopPidFileProcess } from './pid-file.js';
 
 /** How long a stopping monitor may take: it finishes a failover in progress first. */
 const MONITOR_STOP_TIMEOUT_MS = 60_000;
@@ -34,14 +34,7 @@ export function monitorLogPath(dataRoot: string): string {
 
 /** The pid file, when its supervisor is alive; null when no monitor runs (a stale file is ignored). */
 export function runningMonitor(dataRoot: string): MonitorPidFile | null {
-  let parsed: MonitorPidFile;
-  try {
-    parsed = JSON.parse(readFileSync(monitorPidPath(dataRoot), 'utf8')) as MonitorPidFile;
-  } catch {
-    return null;
-  }
-  if (!Number.isSafeInteger(parsed.pid) || !processIsAlive(parsed.pid)) return null;
-  return parsed;
+  return readLivePidFile<MonitorPidFile>(monitorPidPath(dataRoot));
 }
 
 /**
@@ -50,27 +43,7 @@ export function runningMonitor(dataRoot: string): MonitorPidFile | null {
  */
 export function claimMonitorPidFile(dataRoot: string, record: MonitorPidFile): boolean {
   mkdirSync(dataRoot, { recursive: true });
-  const path = monitorPidPath(dataRoot);
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      try {
-        writeSync(fd, JSON.stringify(record));
-      } finally {
-        closeSync(fd);
-      }
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = runningMonitor(dataRoot);
-    if (holder !== null && holder.pid !== record.pid) return false;
-    try {
-      unlinkSync(path);
-    } catch {
-      // Another claimant removed it first; try again.
-    }
-  }
+  return claimPidFile(monitorPidPath(dataRoot), record);
 }
 
 /** Rewrites the pid file (a new worker pid); only its owner calls it. */
@@ -87,15 +60,7 @@ export function updateMonitorPidFile(dataRoot: string, record: MonitorPidFile): 
 }
 
 export function removeMonitorPidFile(dataRoot: string, pid: number): void {
-  const path = monitorPidPath(dataRoot);
-  if (!existsSync(path)) return;
-  try {
-    const current = JSON.parse(readFileSync(path, 'utf8')) as MonitorPidFile;
-    if (current.pid !== pid) return;
-  } catch {
-    // Unreadable: it is nobody's.
-  }
-  unlinkSync(path);
+  removePidFile(monitorPidPath(dataRoot), pid);
 }
 
 /** One line of monitor.log. */
@@ -118,19 +83,8 @@ export function appendMonitorLog(dataRoot: string, entry: { readonly event: stri
 export async function stopRunningMonitor(dataRoot: string, timeoutMs: number = MONITOR_STOP_TIMEOUT_MS): Promise<number | null> {
   const running = runningMonitor(dataRoot);
   if (running === null) return null;
-  try {
-    process.kill(running.pid, 'SIGTERM');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-  const deadline = Date.now() + timeoutMs;
-  while (processIsAlive(running.pid) || (running.workerPid !== null && processIsAlive(running.workerPid))) {
-    if (Date.now() > deadline) {
-      throw new ClusterError(ClusterErrorCode.timeout, `the failover monitor (pid ${running.pid}) did not stop within ${timeoutMs / 1000} s`, {
-        hint: `See "${monitorLogPath(dataRoot)}"; stop it with kill ${running.pid}.`,
-      });
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await stopPidFileProcess(running.pid, running.workerPid, timeoutMs, () => new ClusterError(ClusterErrorCode.timeout, `the failover monitor (pid ${running.pid}) did not stop within ${timeoutMs / 1000} s`, {
+    hint: `See "${monitorLogPath(dataRoot)}"; stop it with kill ${running.pid}.`,
+  }));
   return running.pid;
 }

@@ -4,11 +4,11 @@
  * process every PROXY_POLL_MS; and `proxy.pid`, the proxy process. The control file outlives
  * the proxy, so a restarted proxy keeps a partition in force.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { processIsAlive } from '@walship/server/pidfile';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { PROXY_CONTROL_FILE_NAME, PROXY_PID_FILE_NAME } from './constants.js';
+import { claimPidFile, readLivePidFile, removePidFile, stopPidFileProcess } from './pid-file.js';
 
 /** Longest latency a link may be given: beyond, the members' own timeouts take it for a cut. */
 export const PROXY_LATENCY_MAX_MS = 60_000;
@@ -112,65 +112,24 @@ export interface ProxyPidFile {
 
 /** The proxy's pid file when its process is alive; null otherwise. */
 export function runningProxy(dataRoot: string): ProxyPidFile | null {
-  try {
-    const parsed = JSON.parse(readFileSync(proxyPidPath(dataRoot), 'utf8')) as ProxyPidFile;
-    return Number.isSafeInteger(parsed.pid) && processIsAlive(parsed.pid) ? parsed : null;
-  } catch {
-    return null;
-  }
+  return readLivePidFile<ProxyPidFile>(proxyPidPath(dataRoot));
 }
 
 /** Claims the pid file; false when a live proxy holds it. */
 export function claimProxyPidFile(dataRoot: string, record: ProxyPidFile): boolean {
   mkdirSync(dataRoot, { recursive: true });
-  const path = proxyPidPath(dataRoot);
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      try {
-        writeSync(fd, JSON.stringify(record));
-      } finally {
-        closeSync(fd);
-      }
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = runningProxy(dataRoot);
-    if (holder !== null && holder.pid !== record.pid) return false;
-    try {
-      unlinkSync(path);
-    } catch {
-      // Another claimant removed it first.
-    }
-  }
+  return claimPidFile(proxyPidPath(dataRoot), record);
 }
 
 export function removeProxyPidFile(dataRoot: string, pid: number): void {
-  try {
-    const current = JSON.parse(readFileSync(proxyPidPath(dataRoot), 'utf8')) as ProxyPidFile;
-    if (current.pid === pid) unlinkSync(proxyPidPath(dataRoot));
-  } catch {
-    // Gone already.
-  }
+  removePidFile(proxyPidPath(dataRoot), pid);
 }
 
 /** Stops the proxy if one runs (SIGTERM) and waits until it is gone; its pid, or null. */
 export async function stopRunningProxy(dataRoot: string, timeoutMs: number = PROXY_STOP_TIMEOUT_MS): Promise<number | null> {
   const running = runningProxy(dataRoot);
   if (running === null) return null;
-  try {
-    process.kill(running.pid, 'SIGTERM');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-  const deadline = Date.now() + timeoutMs;
-  while (processIsAlive(running.pid)) {
-    if (Date.now() > deadline) {
-      throw new ClusterError(ClusterErrorCode.timeout, `the partition proxy (pid ${running.pid}) did not stop within ${timeoutMs / 1000} s`, { hint: `Stop it with kill ${running.pid}.` });
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await stopPidFileProcess(running.pid, null, timeoutMs, () => new ClusterError(ClusterErrorCode.timeout, `the partition proxy (pid ${running.pid}) did not stop within ${timeoutMs / 1000} s`, { hint: `Stop it with kill ${running.pid}.` }));
   return running.pid;
 }
 
