@@ -81,8 +81,30 @@ function withPassword(io: CliIo, password: string | undefined, user?: string): C
   return { ...io, env: { ...io.env, WALSHIP_PASSWORD: password, ...(user === undefined ? {} : { WALSHIP_USER: user }) } };
 }
 
+type NodeClient = Awaited<ReturnType<typeof connectClient>>;
+
+/**
+ * A session with a node for a probe or a lease grant, with the environment's credentials; null
+ * when it cannot be opened. A prompt would hang a probe: only a password from the environment
+ * is used here.
+ */
+async function connectProbe(io: CliIo, address: string, applicationName: string, timeoutMs: number): Promise<NodeClient | null> {
+  const node = parseNodeAddress(address);
+  const credentials = resolveCredentials(io, node);
+  try {
+    return await connectClient({
+      host: node.host, port: node.port, applicationName, timeoutMs,
+      ...sslOptions(io),
+      ...(credentials.user === undefined ? {} : { user: credentials.user }),
+      ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),
+    });
+  } catch {
+    return null;
+  }
+}
+
 /** A lease grant on an open session: refused with the node's message, or not answered (null). */
-async function grantOn(client: Awaited<ReturnType<typeof connectClient>>, grant: LeaseGrantRequest, timeoutMs: number): Promise<LeaseGrantOutcome> {
+async function grantOn(client: NodeClient, grant: LeaseGrantRequest, timeoutMs: number): Promise<LeaseGrantOutcome> {
   try {
     const { expiresInMs } = await client.grantLease({ ...grant }, { timeoutMs });
     return { granted: true, expiresInMs };
@@ -189,19 +211,8 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
     },
 
     async openSession({ address, timeoutMs }): Promise<NodeSession | null> {
-      const node = parseNodeAddress(address);
-      const credentials = resolveCredentials(io, node);
-      let client: Awaited<ReturnType<typeof connectClient>>;
-      try {
-        client = await connectClient({
-          host: node.host, port: node.port, applicationName: 'walship cluster monitor', timeoutMs,
-          ...sslOptions(io),
-          ...(credentials.user === undefined ? {} : { user: credentials.user }),
-          ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),
-        });
-      } catch {
-        return null;
-      }
+      const client = await connectProbe(io, address, 'walship cluster monitor', timeoutMs);
+      if (client === null) return null;
       return {
         status: async (callTimeoutMs) => {
           try {
@@ -216,39 +227,16 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
     },
 
     async grantLease({ address, grant, timeoutMs }): Promise<LeaseGrantOutcome> {
-      const node = parseNodeAddress(address);
-      const credentials = resolveCredentials(io, node);
-      let client: Awaited<ReturnType<typeof connectClient>>;
-      try {
-        client = await connectClient({
-          host: node.host, port: node.port, applicationName: 'walship cluster', timeoutMs,
-          ...sslOptions(io),
-          ...(credentials.user === undefined ? {} : { user: credentials.user }),
-          ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),
-        });
-      } catch {
-        return { granted: false, refused: null };
-      }
+      const client = await connectProbe(io, address, 'walship cluster', timeoutMs);
+      if (client === null) return { granted: false, refused: null };
       const outcome = await grantOn(client, grant, timeoutMs);
       void client.close().catch(() => undefined);
       return outcome;
     },
 
     async status({ address, timeoutMs }): Promise<NodeStatusView | null> {
-      const node = parseNodeAddress(address);
-      const credentials = resolveCredentials(io, node);
-      let client;
-      try {
-        client = await connectClient({
-          host: node.host, port: node.port, applicationName: 'walship cluster', timeoutMs,
-          ...sslOptions(io),
-          ...(credentials.user === undefined ? {} : { user: credentials.user }),
-          // A prompt would hang a probe: only a password from the environment is used here.
-          ...(typeof credentials.password === 'string' ? { password: credentials.password } : {}),
-        });
-      } catch {
-        return null;
-      }
+      const client = await connectProbe(io, address, 'walship cluster', timeoutMs);
+      if (client === null) return null;
       try {
         const status = (await client.status({ timeoutMs })) as unknown as NodeStatusView;
         await client.close().catch(() => undefined);
