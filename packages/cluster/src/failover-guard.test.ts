@@ -1,13 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseClusterConfig } from './config.js';
 import type { ClusterContext } from './context.js';
 import { clusterFailover } from './failover.js';
 import { oldPrimaryTreatment, staleFailoverReason } from './failover-guard.js';
 import type { NodeControl } from './node-control.js';
 import { initialClusterState, stateFilePath, withNewPrimary, writeClusterState, type ClusterState } from './state.js';
+import { running, tempDataRoot } from './test-support.js';
 
 const CONFIG = `
 name: guard
@@ -21,18 +21,9 @@ nodes:
 `;
 
 let dataRoot: string;
-beforeEach(() => {
-  dataRoot = mkdtempSync(join(tmpdir(), 'walship-guard-'));
-});
-afterEach(() => {
-  rmSync(dataRoot, { recursive: true, force: true });
-});
+tempDataRoot('walship-guard-', (path) => (dataRoot = path));
 
 const config = () => parseClusterConfig(CONFIG, '/configs/guard.yaml', { dataRoot });
-
-function running(state: ClusterState): ClusterState {
-  return { ...state, members: Object.fromEntries(Object.keys(state.members).map((name) => [name, { role: name === state.primary ? 'primary' : 'standby', timeline: 1, fence: null }])) };
-}
 
 describe('staleFailoverReason', () => {
   const state = { ...running(initialClusterState(config())), generation: 7 };

@@ -1,13 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseClusterConfig } from './config.js';
 import type { ClusterContext } from './context.js';
 import { acquireClusterLock } from './lock.js';
 import { memberAction } from './member-actions.js';
 import type { NodeControl, NodeStatusView } from './node-control.js';
 import { initialClusterState, writeClusterState } from './state.js';
+import { tempDataRoot } from './test-support.js';
 
 const CONFIG = `
 name: restarting
@@ -19,12 +19,7 @@ nodes:
 `;
 
 let dataRoot: string;
-beforeEach(() => {
-  dataRoot = mkdtempSync(join(tmpdir(), 'walship-restart-'));
-});
-afterEach(() => {
-  rmSync(dataRoot, { recursive: true, force: true });
-});
+tempDataRoot('walship-restart-', (path) => (dataRoot = path));
 
 describe("memberAction start for the monitor's restarts (settle: false)", () => {
   // Stand-in nodes: s1 "starts" by writing a postmaster.pid naming this test process, and never

@@ -1,7 +1,6 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DbState, writeControlFile } from '@walship/engine/control-file';
 import type { Lsn } from '@walship/engine/lsn';
 import { findMember, parseClusterConfig } from './config.js';
@@ -9,6 +8,7 @@ import type { ClusterContext } from './context.js';
 import { rejoinMember } from './member-ops.js';
 import type { NodeControl, NodeStatusView } from './node-control.js';
 import { initialClusterState, readClusterState, withNewPrimary, writeClusterState } from './state.js';
+import { tempDataRoot } from './test-support.js';
 
 const CONFIG = `
 name: rejoining
@@ -20,12 +20,7 @@ nodes:
 `;
 
 let dataRoot: string;
-beforeEach(() => {
-  dataRoot = mkdtempSync(join(tmpdir(), 'walship-rejoin-'));
-});
-afterEach(() => {
-  rmSync(dataRoot, { recursive: true, force: true });
-});
+tempDataRoot('walship-rejoin-', (path) => (dataRoot = path));
 
 describe('rejoinMember', () => {
   it('fences an old primary that crashed again when its rewind fails', async () => {

@@ -1,7 +1,6 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterError } from './cluster-error.js';
 import { parseClusterConfig } from './config.js';
 import { appendHistory, historyFilePath, readHistory, type HistoryEvent } from './history.js';
@@ -20,6 +19,7 @@ import {
 } from './state.js';
 import { synchronousStandbyNamesFor } from './synchronous-names.js';
 import { observePrimary, type MemberProbe } from './members.js';
+import { CASCADE_NODES, running, tempDataRoot } from './test-support.js';
 import { formatDurationMs, formatSizeBytes, parseDurationMs, parseSizeBytes } from './units.js';
 
 let dataRoot: string;
@@ -27,27 +27,11 @@ let dataRoot: string;
 const CASCADE = `
 name: cascade
 base_port: 6000
-data_root: /unused
-synchronous_standby_names: FIRST 1 (s1)
-nodes:
-  - {name: n1, port_offset: 0}
-  - {name: s1, port_offset: 1}
-  - {name: s2, port_offset: 2}
-  - {name: c1, port_offset: 3, upstream: s2}
-`;
+data_root: /unused${CASCADE_NODES}`;
 
 const config = (text = CASCADE) => parseClusterConfig(text, '/configs/c.yaml', { dataRoot });
 
-function running(state: ClusterState): ClusterState {
-  return { ...state, members: Object.fromEntries(Object.entries(state.members).map(([name]) => [name, { role: name === state.primary ? 'primary' : 'standby', timeline: 1, fence: null }])) };
-}
-
-beforeEach(() => {
-  dataRoot = mkdtempSync(join(tmpdir(), 'walship-state-'));
-});
-afterEach(() => {
-  rmSync(dataRoot, { recursive: true, force: true });
-});
+tempDataRoot('walship-state-', (path) => (dataRoot = path));
 
 describe('the state file', () => {
   it('is absent before anything was created, then written atomically and read back', () => {

@@ -1,20 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseClusterConfig } from './config.js';
 import { initialClusterState, withMember, type ClusterState } from './state.js';
+import { CASCADE_NODES } from './test-support.js';
 import { initialSynchronousModeCore, relaxedSynchronousNames, synchronousCandidates, synchronousModeStep, type SynchronousModeCore } from './synchronous-mode.js';
 
 const CONFIG = parseClusterConfig(
   `
 name: t
 base_port: 6000
-data_root: /unused
-synchronous_standby_names: FIRST 1 (s1)
-nodes:
-  - {name: n1, port_offset: 0}
-  - {name: s1, port_offset: 1}
-  - {name: s2, port_offset: 2}
-  - {name: c1, port_offset: 3, upstream: s2}
-`,
+data_root: /unused${CASCADE_NODES}`,
   '/configs/t.yaml',
 );
 

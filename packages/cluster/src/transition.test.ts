@@ -1,7 +1,6 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parseClusterConfig } from './config.js';
 import type { ClusterContext } from './context.js';
 import { clusterFailover } from './failover.js';
@@ -11,6 +10,7 @@ import { initialClusterState, readClusterState, stateFilePath, withNewPrimary, w
 import { abandonTransition, completeTransition, judgeTransition, leaseWithheldReason } from './transition.js';
 import { formatMembersTable } from './members.js';
 import { settleTransition } from './transition-settle.js';
+import { running, tempDataRoot } from './test-support.js';
 
 const CONFIG = `
 name: transition
@@ -24,18 +24,9 @@ nodes:
 `;
 
 let dataRoot: string;
-beforeEach(() => {
-  dataRoot = mkdtempSync(join(tmpdir(), 'walship-transition-'));
-});
-afterEach(() => {
-  rmSync(dataRoot, { recursive: true, force: true });
-});
+tempDataRoot('walship-transition-', (path) => (dataRoot = path));
 
 const config = () => parseClusterConfig(CONFIG, '/configs/transition.yaml', { dataRoot });
-
-function running(state: ClusterState): ClusterState {
-  return { ...state, members: Object.fromEntries(Object.keys(state.members).map((name) => [name, { role: name === state.primary ? 'primary' : 'standby', timeline: 1, fence: null }])) };
-}
 
 const fence = { at: '2026-01-01T00:00:00.000Z', reason: 'failover to s1', timeline: 1, newPrimary: 's1' };
 const transition: PrimaryTransition = { kind: 'failover', from: 'n1', to: 's1', fromTimeline: 1, startedAt: '2026-01-01T00:00:00.000Z', fence };
