@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readPidFile, waitForPidFileReady } from './common.mjs';
 import { PgSession } from './pg-wire.mjs';
-import { alive, killTree, onCleanup, spawnGroup, waitGone } from './processes.mjs';
+import { alive, spawnGroup } from './processes.mjs';
+import { ServerProcess } from './server-process.mjs';
 
 export const DEFAULT_PG_BIN = '/usr/lib/postgresql/15/bin';
 
@@ -69,20 +70,14 @@ export function runPg(bin, program, args, { timeoutMs = 600_000 } = {}) {
 /** A string as a postgresql.conf value. */
 const confValue = (value) => `'${String(value).replaceAll("'", "''")}'`;
 
-export class PgServer {
+export class PgServer extends ServerProcess {
   /**
    * @param {{ bin: string, dir: string, port: number, socketDir: string, logFile: string, name: string }} options
    */
   constructor({ bin, dir, port, socketDir, logFile, name }) {
+    super({ dir, port, name, logFile });
     this.bin = bin;
-    this.dir = dir;
-    this.port = port;
     this.socketDir = socketDir;
-    this.logFile = logFile;
-    this.name = name;
-    this.lastPid = null;
-    // Whatever happens, the server is stopped at the end: immediate shutdown, then SIGKILL.
-    onCleanup(() => this.forceStop());
   }
 
   get socketPath() {
@@ -137,28 +132,8 @@ export class PgServer {
     runPg(this.bin, 'pg_ctl', ['stop', '-D', this.dir, '-m', mode, '-w', '-t', '120', '-s']);
   }
 
-  get pid() {
-    return readPidFile(this.dir)?.pid ?? this.lastPid;
-  }
-
-  /** SIGKILL to the postmaster and every process under it at once, as a machine losing power would. */
-  async kill9() {
-    const pid = this.pid;
-    killTree(pid, 'SIGKILL');
-    await waitGone(pid);
-  }
-
-  /** At cleanup: an immediate shutdown if it runs, then SIGKILL to whatever is left. */
-  forceStop() {
-    const file = readPidFile(this.dir);
-    const pid = file?.pid ?? this.lastPid;
-    if (pid === null || !alive(pid)) return;
-    try {
-      runPg(this.bin, 'pg_ctl', ['stop', '-D', this.dir, '-m', 'immediate', '-w', '-t', '20', '-s'], { timeoutMs: 30_000 });
-    } catch {
-      // Killed below.
-    }
-    if (alive(pid)) killTree(pid, 'SIGKILL');
+  stopImmediate() {
+    runPg(this.bin, 'pg_ctl', ['stop', '-D', this.dir, '-m', 'immediate', '-w', '-t', '20', '-s'], { timeoutMs: 30_000 });
   }
 
   /** A session over the server's socket directory (control queries). */
@@ -178,14 +153,6 @@ export class PgServer {
       return await session.query(text);
     } finally {
       await session.close();
-    }
-  }
-
-  logText() {
-    try {
-      return fs.readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '';
     }
   }
 
