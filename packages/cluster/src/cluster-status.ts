@@ -4,7 +4,7 @@
  * that a failover after the primary dies knows its last position and its synchronous standbys.
  */
 import type { ClusterContext } from './context.js';
-import { acquireClusterLock } from './lock.js';
+import { withClusterLockIfFree } from './lock.js';
 import { recordObservation } from './member-ops.js';
 import { memberRows, probeMembers, type MemberRow } from './members.js';
 import { initialClusterState, readClusterStateFor, type ClusterState } from './state.js';
@@ -21,14 +21,7 @@ export async function clusterStatus(ctx: ClusterContext): Promise<StatusResult> 
   let state = existing ?? initialClusterState(ctx.config);
   const probes = await probeMembers(ctx.control, ctx.config);
   if (existing !== null) {
-    const lock = await acquireClusterLock(ctx.config.dataRoot, 'walship cluster status', 0, false).catch(() => null);
-    if (lock !== null) {
-      try {
-        state = await recordObservation(ctx, readClusterStateFor(ctx.config) ?? state, probes);
-      } finally {
-        lock.release();
-      }
-    }
+    state = (await withClusterLockIfFree(ctx.config.dataRoot, 'walship cluster status', false, false, () => recordObservation(ctx, readClusterStateFor(ctx.config) ?? state, probes))) ?? state;
   }
   return { state, created: existing !== null, rows: memberRows(ctx.config, state, probes) };
 }

@@ -126,3 +126,18 @@ export async function acquireClusterLock(dataRoot: string, command: string, wait
     await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
   }
 }
+
+/**
+ * Runs `body` under the lock when it can be had at once; null, without running it, when anyone
+ * holds it (or it cannot be taken). For steps that may be skipped and done on a later turn:
+ * recording an observation, the monitor's settling and its synchronous-mode changes.
+ */
+export async function withClusterLockIfFree<T>(dataRoot: string, command: string, changes: boolean, changesPrimary: boolean, body: () => Promise<T>): Promise<T | null> {
+  const lock = await acquireClusterLock(dataRoot, command, 0, changes, changesPrimary).catch(() => null);
+  if (lock === null) return null;
+  try {
+    return await body();
+  } finally {
+    lock.release();
+  }
+}

@@ -19,7 +19,7 @@ import { ClusterErrorCode } from './cluster-error.js';
 import type { ClusterContext } from './context.js';
 import { clusterFailover } from './failover.js';
 import { leaseGrant, monotonicClockUs } from './lease.js';
-import { acquireClusterLock, clusterLockOwner } from './lock.js';
+import { clusterLockOwner, withClusterLockIfFree } from './lock.js';
 import { recordObservation } from './member-ops.js';
 import { monitorAddress, findMember } from './config.js';
 import { errorBackoffMs, initialMonitorCore, monitorStep, type MonitorCore, type MonitorPolicy } from './monitor-core.js';
@@ -234,18 +234,14 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
     if (status === null) return;
     const syncStates = JSON.stringify((status.replication ?? []).map((row) => [row.applicationName, row.syncState]));
     if (syncStates === observedSyncStates && performance.now() - observedAtMs < OBSERVATION_REFRESH_MS) return;
-    const lock = await acquireClusterLock(config.dataRoot, 'walship cluster monitor (observation)', 0, false).catch(() => null);
-    if (lock === null) return;
-    try {
+    await withClusterLockIfFree(config.dataRoot, 'walship cluster monitor (observation)', false, false, async () => {
       const fresh = readClusterStateFor(config);
       if (fresh === null || fresh.primary !== state.primary) return;
       const member = findMember(config, fresh.primary);
       await recordObservation(ctx, fresh, [{ member, pid: null, dataDirectoryExists: true, status }]);
       observedAtMs = performance.now();
       observedSyncStates = syncStates;
-    } finally {
-      lock.release();
-    }
+    });
   };
 
   /** The last outcome of settling an interrupted transition (logged once per change). */
@@ -256,9 +252,7 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
    * anything else; while it stays pending, no check is counted and no lease granted.
    */
   const settle = async (): Promise<void> => {
-    const lock = await acquireClusterLock(config.dataRoot, 'walship cluster monitor (settling a transition)', 0, true, true).catch(() => null);
-    if (lock === null) return;
-    try {
+    await withClusterLockIfFree(config.dataRoot, 'walship cluster monitor (settling a transition)', true, true, async () => {
       const fresh = readClusterStateFor(config);
       if (fresh === null || fresh.transition === null || fresh.transition === undefined) return;
       const settled = await settleTransition(ctx, fresh, 'monitor');
@@ -267,9 +261,7 @@ export async function runMonitor(ctx: ClusterContext, options: MonitorOptions): 
         log({ event: settled.outcome === 'pending' ? 'transition_pending' : 'transition_settled', outcome: settled.outcome, transition: fresh.transition, why: settled.why, warnings: settled.warnings, primary: settled.state.primary });
       }
       transitionNote = settled.outcome === 'pending' ? note : null;
-    } finally {
-      lock.release();
-    }
+    });
   };
 
   /** One turn of the loop: read the state, check, renew, observe, fail over if the core says so. */

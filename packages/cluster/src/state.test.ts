@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ClusterError } from './cluster-error.js';
 import { parseClusterConfig } from './config.js';
 import { appendHistory, historyFilePath, readHistory, type HistoryEvent } from './history.js';
-import { acquireClusterLock } from './lock.js';
+import { acquireClusterLock, withClusterLockIfFree } from './lock.js';
 import {
   effectiveUpstream,
   initialClusterState,
@@ -166,6 +166,18 @@ describe('the lock', () => {
     const taken = await acquireClusterLock(dataRoot, 'fourth', 100);
     expect(JSON.parse(readFileSync(join(dataRoot, 'cluster.lock'), 'utf8')).command).toBe('fourth');
     taken.release();
+  });
+
+  it('runs a skippable step only when the lock is free at once, and releases it after', async () => {
+    const lock = await acquireClusterLock(dataRoot, 'first');
+    let ran = false;
+    expect(await withClusterLockIfFree(dataRoot, 'observer', false, false, async () => (ran = true))).toBeNull();
+    expect(ran).toBe(false);
+    lock.release();
+    expect(await withClusterLockIfFree(dataRoot, 'observer', false, false, async () => 'done')).toBe('done');
+    expect(existsSync(join(dataRoot, 'cluster.lock'))).toBe(false);
+    await expect(withClusterLockIfFree(dataRoot, 'observer', false, false, async () => { throw new Error('failed'); })).rejects.toThrow('failed');
+    expect(existsSync(join(dataRoot, 'cluster.lock'))).toBe(false);
   });
 });
 

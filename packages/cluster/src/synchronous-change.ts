@@ -22,7 +22,7 @@ import { formatLsn, parseLsn } from '@walship/engine/lsn';
 import { findMember, memberAddress } from './config.js';
 import { onMember, type ClusterContext } from './context.js';
 import { appendHistory } from './history.js';
-import { acquireClusterLock } from './lock.js';
+import { withClusterLockIfFree } from './lock.js';
 import type { NodeStatusView } from './node-control.js';
 import { readClusterStateFor, writeClusterState, type PrimaryObservation } from './state.js';
 
@@ -44,10 +44,8 @@ export interface SynchronousChange {
  */
 export async function changeSynchronousNames(ctx: ClusterContext, primary: string, status: NodeStatusView, from: string, to: string, gone: readonly string[]): Promise<SynchronousChange | null> {
   const { config } = ctx;
-  const lock = await acquireClusterLock(config.dataRoot, 'walship cluster monitor (synchronous mode)', 0, true, false).catch(() => null);
-  if (lock === null) return null;
-  const started = Date.now();
-  try {
+  return withClusterLockIfFree(config.dataRoot, 'walship cluster monitor (synchronous mode)', true, false, async () => {
+    const started = Date.now();
     const state = readClusterStateFor(config);
     if (state === null || state.primary !== primary) return null;
     const member = findMember(config, primary);
@@ -85,7 +83,5 @@ export async function changeSynchronousNames(ctx: ClusterContext, primary: strin
       initiator: 'monitor',
     });
     return { primary, from, to, gone, releasedLsn };
-  } finally {
-    lock.release();
-  }
+  });
 }
