@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterConfig, MonitorPidFile } from '@walship/cluster';
 import { CliError, ExitCode } from './cli-error.js';
 
@@ -16,7 +17,6 @@ import { CliError, ExitCode } from './cli-error.js';
 const MONITOR_START_TIMEOUT_MS = 15_000;
 const POLL_MS = 50;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The walship program, to start the supervisor with. */
 function walshipProgram(): string {

@@ -8,6 +8,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterConfig } from '@walship/cluster';
 import { CliError, ExitCode } from './cli-error.js';
 import { clusterFileArguments } from './cluster-monitor-process.js';
@@ -57,6 +58,6 @@ export async function ensureProxy(config: ClusterConfig, basePort: number | unde
         hint: `See "${outPath}": a proxy port may be taken (proxy.port_offset in the config moves them).`,
       });
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
 }

@@ -3,6 +3,7 @@
  * writer, and the helpers that turn the config and the state into a member's settings, its
  * upstream's connection string, bounded waits and member-named errors.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { quoteConninfoValue } from '@walship/replication/conninfo';
 import { defaultSettingValue, formatSettingValue, lookupSetting, parseSettingValue, SETTING_DEFINITIONS } from '@walship/server/settings/index';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
@@ -158,6 +159,6 @@ export async function waitUntil<T>(what: string, timeoutMs: number, check: () =>
         hint: 'Look at the members with walship cluster status -f FILE and their logs with walship cluster logs -f FILE; raise --timeout if they are only slow.',
       });
     }
-    await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+    await sleep(WAIT_POLL_MS);
   }
 }

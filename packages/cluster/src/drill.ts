@@ -26,6 +26,7 @@ import { clusterCredentials } from './cluster-auth.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { formatLsn, parseLsn } from '@walship/engine/lsn';
 import { clusterUp } from './cluster-up.js';
 import { findMember, memberAddress, type ClusterConfig, type MemberConfig } from './config.js';
@@ -151,7 +152,6 @@ function outcomeOf(error: unknown): { outcome: 'failed' | 'indeterminate'; code:
   return { outcome: 'indeterminate', code };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The drill's clock: monotonic (performance.now(), so a wall-clock step cannot open or close a

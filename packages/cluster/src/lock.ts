@@ -7,6 +7,7 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { LOCK_FILE_NAME, LOCK_WAIT_MS } from './constants.js';
 
@@ -123,7 +124,7 @@ export async function acquireClusterLock(dataRoot: string, command: string, wait
         hint: 'Wait for it to finish and try again. If no such command is running, remove the lock file.',
       });
     }
-    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+    await sleep(LOCK_POLL_MS);
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DbState, readControlFile } from '@walship/engine/control-file';
 import { processIsAlive, readPidFile } from '@walship/server/pidfile';
 import { fsyncDirectory } from './state.js';
@@ -81,7 +82,7 @@ export async function killServer(dataDir: string): Promise<number | null> {
   const deadline = Date.now() + KILL_WAIT_MS;
   while (processIsAlive(server.pid)) {
     if (Date.now() > deadline) throw new Error(`process ${server.pid} is still alive ${KILL_WAIT_MS / 1000} s after SIGKILL`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await sleep(POLL_MS);
   }
   return server.pid;
 }

@@ -4,6 +4,7 @@
  * recognised and replaced, like the server's postmaster.pid.
  */
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { processIsAlive } from '@walship/server/pidfile';
 
 export interface PidRecord {
@@ -77,6 +78,6 @@ export async function stopPidFileProcess(pid: number, alsoWaitFor: number | null
   const deadline = Date.now() + timeoutMs;
   while (processIsAlive(pid) || (alsoWaitFor !== null && processIsAlive(alsoWaitFor))) {
     if (Date.now() > deadline) throw onTimeout();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
 }

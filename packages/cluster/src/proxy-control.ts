@@ -6,6 +6,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { PROXY_CONTROL_FILE_NAME, PROXY_PID_FILE_NAME } from './constants.js';
 import { claimPidFile, readLivePidFile, removePidFile, stopPidFileProcess } from './pid-file.js';
@@ -145,7 +146,7 @@ export async function waitProxyApplied(dataRoot: string, generation: number): Pr
   while (runningProxy(dataRoot) !== null) {
     if (readProxyApplied(dataRoot) >= generation) return true;
     if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await sleep(10);
   }
   return false;
 }

@@ -5,6 +5,7 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { MemberConfig } from '@walship/cluster';
 import { ExitCode } from '../cli-error.js';
 import { loadConfig, type ClusterFileOptions } from '../cluster-options.js';
@@ -60,7 +61,7 @@ export async function run(options: ClusterLogsOptions, io: CliIo): Promise<numbe
   }
   if (options.follow !== true) return ExitCode.ok;
   for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS));
+    await sleep(FOLLOW_POLL_MS);
     for (const member of members) {
       const path = logFile(member);
       if (path === null) continue;

@@ -9,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { MonitorLogEntry } from '@walship/cluster';
 import { CliError, ExitCode } from '../cli-error.js';
 import { stopMonitor } from '../cluster-monitor-process.js';
@@ -117,7 +118,7 @@ async function supervise(options: ClusterMonitorOptions, io: CliIo, dataRoot: st
       }
       restarts++;
       cluster.appendMonitorLog(dataRoot, { event: 'monitor_restarted', lastExit: exit, restarts });
-      await new Promise((resolve) => setTimeout(resolve, RESTART_DELAY_MS));
+      await sleep(RESTART_DELAY_MS);
     }
     return ExitCode.ok;
   } finally {

@@ -5,6 +5,7 @@
  */
 import { ExitCode } from '../cli-error.js';
 import { statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureMonitor, stopMonitor } from '../cluster-monitor-process.js';
 import { ensureProxy } from '../cluster-proxy-process.js';
 import { currentRows, openCluster, printMembers, type ClusterFileOptions } from '../cluster-support.js';
@@ -31,7 +32,7 @@ async function waitForMonitorLease(ctx: ClusterContext, primary: string): Promis
   while (Date.now() < deadline) {
     const lease = (await ctx.control.status({ address, timeoutMs: 1_000 }))?.lease as { held?: boolean; grantor?: string } | undefined;
     if (lease?.held === true && lease.grantor === 'monitor') return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   ctx.progress(`warning: ${primary} holds no lease from the failover monitor after ${MONITOR_LEASE_WAIT_MS / 1000} s: it refuses writes until it does; see ${ctx.config.dataRoot}/monitor.log`);
 }

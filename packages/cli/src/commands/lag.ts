@@ -19,6 +19,7 @@
  * whether it is a bad threshold, a config that does not load or an unexpected error.
  */
 import * as fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterConfig } from '@walship/cluster';
 import type { CheckThresholds, LagReport, MemberAddress, Threshold } from '@walship/lag';
 import { CliError, ExitCode, formatErrorText, usageError } from '../cli-error.js';
@@ -184,7 +185,7 @@ export async function runLag(members: readonly MemberAddress[] | MemberSource, o
     if (options.once === true) {
       const firstReport = await sampler.sample();
       record?.(firstReport);
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstReport.timeMs + intervalMs - Date.now())));
+      await sleep(Math.max(0, firstReport.timeMs + intervalMs - Date.now()));
       const report = await sampler.sample();
       record?.(report);
       if (options.json === true) printJson(io.stdout, report);
