@@ -54,9 +54,9 @@ function catchUp(member: MemberLag, walRateBytesPerSecond: number | null): strin
 
 function stateText(member: MemberLag): string {
   // A fenced old primary is shown as such whatever it answers: it must rejoin before it serves.
-  const fenced = member.clusterRole === 'fenced' ? ', fenced' : '';
-  if (member.reachable === false && member.state !== 'unreachable') return `${member.state} (no answer${fenced})`;
-  return fenced === '' ? member.state : `${member.state} (${fenced.slice(2)})`;
+  const fenced = member.clusterRole === 'fenced';
+  if (member.reachable === false && member.state !== 'unreachable') return `${member.state} (no answer${fenced ? ', fenced' : ''})`;
+  return fenced ? `${member.state} (fenced)` : member.state;
 }
 
 /** `cluster NAME · state: primary P on timeline T · fenced: F`: what the cluster's live state says. */
