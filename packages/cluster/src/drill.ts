@@ -185,14 +185,13 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   let running = true;
 
   // Where writes go: the primary the state names now, re-read after every failure.
-  const currentPrimaryAddress = (): string | null => {
+  const currentPrimary = (): MemberConfig | null => {
     const now = readClusterStateFor(config);
-    return now === null ? null : memberAddress(config, findMember(config, now.primary));
+    return now === null ? null : findMember(config, now.primary);
   };
-  const connect = async (address: string): Promise<Client | null> => {
-    const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const connect = async (member: MemberConfig): Promise<Client | null> => {
     try {
-      return await WalshipClient.connect({ host, port, timeoutMs: WRITE_TIMEOUT_MS, ...superuserOf(config), ...clusterClientSsl(ctx.config) });
+      return await WalshipClient.connect({ host: config.host, port: member.port, timeoutMs: WRITE_TIMEOUT_MS, ...superuserOf(config), ...clusterClientSsl(ctx.config) });
     } catch {
       return null;
     }
@@ -204,8 +203,8 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
     for (let seq = 0; running; seq++) {
       const began = nowMs();
       if (client === null) {
-        const address = currentPrimaryAddress();
-        client = address === null ? null : await connect(address);
+        const member = currentPrimary();
+        client = member === null ? null : await connect(member);
         if (client === null) {
           await sleep(RECONNECT_PAUSE_MS);
           continue;
@@ -234,7 +233,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
   const probe = async (member: MemberConfig): Promise<void> => {
     let client: Client | null = null;
     for (let seq = 0; running; seq++) {
-      if (client === null) client = await connect(memberAddress(config, member));
+      if (client === null) client = await connect(member);
       if (client !== null) {
         const sentMs = nowMs();
         try {
