@@ -12,6 +12,11 @@ import { CliError, ExitCode } from './cli-error.js';
 
 const POLL_MS = 50;
 
+/** The walship program, to start a background process with. */
+export function walshipProgram(): string {
+  return fileURLToPath(new URL('../bin/walship.js', import.meta.url));
+}
+
 export interface DetachedStart<T> {
   readonly args: readonly string[];
   /** Where its stdout and stderr go (appended). */
@@ -29,8 +34,7 @@ export interface DetachedStart<T> {
 export async function startDetached<T>(start: DetachedStart<T>): Promise<T> {
   mkdirSync(dirname(start.outPath), { recursive: true });
   const out = openSync(start.outPath, 'a', 0o600);
-  const program = fileURLToPath(new URL('../bin/walship.js', import.meta.url));
-  const child = spawn(process.execPath, [program, ...start.args], { detached: true, stdio: ['ignore', out, out] });
+  const child = spawn(process.execPath, [walshipProgram(), ...start.args], { detached: true, stdio: ['ignore', out, out] });
   closeSync(out);
   let exited: number | null = null;
   child.once('exit', (code) => {

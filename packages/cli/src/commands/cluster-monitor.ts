@@ -8,12 +8,12 @@
  * up and says so in monitor.log). `--stop` stops a running monitor.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { MonitorLogEntry } from '@walship/cluster';
 import { CliError, ExitCode } from '../cli-error.js';
 import { stopMonitor } from '../cluster-monitor-process.js';
 import { openCluster, type ClusterFileOptions } from '../cluster-support.js';
+import { walshipProgram } from '../detached-process.js';
 import type { CliIo } from '../io.js';
 
 export interface ClusterMonitorOptions extends ClusterFileOptions {
@@ -88,7 +88,6 @@ async function supervise(options: ClusterMonitorOptions, io: CliIo, dataRoot: st
   if (!cluster.claimMonitorPidFile(dataRoot, { pid: process.pid, workerPid: null, since, restarts: 0 })) {
     throw alreadyRunning(dataRoot, cluster.runningMonitor(dataRoot)?.pid);
   }
-  const program = fileURLToPath(new URL('../../bin/walship.js', import.meta.url));
   const args = ['cluster', 'monitor', '--worker', '-f', options.file, ...(options.dataRoot === undefined ? [] : ['--data-root', options.dataRoot]), ...(options.basePort === undefined ? [] : ['--base-port', String(options.basePort)])];
   let stopping = false;
   let child: ChildProcess | null = null;
@@ -102,7 +101,7 @@ async function supervise(options: ClusterMonitorOptions, io: CliIo, dataRoot: st
   let restarts = 0;
   try {
     while (!stopping) {
-      child = spawn(process.execPath, [program, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+      child = spawn(process.execPath, [walshipProgram(), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
       cluster.updateMonitorPidFile(dataRoot, { pid: process.pid, workerPid: child.pid ?? null, since, restarts });
       const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child!.once('exit', (code, signal) => resolve({ code, signal })));
       child = null;
