@@ -73,6 +73,9 @@ async function stop(code = 0) {
 }
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
+// Piped into something that went away (`npm start | tee log`, Ctrl-C ends tee too): the view's next
+// write fails with EPIPE, which would otherwise end this process before it stops the cluster.
+process.stdout.on('error', () => void stop(0));
 
 // 1. The cluster: `walship cluster up`, which waits until every standby streams.
 const before = JSON.parse(cluster('status', '--json').stdout || '{"members":[]}');
