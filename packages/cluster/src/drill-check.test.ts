@@ -47,6 +47,13 @@ describe('checkDrill', () => {
     expect(check.lost).toEqual([{ key: 'b', member: 's1', found: null }, { key: 'b', member: 's2', found: null }]);
   });
 
+  it('counts no loss against a primary that could not be read, only against the members that were', () => {
+    const writes = [write('a', 'acknowledged', 900), write('b', 'acknowledged', 950)];
+    const check = checkDrill(input({ writes, primary: null, standbys: [{ name: 's2', entries: entries('a') }] }));
+    expect(check.ackedWritesLost).toBe(1);
+    expect(check.lost).toEqual([{ key: 'b', member: 's2', found: null }]);
+  });
+
   it('flags values nobody wrote, and a failed write that is there after all', () => {
     const writes = [write('a', 'acknowledged', 900), write('c', 'failed', 1000)];
     const primary = new Map([['a', 'v-a'], ['c', 'v-c'], ['x', 'from nowhere']]);

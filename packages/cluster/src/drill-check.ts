@@ -59,8 +59,11 @@ export interface DrillCheckInput {
   readonly faultMs: number;
   /** When the drill stopped writing. */
   readonly endMs: number;
-  /** The primary's contents under the prefix at the end: key -> value. */
-  readonly primary: { readonly name: string; readonly entries: ReadonlyMap<string, string> };
+  /**
+   * The primary's contents under the prefix at the end: key -> value; null when it could not be
+   * read (the drill then fails on that, and no loss is counted against contents nobody saw).
+   */
+  readonly primary: { readonly name: string; readonly entries: ReadonlyMap<string, string> } | null;
   /** Each standby's contents once it has replayed up to the primary. */
   readonly standbys: ReadonlyArray<{ readonly name: string; readonly entries: ReadonlyMap<string, string> }>;
   /** Acks of one member further apart than this end one of its active intervals. */
@@ -136,7 +139,7 @@ export function checkDrill(input: DrillCheckInput): DrillCheck {
   // committed after it; nothing never written.
   const lost: Array<{ key: string; member: string; found: string | null }> = [];
   const unexpected: Array<{ key: string; member: string; value: string }> = [];
-  for (const member of [input.primary, ...input.standbys]) {
+  for (const member of input.primary === null ? input.standbys : [input.primary, ...input.standbys]) {
     for (const key of ackedKeys) {
       const found = member.entries.get(key);
       if (!finalValueKeeps(writesOf.get(key)!, found)) lost.push({ key, member: member.name, found: found ?? null });

@@ -366,7 +366,7 @@ export async function runDrill(ctx: ClusterContext, options: DrillOptions): Prom
     probeAcks,
     faultMs,
     endMs,
-    primary: contents?.primary ?? { name: state.primary, entries: new Map() },
+    primary: contents?.primary ?? null,
     standbys: contents?.standbys ?? [],
     activeGapMs: ACTIVE_GAP_MS,
   });
@@ -467,7 +467,7 @@ async function readContents(
   state: ClusterState,
   prefix: string,
   timeoutMs: number,
-): Promise<{ primary: { name: string; entries: Map<string, string> }; standbys: Array<{ name: string; entries: Map<string, string> }>; unread: string[] }> {
+): Promise<{ primary: { name: string; entries: Map<string, string> } | null; standbys: Array<{ name: string; entries: Map<string, string> }>; unread: string[] }> {
   const { WalshipClient } = await import('@walship/client');
   // The load's keys: written once (w...) and overwritten all along (h...); not the probes'.
   const loadPrefixes = [`${prefix}w`, `${prefix}h`];
@@ -489,11 +489,16 @@ async function readContents(
     }
   };
   const primary = findMember(ctx.config, state.primary);
+  const unread: string[] = [];
   const primaryStatus = (await probeMember(ctx.control, ctx.config, primary)).status;
   const flushLsn = primaryStatus?.flushLsn ?? null;
-  const primaryEntries = await read(primary, null);
+  // Each member read on its own: one that cannot be read is said, and what the others hold is
+  // still checked (a loss is never counted against contents that were not read).
+  const primaryEntries = await read(primary, null).catch((error: Error) => {
+    unread.push(error.message);
+    return null;
+  });
   const standbys: Array<{ name: string; entries: Map<string, string> }> = [];
-  const unread: string[] = [];
   const probes = await probeMembers(ctx.control, ctx.config);
   for (const probe of probes) {
     if (probe.member.name === state.primary || state.members[probe.member.name]?.role !== 'standby') continue;
@@ -502,9 +507,13 @@ async function readContents(
       unread.push(`${probe.member.name}, a standby by the cluster state, ${probe.status === null ? (probe.pid === null ? 'is not running' : 'does not answer') : `answers as a ${probe.status.role}`}`);
       continue;
     }
-    standbys.push({ name: probe.member.name, entries: await read(probe.member, flushLsn !== null && parseLsn(flushLsn) !== null ? flushLsn : null) });
+    const entries = await read(probe.member, flushLsn !== null && parseLsn(flushLsn) !== null ? flushLsn : null).catch((error: Error) => {
+      unread.push(error.message);
+      return null;
+    });
+    if (entries !== null) standbys.push({ name: probe.member.name, entries });
   }
-  return { primary: { name: primary.name, entries: primaryEntries }, standbys, unread };
+  return { primary: primaryEntries === null ? null : { name: primary.name, entries: primaryEntries }, standbys, unread };
 }
 
 function readMonitorEvents(dataRoot: string, sinceMs: number): Array<{ at: string; event: string; [key: string]: unknown }> {
