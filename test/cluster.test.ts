@@ -358,6 +358,41 @@ describe('walship cluster on local-3node.yaml', () => {
     for (const e of events.filter((e) => e.event === 'failover')) expect(e.decision).not.toBeNull();
   });
 
+  it('a standby stopped with WAL past where the new primary was promoted is rewound when started, not waited for', async () => {
+    await standbysCaughtUp();
+    const before = status();
+    const oldPrimary = before.primary;
+    const [behind, ahead] = before.members.filter((m) => m.role === 'standby').map((m) => m.name) as [string, string];
+    // `behind` stopped; `ahead` goes on receiving WAL that `behind` never gets.
+    expect(cluster('stop', behind).status).toBe(0);
+    const c = await client(oldPrimary);
+    try {
+      for (let i = 0; i < 5; i++) {
+        // Not counted as acknowledged: the forced failover below promotes a standby without them.
+        await c.put(`past-the-fork-${i}`, 'x', { timeoutMs: 300 }).catch(() => undefined);
+      }
+    } finally {
+      await c.close();
+    }
+    await waitFor(`${ahead} to replay all the primary wrote`, () => member(status(), ahead).lagBytes === 0);
+    expect(cluster('stop', ahead).status).toBe(0);
+    expect(cluster('kill', oldPrimary).status).toBe(0);
+    // Started as a bare node (its upstream is gone: cluster start would wait for it to stream).
+    const behindStarted = walship(['start', '-D', member(before, behind).dataDir]);
+    expect(behindStarted.status, behindStarted.stderr).toBe(0);
+    const change = json<ChangeDocument>(await clusterAsync('failover', '--to', behind, '--force', '--json'));
+    expect(change.to).toBe(behind);
+
+    // Started, `ahead` replays its own WAL past the fork and could never follow: it is rewound.
+    const started = await walshipAsync([...clusterArgs(['start', ahead]), '--timeout', '20', '--progress', '--json']);
+    expect(started.status, started.stderr).toBe(0);
+    expect(started.stderr).toMatch(new RegExp(`${ahead}: cannot follow ${behind}: it replayed timeline \\d+ to [0-9A-F/]+, past [0-9A-F/]+ where the primary's timeline \\d+ forked from it; rewinding it`));
+    const now = status();
+    expect([member(now, ahead).role, member(now, ahead).state, member(now, ahead).upstream, member(now, ahead).timeline]).toEqual(['standby', 'streaming', behind, change.timeline]);
+    await expectAllAcknowledged(ahead);
+    expect(json<MembersDocument>(cluster('rejoin', oldPrimary, '--json')).members.filter((m) => m.state === 'streaming').length).toBe(2);
+  });
+
   it('down stops every member and leaves no process behind', () => {
     const pids = status().members.map((m) => m.pid!);
     expect(pids.every((pid) => pid > 0)).toBe(true);

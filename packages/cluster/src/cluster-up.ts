@@ -153,7 +153,7 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
       if (result.created.includes(member.name) || result.rejoined.includes(member.name)) continue;
       settingsChanged.push(...(await reapplySettings(ctx, state, member)));
     }
-    await waitStreaming(ctx, state, config.members, timeoutMs);
+    state = await waitStreaming(ctx, state, config.members, timeoutMs, { rewindDiverged: true });
     if (result.created.length > 0 || result.rejoined.length > 0 || settingsChanged.length > 0) await refreshSynchronousNames(ctx, state);
     state = await recordObservation(ctx, state);
     // Until the monitor's next check renews it (failover.enforce_lease): a primary just started has none.

@@ -181,8 +181,12 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
     const repointed = await repointOthers(ctx, before, state, [oldPrimary.name], divergedBeyond, positions, timeoutMs);
     state = repointed.state;
     const warnings = [...repointed.warnings];
-    await waitStreaming(ctx, state, config.members, timeoutMs).catch((error: Error) => {
+    // A standby that went on streaming from the old primary past where the new one was promoted
+    // (one repointed a moment late, or started from a stop) is rewound rather than waited for.
+    const repointedState = state;
+    state = await waitStreaming(ctx, repointedState, config.members, timeoutMs, { rewindDiverged: true }).catch((error: Error) => {
       warnings.push(error.message);
+      return readClusterStateFor(config) ?? repointedState;
     });
     state = await recordObservation(ctx, state);
 

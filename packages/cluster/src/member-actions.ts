@@ -83,7 +83,7 @@ export async function memberAction(
         } else {
           await startMember(ctx, state, member, timeoutMs);
           if (options.settle === false) return { ...done(true), state };
-          await waitStreaming(ctx, state, [member], timeoutMs);
+          state = await waitStreaming(ctx, state, [member], timeoutMs, { rewindDiverged: true });
         }
         state = await recordObservation(ctx, state);
         return { ...done(true), state };
@@ -95,7 +95,7 @@ export async function memberAction(
       }
       case 'reinit': {
         state = await reinitMember(ctx, state, member);
-        await waitStreaming(ctx, state, [member], timeoutMs);
+        state = await waitStreaming(ctx, state, [member], timeoutMs);
         state = await recordObservation(ctx, state);
         return { ...done(true), state };
       }

@@ -16,6 +16,7 @@ import { probeMember, probeMembers, observePrimary, type MemberProbe } from './m
 import { effectiveUpstream, synchronousNamesInput, withMember, writeClusterState, type ClusterState } from './state.js';
 import { synchronousStandbyNamesFor } from './synchronous-names.js';
 import { clusterCaDir, ensureMemberCertificate } from './tls.js';
+import { divergedFromPrimary, timelineHistoryOf } from './divergence.js';
 
 /** initdb and start for the member the state names primary, on a cluster not created yet. */
 export async function createPrimary(ctx: ClusterContext, state: ClusterState, member: MemberConfig): Promise<ClusterState> {
@@ -201,9 +202,17 @@ export async function reinitMember(ctx: ClusterContext, state: ClusterState, mem
 /**
  * Waits until each of `members` that runs as a standby streams from the upstream the state gives
  * it, on the primary's timeline (primaryTimeline: the state's, or the one the primary's own crash
- * recovery moved it to).
+ * recovery moved it to). With `rewindDiverged`, a standby that can never get there, having
+ * replayed past where the primary's timeline forked (divergence.ts), is rewound and started
+ * again (rejoinMember) instead of waited for; the state returned says so.
  */
-export async function waitStreaming(ctx: ClusterContext, state: ClusterState, members: readonly MemberConfig[], timeoutMs: number): Promise<void> {
+export async function waitStreaming(
+  ctx: ClusterContext,
+  state: ClusterState,
+  members: readonly MemberConfig[],
+  timeoutMs: number,
+  options: { readonly rewindDiverged?: boolean } = {},
+): Promise<ClusterState> {
   const pending = new Map<string, string>();
   for (const member of members) {
     if (state.members[member.name]?.role !== 'standby' || runningServer(member.dataDir) === null) continue;
@@ -211,20 +220,34 @@ export async function waitStreaming(ctx: ClusterContext, state: ClusterState, me
     // What its walreceiver reports as upstream: what its primary_conninfo names.
     pending.set(member.name, streamAddress(ctx.config, member, upstream));
   }
-  if (pending.size === 0) return;
+  if (pending.size === 0) return state;
   const last = new Map<string, string>();
   let timeline = state.timeline;
+  let current = state;
   await waitUntil(
     `${[...pending.keys()].join(', ')} to stream`,
     timeoutMs,
     async () => {
-      timeline = primaryTimeline(state, findMember(ctx.config, state.primary).dataDir);
+      const primary = findMember(ctx.config, current.primary);
+      timeline = primaryTimeline(current, primary.dataDir);
+      const primaryStatus = options.rewindDiverged === true ? (await probeMember(ctx.control, ctx.config, primary)).status : null;
+      const history = primaryStatus === null ? null : timelineHistoryOf(primaryStatus);
       for (const [name, upstreamAddress] of pending) {
-        const probe = await probeMember(ctx.control, ctx.config, findMember(ctx.config, name));
+        const member = findMember(ctx.config, name);
+        const probe = await probeMember(ctx.control, ctx.config, member);
         const receiver = probe.status?.walReceiver;
         const streaming =
           probe.status?.role === 'standby' && receiver?.status === 'streaming' && receiver.upstream === upstreamAddress && probe.status.timeline === timeline;
         if (streaming) {
+          pending.delete(name);
+          continue;
+        }
+        const diverged = probe.status?.role !== 'standby' || primaryStatus === null || history === null
+          ? null
+          : divergedFromPrimary({ timeline: probe.status.timeline, replayLsn: lsnValue(probe.status.replayLsn) }, { timeline: primaryStatus.timeline, history });
+        if (diverged !== null) {
+          ctx.progress(`${name}: cannot follow ${primary.name}: ${diverged}; rewinding it`);
+          current = await rejoinMember(ctx, current, member, timeoutMs);
           pending.delete(name);
           continue;
         }
@@ -239,6 +262,7 @@ export async function waitStreaming(ctx: ClusterContext, state: ClusterState, me
     },
     () => [...pending.keys()].map((name) => `${name}: ${last.get(name) ?? 'not seen yet'}; it should stream from ${pending.get(name)} on timeline ${timeline}`).join('; '),
   );
+  return current;
 }
 
 /** Reads the primary's status and keeps it in the state (for a failover decision after it is gone). */

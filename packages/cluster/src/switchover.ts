@@ -208,8 +208,12 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
       oldPrimaryRole = 'fenced';
       warnings.push(`${oldPrimary.name} could not rejoin as a standby (${(error as Error).message}); it is fenced: walship cluster rejoin -f FILE ${oldPrimary.name}`);
     }
-    await waitStreaming(ctx, state, config.members, timeoutMs).catch((error: Error) => {
+    // A standby that went on streaming from the old primary past where the new one was promoted
+    // (one repointed a moment late, or started from a stop) is rewound rather than waited for.
+    const repointedState = state;
+    state = await waitStreaming(ctx, repointedState, config.members, timeoutMs, { rewindDiverged: true }).catch((error: Error) => {
       warnings.push(error.message);
+      return readClusterStateFor(config) ?? repointedState;
     });
     state = await recordObservation(ctx, state);
     const durationMs = Date.now() - started;
