@@ -149,7 +149,13 @@ export class WalshipFailoverClient {
       const answers = await Promise.all(members.map(async (endpoint, index) => {
         // A frozen member would hold the search for the whole connect timeout: it is not waited for.
         const connecting = connect({ ...shared, host: endpoint.host, port: endpoint.port });
-        const client = await Promise.race([connecting, sleep(PRIMARY_PROBE_TIMEOUT_MS).then(() => null)]).catch(() => null);
+        // The timer is cleared once the race is decided: left running, it would keep a process
+        // that is done with the client alive for up to PRIMARY_PROBE_TIMEOUT_MS.
+        let timer: NodeJS.Timeout | undefined;
+        const probeTimeout = new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), PRIMARY_PROBE_TIMEOUT_MS);
+        });
+        const client = await Promise.race([connecting, probeTimeout]).catch(() => null).finally(() => clearTimeout(timer));
         if (client === null) {
           connecting.then((late) => late.close(), () => undefined).catch(() => undefined);
           return null;
