@@ -8,25 +8,20 @@
  * `pg_basebackup -R` writes the options it connected with.
  */
 import { resolve } from 'node:path';
-import { isSslMode, SSL_MODES, SSL_ROOT_CERT_SYSTEM, type ClientSslOptions } from '@walship/protocol/ssl-mode';
+import { clientSslOptionsOf, isSslMode, SSL_MODES, type ClientSslOptions } from '@walship/protocol/ssl-mode';
 import { CliError, ExitCode } from './cli-error.js';
 import type { CliIo } from './io.js';
 
 /** The sslmode and sslrootcert of WALSHIP_SSLMODE and WALSHIP_SSLROOTCERT; a bad mode is a usage error. */
 export function sslOptionsFromEnv(env: NodeJS.ProcessEnv): ClientSslOptions {
-  const options: ClientSslOptions = {};
   const mode = env.WALSHIP_SSLMODE;
-  if (mode !== undefined && mode !== '') {
-    if (!isSslMode(mode)) {
-      throw new CliError(ExitCode.usage, `invalid sslmode value: "${mode}"`, { detail: 'In WALSHIP_SSLMODE.', hint: `Use one of ${SSL_MODES.join(', ')}.` });
-    }
-    options.sslmode = mode;
+  if (mode !== undefined && mode !== '' && !isSslMode(mode)) {
+    throw new CliError(ExitCode.usage, `invalid sslmode value: "${mode}"`, { detail: 'In WALSHIP_SSLMODE.', hint: `Use one of ${SSL_MODES.join(', ')}.` });
   }
-  const rootCert = env.WALSHIP_SSLROOTCERT;
-  if (rootCert !== undefined && rootCert !== '') options.sslrootcert = rootCert === SSL_ROOT_CERT_SYSTEM ? rootCert : resolve(rootCert);
-  if (env.WALSHIP_SSLCERT !== undefined && env.WALSHIP_SSLCERT !== '') options.sslcert = resolve(env.WALSHIP_SSLCERT);
-  if (env.WALSHIP_SSLKEY !== undefined && env.WALSHIP_SSLKEY !== '') options.sslkey = resolve(env.WALSHIP_SSLKEY);
-  return options;
+  return clientSslOptionsOf(
+    { sslmode: mode, sslrootcert: env.WALSHIP_SSLROOTCERT, sslcert: env.WALSHIP_SSLCERT, sslkey: env.WALSHIP_SSLKEY },
+    (file) => resolve(file),
+  );
 }
 
 export function sslOptions(io: CliIo): ClientSslOptions {

@@ -46,6 +46,25 @@ export function defaultSslRootCert(): string {
   return join(homedir(), '.walship', 'root.crt');
 }
 
+/**
+ * libpq's four TLS keywords as a connection string or the environment gives them (an empty value
+ * is unset), made ClientSslOptions: each file through `file` (made absolute against whatever
+ * directory the caller's relative paths mean), `sslrootcert=system` kept as the keyword it is.
+ * The caller has checked sslmode (each reports a bad one in its own terms).
+ */
+export function clientSslOptionsOf(
+  values: { readonly sslmode?: string | undefined; readonly sslrootcert?: string | undefined; readonly sslcert?: string | undefined; readonly sslkey?: string | undefined },
+  file: (path: string) => string,
+): ClientSslOptions {
+  const options: ClientSslOptions = {};
+  const set = (value: string | undefined): value is string => value !== undefined && value !== '';
+  if (set(values.sslmode)) options.sslmode = values.sslmode as SslMode;
+  if (set(values.sslrootcert)) options.sslrootcert = values.sslrootcert === SSL_ROOT_CERT_SYSTEM ? values.sslrootcert : file(values.sslrootcert);
+  if (set(values.sslcert)) options.sslcert = file(values.sslcert);
+  if (set(values.sslkey)) options.sslkey = file(values.sslkey);
+  return options;
+}
+
 /** A root certificate file is read whole: a bound so that a wrong path (a disk image) is refused. */
 export const MAX_SSL_ROOT_CERT_BYTES = 4 * 1024 * 1024;
 

@@ -18,7 +18,7 @@
  */
 import { ErrorCode, WalshipError } from '@walship/engine/errors';
 import { isAbsolute, join } from 'node:path';
-import { SSL_MODES, SSL_ROOT_CERT_SYSTEM, type ClientSslOptions, type SslMode } from '@walship/protocol/ssl-mode';
+import { clientSslOptionsOf, SSL_MODES, type ClientSslOptions, type SslMode } from '@walship/protocol/ssl-mode';
 import { MAX_CONNINFO_BYTES } from './constants.js';
 
 export { SSL_MODES, type SslMode };
@@ -168,14 +168,7 @@ export function conninfoConnectTimeoutMs(options: ConninfoOptions): number | nul
  * paths there).
  */
 export function conninfoSslOptions(options: ConninfoOptions, baseDir: string): ClientSslOptions {
-  const ssl: ClientSslOptions = {};
-  if (options.sslmode !== undefined && options.sslmode !== '') ssl.sslmode = options.sslmode as SslMode;
-  const inBaseDir = (file: string): string => (isAbsolute(file) ? file : join(baseDir, file));
-  const rootCert = options.sslrootcert;
-  if (rootCert !== undefined && rootCert !== '') ssl.sslrootcert = rootCert === SSL_ROOT_CERT_SYSTEM ? rootCert : inBaseDir(rootCert);
-  if (options.sslcert !== undefined && options.sslcert !== '') ssl.sslcert = inBaseDir(options.sslcert);
-  if (options.sslkey !== undefined && options.sslkey !== '') ssl.sslkey = inBaseDir(options.sslkey);
-  return ssl;
+  return clientSslOptionsOf(options, (file) => (isAbsolute(file) ? file : join(baseDir, file)));
 }
 
 /**
