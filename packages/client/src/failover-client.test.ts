@@ -85,16 +85,6 @@ describe('WalshipFailoverClient', () => {
     expect(nodes.map((node) => node.writesSeen)).toEqual([0, 1, 0]);
   });
 
-  it('leaves no timer running once it has found the primary, so a process done with it can exit', async () => {
-    const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
-    const nodes = [await fakeNode('s1', 'standby'), await fakeNode('n1', 'primary')];
-    const before = timers();
-    const client = await connect(nodes);
-    await client.put('k', 'v');
-    await client.close();
-    expect(timers()).toBe(before);
-  });
-
   it('prefers the primary on the highest timeline (an old primary left running after a failover is on an older one)', async () => {
     const nodes = [await fakeNode('n1', 'primary', 3), await fakeNode('s1', 'primary', 4)];
     const client = await connect(nodes);

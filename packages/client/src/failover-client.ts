@@ -24,6 +24,7 @@ import type {
 import { ClientErrorCode, WalshipClientError } from './client-error.js';
 import type { NodeEndpoint } from './cluster-client.js';
 import { DEFAULT_FAILOVER_TIMEOUT_MS, FAILOVER_RETRY_PAUSE_MS, PRIMARY_PROBE_TIMEOUT_MS } from './constants.js';
+import { raceTimeout } from './race-timeout.js';
 
 export interface FailoverConnectOptions extends Omit<ConnectOptions, 'host' | 'port' | 'reconnect'> {
   /** Every member of the cluster (any order; the first listed wins a tie). */
@@ -149,13 +150,7 @@ export class WalshipFailoverClient {
       const answers = await Promise.all(members.map(async (endpoint, index) => {
         // A frozen member would hold the search for the whole connect timeout: it is not waited for.
         const connecting = connect({ ...shared, host: endpoint.host, port: endpoint.port });
-        // The timer is cleared once the race is decided: left running, it would keep a process
-        // that is done with the client alive for up to PRIMARY_PROBE_TIMEOUT_MS.
-        let timer: NodeJS.Timeout | undefined;
-        const probeTimeout = new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), PRIMARY_PROBE_TIMEOUT_MS);
-        });
-        const client = await Promise.race([connecting, probeTimeout]).catch(() => null).finally(() => clearTimeout(timer));
+        const client = await raceTimeout(connecting, PRIMARY_PROBE_TIMEOUT_MS).catch(() => null);
         if (client === null) {
           connecting.then((late) => late.close(), () => undefined).catch(() => undefined);
           return null;
