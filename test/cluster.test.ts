@@ -7,7 +7,10 @@
  * from where the last one left it:
  *
  *   up (created), up again (left as it is), status --json, writes; switchover under a write load
- *   (every acknowledged write is on the new primary, the old primary is a standby); failover
+ *   (every acknowledged write is on the new primary, the old primary is a standby); switchovers
+ *   back to n1 and to s1 again (a streaming standby stands in for the restarting old primary in
+ *   the new primary's synchronous names, recorded in the state; the config's rule once it
+ *   streams); failover
  *   after SIGKILL of the primary (the most advanced eligible standby wins, the old primary is
  *   fenced: started by hand it refuses writes); rejoin; a second failover, down, and up again
  *   (the fenced old primary comes back as a standby, never as a primary); history; down (no
@@ -291,6 +294,26 @@ describe('walship cluster on local-3node.yaml', () => {
     await expectAllAcknowledged('n1');
   });
 
+  it('switchovers back and forth: while the old primary restarts a streaming standby stands in for it, recorded before the promotion; then the config\'s rule again', async () => {
+    const readState = () => JSON.parse(fs.readFileSync(path.join(dataRoot, 'cluster-state.json'), 'utf8')) as {
+      synchronousNames: { primary: string; names: string } | null;
+      observation: { primary: string; synchronousStandbyNames: string } | null;
+    };
+    // Back to n1, the config's FIRST 1 (s1) would make n1's first commits wait for s1's restart.
+    for (const [from, to, standIn, rule] of [['s1', 'n1', 'FIRST 1 (s1, s2)', 'FIRST 1 (s1)'], ['n1', 's1', 'FIRST 1 (s2)', 'FIRST 1 (n1, s2)']] as const) {
+      const result = await clusterAsync('switchover', '--to', to, '--json', '--progress');
+      const change = json<ChangeDocument>(result);
+      expect([change.from, change.to, change.oldPrimary, change.warnings]).toEqual([from, to, 'standby', []]);
+      expect(result.stderr).toContain(`${to}: promoting (synchronous_standby_names = '${standIn}')`);
+      // The old primary streams again: the config's rule is in force, and the state records it.
+      expect(readState().synchronousNames).toEqual({ primary: to, names: rule });
+      expect(readState().observation).toMatchObject({ primary: to, synchronousStandbyNames: rule });
+      expect(member(change, from)).toMatchObject({ role: 'standby', state: 'streaming' });
+      await write(to, 10, `after-switchover-to-${to}`);
+      await expectAllAcknowledged(from);
+    }
+  });
+
   it('failover after SIGKILL of the primary: the most advanced eligible standby is promoted, the old primary is fenced', async () => {
     await standbysCaughtUp();
     const before = status();
@@ -303,7 +326,7 @@ describe('walship cluster on local-3node.yaml', () => {
     expect(change.decision.winner).toBe(change.to);
     expect(change.decision.reasons[0]!.code).toBe('most_advanced');
     expect(change.oldPrimary).toBe('fenced');
-    expect(change.timeline).toBe(3);
+    expect(change.timeline).toBe(5);
     const fenced = member(change, 's1');
     expect([fenced.role, fenced.state]).toEqual(['fenced', 'fenced']);
     const other = change.to === 'n1' ? 's2' : 'n1';
@@ -325,7 +348,7 @@ describe('walship cluster on local-3node.yaml', () => {
   it('rejoin rewinds the old primary and starts it as a standby of the new one', async () => {
     const document = json<MembersDocument>(cluster('rejoin', 's1', '--json'));
     const s1 = member(document, 's1');
-    expect([s1.role, s1.state, s1.timeline, s1.upstream]).toEqual(['standby', 'streaming', 3, document.primary]);
+    expect([s1.role, s1.state, s1.timeline, s1.upstream]).toEqual(['standby', 'streaming', 5, document.primary]);
     await expectAllAcknowledged('s1');
   });
 
@@ -345,7 +368,7 @@ describe('walship cluster on local-3node.yaml', () => {
     expect(up.primary).toBe(change.to);
     expect(up.rejoined).toEqual([primary]);
     const old = member(up, primary);
-    expect([old.role, old.state, old.timeline, old.upstream]).toEqual(['standby', 'streaming', 4, change.to]);
+    expect([old.role, old.state, old.timeline, old.upstream]).toEqual(['standby', 'streaming', 6, change.to]);
     expect(up.members.filter((m) => m.role === 'primary').map((m) => m.name)).toEqual([change.to]);
     await expectAllAcknowledged(primary);
   });
@@ -353,7 +376,7 @@ describe('walship cluster on local-3node.yaml', () => {
   it('history lists every change with its decision', () => {
     const { events } = json<{ events: Array<{ event: string; member: string; from: string | null; decision: unknown }> }>(cluster('history', '--json'));
     const changes = events.filter((e) => e.event !== 'rejoin').map((e) => e.event);
-    expect(changes).toEqual(['bootstrap', 'switchover', 'failover', 'failover']);
+    expect(changes).toEqual(['bootstrap', 'switchover', 'switchover', 'switchover', 'failover', 'failover']);
     expect(events.filter((e) => e.event === 'rejoin').length).toBeGreaterThanOrEqual(3);
     for (const e of events.filter((e) => e.event === 'failover')) expect(e.decision).not.toBeNull();
   });

@@ -5,9 +5,9 @@
  */
 import type { ClusterContext } from './context.js';
 import { withClusterLockIfFree } from './lock.js';
-import { recordObservation } from './member-ops.js';
 import { memberRows, probeMembers, type MemberRow } from './members.js';
 import { initialClusterState, readClusterStateFor, type ClusterState } from './state.js';
+import { recordNamesInForce } from './synchronous-change.js';
 
 export interface StatusResult {
   readonly state: ClusterState;
@@ -21,7 +21,7 @@ export async function clusterStatus(ctx: ClusterContext): Promise<StatusResult> 
   let state = existing ?? initialClusterState(ctx.config);
   const probes = await probeMembers(ctx.control, ctx.config);
   if (existing !== null) {
-    state = (await withClusterLockIfFree(ctx.config.dataRoot, 'walship cluster status', false, false, () => recordObservation(ctx, readClusterStateFor(ctx.config) ?? state, probes))) ?? state;
+    state = (await withClusterLockIfFree(ctx.config.dataRoot, 'walship cluster status', false, false, () => recordNamesInForce(ctx, readClusterStateFor(ctx.config) ?? state, probes))) ?? state;
   }
   return { state, created: existing !== null, rows: memberRows(ctx.config, state, probes) };
 }

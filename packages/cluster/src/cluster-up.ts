@@ -23,11 +23,12 @@ import { acquireClusterLock } from './lock.js';
 import { isDataDirectory, killServer, primaryTimeline, runningServer } from './member-files.js';
 import { grantLeaseAfterCommand } from './lease.js';
 import { reapplySettings, type SettingChange } from './member-ops.js';
-import { createPrimary, createStandby, recordObservation, refreshSynchronousNames, rejoinMember, startMember, waitStreaming } from './member-ops.js';
+import { createPrimary, createStandby, refreshSynchronousNames, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember } from './members.js';
 import { settleTransition } from './transition-settle.js';
 import { describeTransition } from './transition.js';
 import { initialClusterState, readClusterStateFor, reconcileWithConfig, startOrder, stateFilePath, withMember, writeClusterState, type ClusterState } from './state.js';
+import { recordNamesInForce } from './synchronous-change.js';
 
 export interface UpOptions {
   /** Stop everything and delete the members' data, the state and the history first. */
@@ -155,7 +156,7 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
     }
     state = await waitStreaming(ctx, state, config.members, timeoutMs, { rewindDiverged: true });
     if (result.created.length > 0 || result.rejoined.length > 0 || settingsChanged.length > 0) await refreshSynchronousNames(ctx, state);
-    state = await recordObservation(ctx, state);
+    state = await recordNamesInForce(ctx, state);
     // Until the monitor's next check renews it (failover.enforce_lease): a primary just started has none.
     const primary = findMember(config, state.primary);
     await grantLeaseAfterCommand(ctx, primary, primaryTimeline(state, primary.dataDir), 'cluster up');

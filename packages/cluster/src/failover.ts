@@ -37,10 +37,12 @@ import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
 import { primaryTimeline, killServer, runningServer, writeFence } from './member-files.js';
 import { keepLease, type LeaseKeeper } from './lease.js';
-import { lsnValue, recordObservation, waitStreaming } from './member-ops.js';
+import { lsnValue, waitStreaming } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
 import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
-import { readClusterStateFor, withMember, withNewPrimary, writeClusterState } from './state.js';
+import { readClusterStateFor, withNewPrimary, writeClusterState } from './state.js';
+import { recordNamesInForce } from './synchronous-change.js';
+import { promotionSynchronousNames } from './synchronous-record.js';
 import type { PrimaryChangeResult } from './switchover.js';
 import { settleInterrupted } from './transition-settle.js';
 
@@ -160,15 +162,17 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
     const fence = { at: new Date().toISOString(), reason: `failover to ${target.name}`, timeline: fromTimeline, newPrimary: target.name };
     ctx.progress(`${oldPrimary.name}: fenced (standby.signal written; it rejoins as a standby only after a rewind)`);
     // The intent, durable before the promotion is asked for: a crash from here on leaves a
-    // transition the next command or the monitor settles (state.ts invariant 4).
+    // transition the next command or the monitor settles (state.ts invariant 4), with the
+    // synchronous names the target is given (invariant 5).
+    const synchronousStandbyNames = promotionSynchronousNames(config, state, target.name, { kind: 'failover', unavailable: [oldPrimary.name] });
     state = writeClusterState(config.dataRoot, {
       ...state,
-      transition: { kind: 'failover', from: oldPrimary.name, to: target.name, fromTimeline, startedAt: new Date().toISOString(), fence },
+      transition: { kind: 'failover', from: oldPrimary.name, to: target.name, fromTimeline, startedAt: new Date().toISOString(), fence, synchronousStandbyNames },
     });
 
     // 4. Promote.
     const promotionStarted = Date.now();
-    const timeline = await promoteMember(ctx, withMember(state, oldPrimary.name, { role: 'fenced', fence }), target, timeoutMs);
+    const timeline = await promoteMember(ctx, synchronousStandbyNames, target, timeoutMs);
     leaseKeeper = await keepLease(ctx, target, timeline, options.initiator === 'monitor' ? 'monitor (failover)' : 'cluster failover');
     const unavailableMs = Date.now() - promotionStarted;
     const before = state;
@@ -188,7 +192,7 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
       warnings.push(error.message);
       return readClusterStateFor(config) ?? repointedState;
     });
-    state = await recordObservation(ctx, state);
+    state = await recordNamesInForce(ctx, state);
 
     // 6. History.
     const durationMs = Date.now() - started;

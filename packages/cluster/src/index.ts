@@ -56,8 +56,10 @@ export {
   type MemberState,
   type ObservedStandby,
   type PrimaryObservation,
+  type SynchronousNamesRecord,
 } from './state.js';
 export { synchronousStandbyNamesFor, type SynchronousNamesInput } from './synchronous-names.js';
+export { promotionSynchronousNames, recordedSynchronousNames, unionSynchronousNames } from './synchronous-record.js';
 export { formatDurationMs, formatSizeBytes, parseDurationMs, parseSizeBytes } from './units.js';
 export { clusterDown, type DownResult } from './cluster-down.js';
 export { CLUSTER_PASSFILE_NAME, clusterCredentials, clusterPassfilePath, type ClusterCredentials } from './cluster-auth.js';

@@ -9,10 +9,11 @@ import { findMember } from './config.js';
 import { DEFAULT_OPERATION_TIMEOUT_MS, onMember, type ClusterContext } from './context.js';
 import { acquireClusterLock } from './lock.js';
 import { killServer, runningServer } from './member-files.js';
-import { recordObservation, reinitMember, rejoinMember, startMember, waitStreaming } from './member-ops.js';
+import { reinitMember, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import type { StopMode } from './node-control.js';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
 import { readClusterStateFor, withMember, writeClusterState, type ClusterState } from './state.js';
+import { recordNamesInForce } from './synchronous-change.js';
 
 export type MemberAction = 'stop' | 'start' | 'kill' | 'reinit' | 'rejoin';
 
@@ -85,18 +86,18 @@ export async function memberAction(
           if (options.settle === false) return { ...done(true), state };
           state = await waitStreaming(ctx, state, [member], timeoutMs, { rewindDiverged: true });
         }
-        state = await recordObservation(ctx, state);
+        state = await recordNamesInForce(ctx, state);
         return { ...done(true), state };
       }
       case 'rejoin': {
         state = await rejoinMember(ctx, state, member, timeoutMs);
-        state = await recordObservation(ctx, state);
+        state = await recordNamesInForce(ctx, state);
         return { ...done(true), state };
       }
       case 'reinit': {
         state = await reinitMember(ctx, state, member);
         state = await waitStreaming(ctx, state, [member], timeoutMs);
-        state = await recordObservation(ctx, state);
+        state = await recordNamesInForce(ctx, state);
         return { ...done(true), state };
       }
     }

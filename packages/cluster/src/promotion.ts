@@ -1,7 +1,8 @@
 /**
  * What a switchover and a failover share: the candidates as the failover decision wants them,
- * promoting the chosen standby with the synchronous names it needs as a primary, and repointing
- * the other standbys at their new upstreams.
+ * the synchronous names the decision judges by (as the state records them), promoting the
+ * chosen standby with the synchronous names it needs as a primary, and repointing the other
+ * standbys at their new upstreams.
  */
 import { parseSynchronousStandbyNames } from '@walship/replication/sync-rep-config';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
@@ -11,8 +12,8 @@ import type { FailoverCandidate, FailoverDecision, ObservedSyncState } from './f
 import { runningServer } from './member-files.js';
 import { lsnValue, rejoinMember, repointStandby } from './member-ops.js';
 import type { MemberProbe } from './members.js';
-import { effectiveUpstream, synchronousNamesInput, type ClusterState } from './state.js';
-import { synchronousStandbyNamesFor } from './synchronous-names.js';
+import { effectiveUpstream, type ClusterState } from './state.js';
+import { recordedSynchronousNames } from './synchronous-record.js';
 
 const OBSERVED_SYNC_STATES = new Set(['sync', 'quorum', 'potential', 'async']);
 
@@ -40,13 +41,12 @@ export function failoverCandidates(state: ClusterState, probes: readonly MemberP
     });
 }
 
-/** The synchronous_standby_names the old primary ran with, parsed (null when asynchronous). */
+/**
+ * The synchronous_standby_names the old primary ran with as the state records them (covering a
+ * change under way: synchronous-record.ts), parsed (null when asynchronous).
+ */
 export function synchronousOf(ctx: ClusterContext, state: ClusterState): ReturnType<typeof parseSynchronousStandbyNames> {
-  const text =
-    state.observation?.primary === state.primary
-      ? state.observation.synchronousStandbyNames
-      : synchronousStandbyNamesFor(ctx.config, synchronousNamesInput(state, state.primary));
-  return parseSynchronousStandbyNames(text);
+  return parseSynchronousStandbyNames(recordedSynchronousNames(ctx.config, state));
 }
 
 /** A failover or switchover the decision refused: the error, with the decision as made. */
@@ -75,12 +75,11 @@ export function noCandidateError(decision: FailoverDecision, action: 'switch ove
 }
 
 /**
- * Gives the standby the synchronous names it needs as a primary (`state` is the state it will
- * be primary in: the old primary fenced after a failover), then promotes it. Returns its new
- * timeline.
+ * Gives the standby the synchronous names it needs as a primary (promotionSynchronousNames; the
+ * caller has recorded them in the state's transition first, state.ts invariant 5), then
+ * promotes it. Returns its new timeline.
  */
-export async function promoteMember(ctx: ClusterContext, state: ClusterState, member: MemberConfig, timeoutMs: number): Promise<number> {
-  const names = synchronousStandbyNamesFor(ctx.config, synchronousNamesInput(state, member.name));
+export async function promoteMember(ctx: ClusterContext, names: string, member: MemberConfig, timeoutMs: number): Promise<number> {
   await onMember(member, 'setting synchronous_standby_names', () => ctx.control.setSettings({ dataDir: member.dataDir, settings: [['synchronous_standby_names', names]] }));
   ctx.progress(`${member.name}: promoting${names === '' ? '' : ` (synchronous_standby_names = '${names}')`}`);
   const { timeline } = await onMember(member, 'walship promote', () => ctx.control.promote({ dataDir: member.dataDir, timeoutMs }));

@@ -57,6 +57,10 @@ describe('the state file', () => {
     expect(() => readClusterState(dataRoot)).toThrow(/2 members have the role primary/);
     writeFileSync(stateFilePath(dataRoot), JSON.stringify({ ...good, members: { ...good.members, s1: { role: 'leader', timeline: 1, fence: null } } }));
     expect(() => readClusterState(dataRoot)).toThrow(/member "s1" has role "leader"/);
+    writeFileSync(stateFilePath(dataRoot), JSON.stringify({ ...good, synchronousNames: { primary: 'n1' } }));
+    expect(() => readClusterState(dataRoot)).toThrow(/"synchronousNames" must be null or an object/);
+    writeFileSync(stateFilePath(dataRoot), JSON.stringify({ ...good, synchronousNames: { primary: 'n1', names: 'FIRST 1 (s1, s2)' } }));
+    expect(readClusterState(dataRoot)!.synchronousNames).toEqual({ primary: 'n1', names: 'FIRST 1 (s1, s2)' });
     writeFileSync(stateFilePath(dataRoot), JSON.stringify({ ...good, cluster: 'other' }));
     expect(() => readClusterStateFor(config())).toThrow(ClusterError);
     expect(() => readClusterStateFor(config())).toThrow(/holds cluster "other", not "cascade"/);

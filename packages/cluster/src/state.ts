@@ -18,6 +18,10 @@
  *      primary's directory fenced) before the promotion is asked for; the state that names the
  *      new primary clears it. A transition still there was interrupted: it is settled from
  *      what the members say (transition.ts) before anyone gets a lease or fails over again.
+ *   5. The primary's synchronous_standby_names are recorded before they take effect
+ *      (`synchronousNames`; the names a promotion gives go into `transition` first): a failover
+ *      decided at any moment judges who may hold every acknowledged commit by names that cover
+ *      the ones in force (synchronous-record.ts says how each change keeps this).
  *
  * Who writes it: the cluster commands, under the data root's lock (lock.ts).
  */
@@ -85,6 +89,17 @@ export interface PrimaryObservation {
   readonly synchronousDisabled?: boolean;
 }
 
+/** The synchronous_standby_names recorded for a primary (invariant 5). */
+export interface SynchronousNamesRecord {
+  /** The primary they are for: a record for another member is out of date. */
+  readonly primary: string;
+  /**
+   * The names in force on it, or while they change the union of the names before and after:
+   * every standby that may have acknowledged a commit above the recorded released position.
+   */
+  readonly names: string;
+}
+
 /** A change of primary under way (invariant 4). */
 export interface PrimaryTransition {
   readonly kind: 'failover' | 'switchover';
@@ -98,6 +113,12 @@ export interface PrimaryTransition {
   readonly startedAt: string;
   /** The fence record `from` gets in the state once `to` is the primary. */
   readonly fence: FenceRecord;
+  /**
+   * The synchronous_standby_names `to` is given as it is promoted (invariant 5): recorded here
+   * before it gets them, and the record of the state that names it primary. Absent in a state
+   * written before it existed.
+   */
+  readonly synchronousStandbyNames?: string;
 }
 
 export interface ClusterState {
@@ -115,6 +136,11 @@ export interface ClusterState {
   readonly observation: PrimaryObservation | null;
   /** A change of primary recorded and not yet done or settled (invariant 4). Absent: none. */
   readonly transition?: PrimaryTransition | null;
+  /**
+   * The synchronous_standby_names recorded for the primary (invariant 5). Null or absent: none
+   * recorded (a cluster just created runs with the config's rule).
+   */
+  readonly synchronousNames?: SynchronousNamesRecord | null;
 }
 
 export function stateFilePath(dataRoot: string): string {
@@ -158,7 +184,8 @@ export function withMember(state: ClusterState, name: string, member: Partial<Me
 
 /**
  * The state after `promoted` became the primary on `timeline`: the old primary becomes a standby
- * (a switchover, it was shut down cleanly and follows) or is fenced (a failover).
+ * (a switchover, it was shut down cleanly and follows) or is fenced (a failover). The
+ * synchronous names the transition gave `promoted` are its record (invariant 5).
  */
 export function withNewPrimary(
   state: ClusterState,
@@ -167,7 +194,9 @@ export function withNewPrimary(
   oldPrimary: { fence: FenceRecord | null },
 ): ClusterState {
   const old = state.primary;
-  let next: ClusterState = { ...state, primary: promoted, previousPrimary: old, timeline, observation: null, transition: null };
+  const given = state.transition?.to === promoted ? state.transition.synchronousStandbyNames : undefined;
+  const synchronousNames = given === undefined ? null : { primary: promoted, names: given };
+  let next: ClusterState = { ...state, primary: promoted, previousPrimary: old, timeline, observation: null, transition: null, synchronousNames };
   next = withMember(next, promoted, { role: 'primary', timeline, fence: null });
   if (old !== promoted) {
     next = withMember(next, old, oldPrimary.fence === null ? { role: 'standby', fence: null } : { role: 'fenced', fence: oldPrimary.fence });
@@ -340,6 +369,15 @@ function checkState(value: unknown, path: string): ClusterState {
     if (transition.from !== value.primary) throw invalidState(path, `"transition.from" is ${String(transition.from)}, but the primary is ${String(value.primary)}`);
     if (!Number.isSafeInteger(transition.fromTimeline)) throw invalidState(path, '"transition.fromTimeline" must be a whole number');
     if (!isRecord(transition.fence)) throw invalidState(path, '"transition.fence" must be an object');
+    if (transition.synchronousStandbyNames !== undefined && typeof transition.synchronousStandbyNames !== 'string') {
+      throw invalidState(path, '"transition.synchronousStandbyNames" must be a string');
+    }
+  }
+  const record = value.synchronousNames;
+  if (record !== undefined && record !== null) {
+    if (!isRecord(record) || typeof record.primary !== 'string' || typeof record.names !== 'string') {
+      throw invalidState(path, '"synchronousNames" must be null or an object with the strings "primary" and "names"');
+    }
   }
   return value as unknown as ClusterState;
 }

@@ -11,14 +11,20 @@
  *      old primary ever acknowledged. If it does not within DIRECT_CATCH_UP_MS (it was cut off
  *      as the primary stopped), the switchover is abandoned: the old primary is started again as
  *      the primary, and nothing has changed.
- *   4. Fence the old primary's directory (standby.signal) and record the intent (`transition`)
- *      in the state, so that a crash from here on is settled by whoever comes next
- *      (transition.ts); promote the target (with the synchronous names it needs as a primary): a
- *      new timeline; grant it the lease (failover.enforce_lease).
+ *   4. Fence the old primary's directory (standby.signal) and record the intent (`transition`,
+ *      with the synchronous names the target is given) in the state, so that a crash from here
+ *      on is settled by whoever comes next (transition.ts) and a failover judges by the names in
+ *      force; promote the target: a new timeline; grant it the lease (failover.enforce_lease).
+ *      With the relaxed synchronous mode, the old primary, which restarts until step 6, is left
+ *      out of what the target's commits wait for: a streaming standby stands in for it
+ *      (`FIRST 1 (s1)` on n1 after s1: `FIRST 1 (s1, s2)`), so writes come back without waiting
+ *      for its restart (synchronous-record.ts).
  *   5. Repoint the other standbys at their new upstreams (one that received more of the old
  *      primary's WAL than the target did cannot follow the new timeline: it is rewound).
  *   6. Bring the old primary back as a standby of the new one: a rewind (which finds nothing to
- *      copy, as its WAL ends at the shutdown checkpoint the target replayed) and a start.
+ *      copy, as its WAL ends at the shutdown checkpoint the target replayed) and a start; once it
+ *      streams, the new primary is reloaded with the config's rule, and the state records the
+ *      names in force. If it cannot rejoin, it is fenced and stopped.
  *
  * Writes are unavailable from step 2 to the end of step 4; `unavailableMs` measures it.
  */
@@ -29,12 +35,14 @@ import { DEFAULT_OPERATION_TIMEOUT_MS, onMember, waitUntil, type ClusterContext 
 import { decideFailover, type FailoverDecision } from './failover-decision.js';
 import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
-import { primaryTimeline, readControlSummary, writeFence } from './member-files.js';
+import { killServer, primaryTimeline, readControlSummary, runningServer, writeFence } from './member-files.js';
 import { grantLeaseAfterCommand, keepLease, type LeaseKeeper } from './lease.js';
-import { lsnValue, recordObservation, rejoinMember, startMember, waitStreaming } from './member-ops.js';
+import { lsnValue, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
 import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
 import { readClusterStateFor, withMember, withNewPrimary, writeClusterState, type ClusterState } from './state.js';
+import { recordNamesInForce } from './synchronous-change.js';
+import { promotionSynchronousNames } from './synchronous-record.js';
 import { settleInterrupted } from './transition-settle.js';
 
 /**
@@ -176,12 +184,15 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
     // The old primary's timeline: above the state's if its own crash recovery moved it (primaryTimeline).
     const fromTimeline = primaryTimeline(state, oldPrimary.dataDir);
     const fence = { at: new Date().toISOString(), reason: `switchover to ${target.name}`, timeline: fromTimeline, newPrimary: target.name };
+    // The target's synchronous names, recorded with the intent (state.ts invariant 5): while the
+    // old primary restarts, a streaming standby stands in for it (promotionSynchronousNames).
+    const synchronousStandbyNames = promotionSynchronousNames(config, state, target.name, { kind: 'switchover', unavailable: [] });
     writeFence(oldPrimary.dataDir);
     state = writeClusterState(config.dataRoot, {
       ...state,
-      transition: { kind: 'switchover', from: oldPrimary.name, to: target.name, fromTimeline, startedAt: fence.at, fence },
+      transition: { kind: 'switchover', from: oldPrimary.name, to: target.name, fromTimeline, startedAt: fence.at, fence, synchronousStandbyNames },
     });
-    const timeline = await promoteMember(ctx, state, target, timeoutMs);
+    const timeline = await promoteMember(ctx, synchronousStandbyNames, target, timeoutMs);
     leaseKeeper = await keepLease(ctx, target, timeline, 'cluster switchover');
     const unavailableMs = Date.now() - writesStopped;
     const before = state;
@@ -199,8 +210,13 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
     try {
       state = await rejoinMember(ctx, state, oldPrimary, timeoutMs);
     } catch (error) {
-      // It must not come back as a primary: fence it until someone rejoins it.
+      // It must not come back as a primary: fence it until someone rejoins it. And stop it (it
+      // may have got as far as streaming): a fenced member is no failover candidate, so it must
+      // not acknowledge commits the new primary's synchronous names may wait for.
       writeFence(oldPrimary.dataDir);
+      if (runningServer(oldPrimary.dataDir) !== null) {
+        await ctx.control.stop({ dataDir: oldPrimary.dataDir, mode: 'fast' }).catch(() => killServer(oldPrimary.dataDir));
+      }
       state = writeClusterState(config.dataRoot, withMember(state, oldPrimary.name, {
         role: 'fenced',
         fence: { at: new Date().toISOString(), reason: `switchover to ${target.name}: rejoin failed: ${(error as Error).message}`, timeline: before.timeline, newPrimary: target.name },
@@ -215,7 +231,7 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
       warnings.push(error.message);
       return readClusterStateFor(config) ?? repointedState;
     });
-    state = await recordObservation(ctx, state);
+    state = await recordNamesInForce(ctx, state);
     const durationMs = Date.now() - started;
     const lsn = formatLsn(endLsn);
     appendHistory(config.dataRoot, {

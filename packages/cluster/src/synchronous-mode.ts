@@ -16,9 +16,10 @@
  *      meet the count (`FIRST 1 (s1)` -> `FIRST 1 (s1, s2)`: s2 is synchronous while s1 is away,
  *      s1 again once it is back, by FIRST's priority), and it is empty when no standby is left.
  *      Once the gone standbys are back, it is the config's again.
- *   3. Rule 2 of the failover decision stays right across the change (see synchronousChange in
- *      monitor.ts, which applies it): before the primary is reloaded, the state's observation is
- *      replaced by one that names the new setting, reports no synchronous states (so the decision
+ *   3. Rule 2 of the failover decision stays right across the change (synchronous-change.ts
+ *      applies it): before the primary is reloaded, the state records the union of the old and
+ *      new names (synchronous-record.ts) and its observation is replaced by one that names the
+ *      new setting, reports no synchronous states (so the decision
  *      falls back to the configured rule, which needs enough listed standbys to answer to be sure
  *      one has every acknowledged commit), and keeps as released position the highest of what
  *      was released and, when synchronous replication is turned on again after being off, the
