@@ -37,7 +37,7 @@ import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
 import { killServer, primaryTimeline, readControlSummary, runningServer, writeFence } from './member-files.js';
 import { grantLeaseAfterCommand, keepLease, type LeaseKeeper } from './lease.js';
-import { lsnValue, rejoinMember, startMember, waitStreaming } from './member-ops.js';
+import { lsnValue, recordObservation, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
 import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
 import { readClusterStateFor, withMember, withNewPrimary, writeClusterState, type ClusterState } from './state.js';
@@ -217,10 +217,15 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
       if (runningServer(oldPrimary.dataDir) !== null) {
         await ctx.control.stop({ dataDir: oldPrimary.dataDir, mode: 'fast' }).catch(() => killServer(oldPrimary.dataDir));
       }
-      state = writeClusterState(config.dataRoot, withMember(state, oldPrimary.name, {
+      const fenced = withMember(state, oldPrimary.name, {
         role: 'fenced',
         fence: { at: new Date().toISOString(), reason: `switchover to ${target.name}: rejoin failed: ${(error as Error).message}`, timeline: before.timeline, newPrimary: target.name },
-      }));
+      });
+      // Written with the new primary's report when it answers: what it has released by now
+      // covers every commit the stopped member may have acknowledged, so that a failover that
+      // leaves it out still wants a standby that holds them (rule 2's floor).
+      const observed = await recordObservation(ctx, fenced);
+      state = observed.generation > fenced.generation ? observed : writeClusterState(config.dataRoot, fenced);
       oldPrimaryRole = 'fenced';
       warnings.push(`${oldPrimary.name} could not rejoin as a standby (${(error as Error).message}); it is fenced: walship cluster rejoin -f FILE ${oldPrimary.name}`);
     }
