@@ -56,6 +56,13 @@ describe('the transition in the state', () => {
     expect(done).toMatchObject({ primary: 's1', previousPrimary: 'n1', timeline: 2, transition: null });
     expect(done.members.n1).toMatchObject({ role: 'fenced', fence });
     expect(done.members.s1).toMatchObject({ role: 'primary', timeline: 2 });
+    // Without names in the transition (a state written before they were), nothing is recorded.
+    expect(done.synchronousNames).toBeNull();
+  });
+
+  it('completed: the synchronous names the transition gave the target are its record (they were written before it got them)', () => {
+    const done = completeTransition({ ...base(), transition: { ...transition, synchronousStandbyNames: 'FIRST 1 (n1)' } }, 2);
+    expect(done.synchronousNames).toEqual({ primary: 's1', names: 'FIRST 1 (n1)' });
   });
 
   it('dropped: nothing else changes', () => {
