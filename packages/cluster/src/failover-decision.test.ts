@@ -111,13 +111,25 @@ describe('synchronous replication', () => {
     expect(codes(forced.reasons)).toEqual(['not_enough_synchronous_standbys', 'most_advanced', 'forced']);
   });
 
-  it('follows the states the primary reported: only the one that was sync under FIRST', () => {
+  it('follows the states the primary reported under FIRST: the sync one, unless a listed one is further (it may have become sync since)', () => {
     const first1of2 = parseSynchronousStandbyNames('FIRST 1 (s1, s2)');
-    const candidates = [candidate('s1', 0x4000, { syncState: 'potential' }), candidate('s2', 0x3000, { syncState: 'sync' })];
-    const decision = decideFailover(input(candidates, { synchronous: first1of2 }));
-    expect(decision.winner).toBe('s2');
-    expect(decision.thresholds).toMatchObject({ synchronousSource: 'reported', synchronousRequired: 1 });
-    expect(decision.candidates.find((c) => c.name === 's1')!.reasons[0]!.message).toMatch(/was potential, not a synchronous standby/);
+    // s1 potential and behind: only s2, reported sync, may hold every acknowledged commit.
+    const behind = decideFailover(input([candidate('s1', 0x3000, { syncState: 'potential' }), candidate('s2', 0x4000, { syncState: 'sync' })], { synchronous: first1of2 }));
+    expect(behind.winner).toBe('s2');
+    expect(behind.thresholds).toMatchObject({ synchronousSource: 'reported', synchronousRequired: 1 });
+    expect(behind.candidates.find((c) => c.name === 's1')!.reasons[0]!.message).toMatch(/was potential, not a synchronous standby/);
+    // s1 further than s2: s1, of higher priority, may have caught up and become sync after the
+    // report, and had commits acknowledged that s2 lacks; promoting s2 would lose them.
+    const further = decideFailover(input([candidate('s1', 0x4000, { syncState: 'potential' }), candidate('s2', 0x3000, { syncState: 'sync' })], { synchronous: first1of2 }));
+    expect(further.winner).toBe('s1');
+    expect(further.thresholds.synchronousMostAdvanced).toEqual({ name: 's1', timeline: 1, lsn: '0/4000' });
+    const s2 = further.candidates.find((c) => c.name === 's2')!;
+    expect(codes(s2.reasons)).toEqual(['behind_synchronous_standby']);
+    expect(s2.reasons[0]!.message).toMatch(/short of the listed standby \(FIRST may have made it synchronous since the last report\) s1/);
+    // The one reported sync does not answer: it may hold commits nobody else has.
+    const gone = decideFailover(input([candidate('s1', 0x4000, { syncState: 'potential' }), candidate('s2', 0x3000, { syncState: 'sync', reachable: false })], { synchronous: first1of2 }));
+    expect(gone.winner).toBeNull();
+    expect(codes(gone.reasons)).toEqual(['not_enough_synchronous_standbys']);
   });
 
   it('without reported states, needs N - k + 1 of the named standbys to answer, then takes the most advanced', () => {

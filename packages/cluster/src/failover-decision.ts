@@ -19,7 +19,10 @@
  *      which acknowledged overlap the ones that answer. Otherwise nobody is promoted. And the
  *      winner must be as advanced as every synchronous standby that answers, promotable or not
  *      (Patroni's rule): under ANY k an acknowledged commit may be on one member of the set only,
- *      maybe one the policy will not promote, and promoting another that lacks it loses it. When the
+ *      maybe one the policy will not promote, and promoting another that lacks it loses it. Under
+ *      FIRST k with more than k names the same goes for every listed standby that answers: the
+ *      primary may have made one of them synchronous after its last report, and a listed standby
+ *      as advanced as all of them is eligible, reported sync or not. When the
  *      relaxed synchronous mode had turned synchronous replication off (no standby streamed),
  *      no standby is known to hold every acknowledged commit: nobody is promoted.
  *   3. A standby further behind the old primary's last known position than
@@ -197,10 +200,20 @@ export function decideFailover(input: FailoverDecisionInput): FailoverDecision {
     }
   }
 
-  // The most advanced synchronous standby that answers: under ANY k it alone may hold a commit
-  // that was acknowledged, so nobody behind it is promoted, whether or not it is promotable itself.
+  // Under FIRST with more names than it needs, the primary picks its synchronous standbys among
+  // the listed ones that stream, and may have picked another since it last reported (a listed
+  // standby of higher priority that caught up takes its place back at once): any listed standby
+  // may hold commits acknowledged after that report. So each of them that answers counts for the
+  // "as advanced as" rule below, and one at least as advanced as all of them holds all they hold.
+  const firstChooses = synchronous !== null && reported && synchronous.method === 'priority' &&
+    (synchronous.memberNames.length > synchronous.numSync || synchronous.memberNames.includes('*'));
+  const mayBeSynchronous = (c: FailoverCandidate) => synchronousSet.has(c.name) || (firstChooses && listed(c.name));
+
+  // The most advanced standby that may be synchronous and answers: it alone may hold a commit that
+  // was acknowledged (under ANY k; under FIRST choosing, since the report), so nobody behind it is
+  // promoted, whether or not it is promotable itself.
   const byProgress = (a: FailoverCandidate, b: FailoverCandidate) => (b.timeline ?? 0) - (a.timeline ?? 0) || (b.lsn ?? 0) - (a.lsn ?? 0);
-  const synchronousMost = input.candidates.filter((c) => synchronousSet.has(c.name) && c.reachable && c.lsn !== null).sort(byProgress)[0] ?? null;
+  const synchronousMost = input.candidates.filter((c) => mayBeSynchronous(c) && c.reachable && c.lsn !== null).sort(byProgress)[0] ?? null;
 
   const working: Working[] = input.candidates.map((candidate) => {
     const reasons: Array<Reason<CandidateReasonCode>> = [];
@@ -211,7 +224,11 @@ export function decideFailover(input: FailoverDecisionInput): FailoverDecision {
     if (!candidate.reachable) hard('unreachable', `${candidate.name} does not answer as a standby`);
     else if (candidate.lsn === null) hard('no_wal_position', `${candidate.name} reports no WAL position`);
     if (priorityIndex < 0) hard('not_promotable', `${candidate.name} is not in the policy's failover candidates`);
-    const synchronousEligible = synchronous === null || synchronousSet.has(candidate.name);
+    // A listed standby the primary did not report as sync, but at least as advanced as every one
+    // that may be: it holds every commit they hold.
+    const asAdvancedAsAny = firstChooses && listed(candidate.name) && candidate.reachable && candidate.lsn !== null &&
+      synchronousMost !== null && byProgress(candidate, synchronousMost) <= 0;
+    const synchronousEligible = synchronous === null || synchronousSet.has(candidate.name) || asAdvancedAsAny;
     if (!synchronousEligible) {
       soft(
         'not_synchronous',
@@ -226,7 +243,8 @@ export function decideFailover(input: FailoverDecisionInput): FailoverDecision {
     if (synchronousMost !== null && candidate.reachable && candidate.lsn !== null && candidate.name !== synchronousMost.name && byProgress(candidate, synchronousMost) > 0) {
       soft(
         'behind_synchronous_standby',
-        `${candidate.name} has WAL to ${formatLsn(candidate.lsn)} on timeline ${candidate.timeline ?? '?'}, short of the synchronous standby ${synchronousMost.name} ` +
+        `${candidate.name} has WAL to ${formatLsn(candidate.lsn)} on timeline ${candidate.timeline ?? '?'}, short of the ` +
+          `${synchronousSet.has(synchronousMost.name) ? 'synchronous standby' : 'listed standby (FIRST may have made it synchronous since the last report)'} ${synchronousMost.name} ` +
           `(${formatLsn(synchronousMost.lsn!)} on timeline ${synchronousMost.timeline ?? '?'}), which may hold acknowledged commits it lacks`,
       );
     }
