@@ -126,6 +126,10 @@ describe('synchronous replication', () => {
     const s2 = further.candidates.find((c) => c.name === 's2')!;
     expect(codes(s2.reasons)).toEqual(['behind_synchronous_standby']);
     expect(s2.reasons[0]!.message).toMatch(/short of the listed standby \(FIRST may have made it synchronous since the last report\) s1/);
+    // As advanced as each other: the one reported sync, though later in the policy's list.
+    const tie = decideFailover(input([candidate('s1', 0x4000, { syncState: 'potential' }), candidate('s2', 0x4000, { syncState: 'sync' })], { synchronous: first1of2 }));
+    expect(tie.winner).toBe('s2');
+    expect(codes(tie.reasons)).toEqual(['most_advanced', 'tie_broken_by_synchronous_state']);
     // The one reported sync does not answer: it may hold commits nobody else has.
     const gone = decideFailover(input([candidate('s1', 0x4000, { syncState: 'potential' }), candidate('s2', 0x3000, { syncState: 'sync', reachable: false })], { synchronous: first1of2 }));
     expect(gone.winner).toBeNull();

@@ -29,7 +29,8 @@
  *      maximum_lag_on_failover is not promoted (without a known position, behind the most
  *      advanced candidate).
  *   4. The most advanced eligible standby wins (higher timeline, then more WAL); ties go to the
- *      earlier member in the policy's candidate list.
+ *      one the old primary reported synchronous, then to the earlier member in the policy's
+ *      candidate list.
  *   5. A requested standby (`--to NAME`) wins only if it is eligible and as advanced as the one
  *      rule 4 would pick: promoting a standby that is behind another would throw away WAL the
  *      other holds, acknowledged commits included.
@@ -89,6 +90,7 @@ export type CandidateReasonCode =
 export type DecisionReasonCode =
   | 'most_advanced'
   | 'tie_broken_by_priority'
+  | 'tie_broken_by_synchronous_state'
   | 'requested'
   | 'requested_unknown'
   | 'requested_not_eligible'
@@ -150,6 +152,8 @@ interface Working {
   candidate: FailoverCandidate;
   reasons: Array<Reason<CandidateReasonCode>>;
   synchronousEligible: boolean;
+  /** Reported synchronous by the old primary: preferred over an equally advanced listed one. */
+  reportedSynchronous: boolean;
   priority: number | null;
   lagBytes: number | null;
 }
@@ -160,12 +164,17 @@ function formatSynchronous(config: SyncRepConfig): string {
   return `${config.method === 'priority' ? 'FIRST' : 'ANY'} ${config.numSync} (${config.memberNames.join(', ')})`;
 }
 
-/** Orders two eligible candidates: higher timeline, more WAL, earlier in the policy, smaller name. */
+/**
+ * Orders two eligible candidates: higher timeline, more WAL, the one the old primary reported
+ * synchronous (what a PostgreSQL user expects to see promoted), earlier in the policy, smaller name.
+ */
 function compareRank(a: Working, b: Working): number {
   const timeline = (b.candidate.timeline ?? 0) - (a.candidate.timeline ?? 0);
   if (timeline !== 0) return timeline;
   const lsn = (b.candidate.lsn ?? 0) - (a.candidate.lsn ?? 0);
   if (lsn !== 0) return lsn;
+  const reported = Number(b.reportedSynchronous) - Number(a.reportedSynchronous);
+  if (reported !== 0) return reported;
   const priority = (a.priority ?? Number.MAX_SAFE_INTEGER) - (b.priority ?? Number.MAX_SAFE_INTEGER);
   if (priority !== 0) return priority;
   return a.candidate.name < b.candidate.name ? -1 : a.candidate.name > b.candidate.name ? 1 : 0;
@@ -254,7 +263,7 @@ export function decideFailover(input: FailoverDecisionInput): FailoverDecision {
     if (lagBytes !== null && lagBytes > input.maximumLagOnFailoverBytes) {
       soft('lag_exceeds_maximum', `${candidate.name} is ${lagBytes} bytes behind, more than maximum_lag_on_failover (${input.maximumLagOnFailoverBytes} bytes)`);
     }
-    return { candidate, reasons, synchronousEligible, priority: priorityIndex < 0 ? null : priorityIndex, lagBytes };
+    return { candidate, reasons, synchronousEligible, reportedSynchronous: synchronousSource === 'reported' && synchronousSet.has(candidate.name), priority: priorityIndex < 0 ? null : priorityIndex, lagBytes };
   });
 
   const eligibleOf = (w: Working) => w.reasons.every((reason) => reason.waived);
@@ -309,7 +318,11 @@ export function decideFailover(input: FailoverDecisionInput): FailoverDecision {
     const next = ranked[1];
     // Eligible candidates are all in the policy's list, so their priorities differ.
     if (next !== undefined && sameProgress(best, next)) {
-      reasons.push({ code: 'tie_broken_by_priority', message: `${best.candidate.name} comes before ${next.candidate.name} in the policy's candidates`, waived: false });
+      if (best.reportedSynchronous !== next.reportedSynchronous) {
+        reasons.push({ code: 'tie_broken_by_synchronous_state', message: `${best.candidate.name} was the synchronous standby when the primary last reported, ${next.candidate.name} was not`, waived: false });
+      } else {
+        reasons.push({ code: 'tie_broken_by_priority', message: `${best.candidate.name} comes before ${next.candidate.name} in the policy's candidates`, waived: false });
+      }
     }
   };
   decide();
