@@ -72,6 +72,20 @@ function jsonResult<T>(text: string, what: string): T {
 const pairs = (settings: SettingPairs): Array<[string, string]> => settings.map(([name, value]) => [name, value]);
 
 /**
+ * An encrypted member's init: the cluster's key settings (`encryption` in its config) become
+ * `walship init --encrypt --key-file F` or `--key-command C`, as a person would type it (init
+ * itself refuses them as plain --set: it writes them once the key opened the new keys).
+ */
+function initEncryption(settings: Array<[string, string]>): { set: Array<[string, string]>; encrypt?: true; keyFile?: string; keyCommand?: string } {
+  const keyFile = settings.find(([name]) => name === 'cluster_key_file')?.[1] ?? '';
+  const keyCommand = settings.find(([name]) => name === 'cluster_key_command')?.[1] ?? '';
+  const set = settings.filter(([name]) => name !== 'cluster_key_file' && name !== 'cluster_key_command');
+  if (keyFile !== '') return { set, encrypt: true, keyFile };
+  if (keyCommand !== '') return { set, encrypt: true, keyCommand };
+  return { set };
+}
+
+/**
  * The io a node command runs with when the cluster knows the password its replication
  * connection needs (the upstream's replication_password): given as WALSHIP_PASSWORD, as a person
  * would, so that the command's own credential rules (and primary_conninfo's password) apply.
@@ -121,13 +135,14 @@ export function createNodeControl(io: CliIo, choices: NodeControlChoices = {}): 
   return {
     async init({ dataDir, port, settings, users }) {
       const { run } = await import('./commands/init.js');
+      const encryption = initEncryption(pairs(settings));
       if (users === undefined) {
-        await node((captured) => run({ dataDir, port, set: pairs(settings) }, captured.io));
+        await node((captured) => run({ dataDir, port, ...encryption }, captured.io));
         return;
       }
       // initdb -A scram-sha-256 with the superuser's password, then the replication user.
-      const withoutMethod = pairs(settings).filter(([name]) => name !== 'auth_method');
-      await node((captured) => run({ dataDir, port, set: withoutMethod, auth: 'scram-sha-256', username: users.superuser.name }, withPassword(captured.io, users.superuser.password)));
+      const withoutMethod = encryption.set.filter(([name]) => name !== 'auth_method');
+      await node((captured) => run({ dataDir, port, ...encryption, set: withoutMethod, auth: 'scram-sha-256', username: users.superuser.name }, withPassword(captured.io, users.superuser.password)));
       const [{ readUsersFile, writeUsersFile }, { buildScramVerifier, formatScramVerifier }] = await Promise.all([
         import('@walship/server/auth/users-file'),
         import('@walship/protocol'),

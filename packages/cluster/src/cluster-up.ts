@@ -9,12 +9,15 @@
  * to the config are created, and nothing is created again unless `reset` is given, which stops
  * every member and deletes the data root's members, state and history first. Settings edited in
  * the config are written to the members that already existed (reloaded; those that need a
- * restart are reported, not restarted).
+ * restart are reported, not restarted). With `encryption`, the cluster key is generated (or
+ * checked) before the primary is created, and members whose encryption does not match the config
+ * are refused before anything starts (cluster-encryption.ts).
  *
  * It returns once every standby streams from its upstream.
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { ClusterError, ClusterErrorCode } from './cluster-error.js';
+import { checkMemberEncryption, prepareClusterKey } from './cluster-encryption.js';
 import { findMember } from './config.js';
 import { DEFAULT_OPERATION_TIMEOUT_MS, onMember, type ClusterContext } from './context.js';
 import { historyFilePath } from './history.js';
@@ -90,6 +93,9 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
       for (const [name, member] of Object.entries(state.members)) if (member.stoppedByCommand === true) cleared = withMember(cleared, name, { stoppedByCommand: false });
       state = writeClusterState(config.dataRoot, cleared);
     }
+    // encryption: the members that exist are encrypted exactly when the config says so, before
+    // any of them is started, repointed or given settings (cluster-encryption.ts).
+    for (const member of config.members) checkMemberEncryption(config, member);
     const result = { created: [] as string[], started: [] as string[], rejoined: [] as string[], fenced: [] as string[] };
 
     for (const member of startOrder(config, state)) {
@@ -97,6 +103,7 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
       if (member.name === state.primary) {
         if (role === 'uninitialized') {
           clearLeftovers(ctx, member.dataDir, member.name, true);
+          if (prepareClusterKey(config)) ctx.progress(`generated the cluster key for encryption at rest in ${config.dataRoot} (mode 0600; keep a copy: nothing opens the members without it)`);
           state = await createPrimary(ctx, state, member);
           result.created.push(member.name);
           continue;

@@ -332,6 +332,33 @@ describe('refused configs name the file, the line, the field and the problem', (
     expect(owned.hint).toMatch(/tls: true/);
   });
 
+  it('reads the encryption key and refuses what names no key, two keys, or the key settings it owns', () => {
+    expect(parseClusterConfig(VALID, FILE).encryption).toBeNull();
+    expect(parseClusterConfig(edit('settings:', 'encryption: false\nsettings:'), FILE).encryption).toBeNull();
+    // true: a key generated into the data root (which --data-root moves, key and all).
+    expect(parseClusterConfig(edit('settings:', 'encryption: true\nsettings:'), FILE).encryption).toEqual({ keyFile: '/data/test/cluster.key', generated: true });
+    expect(parseClusterConfig(edit('settings:', 'encryption: true\nsettings:'), FILE, { dataRoot: '/elsewhere', cwd: '/' }).encryption).toEqual({ keyFile: '/elsewhere/cluster.key', generated: true });
+    // A key file of the operator's: relative to the config file, as data_root is.
+    expect(parseClusterConfig(edit('settings:', 'encryption: { key_file: keys/c.key }\nsettings:'), FILE).encryption).toEqual({ keyFile: '/configs/keys/c.key', generated: false });
+    expect(parseClusterConfig(edit('settings:', 'encryption: { key_file: /k/c.key }\nsettings:'), FILE).encryption).toEqual({ keyFile: '/k/c.key', generated: false });
+    expect(parseClusterConfig(edit('settings:', 'encryption: { key_command: "vault read -field=key secret/walship" }\nsettings:'), FILE).encryption).toEqual({ keyCommand: 'vault read -field=key secret/walship' });
+
+    const word = onlyProblem(edit('settings:', 'encryption: aes\nsettings:'));
+    expect(word).toMatchObject({ path: 'encryption', line: 15 });
+    expect(word.message).toBe('encryption must be true, false or a mapping with key_file or key_command (got the string "aes")');
+    expect(word.hint).toMatch(/encryption: true/);
+    expect(onlyProblem(edit('settings:', 'encryption: {}\nsettings:')).message).toBe('encryption needs "key_file" or "key_command"');
+    expect(onlyProblem(edit('settings:', 'encryption: { key_file: a, key_command: b }\nsettings:')).message).toBe('encryption takes "key_file" or "key_command", not both');
+    const unknown = onlyProblem(edit('settings:', 'encryption: { keyfile: a }\nsettings:'));
+    expect(unknown).toMatchObject({ path: 'encryption.keyfile', hint: 'did you mean "key_file"?' });
+    expect(onlyProblem(edit('settings:', 'encryption: { key_file: "" }\nsettings:'))).toMatchObject({ path: 'encryption.key_file', message: 'must not be empty' });
+    expect(onlyProblem(edit('settings:', 'encryption: { key_command: 5 }\nsettings:'))).toMatchObject({ path: 'encryption.key_command' });
+    const owned = onlyProblem(edit('  shared_buffers: 8MB', '  shared_buffers: 8MB\n  cluster_key_file: /k'));
+    expect(owned).toMatchObject({ path: 'settings.cluster_key_file', message: '"cluster_key_file" is set by the cluster toolkit' });
+    expect(owned.hint).toMatch(/top-level "encryption" key/);
+    expect(onlyProblem(edit('      recovery_min_apply_delay: 10ms', '      cluster_key_command: cat k')).message).toBe('"cluster_key_command" is set by the cluster toolkit');
+  });
+
   it('enforces the lease by default in automatic mode only', () => {
     expect(parseClusterConfig(VALID, FILE).failover.enforceLease).toBe(false);
     expect(parseClusterConfig(edit('  mode: manual', '  mode: automatic'), FILE).failover.enforceLease).toBe(true);

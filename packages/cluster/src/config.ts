@@ -9,7 +9,7 @@
  * duplicate member names, an unknown upstream, upstream cycles, a synchronous_standby_names that
  * does not parse or names members the cluster does not have, settings the nodes would refuse,
  * settings the toolkit owns (port, application_name, primary_conninfo, ...), and bad failover
- * policy values, and a `tls` that is not true or false. Relative paths are relative to the config file; `--data-root` is relative to
+ * policy values, a `tls` that is not true or false, and an `encryption` that names no key or two. Relative paths are relative to the config file; `--data-root` is relative to
  * the working directory, as any command-line path.
  *
  * Pure apart from loadClusterConfig reading the file: parseClusterConfig takes the text.
@@ -128,7 +128,25 @@ export interface ClusterConfig {
    * every connection in the cluster verifies them (sslmode verify-full; see tls.ts).
    */
   readonly tls: boolean;
+  /**
+   * Encryption at rest (`encryption: true`, or a mapping with `key_file` or `key_command`), or
+   * null: the primary is initialized with --encrypt and the cluster key, standbys share its data
+   * keys through their base backups, and every member's walship.conf names the key
+   * (cluster-encryption.ts).
+   */
+  readonly encryption: ClusterEncryptionConfig | null;
 }
+
+/**
+ * Where the members find the cluster key. `generated`: `encryption: true`, a key file in the
+ * data root that the first `cluster up` writes (random, 0600), as it writes the passfile.
+ */
+export type ClusterEncryptionConfig =
+  | { readonly keyFile: string; readonly generated: boolean }
+  | { readonly keyCommand: string };
+
+/** The key file `encryption: true` generates, in the data root. */
+export const GENERATED_CLUSTER_KEY_FILE = 'cluster.key';
 
 export interface ClusterAuthConfig {
   readonly method: 'scram-sha-256';
@@ -167,8 +185,10 @@ const TOP_LEVEL_KEYS = [
   'proxy',
   'auth',
   'tls',
+  'encryption',
   'nodes',
 ] as const;
+const ENCRYPTION_KEYS = ['key_file', 'key_command'] as const;
 const AUTH_KEYS = ['method', 'superuser', 'replication_user'] as const;
 const AUTH_METHODS = ['scram-sha-256'] as const;
 /** A user name: what walship_authid.json accepts, kept to plain characters in a config. */
@@ -203,6 +223,8 @@ const MANAGED_SETTINGS: Readonly<Record<string, string>> = {
   ssl_cert_file: 'set the top-level "tls: true" instead: the toolkit makes each member\'s certificate',
   ssl_key_file: 'set the top-level "tls: true" instead: the toolkit makes each member\'s key',
   ssl_ca_file: 'set the top-level "tls: true" instead: the toolkit makes the cluster\'s CA',
+  cluster_key_file: 'set the top-level "encryption" key instead (true, or { key_file: PATH }): the toolkit names the key in every member\'s walship.conf',
+  cluster_key_command: 'set the top-level "encryption" key instead ({ key_command: CMD }): the toolkit names the key in every member\'s walship.conf',
 };
 
 /** Settings fixed when the first member is created: standbys copy them, so one value holds for the cluster. */
@@ -481,8 +503,12 @@ class ConfigReader {
     const proxy = this.readProxy(top.get('proxy'), members);
     const auth = this.readAuth(top.get('auth'), globalSettings, members);
     const tls = this.boolean(top.get('tls'));
+    const encryption = dataRoot === null ? undefined : this.readEncryption(top.get('encryption'), dataRoot);
 
-    if (this.problems.length > 0 || name === null || host === null || dataRoot === null || initialPrimary === null || failover === null || synchronous === undefined || proxy === undefined || auth === undefined) {
+    if (
+      this.problems.length > 0 || name === null || host === null || dataRoot === null || initialPrimary === null || failover === null ||
+      synchronous === undefined || proxy === undefined || auth === undefined || encryption === undefined
+    ) {
       return null;
     }
     const settingsText = (settings: Map<string, { value: string }>) => Object.fromEntries([...settings].map(([key, { value }]) => [key, value]));
@@ -502,6 +528,7 @@ class ConfigReader {
       proxy,
       auth,
       tls: tls ?? false,
+      encryption,
       members: members.map((member) => {
         const metricsPort = Number(member.settings.get('metrics_port')?.value ?? globalMetricsPort ?? 0);
         return {
@@ -848,6 +875,42 @@ class ConfigReader {
       }
     }
     return { method: 'scram-sha-256', superuser, replicationUser };
+  }
+
+  /**
+   * `encryption: true` (a key generated into the data root), `encryption: { key_file: PATH }` (a
+   * key file of the operator's, relative to the config file) or `encryption: { key_command: CMD
+   * }` (walship.conf's cluster_key_command: `sh -c`, %d the data directory); absent or false:
+   * none. The key file is not read here (the config stays text in, config out): `cluster up`
+   * checks it before the primary is made. Undefined when refused.
+   */
+  private readEncryption(field: Field | undefined, dataRoot: string): ClusterEncryptionConfig | null | undefined {
+    if (field === undefined) return null;
+    const hint = 'write "encryption: true" (cluster up generates the key), "encryption: { key_file: PATH }" or "encryption: { key_command: CMD }", or leave it out';
+    if (isScalar(field.node)) {
+      if (field.node.value === false || field.node.value === null) return null;
+      if (field.node.value === true) return { keyFile: join(dataRoot, GENERATED_CLUSTER_KEY_FILE), generated: true };
+      this.report(field.path, field.node, `encryption must be true, false or a mapping with key_file or key_command (got ${describeNode(field.node)})`, hint);
+      return undefined;
+    }
+    const problemsBefore = this.problems.length;
+    const fields = this.mapping(field.node, 'encryption', ENCRYPTION_KEYS, 'encryption');
+    // An unknown key (a misspelt key_file) is the one problem to report, not also a missing key.
+    if (fields === null || this.problems.length > problemsBefore) return undefined;
+    const keyFile = fields.get('key_file');
+    const keyCommand = fields.get('key_command');
+    if ((keyFile === undefined) === (keyCommand === undefined)) {
+      this.report('encryption', field.node, keyFile === undefined ? 'encryption needs "key_file" or "key_command"' : 'encryption takes "key_file" or "key_command", not both', hint);
+      return undefined;
+    }
+    if (keyFile !== undefined) {
+      const text = this.string(keyFile);
+      if (text === null) return undefined;
+      return { keyFile: isAbsolute(text) ? resolve(text) : resolve(dirname(this.file), text), generated: false };
+    }
+    const command = this.string(keyCommand);
+    if (command === null) return undefined;
+    return { keyCommand: command };
   }
 
   /**

@@ -13,6 +13,7 @@ import type { NodeControl, SettingPairs } from './node-control.js';
 import { effectiveUpstream, synchronousNamesInput, type ClusterState } from './state.js';
 import { synchronousStandbyNamesFor } from './synchronous-names.js';
 import { conninfoSslPairs, memberSslSettings } from './tls.js';
+import { memberKeySettings } from './cluster-encryption.js';
 
 export interface ClusterContext {
   readonly config: ClusterConfig;
@@ -51,6 +52,8 @@ export function memberSettings(config: ClusterConfig, state: ClusterState, membe
   if ((config.auth ?? null) !== null) pairs.set('auth_method', 'scram-sha-256');
   // tls: true: the member's certificate files (tls.ts writes them before each start).
   for (const [name, value] of memberSslSettings(config)) pairs.set(name, value);
+  // The encryption key (cluster-encryption.ts): every member names the one cluster key.
+  for (const [name, value] of memberKeySettings(config)) pairs.set(name, value);
   // The monitor's lease (lease.ts): a primary acknowledges commits only while it holds one.
   pairs.set('require_primary_lease', config.failover.enforceLease ? 'on' : 'off');
   if (config.synchronousCommit !== null) pairs.set('synchronous_commit', config.synchronousCommit);
