@@ -11,6 +11,9 @@ import { STANDBY_SIGNAL_FILE, WalRecovery } from './wal-recovery.js';
 import { xlogArchiveForceDone } from './wal/archive-status.js';
 import { historyFilePath, readTimeLineHistory } from './wal/timeline.js';
 import { xlogFileName } from './wal/xlog-internal.js';
+import { generateDataKeys } from './crypto/key-file.js';
+import { registerDataKeys, unregisterDataKeys } from './crypto/registry.js';
+import { WalCipher } from './crypto/wal-cipher.js';
 
 const SEGMENT = 1024 * 1024;
 let root: string;
@@ -116,5 +119,46 @@ describe('startNewTimeline', () => {
     xlogArchiveForceDone(dir, xlogFileName(3, 6, SEGMENT));
     expect(startNewTimeline(dir, control, 3, (6 * SEGMENT + 8) as Lsn, () => undefined, { keepPartialSegment: true })).toBe(4);
     expect(fs.existsSync(`${walFile(3, 6)}.partial`)).toBe(false);
+  });
+
+  it('re-encrypts only the bytes before the switch point under the new timeline; the rest of the new file is clear zeros', async () => {
+    const dir = path.join(root, 'encrypted');
+    await bootstrapDataDirectory(dir, { walSegmentSize: SEGMENT });
+    const control = readControlFile(dir);
+    const keys = generateDataKeys();
+    registerDataKeys(dir, keys);
+    try {
+      const cipher = new WalCipher(keys.walKey);
+      const walFile = (tli: number, segNo: number) => path.join(dir, 'pg_wal', xlogFileName(tli, segNo, SEGMENT));
+      const switchOffset = 0x12345; // mid page, mid CTR block
+      const plaintext = Buffer.from(Array.from({ length: switchOffset }, (_, i) => (i * 7 + 3) & 0xff));
+      const segmentLsn = 3 * SEGMENT;
+      const old = Buffer.alloc(SEGMENT, 0xcd); // received past the switch point: never carried over
+      cipher.applyToNew(1, segmentLsn, plaintext).copy(old, 0);
+      fs.writeFileSync(walFile(1, 3), old);
+
+      expect(startNewTimeline(dir, control, 1, (segmentLsn + switchOffset) as Lsn, () => undefined)).toBe(2);
+      const switched = fs.readFileSync(walFile(2, 3));
+      expect(switched.length).toBe(SEGMENT);
+      expect(switched.subarray(0, switchOffset).equals(cipher.applyToNew(2, segmentLsn, plaintext))).toBe(true);
+      expect(switched.subarray(0, switchOffset).equals(old.subarray(0, switchOffset))).toBe(false);
+      expect(switched.subarray(switchOffset).equals(Buffer.alloc(SEGMENT - switchOffset))).toBe(true);
+      expect(fs.existsSync(walFile(1, 3))).toBe(false);
+      expect(fs.readdirSync(path.join(dir, 'pg_wal')).filter((n) => n.startsWith('xlogtemp'))).toEqual([]);
+
+      // Crash recovery's switch (a torn tail) keeps the old file as it was.
+      fs.writeFileSync(walFile(2, 4), old);
+      const oldOn2 = Buffer.from(old);
+      expect(startNewTimeline(dir, control, 2, (4 * SEGMENT + 8192) as Lsn, () => undefined, { crashRecoveryReason: 'test' })).toBe(3);
+      expect(fs.readFileSync(walFile(2, 4)).equals(oldOn2)).toBe(true);
+      expect(fs.readFileSync(walFile(3, 4)).subarray(8192).equals(Buffer.alloc(SEGMENT - 8192))).toBe(true);
+
+      // A segment that ends before its switch point is damaged: refused, nothing written.
+      fs.writeFileSync(walFile(3, 5), old.subarray(0, 4096));
+      expect(() => startNewTimeline(dir, control, 3, (5 * SEGMENT + 8192) as Lsn, () => undefined)).toThrow(/ends at byte 4096, before the switch point at byte 8192/);
+      expect(fs.existsSync(walFile(4, 5))).toBe(false);
+    } finally {
+      unregisterDataKeys(dir);
+    }
   });
 });

@@ -20,7 +20,8 @@ import type { WalCipher } from './crypto/wal-cipher.js';
 import type { LogFunction } from './database.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { STANDBY_SIGNAL_FILE } from './wal-recovery.js';
-import { fsyncDirectory, segmentPath, walDir } from './wal/wal-files.js';
+import { fsyncDirectory, segmentPath, walDir, writeZeros } from './wal/wal-files.js';
+import { assert, ErrorCode, WalshipError } from './errors.js';
 import { findNewestTimeLine, writeTimeLineHistory } from './wal/timeline.js';
 import { archiveStatusOf } from './wal/archive-status.js';
 import { PARTIAL_SUFFIX, segmentOf } from './wal/xlog-internal.js';
@@ -63,7 +64,7 @@ export function startNewTimeline(dataDir: string, control: ControlFileData, prev
       if (crash) copyDurably(dataDir, source, target, 'switch');
       else fs.renameSync(source, target);
     } else {
-      reencryptSwitchSegment(cipher, dataDir, source, target, previousTimeline, timeline, segNo * segmentSize, switchPoint % segmentSize, { keepSource: crash });
+      reencryptSwitchSegment(cipher, dataDir, source, target, previousTimeline, timeline, segNo * segmentSize, switchPoint % segmentSize, segmentSize, { keepSource: crash });
     }
   }
   writeTimeLineHistory(dataDir, timeline, previousTimeline, switchPoint, crash ? 'crash recovery ended before bytes written on the old timeline' : 'no recovery target specified');
@@ -78,18 +79,35 @@ export function startNewTimeline(dataDir: string, control: ControlFileData, prev
  * The encrypted form of the rename above: WAL is encrypted under the timeline in its file's name
  * (crypto/wal-cipher.ts), so the bytes before the switch point are decrypted under the old
  * timeline and encrypted under the new one, in a temporary file that is fsynced and renamed into
- * place; the old file is then removed, as the rename would have. Only those final bytes are
- * encrypted: the rest of the new file is clear zeros, where the new timeline's records go.
+ * place; the old file is then removed, as the rename would have. Only those final bytes are read
+ * and encrypted: the rest of the new file is written as clear zeros, where the new timeline's
+ * records go (never encrypted zeros, whose keystream would later encrypt those records; and never
+ * the old file's bytes past the switch point, which crash recovery would take for a torn tail).
+ * The file is still written whole, zero-filled as every segment is (wal-files.ts: never sparse),
+ * but without reading or holding the old segment: the whole-segment read into one buffer, and
+ * writing that buffer back, cost about 40 ms of a 16 MB segment's promotion.
  */
-function reencryptSwitchSegment(cipher: WalCipher, dataDir: string, source: string, target: string, previousTimeline: number, timeline: number, segmentStartLsn: number, switchOffset: number, options: { keepSource: boolean }): void {
-  const bytes = fs.readFileSync(source);
-  cipher.applyInPlace(previousTimeline, segmentStartLsn, bytes, 0, switchOffset);
-  cipher.applyInPlace(timeline, segmentStartLsn, bytes, 0, switchOffset);
-  bytes.fill(0, switchOffset);
+function reencryptSwitchSegment(cipher: WalCipher, dataDir: string, source: string, target: string, previousTimeline: number, timeline: number, segmentStartLsn: number, switchOffset: number, segmentSize: number, options: { keepSource: boolean }): void {
+  assert(switchOffset > 0 && switchOffset < segmentSize, 'the switch point lies inside its segment');
+  const prefix = Buffer.allocUnsafe(switchOffset);
+  const sourceFd = fs.openSync(source, 'r');
+  try {
+    for (let done = 0; done < switchOffset; ) {
+      const n = fs.readSync(sourceFd, prefix, done, switchOffset - done, done);
+      // A segment shorter than its switch point is damaged: refuse rather than encrypt garbage.
+      if (n === 0) throw new WalshipError(ErrorCode.dataCorrupted, `WAL segment "${source}" ends at byte ${done}, before the switch point at byte ${switchOffset}`);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(sourceFd);
+  }
+  // The cipher's own outputs, written as they are: no copy back into the buffer read.
+  const reencrypted = cipher.applyToNew(timeline, segmentStartLsn, cipher.applyToNew(previousTimeline, segmentStartLsn, prefix));
   const temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.switch`);
   const fd = fs.openSync(temp, 'w', 0o600);
   try {
-    for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done, done);
+    for (let done = 0; done < switchOffset; ) done += fs.writeSync(fd, reencrypted, done, switchOffset - done, done);
+    writeZeros(fd, switchOffset, segmentSize);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

@@ -44,13 +44,9 @@ export function createSegmentFile(dataDir: string, timeline: number, segNo: numb
   const target = segmentPath(dataDir, timeline, segNo, segmentSize);
   if (fs.existsSync(target)) return false;
   const temp = path.join(walDir(dataDir), `xlogtemp.${process.pid}.${segNo}`);
-  zeroChunk ??= Buffer.alloc(ZERO_FILL_CHUNK_BYTES);
   const fd = fs.openSync(temp, 'w');
   try {
-    for (let written = 0; written < segmentSize; ) {
-      const n = Math.min(ZERO_FILL_CHUNK_BYTES, segmentSize - written);
-      written += fs.writeSync(fd, zeroChunk, 0, n, written);
-    }
+    writeZeros(fd, 0, segmentSize);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -58,6 +54,12 @@ export function createSegmentFile(dataDir: string, timeline: number, segNo: numb
   fs.renameSync(temp, target);
   fsyncDirectory(walDir(dataDir));
   return true;
+}
+
+/** Writes zeros over [start, end) of an open file, in shared chunks (no buffer of the whole size). */
+export function writeZeros(fd: number, start: number, end: number): void {
+  zeroChunk ??= Buffer.alloc(ZERO_FILL_CHUNK_BYTES);
+  for (let position = start; position < end; ) position += fs.writeSync(fd, zeroChunk, 0, Math.min(ZERO_FILL_CHUNK_BYTES, end - position), position);
 }
 
 /**
