@@ -9,6 +9,9 @@ import { parseXlogFileName, xlogFileName } from './xlog-internal.js';
 import { XLogReader } from './xlog-reader.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, XactInfo } from './xlog-record.js';
 import { Xlog } from './xlog.js';
+import { generateDataKeys } from '../crypto/key-file.js';
+import { registerDataKeys, unregisterDataKeys } from '../crypto/registry.js';
+import { WalCipher } from '../crypto/wal-cipher.js';
 
 const SEGMENT = 1024 * 1024;
 const SYSTEM_ID = 7300000000000000001n;
@@ -228,6 +231,52 @@ describe('SegmentFilePageSource', () => {
     while (r.readRecord().ok) n++;
     expect(n).toBe(20);
     expect(source.bytesRead).toBe(2 * XLOG_BLCKSZ + SEGMENT);
+  });
+});
+
+describe('SegmentFilePageSource in an encrypted data directory', () => {
+  it('decrypts each window once into pages that stay as returned, up to the flushed page on a standby, and forgets a window a short read overwrote', async () => {
+    const xlog = newXlog();
+    for (let i = 0; i < 20; i++) xlog.xlogInsertRecord(makeRecord(1000, i), SIZE_OF_XLOG_RECORD + 1002, 1, 0, i);
+    await xlog.shutdown();
+    // The same WAL as the WAL I/O worker of an encrypted directory writes it: under timeline 1.
+    const file = segmentPath(dir, 1, 1, SEGMENT);
+    const plaintext = fs.readFileSync(file);
+    const keys = generateDataKeys();
+    fs.writeFileSync(file, new WalCipher(keys.walKey).applyToNew(1, SEGMENT, plaintext));
+    registerDataKeys(dir, keys);
+    try {
+      const source = new SegmentFilePageSource(dir, () => 1, SEGMENT);
+      source.available = SEGMENT + XLOG_BLCKSZ + 100;
+      const first = source.readPage(SEGMENT as Lsn)!;
+      expect(first.equals(plaintext.subarray(0, XLOG_BLCKSZ))).toBe(true);
+      const r = new XLogReader({ segmentSize: SEGMENT, systemId: SYSTEM_ID, source });
+      r.beginRead((SEGMENT + 40) as Lsn);
+      let n = 0;
+      while (r.readRecord().ok) n++;
+      expect(n).toBe(7);
+      // The first seven records came from the window read first (two pages); the walreceiver
+      // flushed further: from the page holding record 8, one window, decrypted once.
+      source.available = Number.POSITIVE_INFINITY;
+      source.invalidate();
+      while (r.readRecord().ok) n++;
+      expect(n).toBe(20);
+      expect(source.bytesRead).toBe(2 * XLOG_BLCKSZ + SEGMENT);
+      // A page returned before the refills is the cipher's output of its window: unchanged.
+      expect(first.equals(plaintext.subarray(0, XLOG_BLCKSZ))).toBe(true);
+      expect(source.readPage((SEGMENT + 5 * XLOG_BLCKSZ) as Lsn)!.equals(plaintext.subarray(5 * XLOG_BLCKSZ, 6 * XLOG_BLCKSZ))).toBe(true);
+
+      // A file whose last page is cut short: the window read from the start covers every whole
+      // page; the short read of the last one reports no page and leaves the window's pages intact
+      // (it once read into the window itself, which then served the cut page's bytes as page 0).
+      fs.truncateSync(file, SEGMENT - 100);
+      source.closeFile();
+      expect(source.readPage(SEGMENT as Lsn)!.equals(plaintext.subarray(0, XLOG_BLCKSZ))).toBe(true);
+      expect(source.readPage((2 * SEGMENT - XLOG_BLCKSZ) as Lsn)).toBeNull();
+      expect(source.readPage(SEGMENT as Lsn)!.equals(plaintext.subarray(0, XLOG_BLCKSZ))).toBe(true);
+    } finally {
+      unregisterDataKeys(dir);
+    }
   });
 });
 
