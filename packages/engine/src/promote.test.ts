@@ -6,7 +6,7 @@ import { bootstrapDataDirectory } from './bootstrap.js';
 import { readControlFile } from './control-file.js';
 import { Database, type DatabaseOptions } from './database.js';
 import type { Lsn } from './lsn.js';
-import { startNewTimeline } from './promote.js';
+import { prepareSwitchSpare, startNewTimeline } from './promote.js';
 import { STANDBY_SIGNAL_FILE, WalRecovery } from './wal-recovery.js';
 import { xlogArchiveForceDone } from './wal/archive-status.js';
 import { historyFilePath, readTimeLineHistory } from './wal/timeline.js';
@@ -153,10 +153,26 @@ describe('startNewTimeline', () => {
       expect(fs.readFileSync(walFile(2, 4)).equals(oldOn2)).toBe(true);
       expect(fs.readFileSync(walFile(3, 4)).subarray(8192).equals(Buffer.alloc(SEGMENT - 8192))).toBe(true);
 
+      // A standby's spare, made in the background: promotion writes into it and renames it.
+      const spare = path.join(dir, 'pg_wal', 'xlogtemp.switch-spare');
+      expect(await prepareSwitchSpare(dir, SEGMENT)).toBe(false); // not a standby (no standby.signal): none left
+      expect(fs.readdirSync(path.join(dir, 'pg_wal')).filter((n) => n.startsWith('xlogtemp'))).toEqual([]);
+      fs.writeFileSync(path.join(dir, STANDBY_SIGNAL_FILE), '');
+      expect(await prepareSwitchSpare(dir, SEGMENT)).toBe(true);
+      expect(fs.readFileSync(spare).equals(Buffer.alloc(SEGMENT))).toBe(true);
+      const oldOn3 = Buffer.alloc(SEGMENT, 0xcd);
+      cipher.applyToNew(3, 7 * SEGMENT, plaintext).copy(oldOn3, 0);
+      fs.writeFileSync(walFile(3, 7), oldOn3);
+      expect(startNewTimeline(dir, control, 3, (7 * SEGMENT + switchOffset) as Lsn, () => undefined)).toBe(4);
+      expect(fs.existsSync(spare)).toBe(false);
+      const fromSpare = fs.readFileSync(walFile(4, 7));
+      expect(fromSpare.subarray(0, switchOffset).equals(cipher.applyToNew(4, 7 * SEGMENT, plaintext))).toBe(true);
+      expect(fromSpare.subarray(switchOffset).equals(Buffer.alloc(SEGMENT - switchOffset))).toBe(true);
+
       // A segment that ends before its switch point is damaged: refused, nothing written.
-      fs.writeFileSync(walFile(3, 5), old.subarray(0, 4096));
-      expect(() => startNewTimeline(dir, control, 3, (5 * SEGMENT + 8192) as Lsn, () => undefined)).toThrow(/ends at byte 4096, before the switch point at byte 8192/);
-      expect(fs.existsSync(walFile(4, 5))).toBe(false);
+      fs.writeFileSync(walFile(4, 5), old.subarray(0, 4096));
+      expect(() => startNewTimeline(dir, control, 4, (5 * SEGMENT + 8192) as Lsn, () => undefined)).toThrow(/ends at byte 4096, before the switch point at byte 8192/);
+      expect(fs.existsSync(walFile(5, 5))).toBe(false);
     } finally {
       unregisterDataKeys(dir);
     }

@@ -18,6 +18,8 @@ import * as path from 'node:path';
 import type { WebSocket } from 'ws';
 import { CheckpointFlags, Database, PreparedWalIo, DbState, ErrorCode, writeControlFile, WalshipError, formatLsn, readControlFile, type CheckpointResult, type DatabaseOptions, type LogFunction, type Lsn } from '@walship/engine';
 import { createRestartPoint } from '@walship/engine/checkpoint';
+import { walCipherFor } from '@walship/engine/crypto/registry';
+import { prepareSwitchSpare } from '@walship/engine/promote';
 import { STANDBY_SIGNAL_FILE, WalRecovery } from '@walship/engine/wal-recovery';
 import { conninfoSslOptions, newWalRcvData, parseConninfo, sendBaseBackup, standbyBackupSource, type BaseBackupSource, type WalRcvData } from '@walship/replication';
 import { historyFileName, readTimeLineHistory, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
@@ -387,6 +389,9 @@ export class Postmaster {
     }, this.checkpointerSettings());
     this.checkpointer = checkpointer;
     this.preparedWalIo = new PreparedWalIo(this.dataDir, recovery.segmentSize, this.walBuffersBytes());
+    // Encrypted: the zero-filled file promotion re-encrypts the switch segment into, made now in
+    // the background rather than on the way to the first write (promote.ts).
+    if (walCipherFor(this.dataDir) !== null) void prepareSwitchSpare(this.dataDir, recovery.segmentSize);
     this.startup = new Startup(recovery, this.startupHost());
     this.components = [this.startup, checkpointer];
     for (const component of this.components) this.startChild(component);
