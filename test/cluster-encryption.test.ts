@@ -6,8 +6,8 @@
  * - `cluster up` generates the cluster key (DATA_ROOT/cluster.key, 0600, 32 bytes as hex), the
  *   primary is initialized encrypted with it, the standbys (base backups) share its data keys,
  *   and every member's walship.conf names the key;
- * - writes before and after a switchover (the old primary rewound and back as a standby) are on
- *   every member, and once the cluster is down no written key or value is in the clear in any
+ * - writes before and after a switchover (the old primary rewound and back as a standby) and a
+ *   reinit of a standby (a new base backup from the new primary) are on every member, and once the cluster is down no written key or value is in the clear in any
  *   file under the data root (every member's WAL, relations, logs; the state, the history);
  * - a config whose `encryption` no longer matches the members is refused, and so is a cluster
  *   whose generated key went missing, both before anything starts.
@@ -154,7 +154,7 @@ describe('a cluster with encryption: true (local-3node-encrypted.yaml)', () => {
     expect(status().members.map((m) => [m.name, m.role, m.state])).toEqual([['n1', 'primary', 'running'], ['s1', 'standby', 'streaming'], ['s2', 'standby', 'streaming']]);
   });
 
-  it('writes, a switchover and the old primary back as a standby: every member holds every write, and no file holds one in the clear', async () => {
+  it('writes, a switchover, the old primary back as a standby and a standby copied anew: every member holds every write, and no file holds one in the clear', async () => {
     await write('n1', 'before', 150);
     const switchover = cluster('switchover', '--to', 's1', '--json');
     expect(switchover.status, switchover.stderr).toBe(0);
@@ -162,10 +162,17 @@ describe('a cluster with encryption: true (local-3node-encrypted.yaml)', () => {
       const document = status();
       return document.primary === 's1' && document.members.every((m) => m.name === 's1' || m.state === 'streaming');
     }, 60_000, 500);
-    await write('s1', 'after', 150);
+    await write('s1', 'after', 100);
+    // s2 copied again from the new primary (a new base backup): encrypted with the same keys.
+    const reinit = cluster('reinit', 's2');
+    expect(reinit.status, reinit.stderr).toBe(0);
+    await write('s1', 'after-reinit', 50);
     for (const name of MEMBERS) await expectAllWritten(name);
-    // n1 was rewound onto timeline 2 and kept its key setting.
-    expect(walship(['show', '-D', dataDirOf('n1'), 'cluster_key_file']).stdout.trim()).toBe(path.join(dataRoot, 'cluster.key'));
+    // n1 was rewound onto timeline 2, s2 copied anew: both kept the key setting and the data keys.
+    for (const name of ['n1', 's2']) {
+      expect(walship(['show', '-D', dataDirOf(name), 'cluster_key_file']).stdout.trim(), name).toBe(path.join(dataRoot, 'cluster.key'));
+      expect(fs.readFileSync(path.join(dataDirOf(name), 'pg_cryptokeys', 'keys.json'), 'utf8'), name).toBe(fs.readFileSync(path.join(dataDirOf('s1'), 'pg_cryptokeys', 'keys.json'), 'utf8'));
+    }
 
     // Down (the primary first, each with its shutdown checkpoint): every page is on disk.
     const down = cluster('down');
