@@ -7,7 +7,12 @@
 // CPU microseconds per commit of each node (/proc, all threads) and of the load generator.
 // CPU per commit is the steadier figure on a loaded machine; the load average is printed per run.
 //   node scripts/bench/ab.mjs --a DIR --b DIR [--clients 1,8] [--duration 5] [--rounds 2] [--port-base 24600] [--json]
-// Each checkout must be built (npx tsc -b). Every server is stopped at the end, also on Ctrl-C.
+//     [--cpu-prof DIR]
+// Each checkout must be built (npx tsc -b); each side's servers, CLI and client library are its own.
+// --cpu-prof DIR: after the set-up, every server is restarted under node --cpu-prof and every
+// `walship bench` runs under it, the profiles written to DIR/SIDE/{primary,s1,s2,bench} (a server's
+// when it stops at the end, so they cover the measured runs, not the load or the base backups).
+// Every server is stopped at the end, also on Ctrl-C.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,6 +30,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '2' },
     'port-base': { type: 'string', default: '24600' },
     json: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 });
 if (args.a === undefined || args.b === undefined) {
@@ -34,6 +40,8 @@ if (args.a === undefined || args.b === undefined) {
 installCleanupHandlers();
 const say = (text) => process.stderr.write(`${text}\n`);
 const KEYS = 100_000;
+const cpuProfArgs = (side, name) =>
+  (args['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.resolve(args['cpu-prof'], side, name)]);
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'walship-ab-'));
 onCleanup(() => fs.rmSync(base, { recursive: true, force: true }));
 
@@ -46,6 +54,7 @@ function walshipOf(repo, ...cliArgs) {
 
 async function setUp(label, repo, port) {
   say(`${label}: ${repo}: init, load, base backups for s1 and s2...`);
+  const main = path.join(repo, 'packages', 'server', 'dist', 'main.js');
   const dir = path.join(base, label);
   const nodes = { primary: { dir: path.join(dir, 'primary'), port }, s1: { dir: path.join(dir, 's1'), port: port + 1 }, s2: { dir: path.join(dir, 's2'), port: port + 2 } };
   const stopAll = () => {
@@ -57,12 +66,18 @@ async function setUp(label, repo, port) {
   onCleanup(stopAll);
   walshipOf(repo, 'init', '-D', nodes.primary.dir, '--port', String(port), '--set', 'wal_segment_size=16MB', '--set', 'shared_buffers=128MB',
     '--set', 'max_wal_size=8GB', '--set', 'checkpoint_timeout=1d');
-  nodes.primary.pid = (await startWalshipServer(nodes.primary.dir, path.join(dir, 'primary.log'))).child.pid;
+  nodes.primary.pid = (await startWalshipServer(nodes.primary.dir, path.join(dir, 'primary.log'), { main })).child.pid;
   walshipOf(repo, 'load', '--node', `127.0.0.1:${port}`, '--count', String(KEYS), '--value-size', '100', '--prefix', 'bench:', '--clients', '8', '--quiet');
   for (const name of ['s1', 's2']) {
     walshipOf(repo, 'basebackup', '--from', `127.0.0.1:${port}`, '-D', nodes[name].dir, '--standby', '--slot', name, '--port', String(nodes[name].port),
       '--set', `application_name=${name}`, '--quiet');
-    nodes[name].pid = (await startWalshipServer(nodes[name].dir, path.join(dir, `${name}.log`))).child.pid;
+    nodes[name].pid = (await startWalshipServer(nodes[name].dir, path.join(dir, `${name}.log`), { main })).child.pid;
+  }
+  if (args['cpu-prof'] !== undefined) {
+    for (const name of ['s2', 's1', 'primary']) walshipOf(repo, 'stop', '-D', nodes[name].dir, '--mode', 'fast');
+    for (const name of ['primary', 's1', 's2']) {
+      nodes[name].pid = (await startWalshipServer(nodes[name].dir, path.join(dir, `${name}.log`), { main, nodeArgs: cpuProfArgs(label, name) })).child.pid;
+    }
   }
   const { WalshipClient } = await import(path.join(repo, 'packages', 'client', 'dist', 'index.js'));
   return { label, repo, port, nodes, WalshipClient };
@@ -78,7 +93,7 @@ async function measure(side, clients) {
   }, 200);
   const fsyncsBefore = (await control.status()).walFsyncs;
   const cpuBefore = { primary: treeCpuMicros(side.nodes.primary.pid), s1: treeCpuMicros(side.nodes.s1.pid), s2: treeCpuMicros(side.nodes.s2.pid), client: reapedChildrenCpuMicros() };
-  const { done } = spawnGroup(process.execPath, [path.join(side.repo, 'packages', 'cli', 'bin', 'walship.js'), 'bench', '--node', `127.0.0.1:${side.port}`,
+  const { done } = spawnGroup(process.execPath, [...cpuProfArgs(side.label, 'bench'), path.join(side.repo, 'packages', 'cli', 'bin', 'walship.js'), 'bench', '--node', `127.0.0.1:${side.port}`,
     '--clients', String(clients), '--duration', args.duration, '--keys', String(KEYS), '--value-size', '100', '--json', '--quiet']);
   const result = await done;
   clearInterval(sampler);

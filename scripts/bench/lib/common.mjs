@@ -74,12 +74,13 @@ export async function waitForPidFileReady(dataDir, { pid = null, stalePid = null
  * Starts a walship server process (`node packages/server/dist/main.js -D DIR`) with its output
  * appended to logFile, detached in a process group of its own as `walship start` does, and
  * resolves once its postmaster.pid says it accepts connections: { child, readyMs } with the time
- * from spawn to ready.
+ * from spawn to ready. main is the server's entry point (by default this checkout's; an A/B gives
+ * each side its own), nodeArgs go to node before it (e.g. --cpu-prof).
  */
-export async function startWalshipServer(dataDir, logFile) {
+export async function startWalshipServer(dataDir, logFile, { main = serverMain, nodeArgs = [] } = {}) {
   const startedAt = performance.now();
   const logFd = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [serverMain, '-D', dataDir], { detached: true, stdio: ['ignore', logFd, logFd] });
+  const child = spawn(process.execPath, [...nodeArgs, main, '-D', dataDir], { detached: true, stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   let exited = false;
   child.once('exit', () => { exited = true; });
