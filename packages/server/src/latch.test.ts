@@ -30,6 +30,29 @@ describe('Latch', () => {
     expect(await latch.wait(60_000)).toBe(true);
   });
 
+  it('coalesces the sets made during one wait into one wake-up', async () => {
+    const latch = new Latch();
+    const waiting = latch.wait(60_000);
+    latch.set();
+    latch.set();
+    expect(await waiting).toBe(true);
+    expect(latch.isSet).toBe(false);
+    expect(await latch.wait(20)).toBe(false);
+  });
+
+  it('wakes every waiter of the latch, and the setter finishes its turn first', async () => {
+    const latch = new Latch();
+    const order: string[] = [];
+    const first = latch.wait(60_000).then((set) => order.push(`first ${set}`));
+    const second = latch.wait(60_000).then((set) => order.push(`second ${set}`));
+    latch.set();
+    await Promise.resolve();
+    order.push('setter');
+    await Promise.all([first, second]);
+    // The first waiter resets the latch; the second was woken too and sees it reset.
+    expect(order).toEqual(['setter', 'first true', 'second false']);
+  });
+
   it('is set from another thread through its shared memory', async () => {
     const buffer = new SharedArrayBuffer(4);
     const latch = new Latch(buffer);
@@ -40,6 +63,10 @@ describe('Latch', () => {
       { eval: true, workerData: buffer },
     );
     expect(await waiting).toBe(true);
+    expect(await latch.wait(20)).toBe(false);
+    latch.set();
+    expect(latch.isSet).toBe(true);
+    expect(await latch.wait(60_000)).toBe(true);
     await worker.terminate();
   });
 });

@@ -2,26 +2,56 @@
  * Latches (PostgreSQL's latch.c): a wake-up flag per component. `setLatch()` wakes the owner's
  * loop; `waitLatch(timeoutMs)` sleeps until the latch is set or the time is up, and resets it.
  *
- * The flag lives in a SharedArrayBuffer and the wait is Atomics.waitAsync, so the same latch
- * works unchanged when a component moves into a worker thread: another thread sets it with
- * Atomics.store + notify.
+ * Two kinds, one interface:
+ * - `new Latch()`, a latch of this thread: the flag is a plain field and a set wakes the waiter
+ *   by resolving its promise from a setImmediate. Only this thread can reach such a latch, so nothing is lost by not
+ *   going through shared memory, and a set costs no system call: an Atomics.waitAsync woken from
+ *   its own thread still goes through V8's platform task queue, an eventfd write and an extra
+ *   event-loop wake-up, and a timed one leaves behind a delayed platform task that stays
+ *   scheduled until its time is up (walsenders, the walreceiver and the startup process wait
+ *   with timeouts of seconds and are woken thousands of times a second: perf on a primary showed
+ *   node::PerIsolatePlatformData::DeleteFromScheduledTasks, uv_timer_stop and the eventfd round
+ *   trips at several percent of its CPU).
+ * - `new Latch(buffer, index)`, a latch in a SharedArrayBuffer: the flag is an Int32 cell and
+ *   the wait is Atomics.waitAsync, so that another thread holding the buffer sets it with
+ *   Atomics.exchange + notify (a component moved into a worker thread).
  */
 
 export class Latch {
-  private readonly cell: Int32Array;
+  /** The shared cell, for a latch made over a SharedArrayBuffer; null for a latch of this thread. */
+  private readonly cell: Int32Array | null;
+  /** A thread-local latch's flag. */
+  private flag = false;
+  /** A thread-local latch's sleeping waiters (normally one: the owner's loop). */
+  private readonly waiters = new Set<() => void>();
+  private wakeScheduled = false;
 
-  constructor(buffer: SharedArrayBuffer = new SharedArrayBuffer(4), index = 0) {
-    this.cell = new Int32Array(buffer, index * 4, 1);
+  constructor(buffer?: SharedArrayBuffer, index = 0) {
+    this.cell = buffer === undefined ? null : new Int32Array(buffer, index * 4, 1);
   }
 
-  /** SetLatch. Idempotent; safe from any thread holding the buffer. */
+  /** SetLatch. Idempotent; for a shared latch, safe from any thread holding the buffer. */
   set(): void {
-    if (Atomics.exchange(this.cell, 0, 1) === 0) Atomics.notify(this.cell, 0);
+    if (this.cell !== null) {
+      if (Atomics.exchange(this.cell, 0, 1) === 0) Atomics.notify(this.cell, 0);
+      return;
+    }
+    this.flag = true;
+    if (this.waiters.size === 0 || this.wakeScheduled) return;
+    // Woken in this event-loop turn's check phase, as a waitAsync's wake-up came in a later task:
+    // the setter's own work finishes first (after a WAL flush, the commits' replies are written
+    // before the walsenders, woken from the same completion, send).
+    this.wakeScheduled = true;
+    setImmediate(() => {
+      this.wakeScheduled = false;
+      for (const wake of this.waiters) wake();
+      this.waiters.clear();
+    });
   }
 
   /** Whether the latch is set, without resetting it. */
   get isSet(): boolean {
-    return Atomics.load(this.cell, 0) === 1;
+    return this.cell === null ? this.flag : Atomics.load(this.cell, 0) === 1;
   }
 
   /**
@@ -29,9 +59,29 @@ export class Latch {
    * false on timeout.
    */
   async wait(timeoutMs: number): Promise<boolean> {
-    if (Atomics.exchange(this.cell, 0, 0) === 1) return true;
-    const result = Atomics.waitAsync(this.cell, 0, 0, Math.max(0, timeoutMs));
-    if (result.async) await result.value;
-    return Atomics.exchange(this.cell, 0, 0) === 1;
+    if (this.cell !== null) {
+      if (Atomics.exchange(this.cell, 0, 0) === 1) return true;
+      const result = Atomics.waitAsync(this.cell, 0, 0, Math.max(0, timeoutMs));
+      if (result.async) await result.value;
+      return Atomics.exchange(this.cell, 0, 0) === 1;
+    }
+    if (!this.flag) {
+      await new Promise<void>((resolve) => {
+        // Like a pending Atomics.waitAsync, the timer does not keep the process alive.
+        const timer = setTimeout(() => {
+          this.waiters.delete(wake);
+          resolve();
+        }, Math.max(0, timeoutMs));
+        timer.unref();
+        const wake = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        this.waiters.add(wake);
+      });
+    }
+    const wasSet = this.flag;
+    this.flag = false;
+    return wasSet;
   }
 }
