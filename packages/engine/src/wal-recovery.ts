@@ -24,7 +24,7 @@ import { BufferPool } from './storage/buffer-pool.js';
 import { Smgr } from './storage/smgr.js';
 import { Store } from './storage/store.js';
 import { decodeCheckPoint, decodeFpwChange, decodeHeartbeat } from './wal/record-data.js';
-import { SegmentFilePageSource, findSegmentTimeline, fsyncDirectory, removeTempXlogFiles } from './wal/wal-files.js';
+import { SegmentFilePageSource, findSegmentTimelineFinal, fsyncDirectory, removeTempXlogFiles } from './wal/wal-files.js';
 import { segmentOf } from './wal/xlog-internal.js';
 import { XLogReader } from './wal/xlog-reader.js';
 import { RmgrId, XlogInfo, type DecodedRecord } from './wal/xlog-record.js';
@@ -82,6 +82,8 @@ export class WalRecovery {
   private readonly log: LogFunction;
   /** The history of the timeline being recovered into, newest first (expectedTLEs). */
   expectedTimelines: TimeLineHistoryEntry[];
+  /** timelineOfSegment's last final answer, for the expected timelines it was found under. */
+  private segmentTimelineCache: { segNo: number; tli: number; history: TimeLineHistoryEntry[] } | null = null;
   /** End of the last replayed record (lastReplayedEndRecPtr): the replay position. */
   replayEndLsn: Lsn;
   /** Start of the last replayed record: the prev-link of the next one. */
@@ -234,7 +236,14 @@ export class WalRecovery {
 
   /** The timeline whose file holds a segment: the newest expected timeline that covers it and has the file. */
   timelineOfSegment(segNo: number): number {
-    return findSegmentTimeline(this.dataDir, this.expectedTimelines, segNo, this.segmentSize);
+    const cached = this.segmentTimelineCache;
+    if (cached !== null && cached.segNo === segNo && cached.history === this.expectedTimelines) return cached.tli;
+    const { tli, final } = findSegmentTimelineFinal(this.dataDir, this.expectedTimelines, segNo, this.segmentSize);
+    // A streaming standby refills its reader's window after every flush, each time asking for the
+    // same segment: a stat per commit, for an answer that cannot change while the newest timeline
+    // covering the segment has its file and the expected timelines stay the same.
+    this.segmentTimelineCache = final ? { segNo, tli, history: this.expectedTimelines } : null;
+    return tli;
   }
 
   /**

@@ -171,19 +171,30 @@ export function listSegments(dataDir: string, segmentSize: number, options: { in
  * that covers it.
  */
 export function findSegmentTimeline(dataDir: string, history: ReadonlyArray<{ tli: number; begin: number; end: number }>, segNo: number, segmentSize: number): number {
+  return findSegmentTimelineFinal(dataDir, history, segNo, segmentSize).tli;
+}
+
+/**
+ * findSegmentTimeline, and whether its answer is final for this history: true when the newest
+ * timeline covering the segment has the file, so that no file of a newer timeline can take its
+ * place later (a caller may then keep the answer until its history changes).
+ */
+export function findSegmentTimelineFinal(
+  dataDir: string, history: ReadonlyArray<{ tli: number; begin: number; end: number }>, segNo: number, segmentSize: number,
+): { tli: number; final: boolean } {
   const start = segNo * segmentSize;
   const end = start + segmentSize;
   let fallback = history[0]!.tli;
   let found = false;
   for (const entry of history) {
     if (entry.begin >= end || entry.end <= start) continue;
-    if (fs.existsSync(segmentPath(dataDir, entry.tli, segNo, segmentSize))) return entry.tli;
+    if (fs.existsSync(segmentPath(dataDir, entry.tli, segNo, segmentSize))) return { tli: entry.tli, final: !found };
     if (!found) {
       fallback = entry.tli;
       found = true;
     }
   }
-  return fallback;
+  return { tli: fallback, final: false };
 }
 
 /**
