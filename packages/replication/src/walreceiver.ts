@@ -121,6 +121,8 @@ export class WalReceiver {
   private lastReplyTime = 0 as TimestampTz;
   private lastReplied = { write: -1, flush: -1, apply: -1 };
   private pingSent = false;
+  /** A reply for a flush waits for the end of the turn (onWriterProgress). */
+  private flushReplyScheduled = false;
   private ended: Error | null | undefined = undefined;
   private readonly now: () => TimestampTz;
 
@@ -285,8 +287,17 @@ export class WalReceiver {
 
   /**
    * The writer thread wrote or fsynced more (XLogWalRcvFlush's second half): publish, wake
-   * recovery and cascading walsenders when the flushed position moved, and reply at once, so
-   * that synchronous commits waiting on this standby are released without waiting for a timer.
+   * recovery and cascading walsenders when the flushed position moved, and reply without waiting
+   * for a timer, so that synchronous commits waiting on this standby are released.
+   *
+   * A reply for a write goes at once (remote_write waiters need not wait for the fsync). A reply
+   * for a flush goes at the end of this event-loop turn: recovery, woken above, replays what was
+   * flushed first and, about to wait for more WAL, forces a reply with the new apply position
+   * (WalRcvForceReply), which then carries the flush too; the deferred reply finds nothing new and
+   * is skipped. A streaming standby sent three replies per commit (write, flush, apply), each a
+   * wake-up and a reply to process on the upstream; now two. While replay has more to do than
+   * fits in a turn (it yields about every millisecond), the deferred reply goes out at its turn's
+   * end with the flush and whatever was applied by then.
    */
   private onWriterProgress(written: Lsn, flushed: Lsn, flushMoved: boolean): void {
     const shared = this.options.shared;
@@ -295,12 +306,19 @@ export class WalReceiver {
       this.paused = false;
       this.connection?.resume();
     }
-    if (flushMoved) {
-      shared.flushedUpto = flushed;
-      this.options.wakeupRecovery();
-      this.options.onFlushed?.(flushed);
+    if (!flushMoved) {
+      this.sendReply(false, false);
+      return;
     }
-    this.sendReply(false, false);
+    shared.flushedUpto = flushed;
+    this.options.wakeupRecovery();
+    this.options.onFlushed?.(flushed);
+    if (this.flushReplyScheduled) return;
+    this.flushReplyScheduled = true;
+    setImmediate(() => {
+      this.flushReplyScheduled = false;
+      this.sendReply(false, false);
+    });
   }
 
   /**
