@@ -39,7 +39,7 @@ import { primaryTimeline, killServer, runningServer, writeFence } from './member
 import { keepLease, type LeaseKeeper } from './lease.js';
 import { lsnValue, waitStreaming } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
-import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
+import { failoverCandidates, followTargetEarly, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
 import { readClusterStateFor, withNewPrimary, writeClusterState } from './state.js';
 import { recordNamesInForce } from './synchronous-change.js';
 import { promotionSynchronousNames } from './synchronous-record.js';
@@ -170,6 +170,12 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
       transition: { kind: 'failover', from: oldPrimary.name, to: target.name, fromTimeline, startedAt: new Date().toISOString(), fence, synchronousStandbyNames },
     });
 
+    // The others stream from the target already, so that its first commits need no reconnection.
+    const positions = new Map(decision.candidates.map((candidate) => [candidate.name, { lsn: lsnValue(candidate.lsn), timeline: candidate.timeline }]));
+    const winnerLsn = lsnValue(winner.lsn);
+    const divergedBeyond = winnerLsn === null || winner.timeline === null ? null : { lsn: winnerLsn, timeline: winner.timeline };
+    const followingEarly = await followTargetEarly(ctx, state, withNewPrimary(state, target.name, fromTimeline + 1, { fence }), [oldPrimary.name], divergedBeyond, positions);
+
     // 4. Promote.
     const promotionStarted = Date.now();
     const timeline = await promoteMember(ctx, synchronousStandbyNames, target, timeoutMs);
@@ -178,11 +184,8 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
     const before = state;
     state = writeClusterState(config.dataRoot, withNewPrimary(state, target.name, timeline, { fence }));
 
-    // 5. Repoint.
-    const positions = new Map(decision.candidates.map((candidate) => [candidate.name, { lsn: lsnValue(candidate.lsn), timeline: candidate.timeline }]));
-    const winnerLsn = lsnValue(winner.lsn);
-    const divergedBeyond = winnerLsn === null || winner.timeline === null ? null : { lsn: winnerLsn, timeline: winner.timeline };
-    const repointed = await repointOthers(ctx, before, state, [oldPrimary.name], divergedBeyond, positions, timeoutMs);
+    // 5. Repoint (the rest).
+    const repointed = await repointOthers(ctx, before, state, [oldPrimary.name], divergedBeyond, positions, timeoutMs, followingEarly);
     state = repointed.state;
     const warnings = [...repointed.warnings];
     // A standby that went on streaming from the old primary past where the new one was promoted

@@ -88,6 +88,43 @@ export async function promoteMember(ctx: ClusterContext, names: string, member: 
 }
 
 /**
+ * Before a promotion: each running standby that will follow the target, and has not gone past
+ * it, streams from it at once, as a cascading standby of a standby. Once promoted, the target
+ * hands them its new timeline over the live connection (a cascading walsender's end of timeline,
+ * as PostgreSQL's does), so its first commits find their synchronous standby streaming rather
+ * than reconnecting; and they stop taking WAL from the old primary, which may still send some if
+ * it was only frozen or cut off (and would take them past the fork). One whose position is
+ * unknown, or that could not be repointed, is left to repointOthers after the promotion.
+ * Returns the names repointed.
+ */
+export async function followTargetEarly(
+  ctx: ClusterContext,
+  before: ClusterState,
+  future: ClusterState,
+  skip: readonly string[],
+  divergedBeyond: { lsn: number; timeline: number } | null,
+  lsnOf: ReadonlyMap<string, { lsn: number | null; timeline: number | null }>,
+): Promise<Set<string>> {
+  const following = new Set<string>();
+  for (const member of ctx.config.members) {
+    if (skip.includes(member.name) || member.name === future.primary || future.members[member.name]?.role !== 'standby') continue;
+    if (runningServer(member.dataDir) === null) continue;
+    // A cascading standby of another standby keeps its upstream; one already on the target needs nothing.
+    if (effectiveUpstream(ctx.config, future, member) !== future.primary || effectiveUpstream(ctx.config, before, member) === future.primary) continue;
+    const seen = lsnOf.get(member.name);
+    if (seen === undefined || seen.lsn === null) continue;
+    if (divergedBeyond !== null && seen.timeline === divergedBeyond.timeline && seen.lsn > divergedBeyond.lsn) continue;
+    try {
+      await repointStandby(ctx, future, member);
+      following.add(member.name);
+    } catch {
+      // Repointed after the promotion, as any other.
+    }
+  }
+  return following;
+}
+
+/**
  * After a promotion: every standby whose upstream changed is repointed (a reload); one whose WAL
  * went past where the promoted member's did (it can no longer follow) is rewound instead.
  * Returns the state (a rewind writes it) and the warnings for what could not be done.
@@ -100,6 +137,7 @@ export async function repointOthers(
   divergedBeyond: { lsn: number; timeline: number } | null,
   lsnOf: ReadonlyMap<string, { lsn: number | null; timeline: number | null }>,
   timeoutMs: number,
+  followingEarly: ReadonlySet<string> = new Set(),
 ): Promise<{ state: ClusterState; warnings: string[] }> {
   let state = after;
   const warnings: string[] = [];
@@ -112,6 +150,8 @@ export async function repointOthers(
       if (diverged) {
         ctx.progress(`${member.name}: its WAL goes past where ${after.primary} was promoted; rewinding it`);
         state = await rejoinMember(ctx, state, member, timeoutMs);
+      } else if (followingEarly.has(member.name) && runningServer(member.dataDir) !== null) {
+        // Follows the target since before the promotion (followTargetEarly).
       } else if (effectiveUpstream(ctx.config, before, member) !== effectiveUpstream(ctx.config, after, member) || runningServer(member.dataDir) === null) {
         await repointStandby(ctx, state, member);
       }

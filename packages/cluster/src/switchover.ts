@@ -39,7 +39,7 @@ import { killServer, primaryTimeline, readControlSummary, runningServer, writeFe
 import { grantLeaseAfterCommand, keepLease, type LeaseKeeper } from './lease.js';
 import { lsnValue, recordObservation, rejoinMember, startMember, waitStreaming } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
-import { failoverCandidates, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
+import { failoverCandidates, followTargetEarly, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
 import { readClusterStateFor, withMember, withNewPrimary, writeClusterState, type ClusterState } from './state.js';
 import { recordNamesInForce } from './synchronous-change.js';
 import { promotionSynchronousNames } from './synchronous-record.js';
@@ -192,16 +192,18 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
       ...state,
       transition: { kind: 'switchover', from: oldPrimary.name, to: target.name, fromTimeline, startedAt: fence.at, fence, synchronousStandbyNames },
     });
+    // The others stream from the target already, so that its first commits need no reconnection.
+    const positions = new Map(config.members.map((member) => [member.name, positionOf(member.name)]));
+    const divergedBeyond = targetEnd.lsn === null || targetEnd.timeline === null ? null : { lsn: targetEnd.lsn, timeline: targetEnd.timeline };
+    const followingEarly = await followTargetEarly(ctx, state, withNewPrimary(state, target.name, fromTimeline + 1, { fence: null }), [oldPrimary.name], divergedBeyond, positions);
     const timeline = await promoteMember(ctx, synchronousStandbyNames, target, timeoutMs);
     leaseKeeper = await keepLease(ctx, target, timeline, 'cluster switchover');
     const unavailableMs = Date.now() - writesStopped;
     const before = state;
     state = writeClusterState(config.dataRoot, withNewPrimary(state, target.name, timeline, { fence: null }));
 
-    // 5. Repoint the others.
-    const positions = new Map(config.members.map((member) => [member.name, positionOf(member.name)]));
-    const divergedBeyond = targetEnd.lsn === null || targetEnd.timeline === null ? null : { lsn: targetEnd.lsn, timeline: targetEnd.timeline };
-    const repointed = await repointOthers(ctx, before, state, [oldPrimary.name], divergedBeyond, positions, timeoutMs);
+    // 5. Repoint the others (the rest).
+    const repointed = await repointOthers(ctx, before, state, [oldPrimary.name], divergedBeyond, positions, timeoutMs, followingEarly);
     state = repointed.state;
     const warnings = [...repointed.warnings];
 
