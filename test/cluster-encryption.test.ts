@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WalshipClient } from '@walship/client';
 import { freePortRange, tempDir, waitFor, walship, type CliResult } from './helpers/node.js';
+import { findInClear } from './helpers/files.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SHIPPED = path.join(ROOT, 'cluster-configs', 'local-3node-encrypted.yaml');
@@ -38,26 +39,6 @@ function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...listFiles(full));
-    else if (entry.isFile()) out.push(full);
-  }
-  return out.sort();
-}
-
-/** Files under `dir` holding any of the needles in their raw bytes, as "file: needle". */
-function findInClear(dir: string, needles: string[]): string[] {
-  const found: string[] = [];
-  for (const file of listFiles(dir)) {
-    const bytes = fs.readFileSync(file);
-    for (const needle of needles) if (bytes.includes(needle)) found.push(`${path.relative(dir, file)}: ${needle}`);
-  }
-  return found;
 }
 
 describe('a cluster with encryption: true (local-3node-encrypted.yaml)', () => {

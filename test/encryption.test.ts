@@ -33,6 +33,7 @@ import { WalCipher, walCounterBlock } from '@walship/engine/crypto/index';
 import { xlogFileName } from '@walship/engine/wal/xlog-internal';
 import { TestNode, freePort, tempDir, waitFor, walship } from './helpers/node.js';
 import { basebackup, caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
+import { findInClear, listFiles } from './helpers/files.js';
 
 const SEGMENT_BYTES = 1024 * 1024;
 const XLOG_BLCKSZ = 8192;
@@ -72,26 +73,6 @@ async function flushLsn(node: TestNode): Promise<number> {
 
 const secrets = (tag: string, count: number): Array<[string, string]> =>
   Array.from({ length: count }, (_, i) => [`${SECRET_KEY}${tag}-${i}`, `${SECRET_VALUE}${tag}-${i}-${'v'.repeat(i % 50)}`]);
-
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...listFiles(full));
-    else if (entry.isFile()) out.push(full);
-  }
-  return out.sort();
-}
-
-/** Files of `dir` (recursively) holding any of the needles, as "file: needle". */
-function findInClear(dir: string, needles: string[]): string[] {
-  const found: string[] = [];
-  for (const file of listFiles(dir)) {
-    const bytes = fs.readFileSync(file);
-    for (const needle of needles) if (bytes.includes(needle)) found.push(`${path.relative(dir, file)}: ${needle}`);
-  }
-  return found;
-}
 
 /** Every file's bytes, for "nothing changed" checks. */
 function snapshot(dir: string): Map<string, string> {

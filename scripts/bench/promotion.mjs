@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { cli, firstAcceptedWriteMs, median, parseLsn, sleep, walship } from './lib/common.mjs';
+import { cli, median, parseLsn, sleep, walship, walshipFirstWriteMs } from './lib/common.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,15 +58,7 @@ async function promotionOnce(encrypted, round) {
     walship('stop', '-D', primaryDir);
     const started = performance.now();
     const promoted = standby.promote({ wait: true });
-    const firstWriteMs = await firstAcceptedWriteMs(async () => {
-      let writer = null;
-      try {
-        writer = await WalshipClient.connect({ port: standbyPort, timeoutMs: 2000 });
-        await writer.put('after-promotion', 'first');
-      } finally {
-        await writer?.close().catch(() => undefined);
-      }
-    }, started);
+    const firstWriteMs = await walshipFirstWriteMs(WalshipClient, standbyPort, started);
     await promoted;
     await standby.close();
     const segmentBytes = Number(/(\d+)MB/.exec(args['segment-size'])[1]) * 1048576;

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cli, firstAcceptedWriteMs, parseLsn as parse, percentile as pct, walship } from './lib/common.mjs';
+import { cli, parseLsn as parse, percentile as pct, walship, walshipFirstWriteMs } from './lib/common.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -134,16 +134,7 @@ try {
   const admin = await WalshipClient.connect({ port: standbyPort });
   const promoteStarted = performance.now();
   const promoted = admin.promote({ wait: true });
-  // A fresh session per attempt, each with a short timeout, until a write is accepted.
-  const firstWriteMs = await firstAcceptedWriteMs(async () => {
-    let writer = null;
-    try {
-      writer = await WalshipClient.connect({ port: standbyPort, timeoutMs: 2000 });
-      await writer.put('after-promotion', 'first');
-    } finally {
-      await writer?.close().catch(() => undefined);
-    }
-  }, promoteStarted);
+  const firstWriteMs = await walshipFirstWriteMs(WalshipClient, standbyPort, promoteStarted);
   const { timeline } = await promoted;
   await admin.close();
   const cliStarted = performance.now();

@@ -120,3 +120,19 @@ export async function firstAcceptedWriteMs(tryWrite, startedAt, timeoutMs = 30_0
   }
   return null;
 }
+
+/**
+ * firstAcceptedWriteMs on a walship node: a fresh session per attempt, each with a short
+ * timeout, until a write is accepted.
+ */
+export function walshipFirstWriteMs(WalshipClient, port, startedAt) {
+  return firstAcceptedWriteMs(async () => {
+    let writer = null;
+    try {
+      writer = await WalshipClient.connect({ port, timeoutMs: 2000 });
+      await writer.put('after-promotion', 'first');
+    } finally {
+      await writer?.close().catch(() => undefined);
+    }
+  }, startedAt);
+}
