@@ -14,6 +14,7 @@
  * the thread writes `tail`, `written` and `flushed`, each after the work it stands for is done
  * (a position is never published before its bytes are written, or fsynced).
  */
+import { createCtlBlock, ctlBlockViews, type WalSharedViews } from './wal-shared.js';
 
 export const WalReceiveCtl = {
   /** Bumped by the main thread after handing over WAL or a request. The thread waits on it. */
@@ -46,7 +47,6 @@ export const WalReceivePos = {
 } as const;
 
 const CTL_INTS = 8;
-const POS_OFFSET_BYTES = CTL_INTS * 4;
 const POS_COUNT = 4;
 
 /** An entry's header: the WAL position (float64) and the length (uint32), padded to 8. */
@@ -54,30 +54,17 @@ export const RING_ENTRY_HEADER_BYTES = 16;
 /** The length that marks the rest of the ring as unused: the next entry is at offset 0. */
 export const RING_WRAP_MARKER = 0xffff_ffff;
 
-export interface WalReceiveSharedViews {
-  ctl: Int32Array;
-  pos: BigInt64Array;
+/** The control block (wal-shared.ts's layout, so that loadPos and storePos serve) and the ring. */
+export interface WalReceiveSharedViews extends WalSharedViews {
   ring: Buffer;
 }
 
 export function createWalReceiveShared(ringBytes: number): { ctlSab: SharedArrayBuffer; ringSab: SharedArrayBuffer } {
-  return { ctlSab: new SharedArrayBuffer(POS_OFFSET_BYTES + POS_COUNT * 8), ringSab: new SharedArrayBuffer(ringBytes) };
+  return { ctlSab: createCtlBlock(CTL_INTS, POS_COUNT), ringSab: new SharedArrayBuffer(ringBytes) };
 }
 
 export function walReceiveSharedViews(ctlSab: SharedArrayBuffer, ringSab: SharedArrayBuffer): WalReceiveSharedViews {
-  return {
-    ctl: new Int32Array(ctlSab, 0, CTL_INTS),
-    pos: new BigInt64Array(ctlSab, POS_OFFSET_BYTES, POS_COUNT),
-    ring: Buffer.from(ringSab),
-  };
-}
-
-export function loadReceivePos(views: WalReceiveSharedViews, index: number): number {
-  return Number(Atomics.load(views.pos, index));
-}
-
-export function storeReceivePos(views: WalReceiveSharedViews, index: number, value: number): void {
-  Atomics.store(views.pos, index, BigInt(value));
+  return { ...ctlBlockViews(ctlSab, CTL_INTS, POS_COUNT), ring: Buffer.from(ringSab) };
 }
 
 /** The ring bytes an entry of `dataBytes` takes. */

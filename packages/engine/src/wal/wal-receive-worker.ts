@@ -25,8 +25,9 @@ import type { Lsn } from '../lsn.js';
 import type { ArchiveMode, ArchiveStatus } from './archive-status.js';
 import { WalReceiveFiles } from './wal-receive-files.js';
 import {
-  WalReceiveCtl, WalReceivePos, loadReceivePos, ringNext, storeReceivePos, walReceiveSharedViews, type WalReceiveSharedViews,
+  WalReceiveCtl, WalReceivePos, ringNext, walReceiveSharedViews, type WalReceiveSharedViews,
 } from './wal-receive-shared.js';
+import { loadPos, storePos } from './wal-shared.js';
 
 export interface WalReceiveWorkerData {
   dataDir: string;
@@ -54,21 +55,21 @@ const files = new WalReceiveFiles(data.dataDir, data.timeline, data.segmentSize,
   mode: data.archiveMode,
   onStatus: (fileName, status, error) => port.postMessage({ type: 'status', fileName, status, error: error === null ? null : error.message } satisfies WalReceiveWorkerReport),
 }, data.walKey === undefined ? null : new WalCipher(Buffer.from(data.walKey)));
-let tail = loadReceivePos(views, WalReceivePos.tail);
+let tail = loadPos(views, WalReceivePos.tail);
 let endsOfTimelineDone = 0;
 
 /** Stores the positions and rings the main thread. */
 function publish(): void {
-  storeReceivePos(views, WalReceivePos.tail, tail);
-  storeReceivePos(views, WalReceivePos.written, files.written);
-  storeReceivePos(views, WalReceivePos.flushed, files.flushed);
+  storePos(views, WalReceivePos.tail, tail);
+  storePos(views, WalReceivePos.written, files.written);
+  storePos(views, WalReceivePos.flushed, files.flushed);
   Atomics.add(ctl, WalReceiveCtl.doneSeq, 1);
   Atomics.notify(ctl, WalReceiveCtl.doneSeq);
 }
 
 /** XLogWalRcvWrite for every entry handed over; returns whether there was any. */
 function writeHandedOver(): boolean {
-  const head = loadReceivePos(views, WalReceivePos.head);
+  const head = loadPos(views, WalReceivePos.head);
   if (tail >= head) return false;
   while (tail < head) {
     const entry = ringNext(views, tail);

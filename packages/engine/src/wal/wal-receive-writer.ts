@@ -15,9 +15,10 @@ import type { Lsn } from '../lsn.js';
 import type { ArchiveMode, ArchiveStatus } from './archive-status.js';
 import type { WalReceiveWorkerData, WalReceiveWorkerReport } from './wal-receive-worker.js';
 import {
-  WalReceiveCtl, WalReceivePos, createWalReceiveShared, loadReceivePos, ringAppend, storeReceivePos, walReceiveSharedViews,
+  WalReceiveCtl, WalReceivePos, createWalReceiveShared, ringAppend, walReceiveSharedViews,
   type WalReceiveSharedViews,
 } from './wal-receive-shared.js';
+import { loadPos, storePos } from './wal-shared.js';
 
 /** Received WAL handed to the writer thread and not yet written, above which reading pauses. */
 export const WAL_RECEIVE_QUEUE_MAX_BYTES = 16 * 1024 * 1024;
@@ -73,8 +74,8 @@ export class WalReceiveWriter {
     this.entryDataBytesMax = ringBytes / 4;
     const { ctlSab, ringSab } = createWalReceiveShared(ringBytes);
     this.views = walReceiveSharedViews(ctlSab, ringSab);
-    storeReceivePos(this.views, WalReceivePos.written, options.startLsn);
-    storeReceivePos(this.views, WalReceivePos.flushed, options.startLsn);
+    storePos(this.views, WalReceivePos.written, options.startLsn);
+    storePos(this.views, WalReceivePos.flushed, options.startLsn);
     const data: WalReceiveWorkerData = {
       dataDir: options.dataDir, timeline: options.timeline, segmentSize: options.segmentSize, startLsn: options.startLsn, archiveMode: options.archiveMode,
       ...walKeyData(options.dataDir),
@@ -155,10 +156,10 @@ export class WalReceiveWriter {
   }
 
   private append(start: number, data: Buffer): boolean {
-    const head = ringAppend(this.views, this.head, loadReceivePos(this.views, WalReceivePos.tail), start, data);
+    const head = ringAppend(this.views, this.head, loadPos(this.views, WalReceivePos.tail), start, data);
     if (head < 0) return false;
     this.head = head;
-    storeReceivePos(this.views, WalReceivePos.head, head);
+    storePos(this.views, WalReceivePos.head, head);
     return true;
   }
 
@@ -203,8 +204,8 @@ export class WalReceiveWriter {
 
   /** Takes in the published positions; tells the walreceiver when one moved. */
   private takeProgress(): void {
-    const written = loadReceivePos(this.views, WalReceivePos.written);
-    const flushed = loadReceivePos(this.views, WalReceivePos.flushed);
+    const written = loadPos(this.views, WalReceivePos.written);
+    const flushed = loadPos(this.views, WalReceivePos.flushed);
     if (written === this.written && flushed === this.flushed) return;
     const flushMoved = flushed > this.flushed;
     this.written = written as Lsn;

@@ -43,7 +43,6 @@ export const PosIndex = {
 } as const;
 
 const CTL_INTS = 16;
-const POS_OFFSET_BYTES = CTL_INTS * 4;
 const POS_COUNT = 8;
 
 export interface WalSharedViews {
@@ -52,15 +51,34 @@ export interface WalSharedViews {
 }
 
 export function createWalShared(): SharedArrayBuffer {
-  return new SharedArrayBuffer(POS_OFFSET_BYTES + POS_COUNT * 8);
+  return createCtlBlock(CTL_INTS, POS_COUNT);
 }
 
 export function walSharedViews(sab: SharedArrayBuffer): WalSharedViews {
-  return { ctl: new Int32Array(sab, 0, CTL_INTS), pos: new BigInt64Array(sab, POS_OFFSET_BYTES, POS_COUNT) };
+  return ctlBlockViews(sab, CTL_INTS, POS_COUNT);
+}
+
+/**
+ * A control block in shared memory: `ctlInts` Int32 cells (flags and sequence counters, what
+ * Atomics.wait works on), then `posCount` positions as BigInt64 (LSNs do not fit in an Int32).
+ * The WAL I/O worker's and the WAL receive thread's blocks share this layout. `ctlInts` is even,
+ * so that the positions are 8-aligned.
+ */
+export function createCtlBlock(ctlInts: number, posCount: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(ctlInts * 4 + posCount * 8);
+}
+
+export function ctlBlockViews(sab: SharedArrayBuffer, ctlInts: number, posCount: number): WalSharedViews {
+  return { ctl: new Int32Array(sab, 0, ctlInts), pos: new BigInt64Array(sab, ctlInts * 4, posCount) };
 }
 
 export function loadPos(views: WalSharedViews, index: number): number {
   return Number(Atomics.load(views.pos, index));
+}
+
+/** Stores a position; only the side that owns it calls this. */
+export function storePos(views: WalSharedViews, index: number, value: number): void {
+  Atomics.store(views.pos, index, BigInt(value));
 }
 
 export function raisePos(views: WalSharedViews, index: number, value: number): void {
