@@ -109,8 +109,9 @@ export class SegmentPrecreation {
       this.fd = fs.openSync(this.temp, 'w');
     }
     if (this.written < this.segmentSize) {
-      zeroChunk ??= Buffer.alloc(ZERO_FILL_CHUNK_BYTES);
-      this.written += fs.writeSync(this.fd, zeroChunk, 0, Math.min(ZERO_FILL_CHUNK_BYTES, this.segmentSize - this.written), this.written);
+      const end = Math.min(this.segmentSize, this.written + ZERO_FILL_CHUNK_BYTES);
+      writeZeros(this.fd, this.written, end);
+      this.written = end;
       fs.fdatasyncSync(this.fd);
       return false;
     }
