@@ -33,7 +33,7 @@ import { WalCipher, walCounterBlock } from '@walship/engine/crypto/index';
 import { xlogFileName } from '@walship/engine/wal/xlog-internal';
 import { TestNode, freePort, tempDir, waitFor, walship } from './helpers/node.js';
 import { basebackup, caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
-import { findInClear, listFiles } from './helpers/files.js';
+import { findInClear, listFiles, readBytesAt } from './helpers/files.js';
 
 const SEGMENT_BYTES = 1024 * 1024;
 const XLOG_BLCKSZ = 8192;
@@ -86,14 +86,7 @@ function segmentFile(dataDir: string, timeline: number, lsn: number): string {
 /** Raw WAL bytes [lsn, lsn + length) from the segment files of `timeline` (within one segment). */
 function rawWal(dataDir: string, timeline: number, lsn: number, length: number): Buffer {
   expect(Math.floor(lsn / SEGMENT_BYTES)).toBe(Math.floor((lsn + length - 1) / SEGMENT_BYTES));
-  const fd = fs.openSync(segmentFile(dataDir, timeline, lsn), 'r');
-  try {
-    const out = Buffer.alloc(length);
-    fs.readSync(fd, out, 0, length, lsn % SEGMENT_BYTES);
-    return out;
-  } finally {
-    fs.closeSync(fd);
-  }
+  return readBytesAt(segmentFile(dataDir, timeline, lsn), lsn % SEGMENT_BYTES, length);
 }
 
 describe('encryption at rest', () => {
@@ -447,16 +440,7 @@ describe('encryption at rest: a torn WAL tail after a crash', () => {
     for (const [key, value] of acknowledged) expect(rows.get(key)?.split('@')[0], key).toBe(value);
   };
 
-  const readFileAt = (file: string, lsn: number, length: number): Buffer => {
-    const out = Buffer.alloc(length);
-    const fd = fs.openSync(file, 'r');
-    try {
-      fs.readSync(fd, out, 0, length, lsn % SEGMENT_BYTES);
-    } finally {
-      fs.closeSync(fd);
-    }
-    return out;
-  };
+  const readFileAt = (file: string, lsn: number, length: number): Buffer => readBytesAt(file, lsn % SEGMENT_BYTES, length);
 
   it('keeps its timeline after a SIGKILL that left only complete records', async () => {
     await caughtUp(s, await putAll(p, secrets('kept', 200)));

@@ -1,4 +1,7 @@
-/** Raw-byte searches over a directory tree: what encryption at rest must leave nothing of. */
+/**
+ * Raw bytes of data directories: searches over a tree (what encryption at rest must leave nothing
+ * of) and reads at a position (the ciphertext a test compares). Used by packages' unit tests too.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -21,4 +24,16 @@ export function findInClear(dir: string, needles: string[]): string[] {
     for (const needle of needles) if (bytes.includes(needle)) found.push(`${path.relative(dir, file)}: ${needle}`);
   }
   return found;
+}
+
+/** `length` raw bytes of `file` from byte `position` (zeros past its end). */
+export function readBytesAt(file: string, position: number, length: number): Buffer {
+  const out = Buffer.alloc(length);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, out, 0, length, position);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
 }

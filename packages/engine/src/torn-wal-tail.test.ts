@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readBytesAt } from '../../../test/helpers/files.js';
 import { bootstrapDataDirectory } from './bootstrap.js';
 import { readControlFile } from './control-file.js';
 import { dataKeysFor } from './crypto/registry.js';
@@ -46,14 +47,7 @@ function writeAt(dataDir: string, timeline: number, lsn: number, bytes: Buffer):
 }
 
 function readAt(file: string, lsn: number, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.readSync(fd, out, 0, length, lsn % SEGMENT);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return out;
+  return readBytesAt(file, lsn % SEGMENT, length);
 }
 
 /**
