@@ -37,11 +37,10 @@ import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
 import { primaryTimeline, killServer, runningServer, writeFence } from './member-files.js';
 import { keepLease, type LeaseKeeper } from './lease.js';
-import { lsnValue, waitStreaming } from './member-ops.js';
+import { lsnValue } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
-import { failoverCandidates, followTargetEarly, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
+import { failoverCandidates, followTargetEarly, noCandidateError, observedSyncState, promoteMember, repointOthers, settleStreaming, synchronousOf } from './promotion.js';
 import { readClusterStateFor, withNewPrimary, writeClusterState } from './state.js';
-import { recordNamesInForce } from './synchronous-change.js';
 import { promotionSynchronousNames } from './synchronous-record.js';
 import type { PrimaryChangeResult } from './switchover.js';
 import { settleInterrupted } from './transition-settle.js';
@@ -188,14 +187,7 @@ export async function clusterFailover(ctx: ClusterContext, options: FailoverOpti
     const repointed = await repointOthers(ctx, before, state, [oldPrimary.name], divergedBeyond, positions, timeoutMs, followingEarly);
     state = repointed.state;
     const warnings = [...repointed.warnings];
-    // A standby that went on streaming from the old primary past where the new one was promoted
-    // (one repointed a moment late, or started from a stop) is rewound rather than waited for.
-    const repointedState = state;
-    state = await waitStreaming(ctx, repointedState, config.members, timeoutMs, { rewindDiverged: true }).catch((error: Error) => {
-      warnings.push(error.message);
-      return readClusterStateFor(config) ?? repointedState;
-    });
-    state = await recordNamesInForce(ctx, state);
+    state = await settleStreaming(ctx, state, timeoutMs, warnings);
 
     // 6. History.
     const durationMs = Date.now() - started;

@@ -10,9 +10,10 @@ import type { MemberConfig } from './config.js';
 import { onMember, type ClusterContext } from './context.js';
 import type { FailoverCandidate, FailoverDecision, ObservedSyncState } from './failover-decision.js';
 import { runningServer } from './member-files.js';
-import { lsnValue, rejoinMember, repointStandby } from './member-ops.js';
+import { lsnValue, rejoinMember, repointStandby, waitStreaming } from './member-ops.js';
 import type { MemberProbe } from './members.js';
-import { effectiveUpstream, type ClusterState } from './state.js';
+import { effectiveUpstream, readClusterStateFor, type ClusterState } from './state.js';
+import { recordNamesInForce } from './synchronous-change.js';
 import { recordedSynchronousNames } from './synchronous-record.js';
 
 const OBSERVED_SYNC_STATES = new Set(['sync', 'quorum', 'potential', 'async']);
@@ -88,6 +89,18 @@ export async function promoteMember(ctx: ClusterContext, names: string, member: 
 }
 
 /**
+ * Whether a standby's position went past where the promoted member's WAL ends on the same
+ * timeline (it holds WAL the new primary never had, and cannot follow it). An unknown position
+ * is not past it.
+ */
+function wentPast(
+  seen: { lsn: number | null; timeline: number | null } | undefined,
+  divergedBeyond: { lsn: number; timeline: number } | null,
+): boolean {
+  return divergedBeyond !== null && seen !== undefined && seen.lsn !== null && seen.timeline === divergedBeyond.timeline && seen.lsn > divergedBeyond.lsn;
+}
+
+/**
  * Before a promotion: each running standby that will follow the target, and has not gone past
  * it, streams from it at once, as a cascading standby of a standby. Once promoted, the target
  * hands them its new timeline over the live connection (a cascading walsender's end of timeline,
@@ -112,8 +125,7 @@ export async function followTargetEarly(
     // A cascading standby of another standby keeps its upstream; one already on the target needs nothing.
     if (effectiveUpstream(ctx.config, future, member) !== future.primary || effectiveUpstream(ctx.config, before, member) === future.primary) continue;
     const seen = lsnOf.get(member.name);
-    if (seen === undefined || seen.lsn === null) continue;
-    if (divergedBeyond !== null && seen.timeline === divergedBeyond.timeline && seen.lsn > divergedBeyond.lsn) continue;
+    if (seen === undefined || seen.lsn === null || wentPast(seen, divergedBeyond)) continue;
     try {
       await repointStandby(ctx, future, member);
       following.add(member.name);
@@ -143,11 +155,8 @@ export async function repointOthers(
   const warnings: string[] = [];
   for (const member of ctx.config.members) {
     if (skip.includes(member.name) || member.name === after.primary || after.members[member.name]?.role !== 'standby') continue;
-    const seen = lsnOf.get(member.name);
-    const diverged =
-      divergedBeyond !== null && seen !== undefined && seen.lsn !== null && seen.timeline === divergedBeyond.timeline && seen.lsn > divergedBeyond.lsn;
     try {
-      if (diverged) {
+      if (wentPast(lsnOf.get(member.name), divergedBeyond)) {
         ctx.progress(`${member.name}: its WAL goes past where ${after.primary} was promoted; rewinding it`);
         state = await rejoinMember(ctx, state, member, timeoutMs);
       } else if (followingEarly.has(member.name) && runningServer(member.dataDir) !== null) {
@@ -161,4 +170,18 @@ export async function repointOthers(
     }
   }
   return { state, warnings };
+}
+
+/**
+ * The end of a switchover or failover: waits for every standby to stream from its upstream (one
+ * that went on streaming from the old primary past where the new one was promoted, repointed a
+ * moment late or started from a stop, is rewound rather than waited for; one that does not
+ * stream in time is a warning), then records the synchronous names in force.
+ */
+export async function settleStreaming(ctx: ClusterContext, repointed: ClusterState, timeoutMs: number, warnings: string[]): Promise<ClusterState> {
+  const state = await waitStreaming(ctx, repointed, ctx.config.members, timeoutMs, { rewindDiverged: true }).catch((error: Error) => {
+    warnings.push(error.message);
+    return readClusterStateFor(ctx.config) ?? repointed;
+  });
+  return recordNamesInForce(ctx, state);
 }

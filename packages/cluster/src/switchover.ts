@@ -37,11 +37,10 @@ import { appendHistory } from './history.js';
 import { acquireClusterLock } from './lock.js';
 import { killServer, primaryTimeline, readControlSummary, runningServer, writeFence } from './member-files.js';
 import { grantLeaseAfterCommand, keepLease, type LeaseKeeper } from './lease.js';
-import { lsnValue, recordObservation, rejoinMember, startMember, waitStreaming } from './member-ops.js';
+import { lsnValue, recordObservation, rejoinMember, startMember } from './member-ops.js';
 import { probeMember, probeMembers } from './members.js';
-import { failoverCandidates, followTargetEarly, noCandidateError, observedSyncState, promoteMember, repointOthers, synchronousOf } from './promotion.js';
+import { failoverCandidates, followTargetEarly, noCandidateError, observedSyncState, promoteMember, repointOthers, settleStreaming, synchronousOf } from './promotion.js';
 import { readClusterStateFor, withMember, withNewPrimary, writeClusterState, type ClusterState } from './state.js';
-import { recordNamesInForce } from './synchronous-change.js';
 import { promotionSynchronousNames } from './synchronous-record.js';
 import { settleInterrupted } from './transition-settle.js';
 
@@ -231,14 +230,7 @@ export async function clusterSwitchover(ctx: ClusterContext, options: { to?: str
       oldPrimaryRole = 'fenced';
       warnings.push(`${oldPrimary.name} could not rejoin as a standby (${(error as Error).message}); it is fenced: walship cluster rejoin -f FILE ${oldPrimary.name}`);
     }
-    // A standby that went on streaming from the old primary past where the new one was promoted
-    // (one repointed a moment late, or started from a stop) is rewound rather than waited for.
-    const repointedState = state;
-    state = await waitStreaming(ctx, repointedState, config.members, timeoutMs, { rewindDiverged: true }).catch((error: Error) => {
-      warnings.push(error.message);
-      return readClusterStateFor(config) ?? repointedState;
-    });
-    state = await recordNamesInForce(ctx, state);
+    state = await settleStreaming(ctx, state, timeoutMs, warnings);
     const durationMs = Date.now() - started;
     const lsn = formatLsn(endLsn);
     appendHistory(config.dataRoot, {
