@@ -265,11 +265,18 @@ export async function waitStreaming(
   return current;
 }
 
+/**
+ * Probes every member but the fenced ones: those are neither observed nor updated by an
+ * observation; one may be frozen (the monitor's failover leaves it running).
+ */
+export async function probeUnfenced(ctx: ClusterContext, state: ClusterState): Promise<MemberProbe[]> {
+  const fenced = Object.entries(state.members).filter(([, member]) => member.role === 'fenced').map(([name]) => name);
+  return probeMembers(ctx.control, ctx.config, undefined, fenced);
+}
+
 /** Reads the primary's status and keeps it in the state (for a failover decision after it is gone). */
 export async function recordObservation(ctx: ClusterContext, state: ClusterState, probes?: readonly MemberProbe[]): Promise<ClusterState> {
-  // Fenced members are neither observed nor updated here; one may be frozen (the monitor's failover leaves it running).
-  const fenced = Object.entries(state.members).filter(([, member]) => member.role === 'fenced').map(([name]) => name);
-  const seen = probes ?? (await probeMembers(ctx.control, ctx.config, undefined, fenced));
+  const seen = probes ?? (await probeUnfenced(ctx, state));
   const names = synchronousStandbyNamesFor(ctx.config, synchronousNamesInput(state, state.primary));
   const observation = observePrimary(state, seen, names);
   if (observation === null) return state;

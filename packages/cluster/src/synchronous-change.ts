@@ -27,8 +27,8 @@ import { findMember, memberAddress } from './config.js';
 import { onMember, type ClusterContext } from './context.js';
 import { appendHistory } from './history.js';
 import { withClusterLockIfFree } from './lock.js';
-import { recordObservation } from './member-ops.js';
-import { probeMembers, type MemberProbe } from './members.js';
+import { probeUnfenced, recordObservation } from './member-ops.js';
+import type { MemberProbe } from './members.js';
 import type { NodeStatusView } from './node-control.js';
 import { readClusterStateFor, writeClusterState, type ClusterState, type PrimaryObservation } from './state.js';
 import { unionSynchronousNames, withRecordOfNamesInForce } from './synchronous-record.js';
@@ -102,9 +102,8 @@ export async function changeSynchronousNames(ctx: ClusterContext, primary: strin
  * monitor or a command keeps. The caller holds the lock.
  */
 export async function recordNamesInForce(ctx: ClusterContext, state: ClusterState, probes?: readonly MemberProbe[]): Promise<ClusterState> {
-  // Fenced members are not asked (as recordObservation): one may be frozen.
-  const fenced = Object.entries(state.members).filter(([, member]) => member.role === 'fenced').map(([name]) => name);
-  const seen = probes ?? (await probeMembers(ctx.control, ctx.config, undefined, fenced));
+  // Probed once, for the observation and for the names the primary reports.
+  const seen = probes ?? (await probeUnfenced(ctx, state));
   const observed = await recordObservation(ctx, state, seen);
   // Only names the primary itself reported: without them the observation holds the config's rule.
   const status = seen.find((probe) => probe.member.name === observed.primary)?.status;
