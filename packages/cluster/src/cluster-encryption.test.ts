@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterError } from './cluster-error.js';
 import { checkMemberEncryption, memberKeySettings, prepareClusterKey } from './cluster-encryption.js';
 import { parseClusterConfig, type ClusterConfig } from './config.js';
+import { tempDataRoot } from './test-support.js';
 
 function configWith(root: string, encryption: string | null): ClusterConfig {
   const text = [
@@ -30,11 +30,8 @@ function fakeMember(dataDir: string, encrypted: boolean): void {
 }
 
 describe('cluster encryption', () => {
-  let root: string;
-  beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'cluster-encryption-'));
-  });
-  afterEach(() => rmSync(root, { recursive: true, force: true }));
+  let root = '';
+  tempDataRoot('cluster-encryption-', (path) => (root = path));
 
   it('names the key in every member\'s settings, the other source emptied', () => {
     expect(memberKeySettings(configWith(root, null))).toEqual([]);

@@ -1,16 +1,13 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bootstrapDataDirectory } from '@walship/engine/bootstrap';
 import { readControlFile, writeControlFile } from '@walship/engine/control-file';
 import { primaryTimeline } from './member-files.js';
+import { tempDataRoot } from './test-support.js';
 
-let root: string;
-beforeEach(() => {
-  root = fs.mkdtempSync(path.join(os.tmpdir(), 'walship-member-files-'));
-});
-afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+let root = '';
+tempDataRoot('walship-member-files-', (dir) => (root = dir));
 
 describe('primaryTimeline', () => {
   it("is the state's timeline, or the primary's control file's when its own crash recovery moved it higher", async () => {
