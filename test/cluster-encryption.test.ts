@@ -18,10 +18,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WalshipClient } from '@walship/client';
-import { freePortRange, tempDir, waitFor, walship, type CliResult } from './helpers/node.js';
+import { ROOT, freePortRange, tempDir, waitFor, walship, type CliResult } from './helpers/node.js';
+import { killClusterLeftovers } from './helpers/cluster.js';
 import { findInClear } from './helpers/files.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
 const SHIPPED = path.join(ROOT, 'cluster-configs', 'local-3node-encrypted.yaml');
 const MEMBERS = ['n1', 's1', 's2'] as const;
 const SECRET_KEY = 'cluster-tde-key-';
@@ -30,15 +30,6 @@ const SECRET_VALUE = 'cluster-tde-value-';
 interface MembersDocument {
   primary: string;
   members: Array<{ name: string; role: string; state: string; timeline: number; lagBytes: number | null }>;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('a cluster with encryption: true (local-3node-encrypted.yaml)', () => {
@@ -97,22 +88,7 @@ describe('a cluster with encryption: true (local-3node-encrypted.yaml)', () => {
   afterAll(() => {
     cluster('down', '--mode', 'immediate');
     // Whatever a failed step left running: only processes of this test's data root.
-    for (const file of ['monitor.pid', 'proxy.pid']) {
-      try {
-        const { pid, workerPid } = JSON.parse(fs.readFileSync(path.join(dataRoot, file), 'utf8')) as { pid: number; workerPid?: number | null };
-        for (const p of [pid, workerPid ?? null]) if (p !== null && processAlive(p)) process.kill(p, 'SIGKILL');
-      } catch {
-        // Not there: nothing runs.
-      }
-    }
-    for (const name of MEMBERS) {
-      try {
-        const pid = Number(fs.readFileSync(path.join(dataDirOf(name), 'postmaster.pid'), 'utf8').split('\n')[0]);
-        if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
-      } catch {
-        // No pid file: nothing runs there.
-      }
-    }
+    killClusterLeftovers(dataRoot, MEMBERS);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -33,6 +33,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WalshipClient, WalshipClusterClient } from '@walship/client';
 import { formatLsn } from '@walship/engine';
 import { CLI, ROOT, freePortRange, tempDir, waitFor, walship, type CliResult } from './helpers/node.js';
+import { killClusterLeftovers, processAlive } from './helpers/cluster.js';
 
 interface Member {
   name: string;
@@ -80,15 +81,6 @@ function walshipAsync(args: string[]): Promise<CliResult> {
     child.once('error', reject);
     child.once('exit', (code) => resolve({ status: code ?? -1, stdout, stderr }));
   });
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
-  } catch {
-    return false;
-  }
 }
 
 describe('walship cluster on local-3node.yaml', () => {
@@ -167,21 +159,8 @@ describe('walship cluster on local-3node.yaml', () => {
   });
 
   afterAll(() => {
-    // Whatever a failed step left running: only servers of this test's data root.
-    for (const name of ['n1', 's1', 's2']) {
-      try {
-        const pid = Number(fs.readFileSync(path.join(dataRoot, name, 'postmaster.pid'), 'utf8').split('\n')[0]);
-        if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
-      } catch {
-        // No pid file: nothing runs there.
-      }
-    }
-    try {
-      const { pid } = JSON.parse(fs.readFileSync(path.join(dataRoot, 'proxy.pid'), 'utf8')) as { pid: number };
-      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
-    } catch {
-      // No proxy left.
-    }
+    // Whatever a failed step left running: only processes of this test's data root.
+    killClusterLeftovers(dataRoot, ['n1', 's1', 's2']);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -449,26 +428,7 @@ describe('the failover monitor on local-3node.yaml as shipped (automatic)', () =
   });
 
   afterAll(() => {
-    try {
-      const { pid, workerPid } = monitorPidFile();
-      for (const p of [pid, workerPid]) if (p !== null && processAlive(p)) process.kill(p, 'SIGKILL');
-    } catch {
-      // No monitor left.
-    }
-    try {
-      const { pid } = JSON.parse(fs.readFileSync(path.join(dataRoot, 'proxy.pid'), 'utf8')) as { pid: number };
-      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
-    } catch {
-      // No proxy left.
-    }
-    for (const name of ['n1', 's1', 's2']) {
-      try {
-        const pid = Number(fs.readFileSync(path.join(dataRoot, name, 'postmaster.pid'), 'utf8').split('\n')[0]);
-        if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
-      } catch {
-        // Nothing runs there.
-      }
-    }
+    killClusterLeftovers(dataRoot, ['n1', 's1', 's2']);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
