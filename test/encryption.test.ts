@@ -442,6 +442,23 @@ describe('encryption at rest: a torn WAL tail after a crash', () => {
 
   const readFileAt = (file: string, lsn: number, length: number): Buffer => readBytesAt(file, lsn % SEGMENT_BYTES, length);
 
+  /** Writes bytes over a WAL segment file at lsn's offset in it (a torn tail left by a crash). */
+  const writeFileAt = (file: string, lsn: number, bytes: Buffer): void => {
+    const fd = fs.openSync(file, 'r+');
+    try {
+      fs.writeSync(fd, bytes, 0, bytes.length, lsn % SEGMENT_BYTES);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
+
+  /** The end of WAL of a stopped node's data directory, as walship waldump reads it. */
+  const walEnd = (dataDir: string): number => {
+    const dump = walship(['waldump', '-D', dataDir, '--json']);
+    expect(dump.status, dump.stderr).toBe(0);
+    return parseLsn((JSON.parse(dump.stdout) as { end: { lsn: string } }).end.lsn)!;
+  };
+
   it('keeps its timeline after a SIGKILL that left only complete records', async () => {
     await caughtUp(s, await putAll(p, secrets('kept', 200)));
     await p.kill();
@@ -454,9 +471,7 @@ describe('encryption at rest: a torn WAL tail after a crash', () => {
   it('ends crash recovery on a new timeline when bytes of an unfinished write follow the end of WAL; the streaming standby follows it', async () => {
     await caughtUp(s, await putAll(p, secrets('before-tear', 200)));
     await p.kill();
-    const dump = walship(['waldump', '-D', p.dataDir, '--json']);
-    expect(dump.status, dump.stderr).toBe(0);
-    const end = parseLsn((JSON.parse(dump.stdout) as { end: { lsn: string } }).end.lsn)!;
+    const end = walEnd(p.dataDir);
     // Into the next page: its header is where the new timeline's WAL is recognizable below.
     const nextPage = Math.ceil(end / XLOG_BLCKSZ) * XLOG_BLCKSZ - end;
     const length = Math.min(nextPage + XLOG_BLCKSZ / 2, SEGMENT_BYTES - (end % SEGMENT_BYTES));
@@ -467,12 +482,7 @@ describe('encryption at rest: a torn WAL tail after a crash', () => {
     const plain1 = crypto.randomBytes(length);
     const torn = Buffer.from(plain1);
     cipher.applyInPlace(1, end, torn, 0, length);
-    const fd = fs.openSync(oldFile, 'r+');
-    try {
-      fs.writeSync(fd, torn, 0, length, end % SEGMENT_BYTES);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeFileAt(oldFile, end, torn);
 
     await p.start();
     expect((await nodeStatus<Status>(p)).timeline).toBe(2);
@@ -528,18 +538,11 @@ describe('encryption at rest: a torn WAL tail after a crash', () => {
     // The primary (timeline 2) dies with a torn tail; its standby is promoted (timeline 3).
     await caughtUp(s, await putAll(p, secrets('before-failover', 100)));
     await p.kill();
-    const dump = walship(['waldump', '-D', p.dataDir, '--json']);
-    expect(dump.status, dump.stderr).toBe(0);
-    const end = parseLsn((JSON.parse(dump.stdout) as { end: { lsn: string } }).end.lsn)!;
+    const end = walEnd(p.dataDir);
     const length = Math.min(3000, SEGMENT_BYTES - (end % SEGMENT_BYTES));
     const torn = crypto.randomBytes(length);
     new WalCipher(keys.walKey).applyInPlace(2, end, torn, 0, length);
-    const fd = fs.openSync(segmentFile(p.dataDir, 2, end), 'r+');
-    try {
-      fs.writeSync(fd, torn, 0, length, end % SEGMENT_BYTES);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeFileAt(segmentFile(p.dataDir, 2, end), end, torn);
     const promoted = walship(['promote', '-D', s.dataDir]);
     expect(promoted.status, promoted.stderr).toBe(0);
     expect((await nodeStatus<Status>(s)).timeline).toBe(3);
