@@ -14,9 +14,10 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { cli, median, parseLsn, serverMain, sleep, waitForPidFileReady, walship } from './lib/common.mjs';
+import { cli, median, parseLsn, readPidFile, startWalshipServer, waitReplayed, walship } from './lib/common.mjs';
+import { readStat } from './lib/processes.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -65,16 +66,17 @@ async function prepare(mode) {
   await primary.close();
 }
 
-/** utime + stime of a process (all its threads), in milliseconds, from /proc/PID/stat. */
+/** utime + stime of a process (all its threads), in milliseconds; USER_HZ is 100 on Linux. */
 function processCpuMs(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat(5), counted from the state (field 3) here; USER_HZ is 100 on Linux.
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  const stat = readStat(pid);
+  if (stat === null) throw new Error(`process ${pid} is gone: no CPU time to read`);
+  return (stat.utime + stat.stime) * 10;
 }
 
 function primaryPid(mode) {
-  return Number(fs.readFileSync(path.join(mode.primaryDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const file = readPidFile(mode.primaryDir);
+  if (file === null) throw new Error(`${mode.primaryDir}: no postmaster.pid`);
+  return file.pid;
 }
 
 /** A copy of the template started and timed until it has replayed the primary's WAL: MB/s. */
@@ -91,19 +93,9 @@ async function catchUpOnce(mode, round) {
   const primaryCpuBefore = processCpuMs(primaryPid(mode));
   try {
     const started = performance.now();
-    const logFd = fs.openSync(path.join(base, `${mode.name}-run-${round}.log`), 'a');
-    const child = spawn(process.execPath, [...profile, serverMain, '-D', dir], { detached: true, stdio: ['ignore', logFd, logFd] });
-    fs.closeSync(logFd);
-    let exited = false;
-    child.once('exit', () => { exited = true; });
-    child.unref();
-    await waitForPidFileReady(dir, { pid: child.pid, isDead: () => exited });
+    const { child } = await startWalshipServer(dir, path.join(base, `${mode.name}-run-${round}.log`), { nodeArgs: profile });
     const standby = await WalshipClient.connect({ port: mode.standbyPort, reconnect: true });
-    for (;;) {
-      const status = await standby.status();
-      if (status.replayLsn !== null && parseLsn(status.replayLsn) >= mode.targetLsn) break;
-      await sleep(20);
-    }
+    await waitReplayed(standby, mode.targetLsn);
     const seconds = (performance.now() - started) / 1000;
     const standbyCpuMs = processCpuMs(child.pid);
     const primaryCpuMs = processCpuMs(primaryPid(mode)) - primaryCpuBefore;

@@ -47,7 +47,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cli, firstAcceptedWriteMs, median, parseLsn, parseWalshipRedoDone, percentile, root, sleep, walship } from './lib/common.mjs';
+import { cli, firstAcceptedWriteMs, median, parseLsn, parseWalshipRedoDone, percentile, root, sleep, waitReplayed, walship } from './lib/common.mjs';
 import { DEFAULT_PG_BIN, findPostgres, makePgOwnedDir, parsePgRedo, PgServer, runPg, runPgbench } from './lib/postgres.mjs';
 import { installCleanupHandlers, onCleanup, reapedChildrenCpuMicros, runCleanups, spawnGroup, stopping, treeCpuMicros } from './lib/processes.mjs';
 import { WalshipServer } from './lib/walship-nodes.mjs';
@@ -732,11 +732,7 @@ async function wsWalRows() {
   const began = performance.now();
   await s2.start();
   const s2Client = await wsConnect(s2, { reconnect: true });
-  for (;;) {
-    const status = await s2Client.status();
-    if (status.replayLsn !== null && parseLsn(status.replayLsn) >= target) break;
-    await sleep(20);
-  }
+  await waitReplayed(s2Client, target);
   const catchUpSeconds = (performance.now() - began) / 1000;
   await s2Client.close();
   await wsWaitStreaming(['s1', 's2']);

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { cli, median, parseLsn, sleep, walship, walshipFirstWriteMs } from './lib/common.mjs';
+import { cli, median, parseLsn, waitReplayed, walship, walshipFirstWriteMs } from './lib/common.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -50,11 +50,7 @@ async function promotionOnce(encrypted, round) {
     const target = parseLsn((await primary.status()).flushLsn);
     await primary.close();
     const standby = await WalshipClient.connect({ port: standbyPort });
-    for (;;) {
-      const s = await standby.status();
-      if (s.replayLsn !== null && parseLsn(s.replayLsn) >= target) break;
-      await sleep(20);
-    }
+    await waitReplayed(standby, target);
     walship('stop', '-D', primaryDir);
     const started = performance.now();
     const promoted = standby.promote({ wait: true });

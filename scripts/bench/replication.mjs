@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { cli, parseLsn as parse, percentile as pct, walship, walshipFirstWriteMs } from './lib/common.mjs';
+import { cli, parseLsn as parse, percentile as pct, waitReplayed, walship, walshipFirstWriteMs } from './lib/common.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -103,11 +103,7 @@ try {
   const startedAt = performance.now();
   walship('start', '-D', standbyDir);
   const check = await WalshipClient.connect({ port: standbyPort, reconnect: true });
-  for (;;) {
-    const s = await check.status();
-    if (s.replayLsn !== null && parse(s.replayLsn) >= target) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await waitReplayed(check, target);
   const catchupSeconds = (performance.now() - startedAt) / 1000;
   await check.close();
   const walMb = (target - startLsn) / 1048576;

@@ -24,6 +24,18 @@ export function parseLsn(lsn) {
   return parseInt(hi, 16) * 2 ** 32 + parseInt(lo, 16);
 }
 
+/**
+ * Polls a standby's status (a connected WalshipClient) every pollMs until its replay LSN has
+ * reached target (a number of bytes): the catch-up point every replication bench times.
+ */
+export async function waitReplayed(client, target, pollMs = 20) {
+  for (;;) {
+    const status = await client.status();
+    if (status.replayLsn !== null && parseLsn(status.replayLsn) >= target) return;
+    await sleep(pollMs);
+  }
+}
+
 /** Nearest-rank percentile (0 < p <= 1) of the numbers; null when there are none. */
 export function percentile(xs, p) {
   const s = [...xs].sort((a, b) => a - b);
