@@ -191,23 +191,14 @@ export class Connection {
             else void answerPassword();
             return;
           case 'saslContinue':
-            if (scram === null) {
-              fail(new WalshipClientError(ClientErrorCode.protocolViolation, 'server sent "saslContinue" without a SASL exchange'));
-              return;
-            }
-            try {
-              send({ type: 'saslResponse', data: scram.handleServerFirst(message.data) });
-            } catch (error) {
-              fail(scramFailure(error));
-            }
-            return;
           case 'saslFinal':
             if (scram === null) {
-              fail(new WalshipClientError(ClientErrorCode.protocolViolation, 'server sent "saslFinal" without a SASL exchange'));
+              fail(new WalshipClientError(ClientErrorCode.protocolViolation, `server sent "${message.type}" without a SASL exchange`));
               return;
             }
             try {
-              scram.verifyServerFinal(message.data);
+              const answer = scram.handleServerMessage(message);
+              if (answer !== null) send({ type: 'saslResponse', data: answer });
             } catch (error) {
               fail(scramFailure(error));
             }

@@ -36,6 +36,15 @@ describe('SCRAM-SHA-256 against the RFC 7677 test vector', () => {
     expect(client.verified).toBe(true);
   });
 
+  it('handleServerMessage answers saslContinue with the client-final message and verifies saslFinal', () => {
+    const client = new ScramClient({ password: 'pencil', username: 'user', clientNonce: RFC.clientNonce });
+    client.clientFirstMessage();
+    expect(client.handleServerMessage({ type: 'saslContinue', data: RFC.serverFirst })).toBe(RFC.clientFinal);
+    expect(client.handleServerMessage({ type: 'saslFinal', data: RFC.serverFinal })).toBeNull();
+    expect(client.verified).toBe(true);
+    expect(() => client.handleServerMessage({ type: 'saslFinal', data: RFC.serverFinal })).toThrow('invalid SCRAM exchange state');
+  });
+
   it('the server answers the RFC messages and accepts the proof', () => {
     const server = new ScramServerExchange({ verifier: rfcVerifier(), serverNonce: RFC.serverNonce });
     expect(server.handleClientFirst(RFC.clientFirst)).toBe(RFC.serverFirst);

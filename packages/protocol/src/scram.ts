@@ -371,4 +371,15 @@ export class ScramClient {
     if (!timingSafeEqual(given, this.expectedServerSignature)) throw new ScramError('incorrect server signature');
     this.state = 'verified';
   }
+
+  /**
+   * The server's next SASL message, for the client library and the walreceiver alike: the
+   * answer to send for its `saslContinue` (the client-final-message), null for its `saslFinal`
+   * once its signature is verified. Throws ScramError as the two steps do.
+   */
+  handleServerMessage(message: { readonly type: 'saslContinue' | 'saslFinal'; readonly data: string }): string | null {
+    if (message.type === 'saslContinue') return this.handleServerFirst(message.data);
+    this.verifyServerFinal(message.data);
+    return null;
+  }
 }

@@ -186,8 +186,8 @@ export class ReplicationConnection {
             return;
           }
           try {
-            if (message.type === 'saslContinue') this.socket.send(encodeReplicationMessage({ type: 'saslResponse', data: scram.handleServerFirst(message.data) }));
-            else scram.verifyServerFinal(message.data);
+            const answer = scram.handleServerMessage(message);
+            if (answer !== null) this.socket.send(encodeReplicationMessage({ type: 'saslResponse', data: answer }));
           } catch (error) {
             refuse(scramFailure(error));
           }
