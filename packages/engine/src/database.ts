@@ -549,16 +549,9 @@ export class Database {
   }
 
   /** The background writer's round: writes up to `maxPages` dirty buffers ahead of eviction. */
-  bgWriterStep(maxPages: number): number {
+  bgWriterStep(maxPages: number, lruMultiplier: number): number {
     if (this.closed) return 0;
-    const flushed = this.xlog.getFlushRecPtr();
-    let written = 0;
-    for (const block of this.pool.dirtyBlocks()) {
-      if (written >= maxPages) break;
-      if (this.pool.pageLsn(block.relNode, block.blockNo) > flushed) continue;
-      if (this.pool.flushBlock(block.relNode, block.blockNo)) written++;
-    }
-    return written;
+    return this.pool.bgBufferSync(maxPages, lruMultiplier, this.xlog.getFlushRecPtr());
   }
 
   /** Autovacuum's round over the tables that saw deletes: compacts and merges underfull pages. */

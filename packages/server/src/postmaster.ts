@@ -359,7 +359,7 @@ export class Postmaster {
     this.components = [
       this.walWriter,
       checkpointer,
-      new BgWriter(db, s.get('bgwriter_delay'), s.get('bgwriter_lru_maxpages')),
+      new BgWriter(db, s.get('bgwriter_delay'), s.get('bgwriter_lru_maxpages'), s.get('bgwriter_lru_multiplier')),
       new AutoVacuum(db, s.get('autovacuum_naptime'), s.get('autovacuum'), this.log),
       new Heartbeat(db, () => this.settings.get('heartbeat_interval')),
     ];
@@ -1044,6 +1044,7 @@ export class Postmaster {
       if (component instanceof BgWriter) {
         component.delayMs = s.get('bgwriter_delay');
         component.maxPages = s.get('bgwriter_lru_maxpages');
+        component.lruMultiplier = s.get('bgwriter_lru_multiplier');
       }
       if (component instanceof Checkpointer) component.settings = this.checkpointerSettings();
       if (component instanceof AutoVacuum) {

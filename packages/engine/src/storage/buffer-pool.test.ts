@@ -162,6 +162,83 @@ describe('BufferPool', () => {
     smgr.close();
   });
 
+  describe('bgBufferSync (the background writer)', () => {
+    /** A pool of 16 frames full of dirty pages 0..15 (page LSN 100 + block), and the blocks written. */
+    function fullDirtyPool(): { pool: BufferPool; smgr: Smgr; written: number[] } {
+      const smgr = new Smgr(dir);
+      const written: number[] = [];
+      const write = smgr.write.bind(smgr);
+      smgr.write = (relNode: number, blockNo: number, page: Buffer) => {
+        written.push(blockNo);
+        write(relNode, blockNo, page);
+      };
+      const pool = new BufferPool({ smgr, nBuffers: 16, flushWal: () => {} });
+      for (let i = 0; i < 16; i++) {
+        const handle = pool.newBuffer(REL);
+        stamp(handle.page, i, 100 + i);
+        pool.markDirty(handle);
+        pool.release(handle);
+      }
+      return { pool, smgr, written };
+    }
+
+    it('writes nothing while free frames cover the expected allocations', () => {
+      const smgr = new Smgr(dir);
+      const pool = new BufferPool({ smgr, nBuffers: 64, flushWal: () => {} });
+      for (let i = 0; i < 8; i++) {
+        const handle = pool.newBuffer(REL);
+        stamp(handle.page, i, 100 + i);
+        pool.markDirty(handle);
+        pool.release(handle);
+      }
+      // 8 allocations, times 2, is 16 frames: the 56 free ones cover them.
+      expect(pool.bgBufferSync(100, 2, 1_000 as Lsn)).toBe(0);
+      expect(pool.stats().dirty).toBe(8);
+      smgr.close();
+    });
+
+    it('leaves pages in use alone: a pool that holds its working set is not rewritten', () => {
+      const { pool, smgr, written } = fullDirtyPool();
+      // Every frame was used since the sweep last passed (usage count 1): none is about to be reused.
+      expect(pool.bgBufferSync(100, 2, 1_000 as Lsn)).toBe(0);
+      expect(written).toEqual([]);
+      expect(pool.stats().dirty).toBe(16);
+      smgr.close();
+    });
+
+    it('writes the dirty pages the clock sweep reaches next, up to maxPages, WAL already flushed', () => {
+      const { pool, smgr, written } = fullDirtyPool();
+      // One more page: the sweep takes every usage count to 0 and evicts block 0 (a backend's write).
+      const extra = pool.newBuffer(REL);
+      stamp(extra.page, 16, 116);
+      pool.release(extra);
+      expect(written).toEqual([0]);
+      written.length = 0;
+      expect(pool.bgBufferSync(4, 2, 1_000 as Lsn)).toBe(4);
+      expect(written).toEqual([1, 2, 3, 4]);
+      // Pages whose WAL is not flushed yet are the sweep's to write (with a WAL flush), not ours.
+      written.length = 0;
+      expect(pool.bgBufferSync(100, 2, 108 as Lsn)).toBe(4);
+      expect(written).toEqual([5, 6, 7, 8]);
+      expect(pool.stats().dirty).toBe(16 - 8);
+      // The next eviction finds block 1 clean: no write on the backend's side.
+      written.length = 0;
+      pool.release(pool.newBuffer(REL));
+      expect(written).toEqual([]);
+      smgr.close();
+    });
+
+    it('writes nothing with bgwriter_lru_multiplier 0 or bgwriter_lru_maxpages 0', () => {
+      const { pool, smgr, written } = fullDirtyPool();
+      pool.release(pool.newBuffer(REL));
+      written.length = 0;
+      expect(pool.bgBufferSync(100, 0, 1_000 as Lsn)).toBe(0);
+      expect(pool.bgBufferSync(0, 2, 1_000 as Lsn)).toBe(0);
+      expect(written).toEqual([]);
+      smgr.close();
+    });
+  });
+
   it('detects a corrupt page on read, naming relation and block', () => {
     const smgr = new Smgr(dir);
     const pool = new BufferPool({ smgr, nBuffers: 16, flushWal: () => {} });

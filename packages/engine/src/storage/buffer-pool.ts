@@ -14,7 +14,7 @@
  *
  * Who calls what: the storage layer (btree.ts, store.ts) reads, allocates, pins and releases;
  * the WAL layer pins the pages a transaction registers until the transaction ends and marks them
- * dirty; the checkpointer and the background writer use `dirtyBlocks` and `flushBlock`; redo uses
+ * dirty; the checkpointer uses `dirtyBlocks` and `flushBlock`, the background writer `bgBufferSync`; redo uses
  * `readBufferForRedo`.
  */
 import { BLCKSZ } from '../constants.js';
@@ -26,6 +26,12 @@ import { MAX_RELNODE, type Smgr } from './smgr.js';
 
 /** Usage count cap of the clock sweep (PostgreSQL's BM_MAX_USAGE_COUNT). */
 export const BM_MAX_USAGE_COUNT = 5;
+
+/**
+ * How many bgwriter rounds the allocation estimate averages over when allocations fall
+ * (PostgreSQL's smoothing_samples in BgBufferSync); a rise is taken at once.
+ */
+const BGWRITER_SMOOTHING_SAMPLES = 16;
 
 /**
  * Fewest frames a pool may have: a single B-tree operation pins a handful of pages at once (the
@@ -94,6 +100,10 @@ export class BufferPool {
   /** Frames holding no page, used before the clock sweep evicts anything. */
   private readonly freeFrames: number[] = [];
   private clockHand = 0;
+  /** Frames handed out by takeFrame (numBufferAllocs), read by the background writer's estimate. */
+  private allocs = 0;
+  private allocsSeenByBgWriter = 0;
+  private smoothedAlloc = 0;
   /** Relation length in blocks, including blocks allocated here and not yet written. */
   private readonly relationBlocks = new Map<number, number>();
   /** Page copy that gets the checksum on its way to disk. */
@@ -247,6 +257,43 @@ export class BufferPool {
     return true;
   }
 
+  /**
+   * BgBufferSync's LRU scan: writes the dirty pages that the clock sweep is about to reuse, so
+   * that a backend seldom writes one itself on eviction. How many frames will be needed before
+   * the next round is estimated from recent allocations (smoothed, times `multiplier`, as
+   * bgwriter_lru_multiplier does); free frames cover that first. The scan starts at the clock
+   * hand and looks only at frames the sweep could take now (unpinned, usage count 0), without
+   * touching usage counts, so a page in use is never written by it: a pool that holds the whole
+   * working set allocates nothing and the round writes nothing, where writing every dirty page
+   * would rewrite the hottest pages again and again. A page whose WAL is not yet flushed up to
+   * `walFlushed` is left to the sweep (writing it would mean flushing WAL here). Returns the number
+   * of pages written.
+   */
+  bgBufferSync(maxPages: number, multiplier: number, walFlushed: Lsn): number {
+    const recent = this.allocs - this.allocsSeenByBgWriter;
+    this.allocsSeenByBgWriter = this.allocs;
+    this.smoothedAlloc = recent >= this.smoothedAlloc
+      ? recent
+      : this.smoothedAlloc + (recent - this.smoothedAlloc) / BGWRITER_SMOOTHING_SAMPLES;
+    const wanted = Math.ceil(this.smoothedAlloc * multiplier) - this.freeFrames.length;
+    let reusable = 0;
+    let written = 0;
+    let frame = this.clockHand;
+    for (let scanned = 0; scanned < this.nBuffers && reusable < wanted && written < maxPages; scanned++) {
+      if (this.valid[frame] === 1 && this.pinCount[frame] === 0 && this.usage[frame] === 0) {
+        if (this.dirty[frame] === 0) {
+          reusable++;
+        } else if (readLsn(this.pages[frame]!, 0) <= walFlushed) {
+          this.writeFrame(frame);
+          written++;
+          reusable++;
+        }
+      }
+      frame = frame + 1 === this.nBuffers ? 0 : frame + 1;
+    }
+    return written;
+  }
+
   /** Writes every dirty page; returns how many. For shutdown and tests (checkpoints pace it). */
   flushAll(): number {
     let written = 0;
@@ -343,6 +390,7 @@ export class BufferPool {
 
   /** A frame holding nothing: from the free list, else the clock sweep's victim, written if dirty. */
   private takeFrame(): number {
+    this.allocs++;
     const free = this.freeFrames.pop();
     if (free !== undefined) return free;
     // StrategyGetBuffer: an unpinned frame with usage 0, decrementing usage on the way. Give up

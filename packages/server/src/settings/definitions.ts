@@ -285,6 +285,14 @@ export const SETTING_DEFINITIONS = {
     context: 'sighup',
     description: 'Background writer maximum number of LRU pages to flush per round.',
   },
+  bgwriter_lru_multiplier: {
+    kind: 'real',
+    default: 2.0,
+    min: 0,
+    max: 10,
+    context: 'sighup',
+    description: 'Multiple of the average buffer usage to free per round.',
+  },
 
   // Write-ahead log
   wal_segment_size: {
