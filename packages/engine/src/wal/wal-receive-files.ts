@@ -76,6 +76,25 @@ export class WalReceiveFiles {
     this.finishSegment();
   }
 
+  /**
+   * Another writer of this stream (the walreceiver's other thread: wal-receive-writer.ts hands
+   * the writing back and forth) wrote and flushed everything up to `lsn` since this one last
+   * did: continue from there. Its open segment may be stale; the segment holding `lsn` is opened
+   * again (it exists: the other writer wrote into it), so that a later end of timeline finishes
+   * the right one. This writer had flushed all it wrote before it let go.
+   */
+  resumeAt(lsn: Lsn): void {
+    if (lsn === this.written) return;
+    this.closeSegment();
+    this.written = lsn;
+    this.flushed = lsn;
+    if (lsn % this.segmentSize !== 0) {
+      const segNo = segmentOf(lsn, this.segmentSize);
+      this.fd = fs.openSync(segmentPath(this.dataDir, this.timeline, segNo, this.segmentSize), 'r+');
+      this.fdSegNo = segNo;
+    }
+  }
+
   /** XLogWalRcvWrite: writes `data` at `dataStart`, across segment boundaries. */
   write(dataStart: Lsn, data: Buffer): void {
     let pos: number = dataStart;

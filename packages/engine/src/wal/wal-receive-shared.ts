@@ -11,8 +11,10 @@
  * `head - tail` bytes.
  *
  * Who writes what: the main thread writes entries, then `head`, and raises the requests; only
- * the thread writes `tail`, `written` and `flushed`, each after the work it stands for is done
- * (a position is never published before its bytes are written, or fsynced).
+ * the thread writes `tail`. `written` and `flushed` are written by the side that owns the files
+ * (`owner`: the thread, or the main thread when it writes a small message itself, see
+ * wal-receive-writer.ts), each after the work it stands for is done (a position is never
+ * published before its bytes are written, or fsynced).
  */
 import { createCtlBlock, ctlBlockViews, type WalSharedViews } from './wal-shared.js';
 
@@ -33,7 +35,15 @@ export const WalReceiveCtl = {
   closeRequested: 5,
   /** Set by the thread when a write or fsync failed: nothing more is published. */
   failed: 6,
+  /**
+   * Who writes the stream's files now (WalReceiveOwner): taken with compareExchange from idle,
+   * given back when all that side wrote is flushed and published.
+   */
+  owner: 7,
 } as const;
+
+/** Values of WalReceiveCtl.owner. */
+export const WalReceiveOwner = { idle: 0, thread: 1, main: 2 } as const;
 
 export const WalReceivePos = {
   /** Ring bytes handed over (main thread). */

@@ -15,6 +15,10 @@
  * - an end of timeline: flushes, finishes the timeline's last segment, counts it done and says so
  *   on the port, after the segment's archive status;
  * - close: flushes, closes and exits.
+ * Under a light load the main thread writes small messages itself (wal-receive-writer.ts's
+ * writeInline): the files then belong to whichever side holds `owner`. This thread takes them
+ * only when it has work, and gives them back when it is idle, everything it wrote flushed and
+ * published; taking them, it carries on from the flushed position the main thread published.
  * Finished segments' archive statuses go to the main thread as messages (they are rare). An I/O
  * error sets `failed`, is reported once as a message and ends the thread: the walreceiver ends
  * with it, and nothing after the failure is published as written or flushed.
@@ -25,7 +29,7 @@ import type { Lsn } from '../lsn.js';
 import type { ArchiveMode, ArchiveStatus } from './archive-status.js';
 import { WalReceiveFiles } from './wal-receive-files.js';
 import {
-  WalReceiveCtl, WalReceivePos, ringNext, walReceiveSharedViews, type WalReceiveSharedViews,
+  WalReceiveCtl, WalReceiveOwner, WalReceivePos, ringNext, walReceiveSharedViews, type WalReceiveSharedViews,
 } from './wal-receive-shared.js';
 import { loadPos, storePos } from './wal-shared.js';
 
@@ -79,6 +83,29 @@ function writeHandedOver(): boolean {
   return true;
 }
 
+let owned = false;
+
+/**
+ * Takes the files from the main thread, which writes small messages itself while this thread
+ * is idle (wal-receive-writer.ts): it holds them only within one synchronous step of its event
+ * loop, and hands over nothing while it does, so the wait is short.
+ */
+function claim(): void {
+  if (owned) return;
+  while (Atomics.compareExchange(ctl, WalReceiveCtl.owner, WalReceiveOwner.idle, WalReceiveOwner.thread) !== WalReceiveOwner.idle) {
+    Atomics.wait(ctl, WalReceiveCtl.owner, WalReceiveOwner.main, 100);
+  }
+  owned = true;
+  files.resumeAt(loadPos(views, WalReceivePos.flushed) as Lsn);
+}
+
+/** Gives the files back: everything written is flushed and published by then. */
+function release(): void {
+  if (!owned) return;
+  owned = false;
+  Atomics.store(ctl, WalReceiveCtl.owner, WalReceiveOwner.idle);
+}
+
 /** Returns once closed. */
 function main(): void {
   for (;;) {
@@ -86,6 +113,7 @@ function main(): void {
     // Requests are read before the ring: the WAL handed over before them is then in sight.
     const endsOfTimeline = Atomics.load(ctl, WalReceiveCtl.endOfTimelineRequested);
     const close = Atomics.load(ctl, WalReceiveCtl.closeRequested) !== 0;
+    if (close || endsOfTimeline > endsOfTimelineDone || loadPos(views, WalReceivePos.head) > tail) claim();
     const wrote = writeHandedOver();
     if (wrote) publish();
     if (files.flush()) publish();
@@ -102,6 +130,7 @@ function main(): void {
       return;
     }
     if (wrote) continue;
+    release();
     // Announce the sleep, then look once more: work handed over before the main thread saw the
     // flag is caught here; work handed over after it comes with a notify.
     Atomics.store(ctl, WalReceiveCtl.threadSleeping, 1);

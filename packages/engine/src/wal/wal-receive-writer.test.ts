@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Lsn } from '../lsn.js';
 import type { ArchiveStatus } from './archive-status.js';
-import { WalReceiveWriter } from './wal-receive-writer.js';
+import { WAL_RECEIVE_INLINE_BYTES_MAX, WalReceiveWriter } from './wal-receive-writer.js';
 import { xlogFileName } from './xlog-internal.js';
 
 const SEGMENT = 64 * 1024;
@@ -136,6 +136,53 @@ describe('WalReceiveWriter', () => {
     expect(w.flushed).toBe(SEGMENT + 3000);
     expect(seen.statuses).toEqual([[xlogFileName(1, 1, SEGMENT), 'done']]);
     await w.close();
+    expect(seen.failures).toEqual([]);
+  });
+
+  it('writes a small message on the main thread: fsynced at the end of the turn, written and flushed reported together', async () => {
+    const start = SEGMENT + 100;
+    const { w, seen } = writer(start);
+    w.write(start as Lsn, pattern(300, 6));
+    w.write((start + 300) as Lsn, pattern(200, 7));
+    // Nothing is reported before the turn's fdatasync.
+    expect(w.inlineBytes).toBe(500);
+    expect(seen.progress).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen.progress).toEqual([{ written: start + 500, flushed: start + 500, flushMoved: true }]);
+    expect(w.flushed).toBe(start + 500);
+    expect(segmentBytes(1).subarray(100, 600).equals(Buffer.concat([pattern(300, 6), pattern(200, 7)]))).toBe(true);
+    await w.close();
+    expect(seen.failures).toEqual([]);
+  });
+
+  it('hands WAL to the thread past a turn\'s budget or at a segment boundary, and writes on the main thread again once it is idle', async () => {
+    const start = 50;
+    const { w, seen } = writer(start);
+    const chunks: Buffer[] = [];
+    let at = start;
+    const put = (n: number): void => {
+      const chunk = pattern(n, chunks.length);
+      chunks.push(chunk);
+      w.write(at as Lsn, chunk);
+      at += n;
+    };
+    // More than the budget in one turn: the rest goes to the thread, across two segment boundaries.
+    for (let i = 0; i < 3 * SEGMENT / 1000; i++) put(1000);
+    expect(w.inlineBytes).toBeGreaterThan(0);
+    expect(w.inlineBytes).toBeLessThanOrEqual(WAL_RECEIVE_INLINE_BYTES_MAX);
+    await until(() => w.flushed === at, 'the flush of everything');
+    // The thread is idle again: small messages are the main thread's once more.
+    const before = w.inlineBytes;
+    put(700);
+    put(900);
+    expect(w.inlineBytes).toBe(before + 1600);
+    await until(() => w.flushed === at, 'the main thread\'s flush');
+    const onDisk = Buffer.concat([segmentBytes(0), segmentBytes(1), segmentBytes(2), segmentBytes(3)]).subarray(start, at);
+    expect(onDisk.equals(Buffer.concat(chunks))).toBe(true);
+    // Then the end of the timeline finishes the segment the main thread wrote last, once.
+    await w.endOfTimeline();
+    await w.close();
+    expect(seen.statuses).toEqual([0, 1, 2, 3].map((segNo) => [xlogFileName(1, segNo, SEGMENT), 'done']));
     expect(seen.failures).toEqual([]);
   });
 

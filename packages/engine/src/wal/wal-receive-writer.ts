@@ -4,27 +4,47 @@
  * (wal-receive-shared.ts). `written` and `flushed` only ever move when the thread publishes them,
  * so a standby never reports or replays WAL its disk does not hold.
  *
+ * Under a light load it hands nothing over: a small message, while the thread is idle with
+ * nothing queued, is written on the main thread and fdatasynced at the end of the event-loop
+ * turn (writeInline). Each hand-off cost a commit two thread wake-ups and a reply of its own
+ * (written, then flushed) on a streaming standby; written here, written and flushed are reported
+ * together, after recovery has replayed them, in one reply. Who writes the files is settled in
+ * shared memory (WalReceiveCtl.owner); a message past the turn's budget or at a segment boundary
+ * goes to the thread, after the main thread's own writes are flushed.
+ *
  * `queuedBytes` is what was handed over and not yet written; past WAL_RECEIVE_QUEUE_MAX_BYTES the
  * walreceiver stops reading its socket until the thread catches up, so a slow disk pushes back
  * on the upstream instead of filling this node's memory. The ring holds that much; WAL that
  * arrives while it is full (frames already read when reading paused) waits in a list, in order.
  */
 import { Worker } from 'node:worker_threads';
+import { WalCipher } from '../crypto/wal-cipher.js';
 import { walKeyData } from '../crypto/registry.js';
 import type { Lsn } from '../lsn.js';
 import type { ArchiveMode, ArchiveStatus } from './archive-status.js';
+import { WalReceiveFiles } from './wal-receive-files.js';
 import type { WalReceiveWorkerData, WalReceiveWorkerReport } from './wal-receive-worker.js';
 import {
-  WalReceiveCtl, WalReceivePos, createWalReceiveShared, ringAppend, walReceiveSharedViews,
+  WalReceiveCtl, WalReceiveOwner, WalReceivePos, createWalReceiveShared, ringAppend, walReceiveSharedViews,
   type WalReceiveSharedViews,
 } from './wal-receive-shared.js';
 import { loadPos, storePos } from './wal-shared.js';
+import { segmentOf } from './xlog-internal.js';
 
 /** Received WAL handed to the writer thread and not yet written, above which reading pauses. */
 export const WAL_RECEIVE_QUEUE_MAX_BYTES = 16 * 1024 * 1024;
 
 /** The shared ring: what the queue may hold before reading pauses. */
 const RING_BYTES = WAL_RECEIVE_QUEUE_MAX_BYTES;
+
+/**
+ * The most WAL the main thread writes itself in one event-loop turn (then fsyncs at the turn's
+ * end) instead of handing it to the thread. A streaming standby under a light load gets a commit
+ * or a few per message: handing each to the thread and back cost two thread wake-ups and an
+ * extra reply per commit, more than the write and fdatasync themselves. Past this much (a
+ * catch-up, a bulk load) the thread takes over, so that writing runs beside replay.
+ */
+export const WAL_RECEIVE_INLINE_BYTES_MAX = 64 * 1024;
 
 
 export interface WalReceiveWriterOptions {
@@ -48,6 +68,8 @@ export class WalReceiveWriter {
   flushed: Lsn;
   /** Bytes handed over and not yet reported written. */
   queuedBytes = 0;
+  /** Bytes the main thread wrote itself (writeInline), since the start. */
+  inlineBytes = 0;
   private handedOverEnd: number;
   private readonly views: WalReceiveSharedViews;
   private readonly worker: Worker;
@@ -65,6 +87,12 @@ export class WalReceiveWriter {
   private closing: Promise<void> | null = null;
   private closed: (() => void) | null = null;
   private exited = false;
+  /** The main thread's own writer of the stream's files, made when first needed. */
+  private inlineFiles: WalReceiveFiles | null = null;
+  /** Whether this side holds the files (WalReceiveCtl.owner), until the end of the turn. */
+  private inlineOwned = false;
+  private inlineBytesThisTurn = 0;
+  private inlineFinishScheduled = false;
 
   constructor(private readonly options: WalReceiveWriterOptions) {
     this.written = options.startLsn;
@@ -101,6 +129,8 @@ export class WalReceiveWriter {
    */
   write(dataStart: Lsn, data: Buffer): void {
     if (this.failure !== null || this.closing !== null) return;
+    if (this.writeInline(dataStart, data)) return;
+    this.finishInline();
     for (let done = 0; done < data.length; done += this.entryDataBytesMax) {
       const piece = data.subarray(done, Math.min(data.length, done + this.entryDataBytesMax));
       if (this.overflow.length > 0 || !this.append(dataStart + done, piece)) this.overflow.push({ start: dataStart + done, data: Buffer.from(piece) });
@@ -110,8 +140,87 @@ export class WalReceiveWriter {
     this.ring();
   }
 
+  /**
+   * Writes a small message on the main thread, when the thread is idle with nothing handed over
+   * (it owns the files otherwise), the message stays within one existing segment (creating a
+   * segment, zero-filled, is the thread's), and this turn's budget allows. The fdatasync comes
+   * at the end of the turn, once for every message read in it (XLogWalRcvFlush after the receive
+   * loop). Returns false when the message is to go to the thread.
+   */
+  private writeInline(dataStart: Lsn, data: Buffer): boolean {
+    if (data.length === 0) return true;
+    if (this.overflow.length > 0 || this.inlineBytesThisTurn + data.length > WAL_RECEIVE_INLINE_BYTES_MAX) return false;
+    const { segmentSize } = this.options;
+    if (dataStart % segmentSize === 0 || segmentOf(dataStart, segmentSize) !== segmentOf(dataStart + data.length - 1, segmentSize)) return false;
+    if (!this.inlineOwned && !this.claimInline()) return false;
+    if (this.failure !== null) return true;
+    try {
+      this.inlineFiles!.write(dataStart, data);
+      storePos(this.views, WalReceivePos.written, this.inlineFiles!.written);
+    } catch (error) {
+      this.failed(error as Error);
+      return true;
+    }
+    this.inlineBytesThisTurn += data.length;
+    this.inlineBytes += data.length;
+    this.handedOverEnd = Math.max(this.handedOverEnd, dataStart + data.length);
+    if (!this.inlineFinishScheduled) {
+      this.inlineFinishScheduled = true;
+      setImmediate(() => {
+        this.inlineFinishScheduled = false;
+        this.inlineBytesThisTurn = 0;
+        this.finishInline();
+      });
+    }
+    return true;
+  }
+
+  /** Takes the files when the thread is idle with nothing handed over; carries on from what it published. */
+  private claimInline(): boolean {
+    if (loadPos(this.views, WalReceivePos.tail) !== this.head) return false;
+    if (Atomics.compareExchange(this.views.ctl, WalReceiveCtl.owner, WalReceiveOwner.idle, WalReceiveOwner.main) !== WalReceiveOwner.idle) return false;
+    this.inlineOwned = true;
+    try {
+      (this.inlineFiles ??= this.makeInlineFiles()).resumeAt(loadPos(this.views, WalReceivePos.flushed) as Lsn);
+    } catch (error) {
+      this.failed(error as Error);
+    }
+    return true;
+  }
+
+  private makeInlineFiles(): WalReceiveFiles {
+    const { options } = this;
+    const { walKey } = walKeyData(options.dataDir);
+    return new WalReceiveFiles(options.dataDir, options.timeline, options.segmentSize, options.startLsn, {
+      mode: options.archiveMode,
+      onStatus: (fileName, status, error) => options.onStatus?.(fileName, status, error === null ? null : error.message),
+    }, walKey === undefined ? null : new WalCipher(Buffer.from(walKey)));
+  }
+
+  /**
+   * The end of the main thread's writing: fdatasync what it wrote, publish the positions, give
+   * the files back to the thread, and report (a flush that moved wakes recovery, which replays
+   * and then replies with write, flush and apply at once: one reply per commit).
+   */
+  private finishInline(): void {
+    if (!this.inlineOwned || this.failure !== null) return;
+    const files = this.inlineFiles!;
+    try {
+      files.flush();
+    } catch (error) {
+      this.failed(error as Error);
+      return;
+    }
+    storePos(this.views, WalReceivePos.flushed, files.flushed);
+    this.inlineOwned = false;
+    Atomics.store(this.views.ctl, WalReceiveCtl.owner, WalReceiveOwner.idle);
+    Atomics.notify(this.views.ctl, WalReceiveCtl.owner);
+    this.takeProgress();
+  }
+
   /** The upstream ended the timeline: flushed, and its last segment finished and marked. */
   endOfTimeline(): Promise<void> {
+    this.finishInline();
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => {
       this.endsOfTimelineRequested++;
@@ -125,6 +234,14 @@ export class WalReceiveWriter {
 
   /** XLogWalRcvClose at the end of streaming: everything handed over is flushed, the thread ends. */
   close(): Promise<void> {
+    if (this.closing === null) {
+      this.finishInline();
+      try {
+        this.inlineFiles?.close();
+      } catch (error) {
+        this.failed(error as Error);
+      }
+    }
     this.closing ??= new Promise<void>((resolve) => {
       this.closed = resolve;
       if (this.exited) {
