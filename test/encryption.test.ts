@@ -12,8 +12,13 @@
  * - After a promotion, the old primary (timeline 1) and the new one (timeline 2) hold different
  *   records at the same LSNs, and their ciphertexts there do not XOR to the XOR of the
  *   plaintexts: the keystreams differ.
+ * - The standbys have the primary's WAL key and get the WAL read from its files as stored
+ *   (ciphertext, no cipher run on either side); a replication connection with another key's
+ *   identifier, or none, gets plaintext.
  * - A second standby (basebackup --key-file), repointed at the promoted one, follows timeline 2 by
- *   streaming and stores exactly the new primary's ciphertext for those bytes.
+ *   streaming and stores exactly the new primary's ciphertext for those bytes; the switch
+ *   segment, which the new primary sends as stored under timeline 2, is converted into the
+ *   standby's timeline-1 file, byte for byte what the old primary has there.
  * - The old primary is rewound and follows the new one; their pages are byte-identical.
  * - A wrong key is refused and changes nothing; rotate-key, then the new key works and the old
  *   one is refused; waldump and controldata read the encrypted directory with the key.
@@ -29,7 +34,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataKeys, lsnToString as formatLsn, parseLsn, type DataKeys } from '@walship/engine';
-import { WalCipher, walCounterBlock } from '@walship/engine/crypto/index';
+import { WalCipher, walCounterBlock, walKeyId } from '@walship/engine/crypto/index';
+import { ReplicationConnection } from '@walship/replication';
 import { xlogFileName } from '@walship/engine/wal/xlog-internal';
 import { TestNode, freePort, tempDir, waitFor, walship } from './helpers/node.js';
 import { basebackup, caughtUp, nodeStatus, scanAll } from './helpers/replication.js';
@@ -45,6 +51,38 @@ interface Status {
   role: string;
   timeline: number;
   flushLsn: string;
+}
+
+interface StandbyStatus {
+  walReceiver: { walBytesReceived: number; walBytesReceivedAsStored: number };
+}
+
+/** XLogData received on a replication connection of our own, until `bytes` or the timeout. */
+async function receiveXLogData(node: TestNode, startLsn: number, bytes: number, keyId: Buffer | undefined): Promise<Array<{ dataStart: number; data: Buffer; encryptedTimeline?: number }>> {
+  const connection = await ReplicationConnection.connect({ host: '127.0.0.1', port: node.port, applicationName: 'probe', timeoutMs: 10_000 });
+  const received: Array<{ dataStart: number; data: Buffer; encryptedTimeline?: number }> = [];
+  try {
+    await connection.request('startReplication', { startLsn: formatLsn(startLsn), timeline: 1, ...(keyId !== undefined ? { walKeyId: keyId } : {}) });
+    let total = 0;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`received ${total} of ${bytes} bytes of WAL in 20 s`)), 20_000);
+      connection.onStream((message) => {
+        if (message.type !== 'xlogData') return;
+        received.push({ dataStart: message.dataStart, data: Buffer.from(message.data), ...(message.encryptedTimeline !== undefined ? { encryptedTimeline: message.encryptedTimeline } : {}) });
+        total += message.data.length;
+        if (total >= bytes) {
+          clearTimeout(timer);
+          resolve();
+        }
+      }, (error) => {
+        clearTimeout(timer);
+        reject(error ?? new Error('the stream ended'));
+      });
+    });
+  } finally {
+    connection.terminate();
+  }
+  return received;
 }
 
 async function put(node: TestNode, entries: Array<[string, string]>): Promise<number> {
@@ -237,9 +275,47 @@ describe('encryption at rest', () => {
     await caughtUp(s, last);
     await caughtUp(s2, last);
     expect(await scanAll(s)).toEqual(await scanAll(p));
+    // The standbys have the primary's WAL key: what the walsender read from its files (the
+    // standbys start at their segment's start, before what the primary's buffers hold since its
+    // restart) came as stored, and was written without running the cipher.
+    for (const standby of [s, s2]) {
+      const { walReceiver } = await nodeStatus<StandbyStatus>(standby);
+      expect(walReceiver.walBytesReceivedAsStored, standby.dataDir).toBeGreaterThan(0);
+      expect(walReceiver.walBytesReceivedAsStored).toBeLessThanOrEqual(walReceiver.walBytesReceived);
+    }
+    const rows = (await nodeStatus<{ replication: Array<{ applicationName: string; walBytesSent: number; walBytesSentAsStored: number }> }>(p)).replication;
+    expect(rows.map((row) => row.applicationName).sort()).toEqual(['s', 's2']);
+    for (const row of rows) expect(row.walBytesSentAsStored).toBeLessThanOrEqual(row.walBytesSent);
     const verify = walship(['verify', '--node', `127.0.0.1:${p.port}`, '--node', `127.0.0.1:${s.port}`]);
     expect(verify.status, verify.stdout + verify.stderr).toBe(0);
     expect(findInClear(s.dataDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
+  });
+
+  it('sends WAL from its files as stored only to a standby that proves the same WAL key', async () => {
+    // The oldest segment of timeline 1 still here: read from the files, not the WAL buffers.
+    const oldest = fs.readdirSync(path.join(p.dataDir, 'pg_wal')).filter((name) => /^00000001[0-9A-F]{16}$/.test(name)).sort()[0]!;
+    const start = parseInt(oldest.slice(16, 24), 16) * SEGMENT_BYTES + parseInt(oldest.slice(8, 16), 16) * 0x1_0000_0000;
+    const want = 3 * XLOG_BLCKSZ;
+    const pageMagicAt = (plain: Buffer, dataStart: number): void => {
+      for (let at = (XLOG_BLCKSZ - (dataStart % XLOG_BLCKSZ)) % XLOG_BLCKSZ; at + 2 <= plain.length; at += XLOG_BLCKSZ) {
+        expect(plain.readUInt16LE(at)).toBe(XLOG_PAGE_MAGIC);
+      }
+    };
+    // Another key's identifier, and none (a plain or older standby): plaintext, as before.
+    for (const id of [walKeyId(crypto.randomBytes(32)), undefined]) {
+      const messages = await receiveXLogData(p, start, want, id);
+      expect(messages.every((m) => m.encryptedTimeline === undefined)).toBe(true);
+      for (const m of messages) pageMagicAt(m.data, m.dataStart);
+    }
+    // The same key: the bytes of the timeline-1 file as they are, labelled with its timeline.
+    const messages = await receiveXLogData(p, start, want, walKeyId(keys.walKey));
+    expect(messages.every((m) => m.encryptedTimeline === 1)).toBe(true);
+    const cipher = new WalCipher(keys.walKey);
+    for (const m of messages) {
+      expect(m.data.equals(rawWal(p.dataDir, 1, m.dataStart, m.data.length))).toBe(true);
+      expect(m.data.readUInt16LE(0)).not.toBe(XLOG_PAGE_MAGIC);
+      pageMagicAt(cipher.applyToNew(1, m.dataStart, m.data), m.dataStart);
+    }
   });
 
   it('after a promotion the two timelines never share a keystream; the old primary is rewound and follows', async () => {
@@ -305,6 +381,15 @@ describe('encryption at rest', () => {
     await s2.start();
     await caughtUp(s2, await flushLsn(s));
     expect((await nodeStatus<Status>(s2)).timeline).toBe(2);
+    expect((await nodeStatus<StandbyStatus>(s2)).walReceiver.walBytesReceivedAsStored).toBeGreaterThan(0);
+    // s2 streamed timeline 1 again from the start of the switch segment, which the new primary
+    // has only in its timeline-2 file (re-encrypted at promotion): sent as stored under timeline
+    // 2, converted by s2 into its timeline-1 file. The result is what the old primary wrote there.
+    const switchSegmentStart = Math.floor(divergence / SEGMENT_BYTES) * SEGMENT_BYTES;
+    if (divergence > switchSegmentStart) {
+      expect(rawWal(s2.dataDir, 1, switchSegmentStart, divergence - switchSegmentStart)
+        .equals(rawWal(p.dataDir, 1, switchSegmentStart, divergence - switchSegmentStart))).toBe(true);
+    }
     expect(await scanAll(s2)).toEqual(await scanAll(s));
     expect(findInClear(s2.dataDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
     const received = rawWal(s2.dataDir, 2, divergence, end - divergence);

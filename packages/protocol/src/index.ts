@@ -19,12 +19,16 @@ export * from './replication-messages.js';
 export { encodeReplicationMessage, decodeReplicationFrame } from './replication-codec.js';
 export {
   XLOG_DATA_TAG,
+  XLOG_DATA_AS_STORED_TAG,
   KEEPALIVE_TAG,
   STANDBY_STATUS_UPDATE_TAG,
   XLOG_DATA_HEADER_BYTES,
+  XLOG_DATA_AS_STORED_HEADER_BYTES,
   KEEPALIVE_BYTES,
   STANDBY_STATUS_UPDATE_BYTES,
   allocXLogDataFrame,
+  allocXLogDataFrameAsStored,
+  finishXLogDataFrame,
   writeXLogDataHeader,
   encodeXLogData,
   encodeKeepalive,

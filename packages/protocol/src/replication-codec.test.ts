@@ -19,8 +19,11 @@ import { decodeReplicationFrame, encodeReplicationMessage } from './replication-
 import {
   KEEPALIVE_BYTES,
   STANDBY_STATUS_UPDATE_BYTES,
+  XLOG_DATA_AS_STORED_HEADER_BYTES,
   XLOG_DATA_HEADER_BYTES,
   allocXLogDataFrame,
+  allocXLogDataFrameAsStored,
+  finishXLogDataFrame,
   writeXLogDataHeader,
 } from './replication-frames.js';
 import type {
@@ -44,7 +47,9 @@ const ZERO_TIME = 0 as TimestampTz;
 const T_BYTES = '40222018240a0600';
 
 /** Offset of the sendTime field in each hot frame, by tag. */
-const TIME_OFFSET: Record<number, number> = { 0x6b: 9, 0x72: 25, 0x77: 17 };
+const TIME_OFFSET: Record<number, number> = { 0x6b: 9, 0x72: 25, 0x77: 17, 0x65: 17 };
+/** A WAL key identifier's 16 bytes. */
+const KEY_ID = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
 
 function writeTime(frame: Buffer, offset: number, value: number): void {
   frame.writeUInt32LE(value % 2 ** 32, offset);
@@ -64,6 +69,7 @@ const FROM_STANDBY: WalReceiverMessage[] = [
   { type: 'listReplicationSlots', id: 7 },
   { type: 'startReplication', id: 8, startLsn: '0/3000000', timeline: 1 },
   { type: 'startReplication', id: 9, slot: 'standby_1', startLsn: 'FFFF/FF000000', timeline: 0xffff_ffff },
+  { type: 'startReplication', id: 12, startLsn: '0/3000000', timeline: 2, walKeyId: KEY_ID },
   { type: 'baseBackup', id: 10, label: 'walship basebackup' },
   { type: 'baseBackup', id: 11, label: '', fast: true, includeWal: false, maxRateBytes: 32 * 1024 },
   { type: 'standbyStatusUpdate', write: asLsn(0x300), flush: asLsn(0x200), apply: asLsn(0), sendTime: T, replyRequested: false },
@@ -96,6 +102,8 @@ const FROM_SENDER: WalSenderMessage[] = [
   { type: 'xlogData', dataStart: asLsn(0x1_0000_0028), walEnd: asLsn(0x1_0000_0100), sendTime: T, data: b('abc') },
   { type: 'xlogData', dataStart: asLsn(0), walEnd: asLsn(2 ** 53 - 1), sendTime: ZERO_TIME, data: Buffer.alloc(1) },
   { type: 'xlogData', dataStart: asLsn(0), walEnd: asLsn(1), sendTime: MAX_TIMESTAMP_TZ, data: Buffer.alloc(1) },
+  { type: 'xlogData', dataStart: asLsn(0x1_0000_0028), walEnd: asLsn(0x1_0000_0100), sendTime: T, data: b('abc'), encryptedTimeline: 2 },
+  { type: 'xlogData', dataStart: asLsn(0), walEnd: asLsn(1), sendTime: ZERO_TIME, data: Buffer.alloc(1), encryptedTimeline: 0xffff_ffff },
   { type: 'keepalive', walEnd: asLsn(0x16b3748), sendTime: T, replyRequested: true },
   { type: 'keepalive', walEnd: asLsn(2 ** 53 - 1), sendTime: MAX_TIMESTAMP_TZ, replyRequested: false },
   { type: 'keepalive', walEnd: asLsn(2 ** 32), sendTime: (T + 1) as TimestampTz, replyRequested: false },
@@ -200,6 +208,38 @@ describe('hot frames', () => {
     expect(XLOG_DATA_HEADER_BYTES).toBe(25);
   });
 
+  it('XLogData as stored golden bytes: the same header, then the timeline', () => {
+    const frame = encodeReplicationMessage({
+      type: 'xlogData', dataStart: asLsn(0x1_0000_0028), walEnd: asLsn(0x1_0000_0100), sendTime: T, data: b('abc'), encryptedTimeline: 0x0102_0304,
+    });
+    expect(frame).toEqual(hex(`65 | 2800000001000000 | 0001000001000000 | ${T_BYTES} | 04030201 | 616263`));
+    expect(XLOG_DATA_AS_STORED_HEADER_BYTES).toBe(29);
+  });
+
+  it('one buffer becomes either frame after the read, without a copy', () => {
+    for (const timeline of [null, 7]) {
+      const buffer = allocXLogDataFrameAsStored(5);
+      b('hello').copy(buffer, XLOG_DATA_AS_STORED_HEADER_BYTES);
+      const frame = finishXLogDataFrame(buffer, asLsn(100), asLsn(105), T, timeline);
+      expect(frame.buffer).toBe(buffer.buffer);
+      expect(frame.length).toBe((timeline === null ? XLOG_DATA_HEADER_BYTES : XLOG_DATA_AS_STORED_HEADER_BYTES) + 5);
+      const decoded = decodeReplicationFrame(frame, 'receiver');
+      expect(decoded).toEqual({
+        type: 'xlogData', dataStart: 100, walEnd: 105, sendTime: T, data: b('hello'), ...(timeline === null ? {} : { encryptedTimeline: timeline }),
+      });
+      expect(decoded.type === 'xlogData' && decoded.data.buffer).toBe(buffer.buffer);
+    }
+    expectProtocolError(() => allocXLogDataFrameAsStored(0));
+    expectProtocolError(() => allocXLogDataFrameAsStored(MAX_SEND_SIZE + 1));
+    const buffer = allocXLogDataFrameAsStored(10);
+    for (const timeline of [0, -1, 2 ** 32, 1.5, Number.NaN]) expectProtocolError(() => finishXLogDataFrame(buffer, 0, 10, T, timeline));
+    expectProtocolError(() => finishXLogDataFrame(buffer, 100, 109, T, 1)); // walEnd before the data's end
+    expectProtocolError(() => finishXLogDataFrame(buffer.subarray(0, XLOG_DATA_AS_STORED_HEADER_BYTES), 0, 10, T, 1));
+    expectProtocolError(() =>
+      encodeReplicationMessage({ type: 'xlogData', dataStart: asLsn(0), walEnd: asLsn(1), sendTime: T, data: b('x'), encryptedTimeline: 0 }),
+    );
+  });
+
   it('Keepalive golden bytes', () => {
     const frame = encodeReplicationMessage({ type: 'keepalive', walEnd: asLsn(0x16b3748), sendTime: T, replyRequested: true });
     expect(frame).toEqual(hex(`6b | 48376b0100000000 | ${T_BYTES} | 01`));
@@ -301,6 +341,8 @@ const keepalive = (): Buffer => encodeReplicationMessage({ type: 'keepalive', wa
 const status = (): Buffer =>
   encodeReplicationMessage({ type: 'standbyStatusUpdate', write: asLsn(1), flush: asLsn(1), apply: asLsn(1), sendTime: T, replyRequested: false });
 const xlog = (): Buffer => encodeReplicationMessage({ type: 'xlogData', dataStart: asLsn(8), walEnd: asLsn(16), sendTime: T, data: b('12345678') });
+const xlogAsStored = (): Buffer =>
+  encodeReplicationMessage({ type: 'xlogData', dataStart: asLsn(8), walEnd: asLsn(16), sendTime: T, data: b('12345678'), encryptedTimeline: 3 });
 
 function patched(frame: Buffer, patch: (frame: Buffer) => void): Buffer {
   const copy = Buffer.from(frame);
@@ -333,6 +375,11 @@ const BINARY_CASES: [string, ReplicationSide, Buffer][] = [
   ['replyRequested 2', 'receiver', patched(keepalive(), (f) => (f[17] = 2))],
   ['replyRequested 0xff', 'sender', patched(status(), (f) => (f[33] = 0xff))],
   ['XLogData sent to a walsender', 'sender', xlog()],
+  ['XLogData as stored sent to a walsender', 'sender', xlogAsStored()],
+  ['XLogData as stored, timeline 0', 'receiver', patched(xlogAsStored(), (f) => f.writeUInt32LE(0, 25))],
+  ['XLogData as stored without data', 'receiver', xlogAsStored().subarray(0, XLOG_DATA_AS_STORED_HEADER_BYTES)],
+  ['XLogData as stored cut inside its timeline', 'receiver', xlogAsStored().subarray(0, XLOG_DATA_HEADER_BYTES + 2)],
+  ['XLogData as stored walEnd before its data ends', 'receiver', patched(xlogAsStored(), (f) => f.writeUInt32LE(15, 9))],
   ['Keepalive sent to a walsender', 'sender', keepalive()],
   ['StandbyStatusUpdate sent to a standby', 'receiver', status()],
 ];
@@ -354,6 +401,11 @@ const MSGPACK_CASES: [string, ReplicationSide, unknown][] = [
   ['numeric startLsn', 'sender', { type: 'startReplication', id: 1, startLsn: 5, timeline: 1 }],
   ['LSN past 2^53', 'sender', { type: 'startReplication', id: 1, startLsn: 'FFFFFFFF/0', timeline: 1 }],
   ['missing startLsn', 'sender', { type: 'startReplication', id: 1, timeline: 1 }],
+  ['walKeyId too short', 'sender', { type: 'startReplication', id: 1, startLsn: '0/0', timeline: 1, walKeyId: KEY_ID.subarray(0, 15) }],
+  ['walKeyId too long', 'sender', { type: 'startReplication', id: 1, startLsn: '0/0', timeline: 1, walKeyId: Buffer.concat([KEY_ID, b('x')]) }],
+  ['walKeyId empty', 'sender', { type: 'startReplication', id: 1, startLsn: '0/0', timeline: 1, walKeyId: Buffer.alloc(0) }],
+  ['walKeyId as hex text', 'sender', { type: 'startReplication', id: 1, startLsn: '0/0', timeline: 1, walKeyId: KEY_ID.toString('hex') }],
+  ['walKeyId as a number', 'sender', { type: 'startReplication', id: 1, startLsn: '0/0', timeline: 1, walKeyId: 16 }],
   ['non-boolean reserveWal', 'sender', { type: 'createReplicationSlot', id: 1, name: 'a', reserveWal: 1 }],
   ['maxRateBytes below the minimum', 'sender', { type: 'baseBackup', id: 1, label: 'l', maxRateBytes: 1024 }],
   ['maxRateBytes above the maximum', 'sender', { type: 'baseBackup', id: 1, label: 'l', maxRateBytes: 2 ** 31 }],
@@ -398,6 +450,11 @@ describe('malformed frames', () => {
     expect(expectProtocolError(() => decodeReplicationFrame(xlog(), 'sender')).message).toContain('sent by a walsender');
     expect(expectProtocolError(() => decodeReplicationFrame(status(), 'receiver')).message).toContain('sent by a standby');
     expect(expectProtocolError(() => decodeReplicationFrame(keepalive().fill(0x01, 0, 1), 'receiver')).message).toContain('unknown binary message tag 0x01');
+    expect(expectProtocolError(() => decodeReplicationFrame(xlogAsStored(), 'sender')).message).toContain('sent by a walsender');
+    expect(expectProtocolError(() => decodeReplicationFrame(patched(xlogAsStored(), (f) => f.writeUInt32LE(0, 25)), 'receiver')).message)
+      .toBe('invalid message: XLogData.encryptedTimeline must be a timeline, 1 to 2^32 - 1 (got 0)');
+    expect(expectProtocolError(() => decodeReplicationFrame(pack({ type: 'startReplication', id: 1, startLsn: '0/0', timeline: 1, walKeyId: KEY_ID.subarray(0, 4) }), 'sender')).message)
+      .toBe('invalid message: startReplication.walKeyId is 4 bytes, less than the minimum of 16');
   });
 
   it('refuses non-binary, empty, truncated, trailing and oversized frames', () => {
@@ -659,7 +716,7 @@ describe('fuzzing (seeded)', () => {
 
   it('random bytes', () => {
     const random = mulberry32(0x5eed_0101);
-    const firstBytes = [0x77, 0x6b, 0x72, 0x68, 0x80, 0x85, 0xde, 0xdf];
+    const firstBytes = [0x77, 0x65, 0x6b, 0x72, 0x68, 0x80, 0x85, 0xde, 0xdf];
     let rejected = 0;
     for (let i = 0; i < 8000; i++) {
       const frame = Buffer.alloc(1 + Math.floor(random() * 64));
@@ -674,16 +731,19 @@ describe('fuzzing (seeded)', () => {
     const random = mulberry32(0x5eed_0102);
     let valid = 0;
     for (let i = 0; i < 8000; i++) {
-      const kind = Math.floor(random() * 3);
-      const length = [KEEPALIVE_BYTES, STANDBY_STATUS_UPDATE_BYTES, XLOG_DATA_HEADER_BYTES + 1 + Math.floor(random() * 16)][kind]!;
+      const kind = Math.floor(random() * 4);
+      const length = [
+        KEEPALIVE_BYTES, STANDBY_STATUS_UPDATE_BYTES, XLOG_DATA_HEADER_BYTES + 1 + Math.floor(random() * 16),
+        XLOG_DATA_AS_STORED_HEADER_BYTES + 1 + Math.floor(random() * 16),
+      ][kind]!;
       const frame = Buffer.alloc(length);
       for (let j = 0; j < frame.length; j++) frame[j] = random() < 0.5 ? 0 : Math.floor(random() * 256);
-      frame[0] = [0x6b, 0x72, 0x77][kind]!;
+      frame[0] = [0x6b, 0x72, 0x77, 0x65][kind]!;
       // Keep some LSNs and times plausible so that valid frames occur too.
       for (let at = 1; at + 8 <= Math.min(length, 25); at += 8) if (random() < 0.7) frame[at + 6] = frame[at + 7] = 0;
       if (random() < 0.5) writeTime(frame, TIME_OFFSET[frame[0]!]!, Math.floor(random() * 2 ** 53));
-      if (kind !== 2 && random() < 0.7) frame[length - 1] = Math.floor(random() * 2);
-      if (kind === 2 && random() < 0.7) frame.writeUInt32LE(0xffff, 13);
+      if (kind < 2 && random() < 0.7) frame[length - 1] = Math.floor(random() * 2);
+      if (kind >= 2 && random() < 0.7) frame.writeUInt32LE(0xffff, 13);
       const result = checkDecoders(frame);
       // An accepted hot frame encodes back to the same bytes: no time or LSN is altered on the way.
       if (result.valid > 0) expect(encodeReplicationMessage(decodeReplicationFrame(frame, kind === 1 ? 'sender' : 'receiver')).equals(frame)).toBe(true);

@@ -8,8 +8,16 @@
  * lags computed from them keep their microseconds.
  *
  *   XLogData            'w' | u64 dataStart | u64 walEnd | i64 sendTime | WAL bytes
+ *   XLogData, as stored 'e' | u64 dataStart | u64 walEnd | i64 sendTime | u32 timeline | WAL bytes
  *   Keepalive           'k' | u64 walEnd | i64 sendTime | u8 replyRequested
  *   StandbyStatusUpdate 'r' | u64 write | u64 flush | u64 apply | i64 sendTime | u8 replyRequested
+ *
+ * 'e' is walship's own: WAL bytes as stored in an encrypted segment file, ciphertext of the WAL
+ * cipher under `timeline` (the timeline in the file's name, 1 to 2^32 - 1) at their own positions.
+ * A walsender sends it only to a standby that asked for it with its WAL key identifier
+ * (`startReplication.walKeyId`), so a standby that does not know the tag never receives one.
+ * Its header is the 'w' header and four more bytes, so that one buffer can become either frame
+ * after the WAL is read into it (see `allocXLogDataFrameAsStored`).
  *
  * Why a tag byte cannot be mistaken for msgpack: every control message is a msgpack map, and a
  * msgpack map's first byte is 0x80-0x8f (fixmap), 0xde (map 16) or 0xdf (map 32). Bytes 0x00 to
@@ -40,13 +48,16 @@ import type { KeepaliveMessage, StandbyStatusUpdateMessage, XLogDataMessage } fr
 import { isTimestampTz, type TimestampTz } from './timestamp.js';
 import { fail } from './wire-fields.js';
 
-/** Tag bytes (PostgreSQL's CopyData message types). */
+/** Tag bytes (PostgreSQL's CopyData message types, and walship's 'e'). */
 export const XLOG_DATA_TAG = 0x77; // 'w'
+export const XLOG_DATA_AS_STORED_TAG = 0x65; // 'e'
 export const KEEPALIVE_TAG = 0x6b; // 'k'
 export const STANDBY_STATUS_UPDATE_TAG = 0x72; // 'r'
 
 /** Tag, dataStart, walEnd, sendTime; the WAL bytes follow. */
 export const XLOG_DATA_HEADER_BYTES = 1 + 8 + 8 + 8;
+/** The same and the timeline the bytes are encrypted under ('e'). */
+export const XLOG_DATA_AS_STORED_HEADER_BYTES = XLOG_DATA_HEADER_BYTES + 4;
 /** Tag, walEnd, sendTime, replyRequested. */
 export const KEEPALIVE_BYTES = 1 + 8 + 8 + 1;
 /** Tag, write, flush, apply, sendTime, replyRequested. */
@@ -69,6 +80,13 @@ function checkLsnValue(value: unknown, where: string): number {
 function checkTime(value: unknown, where: string): TimestampTz {
   if (!isTimestampTz(value)) {
     fail(where, `must be a time in integer microseconds since the epoch, from 0 to 2^53 - 1 (got ${String(value)})`);
+  }
+  return value;
+}
+
+function checkTimeline(value: unknown, where: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 0xffff_ffff) {
+    fail(where, `must be a timeline, 1 to 2^32 - 1 (got ${String(value)})`);
   }
   return value;
 }
@@ -155,20 +173,63 @@ export function writeXLogDataHeader(frame: Buffer, dataStart: Lsn | number, walE
   writeFrameTime(frame, time, 17);
 }
 
+/**
+ * A zeroed buffer for `dataLength` bytes of WAL (1 to MAX_SEND_SIZE) that becomes either kind of
+ * XLogData frame once the walsender knows what it read: read the WAL into
+ * `buffer.subarray(XLOG_DATA_AS_STORED_HEADER_BYTES)`, then `finishXLogDataFrame` writes the
+ * header and returns the frame to send. The 'w' header is four bytes shorter and ends where the
+ * data begins, so a plaintext frame is the buffer from byte 4: no copy either way.
+ */
+export function allocXLogDataFrameAsStored(dataLength: number): Buffer {
+  if (!Number.isSafeInteger(dataLength) || dataLength < 1 || dataLength > MAX_SEND_SIZE) {
+    fail('XLogData.data', `length must be between 1 and MAX_SEND_SIZE (${MAX_SEND_SIZE}) bytes (got ${dataLength})`);
+  }
+  return Buffer.alloc(XLOG_DATA_AS_STORED_HEADER_BYTES + dataLength);
+}
+
+/**
+ * Writes the header into a buffer from `allocXLogDataFrameAsStored` whose WAL bytes are in place
+ * and returns the frame to send: 'e' with `encryptedTimeline` (the bytes are ciphertext as
+ * stored under that timeline), or 'w' when it is null (plaintext). Checks as `writeXLogDataHeader`
+ * does, and the timeline (1 to 2^32 - 1). Throws ProtocolError.
+ */
+export function finishXLogDataFrame(buffer: Buffer, dataStart: Lsn | number, walEnd: Lsn | number, sendTime: TimestampTz, encryptedTimeline: number | null): Buffer {
+  if (!Buffer.isBuffer(buffer) || buffer.length <= XLOG_DATA_AS_STORED_HEADER_BYTES) fail('XLogData', 'frame must be a Buffer with WAL bytes after the header');
+  const shift = XLOG_DATA_AS_STORED_HEADER_BYTES - XLOG_DATA_HEADER_BYTES;
+  if (encryptedTimeline === null) {
+    const frame = buffer.subarray(shift);
+    writeXLogDataHeader(frame, dataStart, walEnd, sendTime);
+    return frame;
+  }
+  const timeline = checkTimeline(encryptedTimeline, 'XLogData.encryptedTimeline');
+  // The common part of the header goes through the one checked writer, then the tag and the
+  // timeline are put in place: 'e' | the same 24 bytes | timeline.
+  writeXLogDataHeader(buffer.subarray(0, buffer.length - shift), dataStart, walEnd, sendTime);
+  buffer[0] = XLOG_DATA_AS_STORED_TAG;
+  buffer.writeUInt32LE(timeline, XLOG_DATA_HEADER_BYTES);
+  return buffer;
+}
+
 /** Encodes an XLogData message, copying its data (tests and tools; the sender uses the above). */
 export function encodeXLogData(message: XLogDataMessage): Buffer {
   const data: unknown = message.data;
   if (!(data instanceof Uint8Array)) fail('XLogData.data', 'must be binary');
-  const frame = allocXLogDataFrame(data.length);
-  frame.set(data, XLOG_DATA_HEADER_BYTES);
-  writeXLogDataHeader(frame, message.dataStart, message.walEnd, message.sendTime);
-  return frame;
+  if (message.encryptedTimeline === undefined) {
+    const frame = allocXLogDataFrame(data.length);
+    frame.set(data, XLOG_DATA_HEADER_BYTES);
+    writeXLogDataHeader(frame, message.dataStart, message.walEnd, message.sendTime);
+    return frame;
+  }
+  const buffer = allocXLogDataFrameAsStored(data.length);
+  buffer.set(data, XLOG_DATA_AS_STORED_HEADER_BYTES);
+  return finishXLogDataFrame(buffer, message.dataStart, message.walEnd, message.sendTime, message.encryptedTimeline);
 }
 
-function decodeXLogData(frame: Buffer): XLogDataMessage {
-  const dataLength = frame.length - XLOG_DATA_HEADER_BYTES;
+function decodeXLogData(frame: Buffer, asStored: boolean): XLogDataMessage {
+  const headerBytes = asStored ? XLOG_DATA_AS_STORED_HEADER_BYTES : XLOG_DATA_HEADER_BYTES;
+  const dataLength = frame.length - headerBytes;
   if (dataLength < 1 || dataLength > MAX_SEND_SIZE) {
-    fail('XLogData', `frame must be ${XLOG_DATA_HEADER_BYTES + 1} to ${XLOG_DATA_HEADER_BYTES + MAX_SEND_SIZE} bytes (got ${frame.length})`);
+    fail('XLogData', `frame must be ${headerBytes + 1} to ${headerBytes + MAX_SEND_SIZE} bytes (got ${frame.length})`);
   }
   const dataStart = readFrameLsn(frame, 1, 'XLogData.dataStart');
   const walEnd = readFrameLsn(frame, 9, 'XLogData.walEnd');
@@ -176,7 +237,13 @@ function decodeXLogData(frame: Buffer): XLogDataMessage {
   if (dataStart + dataLength > walEnd) {
     fail('XLogData.walEnd', `must be at least dataStart plus the data length (${dataStart} + ${dataLength} > ${walEnd})`);
   }
-  return { type: 'xlogData', dataStart, walEnd, sendTime, data: frame.subarray(XLOG_DATA_HEADER_BYTES) };
+  const message: XLogDataMessage = { type: 'xlogData', dataStart, walEnd, sendTime, data: frame.subarray(headerBytes) };
+  if (asStored) {
+    const timeline = frame.readUInt32LE(XLOG_DATA_HEADER_BYTES);
+    if (timeline === 0) fail('XLogData.encryptedTimeline', 'must be a timeline, 1 to 2^32 - 1 (got 0)');
+    message.encryptedTimeline = timeline;
+  }
+  return message;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,8 +319,8 @@ function tagName(tag: number): string {
 export function decodeFrameFromReceiver(frame: Buffer): StandbyStatusUpdateMessage {
   const tag = frame[0]!;
   if (tag === STANDBY_STATUS_UPDATE_TAG) return decodeStandbyStatusUpdate(frame);
-  if (tag === XLOG_DATA_TAG || tag === KEEPALIVE_TAG) {
-    throw new ProtocolError(`invalid message: ${tag === XLOG_DATA_TAG ? 'XLogData' : 'Keepalive'} is sent by a walsender, not to one`);
+  if (tag === XLOG_DATA_TAG || tag === XLOG_DATA_AS_STORED_TAG || tag === KEEPALIVE_TAG) {
+    throw new ProtocolError(`invalid message: ${tag === KEEPALIVE_TAG ? 'Keepalive' : 'XLogData'} is sent by a walsender, not to one`);
   }
   throw new ProtocolError(`invalid message: unknown binary message tag ${tagName(tag)}`);
 }
@@ -261,7 +328,8 @@ export function decodeFrameFromReceiver(frame: Buffer): StandbyStatusUpdateMessa
 /** Decodes a binary frame the standby receives: XLogData or Keepalive. */
 export function decodeFrameFromSender(frame: Buffer): XLogDataMessage | KeepaliveMessage {
   const tag = frame[0]!;
-  if (tag === XLOG_DATA_TAG) return decodeXLogData(frame);
+  if (tag === XLOG_DATA_TAG) return decodeXLogData(frame, false);
+  if (tag === XLOG_DATA_AS_STORED_TAG) return decodeXLogData(frame, true);
   if (tag === KEEPALIVE_TAG) return decodeKeepalive(frame);
   if (tag === STANDBY_STATUS_UPDATE_TAG) {
     throw new ProtocolError('invalid message: StandbyStatusUpdate is sent by a standby, not to one');

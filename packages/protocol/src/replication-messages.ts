@@ -14,10 +14,13 @@
  *   CREATE_REPLICATION_SLOT ... PHYSICAL, DROP_REPLICATION_SLOT, and a listing in place of
  *   `SELECT * FROM pg_replication_slots`).
  * - `startReplication` (START_REPLICATION [SLOT s] PHYSICAL X/X TIMELINE n): the `result` starts
- *   the CopyBoth phase. The walsender then sends XLogData and Keepalive frames; the standby sends
- *   StandbyStatusUpdate frames. On a historic timeline the walsender sends `endOfTimeline` once
- *   it has sent the timeline's last byte, then `copyDone`; either side may end the copy with
- *   `copyDone`, and the other answers with its own. After both, commands may follow again.
+ *   the CopyBoth phase. An encrypted standby adds its WAL key identifier, and a walsender with the
+ *   same WAL key then sends WAL it read from its encrypted files as stored (XLogData's
+ *   `encryptedTimeline`; the frame's tag is 'e' instead of 'w'). The walsender then sends XLogData
+ *   and Keepalive frames; the standby sends StandbyStatusUpdate frames. On a historic timeline
+ *   the walsender sends `endOfTimeline` once it has sent the timeline's last byte, then
+ *   `copyDone`; either side may end the copy with `copyDone`, and the other answers with its own.
+ *   After both, commands may follow again.
  * - `baseBackup` (BASE_BACKUP): no `result`; the walsender answers with `backupStart`, then
  *   per file a `backupFile` and its `backupChunk`s, then `backupEnd` (or an `error` with the
  *   request's `id`, which ends the backup).
@@ -79,7 +82,14 @@ export interface ReplicationRequestPayloads {
   /** `wait`: wait for the slot to become inactive instead of failing (DROP ... WAIT). */
   dropReplicationSlot: { name: string; wait?: boolean };
   listReplicationSlots: Record<never, never>;
-  startReplication: { slot?: string; startLsn: WireLsn; timeline: number };
+  /**
+   * `walKeyId`: the standby's WAL key identifier (16 bytes, engine's crypto/wal-key-id.ts), sent
+   * by an encrypted standby only. When the walsender's own is the same, it may send WAL read
+   * from its encrypted segment files as stored (XLogData with `encryptedTimeline`); absent or
+   * different, it sends plaintext as to any standby. A walsender that predates the field ignores
+   * it (unknown fields are ignored) and sends plaintext.
+   */
+  startReplication: { slot?: string; startLsn: WireLsn; timeline: number; walKeyId?: Buffer };
   /**
    * `fast`: request an immediate checkpoint (pg_basebackup --checkpoint=fast). `includeWal`:
    * send the WAL written during the backup, so that the copy is consistent on its own; absent
@@ -182,6 +192,12 @@ export interface XLogDataMessage {
   sendTime: TimestampTz;
   /** The WAL bytes; when decoded, a view of the frame (no copy). */
   data: Buffer;
+  /**
+   * Present when `data` is WAL as stored in an encrypted segment file: ciphertext of the WAL
+   * cipher under this timeline (the one in the file's name), at its own positions. Sent only to
+   * a standby that proved the same WAL key (`startReplication.walKeyId`). Absent: plaintext.
+   */
+  encryptedTimeline?: number;
 }
 
 /** Primary keepalive (`'k'`); binary on the wire. */

@@ -28,6 +28,7 @@ import {
   MAX_TEXT_BYTES,
   MAX_TIMELINE_HISTORY_BYTES,
 } from './constants.js';
+import { WAL_KEY_ID_BYTES } from '@walship/engine/crypto/wal-key-id';
 import { ProtocolError } from './protocol-error.js';
 import type {
   AnyReplicationResult,
@@ -46,6 +47,7 @@ import { REPLICATION_REQUEST_TYPES, REPLICATION_RESULT_TYPES, SLOT_WAL_STATUSES 
 import { normalizeClientMessage, normalizeServerMessage } from './validate.js';
 import type { WireMap } from './wire-fields.js';
 import {
+  checkBinary,
   checkEnum,
   describe,
   expectMap,
@@ -206,9 +208,14 @@ function normalizeRequest(map: WireMap, type: ReplicationRequestType): Replicati
       );
     case 'startReplication': {
       const slot = field(map, 'slot');
+      const walKeyId = field(map, 'walKeyId');
       return withOptional(
         { type, id, startLsn: reqLsn(map, 'startLsn', where), timeline: reqTimeline(map, 'timeline', where) },
-        { slot: slot === undefined ? undefined : checkSlotName(slot, `${where}.slot`) },
+        {
+          slot: slot === undefined ? undefined : checkSlotName(slot, `${where}.slot`),
+          // Exactly an identifier's length: a shorter or longer one is a bug, not a key to compare.
+          walKeyId: walKeyId === undefined ? undefined : checkBinary(walKeyId, `${where}.walKeyId`, WAL_KEY_ID_BYTES, WAL_KEY_ID_BYTES),
+        },
       );
     }
     case 'baseBackup':

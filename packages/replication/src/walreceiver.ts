@@ -11,7 +11,10 @@
  * wal_receiver_timeout and given up at the whole of it. Each finished segment is marked `.done`,
  * or `.ready` with archive_mode = always, where the standby's own archiver archives it too. At
  * the end of a timeline it flushes, closes and marks the timeline's last segment, records where
- * the next timeline starts and ends; the startup process decides what follows.
+ * the next timeline starts and ends; the startup process decides what follows. An encrypted
+ * standby offers its WAL key identifier in START_REPLICATION; an upstream with the same WAL key
+ * sends what it reads from its files as stored, and the writer thread writes it as it came
+ * (or converts it, for a switch segment: wal-receive-cipher.ts).
  * It ends with an error when the upstream goes away; the startup process asks for a new one.
  */
 import {
@@ -21,6 +24,7 @@ import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn } from '@walship
 import type { ArchiveMode } from '@walship/engine/wal/archive-status';
 import { WAL_RECEIVE_QUEUE_MAX_BYTES, WalReceiveWriter } from '@walship/engine/wal/wal-receive-writer';
 import { existsTimeLineHistory, writeTimeLineHistoryFile } from '@walship/engine/wal/timeline';
+import { walKeyIdFor } from '@walship/engine/crypto/wal-key-id';
 import { ReplicationConnection } from './replication-connection.js';
 import type { LatchLike } from './walsender.js';
 import type { SslMode } from '@walship/protocol';
@@ -60,6 +64,12 @@ export interface WalRcvData {
   /** Set at the end of a timeline: where the upstream's next timeline starts. */
   endOfTimeline: { nextTimeline: number; startLsn: Lsn } | null;
   lastError: string | null;
+  /**
+   * WAL bytes received since the node started, and of them those received as stored
+   * (ciphertext from an upstream with this node's WAL key, written without running the cipher).
+   */
+  walBytesReceived: number;
+  walBytesReceivedAsStored: number;
 }
 
 export function newWalRcvData(): WalRcvData {
@@ -67,7 +77,7 @@ export function newWalRcvData(): WalRcvData {
     status: 'stopped', conninfo: '', slotName: '', receiveStart: 0 as Lsn, receiveStartTli: 0, flushedUpto: 0 as Lsn,
     receivedTli: 0, writtenUpto: 0 as Lsn, latestWalEnd: 0 as Lsn, latestWalEndTime: 0 as TimestampTz,
     lastMsgSendTime: 0 as TimestampTz, lastMsgReceiptTime: 0 as TimestampTz, upstream: '', startTime: 0, endOfTimeline: null,
-    lastError: null,
+    lastError: null, walBytesReceived: 0, walBytesReceivedAsStored: 0,
   };
 }
 
@@ -125,6 +135,8 @@ export class WalReceiver {
   private flushReplyScheduled = false;
   private ended: Error | null | undefined = undefined;
   private readonly now: () => TimestampTz;
+  /** This node's WAL key identifier as offered in START_REPLICATION; null: not encrypted, none offered. */
+  private walKeyId: Buffer | null = null;
 
   /** Aborted by stop(): ends a connection attempt in progress. */
   private readonly stopped = new AbortController();
@@ -166,7 +178,12 @@ export class WalReceiver {
         throw new WalshipError(ErrorCode.protocolViolation, `highest timeline ${system.timeline} of the primary is behind recovery timeline ${timeline}`, { severity: 'FATAL' });
       }
       await this.fetchTimelineHistories(connection, timeline, system.timeline);
-      await connection.request('startReplication', { startLsn: formatLsn(startLsn), timeline, ...(shared.slotName ? { slot: shared.slotName } : {}) });
+      // An encrypted standby offers its WAL key identifier: an upstream with the same key then
+      // sends WAL from its files as stored, and neither side runs the cipher over it.
+      this.walKeyId = walKeyIdFor(options.dataDir);
+      await connection.request('startReplication', {
+        startLsn: formatLsn(startLsn), timeline, ...(shared.slotName ? { slot: shared.slotName } : {}), ...(this.walKeyId !== null ? { walKeyId: this.walKeyId } : {}),
+      });
       options.log('LOG', `started streaming WAL from primary at ${formatLsn(startLsn)} on timeline ${timeline}`);
       this.files = new WalReceiveWriter({
         dataDir: options.dataDir, timeline, segmentSize: options.segmentSize, startLsn, archiveMode: options.archiveMode ?? 'off',
@@ -239,11 +256,20 @@ export class WalReceiver {
     this.pingSent = false;
     switch (message.type) {
       case 'xlogData': {
+        if (message.encryptedTimeline !== undefined && this.walKeyId === null) {
+          // Never asked for: this directory is not encrypted, so these bytes are not WAL here.
+          this.end(new WalshipError(ErrorCode.protocolViolation, 'received WAL as stored (encrypted) from the primary without asking for it', {
+            detail: `This standby's data directory is not encrypted; the WAL at ${formatLsn(message.dataStart as Lsn)} came encrypted under timeline ${message.encryptedTimeline}.`,
+          }));
+          return;
+        }
         shared.lastMsgSendTime = message.sendTime;
         shared.latestWalEnd = message.walEnd as Lsn;
         shared.latestWalEndTime = message.sendTime;
+        shared.walBytesReceived += message.data.length;
+        if (message.encryptedTimeline !== undefined) shared.walBytesReceivedAsStored += message.data.length;
         // Written, and fsynced once the messages that arrived together are, on the writer thread.
-        this.files!.write(message.dataStart as Lsn, message.data);
+        this.files!.write(message.dataStart as Lsn, message.data, message.encryptedTimeline ?? null);
         if (!this.paused && this.files!.queuedBytes > WAL_RECEIVE_QUEUE_MAX_BYTES) {
           this.paused = true;
           this.connection?.pause();

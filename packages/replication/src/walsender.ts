@@ -11,13 +11,17 @@
  * It processes replies (write/flush/apply positions, lags from the lag tracker on this node's
  * clock), pings a silent standby at half of wal_sender_timeout and ends the connection at the
  * whole of it. On a timeline older than the current one it stops at the switch point and says
- * which timeline comes next (end of timeline). Started by the replication session on
+ * which timeline comes next (end of timeline). To a standby that proved it has this node's WAL
+ * key (`sendAsStored`), WAL read from encrypted segment files goes as stored, ciphertext labelled
+ * with the timeline of its file, so that neither side runs the cipher over it; WAL from the
+ * buffers, and everything to other standbys, goes as plaintext. Started by the replication session on
  * START_REPLICATION; ends with the connection or at shutdown once the standby has received
  * everything flushed (WalSndWaitStopping); a crash here is the walsender's alone.
  */
 import {
-  allocXLogDataFrame, decodeReplicationFrame, encodeKeepalive, encodeReplicationMessage, getCurrentTimestamp,
-  timestampDifferenceMs, writeXLogDataHeader, MAX_SEND_SIZE, XLOG_DATA_HEADER_BYTES, type TimestampTz,
+  allocXLogDataFrame, allocXLogDataFrameAsStored, decodeReplicationFrame, encodeKeepalive, encodeReplicationMessage, finishXLogDataFrame,
+  getCurrentTimestamp, timestampDifferenceMs, writeXLogDataHeader, MAX_SEND_SIZE, XLOG_DATA_AS_STORED_HEADER_BYTES, XLOG_DATA_HEADER_BYTES,
+  type TimestampTz,
 } from '@walship/protocol';
 import { ErrorCode, WalshipError, formatLsn, type Lsn } from '@walship/engine';
 import { WalFileReader } from '@walship/engine/wal/wal-files';
@@ -68,6 +72,11 @@ export interface WalSenderOptions {
    * read then. Absent: always the files.
    */
   readWalBuffers?: (into: Buffer, offset: number, startLsn: Lsn, length: number) => boolean;
+  /**
+   * The standby holds this node's WAL key (its key identifier matched): WAL read from encrypted
+   * segment files may go as stored. Ignored when this node's files are not encrypted.
+   */
+  sendAsStored?: boolean;
   walSenderTimeoutMs: () => number;
   isStopping: () => boolean;
   log: (level: 'LOG' | 'WARNING', message: string) => void;
@@ -99,9 +108,13 @@ export class WalSender {
   lags: ReplyLagState = INITIAL_REPLY_LAG_STATE;
   /** How many times walSndWakeup woke this walsender (tests prove path 1 with it). */
   wakeups = 0;
+  /** WAL bytes sent, and of them those sent as stored (ciphertext, no cipher run on either side). */
+  bytesSent = 0;
+  bytesSentAsStored = 0;
   readonly startedAt: TimestampTz;
   private readonly tracker: LagTracker = createLagTracker();
   private readonly reader: WalFileReader;
+  private readonly asStored: boolean;
   private readonly now: () => TimestampTz;
   private bufferedBytes = 0;
   private lastReceiptTime: TimestampTz;
@@ -115,6 +128,7 @@ export class WalSender {
     this.startedAt = this.now();
     this.lastReceiptTime = this.startedAt;
     this.reader = new WalFileReader(options.dataDir, options.timelineOfSegment, options.segmentSize);
+    this.asStored = options.sendAsStored === true && this.reader.encrypted;
     options.socket.on('message', (data) => this.processReply(data));
     options.socket.on('close', () => {
       this.closed = true;
@@ -197,18 +211,18 @@ export class WalSender {
     // A chunk that stops short of the limit ends at a page boundary, as PostgreSQL's does.
     if (end < limit && end % XLOG_BLCKSZ !== 0) end -= end % XLOG_BLCKSZ;
     if (end <= this.sentLsn) end = Math.min(limit, this.sentLsn + MAX_SEND_SIZE);
+    // Sent as stored, a chunk comes from one file: it is labelled with that file's timeline, and
+    // the next segment may be another timeline's file. (A segment boundary is a page boundary.)
+    if (this.asStored) end = Math.min(end, (Math.floor(this.sentLsn / this.options.segmentSize) + 1) * this.options.segmentSize);
     const length = end - this.sentLsn;
-    const frame = allocXLogDataFrame(length);
+    let frame: Buffer;
     try {
-      if (this.options.readWalBuffers?.(frame, XLOG_DATA_HEADER_BYTES, this.sentLsn, length) !== true) {
-        this.reader.read(frame, XLOG_DATA_HEADER_BYTES, this.sentLsn, length);
-      }
+      frame = this.asStored ? this.readAsStored(length, limit) : this.readPlain(length, limit);
     } catch (error) {
       this.fail(error);
       return false;
     }
-    // The send time is filled in last, after the read, as PostgreSQL does.
-    writeXLogDataHeader(frame, this.sentLsn, limit, this.now());
+    this.bytesSent += length;
     this.bufferedBytes += frame.length;
     this.options.socket.send(frame, (error) => {
       const full = this.bufferedBytes >= WAL_SENDER_BUFFERED_BYTES_MAX;
@@ -220,6 +234,41 @@ export class WalSender {
     });
     this.sentLsn = end as Lsn;
     return true;
+  }
+
+  /** A 'w' frame of `length` bytes from sentLsn, read from the WAL buffers or decrypted from the files. */
+  private readPlain(length: number, limit: Lsn): Buffer {
+    const frame = allocXLogDataFrame(length);
+    if (this.options.readWalBuffers?.(frame, XLOG_DATA_HEADER_BYTES, this.sentLsn, length) !== true) {
+      this.reader.read(frame, XLOG_DATA_HEADER_BYTES, this.sentLsn, length);
+    }
+    // The send time is filled in last, after the read, as PostgreSQL does.
+    writeXLogDataHeader(frame, this.sentLsn, limit, this.now());
+    return frame;
+  }
+
+  /**
+   * The same for a standby that takes WAL as stored: still from the WAL buffers when it is there
+   * (plaintext: a 'w' frame, encrypted by the standby as it writes), otherwise the file's bytes
+   * as they are, in an 'e' frame with the file's timeline. The buffer has room for the longer
+   * header; finishXLogDataFrame picks the frame (no copy).
+   *
+   * The file's timeline need not be the one streamed: the segment holding a switch point is read
+   * from the newer timeline's file (findSegmentTimeline), whose part before the switch point the
+   * promotion re-encrypted under the newer timeline. The label says so, and the standby, which
+   * writes into a file of the streamed timeline, converts those bytes (WalReceiveFiles). Not sent
+   * as plaintext instead: the standby must check the label against its file anyway, and one rule
+   * in one place (the receiving end, which knows the file it writes) is simpler than two.
+   */
+  private readAsStored(length: number, limit: Lsn): Buffer {
+    const buffer = allocXLogDataFrameAsStored(length);
+    let timeline: number | null = null;
+    if (this.options.readWalBuffers?.(buffer, XLOG_DATA_AS_STORED_HEADER_BYTES, this.sentLsn, length) !== true) {
+      timeline = this.reader.readStored(buffer, XLOG_DATA_AS_STORED_HEADER_BYTES, this.sentLsn, length);
+    }
+    const frame = finishXLogDataFrame(buffer, this.sentLsn, limit, this.now(), timeline);
+    if (timeline !== null) this.bytesSentAsStored += length;
+    return frame;
   }
 
   private sendEndOfTimeline(): void {

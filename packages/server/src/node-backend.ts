@@ -211,6 +211,9 @@ export class NodeBackend implements Backend {
           slotName: w.slotName || null,
           upstream: w.upstream || null,
           lastError: w.lastError,
+          // Of the WAL received since the start, what came as stored (encrypted, no cipher run here).
+          walBytesReceived: w.walBytesReceived,
+          walBytesReceivedAsStored: w.walBytesReceivedAsStored,
         },
         ...common,
       };

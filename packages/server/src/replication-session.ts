@@ -34,7 +34,7 @@ export interface ReplicationBackend {
   dropSlot(name: string): void;
   listSlots(): ReplicationResultPayloads['listReplicationSlots'];
   /** Validates the request (throws its error), then streams until the walsender ends. */
-  startReplication(socket: WebSocket, request: { slot?: string; startLsn: string; timeline: number }, who: { applicationName: string; clientAddress: string }, begin: () => void): Promise<void>;
+  startReplication(socket: WebSocket, request: { slot?: string; startLsn: string; timeline: number; walKeyId?: Buffer }, who: { applicationName: string; clientAddress: string }, begin: () => void): Promise<void>;
   /** Streams a base backup on the socket; resolves when it is sent. */
   baseBackup(socket: WebSocket, request: { id: number; label: string; fast?: boolean; includeWal?: boolean; maxRateBytes?: number }): Promise<void>;
   /** A checkpoint (primary) or a restartpoint and a flush of every dirty buffer (standby), after replaying `waitForLsn`. */

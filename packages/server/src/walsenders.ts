@@ -13,6 +13,7 @@ import type { WebSocket } from 'ws';
 import { ErrorCode, WalshipError, formatLsn, parseLsn, type Lsn, type LogFunction } from '@walship/engine';
 import { historyFileName, historyFilePath, readTimeLineHistory, tliInHistory, tliSwitchPoint, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
 import { findSegmentTimeline, segmentPath } from '@walship/engine/wal/wal-files';
+import { sameWalKeyId, walKeyIdFor } from '@walship/engine/crypto/wal-key-id';
 import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
 import { getCurrentTimestamp, timeOffsetToMs, timestampTzToIsoString } from '@walship/protocol';
 import { WalSender, syncStateOf, type WalSenderState } from '@walship/replication';
@@ -37,6 +38,14 @@ export interface WalSenderHost {
   isStopping(): boolean;
   /** Registers the walsender's wake-up; returns its unregistration. */
   registerWakeup(wakeup: () => void): () => void;
+}
+
+/** START_REPLICATION's arguments; `walKeyId`: an encrypted standby's WAL key identifier. */
+export interface StartReplicationRequest {
+  slot?: string;
+  startLsn: string;
+  timeline: number;
+  walKeyId?: Buffer;
 }
 
 export interface ReplicationRow {
@@ -65,6 +74,9 @@ export interface ReplicationRow {
   slotName: string | null;
   backendStart: string;
   walSndWakeups: number;
+  /** WAL bytes sent, and of them those sent as stored (ciphertext of an encrypted node, to a standby with its WAL key). */
+  walBytesSent: number;
+  walBytesSentAsStored: number;
 }
 
 /**
@@ -177,7 +189,7 @@ export class WalSenders {
    * start point as PostgreSQL does, then streams until the connection, the timeline or the node
    * ends, and releases the slot. `begin` sends the command's result (CopyBoth).
    */
-  async startReplication(socket: WebSocket, request: { slot?: string; startLsn: string; timeline: number }, who: { applicationName: string; clientAddress: string }, begin: () => void): Promise<void> {
+  async startReplication(socket: WebSocket, request: StartReplicationRequest, who: { applicationName: string; clientAddress: string }, begin: () => void): Promise<void> {
     let slot: AcquiredSlot | null = null;
     if (request.slot !== undefined) {
       if (this.slots === null) {
@@ -194,7 +206,7 @@ export class WalSenders {
     }
   }
 
-  private async stream(socket: WebSocket, request: { startLsn: string; timeline: number }, who: { applicationName: string; clientAddress: string }, begin: () => void, slot: AcquiredSlot | null): Promise<void> {
+  private async stream(socket: WebSocket, request: StartReplicationRequest, who: { applicationName: string; clientAddress: string }, begin: () => void, slot: AcquiredSlot | null): Promise<void> {
     const { host } = this;
     const startLsn = parseLsn(request.startLsn)!;
     const current = host.timeline();
@@ -228,6 +240,7 @@ export class WalSenders {
       });
     }
 
+    const sendAsStored = this.sendAsStored(request, who.applicationName || 'walreceiver');
     const latch = new Latch();
     const sender = new WalSender({
       socket, latch, dataDir: host.dataDir, segmentSize, applicationName: who.applicationName || 'walreceiver',
@@ -235,6 +248,7 @@ export class WalSenders {
       sendLimit: () => host.sendLimit(), walSenderTimeoutMs: () => host.walSenderTimeoutMs(),
       // The WAL buffers hold only this node's current timeline.
       ...(timelineEnd === null ? { readWalBuffers: (into: Buffer, offset: number, at: Lsn, length: number) => host.readWalBuffers(into, offset, at, length) } : {}),
+      sendAsStored,
       isStopping: () => host.isStopping(), log: host.log,
       onReply: (s: WalSender) => {
         // PhysicalConfirmReceivedLocation: the slot keeps WAL from what the standby has flushed.
@@ -250,7 +264,7 @@ export class WalSenders {
     if (index < 0) index = this.walSnds.length;
     this.walSnds[index] = entry;
     begin();
-    host.log('LOG', `walsender for "${entry.applicationName}" at ${who.clientAddress} started streaming at ${formatLsn(startLsn)} on timeline ${request.timeline}`);
+    host.log('LOG', `walsender for "${entry.applicationName}" at ${who.clientAddress} started streaming at ${formatLsn(startLsn)} on timeline ${request.timeline}${sendAsStored ? ', WAL from the segment files as stored (encrypted)' : ''}`);
     try {
       await sender.run();
     } finally {
@@ -259,6 +273,21 @@ export class WalSenders {
       while (this.walSnds.length > 0 && this.walSnds[this.walSnds.length - 1] === undefined) this.walSnds.pop();
       this.syncRep?.release();
     }
+  }
+
+  /**
+   * Whether WAL read from this node's encrypted segment files may go to this standby as stored:
+   * only when it sent a WAL key identifier equal to this node's (crypto/wal-key-id.ts). A standby
+   * that sent none (plain, or older) or another (another key: it could not decrypt ours, and
+   * would write garbage it finds only at replay) gets plaintext, as before.
+   */
+  private sendAsStored(request: StartReplicationRequest, applicationName: string): boolean {
+    if (request.walKeyId === undefined) return false;
+    const own = walKeyIdFor(this.host.dataDir);
+    if (own === null) return false;
+    if (sameWalKeyId(own, request.walKeyId)) return true;
+    this.host.log('LOG', `standby "${applicationName}" has another WAL key than this node: WAL is sent to it decrypted`);
+    return false;
   }
 
   /** Ends every replication connection (promotion: the standbys reconnect to a new timeline). */
@@ -306,6 +335,8 @@ export class WalSenders {
       slotName,
       backendStart: timestampTzToIsoString(sender.startedAt),
       walSndWakeups: sender.wakeups,
+      walBytesSent: sender.bytesSent,
+      walBytesSentAsStored: sender.bytesSentAsStored,
     }));
   }
 }

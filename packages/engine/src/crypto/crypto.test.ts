@@ -11,6 +11,7 @@ import { unwrapKey, wrapKey } from './key-wrap.js';
 import { PageCipher, pageTweak } from './page-cipher.js';
 import { dataKeysFor, registerDataKeys, unregisterDataKeys } from './registry.js';
 import { WalCipher, walCounterBlock } from './wal-cipher.js';
+import { WAL_KEY_ID_BYTES, sameWalKeyId, walKeyId, walKeyIdFor } from './wal-key-id.js';
 import { Smgr } from '../storage/smgr.js';
 
 const dirs: string[] = [];
@@ -164,6 +165,40 @@ describe('WAL cipher (AES-256-CTR)', () => {
     const blocks = new Set<string>();
     for (let i = 0; i < 8192; i += 16) blocks.add(k1.subarray(i, i + 16).toString('hex'));
     for (let i = 0; i < 8192; i += 16) expect(blocks.has(k2.subarray(i, i + 16).toString('hex'))).toBe(false);
+  });
+});
+
+describe('WAL key identifier', () => {
+  it('is 16 bytes, fixed for a key (pinned: a standby and its upstream of different versions must agree), and another for another key', () => {
+    const key = Buffer.alloc(32, 1);
+    expect(walKeyId(key).toString('hex')).toBe('e845d3e2c0b8126c94daef443d9273db');
+    const other = crypto.randomBytes(32);
+    expect(walKeyId(other)).toHaveLength(WAL_KEY_ID_BYTES);
+    expect(walKeyId(other).equals(walKeyId(Buffer.from(other)))).toBe(true);
+    expect(walKeyId(other).equals(walKeyId(key))).toBe(false);
+    // Nothing of the key in it.
+    expect(other.includes(walKeyId(other).subarray(0, 4))).toBe(false);
+  });
+
+  it('of a data directory: null when it is not encrypted, the WAL key\'s when it is', () => {
+    const plain = tempDir();
+    expect(walKeyIdFor(plain)).toBeNull();
+    const dir = tempDir();
+    const keys = generateDataKeys();
+    writeKeyFile(dir, crypto.randomBytes(32), keys);
+    registerDataKeys(dir, keys);
+    expect(walKeyIdFor(dir)!.equals(walKeyId(keys.walKey))).toBe(true);
+  });
+
+  it('compares equal only at 16 bytes each and the same bytes', () => {
+    const id = walKeyId(crypto.randomBytes(32));
+    expect(sameWalKeyId(id, Buffer.from(id))).toBe(true);
+    const flipped = Buffer.from(id);
+    flipped[15]! ^= 1;
+    expect(sameWalKeyId(id, flipped)).toBe(false);
+    expect(sameWalKeyId(id.subarray(0, 8), id.subarray(0, 8))).toBe(false);
+    expect(sameWalKeyId(Buffer.alloc(0), Buffer.alloc(0))).toBe(false);
+    expect(sameWalKeyId(Buffer.concat([id, Buffer.alloc(1)]), Buffer.concat([id, Buffer.alloc(1)]))).toBe(false);
   });
 });
 

@@ -6,3 +6,4 @@ export {
 export { WalCipher, walCounterBlock } from './wal-cipher.js';
 export { PageCipher, pageTweak } from './page-cipher.js';
 export { dataKeysFor, pageCipherFor, registerDataKeys, unregisterDataKeys, walCipherFor } from './registry.js';
+export { WAL_KEY_ID_BYTES, sameWalKeyId, walKeyId, walKeyIdFor } from './wal-key-id.js';

@@ -310,10 +310,11 @@ export class SegmentFilePageSource implements WalPageSource {
 
 /**
  * WALRead: copies WAL bytes [startLsn, startLsn + length) from the segment files into `into`,
- * for the walsender, decrypted in an encrypted data directory (the stream carries plaintext WAL,
- * protected by TLS; a standby encrypts it again on its own timeline's rules). A segment that is gone (removed by a checkpoint) is PostgreSQL's error
- * "requested WAL segment ... has already been removed": the standby must be rebuilt or fed
- * from the archive.
+ * for the walsender, decrypted in an encrypted data directory (`read`), or as stored, ciphertext
+ * under the timeline of the file they are in (`readStored`: for a standby that proved it has the
+ * same WAL key, which writes them into its own file of that timeline as they are). A segment
+ * that is gone (removed by a checkpoint) is PostgreSQL's error "requested WAL segment ... has
+ * already been removed": the standby must be rebuilt or fed from the archive.
  */
 export class WalFileReader {
   private fd: number | null = null;
@@ -334,25 +335,50 @@ export class WalFileReader {
     this.close();
   }
 
+  /** Whether the files hold ciphertext (`readStored` returns a timeline, not null). */
+  get encrypted(): boolean {
+    return this.cipher !== null;
+  }
+
+  /** The bytes as WAL (plaintext), across segments. */
   read(into: Buffer, offset: number, startLsn: number, length: number): void {
     let pos = startLsn;
     let done = 0;
     while (done < length) {
-      const segNo = segmentOf(pos, this.segmentSize);
-      const timeline = this.timelineOf(segNo);
-      if (segNo !== this.fdSegNo || timeline !== this.fdTimeline) this.open(segNo, timeline);
-      const inSegment = pos % this.segmentSize;
-      const n = Math.min(length - done, this.segmentSize - inSegment);
-      let got = 0;
-      while (got < n) {
-        const r = fs.readSync(this.fd!, into, offset + done + got, n - got, inSegment + got);
-        if (r === 0) throw new WalshipError(ErrorCode.walCorrupted, `could not read from WAL segment ${xlogFileName(timeline, segNo, this.segmentSize)}: end of file`);
-        got += r;
-      }
+      const n = Math.min(length - done, this.segmentSize - (pos % this.segmentSize));
+      const timeline = this.readStoredBytes(into, offset + done, pos, n);
       this.cipher?.applyInPlace(timeline, pos, into, offset + done, n);
       done += n;
       pos += n;
     }
+  }
+
+  /**
+   * The bytes as stored in their segment file, which must be one (the range may not cross a
+   * segment boundary: the next segment may be another timeline's file). Returns the timeline in
+   * the file's name when the files are encrypted (the bytes are ciphertext under it), else null.
+   */
+  readStored(into: Buffer, offset: number, startLsn: number, length: number): number | null {
+    if (length > 0 && segmentOf(startLsn, this.segmentSize) !== segmentOf(startLsn + length - 1, this.segmentSize)) {
+      throw new WalshipError(ErrorCode.internal, `WAL read as stored from ${startLsn} for ${length} bytes crosses a segment boundary`);
+    }
+    const timeline = this.readStoredBytes(into, offset, startLsn, length);
+    return this.cipher === null ? null : timeline;
+  }
+
+  /** Reads [pos, pos + n) of one segment file; returns the file's timeline. */
+  private readStoredBytes(into: Buffer, offset: number, pos: number, n: number): number {
+    const segNo = segmentOf(pos, this.segmentSize);
+    const timeline = this.timelineOf(segNo);
+    if (segNo !== this.fdSegNo || timeline !== this.fdTimeline) this.open(segNo, timeline);
+    const inSegment = pos % this.segmentSize;
+    let got = 0;
+    while (got < n) {
+      const r = fs.readSync(this.fd!, into, offset + got, n - got, inSegment + got);
+      if (r === 0) throw new WalshipError(ErrorCode.walCorrupted, `could not read from WAL segment ${xlogFileName(timeline, segNo, this.segmentSize)}: end of file`);
+      got += r;
+    }
+    return timeline;
   }
 
   private open(segNo: number, timeline: number): void {

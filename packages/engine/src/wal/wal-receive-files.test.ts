@@ -127,4 +127,30 @@ describe('WalReceiveFiles in an encrypted data directory', () => {
     cipher.applyInPlace(2, start, other, 0, other.length);
     expect(other.equals(received)).toBe(false);
   });
+
+  it('writes WAL sent as stored under its own timeline as it came, and converts one under another timeline', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const { WalCipher } = await import('../crypto/wal-cipher.js');
+    const cipher = new WalCipher(randomBytes(32));
+    const start = SEGMENT + 50;
+    const plain = randomBytes(3000);
+    const files = new WalReceiveFiles(dataDir, 1, SEGMENT, start as Lsn, { mode: 'off' }, cipher);
+    // The first part as the upstream stores it in its timeline-1 file, the second from its
+    // timeline-2 file (a switch segment re-encrypted at promotion), the third as plaintext.
+    files.write(start as Lsn, cipher.applyToNew(1, start, plain.subarray(0, 1000)), 1);
+    files.write((start + 1000) as Lsn, cipher.applyToNew(2, start + 1000, plain.subarray(1000, 2000)), 2);
+    files.write((start + 2000) as Lsn, plain.subarray(2000), null);
+    files.close();
+    const stored = fs.readFileSync(path.join(dataDir, 'pg_wal', seg(1, 1))).subarray(50, 50 + plain.length);
+    // All of it timeline 1's ciphertext of the plaintext: what encrypting here would have written.
+    expect(stored.equals(cipher.applyToNew(1, start, plain))).toBe(true);
+  });
+
+  it('refuses WAL sent as stored into an unencrypted directory and writes nothing', () => {
+    const files = new WalReceiveFiles(dataDir, 1, SEGMENT, 0 as Lsn, { mode: 'off' }, null);
+    expect(() => files.write(0 as Lsn, bytes(100, 1), 1)).toThrow(/received encrypted WAL, but this data directory is not encrypted/);
+    files.close();
+    expect(files.written).toBe(0);
+    expect(fs.existsSync(path.join(dataDir, 'pg_wal', seg(0)))).toBe(false);
+  });
 });

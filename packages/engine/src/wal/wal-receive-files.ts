@@ -14,15 +14,18 @@
  * (xlogArchiveMarkReceived). A segment left unfinished when streaming stops gets no status:
  * promotion or a later walreceiver decides what it is.
  *
- * In an encrypted data directory the received (plaintext) WAL is encrypted here, under the
- * timeline being streamed (the one in the segment file's name) and its own positions, exactly the
- * bytes received: they are a prefix of the upstream's flushed WAL, so final, and the partial page
- * around them is left as it is on disk (crypto/wal-cipher.ts has the rules).
+ * In an encrypted data directory received plaintext WAL is encrypted here, under the timeline
+ * being streamed (the one in the segment file's name) and its own positions, exactly the bytes
+ * received: they are a prefix of the upstream's flushed WAL, so final, and the partial page around
+ * them is left as it is on disk (crypto/wal-cipher.ts has the rules). WAL the upstream sent as
+ * stored (ciphertext, from an upstream with the same WAL key) is written as it came when it is
+ * under the file's timeline, and converted to it otherwise (wal-receive-cipher.ts).
  */
 import * as fs from 'node:fs';
 import type { WalCipher } from '../crypto/wal-cipher.js';
 import type { Lsn } from '../lsn.js';
 import { xlogArchiveMarkReceived, type ArchiveMode, type ArchiveStatus } from './archive-status.js';
+import { receivedWalTransform, transformReceivedWal } from './wal-receive-cipher.js';
 import { createSegmentFile, segmentPath } from './wal-files.js';
 import { segmentOf, xlogFileName } from './xlog-internal.js';
 
@@ -95,8 +98,13 @@ export class WalReceiveFiles {
     }
   }
 
-  /** XLogWalRcvWrite: writes `data` at `dataStart`, across segment boundaries. */
-  write(dataStart: Lsn, data: Buffer): void {
+  /**
+   * XLogWalRcvWrite: writes `data` at `dataStart`, across segment boundaries. `encryptedTimeline`:
+   * the data is ciphertext as stored upstream under that timeline; null: plaintext.
+   */
+  write(dataStart: Lsn, data: Buffer, encryptedTimeline: number | null = null): void {
+    // Checked before anything is written: ciphertext is refused in an unencrypted directory.
+    const transform = receivedWalTransform(this.cipher !== null, this.timeline, encryptedTimeline);
     let pos: number = dataStart;
     let done = 0;
     while (done < data.length) {
@@ -104,8 +112,7 @@ export class WalReceiveFiles {
       if (segNo !== this.fdSegNo) this.openSegment(segNo);
       const offset = pos % this.segmentSize;
       const n = Math.min(data.length - done, this.segmentSize - offset);
-      const piece = data.subarray(done, done + n);
-      const source = this.cipher === null ? piece : this.cipher.applyToNew(this.timeline, pos, piece);
+      const source = transformReceivedWal(this.cipher, transform, pos, data.subarray(done, done + n));
       let written = 0;
       while (written < n) written += fs.writeSync(this.fd!, source, written, n - written, offset + written);
       this.dirty = true;

@@ -4,7 +4,8 @@
  * message port round trip per batch (a doorbell, as wal-shared.ts is for the WAL I/O worker).
  *
  * The ring is a single-producer, single-consumer queue of entries: a header (the WAL position of
- * the bytes, as a float64, which holds any LSN exactly, and their length) then the bytes, padded
+ * the bytes, as a float64, which holds any LSN exactly, their length, and the timeline they are
+ * encrypted under when the upstream sent them as stored, 0 for plaintext) then the bytes, padded
  * to 8. An entry never wraps: when it does not fit before the ring's end, the producer leaves a
  * wrap marker there (or nothing, when not even a header fits) and starts again at offset 0.
  * `head` and `tail` are byte counters that only grow, wasted ends included; the ring holds
@@ -59,7 +60,7 @@ export const WalReceivePos = {
 const CTL_INTS = 8;
 const POS_COUNT = 4;
 
-/** An entry's header: the WAL position (float64) and the length (uint32), padded to 8. */
+/** An entry's header: the WAL position (float64), the length (uint32) and the encrypted timeline (uint32, 0: plaintext). */
 export const RING_ENTRY_HEADER_BYTES = 16;
 /** The length that marks the rest of the ring as unused: the next entry is at offset 0. */
 export const RING_WRAP_MARKER = 0xffff_ffff;
@@ -83,10 +84,11 @@ export function ringEntryBytes(dataBytes: number): number {
 }
 
 /**
- * The producer's half: appends `data` at WAL position `start` when the ring has room, and
- * returns the new head (not yet published), or -1 when it has not.
+ * The producer's half: appends `data` at WAL position `start` (ciphertext under
+ * `encryptedTimeline`, or plaintext when null) when the ring has room, and returns the new head
+ * (not yet published), or -1 when it has not.
  */
-export function ringAppend(views: WalReceiveSharedViews, head: number, tail: number, start: number, data: Uint8Array): number {
+export function ringAppend(views: WalReceiveSharedViews, head: number, tail: number, start: number, data: Uint8Array, encryptedTimeline: number | null = null): number {
   const ringBytes = views.ring.length;
   const size = ringEntryBytes(data.length);
   let offset = head % ringBytes;
@@ -99,15 +101,17 @@ export function ringAppend(views: WalReceiveSharedViews, head: number, tail: num
   if (waste >= RING_ENTRY_HEADER_BYTES) views.ring.writeUInt32LE(RING_WRAP_MARKER, head % ringBytes + 8);
   views.ring.writeDoubleLE(start, offset);
   views.ring.writeUInt32LE(data.length, offset + 8);
+  views.ring.writeUInt32LE(encryptedTimeline ?? 0, offset + 12);
   views.ring.set(data, offset + RING_ENTRY_HEADER_BYTES);
   return head + waste + size;
 }
 
 /**
  * The consumer's half: the entry at `tail` (skipping a wrapped end), as its WAL position, a view
- * of its bytes in the ring (valid until `tail` is published past it), and the tail after it.
+ * of its bytes in the ring (valid until `tail` is published past it), the timeline they are
+ * encrypted under (null: plaintext), and the tail after it.
  */
-export function ringNext(views: WalReceiveSharedViews, tail: number): { start: number; data: Buffer; next: number } {
+export function ringNext(views: WalReceiveSharedViews, tail: number): { start: number; data: Buffer; encryptedTimeline: number | null; next: number } {
   const ringBytes = views.ring.length;
   let offset = tail % ringBytes;
   let next = tail;
@@ -117,6 +121,7 @@ export function ringNext(views: WalReceiveSharedViews, tail: number): { start: n
   }
   const start = views.ring.readDoubleLE(offset);
   const length = views.ring.readUInt32LE(offset + 8);
+  const timeline = views.ring.readUInt32LE(offset + 12);
   const data = views.ring.subarray(offset + RING_ENTRY_HEADER_BYTES, offset + RING_ENTRY_HEADER_BYTES + length);
-  return { start, data, next: next + ringEntryBytes(length) };
+  return { start, data, encryptedTimeline: timeline === 0 ? null : timeline, next: next + ringEntryBytes(length) };
 }

@@ -77,7 +77,7 @@ function writeHandedOver(): boolean {
   if (tail >= head) return false;
   while (tail < head) {
     const entry = ringNext(views, tail);
-    files.write(entry.start as Lsn, entry.data);
+    files.write(entry.start as Lsn, entry.data, entry.encryptedTimeline);
     tail = entry.next;
   }
   return true;

@@ -1,7 +1,8 @@
 /**
  * WalReceiveWriter with its real thread, real files and fdatasync: what it reports as written and
  * flushed is on disk, in order; the end of a timeline and close flush everything handed over; a
- * write that cannot be done is reported as a failure and never as written.
+ * write that cannot be done is reported as a failure and never as written; WAL sent as stored
+ * keeps its timeline label through the ring.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,6 +10,9 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Lsn } from '../lsn.js';
 import type { ArchiveStatus } from './archive-status.js';
+import { generateDataKeys } from '../crypto/key-file.js';
+import { registerDataKeys, unregisterDataKeys } from '../crypto/registry.js';
+import { WalCipher } from '../crypto/wal-cipher.js';
 import { WAL_RECEIVE_INLINE_BYTES_MAX, WalReceiveWriter } from './wal-receive-writer.js';
 import { xlogFileName } from './xlog-internal.js';
 
@@ -118,6 +122,31 @@ describe('WalReceiveWriter', () => {
     expect(w.queuedBytes).toBe(0);
     await w.close();
     expect(seen.failures).toEqual([]);
+  });
+
+  it('in an encrypted directory, carries each piece\'s label through the ring and its overflow: as stored, converted or encrypted', async () => {
+    const keys = generateDataKeys();
+    registerDataKeys(dataDir, keys);
+    try {
+      const cipher = new WalCipher(keys.walKey);
+      const { w, seen } = writer(0, 1, 16 * 1024);
+      const plain = pattern(80 * 1024, 5);
+      let at = 0;
+      for (let i = 0; at < plain.length; i++) {
+        const piece = plain.subarray(at, Math.min(plain.length, at + 1500 + 113 * i));
+        // Timeline 1's file: sent under timeline 1 (as is), under 2 (a switch segment), or plain.
+        const label = [1, 2, null][i % 3]!;
+        w.write(at as Lsn, label === null ? piece : cipher.applyToNew(label, at, piece), label);
+        at += piece.length;
+      }
+      await until(() => w.flushed === at, 'the flush of everything handed over');
+      const onDisk = Buffer.concat([segmentBytes(0), segmentBytes(1)]).subarray(0, at);
+      expect(onDisk.equals(cipher.applyToNew(1, 0, plain))).toBe(true);
+      await w.close();
+      expect(seen.failures).toEqual([]);
+    } finally {
+      unregisterDataKeys(dataDir);
+    }
   });
 
   it('close flushes WAL still waiting for room in the ring', async () => {

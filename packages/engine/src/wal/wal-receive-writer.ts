@@ -78,7 +78,7 @@ export class WalReceiveWriter {
   /** The ring's head as this side last published it (only this side writes it). */
   private head = 0;
   /** WAL that did not fit in the ring yet, oldest first (copies: the callers' buffers are theirs). */
-  private readonly overflow: Array<{ start: number; data: Buffer }> = [];
+  private readonly overflow: Array<{ start: number; data: Buffer; encryptedTimeline: number | null }> = [];
   private waiting = false;
   private lastDoneSeq = 0;
   private endsOfTimelineRequested = 0;
@@ -126,14 +126,18 @@ export class WalReceiveWriter {
   /**
    * XLogWalRcvWrite: `data` at `dataStart`, copied into the shared ring; the caller keeps its
    * buffer. A copy of a few kilobytes costs less than moving a buffer to the thread did.
+   * `encryptedTimeline`: the data is ciphertext as stored upstream under that timeline (the
+   * thread writes it as it is, or converts it: wal-receive-cipher.ts); null: plaintext.
    */
-  write(dataStart: Lsn, data: Buffer): void {
+  write(dataStart: Lsn, data: Buffer, encryptedTimeline: number | null = null): void {
     if (this.failure !== null || this.closing !== null) return;
-    if (this.writeInline(dataStart, data)) return;
+    if (this.writeInline(dataStart, data, encryptedTimeline)) return;
     this.finishInline();
     for (let done = 0; done < data.length; done += this.entryDataBytesMax) {
       const piece = data.subarray(done, Math.min(data.length, done + this.entryDataBytesMax));
-      if (this.overflow.length > 0 || !this.append(dataStart + done, piece)) this.overflow.push({ start: dataStart + done, data: Buffer.from(piece) });
+      if (this.overflow.length > 0 || !this.append(dataStart + done, piece, encryptedTimeline)) {
+        this.overflow.push({ start: dataStart + done, data: Buffer.from(piece), encryptedTimeline });
+      }
     }
     this.queuedBytes += data.length;
     this.handedOverEnd = Math.max(this.handedOverEnd, dataStart + data.length);
@@ -147,7 +151,7 @@ export class WalReceiveWriter {
    * at the end of the turn, once for every message read in it (XLogWalRcvFlush after the receive
    * loop). Returns false when the message is to go to the thread.
    */
-  private writeInline(dataStart: Lsn, data: Buffer): boolean {
+  private writeInline(dataStart: Lsn, data: Buffer, encryptedTimeline: number | null): boolean {
     if (data.length === 0) return true;
     if (this.overflow.length > 0 || this.inlineBytesThisTurn + data.length > WAL_RECEIVE_INLINE_BYTES_MAX) return false;
     const { segmentSize } = this.options;
@@ -155,7 +159,7 @@ export class WalReceiveWriter {
     if (!this.inlineOwned && !this.claimInline()) return false;
     if (this.failure !== null) return true;
     try {
-      this.inlineFiles!.write(dataStart, data);
+      this.inlineFiles!.write(dataStart, data, encryptedTimeline);
       storePos(this.views, WalReceivePos.written, this.inlineFiles!.written);
     } catch (error) {
       this.failed(error as Error);
@@ -272,8 +276,8 @@ export class WalReceiveWriter {
     this.ring();
   }
 
-  private append(start: number, data: Buffer): boolean {
-    const head = ringAppend(this.views, this.head, loadPos(this.views, WalReceivePos.tail), start, data);
+  private append(start: number, data: Buffer, encryptedTimeline: number | null): boolean {
+    const head = ringAppend(this.views, this.head, loadPos(this.views, WalReceivePos.tail), start, data, encryptedTimeline);
     if (head < 0) return false;
     this.head = head;
     storePos(this.views, WalReceivePos.head, head);
@@ -281,7 +285,7 @@ export class WalReceiveWriter {
   }
 
   private moveOverflow(): void {
-    while (this.overflow.length > 0 && this.append(this.overflow[0]!.start, this.overflow[0]!.data)) this.overflow.shift();
+    while (this.overflow.length > 0 && this.append(this.overflow[0]!.start, this.overflow[0]!.data, this.overflow[0]!.encryptedTimeline)) this.overflow.shift();
   }
 
   /** Wakes the thread if it may be asleep (it re-reads everything when its current work ends). */
