@@ -248,10 +248,14 @@ export class WalSender {
   }
 
   /**
-   * The same for a standby that takes WAL as stored: still from the WAL buffers when it is there
-   * (plaintext: a 'w' frame, encrypted by the standby as it writes), otherwise the file's bytes
-   * as they are, in an 'e' frame with the file's timeline. The buffer has room for the longer
-   * header; finishXLogDataFrame picks the frame (no copy).
+   * The same for a standby that takes WAL as stored: the file's bytes as they are, in an 'e'
+   * frame with the file's timeline; or, once the standby is streaming, from the WAL buffers when
+   * the WAL is still there (plaintext: a 'w' frame, which the standby encrypts as it writes).
+   * While it catches up the files are read even for WAL the buffers hold: a standby that is
+   * behind is bound by its own CPU, and a whole chunk from the files costs this node one read
+   * where the plaintext would cost the standby 128 kB of AES; once it streams, small chunks from
+   * the buffers spare this node a read per commit, as PostgreSQL's XLogReadFromBuffers does.
+   * The buffer has room for the longer header; finishXLogDataFrame picks the frame (no copy).
    *
    * The file's timeline need not be the one streamed: the segment holding a switch point is read
    * from the newer timeline's file (findSegmentTimeline), whose part before the switch point the
@@ -263,9 +267,8 @@ export class WalSender {
   private readAsStored(length: number, limit: Lsn): Buffer {
     const buffer = allocXLogDataFrameAsStored(length);
     let timeline: number | null = null;
-    if (this.options.readWalBuffers?.(buffer, XLOG_DATA_AS_STORED_HEADER_BYTES, this.sentLsn, length) !== true) {
-      timeline = this.reader.readStored(buffer, XLOG_DATA_AS_STORED_HEADER_BYTES, this.sentLsn, length);
-    }
+    const fromBuffers = this.state !== 'catchup' && this.options.readWalBuffers?.(buffer, XLOG_DATA_AS_STORED_HEADER_BYTES, this.sentLsn, length) === true;
+    if (!fromBuffers) timeline = this.reader.readStored(buffer, XLOG_DATA_AS_STORED_HEADER_BYTES, this.sentLsn, length);
     const frame = finishXLogDataFrame(buffer, this.sentLsn, limit, this.now(), timeline);
     if (timeline !== null) this.bytesSentAsStored += length;
     return frame;
