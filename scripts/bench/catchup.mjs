@@ -5,7 +5,9 @@
 // the stopped standby is the template. Each round, for each mode (the order alternating), a copy
 // of the template is started (its server process, as walship start runs it) and timed until it has replayed everything the
 // primary wrote: WAL megabytes per second, and the CPU time (all threads, /proc/PID/stat) the
-// standby and the primary spent per megabyte meanwhile, the steadier figure on a shared machine.
+// standby and the primary spent per megabyte meanwhile, the steadier figure on a shared machine,
+// and the share of the WAL the standby received as stored (an encrypted standby with its
+// primary's WAL key gets ciphertext straight from the primary's files; docs/security.md).
 // Medians per mode, and how much slower encrypted is.
 //   node scripts/bench/catchup.mjs [--mb 128] [--rounds 5] [--port 56501] [--profile DIR] [--json]
 // --profile DIR: each standby's server runs with node --cpu-prof, its profiles (the main thread's
@@ -99,8 +101,12 @@ async function catchUpOnce(mode, round) {
     const seconds = (performance.now() - started) / 1000;
     const standbyCpuMs = processCpuMs(child.pid);
     const primaryCpuMs = processCpuMs(primaryPid(mode)) - primaryCpuBefore;
+    // How much of the WAL came as stored (ciphertext from the primary's files, no cipher run on
+    // either side): about all of it for an encrypted standby, none for a plain one.
+    const receiver = (await standby.status()).walReceiver ?? {};
+    const asStoredShare = receiver.walBytesReceived > 0 ? (receiver.walBytesReceivedAsStored ?? 0) / receiver.walBytesReceived : 0;
     await standby.close();
-    return { rate: mode.walMegabytes / seconds, standbyCpuMsPerMb: standbyCpuMs / mode.walMegabytes, primaryCpuMsPerMb: primaryCpuMs / mode.walMegabytes };
+    return { rate: mode.walMegabytes / seconds, standbyCpuMsPerMb: standbyCpuMs / mode.walMegabytes, primaryCpuMsPerMb: primaryCpuMs / mode.walMegabytes, asStoredShare };
   } finally {
     spawnSync(process.execPath, [cli, 'stop', '-D', dir, '--mode', 'fast'], { stdio: 'ignore' });
     fs.rmSync(dir, { recursive: true, force: true });
@@ -110,15 +116,17 @@ async function catchUpOnce(mode, round) {
 const rates = { plain: [], encrypted: [] };
 const standbyCpu = { plain: [], encrypted: [] };
 const primaryCpu = { plain: [], encrypted: [] };
+const asStored = { plain: [], encrypted: [] };
 try {
   for (const mode of modes) await prepare(mode);
   for (let round = 0; round < Number(args.rounds); round++) {
     for (const mode of round % 2 === 0 ? modes : [...modes].reverse()) {
-      const { rate, standbyCpuMsPerMb, primaryCpuMsPerMb } = await catchUpOnce(mode, round);
+      const { rate, standbyCpuMsPerMb, primaryCpuMsPerMb, asStoredShare } = await catchUpOnce(mode, round);
       rates[mode.name].push(rate);
       standbyCpu[mode.name].push(standbyCpuMsPerMb);
       primaryCpu[mode.name].push(primaryCpuMsPerMb);
-      say(`round ${round + 1} ${mode.name.padEnd(9)}: ${mode.walMegabytes.toFixed(1)} MB replayed at ${rate.toFixed(1)} MB/s; CPU per MB: standby ${standbyCpuMsPerMb.toFixed(1)} ms, primary ${primaryCpuMsPerMb.toFixed(1)} ms`);
+      asStored[mode.name].push(asStoredShare);
+      say(`round ${round + 1} ${mode.name.padEnd(9)}: ${mode.walMegabytes.toFixed(1)} MB replayed at ${rate.toFixed(1)} MB/s; CPU per MB: standby ${standbyCpuMsPerMb.toFixed(1)} ms, primary ${primaryCpuMsPerMb.toFixed(1)} ms; received as stored ${(asStoredShare * 100).toFixed(0)}%`);
     }
   }
 } finally {
@@ -134,9 +142,11 @@ const result = {
 result.encryptedSlowerPercent = round1((1 - result.encryptedMedian / result.plainMedian) * 100);
 result.standbyCpuMsPerMb = { plain: round1(median(standbyCpu.plain)), encrypted: round1(median(standbyCpu.encrypted)) };
 result.primaryCpuMsPerMb = { plain: round1(median(primaryCpu.plain)), encrypted: round1(median(primaryCpu.encrypted)) };
+result.receivedAsStoredPercent = { plain: round1(median(asStored.plain) * 100), encrypted: round1(median(asStored.encrypted) * 100) };
 if (args.json) console.log(JSON.stringify(result, null, 2));
 else {
   console.log(`catch-up replay, median of ${result.rounds}: plain ${result.plainMedian} MB/s, encrypted ${result.encryptedMedian} MB/s (${result.encryptedSlowerPercent}% slower)`);
   console.log(`CPU per MB of WAL, median: standby plain ${result.standbyCpuMsPerMb.plain} ms, encrypted ${result.standbyCpuMsPerMb.encrypted} ms; primary (walsender) plain ${result.primaryCpuMsPerMb.plain} ms, encrypted ${result.primaryCpuMsPerMb.encrypted} ms`);
+  console.log(`WAL received as stored (encrypted, no cipher run), median: plain ${result.receivedAsStoredPercent.plain}%, encrypted ${result.receivedAsStoredPercent.encrypted}%`);
 }
 process.exit(0);

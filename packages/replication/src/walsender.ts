@@ -14,9 +14,9 @@
  * which timeline comes next (end of timeline). To a standby that proved it has this node's WAL
  * key (`sendAsStored`), WAL read from encrypted segment files goes as stored, ciphertext labelled
  * with the timeline of its file, so that neither side runs the cipher over it; WAL from the
- * buffers, and everything to other standbys, goes as plaintext. Started by the replication session on
- * START_REPLICATION; ends with the connection or at shutdown once the standby has received
- * everything flushed (WalSndWaitStopping); a crash here is the walsender's alone.
+ * buffers, and everything to other standbys, goes as plaintext. Started by the replication
+ * session on START_REPLICATION; ends with the connection or at shutdown once the standby has
+ * received everything flushed (WalSndWaitStopping); a crash here is the walsender's alone.
  */
 import {
   allocXLogDataFrame, allocXLogDataFrameAsStored, decodeReplicationFrame, encodeKeepalive, encodeReplicationMessage, finishXLogDataFrame,
@@ -267,7 +267,8 @@ export class WalSender {
   private readAsStored(length: number, limit: Lsn): Buffer {
     const buffer = allocXLogDataFrameAsStored(length);
     let timeline: number | null = null;
-    const fromBuffers = this.state !== 'catchup' && this.options.readWalBuffers?.(buffer, XLOG_DATA_AS_STORED_HEADER_BYTES, this.sentLsn, length) === true;
+    const fromBuffers = this.state !== 'catchup' &&
+      this.options.readWalBuffers?.(buffer, XLOG_DATA_AS_STORED_HEADER_BYTES, this.sentLsn, length) === true;
     if (!fromBuffers) timeline = this.reader.readStored(buffer, XLOG_DATA_AS_STORED_HEADER_BYTES, this.sentLsn, length);
     const frame = finishXLogDataFrame(buffer, this.sentLsn, limit, this.now(), timeline);
     if (timeline !== null) this.bytesSentAsStored += length;
