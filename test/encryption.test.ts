@@ -13,8 +13,9 @@
  *   records at the same LSNs, and their ciphertexts there do not XOR to the XOR of the
  *   plaintexts: the keystreams differ.
  * - The standbys have the primary's WAL key and get the WAL read from its files as stored
- *   (ciphertext, no cipher run on either side); a replication connection with another key's
- *   identifier, or none, gets plaintext.
+ *   (ciphertext, no cipher run on either side), and so does a cascading standby from its
+ *   upstream standby; a replication connection with another key's identifier, or none, gets
+ *   plaintext.
  * - A second standby (basebackup --key-file), repointed at the promoted one, follows timeline 2 by
  *   streaming and stores exactly the new primary's ciphertext for those bytes; the switch
  *   segment, which the new primary sends as stored under timeline 2, is converted into the
@@ -289,6 +290,29 @@ describe('encryption at rest', () => {
     const verify = walship(['verify', '--node', `127.0.0.1:${p.port}`, '--node', `127.0.0.1:${s.port}`]);
     expect(verify.status, verify.stdout + verify.stderr).toBe(0);
     expect(findInClear(s.dataDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
+  });
+
+  it('a cascading standby gets WAL as stored from its upstream standby\'s files', async () => {
+    const s3 = await basebackup(s, 's3', []);
+    try {
+      await s3.start();
+      const batch = secrets('cascaded', 100);
+      const last = await put(p, batch);
+      for (const [key, value] of batch) acknowledged.set(key, value);
+      await caughtUp(s3, last);
+      expect(await scanAll(s3)).toEqual(await scanAll(p));
+      // A standby's walsender has no WAL buffers: all it sends comes from its files, as stored.
+      const row = (await nodeStatus<{ replication: Array<{ applicationName: string; walBytesSent: number; walBytesSentAsStored: number }> }>(s)).replication
+        .find((r) => r.applicationName === 's3')!;
+      expect(row.walBytesSent).toBeGreaterThan(0);
+      expect(row.walBytesSentAsStored).toBe(row.walBytesSent);
+      expect((await nodeStatus<StandbyStatus>(s3)).walReceiver.walBytesReceivedAsStored).toBeGreaterThan(0);
+      expect(findInClear(s3.dataDir, [SECRET_KEY, SECRET_VALUE])).toEqual([]);
+    } finally {
+      // Not destroy(): s3 lives beside the other nodes, in the directory destroy() removes.
+      await s3.stop('SIGINT');
+      fs.rmSync(s3.dataDir, { recursive: true, force: true });
+    }
   });
 
   it('sends WAL from its files as stored only to a standby that proves the same WAL key', async () => {
