@@ -6,49 +6,50 @@
  * writes and fdatasyncs straight out of the shared WAL buffers, so group commit has a path that
  * nothing else can stand in front of.
  *
- * It loops: take the highest requested write/flush positions, write whole pages (the last one
- * partial, rewritten later as PostgreSQL does), fdatasync when a flush was asked, publish the new
- * positions, wake the main thread. When idle it creates the next segment ahead of time, a chunk
- * at a time so that a request never waits for more than one (SegmentPrecreation). An I/O
- * error is fatal: it sets `failed` and exits; the postmaster then crashes and recovers the node.
+ * It loops: take the highest requested write/flush positions; when there is work, take the
+ * writer claim (WALWriteLock, wal-shared.ts), write whole pages (wal-page-writer.ts: the last one
+ * partial, rewritten later as PostgreSQL does; encrypted in an encrypted data directory),
+ * fdatasync when a flush was asked, publish the new positions, release the claim. The main
+ * thread may hold the claim instead, flushing a commit itself while the worker is idle (xlog.ts,
+ * `flushOnMainThread`): the worker then waits for it and starts from the positions it published.
+ * Only the worker creates, opens and leaves segments; it publishes the one it has open
+ * (`openSegNo`, `openTimeline`), the only one the main thread writes into.
  *
- * In an encrypted data directory it encrypts on the way out (crypto/wal-cipher.ts): exactly the
- * bytes below the requested position, which are final (whole records copied into the ring before
- * the request was raised), under the counters of the segment file's timeline; the rest of the
- * last page goes out as clear zeros, because the keystream there will encrypt the records that
- * fill the page later. The ring itself stays plaintext for the main thread.
+ * When idle it creates the next segment ahead of time, a chunk at a time so that a request never
+ * waits for more than one (SegmentPrecreation); that file is not the open segment, so it needs no
+ * claim. An I/O error is fatal: it sets `failed` and exits; the postmaster then crashes and
+ * recovers the node.
  */
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { XLOG_BLCKSZ } from '../constants.js';
-import { WalCipher } from '../crypto/wal-cipher.js';
 import { SegmentPrecreation, createSegmentFile, segmentPath } from './wal-files.js';
+import { WalPageWriter, type OpenSegment } from './wal-page-writer.js';
 import { segmentOf } from './xlog-internal.js';
-import { CtlIndex, PosIndex, loadPos, walSharedViews, type WalIoWorkerData } from './wal-shared.js';
+import {
+  CtlIndex,
+  PosIndex,
+  WriterClaim,
+  loadPos,
+  loadWriterPositions,
+  publishAndReleaseWriter,
+  releaseWriter,
+  storePos,
+  tryClaimWriter,
+  walSharedViews,
+  type WalIoWorkerData,
+} from './wal-shared.js';
 
 const data = workerData as WalIoWorkerData;
 const views = walSharedViews(data.ctlSab);
-const ring = Buffer.from(data.ringSab);
-const ringPages = data.ringBytes / XLOG_BLCKSZ;
 
 // Spawned ahead of time, the worker waits here until the positions below are meaningful.
 while (Atomics.load(views.ctl, CtlIndex.started) === 0) Atomics.wait(views.ctl, CtlIndex.started, 0);
 
-/** The WAL cipher of an encrypted data directory, with its key from workerData; null when not encrypted. */
-const cipher = data.walKey === undefined ? null : new WalCipher(Buffer.from(data.walKey));
-/** Where pages are encrypted before they are written: a bounded chunk at a time. */
-const ENCRYPT_CHUNK_BYTES = 1024 * 1024;
-const encrypted = cipher === null ? null : Buffer.allocUnsafe(ENCRYPT_CHUNK_BYTES);
+const pageWriter = new WalPageWriter(Buffer.from(data.ringSab), data.segmentSize, data.walKey);
+/** A wait for the main thread's claim this long means it died mid-flush; look at `stop` again. */
+const CLAIM_WAIT_SLICE_MS = 100;
 
-let fd: number | null = null;
-let fdSegNo = -1;
-/** The timeline in the open segment's name: the one its bytes are encrypted under. */
-let fdTimeline = -1;
-let fdDirty = false;
-let written = loadPos(views, PosIndex.written);
-let flushed = loadPos(views, PosIndex.flushed);
-let fsyncCount = 0;
-let bytesWritten = 0;
+let open: (OpenSegment & { segNo: number }) | null = null;
 /** The last segment known to exist ahead of the write position. */
 let precreatedSegNo = -1;
 /** The segment being created ahead, a chunk per idle moment. */
@@ -58,16 +59,28 @@ function fsyncOn(): boolean {
   return Atomics.load(views.ctl, CtlIndex.fsync) !== 0;
 }
 
-function openSegment(segNo: number): number {
-  if (segNo === fdSegNo && fd !== null) return fd;
-  if (fd !== null) {
+function stopping(): boolean {
+  return Atomics.load(views.ctl, CtlIndex.stop) !== 0 || Atomics.load(views.ctl, CtlIndex.failed) !== 0;
+}
+
+/** fdatasyncs the open segment if either writer left writes in it; returns whether it synced. */
+function syncOpenSegment(): boolean {
+  if (open === null || Atomics.load(views.ctl, CtlIndex.segmentDirty) === 0) return false;
+  const synced = fsyncOn();
+  if (synced) fs.fdatasyncSync(open.fd);
+  Atomics.store(views.ctl, CtlIndex.segmentDirty, 0);
+  return synced;
+}
+
+/** Called with the claim held. `fsyncs` counts the fdatasync of a segment left behind. */
+function openSegment(segNo: number, fsyncs: { count: number }): OpenSegment {
+  if (open !== null && open.segNo === segNo) return open;
+  if (open !== null) {
     // Leaving a segment: make it durable now (XLogWrite fsyncs a finished segment), so that a
     // later flush only has one file to sync.
-    if (fdDirty && fsyncOn()) {
-      fs.fdatasyncSync(fd);
-      fsyncCount++;
-    }
-    fs.closeSync(fd);
+    if (syncOpenSegment()) fsyncs.count++;
+    fs.closeSync(open.fd);
+    open = null;
   }
   const timeline = Atomics.load(views.ctl, CtlIndex.timeline);
   // Needed now: created whole here, not a chunk at a time.
@@ -76,71 +89,51 @@ function openSegment(segNo: number): number {
     precreation = null;
   }
   createSegmentFile(data.dataDir, timeline, segNo, data.segmentSize);
-  fd = fs.openSync(segmentPath(data.dataDir, timeline, segNo, data.segmentSize), 'r+');
-  fdSegNo = segNo;
-  fdTimeline = timeline;
-  fdDirty = false;
-  return fd;
+  const fd = fs.openSync(segmentPath(data.dataDir, timeline, segNo, data.segmentSize), 'r+');
+  open = { fd, timeline, segNo };
+  Atomics.store(views.ctl, CtlIndex.segmentDirty, 0);
+  Atomics.store(views.ctl, CtlIndex.openTimeline, timeline);
+  storePos(views, PosIndex.openSegNo, segNo);
+  return open;
 }
 
-/** Writes the pages covering [written, target) from the ring; whole pages, in as few calls as possible. */
-function writeUpTo(target: number): void {
-  let page = written - (written % XLOG_BLCKSZ);
-  const lastPageEnd = Math.ceil(target / XLOG_BLCKSZ) * XLOG_BLCKSZ;
-  while (page < lastPageEnd) {
-    const segNo = segmentOf(page, data.segmentSize);
-    const segEnd = (segNo + 1) * data.segmentSize;
-    const slot = (page / XLOG_BLCKSZ) % ringPages;
-    const contiguousPages = Math.min(ringPages - slot, (Math.min(lastPageEnd, segEnd) - page) / XLOG_BLCKSZ);
-    const length = contiguousPages * XLOG_BLCKSZ;
-    const file = openSegment(segNo);
-    if (cipher === null) {
-      let done = 0;
-      while (done < length) {
-        done += fs.writeSync(file, ring, slot * XLOG_BLCKSZ + done, length - done, (page % data.segmentSize) + done);
-      }
-    } else {
-      writeEncrypted(file, slot * XLOG_BLCKSZ, length, page, target);
-    }
-    fdDirty = true;
-    bytesWritten += length;
-    page += length;
-  }
-  written = target;
-}
-
-/**
- * Writes ring bytes [ringOffset, ringOffset + length), WAL [lsn, lsn + length), encrypted up to
- * `finalEnd` and clear zeros after it (see the banner: never a keystream over bytes not final).
- */
-function writeEncrypted(file: number, ringOffset: number, length: number, lsn: number, finalEnd: number): void {
-  for (let chunkStart = 0; chunkStart < length; chunkStart += ENCRYPT_CHUNK_BYTES) {
-    const n = Math.min(ENCRYPT_CHUNK_BYTES, length - chunkStart);
-    const chunkLsn = lsn + chunkStart;
-    const finalBytes = Math.max(0, Math.min(n, finalEnd - chunkLsn));
-    cipher!.apply(fdTimeline, chunkLsn, ring, ringOffset + chunkStart, finalBytes, encrypted!, 0);
-    encrypted!.fill(0, finalBytes, n);
-    let done = 0;
-    while (done < n) done += fs.writeSync(file, encrypted!, done, n - done, (chunkLsn % data.segmentSize) + done);
+/** Takes the writer claim, waiting while the main thread holds it; false when stopping. */
+function claim(): boolean {
+  for (;;) {
+    if (tryClaimWriter(views, WriterClaim.worker)) return true;
+    if (stopping()) return false;
+    const holder = Atomics.load(views.ctl, CtlIndex.writer);
+    if (holder !== WriterClaim.idle) Atomics.wait(views.ctl, CtlIndex.writer, holder, CLAIM_WAIT_SLICE_MS);
   }
 }
 
-function flush(): void {
-  if (fd !== null && fdDirty && fsyncOn()) {
-    fs.fdatasyncSync(fd);
-    fsyncCount++;
+/** One write/flush pass with the claim held, which it releases; returns whether it did anything. */
+function writeAndFlush(): boolean {
+  const positions = loadWriterPositions(views);
+  const requestWrite = loadPos(views, PosIndex.requestWrite);
+  const requestFlush = loadPos(views, PosIndex.requestFlush);
+  const target = Math.max(requestWrite, requestFlush);
+  let worked = false;
+  if (target > positions.written) {
+    const fsyncs = { count: positions.fsyncCount };
+    positions.bytesWritten += pageWriter.writeUpTo(positions.written, target, (segNo) => {
+      const segment = openSegment(segNo, fsyncs);
+      // Set before the write it precedes: leaving this segment later in the pass syncs it.
+      Atomics.store(views.ctl, CtlIndex.segmentDirty, 1);
+      return segment;
+    });
+    positions.fsyncCount = fsyncs.count;
+    positions.written = target;
+    worked = true;
   }
-  fdDirty = false;
-  flushed = written;
-}
-
-function publish(): void {
-  Atomics.store(views.pos, PosIndex.written, BigInt(written));
-  Atomics.store(views.pos, PosIndex.flushed, BigInt(flushed));
-  Atomics.store(views.pos, PosIndex.fsyncCount, BigInt(fsyncCount));
-  Atomics.store(views.pos, PosIndex.bytesWritten, BigInt(bytesWritten));
-  Atomics.add(views.ctl, CtlIndex.doneSeq, 1);
-  Atomics.notify(views.ctl, CtlIndex.doneSeq);
+  if (requestFlush > positions.flushed) {
+    if (syncOpenSegment()) positions.fsyncCount++;
+    positions.flushed = positions.written;
+    worked = true;
+  }
+  if (worked) publishAndReleaseWriter(views, positions, WriterClaim.worker);
+  else releaseWriter(views, WriterClaim.worker);
+  return worked;
 }
 
 /**
@@ -148,7 +141,7 @@ function publish(): void {
  * returns whether it did some of it (the requests are then looked at again before the next).
  */
 function precreateNextSegment(): boolean {
-  const next = segmentOf(written, data.segmentSize) + 1;
+  const next = segmentOf(loadPos(views, PosIndex.written), data.segmentSize) + 1;
   if (next <= precreatedSegNo) return false;
   if (precreation !== null && precreation.segNo !== next) {
     precreation.abandon();
@@ -162,40 +155,38 @@ function precreateNextSegment(): boolean {
   return true;
 }
 
+function hasWork(): boolean {
+  const requestFlush = loadPos(views, PosIndex.requestFlush);
+  const written = loadPos(views, PosIndex.written);
+  return requestFlush > loadPos(views, PosIndex.flushed) || Math.max(loadPos(views, PosIndex.requestWrite), requestFlush) > written;
+}
+
 function main(): void {
   for (;;) {
     const seq = Atomics.load(views.ctl, CtlIndex.requestSeq);
     if (Atomics.load(views.ctl, CtlIndex.stop) !== 0) break;
-    const requestWrite = loadPos(views, PosIndex.requestWrite);
-    const requestFlush = loadPos(views, PosIndex.requestFlush);
-    const target = Math.max(requestWrite, requestFlush);
-    let worked = false;
-    if (target > written) {
-      writeUpTo(target);
-      worked = true;
-    }
-    if (requestFlush > flushed) {
-      flush();
-      worked = true;
-    }
-    if (worked) {
-      publish();
+    if (hasWork()) {
+      if (!claim()) break;
+      // An I/O error leaves the claim held: after a failed write or fsync, nobody writes again.
+      writeAndFlush();
       continue;
     }
     if (precreateNextSegment()) continue;
     // Announce the sleep, then look once more: a request stored before the main thread saw the
     // flag is caught here; one stored after it comes with a notify.
     Atomics.store(views.ctl, CtlIndex.workerSleeping, 1);
-    if (loadPos(views, PosIndex.requestFlush) <= flushed && loadPos(views, PosIndex.requestWrite) <= written &&
-        Atomics.load(views.ctl, CtlIndex.stop) === 0) {
-      Atomics.wait(views.ctl, CtlIndex.requestSeq, seq);
-    }
+    if (!hasWork() && Atomics.load(views.ctl, CtlIndex.stop) === 0) Atomics.wait(views.ctl, CtlIndex.requestSeq, seq);
     Atomics.store(views.ctl, CtlIndex.workerSleeping, 0);
   }
   precreation?.abandon();
-  if (fd !== null) {
-    if (fdDirty && fsyncOn()) fs.fdatasyncSync(fd);
-    fs.closeSync(fd);
+  if (open !== null) {
+    // Not claimed after a failure: nothing is synced then, the descriptor only closed.
+    if (claim()) {
+      syncOpenSegment();
+      releaseWriter(views, WriterClaim.worker);
+    }
+    fs.closeSync(open.fd);
+    open = null;
   }
 }
 

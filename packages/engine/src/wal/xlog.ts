@@ -12,12 +12,20 @@
  * which the worker starts as soon as the current one ends.
  *
  * XLogWrite is split in two: `xlogWrite` (here) raises the write/flush request, and the WAL I/O
- * worker does the writes and fdatasyncs. When it reports back, `xlogWriteCompleted` releases the
+ * worker does the writes and fdatasyncs. At low concurrency the main thread writes and syncs a
+ * commit itself instead (`flushOnMainThread`), as a PostgreSQL backend does its own XLogWrite
+ * when it gets WALWriteLock: a hand-off costs two thread wake-ups and an event-loop wake-up per
+ * commit, more CPU than the fdatasync's own. It does so only when it gets the writer claim at
+ * once (the worker is idle), the write is small and stays in the segment the worker has open, so
+ * it never waits for the worker, never creates or leaves a segment, and never holds up a group:
+ * what arrives while it syncs is read next turn and flushed together.
+ * When the worker reports back, `xlogWriteCompleted` releases the
  * XLogFlush waiters, runs the checkpointer's WAL-volume check, and — as XLogWrite only *records*
  * a wake-up request for the walsenders (WalSndWakeupRequest) — serves that request at the end
  * (WalSndWakeupProcessRequests): every registered walSndWakeup runs once per completion that
  * advanced the flush position. A walsender never polls: this is what wakes it.
  */
+import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { walKeyData } from '../crypto/registry.js';
 import { MAX_RECORD_BYTES, XLOG_BLCKSZ } from '../constants.js';
@@ -38,11 +46,19 @@ import {
 import { xlogArchiveNotify, type ArchiveMode } from './archive-status.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, XLOG_MARK_UNIMPORTANT, XLOG_RECORD_CRC_OFFSET, XlogInfo, computeRecordCrc, writeRecordHeader } from './xlog-record.js';
 import { encodeFpwChange } from './record-data.js';
+import { segmentPath } from './wal-files.js';
+import { WalPageWriter, segmentsOfWrite, type OpenSegment } from './wal-page-writer.js';
 import {
   CtlIndex,
   PosIndex,
+  WriterClaim,
   createWalShared,
   loadPos,
+  loadWriterPositions,
+  publishAndReleaseWriter,
+  releaseWriter,
+  storePos,
+  tryClaimWriter,
   walSharedViews,
   type WalIoWorkerData,
   type WalSharedViews,
@@ -132,6 +148,18 @@ interface FlushWaiter {
 /** A flush waiting more than this is still fine; a sync wait this long means the worker hung. */
 const SYNC_WAIT_SLICE_MS = 1000;
 
+/**
+ * The main thread flushes a group itself only while groups are small: this many waiters at most,
+ * and the recent groups (a moving average, weight 1/8 for the newest) below MAIN_FLUSH_MAX_AVERAGE_GROUP.
+ * Larger groups mean sessions keep committing, and the worker lets the main thread read and
+ * insert the next group while it syncs this one: blocking the event loop for the fdatasync there
+ * would put the two in a row.
+ */
+const MAIN_FLUSH_MAX_WAITERS = Number(process.env['WALSHIP_MAIN_FLUSH_MAX_WAITERS'] ?? 1);
+const MAIN_FLUSH_MAX_AVERAGE_GROUP = Number(process.env['WALSHIP_MAIN_FLUSH_MAX_AVERAGE_GROUP'] ?? 1.5);
+/** ...and only this much WAL: a bulk write is the worker's, off the event loop. */
+const MAIN_FLUSH_MAX_BYTES = 128 * 1024;
+
 export class Xlog {
   readonly segmentSize: number;
   readonly systemId: bigint;
@@ -161,6 +189,13 @@ export class Xlog {
   private waitingAsync = false;
   private flushRequestScheduled = false;
   private lastDoneSeq = 0;
+  /** The main thread's own writes (flushOnMainThread), with the same code as the worker's. */
+  private readonly pageWriter: WalPageWriter;
+  /** Moving average of the waiters per flush request (flushOnMainThread's rule). */
+  private averageGroup = 1;
+  private mainThreadFlushes = 0;
+  /** The main thread's descriptor of the worker's open segment, opened at its first use. */
+  private mainSegment: (OpenSegment & { segNo: number }) | null = null;
   private readonly writtenListeners: WrittenListener[] = [];
   private readonly walSndWakeups: WalSndWakeup[] = [];
   /** WalSndWakeupRequest's flag: set when a completion advanced the flush position. */
@@ -207,6 +242,9 @@ export class Xlog {
     for (const index of [PosIndex.requestWrite, PosIndex.requestFlush, PosIndex.written, PosIndex.flushed]) {
       Atomics.store(this.views.pos, index, BigInt(options.insertLsn));
     }
+    storePos(this.views, PosIndex.openSegNo, -1);
+    const keyData = walKeyData(options.dataDir);
+    this.pageWriter = new WalPageWriter(this.ring, options.segmentSize, keyData.walKey);
     if (options.insertLsn % XLOG_BLCKSZ !== 0) {
       assert(options.partialPage !== undefined, 'the partial last WAL page is needed to continue inserting');
       const slot = this.slotOf(options.insertLsn - (options.insertLsn % XLOG_BLCKSZ));
@@ -217,7 +255,7 @@ export class Xlog {
       this.worker = prepared.worker;
       this.worker.removeAllListeners('error');
     } else {
-      const data: WalIoWorkerData = { dataDir: options.dataDir, segmentSize: options.segmentSize, ringBytes: this.ringBytes, ctlSab, ringSab, ...walKeyData(options.dataDir) };
+      const data: WalIoWorkerData = { dataDir: options.dataDir, segmentSize: options.segmentSize, ringBytes: this.ringBytes, ctlSab, ringSab, ...keyData };
       this.worker = new Worker(workerUrl(), { workerData: data });
     }
     // The positions are in place: the worker may read them and start.
@@ -268,11 +306,13 @@ export class Xlog {
     return this.lastImportantRecord as Lsn;
   }
 
-  stats(): { fsyncs: number; bytesWritten: number; records: number } {
+  /** `mainThreadFlushes`: the flushes the main thread wrote and synced itself (flushOnMainThread). */
+  stats(): { fsyncs: number; bytesWritten: number; records: number; mainThreadFlushes: number } {
     return {
       fsyncs: loadPos(this.views, PosIndex.fsyncCount),
       bytesWritten: loadPos(this.views, PosIndex.bytesWritten),
       records: this.recordsInserted,
+      mainThreadFlushes: this.mainThreadFlushes,
     };
   }
 
@@ -445,7 +485,6 @@ export class Xlog {
       // someone waits for it (a short-lived program would otherwise exit mid-flush).
       if (this.waiters.length === 1) this.worker.ref();
       this.requestFlushAtEndOfTurn();
-      this.armWait();
     });
   }
 
@@ -456,14 +495,94 @@ export class Xlog {
    * alone while the others, inserted microseconds later, waited for the next one. (PostgreSQL's
    * backends run in parallel and meet at WALWriteLock; here they run one after the other.) The
    * cost is the rest of one turn, microseconds; commit_delay-like sleeping stays off.
+   * Then the main thread flushes the group itself when it can (flushOnMainThread), or hands it
+   * to the worker and waits for its completion.
    */
   private requestFlushAtEndOfTurn(): void {
     if (this.flushRequestScheduled) return;
     this.flushRequestScheduled = true;
     setImmediate(() => {
       this.flushRequestScheduled = false;
-      if (this.waiters.length > 0 && !this.closed) this.xlogWrite(PosIndex.requestFlush, this.insertPos);
+      if (this.waiters.length === 0 || this.closed) return;
+      if (this.flushOnMainThread()) return;
+      this.xlogWrite(PosIndex.requestFlush, this.insertPos);
+      this.armWait();
     });
+  }
+
+  /**
+   * XLogFlush's own XLogWrite: with the writer claim taken at once (the worker is idle), write and
+   * fdatasync everything inserted on this thread, publish the positions as the worker does, and
+   * release the waiters with no hop through the event loop. Returns false, having done nothing,
+   * when the flush is the worker's: the claim is held, the group or the write is large, or the
+   * write would leave the worker's open segment (only the worker creates and switches segments).
+   * An I/O error is a PANIC, as in the worker: the claim stays held so that nobody writes again.
+   */
+  private flushOnMainThread(): boolean {
+    this.averageGroup += (this.waiters.length - this.averageGroup) / 8;
+    if (this.waiters.length > MAIN_FLUSH_MAX_WAITERS || this.averageGroup >= MAIN_FLUSH_MAX_AVERAGE_GROUP || this.failure !== null) return false;
+    const target = this.insertPos;
+    if (!this.mainCanWrite(loadPos(this.views, PosIndex.written), target)) return false;
+    if (!tryClaimWriter(this.views, WriterClaim.main)) return false;
+    // The worker may have moved on between the look above and the claim: look again.
+    const positions = loadWriterPositions(this.views);
+    if (Atomics.load(this.views.ctl, CtlIndex.failed) !== 0 || !this.mainCanWrite(positions.written, target)) {
+      releaseWriter(this.views, WriterClaim.main);
+      return false;
+    }
+    try {
+      const segment = this.mainSegmentFile();
+      if (positions.written < target) {
+        Atomics.store(this.views.ctl, CtlIndex.segmentDirty, 1);
+        positions.bytesWritten += this.pageWriter.writeUpTo(positions.written, target, () => segment);
+        positions.written = target;
+      }
+      if (positions.flushed < target) {
+        if (Atomics.load(this.views.ctl, CtlIndex.segmentDirty) !== 0 && Atomics.load(this.views.ctl, CtlIndex.fsync) !== 0) {
+          fs.fdatasyncSync(segment.fd);
+          positions.fsyncCount++;
+        }
+        Atomics.store(this.views.ctl, CtlIndex.segmentDirty, 0);
+        positions.flushed = positions.written;
+      }
+    } catch (error) {
+      Atomics.store(this.views.ctl, CtlIndex.failed, 1);
+      this.fail(new WalshipError('io_error', `could not write or fsync WAL: ${(error as Error).message}`, { severity: 'PANIC' }));
+      return true;
+    }
+    publishAndReleaseWriter(this.views, positions, WriterClaim.main);
+    this.mainThreadFlushes++;
+    this.xlogWriteCompleted();
+    return true;
+  }
+
+  /** Whether the main thread may write [written, target): a small write inside the worker's open segment. */
+  private mainCanWrite(written: number, target: number): boolean {
+    const openSegNo = loadPos(this.views, PosIndex.openSegNo);
+    if (openSegNo < 0) return false;
+    if (written >= target) return true;
+    if (target - written > MAIN_FLUSH_MAX_BYTES) return false;
+    const { first, last } = segmentsOfWrite(written, target, this.segmentSize);
+    return first === openSegNo && last === openSegNo;
+  }
+
+  /** The main thread's descriptor of the worker's open segment; called with the claim held. */
+  private mainSegmentFile(): OpenSegment {
+    const segNo = loadPos(this.views, PosIndex.openSegNo);
+    const timeline = Atomics.load(this.views.ctl, CtlIndex.openTimeline);
+    if (this.mainSegment !== null && this.mainSegment.segNo === segNo && this.mainSegment.timeline === timeline) return this.mainSegment;
+    this.closeMainSegment();
+    // The worker created the file before it published it as open: never created here.
+    const fd = fs.openSync(segmentPath(this.dataDir, timeline, segNo, this.segmentSize), 'r+');
+    this.mainSegment = { fd, timeline, segNo };
+    return this.mainSegment;
+  }
+
+  private closeMainSegment(): void {
+    if (this.mainSegment === null) return;
+    const { fd } = this.mainSegment;
+    this.mainSegment = null;
+    fs.closeSync(fd);
   }
 
   /** A synchronous xlogFlush, for evicting a dirty page (WAL before data) and for shutdown. */
@@ -613,16 +732,27 @@ export class Xlog {
     if (this.closed) return;
     if (this.failure === null && this.getFlushRecPtr() < this.insertPos) await this.xlogFlush(this.insertPos as Lsn);
     this.closed = true;
+    this.closeMainSegmentQuietly();
     Atomics.store(this.views.ctl, CtlIndex.stop, 1);
     Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
     Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
     await this.worker.terminate().catch(() => undefined);
   }
 
+  /** At shutdown: the main thread's writes were fdatasynced (or fsync is off); a close error changes nothing. */
+  private closeMainSegmentQuietly(): void {
+    try {
+      this.closeMainSegment();
+    } catch {
+      // Nothing to do: the descriptor is gone either way.
+    }
+  }
+
   /** Stops the worker at once without flushing (immediate shutdown, crash-restart). */
   async abort(): Promise<void> {
     this.closed = true;
     for (const waiter of this.waiters.splice(0)) waiter.reject(new WalshipError('admin_shutdown', 'terminating connection because of crash of another server process', { severity: 'FATAL' }));
+    this.closeMainSegmentQuietly();
     Atomics.store(this.views.ctl, CtlIndex.stop, 1);
     Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
     Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
