@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { XLOG_BLCKSZ } from '../constants.js';
 import { generateDataKeys } from '../crypto/key-file.js';
@@ -51,6 +52,18 @@ async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
+/**
+ * A client's round trip: the event loop waits for input, as it does between a lone session's
+ * commits (the main thread flushes only after such a wait).
+ */
+async function roundTrip(): Promise<void> {
+  // A timer that expired before the loop polled is no wait: wait until the loop has idled.
+  const idleBefore = performance.nodeTiming.idleTime;
+  for (let i = 0; i < 100 && performance.nodeTiming.idleTime - idleBefore < 0.5; i++) {
+    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+  }
+}
+
 function countRecords(from: number): number {
   const r = new XLogReader({ segmentSize: SEGMENT, systemId: SYSTEM_ID, source: new SegmentFilePageSource(dir, () => 1, SEGMENT) });
   r.beginRead(from as Lsn);
@@ -82,6 +95,7 @@ describe('Xlog flushes', () => {
     expect(loadPos(views, PosIndex.openSegNo)).toBe(1);
 
     for (let i = 1; i <= 20; i++) {
+      await roundTrip();
       const before = xlog.stats();
       const end = insert(xlog, 100 + i * 37, i);
       let released = false;
@@ -130,6 +144,23 @@ describe('Xlog flushes', () => {
     expect(countRecords(SEGMENT + 40)).toBe(6);
   });
 
+  it('leaves single commits to the worker when the next one is always queued already (a second session committing)', async () => {
+    const { xlog } = newXlog();
+    await xlog.xlogFlush(insert(xlog, 100, 0));
+    // Two sessions taking turns: each commit is alone in its group, but the event loop never
+    // waits for input in between, so a flush on the main thread would hold the other one up.
+    const before = xlog.stats();
+    for (let i = 1; i <= 20; i++) await xlog.xlogFlush(insert(xlog, 100, i));
+    const after = xlog.stats();
+    expect(after.mainThreadFlushes).toBe(before.mainThreadFlushes);
+    expect(after.fsyncs).toBe(before.fsyncs + 20);
+    // Once it waits for input again, the main thread flushes.
+    await roundTrip();
+    await xlog.xlogFlush(insert(xlog, 100, 21));
+    expect(xlog.stats().mainThreadFlushes).toBe(before.mainThreadFlushes + 1);
+    await xlog.shutdown();
+  });
+
   it('leaves a group of concurrent committers to the worker: one fdatasync for all of them', async () => {
     const { xlog } = newXlog();
     await xlog.xlogFlush(insert(xlog, 100, 0));
@@ -150,6 +181,7 @@ describe('Xlog flushes', () => {
     while (xlog.getInsertRecPtr() < SEGMENT * 3.5) {
       const segBefore = loadPos(views, PosIndex.openSegNo);
       const mainBefore = xlog.stats().mainThreadFlushes;
+      await roundTrip();
       await xlog.xlogFlush(insert(xlog, 3000 + (commits % 7) * 1000, commits));
       commits++;
       if (loadPos(views, PosIndex.openSegNo) !== segBefore) {
@@ -172,6 +204,7 @@ describe('Xlog flushes', () => {
       const { xlog } = newXlog();
       const ends: Lsn[] = [];
       for (let i = 0; i < 10; i++) {
+        await roundTrip();
         ends.push(insert(xlog, 300, i));
         await xlog.xlogFlush(ends[i]!);
       }
@@ -196,6 +229,7 @@ describe('Xlog flushes', () => {
   it('treats an I/O error on the main thread as a PANIC: waiters fail, failure listeners run, and nobody writes again', async () => {
     const { xlog, views } = newXlog();
     await xlog.xlogFlush(insert(xlog, 100, 0));
+    await roundTrip();
     await xlog.xlogFlush(insert(xlog, 100, 1));
     expect(xlog.stats().mainThreadFlushes).toBe(1);
     // A failing write cannot be made with a real file here: close the main thread's descriptor
@@ -205,6 +239,7 @@ describe('Xlog flushes', () => {
     const failures: Error[] = [];
     xlog.onFailure((error) => failures.push(error));
     const written = xlog.getWriteRecPtr();
+    await roundTrip();
     await expect(xlog.xlogFlush(insert(xlog, 100, 2))).rejects.toMatchObject({ code: 'io_error', severity: 'PANIC' });
     expect(failures).toHaveLength(1);
     expect(Atomics.load(views.ctl, CtlIndex.failed)).toBe(1);

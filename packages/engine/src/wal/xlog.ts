@@ -26,6 +26,7 @@
  * advanced the flush position. A walsender never polls: this is what wakes it.
  */
 import * as fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { walKeyData } from '../crypto/registry.js';
 import { MAX_RECORD_BYTES, XLOG_BLCKSZ } from '../constants.js';
@@ -149,14 +150,19 @@ interface FlushWaiter {
 const SYNC_WAIT_SLICE_MS = 1000;
 
 /**
- * The main thread flushes a group itself only while groups are small: this many waiters at most,
- * and the recent groups (a moving average, weight 1/8 for the newest) below MAIN_FLUSH_MAX_AVERAGE_GROUP.
- * Larger groups mean sessions keep committing, and the worker lets the main thread read and
- * insert the next group while it syncs this one: blocking the event loop for the fdatasync there
- * would put the two in a row.
+ * The main thread flushes a group itself only when nobody else is committing: this many waiters
+ * at most, the recent groups (a moving average, weight 1/8 for the newest) below
+ * MAIN_FLUSH_MAX_AVERAGE_GROUP, and the event loop idle for MAIN_FLUSH_MIN_IDLE_MS at least since
+ * the last flush completed. With other sessions committing, the worker lets the main thread read
+ * and insert the next group while it syncs this one; blocking the event loop for the fdatasync
+ * would put the two in a row. Group sizes alone do not show them once the main thread flushes:
+ * what arrives during its fdatasync is read afterwards, one commit at a time, so a second
+ * session would look like a run of single commits. What shows them is that the event loop never
+ * waits for input between two flushes: the next commit was already queued.
  */
-const MAIN_FLUSH_MAX_WAITERS = Number(process.env['WALSHIP_MAIN_FLUSH_MAX_WAITERS'] ?? 1);
-const MAIN_FLUSH_MAX_AVERAGE_GROUP = Number(process.env['WALSHIP_MAIN_FLUSH_MAX_AVERAGE_GROUP'] ?? 1.5);
+const MAIN_FLUSH_MAX_WAITERS = 1;
+const MAIN_FLUSH_MAX_AVERAGE_GROUP = 1.5;
+const MAIN_FLUSH_MIN_IDLE_MS = 0.05;
 /** ...and only this much WAL: a bulk write is the worker's, off the event loop. */
 const MAIN_FLUSH_MAX_BYTES = 128 * 1024;
 
@@ -193,6 +199,8 @@ export class Xlog {
   private readonly pageWriter: WalPageWriter;
   /** Moving average of the waiters per flush request (flushOnMainThread's rule). */
   private averageGroup = 1;
+  /** The event loop's idle time (ms) when the last flush completed (performance.nodeTiming.idleTime). */
+  private idleAtLastCompletion = 0;
   private mainThreadFlushes = 0;
   /** The main thread's descriptor of the worker's open segment, opened at its first use. */
   private mainSegment: (OpenSegment & { segNo: number }) | null = null;
@@ -521,6 +529,7 @@ export class Xlog {
   private flushOnMainThread(): boolean {
     this.averageGroup += (this.waiters.length - this.averageGroup) / 8;
     if (this.waiters.length > MAIN_FLUSH_MAX_WAITERS || this.averageGroup >= MAIN_FLUSH_MAX_AVERAGE_GROUP || this.failure !== null) return false;
+    if (performance.nodeTiming.idleTime - this.idleAtLastCompletion < MAIN_FLUSH_MIN_IDLE_MS) return false;
     const target = this.insertPos;
     if (!this.mainCanWrite(loadPos(this.views, PosIndex.written), target)) return false;
     if (!tryClaimWriter(this.views, WriterClaim.main)) return false;
@@ -652,6 +661,7 @@ export class Xlog {
    */
   private xlogWriteCompleted(): void {
     this.lastDoneSeq = Atomics.load(this.views.ctl, CtlIndex.doneSeq);
+    this.idleAtLastCompletion = performance.nodeTiming.idleTime;
     if (Atomics.load(this.views.ctl, CtlIndex.failed) !== 0 && this.failure === null) {
       this.fail(new WalshipError('io_error', 'could not write or fsync WAL', { severity: 'PANIC' }));
       return;
