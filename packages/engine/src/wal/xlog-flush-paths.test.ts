@@ -7,7 +7,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { XLOG_BLCKSZ } from '../constants.js';
 import { generateDataKeys } from '../crypto/key-file.js';
@@ -18,6 +17,7 @@ import { CtlIndex, PosIndex, WriterClaim, createWalShared, loadPos, releaseWrite
 import { XLogReader } from './xlog-reader.js';
 import { SIZE_OF_XLOG_RECORD } from './xlog-record.js';
 import { PreparedWalIo, Xlog } from './xlog.js';
+import { PROBE_EVERY } from './main-flush-policy.js';
 import { WalCipher } from '../crypto/wal-cipher.js';
 
 const SEGMENT = 1024 * 1024;
@@ -52,16 +52,9 @@ async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
-/**
- * A client's round trip: the event loop waits for input, as it does between a lone session's
- * commits (the main thread flushes only after such a wait).
- */
+/** A lone client's round trip between two commits. */
 async function roundTrip(): Promise<void> {
-  // A timer that expired before the loop polled is no wait: wait until the loop has idled.
-  const idleBefore = performance.nodeTiming.idleTime;
-  for (let i = 0; i < 100 && performance.nodeTiming.idleTime - idleBefore < 0.5; i++) {
-    await new Promise<void>((resolve) => setTimeout(resolve, 1));
-  }
+  await new Promise<void>((resolve) => setTimeout(resolve, 1));
 }
 
 function countRecords(from: number): number {
@@ -94,7 +87,8 @@ describe('Xlog flushes', () => {
     expect(xlog.stats().mainThreadFlushes).toBe(0);
     expect(loadPos(views, PosIndex.openSegNo)).toBe(1);
 
-    for (let i = 1; i <= 20; i++) {
+    // With the first, fewer than PROBE_EVERY: none is handed to the worker to look for other sessions.
+    for (let i = 1; i < PROBE_EVERY - 1; i++) {
       await roundTrip();
       const before = xlog.stats();
       const end = insert(xlog, 100 + i * 37, i);
@@ -116,7 +110,19 @@ describe('Xlog flushes', () => {
       expect(Atomics.load(views.ctl, CtlIndex.segmentDirty)).toBe(0);
     }
     await xlog.shutdown();
-    expect(countRecords(SEGMENT + 40)).toBe(21);
+    expect(countRecords(SEGMENT + 40)).toBe(PROBE_EVERY - 1);
+  });
+
+  it('hands one lone commit in PROBE_EVERY to the worker, to see whether another session commits meanwhile', async () => {
+    const { xlog } = newXlog();
+    await xlog.xlogFlush(insert(xlog, 100, 0));
+    for (let i = 1; i <= 2 * PROBE_EVERY; i++) {
+      await roundTrip();
+      await xlog.xlogFlush(insert(xlog, 100, i));
+    }
+    expect(xlog.stats().mainThreadFlushes).toBe(2 * PROBE_EVERY - 2);
+    await xlog.shutdown();
+    expect(countRecords(SEGMENT + 40)).toBe(2 * PROBE_EVERY + 1);
   });
 
   it('hands a flush to the worker while the claim is held, and the worker flushes the grown group with one fdatasync once it is released', async () => {
@@ -144,21 +150,34 @@ describe('Xlog flushes', () => {
     expect(countRecords(SEGMENT + 40)).toBe(6);
   });
 
-  it('leaves single commits to the worker when the next one is always queued already (a second session committing)', async () => {
-    const { xlog } = newXlog();
+  it('leaves commits to the worker once one was requested while a flush was in flight (another session committing), until lone commits follow again', async () => {
+    const { xlog, views } = newXlog();
     await xlog.xlogFlush(insert(xlog, 100, 0));
-    // Two sessions taking turns: each commit is alone in its group, but the event loop never
-    // waits for input in between, so a flush on the main thread would hold the other one up.
-    const before = xlog.stats();
-    for (let i = 1; i <= 20; i++) await xlog.xlogFlush(insert(xlog, 100, i));
-    const after = xlog.stats();
-    expect(after.mainThreadFlushes).toBe(before.mainThreadFlushes);
-    expect(after.fsyncs).toBe(before.fsyncs + 20);
-    // Once it waits for input again, the main thread flushes.
     await roundTrip();
-    await xlog.xlogFlush(insert(xlog, 100, 21));
-    expect(xlog.stats().mainThreadFlushes).toBe(before.mainThreadFlushes + 1);
+    await xlog.xlogFlush(insert(xlog, 100, 1));
+    const start = xlog.stats().mainThreadFlushes;
+    expect(start).toBe(1);
+    // A flush in flight: the worker busy with it (the test holds the claim in its place).
+    expect(tryClaimWriter(views, WriterClaim.main)).toBe(true);
+    const first = xlog.xlogFlush(insert(xlog, 100, 2));
+    await turns(2);
+    // Another session's commit, read while that flush is in flight.
+    const second = xlog.xlogFlush(insert(xlog, 100, 3));
+    await turns(2);
+    releaseWriter(views, WriterClaim.main);
+    await Promise.all([first, second]);
+    // The next lone commits still go to the worker: someone else was committing a moment ago.
+    await roundTrip();
+    await xlog.xlogFlush(insert(xlog, 100, 4));
+    expect(xlog.stats().mainThreadFlushes).toBe(start);
+    // Once lone commits have followed for a while, the main thread flushes again.
+    for (let i = 5; i < 10; i++) {
+      await roundTrip();
+      await xlog.xlogFlush(insert(xlog, 100, i));
+    }
+    expect(xlog.stats().mainThreadFlushes).toBeGreaterThan(start);
     await xlog.shutdown();
+    expect(countRecords(SEGMENT + 40)).toBe(10);
   });
 
   it('leaves a group of concurrent committers to the worker: one fdatasync for all of them', async () => {

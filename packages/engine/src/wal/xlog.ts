@@ -26,7 +26,6 @@
  * advanced the flush position. A walsender never polls: this is what wakes it.
  */
 import * as fs from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { walKeyData } from '../crypto/registry.js';
 import { MAX_RECORD_BYTES, XLOG_BLCKSZ } from '../constants.js';
@@ -48,6 +47,7 @@ import { xlogArchiveNotify, type ArchiveMode } from './archive-status.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, XLOG_MARK_UNIMPORTANT, XLOG_RECORD_CRC_OFFSET, XlogInfo, computeRecordCrc, writeRecordHeader } from './xlog-record.js';
 import { encodeFpwChange } from './record-data.js';
 import { segmentPath } from './wal-files.js';
+import { MainFlushPolicy } from './main-flush-policy.js';
 import { WalPageWriter, segmentsOfWrite, type OpenSegment } from './wal-page-writer.js';
 import {
   CtlIndex,
@@ -149,21 +149,7 @@ interface FlushWaiter {
 /** A flush waiting more than this is still fine; a sync wait this long means the worker hung. */
 const SYNC_WAIT_SLICE_MS = 1000;
 
-/**
- * The main thread flushes a group itself only when nobody else is committing: this many waiters
- * at most, the recent groups (a moving average, weight 1/8 for the newest) below
- * MAIN_FLUSH_MAX_AVERAGE_GROUP, and the event loop idle for MAIN_FLUSH_MIN_IDLE_MS at least since
- * the last flush completed. With other sessions committing, the worker lets the main thread read
- * and insert the next group while it syncs this one; blocking the event loop for the fdatasync
- * would put the two in a row. Group sizes alone do not show them once the main thread flushes:
- * what arrives during its fdatasync is read afterwards, one commit at a time, so a second
- * session would look like a run of single commits. What shows them is that the event loop never
- * waits for input between two flushes: the next commit was already queued.
- */
-const MAIN_FLUSH_MAX_WAITERS = 1;
-const MAIN_FLUSH_MAX_AVERAGE_GROUP = 1.5;
-const MAIN_FLUSH_MIN_IDLE_MS = 0.05;
-/** ...and only this much WAL: a bulk write is the worker's, off the event loop. */
+/** The main thread flushes only this much WAL: a bulk write is the worker's, off the event loop. */
 const MAIN_FLUSH_MAX_BYTES = 128 * 1024;
 
 export class Xlog {
@@ -198,9 +184,8 @@ export class Xlog {
   /** The main thread's own writes (flushOnMainThread), with the same code as the worker's. */
   private readonly pageWriter: WalPageWriter;
   /** Moving average of the waiters per flush request (flushOnMainThread's rule). */
-  private averageGroup = 1;
-  /** The event loop's idle time (ms) when the last flush completed (performance.nodeTiming.idleTime). */
-  private idleAtLastCompletion = 0;
+  /** Whether a flush is the main thread's (nobody else committing) or the worker's. */
+  private readonly mainFlushPolicy = new MainFlushPolicy();
   private mainThreadFlushes = 0;
   /** The main thread's descriptor of the worker's open segment, opened at its first use. */
   private mainSegment: (OpenSegment & { segNo: number }) | null = null;
@@ -522,14 +507,14 @@ export class Xlog {
    * XLogFlush's own XLogWrite: with the writer claim taken at once (the worker is idle), write and
    * fdatasync everything inserted on this thread, publish the positions as the worker does, and
    * release the waiters with no hop through the event loop. Returns false, having done nothing,
-   * when the flush is the worker's: the claim is held, the group or the write is large, or the
-   * write would leave the worker's open segment (only the worker creates and switches segments).
+   * when the flush is the worker's: other sessions are committing (MainFlushPolicy), the claim is
+   * held, the write is large, or it would leave the worker's open segment (only the worker
+   * creates and switches segments).
    * An I/O error is a PANIC, as in the worker: the claim stays held so that nobody writes again.
    */
   private flushOnMainThread(): boolean {
-    this.averageGroup += (this.waiters.length - this.averageGroup) / 8;
-    if (this.waiters.length > MAIN_FLUSH_MAX_WAITERS || this.averageGroup >= MAIN_FLUSH_MAX_AVERAGE_GROUP || this.failure !== null) return false;
-    if (performance.nodeTiming.idleTime - this.idleAtLastCompletion < MAIN_FLUSH_MIN_IDLE_MS) return false;
+    const flushInFlight = loadPos(this.views, PosIndex.requestFlush) > loadPos(this.views, PosIndex.flushed);
+    if (!this.mainFlushPolicy.decide(this.waiters.length, flushInFlight) || this.failure !== null) return false;
     const target = this.insertPos;
     if (!this.mainCanWrite(loadPos(this.views, PosIndex.written), target)) return false;
     if (!tryClaimWriter(this.views, WriterClaim.main)) return false;
@@ -661,7 +646,6 @@ export class Xlog {
    */
   private xlogWriteCompleted(): void {
     this.lastDoneSeq = Atomics.load(this.views.ctl, CtlIndex.doneSeq);
-    this.idleAtLastCompletion = performance.nodeTiming.idleTime;
     if (Atomics.load(this.views.ctl, CtlIndex.failed) !== 0 && this.failure === null) {
       this.fail(new WalshipError('io_error', 'could not write or fsync WAL', { severity: 'PANIC' }));
       return;
