@@ -15,10 +15,11 @@
  * worker does the writes and fdatasyncs. At low concurrency the main thread writes and syncs a
  * commit itself instead (`flushOnMainThread`), as a PostgreSQL backend does its own XLogWrite
  * when it gets WALWriteLock: a hand-off costs two thread wake-ups and an event-loop wake-up per
- * commit, more CPU than the fdatasync's own. It does so only when it gets the writer claim at
- * once (the worker is idle), the write is small and stays in the segment the worker has open, so
- * it never waits for the worker, never creates or leaves a segment, and never holds up a group:
- * what arrives while it syncs is read next turn and flushed together.
+ * commit, more CPU than the fdatasync's own. It does so only when no other session is committing
+ * (MainFlushPolicy: with others committing, the worker lets the event loop read and insert the
+ * next group during the fdatasync), it gets the writer claim at once (the worker is idle), and the
+ * write is small and stays in the segment the worker has open: it never waits for the worker and
+ * never creates or leaves a segment.
  * When the worker reports back, `xlogWriteCompleted` releases the
  * XLogFlush waiters, runs the checkpointer's WAL-volume check, and — as XLogWrite only *records*
  * a wake-up request for the walsenders (WalSndWakeupRequest) — serves that request at the end
