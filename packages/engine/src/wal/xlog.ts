@@ -184,7 +184,6 @@ export class Xlog {
   private lastDoneSeq = 0;
   /** The main thread's own writes (flushOnMainThread), with the same code as the worker's. */
   private readonly pageWriter: WalPageWriter;
-  /** Moving average of the waiters per flush request (flushOnMainThread's rule). */
   /** Whether a flush is the main thread's (nobody else committing) or the worker's. */
   private readonly mainFlushPolicy = new MainFlushPolicy();
   private mainThreadFlushes = 0;
