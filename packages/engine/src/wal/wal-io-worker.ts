@@ -23,7 +23,7 @@
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SegmentPrecreation, createSegmentFile, segmentPath } from './wal-files.js';
-import { WalPageWriter, type OpenSegment } from './wal-page-writer.js';
+import { WalPageWriter, syncSegmentIfDirty, type OpenSegment } from './wal-page-writer.js';
 import { segmentOf } from './xlog-internal.js';
 import {
   CtlIndex,
@@ -55,21 +55,13 @@ let precreatedSegNo = -1;
 /** The segment being created ahead, a chunk per idle moment. */
 let precreation: SegmentPrecreation | null = null;
 
-function fsyncOn(): boolean {
-  return Atomics.load(views.ctl, CtlIndex.fsync) !== 0;
-}
-
 function stopping(): boolean {
   return Atomics.load(views.ctl, CtlIndex.stop) !== 0 || Atomics.load(views.ctl, CtlIndex.failed) !== 0;
 }
 
 /** fdatasyncs the open segment if either writer left writes in it; returns whether it synced. */
 function syncOpenSegment(): boolean {
-  if (open === null || Atomics.load(views.ctl, CtlIndex.segmentDirty) === 0) return false;
-  const synced = fsyncOn();
-  if (synced) fs.fdatasyncSync(open.fd);
-  Atomics.store(views.ctl, CtlIndex.segmentDirty, 0);
-  return synced;
+  return open !== null && syncSegmentIfDirty(views, open.fd);
 }
 
 /** Called with the claim held. `fsyncs` counts the fdatasync of a segment left behind. */

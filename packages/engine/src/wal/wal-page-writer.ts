@@ -15,11 +15,25 @@ import * as fs from 'node:fs';
 import { XLOG_BLCKSZ } from '../constants.js';
 import { WalCipher } from '../crypto/wal-cipher.js';
 import { segmentOf } from './xlog-internal.js';
+import { CtlIndex, type WalSharedViews } from './wal-shared.js';
 
 /** A segment file open for writing, and the timeline in its name (the one it is encrypted under). */
 export interface OpenSegment {
   fd: number;
   timeline: number;
+}
+
+/**
+ * The fdatasync of the open segment, `fd` (either writer's descriptor of it): done when either
+ * writer left writes in it (CtlIndex.segmentDirty) and fsync is on; the flag is cleared either
+ * way. Called with the writer claim held. Returns whether it synced (for the fsync count).
+ */
+export function syncSegmentIfDirty(views: WalSharedViews, fd: number): boolean {
+  if (Atomics.load(views.ctl, CtlIndex.segmentDirty) === 0) return false;
+  const synced = Atomics.load(views.ctl, CtlIndex.fsync) !== 0;
+  if (synced) fs.fdatasyncSync(fd);
+  Atomics.store(views.ctl, CtlIndex.segmentDirty, 0);
+  return synced;
 }
 
 /** Where pages are encrypted before they are written: a bounded chunk at a time. */

@@ -49,7 +49,7 @@ import { RmgrId, SIZE_OF_XLOG_RECORD, XLOG_MARK_UNIMPORTANT, XLOG_RECORD_CRC_OFF
 import { encodeFpwChange } from './record-data.js';
 import { segmentPath } from './wal-files.js';
 import { MainFlushPolicy } from './main-flush-policy.js';
-import { WalPageWriter, segmentsOfWrite, type OpenSegment } from './wal-page-writer.js';
+import { WalPageWriter, segmentsOfWrite, syncSegmentIfDirty, type OpenSegment } from './wal-page-writer.js';
 import {
   CtlIndex,
   PosIndex,
@@ -532,11 +532,7 @@ export class Xlog {
         positions.written = target;
       }
       if (positions.flushed < target) {
-        if (Atomics.load(this.views.ctl, CtlIndex.segmentDirty) !== 0 && Atomics.load(this.views.ctl, CtlIndex.fsync) !== 0) {
-          fs.fdatasyncSync(segment.fd);
-          positions.fsyncCount++;
-        }
-        Atomics.store(this.views.ctl, CtlIndex.segmentDirty, 0);
+        if (syncSegmentIfDirty(this.views, segment.fd)) positions.fsyncCount++;
         positions.flushed = positions.written;
       }
     } catch (error) {
