@@ -91,6 +91,13 @@ function checkTimeline(value: unknown, where: string): number {
   return value;
 }
 
+/** An XLogData frame carries 1 to MAX_SEND_SIZE bytes of WAL. */
+function checkDataLength(dataLength: number): void {
+  if (!Number.isSafeInteger(dataLength) || dataLength < 1 || dataLength > MAX_SEND_SIZE) {
+    fail('XLogData.data', `length must be between 1 and MAX_SEND_SIZE (${MAX_SEND_SIZE}) bytes (got ${dataLength})`);
+  }
+}
+
 function checkFlag(value: unknown, where: string): boolean {
   if (typeof value !== 'boolean') fail(where, `must be a boolean (got ${typeof value})`);
   return value;
@@ -142,9 +149,7 @@ function checkLength(frame: Buffer, expected: number, where: string): void {
  * send zeros, not stale process memory; the memset is noise next to the read.
  */
 export function allocXLogDataFrame(dataLength: number): Buffer {
-  if (!Number.isSafeInteger(dataLength) || dataLength < 1 || dataLength > MAX_SEND_SIZE) {
-    fail('XLogData.data', `length must be between 1 and MAX_SEND_SIZE (${MAX_SEND_SIZE}) bytes (got ${dataLength})`);
-  }
+  checkDataLength(dataLength);
   const frame = Buffer.alloc(XLOG_DATA_HEADER_BYTES + dataLength);
   frame[0] = XLOG_DATA_TAG;
   return frame;
@@ -181,9 +186,7 @@ export function writeXLogDataHeader(frame: Buffer, dataStart: Lsn | number, walE
  * data begins, so a plaintext frame is the buffer from byte 4: no copy either way.
  */
 export function allocXLogDataFrameAsStored(dataLength: number): Buffer {
-  if (!Number.isSafeInteger(dataLength) || dataLength < 1 || dataLength > MAX_SEND_SIZE) {
-    fail('XLogData.data', `length must be between 1 and MAX_SEND_SIZE (${MAX_SEND_SIZE}) bytes (got ${dataLength})`);
-  }
+  checkDataLength(dataLength);
   return Buffer.alloc(XLOG_DATA_AS_STORED_HEADER_BYTES + dataLength);
 }
 
@@ -238,11 +241,7 @@ function decodeXLogData(frame: Buffer, asStored: boolean): XLogDataMessage {
     fail('XLogData.walEnd', `must be at least dataStart plus the data length (${dataStart} + ${dataLength} > ${walEnd})`);
   }
   const message: XLogDataMessage = { type: 'xlogData', dataStart, walEnd, sendTime, data: frame.subarray(headerBytes) };
-  if (asStored) {
-    const timeline = frame.readUInt32LE(XLOG_DATA_HEADER_BYTES);
-    if (timeline === 0) fail('XLogData.encryptedTimeline', 'must be a timeline, 1 to 2^32 - 1 (got 0)');
-    message.encryptedTimeline = timeline;
-  }
+  if (asStored) message.encryptedTimeline = checkTimeline(frame.readUInt32LE(XLOG_DATA_HEADER_BYTES), 'XLogData.encryptedTimeline');
   return message;
 }
 
