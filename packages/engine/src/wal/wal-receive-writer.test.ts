@@ -14,6 +14,7 @@ import { generateDataKeys } from '../crypto/key-file.js';
 import { registerDataKeys, unregisterDataKeys } from '../crypto/registry.js';
 import { WalCipher } from '../crypto/wal-cipher.js';
 import { WAL_RECEIVE_INLINE_BYTES_MAX, WalReceiveWriter } from './wal-receive-writer.js';
+import { WalReceiveCtl, WalReceiveOwner, type WalReceiveSharedViews } from './wal-receive-shared.js';
 import { xlogFileName } from './xlog-internal.js';
 
 const SEGMENT = 64 * 1024;
@@ -43,6 +44,11 @@ async function until(condition: () => boolean, what: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
+}
+
+/** The writer's shared control block (private): what the thread holds is only seen there. */
+function sharedViews(w: WalReceiveWriter): WalReceiveSharedViews {
+  return (w as unknown as { views: WalReceiveSharedViews }).views;
 }
 
 function pattern(n: number, seed: number): Buffer {
@@ -200,6 +206,8 @@ describe('WalReceiveWriter', () => {
     expect(w.inlineBytes).toBeGreaterThan(0);
     expect(w.inlineBytes).toBeLessThanOrEqual(WAL_RECEIVE_INLINE_BYTES_MAX);
     await until(() => w.flushed === at, 'the flush of everything');
+    // The thread publishes the flush, then gives the files back on its way to sleep.
+    await until(() => Atomics.load(sharedViews(w).ctl, WalReceiveCtl.owner) === WalReceiveOwner.idle, 'the thread to give the files back');
     // The thread is idle again: small messages are the main thread's once more.
     const before = w.inlineBytes;
     put(700);
