@@ -87,6 +87,8 @@ export class WalReceiveWriter {
   private closing: Promise<void> | null = null;
   private closed: (() => void) | null = null;
   private exited = false;
+  /** The WAL key of an encrypted data directory, for the thread and for the main thread's own writer. */
+  private readonly keyData: { walKey?: Uint8Array };
   /** The main thread's own writer of the stream's files, made when first needed. */
   private inlineFiles: WalReceiveFiles | null = null;
   /** Whether this side holds the files (WalReceiveCtl.owner), until the end of the turn. */
@@ -104,9 +106,10 @@ export class WalReceiveWriter {
     this.views = walReceiveSharedViews(ctlSab, ringSab);
     storePos(this.views, WalReceivePos.written, options.startLsn);
     storePos(this.views, WalReceivePos.flushed, options.startLsn);
+    this.keyData = walKeyData(options.dataDir);
     const data: WalReceiveWorkerData = {
       dataDir: options.dataDir, timeline: options.timeline, segmentSize: options.segmentSize, startLsn: options.startLsn, archiveMode: options.archiveMode,
-      ...walKeyData(options.dataDir),
+      ...this.keyData,
       ctlSab, ringSab,
     };
     this.worker = new Worker(workerUrl(), { workerData: data });
@@ -194,7 +197,7 @@ export class WalReceiveWriter {
 
   private makeInlineFiles(): WalReceiveFiles {
     const { options } = this;
-    const { walKey } = walKeyData(options.dataDir);
+    const { walKey } = this.keyData;
     return new WalReceiveFiles(options.dataDir, options.timeline, options.segmentSize, options.startLsn, {
       mode: options.archiveMode,
       onStatus: (fileName, status, error) => options.onStatus?.(fileName, status, error === null ? null : error.message),
