@@ -25,6 +25,7 @@ import {
 } from '@walship/protocol';
 import { ErrorCode, WalshipError, formatLsn, type Lsn } from '@walship/engine';
 import { WalFileReader } from '@walship/engine/wal/wal-files';
+import { segmentOf, segmentStart } from '@walship/engine/wal/xlog-internal';
 import { XLOG_BLCKSZ } from '@walship/engine/constants';
 import { createLagTracker, lagTrackerWrite, processStandbyReplyLags, INITIAL_REPLY_LAG_STATE, type LagTracker, type ReplyLagState } from './lag-tracker.js';
 
@@ -213,7 +214,7 @@ export class WalSender {
     if (end <= this.sentLsn) end = Math.min(limit, this.sentLsn + MAX_SEND_SIZE);
     // Sent as stored, a chunk comes from one file: it is labelled with that file's timeline, and
     // the next segment may be another timeline's file. (A segment boundary is a page boundary.)
-    if (this.asStored) end = Math.min(end, (Math.floor(this.sentLsn / this.options.segmentSize) + 1) * this.options.segmentSize);
+    if (this.asStored) end = Math.min(end, segmentStart(segmentOf(this.sentLsn, this.options.segmentSize) + 1, this.options.segmentSize));
     const length = end - this.sentLsn;
     let frame: Buffer;
     try {
