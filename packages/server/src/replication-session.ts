@@ -10,7 +10,7 @@ import type { WebSocket } from 'ws';
 import { ErrorCode, WalshipError, type LogFunction } from '@walship/engine';
 import {
   DEFAULT_USER, PROTOCOL_VERSION, decodeReplicationFrame, encodeReplicationMessage,
-  type ReplicationRequest, type ReplicationResultPayloads, type ReplicationResultType, type WalReceiverMessage,
+  type ReplicationRequest, type ReplicationRequestPayloads, type ReplicationResultPayloads, type ReplicationResultType, type WalReceiverMessage,
 } from '@walship/protocol';
 import { AuthThrottle } from './auth/auth-throttle.js';
 import { ClientAuthentication, isAuthMessage, type AuthSettings, type AuthStep } from './auth/client-authentication.js';
@@ -34,7 +34,7 @@ export interface ReplicationBackend {
   dropSlot(name: string): void;
   listSlots(): ReplicationResultPayloads['listReplicationSlots'];
   /** Validates the request (throws its error), then streams until the walsender ends. */
-  startReplication(socket: WebSocket, request: { slot?: string; startLsn: string; timeline: number; walKeyId?: Buffer }, who: { applicationName: string; clientAddress: string }, begin: () => void): Promise<void>;
+  startReplication(socket: WebSocket, request: ReplicationRequestPayloads['startReplication'], who: { applicationName: string; clientAddress: string }, begin: () => void): Promise<void>;
   /** Streams a base backup on the socket; resolves when it is sent. */
   baseBackup(socket: WebSocket, request: { id: number; label: string; fast?: boolean; includeWal?: boolean; maxRateBytes?: number }): Promise<void>;
   /** A checkpoint (primary) or a restartpoint and a flush of every dirty buffer (standby), after replaying `waitForLsn`. */

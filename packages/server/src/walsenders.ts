@@ -15,7 +15,7 @@ import { historyFileName, historyFilePath, readTimeLineHistory, tliInHistory, tl
 import { findSegmentTimeline, segmentPath } from '@walship/engine/wal/wal-files';
 import { sameWalKeyId, walKeyIdFor } from '@walship/engine/crypto/wal-key-id';
 import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
-import { getCurrentTimestamp, timeOffsetToMs, timestampTzToIsoString } from '@walship/protocol';
+import { getCurrentTimestamp, timeOffsetToMs, timestampTzToIsoString, type ReplicationRequestPayloads } from '@walship/protocol';
 import { WalSender, syncStateOf, type WalSenderState } from '@walship/replication';
 import { Latch } from './latch.js';
 import type { AcquiredSlot, ReplicationSlots } from './slots.js';
@@ -40,13 +40,8 @@ export interface WalSenderHost {
   registerWakeup(wakeup: () => void): () => void;
 }
 
-/** START_REPLICATION's arguments; `walKeyId`: an encrypted standby's WAL key identifier. */
-export interface StartReplicationRequest {
-  slot?: string;
-  startLsn: string;
-  timeline: number;
-  walKeyId?: Buffer;
-}
+/** START_REPLICATION's arguments, as the protocol carries them (`walKeyId`: an encrypted standby's WAL key identifier). */
+export type StartReplicationRequest = ReplicationRequestPayloads['startReplication'];
 
 export interface ReplicationRow {
   pid: number;
