@@ -145,6 +145,33 @@ describe('round trips', () => {
     expect(decodeClientMessage(frame)).toEqual({ type: 'get', id: 1, key: b('k'), minLsn: '0/16B3748' });
   });
 
+  it('takes an LSN already in its printed form as it is, and prints any other spelling again', () => {
+    const decodeLsn = (lsn: unknown): unknown => (decodeClientMessage(rawPackr.pack({ type: 'waitLsn', id: 1, lsn })) as { lsn: unknown }).lsn;
+    for (const printed of ['0/0', '0/16B3748', 'FFFFF/FFFFFFFF', '1FFFFF/FFFFFFFF', '1/0']) expect(decodeLsn(printed)).toBe(printed);
+    const respelled: Array<[string, string]> = [['0/016b3748', '0/16B3748'], ['00/10', '0/10'], ['0/00000000', '0/0'], [' 0/1 ', '0/1'], ['1fffff/ffffffff', '1FFFFF/FFFFFFFF']];
+    for (const [spelling, printed] of respelled) expect(decodeLsn(spelling)).toBe(printed);
+    // 0x200000/0 is 2^53 bytes: past a safe integer, refused whichever way it is spelled.
+    for (const bad of ['200000/0', '0200000/0', '0/100000000', '0/', '/0', '0/G', '-1/0']) {
+      expect(() => decodeLsn(bad), bad).toThrow(/waitLsn\.lsn must be an LSN 'X\/X'/);
+    }
+  });
+
+  it('names the field of a wrong value after the fast path declined it', () => {
+    const result = { type: 'result', id: 3, request: 'txn', succeeded: true, lsn: '0/30', timeline: 1, member: 'n1', counts: [1] };
+    expect(() => decodeServerMessage(rawPackr.pack({ ...result, counts: [1, 2.5] }))).toThrow('invalid message: result.counts[1] must be an integer (got float)');
+    expect(() => decodeServerMessage(rawPackr.pack({ ...result, member: 7 }))).toThrow('invalid message: result.member must be a string (got integer)');
+    expect(() => decodeServerMessage(rawPackr.pack({ ...result, timeline: -1 }))).toThrow('invalid message: result.timeline must be between 0 and 4294967295 (got -1)');
+    expect(() => decodeServerMessage(rawPackr.pack({ ...result, succeeded: 1 }))).toThrow('invalid message: result.succeeded must be a boolean (got integer)');
+    expect(() => decodeServerMessage(rawPackr.pack({ ...result, id: undefined }))).toThrow('invalid message: result.id is missing');
+    const put = { type: 'txn', id: 1, onSuccess: [{ kind: 'put', key: b('k'), value: 'v' }] };
+    expect(() => decodeClientMessage(rawPackr.pack(put))).toThrow('invalid message: txn.onSuccess[0].value must be binary (got string)');
+    expect(decodeClientMessage(rawPackr.pack({ ...put, onSuccess: [{ kind: 'put', key: b('k'), value: b('v'), table: 't' }] }))).toEqual({
+      type: 'txn',
+      id: 1,
+      onSuccess: [{ kind: 'put', key: b('k'), value: b('v'), table: 't' }],
+    });
+  });
+
   it('converts engine transactions and entries to the wire and back', () => {
     const request: TxnRequest = {
       compares: [{ kind: 'revision', key: b('a'), op: 'eq', revision: asLsn(2 ** 40 + 5) }],

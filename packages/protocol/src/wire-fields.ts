@@ -57,6 +57,13 @@ export function required(map: WireMap, name: string, where: string): unknown {
   return value;
 }
 
+/*
+ * Every req/opt reader below first tests the valid case inline and returns: a field's path
+ * (`result.lsn`) is built only when the value is wrong, from the check that then throws. Built
+ * up front it was a string allocation per field of every message, and four messages per commit
+ * (a request and its result, each encoded and decoded) went through here.
+ */
+
 /**
  * UTF-8 takes at least one byte per UTF-16 unit and at most three, so the byte count is only
  * computed when the unit count cannot decide.
@@ -71,13 +78,21 @@ export function checkString(value: unknown, where: string, minBytes: number, max
   return value;
 }
 
+/** Whether checkString would accept the value without counting its bytes. */
+function plainlyValidString(value: unknown, minBytes: number, maxBytes: number): value is string {
+  return typeof value === 'string' && value.length >= minBytes && value.length * 3 <= maxBytes;
+}
+
 export function reqString(map: WireMap, name: string, where: string, maxBytes: number, minBytes = 0): string {
+  const value = field(map, name);
+  if (plainlyValidString(value, minBytes, maxBytes)) return value;
   return checkString(required(map, name, where), `${where}.${name}`, minBytes, maxBytes);
 }
 
 export function optString(map: WireMap, name: string, where: string, maxBytes: number, minBytes = 0): string | undefined {
   const value = field(map, name);
-  return value === undefined ? undefined : checkString(value, `${where}.${name}`, minBytes, maxBytes);
+  if (value === undefined || plainlyValidString(value, minBytes, maxBytes)) return value;
+  return checkString(value, `${where}.${name}`, minBytes, maxBytes);
 }
 
 export function checkBinary(value: unknown, where: string, maxBytes: number, minBytes = 0): Buffer {
@@ -88,29 +103,40 @@ export function checkBinary(value: unknown, where: string, maxBytes: number, min
 }
 
 export function reqBinary(map: WireMap, name: string, where: string, maxBytes: number, minBytes = 0): Buffer {
+  const value = field(map, name);
+  if (Buffer.isBuffer(value) && value.byteLength <= maxBytes && value.byteLength >= minBytes) return value;
   return checkBinary(required(map, name, where), `${where}.${name}`, maxBytes, minBytes);
 }
 
 export function optBinary(map: WireMap, name: string, where: string, maxBytes: number): Buffer | undefined {
   const value = field(map, name);
-  return value === undefined ? undefined : checkBinary(value, `${where}.${name}`, maxBytes);
+  if (value === undefined || (Buffer.isBuffer(value) && value.byteLength <= maxBytes)) return value;
+  return checkBinary(value, `${where}.${name}`, maxBytes);
 }
 
 export function checkInteger(value: unknown, where: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+  if (!isIntegerIn(value, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
     fail(where, `must be an integer (got ${describe(value)})`);
   }
   if (value < min || value > max) fail(where, `must be between ${min} and ${max} (got ${value})`);
   return value;
 }
 
+/** Whether the value is a safe integer in [min, max] (checkInteger's accepting case). */
+export function isIntegerIn(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max;
+}
+
 export function reqInteger(map: WireMap, name: string, where: string, min: number, max: number): number {
+  const value = field(map, name);
+  if (isIntegerIn(value, min, max)) return value;
   return checkInteger(required(map, name, where), `${where}.${name}`, min, max);
 }
 
 export function optInteger(map: WireMap, name: string, where: string, min: number, max: number): number | undefined {
   const value = field(map, name);
-  return value === undefined ? undefined : checkInteger(value, `${where}.${name}`, min, max);
+  if (value === undefined || isIntegerIn(value, min, max)) return value;
+  return checkInteger(value, `${where}.${name}`, min, max);
 }
 
 export function checkBoolean(value: unknown, where: string): boolean {
@@ -120,12 +146,15 @@ export function checkBoolean(value: unknown, where: string): boolean {
 
 /** A missing boolean reads "must be a boolean (got nothing)", not "is missing". */
 export function reqBoolean(map: WireMap, name: string, where: string): boolean {
-  return checkBoolean(field(map, name), `${where}.${name}`);
+  const value = field(map, name);
+  if (typeof value === 'boolean') return value;
+  return checkBoolean(value, `${where}.${name}`);
 }
 
 export function optBoolean(map: WireMap, name: string, where: string): boolean | undefined {
   const value = field(map, name);
-  return value === undefined ? undefined : checkBoolean(value, `${where}.${name}`);
+  if (value === undefined || typeof value === 'boolean') return value;
+  return checkBoolean(value, `${where}.${name}`);
 }
 
 export function checkEnum<T extends string>(value: unknown, where: string, allowed: readonly T[]): T {
@@ -137,34 +166,47 @@ export function checkEnum<T extends string>(value: unknown, where: string, allow
 }
 
 export function reqEnum<T extends string>(map: WireMap, name: string, where: string, allowed: readonly T[]): T {
-  return checkEnum(field(map, name), `${where}.${name}`, allowed);
+  const value = field(map, name);
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
+  return checkEnum(value, `${where}.${name}`, allowed);
 }
 
 export function optEnum<T extends string>(map: WireMap, name: string, where: string, allowed: readonly T[]): T | undefined {
   const value = field(map, name);
-  return value === undefined ? undefined : checkEnum(value, `${where}.${name}`, allowed);
+  if (value === undefined || (typeof value === 'string' && (allowed as readonly string[]).includes(value))) return value as T | undefined;
+  return checkEnum(value, `${where}.${name}`, allowed);
 }
+
+/**
+ * An LSN as formatLsn prints it: upper-case hex halves without leading zeros, the high half
+ * below 2^21 (so that the whole is a safe integer). Such a text is its own normal form, so it is
+ * taken as it is; any other spelling parseLsn accepts is parsed and printed again.
+ */
+const CANONICAL_LSN = /^(?:0|[1-9A-F][0-9A-F]{0,4}|1[0-9A-F]{5})\/(?:0|[1-9A-F][0-9A-F]{0,7})$/;
 
 export function checkLsn(value: unknown, where: string): WireLsn {
   if (typeof value !== 'string' || value.length > 17) fail(where, `must be an LSN 'X/X' (got ${describe(value)})`);
+  if (CANONICAL_LSN.test(value)) return value;
   const lsn = parseLsn(value);
   if (lsn === null) fail(where, `must be an LSN 'X/X' (got "${value}")`);
   return formatLsn(lsn);
 }
 
 export function reqLsn(map: WireMap, name: string, where: string): WireLsn {
+  const value = field(map, name);
+  if (typeof value === 'string' && value.length <= 17 && CANONICAL_LSN.test(value)) return value;
   return checkLsn(required(map, name, where), `${where}.${name}`);
 }
 
 export function optLsn(map: WireMap, name: string, where: string): WireLsn | undefined {
   const value = field(map, name);
-  return value === undefined ? undefined : checkLsn(value, `${where}.${name}`);
+  return value === undefined ? undefined : reqLsn(map, name, where);
 }
 
 /** An LSN or nil (nil is meaningful here: "none", e.g. a primary's replayLsn); absent is nil too. */
 export function nullableLsn(map: WireMap, name: string, where: string): WireLsn | null {
   const value = field(map, name);
-  return value === undefined ? null : checkLsn(value, `${where}.${name}`);
+  return value === undefined ? null : reqLsn(map, name, where);
 }
 
 export function optArray(map: WireMap, name: string, where: string, maxItems: number): unknown[] | undefined {
