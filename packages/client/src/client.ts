@@ -21,6 +21,7 @@ import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from '@walship/engine/constants';
 import { formatLsn, parseLsn } from '@walship/engine/lsn';
 import type { Entry, Lsn, RangeResult, SyncCommitLevel, TxnResult } from '@walship/engine';
 import {
+  defined,
   isSslMode,
   SSL_MODES,
   type SslMode,
@@ -230,26 +231,20 @@ function compareToWire(compare: ClientCompare): WireCompare {
 }
 
 function operationToWire(operation: ClientOperation): WireOperation {
-  const table = operation.table === undefined ? {} : { table: operation.table };
   switch (operation.kind) {
-    case 'put':
-      return { kind: 'put', ...table, key: toKey(operation.key), value: toValue(operation.value) };
-    case 'delete':
-      return { kind: 'delete', ...table, key: toKey(operation.key) };
-    case 'deleteRange': {
-      const limit = operation.limit === undefined ? {} : { limit: operation.limit };
-      return { kind: 'deleteRange', ...table, start: toKey(operation.start, 'start'), end: toKey(operation.end, 'end'), ...limit };
+    case 'put': {
+      // Every write's operation: built directly, not spread from a table object.
+      const key = toKey(operation.key);
+      const value = toValue(operation.value);
+      return operation.table === undefined ? { kind: 'put', key, value } : { kind: 'put', table: operation.table, key, value };
     }
+    case 'delete':
+      return defined({ kind: 'delete', table: operation.table, key: toKey(operation.key) });
+    case 'deleteRange':
+      return defined({ kind: 'deleteRange', table: operation.table, start: toKey(operation.start, 'start'), end: toKey(operation.end, 'end'), limit: operation.limit });
     default:
       throw invalid(`unknown operation kind "${String((operation as { kind?: unknown }).kind)}"`);
   }
-}
-
-/** Drops undefined properties, so that absent options stay absent on the wire. */
-function defined<T extends object>(value: T): T {
-  const out: Record<string, unknown> = {};
-  for (const [name, item] of Object.entries(value)) if (item !== undefined) out[name] = item;
-  return out as T;
 }
 
 /** A timeout in ms; Infinity (or anything from MAX_TIMER_MS up) means the call never times out. */

@@ -23,10 +23,18 @@ function optionalLsnFromWire(text: WireLsn | undefined): Lsn | undefined {
   return text === undefined ? undefined : lsnFromWire(text);
 }
 
-/** Copies the properties whose value is defined (so that absent stays absent on the wire). */
-function defined<T extends object>(value: T): T {
+/**
+ * Copies the properties whose value is defined (so that absent stays absent on the wire). Used
+ * on every request and its operations: Object.keys, not Object.entries, which allocates an array
+ * per property (half the cost).
+ */
+export function defined<T extends object>(value: T): T {
   const out: Record<string, unknown> = {};
-  for (const [name, item] of Object.entries(value)) if (item !== undefined) out[name] = item;
+  const source = value as Record<string, unknown>;
+  for (const name of Object.keys(source)) {
+    const item = source[name];
+    if (item !== undefined) out[name] = item;
+  }
   return out as T;
 }
 
