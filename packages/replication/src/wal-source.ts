@@ -223,8 +223,12 @@ class Machine {
     this.s = { ...state };
   }
 
+  /**
+   * A copy, not frozen: the type is readonly to every caller, and Object.freeze cost 0.7 µs a
+   * step, several steps per streamed message on a standby.
+   */
   state(): WalSourceState {
-    return Object.freeze({ ...this.s });
+    return { ...this.s };
   }
 
   handle(event: WalSourceEvent): void {
