@@ -135,7 +135,7 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
         const end = performance.now();
         latencies.record(end - begin);
         const seconds = (end - startedAt) / 1000;
-        progress.update(`bench: ${seconds.toFixed(0)}/${(durationMs / 1000).toFixed(0)} s, ${latencies.count} commits, ${(latencies.count / seconds).toFixed(0)} commits/s`);
+        if (progress.due()) progress.update(`bench: ${seconds.toFixed(0)}/${(durationMs / 1000).toFixed(0)} s, ${latencies.count} commits, ${(latencies.count / seconds).toFixed(0)} commits/s`);
       }
     };
     await Promise.all(sessions.map(worker));

@@ -108,7 +108,7 @@ async function loadGenerated(sessions: Session[], options: LoadOptions, io: CliI
       }
       written++;
       const elapsed = Date.now() - startedAt;
-      progress.update(`loading: ${written}/${count} keys (${Math.floor((written * 100) / count)}%), ${rateText(written, elapsed)} commits/s`);
+      if (progress.due()) progress.update(`loading: ${written}/${count} keys (${Math.floor((written * 100) / count)}%), ${rateText(written, elapsed)} commits/s`);
     }
   };
   await Promise.all(sessions.map(worker));
@@ -161,7 +161,7 @@ async function loadFromStdin(sessions: Session[], options: LoadOptions, io: CliI
       written++;
       pending--;
       if (pending < PENDING_LINES_MAX / 2) wakeReader?.();
-      progress.update(`loading: ${written} lines, ${rateText(written, Date.now() - startedAt)} commits/s`);
+      if (progress.due()) progress.update(`loading: ${written} lines, ${rateText(written, Date.now() - startedAt)} commits/s`);
     }
   };
   const workers = sessions.map(worker);
