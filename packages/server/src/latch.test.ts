@@ -30,6 +30,36 @@ describe('Latch', () => {
     expect(await latch.wait(60_000)).toBe(true);
   });
 
+  it('times each wait from its own start, whatever timer an earlier wait left armed', async () => {
+    const latch = new Latch();
+    // A short wait woken at once leaves the shared timer armed for its own deadline, 40 ms away.
+    const early = latch.wait(40);
+    latch.set();
+    expect(await early).toBe(true);
+    const startedAt = performance.now();
+    expect(await latch.wait(150)).toBe(false);
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(145);
+    // A long wait woken at once leaves the timer a minute away; a short wait after it still ends on time.
+    const long = latch.wait(60_000);
+    latch.set();
+    expect(await long).toBe(true);
+    const shortStartedAt = performance.now();
+    expect(await latch.wait(30)).toBe(false);
+    expect(performance.now() - shortStartedAt).toBeLessThan(10_000);
+  });
+
+  it('ends concurrent waits at their own deadlines', async () => {
+    const latch = new Latch();
+    const startedAt = performance.now();
+    const ended: Array<[string, boolean, number]> = [];
+    const late = latch.wait(160).then((set) => ended.push(['late', set, performance.now() - startedAt]));
+    const soon = latch.wait(40).then((set) => ended.push(['soon', set, performance.now() - startedAt]));
+    await Promise.all([late, soon]);
+    expect(ended.map(([name, set]) => [name, set])).toEqual([['soon', false], ['late', false]]);
+    expect(ended[0]![2]).toBeGreaterThanOrEqual(35);
+    expect(ended[1]![2]).toBeGreaterThanOrEqual(155);
+  });
+
   it('coalesces the sets made during one wait into one wake-up', async () => {
     const latch = new Latch();
     const waiting = latch.wait(60_000);

@@ -23,8 +23,17 @@ export class Latch {
   /** A thread-local latch's flag. */
   private flag = false;
   /** A thread-local latch's sleeping waiters (normally one: the owner's loop). */
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new Set<Sleeper>();
   private wakeScheduled = false;
+  /**
+   * One timer for all of a thread-local latch's waits, armed for the earliest deadline (or
+   * earlier). A walsender waits once per commit with a timeout of seconds and is nearly always
+   * woken long before it: a setTimeout and clearTimeout per wait were 2 kB of garbage and a timer
+   * list insertion per commit and standby. A wait whose deadline is later than the armed timer
+   * keeps it; when it fires early it is armed again for the deadline still pending.
+   */
+  private timer: NodeJS.Timeout | null = null;
+  private timerDueMs = Number.POSITIVE_INFINITY;
 
   constructor(buffer?: SharedArrayBuffer, index = 0) {
     this.cell = buffer === undefined ? null : new Int32Array(buffer, index * 4, 1);
@@ -44,7 +53,7 @@ export class Latch {
     this.wakeScheduled = true;
     setImmediate(() => {
       this.wakeScheduled = false;
-      for (const wake of this.waiters) wake();
+      for (const sleeper of this.waiters) sleeper.wake();
       this.waiters.clear();
     });
   }
@@ -66,22 +75,46 @@ export class Latch {
       return Atomics.exchange(this.cell, 0, 0) === 1;
     }
     if (!this.flag) {
+      const dueMs = performance.now() + Math.max(0, timeoutMs);
       await new Promise<void>((resolve) => {
-        // Like a pending Atomics.waitAsync, the timer does not keep the process alive.
-        const timer = setTimeout(() => {
-          this.waiters.delete(wake);
-          resolve();
-        }, Math.max(0, timeoutMs));
-        timer.unref();
-        const wake = (): void => {
-          clearTimeout(timer);
-          resolve();
-        };
-        this.waiters.add(wake);
+        this.waiters.add({ dueMs, wake: resolve });
+        this.armTimer(dueMs);
       });
     }
     const wasSet = this.flag;
     this.flag = false;
     return wasSet;
   }
+
+  private armTimer(dueMs: number): void {
+    if (this.timer !== null && this.timerDueMs <= dueMs) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerDueMs = dueMs;
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, dueMs - performance.now()));
+    // Like a pending Atomics.waitAsync, the timer does not keep the process alive.
+    this.timer.unref();
+  }
+
+  /** Ends the waits whose time is up, and arms the timer again for the earliest one left. */
+  private onTimer(): void {
+    this.timer = null;
+    this.timerDueMs = Number.POSITIVE_INFINITY;
+    // A timer may fire a little early by performance.now(): what is due within a millisecond is due.
+    const now = performance.now() + 1;
+    let next = Number.POSITIVE_INFINITY;
+    for (const sleeper of this.waiters) {
+      if (sleeper.dueMs <= now) {
+        this.waiters.delete(sleeper);
+        sleeper.wake();
+      } else if (sleeper.dueMs < next) {
+        next = sleeper.dueMs;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.armTimer(next);
+  }
+}
+
+interface Sleeper {
+  dueMs: number;
+  wake: () => void;
 }

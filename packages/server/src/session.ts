@@ -391,7 +391,7 @@ export class ClientSession {
     this.inFlightIds.add(request.id);
     this.inFlightBytes += bytes;
     if (this.executing < MAX_IN_FLIGHT_REQUESTS) {
-      this.run(request, bytes);
+      void this.run(request, bytes);
     } else {
       // Frames already read when the socket was paused wait here, so that the Backend never
       // sees more than MAX_IN_FLIGHT_REQUESTS of this session's requests at once.
@@ -404,22 +404,32 @@ export class ClientSession {
     this.updateFlow();
   }
 
-  private run(request: Exclude<ClientRequest, { type: 'ping' }>, bytes: number): void {
+  /**
+   * One request from execution to reply. An async function, not a then/catch/finally chain: the
+   * chain was four more promises and reactions per request, a kilobyte of garbage per commit.
+   * Never rejects: a failed reply is logged.
+   */
+  private async run(request: Exclude<ClientRequest, { type: 'ping' }>, bytes: number): Promise<void> {
     this.executing++;
-    this.execute(request)
-      .then(
-        (reply) => this.reply(reply),
-        (error: unknown) => this.replyError(request.id, request.type, error),
-      )
-      .catch((error: unknown) => this.context.log('ERROR', `could not reply to ${request.type}: ${errorText(error)}`))
-      .finally(() => {
-        this.executing--;
-        this.inFlightIds.delete(request.id);
-        this.inFlightBytes -= bytes;
-        const next = this.phase === 'closing' ? undefined : this.backlog.shift();
-        if (next !== undefined) this.run(next.request, next.bytes);
-        this.updateFlow();
-      });
+    try {
+      let reply: AnyResultMessage;
+      try {
+        reply = await this.execute(request);
+      } catch (error) {
+        this.replyError(request.id, request.type, error);
+        return;
+      }
+      this.reply(reply);
+    } catch (error) {
+      this.context.log('ERROR', `could not reply to ${request.type}: ${errorText(error)}`);
+    } finally {
+      this.executing--;
+      this.inFlightIds.delete(request.id);
+      this.inFlightBytes -= bytes;
+      const next = this.phase === 'closing' ? undefined : this.backlog.shift();
+      if (next !== undefined) void this.run(next.request, next.bytes);
+      this.updateFlow();
+    }
   }
 
   /** Runs one request on the Backend. Async, so that a synchronous throw becomes a rejection. */

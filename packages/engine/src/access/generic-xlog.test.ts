@@ -47,6 +47,39 @@ describe('computeDelta', () => {
     }
   });
 
+  it('merges forced revision fields in any order, overlapping or not, as one sorted pass would', () => {
+    let seed = 777;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    // The reference merge: every run and every forced [offset, offset + 8), sorted, joined across gaps of up to 4.
+    const merged = (runs: number[], forced: number[]): number[] => {
+      const all: Array<[number, number]> = [];
+      for (let i = 0; i < runs.length; i += 2) all.push([runs[i]!, runs[i]! + runs[i + 1]!]);
+      for (const offset of forced) all.push([offset, offset + 8]);
+      all.sort((a, b) => a[0] - b[0]);
+      const out: number[] = [];
+      let [start, end] = all[0]!;
+      for (const [s, e] of all.slice(1)) {
+        if (s - end <= 4) end = Math.max(end, e);
+        else {
+          out.push(start, end - start);
+          [start, end] = [s, e];
+        }
+      }
+      out.push(start, end - start);
+      return out;
+    };
+    for (let round = 0; round < 300; round++) {
+      const before = Buffer.alloc(BLCKSZ, 3);
+      const after = Buffer.from(before);
+      for (let e = Math.floor(random() * 6); e > 0; e--) after[12 + Math.floor(random() * (BLCKSZ - 12))] = 9;
+      const forced = Array.from({ length: 1 + Math.floor(random() * 4) }, () => 12 + Math.floor(random() * (BLCKSZ - 20)));
+      if (round % 3 === 0) forced.push(forced[0]! + Math.floor(random() * 10)); // overlapping or adjacent
+      const copy = forced.slice();
+      expect(computeDelta(before, after, forced)).toEqual(merged(reference(before, after), forced));
+      expect(forced).toEqual(copy); // the caller's list is not reordered
+    }
+  });
+
   it('always covers a forced revision field whole, changed or not', () => {
     const before = Buffer.alloc(BLCKSZ, 7);
     const after = Buffer.from(before);
