@@ -22,8 +22,11 @@ export class Latch {
   private readonly cell: Int32Array | null;
   /** A thread-local latch's flag. */
   private flag = false;
-  /** A thread-local latch's sleeping waiters (normally one: the owner's loop). */
-  private readonly waiters = new Set<Sleeper>();
+  /**
+   * A thread-local latch's sleeping waiters (normally one: the owner's loop). An array emptied
+   * in place: a Set's clear() allocates a new table, once per wake-up.
+   */
+  private readonly waiters: Sleeper[] = [];
   private wakeScheduled = false;
   /**
    * One timer for all of a thread-local latch's waits, armed for the earliest deadline (or
@@ -46,15 +49,16 @@ export class Latch {
       return;
     }
     this.flag = true;
-    if (this.waiters.size === 0 || this.wakeScheduled) return;
+    if (this.waiters.length === 0 || this.wakeScheduled) return;
     // Woken in this event-loop turn's check phase, as a waitAsync's wake-up came in a later task:
     // the setter's own work finishes first (after a WAL flush, the commits' replies are written
     // before the walsenders, woken from the same completion, send).
     this.wakeScheduled = true;
     setImmediate(() => {
       this.wakeScheduled = false;
+      // wake() resolves a promise: the waiter runs later, so the list cannot change meanwhile.
       for (const sleeper of this.waiters) sleeper.wake();
-      this.waiters.clear();
+      this.waiters.length = 0;
     });
   }
 
@@ -77,7 +81,7 @@ export class Latch {
     if (!this.flag) {
       const dueMs = performance.now() + Math.max(0, timeoutMs);
       await new Promise<void>((resolve) => {
-        this.waiters.add({ dueMs, wake: resolve });
+        this.waiters.push({ dueMs, wake: resolve });
         this.armTimer(dueMs);
       });
     }
@@ -102,14 +106,16 @@ export class Latch {
     // A timer may fire a little early by performance.now(): what is due within a millisecond is due.
     const now = performance.now() + 1;
     let next = Number.POSITIVE_INFINITY;
+    let kept = 0;
     for (const sleeper of this.waiters) {
       if (sleeper.dueMs <= now) {
-        this.waiters.delete(sleeper);
         sleeper.wake();
-      } else if (sleeper.dueMs < next) {
-        next = sleeper.dueMs;
+        continue;
       }
+      this.waiters[kept++] = sleeper;
+      if (sleeper.dueMs < next) next = sleeper.dueMs;
     }
+    this.waiters.length = kept;
     if (next !== Number.POSITIVE_INFINITY) this.armTimer(next);
   }
 }
