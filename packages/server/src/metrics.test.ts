@@ -33,13 +33,13 @@ function parseExposition(text: string): Map<string, number> {
 
 const BASE: NodeMetricsView = {
   up: true, crashRestarts: 0, role: 'primary', timeline: 2,
-  wal: { insertLsn: 5000, flushLsn: 4096, commits: 7, fsyncs: 3, bytesWritten: 8192, records: 9 },
+  wal: { insertLsn: 5000, flushLsn: 4096, commits: 7, fsyncs: 3, bytesWritten: 8192, records: 9, mainThreadFlushes: 2 },
   heartbeats: { written: 4, skipped: 1 },
   standbys: [
     { applicationName: 's1', state: 'streaming', syncState: 'sync', syncPriority: 1, sentLsn: 4096, writeLsn: 4096, flushLsn: 4000, replayLsn: 3000,
-      writeLagMs: 0.25, flushLagMs: 1.5, replayLagMs: 2, replyAgeMs: 120 },
+      writeLagMs: 0.25, flushLagMs: 1.5, replayLagMs: 2, replyAgeMs: 120, walBytesSent: 65536, walBytesSentAsStored: 61440 },
     { applicationName: 'idle "one"', state: 'catchup', syncState: 'async', syncPriority: 0, sentLsn: 4096, writeLsn: 4096, flushLsn: 4096, replayLsn: 4096,
-      writeLagMs: null, flushLagMs: null, replayLagMs: null, replyAgeMs: null },
+      writeLagMs: null, flushLagMs: null, replayLagMs: null, replyAgeMs: null, walBytesSent: 0, walBytesSentAsStored: 0 },
   ],
   sendLimitLsn: 4096,
   slots: [{ name: 's1', active: true, walStatus: 'reserved', restartLsn: 1024, safeWalSizeBytes: null }],
@@ -67,6 +67,8 @@ describe('/metrics', () => {
       'walship_replication_flush_lag_seconds{application_name="s1"}': 0.0015,
       'walship_replication_replay_lag_seconds{application_name="s1"}': 0.002,
       'walship_replication_reply_age_seconds{application_name="s1"}': 0.12,
+      'walship_replication_sent_bytes_total{application_name="s1"}': 65536,
+      'walship_replication_sent_as_stored_bytes_total{application_name="s1"}': 61440,
       'walship_replication_slot_active{slot_name="s1"}': 1,
       'walship_replication_slot_wal_status{slot_name="s1",wal_status="reserved"}': 1,
       'walship_replication_slot_retained_bytes{slot_name="s1"}': 3072,
@@ -85,13 +87,15 @@ describe('/metrics', () => {
     expect(samples.get('walship_sync_rep_oldest_wait_seconds')).toBe(1.5);
     expect(samples.get('walship_in_recovery')).toBe(0);
     expect(samples.get('walship_commits_total')).toBe(7);
+    expect(samples.get('walship_wal_main_thread_flushes_total')).toBe(2);
     expect([...samples.keys()].some((key) => key.startsWith('walship_wal_receiver'))).toBe(false);
   });
 
   it('shows a standby\'s walreceiver, replay position and replay delay', () => {
     const samples = parseExposition(renderNodeMetrics({
       ...BASE, role: 'standby', wal: null, heartbeats: null, standbys: [], slots: [], syncWaiters: null, sendLimitLsn: 9000,
-      recovery: { walReceiverStatus: 'streaming', receivedLsn: 9000, replayLsn: 8000, lastReplayedTimestampMs: 9_750, lastCommitTimeMs: 4_000, recordsReplayed: 12, lastMessageReceiptMs: 9_900 },
+      recovery: { walReceiverStatus: 'streaming', receivedLsn: 9000, replayLsn: 8000, lastReplayedTimestampMs: 9_750, lastCommitTimeMs: 4_000, recordsReplayed: 12, lastMessageReceiptMs: 9_900,
+        walBytesReceived: 4_000_000, walBytesReceivedAsStored: 3_500_000 },
     }));
     expect(samples.get('walship_in_recovery')).toBe(1);
     expect(samples.get('walship_wal_receiver_streaming')).toBe(1);
@@ -102,6 +106,8 @@ describe('/metrics', () => {
     expect(samples.get('walship_last_replayed_commit_timestamp_seconds')).toBe(4);
     expect(samples.get('walship_wal_receiver_last_message_age_seconds')).toBeCloseTo(0.1, 6);
     expect(samples.get('walship_replication_standbys')).toBe(0);
+    expect(samples.get('walship_wal_receiver_received_bytes_total')).toBe(4_000_000);
+    expect(samples.get('walship_wal_receiver_received_as_stored_bytes_total')).toBe(3_500_000);
   });
 
   it('escapes label values and refuses bad names', () => {

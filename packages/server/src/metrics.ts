@@ -91,6 +91,9 @@ export interface StandbyMetrics {
   flushLagMs: number | null;
   replayLagMs: number | null;
   replyAgeMs: number | null;
+  /** WAL bytes sent, and of them those sent as stored (encrypted, no cipher run on either side). */
+  walBytesSent: number;
+  walBytesSentAsStored: number;
 }
 
 export interface SlotMetrics {
@@ -117,7 +120,7 @@ export interface NodeMetricsView {
   role: 'primary' | 'standby' | null;
   timeline: number | null;
   /** A primary's WAL; null on a standby or between instances. */
-  wal: { insertLsn: number; flushLsn: number; commits: number; fsyncs: number; bytesWritten: number; records: number } | null;
+  wal: { insertLsn: number; flushLsn: number; commits: number; fsyncs: number; bytesWritten: number; records: number; mainThreadFlushes: number } | null;
   heartbeats: { written: number; skipped: number } | null;
   /** What this node streams to (a primary's standbys, or a cascading standby's). */
   standbys: StandbyMetrics[];
@@ -134,6 +137,8 @@ export interface NodeMetricsView {
     lastCommitTimeMs: number;
     recordsReplayed: number;
     lastMessageReceiptMs: number | null;
+    walBytesReceived: number;
+    walBytesReceivedAsStored: number;
   } | null;
   checkpoints: { timed: number; requested: number; durationMs: number; buffersWritten: number; lastDurationMs: number | null } | null;
   buffers: BufferPoolMetrics | null;
@@ -156,6 +161,7 @@ export function renderNodeMetrics(view: NodeMetricsView): string {
     m.add('walship_wal_fsyncs_total', 'counter', 'WAL fdatasync calls.', wal.fsyncs);
     m.add('walship_wal_written_bytes_total', 'counter', 'WAL bytes written.', wal.bytesWritten);
     m.add('walship_wal_records_total', 'counter', 'WAL records inserted.', wal.records);
+    m.add('walship_wal_main_thread_flushes_total', 'counter', 'WAL flushes the main thread wrote and fdatasynced itself (a lone commit); the others went to the WAL I/O worker.', wal.mainThreadFlushes);
   }
   if (view.heartbeats !== null) {
     m.add('walship_heartbeats_total', 'counter', 'Heartbeat WAL records written while no other WAL was (heartbeat_interval).', view.heartbeats.written);
@@ -180,6 +186,8 @@ export function renderNodeMetrics(view: NodeMetricsView): string {
     m.addIfKnown('walship_replication_flush_lag_seconds', 'gauge', 'Flush lag from the walsender\'s lag tracker (flush_lag); absent when it has no figure.', seconds(standby.flushLagMs), labels);
     m.addIfKnown('walship_replication_replay_lag_seconds', 'gauge', 'Replay lag from the walsender\'s lag tracker (replay_lag); absent when it has no figure.', seconds(standby.replayLagMs), labels);
     m.addIfKnown('walship_replication_reply_age_seconds', 'gauge', 'Time since the standby\'s last status reply, on this node\'s clock.', seconds(standby.replyAgeMs), labels);
+    m.add('walship_replication_sent_bytes_total', 'counter', 'WAL bytes sent to the standby by this walsender.', standby.walBytesSent, labels);
+    m.add('walship_replication_sent_as_stored_bytes_total', 'counter', 'Of the WAL bytes sent, those sent as stored: encrypted, read from the segment files without decrypting (the standby holds the WAL key).', standby.walBytesSentAsStored, labels);
   }
 
   for (const slot of view.slots) {
@@ -212,6 +220,8 @@ export function renderNodeMetrics(view: NodeMetricsView): string {
       m.add('walship_last_replayed_commit_timestamp_seconds', 'gauge', 'The primary\'s time of the last replayed commit, in seconds since the epoch.', recovery.lastCommitTimeMs / 1000);
     }
     m.add('walship_recovery_records_replayed_total', 'counter', 'WAL records replayed by this instance.', recovery.recordsReplayed);
+    m.add('walship_wal_receiver_received_bytes_total', 'counter', 'WAL bytes the walreceiver received since the node started.', recovery.walBytesReceived);
+    m.add('walship_wal_receiver_received_as_stored_bytes_total', 'counter', 'Of the WAL bytes received, those that came as stored (encrypted under this node\'s key) and were written as they came.', recovery.walBytesReceivedAsStored);
   }
 
   const checkpoints = view.checkpoints;
@@ -254,7 +264,10 @@ export function collectNodeMetrics(postmaster: Postmaster, components: readonly 
   else if (recovery !== null) sendLimitLsn = Math.max(recovery.replayEndLsn, walRcv.receivedTli === recovery.replayTimeline ? walRcv.flushedUpto : 0);
   const wal = db === null ? null : (() => {
     const stats = db.xlog.stats();
-    return { insertLsn: db.xlog.getInsertRecPtr(), flushLsn: db.xlog.getFlushRecPtr(), commits: db.stats.commits, fsyncs: stats.fsyncs, bytesWritten: stats.bytesWritten, records: stats.records };
+    return {
+      insertLsn: db.xlog.getInsertRecPtr(), flushLsn: db.xlog.getFlushRecPtr(), commits: db.stats.commits, fsyncs: stats.fsyncs, bytesWritten: stats.bytesWritten, records: stats.records,
+      mainThreadFlushes: stats.mainThreadFlushes,
+    };
   })();
   const pool = db?.pool ?? recovery?.pool ?? null;
   return {
@@ -268,6 +281,7 @@ export function collectNodeMetrics(postmaster: Postmaster, components: readonly 
       applicationName: row.applicationName, state: row.state, syncState: row.syncState, syncPriority: row.syncPriority,
       sentLsn: lsnOf(row.sentLsn), writeLsn: lsnOf(row.writeLsn), flushLsn: lsnOf(row.flushLsn), replayLsn: lsnOf(row.replayLsn),
       writeLagMs: row.writeLagMs, flushLagMs: row.flushLagMs, replayLagMs: row.replayLagMs, replyAgeMs: row.replyAgeMs,
+      walBytesSent: row.walBytesSent, walBytesSentAsStored: row.walBytesSentAsStored,
     })),
     sendLimitLsn,
     slots: db === null ? [] : (postmaster.walSenders.slots?.rows() ?? []).map((slot) => ({
@@ -286,6 +300,8 @@ export function collectNodeMetrics(postmaster: Postmaster, components: readonly 
       recordsReplayed: recovery.recordsReplayed,
       // TimestampTz microseconds to milliseconds.
       lastMessageReceiptMs: walRcv.lastMsgReceiptTime > 0 ? walRcv.lastMsgReceiptTime / 1000 : null,
+      walBytesReceived: walRcv.walBytesReceived,
+      walBytesReceivedAsStored: walRcv.walBytesReceivedAsStored,
     },
     checkpoints: checkpointer === null ? null : { ...checkpointer.counts, ...checkpointer.totals },
     buffers: pool === null ? null : pool.stats(),
