@@ -44,6 +44,12 @@ export {
   type WalSenderControlMessage,
 } from './replication-validate.js';
 export { BackupStreamChecker } from './replication-backup-stream.js';
+export {
+  BACKUP_CHUNK_HEADER_MAX_BYTES,
+  allocBackupChunkBuffer,
+  backupChunkHeaderBytes,
+  writeBackupChunkHeader,
+} from './replication-backup-chunk.js';
 export * from './scram.js';
 
 // The client's side of TLS: sslmode and sslrootcert as libpq defines them.

@@ -19,7 +19,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  BackupStreamChecker, MAX_BACKUP_CHUNK_BYTES, backupPathProblem, encodeReplicationMessage, type WalSenderMessage,
+  BackupStreamChecker, MAX_BACKUP_CHUNK_BYTES, allocBackupChunkBuffer, backupPathProblem, encodeReplicationMessage, writeBackupChunkHeader,
+  type WalSenderMessage,
 } from '@walship/protocol';
 import { ErrorCode, WalshipError, assert, formatLsn, parseLsn, type Lsn } from '@walship/engine';
 import { XLOG_BLCKSZ } from '@walship/engine/constants';
@@ -29,6 +30,7 @@ import { formatBackupLabel } from '@walship/engine/wal-recovery';
 import { isTimelineHistoryFileName, xlogArchiveForceDone } from '@walship/engine/wal/archive-status';
 import { fsyncDirectory, segmentPath } from '@walship/engine/wal/wal-files';
 import { isXlogFileName, segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
+import { BackupFileWriter } from './backup-file-writer.js';
 import type { ReplicationConnection } from './replication-connection.js';
 
 /** Files and directories a backup never carries (basebackup.c's excludeFiles / excludeDirContents). */
@@ -110,9 +112,10 @@ function listFiles(dataDir: string): PlannedFile[] {
 
 /**
  * Streams a base backup with request `id` through `send`, which resolves when the frame may be
- * followed by the next (backpressure).
+ * followed by the next (backpressure), and calls `onSent`, when given, once the socket no longer
+ * needs the frame's memory (the send completed): chunk frames are then reused.
  */
-export async function sendBaseBackup(send: (frame: Buffer) => Promise<void>, id: number, source: BaseBackupSource, options: { label: string; fast: boolean; includeWal: boolean }): Promise<{ bytes: number; startLsn: Lsn; endLsn: Lsn }> {
+export async function sendBaseBackup(send: (frame: Buffer, onSent?: () => void) => Promise<void>, id: number, source: BaseBackupSource, options: { label: string; fast: boolean; includeWal: boolean }): Promise<{ bytes: number; startLsn: Lsn; endLsn: Lsn }> {
   const started = await source.startBackup(options.fast);
   let bytes = 0;
   try {
@@ -121,7 +124,10 @@ export async function sendBaseBackup(send: (frame: Buffer) => Promise<void>, id:
     await send(encodeReplicationMessage({
       type: 'backupStart', id, startLsn: formatLsn(started.startLsn), timeline: started.timeline, totalBytes, fileCount: files.length + 1,
     }));
-    const buffer = Buffer.allocUnsafe(MAX_BACKUP_CHUNK_BYTES);
+    // Chunk frames are read into straight from the file and handed back once sent: as many as
+    // the backpressure lets be in flight (about BASE_BACKUP_BUFFERED_BYTES_MAX / 1 MB), and
+    // no fresh megabyte (page faults, garbage collection) per chunk.
+    const free: Buffer[] = [];
     const sendContent = async (relative: string, content: Buffer, mode: number): Promise<void> => {
       await send(encodeReplicationMessage({ type: 'backupFile', id, path: relative, size: content.length, mode }));
       for (let offset = 0; offset < content.length; offset += MAX_BACKUP_CHUNK_BYTES) {
@@ -136,11 +142,18 @@ export async function sendBaseBackup(send: (frame: Buffer) => Promise<void>, id:
       const fd = fs.openSync(absolute, 'r');
       try {
         for (let offset = 0; offset < size; ) {
-          const want = Math.min(buffer.length, size - offset);
-          const n = fs.readSync(fd, buffer, 0, want, offset);
+          const want = Math.min(MAX_BACKUP_CHUNK_BYTES, size - offset);
+          const buffer = free.pop() ?? allocBackupChunkBuffer();
+          const header = writeBackupChunkHeader(buffer, id, relative, offset, want);
+          let got = 0;
+          while (got < want) {
+            const n = fs.readSync(fd, buffer, header + got, want - got, offset + got);
+            if (n === 0) break;
+            got += n;
+          }
           // A file that shrank while we copied (never expected): pad, so the announced size holds.
-          if (n < want) buffer.fill(0, n, want);
-          await send(encodeReplicationMessage({ type: 'backupChunk', id, path: relative, offset, data: buffer.subarray(0, want) }));
+          if (got < want) buffer.fill(0, header + got, header + want);
+          await send(buffer.subarray(0, header + want), () => free.push(buffer));
           offset += want;
           bytes += want;
         }
@@ -216,25 +229,32 @@ export function receiveBaseBackup(connection: ReplicationConnection, targetDir: 
     const id = connection.sendRequest('baseBackup', { label: options.label, fast: options.fast });
     const checker = new BackupStreamChecker(id);
     const written: string[] = [];
-    let fd: number | null = null;
     let startLsn = 0 as Lsn;
     let total = 0;
     let done = 0;
+    // Set once the outcome is decided: a failure, or backupEnd accepted (the upstream may close
+    // the connection while the last files are still being fsynced).
     let finished = false;
     const fail = (error: Error): void => {
       if (finished) return;
       finished = true;
-      if (fd !== null) fs.closeSync(fd);
+      writer.abort();
       connection.terminate();
       reject(error);
     };
+    // The disk side: writes and fsyncs in the thread pool while frames keep coming; when it
+    // falls behind, the socket stops being read and TCP holds the walsender back.
+    const writer = new BackupFileWriter((backlogged) => {
+      if (finished) return;
+      if (backlogged) connection.pause();
+      else connection.resume();
+    }, fail);
     const open = (relative: string, mode: number): void => {
-      if (fd !== null) fs.closeSync(fd);
       const absolute = path.join(root, ...relative.split('/'));
       // backupPathProblem was checked by the decoder; check again against the real directory.
       if (!absolute.startsWith(root + path.sep)) throw new WalshipError(ErrorCode.protocolViolation, `backup path "${relative}" leaves the target directory`);
       fs.mkdirSync(path.dirname(absolute), { recursive: true, mode: 0o700 });
-      fd = fs.openSync(absolute, 'wx', mode);
+      writer.openFile(absolute, mode);
       written.push(absolute);
     };
     connection.onStream((message: WalSenderMessage) => {
@@ -261,19 +281,21 @@ export function receiveBaseBackup(connection: ReplicationConnection, targetDir: 
             open(message.path, message.mode);
             break;
           case 'backupChunk': {
-            let n = 0;
-            while (n < message.data.length) n += fs.writeSync(fd!, message.data, n, message.data.length - n, message.offset + n);
+            // message.data is a view of the frame, which nothing else reuses: written as it is.
+            writer.write(message.data, message.offset);
             done += message.data.length;
             options.onProgress?.(done, Math.max(total, done));
             break;
           }
           case 'backupEnd': {
-            if (fd !== null) fs.closeSync(fd);
-            fd = null;
-            finishCopy(root, written, message.backupLabel);
             finished = true;
             connection.close();
-            resolve({ startLsn, endLsn: parseLsn(message.endLsn)!, timeline: message.timeline, bytes: done, files: written.length });
+            const endLsn = parseLsn(message.endLsn)!;
+            const { timeline, backupLabel } = message;
+            writer.finish().then(() => {
+              finishCopy(root, written, backupLabel);
+              resolve({ startLsn, endLsn, timeline, bytes: done, files: written.length });
+            }).catch((error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));
             break;
           }
         }
@@ -287,11 +309,13 @@ export function receiveBaseBackup(connection: ReplicationConnection, targetDir: 
 }
 
 /**
- * Zero-fills WAL segments to full size, makes the empty directories, marks the WAL files
- * archived, writes backup_label, fsyncs all.
+ * After every received file is fsynced (BackupFileWriter): zero-fills WAL segments to full size
+ * (and fsyncs them again), makes the empty directories, marks the WAL files archived, writes
+ * backup_label and fsyncs it, then the directories.
  */
 function finishCopy(root: string, written: string[], backupLabel: string): void {
   const control = readControlFile(root);
+  const toSync: string[] = [];
   for (const file of written) {
     if (!isXlogFileName(path.basename(file)) || path.dirname(file) !== path.join(root, 'pg_wal')) continue;
     const size = fs.statSync(file).size;
@@ -300,13 +324,14 @@ function finishCopy(root: string, written: string[], backupLabel: string): void 
       const zeros = Buffer.alloc(Math.min(1024 * 1024, control.walSegmentSize));
       for (let offset = size; offset < control.walSegmentSize; ) offset += fs.writeSync(fd, zeros, 0, Math.min(zeros.length, control.walSegmentSize - offset), offset);
       fs.closeSync(fd);
+      toSync.push(file);
     }
   }
   for (const dir of DATA_SUBDIRECTORIES) fs.mkdirSync(path.join(root, dir), { recursive: true, mode: 0o700 });
   markBackupWalArchived(root, written);
   const labelPath = path.join(root, 'backup_label');
   fs.writeFileSync(labelPath, backupLabel, { mode: 0o600 });
-  for (const file of [...written, labelPath]) {
+  for (const file of [...toSync, labelPath]) {
     const fd = fs.openSync(file, 'r');
     fs.fsyncSync(fd);
     fs.closeSync(fd);

@@ -668,12 +668,14 @@ export class Postmaster {
     let inFlight = 0;
     let failure: Error | null = null;
     let drained: (() => void) | null = null;
-    const send = async (frame: Buffer): Promise<void> => {
+    const send = async (frame: Buffer, onSent?: () => void): Promise<void> => {
       if (failure !== null) throw failure;
       inFlight += frame.length;
       socket.send(frame, (error) => {
         inFlight -= frame.length;
+        // The frame's memory may be reused only once ws has handed it to the socket.
         if (error) failure = error;
+        else onSent?.();
         if (drained !== null && (inFlight <= BASE_BACKUP_BUFFERED_BYTES_MAX || failure !== null)) {
           const wake = drained;
           drained = null;
