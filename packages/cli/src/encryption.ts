@@ -9,12 +9,13 @@ import { CliError, ExitCode } from './cli-error.js';
 
 /** Registers the data keys of `dataDir` when it is encrypted; returns whether it is. A wrong key is exit 1. */
 export async function loadToolKeys(dataDir: string, keyFile?: string): Promise<boolean> {
-  const [engine, settings, encryption] = await Promise.all([
-    import('@walship/engine'), import('@walship/server/settings/index'), import('@walship/server/encryption'),
-  ]);
-  if (!engine.isEncryptedDataDir(dataDir)) return false;
+  // The engine's leaf modules, not its index: a tool on a plain data directory (basebackup's
+  // last check) needs only the test, not the database code.
+  const [keyFiles, registry] = await Promise.all([import('@walship/engine/crypto/key-file'), import('@walship/engine/crypto/registry')]);
+  if (!keyFiles.isEncryptedDataDir(dataDir)) return false;
+  const [settings, encryption] = await Promise.all([import('@walship/server/settings/index'), import('@walship/server/encryption')]);
   try {
-    if (keyFile !== undefined) engine.registerDataKeys(dataDir, engine.loadDataKeys(dataDir, { keyFile: resolve(keyFile) }));
+    if (keyFile !== undefined) registry.registerDataKeys(dataDir, keyFiles.loadDataKeys(dataDir, { keyFile: resolve(keyFile) }));
     else encryption.loadEncryptionKeys(dataDir, settings.readConfigFile(dataDir));
   } catch (error) {
     const { message, detail, hint } = error as { message: string; detail?: string; hint?: string };

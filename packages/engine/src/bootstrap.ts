@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BLCKSZ, MAX_KEY_BYTES, MAX_WAL_SEGMENT_SIZE, MIN_WAL_SEGMENT_SIZE, XLOG_BLCKSZ } from './constants.js';
+import { BLCKSZ, DATA_SUBDIRECTORIES, MAX_KEY_BYTES, MAX_WAL_SEGMENT_SIZE, MIN_WAL_SEGMENT_SIZE, XLOG_BLCKSZ } from './constants.js';
 import { CONTROL_VERSION, DbState, writeControlFile, type ControlFileData } from './control-file.js';
 import { Database, type LogFunction } from './database.js';
 import { ErrorCode, WalshipError } from './errors.js';
@@ -26,8 +26,7 @@ export interface BootstrapOptions {
   log?: LogFunction;
 }
 
-/** The subdirectories of a data directory (DESIGN.md section 2). */
-export const DATA_SUBDIRECTORIES = ['global', 'pg_wal', path.join('pg_wal', 'archive_status'), 'base', 'pg_replslot', 'log'];
+export { DATA_SUBDIRECTORIES };
 
 /** A system identifier as PostgreSQL makes one: seconds, microseconds and pid bits. */
 export function makeSystemIdentifier(): bigint {

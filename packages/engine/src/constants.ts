@@ -2,6 +2,13 @@
  * Limits and layout constants of the engine. Each limit says why it has its value.
  */
 
+/**
+ * The subdirectories of a data directory (DESIGN.md section 2). Here rather than in bootstrap.ts
+ * (which re-exports it) so that `walship basebackup`'s receiving end can make them without
+ * loading the database code.
+ */
+export const DATA_SUBDIRECTORIES: readonly string[] = ['global', 'pg_wal', 'pg_wal/archive_status', 'base', 'pg_replslot', 'log'];
+
 /** Size of a relation page (PostgreSQL's BLCKSZ). */
 export const BLCKSZ = 8192;
 

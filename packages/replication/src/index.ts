@@ -35,5 +35,6 @@ export {
 export { WalSender, WAL_SENDER_BUFFERED_BYTES_MAX, type WalSenderOptions, type WalSenderState, type LatchLike, type ReplicationSocket } from './walsender.js';
 export { WalReceiver, newWalRcvData, type WalRcvData, type WalRcvState, type WalReceiverOptions } from './walreceiver.js';
 export { ReplicationConnection, type ReplicationConnectOptions } from './replication-connection.js';
-export { sendBaseBackup, receiveBaseBackup, type BaseBackupSource, type ReceivedBackup, type StartedBackup } from './base-backup.js';
+export { sendBaseBackup, type BaseBackupSource, type StartedBackup } from './base-backup.js';
+export { receiveBaseBackup, type ReceivedBackup } from './base-backup-receiver.js';
 export { standbyBackupSource, type StandbyBackupNode, type StandbyBackupRecovery } from './standby-backup.js';

@@ -15,7 +15,7 @@ import {
   type ClientSslOptions, type ReplicationRequestPayloads, type ReplicationRequestType, type ReplicationResultPayloads, type SslFailureReport, type SslProblem,
   type SslRootCerts, type TlsClientSettings, type WalSenderMessage,
 } from '@walship/protocol';
-import { ErrorCode, WalshipError } from '@walship/engine';
+import { ErrorCode, WalshipError } from '@walship/engine/errors';
 
 export interface ReplicationConnectOptions extends ClientSslOptions {
   host: string;

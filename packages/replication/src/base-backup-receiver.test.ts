@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { markBackupWalArchived } from './base-backup.js';
+import { markBackupWalArchived } from './base-backup-receiver.js';
 
 let root: string;
 
