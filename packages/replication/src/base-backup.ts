@@ -102,6 +102,38 @@ function listFiles(dataDir: string): PlannedFile[] {
 }
 
 /**
+ * Chunks a walsender reads ahead of the one it sends. Two keep the pool's read of the next chunk
+ * going while this one is written to the socket; more only hold more memory.
+ */
+const BASE_BACKUP_READS_AHEAD = 2;
+
+interface PendingRead {
+  buffer: Buffer;
+  header: number;
+  want: number;
+  read: Promise<number>;
+}
+
+/** Reads `want` bytes at `position` into `buffer` from `at`, in the pool; fewer only at the file's end. */
+function readFully(fd: number, buffer: Buffer, at: number, want: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    const step = (): void => {
+      fs.read(fd, buffer, at + got, want - got, position + got, (error, n) => {
+        if (error !== null) {
+          reject(error);
+          return;
+        }
+        got += n;
+        if (n === 0 || got === want) resolve(got);
+        else step();
+      });
+    };
+    step();
+  });
+}
+
+/**
  * Streams a base backup with request `id` through `send`, which resolves when the frame may be
  * followed by the next (backpressure), and calls `onSent`, when given, once the socket no longer
  * needs the frame's memory (the send completed): chunk frames are then reused.
@@ -131,24 +163,33 @@ export async function sendBaseBackup(send: (frame: Buffer, onSent?: () => void) 
       await send(encodeReplicationMessage({ type: 'backupFile', id, path: relative, size, mode }));
       if (size === 0) return;
       const fd = fs.openSync(absolute, 'r');
+      // Reads run in libuv's pool, BASE_BACKUP_READS_AHEAD chunks ahead of the one being sent:
+      // the disk (or page cache) copy of the next chunks overlaps the socket write of this one,
+      // and the node's event loop never waits on the file.
+      const reads: PendingRead[] = [];
+      let next = 0;
+      const readAhead = (): void => {
+        if (next >= size) return;
+        const want = Math.min(MAX_BACKUP_CHUNK_BYTES, size - next);
+        const buffer = free.pop() ?? allocBackupChunkBuffer();
+        const header = writeBackupChunkHeader(buffer, id, relative, next, want);
+        reads.push({ buffer, header, want, read: readFully(fd, buffer, header, want, next) });
+        next += want;
+      };
       try {
-        for (let offset = 0; offset < size; ) {
-          const want = Math.min(MAX_BACKUP_CHUNK_BYTES, size - offset);
-          const buffer = free.pop() ?? allocBackupChunkBuffer();
-          const header = writeBackupChunkHeader(buffer, id, relative, offset, want);
-          let got = 0;
-          while (got < want) {
-            const n = fs.readSync(fd, buffer, header + got, want - got, offset + got);
-            if (n === 0) break;
-            got += n;
-          }
+        for (let i = 0; i < BASE_BACKUP_READS_AHEAD; i++) readAhead();
+        while (reads.length > 0) {
+          const { buffer, header, want, read } = reads.shift()!;
+          const got = await read;
           // A file that shrank while we copied (never expected): pad, so the announced size holds.
           if (got < want) buffer.fill(0, header + got, header + want);
+          readAhead();
           await send(buffer.subarray(0, header + want), () => free.push(buffer));
-          offset += want;
           bytes += want;
         }
       } finally {
+        // Never close the descriptor under a read still running in the pool.
+        await Promise.allSettled(reads.map((r) => r.read));
         fs.closeSync(fd);
       }
     };
