@@ -6,13 +6,14 @@
  * source archives it), writes backup_label last, and fsyncs it and the directories.
  *
  * Its imports are kept to what it uses (the engine's leaf modules, not its index), so that
- * `walship basebackup` starts without loading the database code.
+ * `walship basebackup` starts without loading the database code; the control file's reader
+ * (and the native CRC-32C it loads) is only needed at the end, and is loaded while the files
+ * arrive.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BackupStreamChecker, type WalSenderMessage } from '@walship/protocol';
 import { DATA_SUBDIRECTORIES } from '@walship/engine/constants';
-import { readControlFile } from '@walship/engine/control-file';
 import { ErrorCode, WalshipError } from '@walship/engine/errors';
 import { parseLsn, type Lsn } from '@walship/engine/lsn';
 import { isTimelineHistoryFileName, xlogArchiveForceDone } from '@walship/engine/wal/archive-status';
@@ -41,6 +42,9 @@ export function receiveBaseBackup(connection: ReplicationConnection, targetDir: 
   }
   fs.mkdirSync(targetDir, { recursive: true, mode: 0o700 });
   const root = fs.realpathSync(targetDir);
+  const controlFileModule = import('@walship/engine/control-file');
+  // Read at the end; a failure to load it surfaces there, not as an unhandled rejection now.
+  controlFileModule.catch(() => undefined);
   return new Promise<ReceivedBackup>((resolve, reject) => {
     const id = connection.sendRequest('baseBackup', { label: options.label, fast: options.fast });
     const checker = new BackupStreamChecker(id);
@@ -108,8 +112,8 @@ export function receiveBaseBackup(connection: ReplicationConnection, targetDir: 
             connection.close();
             const endLsn = parseLsn(message.endLsn)!;
             const { timeline, backupLabel } = message;
-            writer.finish().then(() => {
-              finishCopy(root, written, backupLabel);
+            Promise.all([writer.finish(), controlFileModule]).then(([, { readControlFile }]) => {
+              finishCopy(root, written, backupLabel, readControlFile(root).walSegmentSize);
               resolve({ startLsn, endLsn, timeline, bytes: done, files: written.length });
             }).catch((error: unknown) => reject(error instanceof Error ? error : new Error(String(error))));
             break;
@@ -129,16 +133,15 @@ export function receiveBaseBackup(connection: ReplicationConnection, targetDir: 
  * (and fsyncs them again), makes the empty directories, marks the WAL files archived, writes
  * backup_label and fsyncs it, then the directories.
  */
-function finishCopy(root: string, written: string[], backupLabel: string): void {
-  const control = readControlFile(root);
+function finishCopy(root: string, written: string[], backupLabel: string, walSegmentSize: number): void {
   const toSync: string[] = [];
   for (const file of written) {
     if (!isXlogFileName(path.basename(file)) || path.dirname(file) !== path.join(root, 'pg_wal')) continue;
     const size = fs.statSync(file).size;
-    if (size < control.walSegmentSize) {
+    if (size < walSegmentSize) {
       const fd = fs.openSync(file, 'r+');
-      const zeros = Buffer.alloc(Math.min(1024 * 1024, control.walSegmentSize));
-      for (let offset = size; offset < control.walSegmentSize; ) offset += fs.writeSync(fd, zeros, 0, Math.min(zeros.length, control.walSegmentSize - offset), offset);
+      const zeros = Buffer.alloc(Math.min(1024 * 1024, walSegmentSize));
+      for (let offset = size; offset < walSegmentSize; ) offset += fs.writeSync(fd, zeros, 0, Math.min(zeros.length, walSegmentSize - offset), offset);
       fs.closeSync(fd);
       toSync.push(file);
     }
