@@ -152,7 +152,7 @@ export class BackupFileWriter {
       file.pendingWrites--;
       this.pending -= total;
       if (error !== null) {
-        this.fail(file, error);
+        this.fail(file, 'write', error);
         return;
       }
       if (this.failure !== null) {
@@ -197,7 +197,7 @@ export class BackupFileWriter {
       file.syncing = false;
       this.syncsRunning--;
       if (error !== null) {
-        this.fail(file, error);
+        this.fail(file, final ? 'fsync' : 'fdatasync', error);
         return;
       }
       if (this.failure !== null) {
@@ -208,7 +208,7 @@ export class BackupFileWriter {
         fs.close(file.fd, (closeError) => {
           this.open.delete(file);
           if (closeError !== null) {
-            this.fail(file, closeError);
+            this.fail(file, 'close', closeError);
             return;
           }
           this.synced.push(file.path);
@@ -228,9 +228,10 @@ export class BackupFileWriter {
     }
   }
 
-  private fail(file: OpenFile, error: NodeJS.ErrnoException): void {
+  /** PostgreSQL's wording: 'could not write file "..."', 'could not fsync file "..."'. */
+  private fail(file: OpenFile, operation: 'write' | 'fsync' | 'fdatasync' | 'close', error: NodeJS.ErrnoException): void {
     const first = this.failure === null;
-    if (first) this.failure = Object.assign(new Error(`could not write file "${file.path}": ${error.message}`), { code: error.code, cause: error });
+    if (first) this.failure = Object.assign(new Error(`could not ${operation} file "${file.path}": ${error.message}`), { code: error.code, cause: error });
     this.abort();
     if (first) {
       this.onError(this.failure!);
