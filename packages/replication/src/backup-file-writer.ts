@@ -70,11 +70,15 @@ export class BackupFileWriter {
   private waiter: { resolve: () => void; reject: (error: Error) => void } | null = null;
   /** Files fsynced and closed (their paths). */
   readonly synced: string[] = [];
-  /** fdatasyncs started to get a growing file's writeback going. */
-  writebackSyncs = 0;
+  private datasyncs = 0;
 
   constructor(private readonly onBacklog: (backlogged: boolean) => void, private readonly onError: (error: Error) => void, options: Partial<BackupFileWriterOptions> = {}) {
     this.options = { ...BACKUP_FILE_WRITER_DEFAULTS, ...options };
+  }
+
+  /** fdatasyncs started to get a growing file's writeback going. */
+  get writebackSyncs(): number {
+    return this.datasyncs;
   }
 
   /** Bytes of writes in flight. */
@@ -223,7 +227,7 @@ export class BackupFileWriter {
     if (final) {
       fs.fsync(file.fd, done);
     } else {
-      this.writebackSyncs++;
+      this.datasyncs++;
       fs.fdatasync(file.fd, done);
     }
   }
