@@ -49,6 +49,13 @@ export interface Backend {
   createTable(name: string, wait?: CommitWaitOptions): Promise<{ created: boolean; lsn: Lsn }>;
   listTables(): Promise<string[]>;
   status(): Promise<NodeStatus>;
+  /**
+   * Primary or standby, for a session's authOk. Cheap, where status() builds the whole
+   * monitoring document (table sizes, the timeline history file): asked on every connection, it
+   * made connecting to a node with a large table take milliseconds, and a promotion's first
+   * write wait for them. Throws cannot_connect_now when the node serves no sessions, as status().
+   */
+  role(): 'primary' | 'standby';
   checkpoint(): Promise<{ lsn: Lsn; redoLsn: Lsn }>;
   /** pg_promote: ends recovery on a standby; with `wait`, resolves once writes are accepted. */
   promote(options: { wait: boolean; timeoutMs: number }): Promise<{ promoted: boolean; timeline: number }>;

@@ -40,6 +40,14 @@ class FakeBackend implements Backend {
   memberName(): string {
     return 'fake-node';
   }
+  role(): 'primary' | 'standby' {
+    if (this.failNext?.method === 'role') {
+      const { error } = this.failNext;
+      this.failNext = null;
+      throw error;
+    }
+    return 'primary';
+  }
   private async enter(method: string): Promise<void> {
     if (this.failNext?.method === method) {
       const { error } = this.failNext;
@@ -369,6 +377,15 @@ describe('listener and sessions with the real client', () => {
       backend.currentState = state;
       expect(await rejection(connect())).toMatchObject({ code: 'cannot_connect_now', message });
     }
+  });
+
+  it('refuses a session with the backend\'s error when the node cannot say its role, and takes the next one', async () => {
+    const { connect, backend } = await start();
+    backend.failNext = { method: 'role', error: new WalshipError(ErrorCode.cannotConnectNow, 'the database system is shutting down', { severity: 'FATAL' }) };
+    expect(await rejection(connect())).toMatchObject({ code: 'cannot_connect_now', message: 'the database system is shutting down' });
+    const client = await connect();
+    expect(await client.status()).toMatchObject({ role: 'primary' });
+    await client.close();
   });
 
   it('answers a malformed frame with protocol_violation, closes that session only', async () => {

@@ -161,6 +161,12 @@ export class NodeBackend implements Backend {
     return this.db().listTables();
   }
 
+  role(): 'primary' | 'standby' {
+    if (this.standby() !== null) return 'standby';
+    this.db();
+    return 'primary';
+  }
+
   async status(): Promise<NodeStatus> {
     const standby = this.standby();
     const common = {

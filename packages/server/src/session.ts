@@ -349,23 +349,22 @@ export class ClientSession {
   private authorized(method: string): void {
     this.phase = 'authenticating';
     const { backend, log } = this.context;
-    void (async () => {
-      try {
-        const status = await backend.status();
-        if (this.phase !== 'authenticating') return;
-        clearTimeout(this.authTimer);
-        this.phase = 'ready';
-        this.send({ type: 'authOk', serverVersion: this.context.serverVersion, member: backend.memberName(), role: status.role });
-        log(
-          'LOG',
-          `connection authorized: user=${this.user} method=${method} application_name=${this.applicationName} host=${this.peer.address} port=${this.peer.port}`,
-        );
-      } catch (error) {
-        const failure = error instanceof WalshipError ? error : new WalshipError(ErrorCode.internal, 'internal error', { detail: errorText(error) });
-        log('ERROR', `could not start session: ${errorText(error)}`);
-        this.fatal(failure.code, failure.message, CLOSE_TRY_AGAIN_LATER, { detail: failure.detail, hint: failure.hint });
-      }
-    })();
+    let role: 'primary' | 'standby';
+    try {
+      role = backend.role();
+    } catch (error) {
+      const failure = error instanceof WalshipError ? error : new WalshipError(ErrorCode.internal, 'internal error', { detail: errorText(error) });
+      log('ERROR', `could not start session: ${errorText(error)}`);
+      this.fatal(failure.code, failure.message, CLOSE_TRY_AGAIN_LATER, { detail: failure.detail, hint: failure.hint });
+      return;
+    }
+    clearTimeout(this.authTimer);
+    this.phase = 'ready';
+    this.send({ type: 'authOk', serverVersion: this.context.serverVersion, member: backend.memberName(), role });
+    log(
+      'LOG',
+      `connection authorized: user=${this.user} method=${method} application_name=${this.applicationName} host=${this.peer.address} port=${this.peer.port}`,
+    );
   }
 
   // -------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ const backend = {
   state: () => 'ready',
   memberName: () => 'tls-node',
   status: async () => ({ role: 'primary' }),
+  role: () => 'primary',
   metrics: () => '# TYPE walship_up gauge\nwalship_up 1\n',
   get: async () => null,
 } as unknown as Backend;
