@@ -184,6 +184,10 @@ export function optEnum<T extends string>(map: WireMap, name: string, where: str
  */
 const CANONICAL_LSN = /^(?:0|[1-9A-F][0-9A-F]{0,4}|1[0-9A-F]{5})\/(?:0|[1-9A-F][0-9A-F]{0,7})$/;
 
+function isPrintedLsn(value: unknown): value is WireLsn {
+  return typeof value === 'string' && CANONICAL_LSN.test(value);
+}
+
 export function checkLsn(value: unknown, where: string): WireLsn {
   if (typeof value !== 'string' || value.length > 17) fail(where, `must be an LSN 'X/X' (got ${describe(value)})`);
   if (CANONICAL_LSN.test(value)) return value;
@@ -194,19 +198,22 @@ export function checkLsn(value: unknown, where: string): WireLsn {
 
 export function reqLsn(map: WireMap, name: string, where: string): WireLsn {
   const value = field(map, name);
-  if (typeof value === 'string' && value.length <= 17 && CANONICAL_LSN.test(value)) return value;
+  if (isPrintedLsn(value)) return value;
   return checkLsn(required(map, name, where), `${where}.${name}`);
 }
 
 export function optLsn(map: WireMap, name: string, where: string): WireLsn | undefined {
   const value = field(map, name);
-  return value === undefined ? undefined : reqLsn(map, name, where);
+  if (value === undefined || isPrintedLsn(value)) return value;
+  return checkLsn(value, `${where}.${name}`);
 }
 
 /** An LSN or nil (nil is meaningful here: "none", e.g. a primary's replayLsn); absent is nil too. */
 export function nullableLsn(map: WireMap, name: string, where: string): WireLsn | null {
   const value = field(map, name);
-  return value === undefined ? null : reqLsn(map, name, where);
+  if (value === undefined) return null;
+  if (isPrintedLsn(value)) return value;
+  return checkLsn(value, `${where}.${name}`);
 }
 
 export function optArray(map: WireMap, name: string, where: string, maxItems: number): unknown[] | undefined {

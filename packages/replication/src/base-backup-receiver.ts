@@ -17,7 +17,7 @@ import { DATA_SUBDIRECTORIES } from '@walship/engine/constants';
 import { ErrorCode, WalshipError } from '@walship/engine/errors';
 import { parseLsn, type Lsn } from '@walship/engine/lsn';
 import { isTimelineHistoryFileName, xlogArchiveForceDone } from '@walship/engine/wal/archive-status';
-import { fsyncDirectory } from '@walship/engine/wal/wal-files';
+import { fsyncDirectory, writeZeros } from '@walship/engine/wal/wal-files';
 import { isXlogFileName } from '@walship/engine/wal/xlog-internal';
 import { BackupFileWriter } from './backup-file-writer.js';
 import type { ReplicationConnection } from './replication-connection.js';
@@ -140,8 +140,7 @@ function finishCopy(root: string, written: string[], backupLabel: string, walSeg
     const size = fs.statSync(file).size;
     if (size < walSegmentSize) {
       const fd = fs.openSync(file, 'r+');
-      const zeros = Buffer.alloc(Math.min(1024 * 1024, walSegmentSize));
-      for (let offset = size; offset < walSegmentSize; ) offset += fs.writeSync(fd, zeros, 0, Math.min(zeros.length, walSegmentSize - offset), offset);
+      writeZeros(fd, size, walSegmentSize);
       fs.closeSync(fd);
       toSync.push(file);
     }

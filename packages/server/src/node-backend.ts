@@ -163,7 +163,7 @@ export class NodeBackend implements Backend {
 
   role(): 'primary' | 'standby' {
     if (this.standby() !== null) return 'standby';
-    this.db();
+    this.db(); // throws cannot_connect_now when the primary serves no sessions, as status() does
     return 'primary';
   }
 
