@@ -22,7 +22,7 @@
  */
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { SegmentPrecreation, createSegmentFile, segmentPath } from './wal-files.js';
+import { SegmentPrecreation, createSegmentFile, preallocationDue, segmentPath } from './wal-files.js';
 import { WalPageWriter, syncSegmentIfDirty, type OpenSegment } from './wal-page-writer.js';
 import { segmentOf } from './xlog-internal.js';
 import {
@@ -133,8 +133,11 @@ function writeAndFlush(): boolean {
  * returns whether it did some of it (the requests are then looked at again before the next).
  */
 function precreateNextSegment(): boolean {
-  const next = segmentOf(loadPos(views, PosIndex.written), data.segmentSize) + 1;
+  const written = loadPos(views, PosIndex.written);
+  const next = segmentOf(written, data.segmentSize) + 1;
   if (next <= precreatedSegNo) return false;
+  // A creation under way goes on (it was due); a new one waits for the last quarter.
+  if (precreation?.segNo !== next && !preallocationDue(written, data.segmentSize)) return false;
   if (precreation !== null && precreation.segNo !== next) {
     precreation.abandon();
     precreation = null;

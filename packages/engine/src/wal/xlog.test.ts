@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { XLOG_BLCKSZ } from '../constants.js';
 import { formatLsn, parseLsn, type Lsn } from '../lsn.js';
-import { SegmentFilePageSource, SegmentPrecreation, listSegments, removeTempXlogFiles, segmentPath } from './wal-files.js';
+import { SegmentFilePageSource, SegmentPrecreation, listSegments, preallocationDue, removeTempXlogFiles, segmentPath } from './wal-files.js';
+import { CtlIndex } from './wal-shared.js';
 import { parseXlogFileName, xlogFileName } from './xlog-internal.js';
 import { XLogReader } from './xlog-reader.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, XactInfo } from './xlog-record.js';
@@ -196,6 +197,43 @@ describe('SegmentPrecreation', () => {
     expect(abandoned.step()).toBe(false);
     abandoned.abandon();
     expect(fs.readdirSync(path.join(dir, 'pg_wal')).sort()).toEqual([path.basename(segmentPath(dir, 1, 3, segment))]);
+  });
+
+  it('is due once three quarters of the current segment are written, as PreallocXlogFiles has it', () => {
+    const segment = 16 * 1024 * 1024;
+    expect(preallocationDue(5 * segment, segment)).toBe(false);
+    expect(preallocationDue(5 * segment + segment / 2, segment)).toBe(false);
+    expect(preallocationDue(5 * segment + 0.75 * segment - 1, segment)).toBe(false);
+    expect(preallocationDue(5 * segment + 0.75 * segment, segment)).toBe(true);
+    expect(preallocationDue(6 * segment - 1, segment)).toBe(true);
+  });
+
+  it('is left to the last quarter of a segment by the WAL I/O worker, which makes the next one while idle there', async () => {
+    const xlog = newXlog(SEGMENT);
+    // The worker's idle flag: once it sleeps, it found nothing more to do.
+    const ctl = (xlog as unknown as { views: { ctl: Int32Array } }).views.ctl;
+    const asleep = async () => {
+      for (const started = Date.now(); Atomics.load(ctl, CtlIndex.workerSleeping) === 0;) {
+        if (Date.now() - started > 10_000) throw new Error('the WAL I/O worker never went idle');
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    };
+    const fillTo = async (lsn: number) => {
+      for (let seed = 0; xlog.getInsertRecPtr() < lsn; seed++) xlog.xlogInsertRecord(makeRecord(20000, seed), SIZE_OF_XLOG_RECORD + 2 + 20000, RmgrId.transaction, XactInfo.commit, seed);
+      await xlog.xlogFlush(xlog.getInsertRecPtr());
+    };
+    const next = segmentPath(dir, 1, 2, SEGMENT);
+    await fillTo(SEGMENT * 1.5);
+    await asleep();
+    expect(fs.existsSync(next)).toBe(false);
+    expect(fs.readdirSync(path.join(dir, 'pg_wal')).some((name) => name.startsWith('xlogtemp.'))).toBe(false);
+    await fillTo(SEGMENT * 1.8);
+    for (const started = Date.now(); !fs.existsSync(next);) {
+      if (Date.now() - started > 10_000) throw new Error('the next segment was not made ahead');
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    expect(fs.statSync(next).size).toBe(SEGMENT);
+    await xlog.shutdown();
   });
 
   it('leaves a temporary file when the process dies midway, which the next startup removes (RemoveTempXlogFiles)', () => {

@@ -47,7 +47,7 @@ import {
 import { xlogArchiveNotify, type ArchiveMode } from './archive-status.js';
 import { RmgrId, SIZE_OF_XLOG_RECORD, XLOG_MARK_UNIMPORTANT, XLOG_RECORD_CRC_OFFSET, XlogInfo, computeRecordCrc, writeRecordHeader } from './xlog-record.js';
 import { encodeFpwChange } from './record-data.js';
-import { segmentPath } from './wal-files.js';
+import { preallocationDue, segmentPath } from './wal-files.js';
 import { MainFlushPolicy } from './main-flush-policy.js';
 import { WalPageWriter, segmentsOfWrite, syncSegmentIfDirty, type OpenSegment } from './wal-page-writer.js';
 import {
@@ -189,6 +189,8 @@ export class Xlog {
   private mainThreadFlushes = 0;
   /** The main thread's descriptor of the worker's open segment, opened at its first use. */
   private mainSegment: (OpenSegment & { segNo: number }) | null = null;
+  /** The segment whose last quarter the worker was last woken for (wakeWorkerForPreallocation). */
+  private preallocationWakeSegNo = -1;
   private readonly writtenListeners: WrittenListener[] = [];
   private readonly walSndWakeups: WalSndWakeup[] = [];
   /** WalSndWakeupRequest's flag: set when a completion advanced the flush position. */
@@ -542,8 +544,22 @@ export class Xlog {
     }
     publishAndReleaseWriter(this.views, positions, WriterClaim.main);
     this.mainThreadFlushes++;
+    this.wakeWorkerForPreallocation(target);
     this.xlogWriteCompleted();
     return true;
+  }
+
+  /**
+   * The worker makes the next segment while idle in the last quarter of the current one
+   * (preallocationDue), but a lone committer's flushes are the main thread's and do not wake it:
+   * it is woken once when they cross into that quarter, instead of finding out at its next probe.
+   */
+  private wakeWorkerForPreallocation(written: number): void {
+    const segNo = segmentOf(written, this.segmentSize);
+    if (segNo === this.preallocationWakeSegNo || !preallocationDue(written, this.segmentSize)) return;
+    this.preallocationWakeSegNo = segNo;
+    Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
+    if (Atomics.load(this.views.ctl, CtlIndex.workerSleeping) !== 0) Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
   }
 
   /** Whether the main thread may write [written, target): a small write inside the worker's open segment. */
