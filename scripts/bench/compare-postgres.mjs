@@ -11,7 +11,10 @@
 //
 //  1. durable commits/s and latency p50/p99 at 1, 8, 32 clients: one-key upserts of a 100-byte
 //     value into a 100 000-key table, asynchronous standbys (walship bench; PostgreSQL: pgbench
-//     -M prepared with an INSERT ... ON CONFLICT DO UPDATE script, percentiles from its -l logs);
+//     -M prepared with an INSERT ... ON CONFLICT DO UPDATE script, percentiles from its -l logs),
+//     each run after --warmup seconds of the same load left out of the figures (walship bench
+//     --warmup; a pgbench run of that length just before), so that both are measured warm: a Node
+//     process spends its first seconds of a new workload interpreted and compiling;
 //  2. the same with s1 as the synchronous standby (FIRST 1 (s1)) at synchronous_commit on and
 //     remote_apply;
 //  3. replay lag p50/p99/max and byte lag per standby, sampled every 200 ms from the primary's
@@ -58,6 +61,8 @@ const USAGE = `usage: npm run bench:pg -- [options]   (node scripts/bench/compar
   --rounds N           rounds, each measuring every row on both systems (default 3; --quick 1)
   --duration S         seconds per commits run (default 10; --quick 3)
   --lag-seconds S      seconds of load while replay lag is sampled (default 10; --quick 3)
+  --warmup S           whole seconds of unmeasured load before each commits and lag run, on both
+                       systems (default 3; --quick 1; 0 for none)
   --clients LIST       client counts (default 1,8,32)
   --db-mb N            size of the base-backup table in MB (default 1024; --quick 128)
   --wal-mb N           WAL written for catch-up and crash recovery, MB (default 1024; --quick 128)
@@ -76,6 +81,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
     duration: { type: 'string' },
     'lag-seconds': { type: 'string' },
+    warmup: { type: 'string' },
     clients: { type: 'string', default: '1,8,32' },
     'db-mb': { type: 'string' },
     'wal-mb': { type: 'string' },
@@ -105,11 +111,20 @@ function positiveNumber(name, fallback) {
   return value;
 }
 
+/** A whole number of seconds, 0 allowed (pgbench -T takes whole seconds). */
+function wholeSeconds(name, fallback) {
+  const text = args[name] ?? String(fallback);
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) usageError(`--${name} ${text}: expected a whole number of seconds, 0 or more`);
+  return value;
+}
+
 const quick = args.quick;
 const config = {
   rounds: Math.round(positiveNumber('rounds', quick ? 1 : 3)),
   durationSeconds: Math.round(positiveNumber('duration', quick ? 3 : 10)),
   lagSeconds: Math.round(positiveNumber('lag-seconds', quick ? 3 : 10)),
+  warmupSeconds: wholeSeconds('warmup', quick ? 1 : 3),
   clientCounts: args.clients.split(',').map(Number),
   dbMb: positiveNumber('db-mb', quick ? 128 : 1024),
   walMb: positiveNumber('wal-mb', quick ? 128 : 1024),
@@ -442,23 +457,25 @@ async function wsCommits(level, clients) {
   const before = await wsControl.status();
   const cpuBefore = { primary: cpuOf(wsNodes.primary), cluster: clusterCpu(wsNodes), client: reapedChildrenCpuMicros() };
   const { done } = spawnGroup(process.execPath, [cli, 'bench', '--node', wsNodes.primary.address, '--clients', String(clients),
-    '--duration', String(config.durationSeconds), '--keys', String(KEYS), '--value-size', String(VALUE_BYTES),
-    ...(level === 'async' ? [] : ['--sync-commit', level]), '--json', '--quiet']);
+    '--duration', String(config.durationSeconds), '--warmup', String(config.warmupSeconds), '--keys', String(KEYS),
+    '--value-size', String(VALUE_BYTES), ...(level === 'async' ? [] : ['--sync-commit', level]), '--json', '--quiet']);
   const { code, stdout, stderr } = await done;
   if (code !== 0) throw new Error(`walship bench failed (exit status ${code}): ${stderr}`);
   const cpuAfter = { primary: cpuOf(wsNodes.primary), cluster: clusterCpu(wsNodes), client: reapedChildrenCpuMicros() };
   const after = await wsControl.status();
   const out = JSON.parse(stdout);
   const fsyncs = after.walFsyncs - before.walFsyncs;
+  // The CPU and the fdatasyncs were read around the whole run, warm-up included: per commit of it.
+  const all = out.commits + out.warmupCommits;
   return {
     commitsPerSecond: out.commitsPerSecond,
     p50Ms: out.latencyMs.p50,
     p99Ms: out.latencyMs.p99,
     commits: out.commits,
-    commitsPerFdatasync: fsyncs > 0 ? out.commits / fsyncs : null,
-    cpuMicrosPerCommit: (cpuAfter.primary - cpuBefore.primary) / out.commits,
-    clusterCpuMicrosPerCommit: (cpuAfter.cluster - cpuBefore.cluster) / out.commits,
-    clientCpuMicrosPerCommit: (cpuAfter.client - cpuBefore.client) / out.commits,
+    commitsPerFdatasync: fsyncs > 0 ? all / fsyncs : null,
+    cpuMicrosPerCommit: (cpuAfter.primary - cpuBefore.primary) / all,
+    clusterCpuMicrosPerCommit: (cpuAfter.cluster - cpuBefore.cluster) / all,
+    clientCpuMicrosPerCommit: (cpuAfter.client - cpuBefore.client) / all,
   };
 }
 
@@ -466,23 +483,28 @@ async function wsCommits(level, clients) {
 async function pgCommits(level, clients) {
   const syncsBefore = Number(await pgControl.value('SELECT wal_sync FROM pg_stat_wal'));
   const cpuBefore = { primary: cpuOf(pgNodes.primary), cluster: clusterCpu(pgNodes), client: reapedChildrenCpuMicros() };
-  const result = await runPgbench({
-    bin: pg.bin, port: pgNodes.primary.port, clients, durationSeconds: config.durationSeconds, scriptFile: pgUpsertScript,
-    logDir: path.join(dirs.work, 'pgbench-log'), pgOptions: level === 'async' ? '' : `-c synchronous_commit=${level}`,
+  const run = (durationSeconds, logName) => runPgbench({
+    bin: pg.bin, port: pgNodes.primary.port, clients, durationSeconds, scriptFile: pgUpsertScript,
+    logDir: path.join(dirs.work, logName), pgOptions: level === 'async' ? '' : `-c synchronous_commit=${level}`,
   });
+  // pgbench has no warm-up of its own: a run of that length just before, with the same clients.
+  const warmup = config.warmupSeconds > 0 ? await run(config.warmupSeconds, 'pgbench-warmup-log') : { transactions: 0 };
+  const result = await run(config.durationSeconds, 'pgbench-log');
   // The backends flush their WAL counters as they exit; the WAL writer's, within its next cycle.
   await sleep(1000);
   const cpuAfter = { primary: cpuOf(pgNodes.primary), cluster: clusterCpu(pgNodes), client: reapedChildrenCpuMicros() };
   const syncs = Number(await pgControl.value('SELECT wal_sync FROM pg_stat_wal')) - syncsBefore;
+  // Read around both runs, as walship's around its warm-up and run.
+  const all = warmup.transactions + result.transactions;
   return {
     commitsPerSecond: result.tps,
     p50Ms: percentile(result.latenciesMs, 0.5),
     p99Ms: percentile(result.latenciesMs, 0.99),
     commits: result.transactions,
-    commitsPerFdatasync: syncs > 0 ? result.transactions / syncs : null,
-    cpuMicrosPerCommit: (cpuAfter.primary - cpuBefore.primary) / result.transactions,
-    clusterCpuMicrosPerCommit: (cpuAfter.cluster - cpuBefore.cluster) / result.transactions,
-    clientCpuMicrosPerCommit: (cpuAfter.client - cpuBefore.client) / result.transactions,
+    commitsPerFdatasync: syncs > 0 ? all / syncs : null,
+    cpuMicrosPerCommit: (cpuAfter.primary - cpuBefore.primary) / all,
+    clusterCpuMicrosPerCommit: (cpuAfter.cluster - cpuBefore.cluster) / all,
+    clientCpuMicrosPerCommit: (cpuAfter.client - cpuBefore.client) / all,
   };
 }
 
@@ -516,6 +538,12 @@ async function sampleWhile(done, sample) {
 /** Row 3 on walship: the primary's replication rows every 200 ms while `walship bench` runs 8 clients. */
 async function wsLag() {
   const samples = { s1: { lags: [], bytes: [], nulls: 0 }, s2: { lags: [], bytes: [], nulls: 0 } };
+  if (config.warmupSeconds > 0) {
+    const warmup = spawnGroup(process.execPath, [cli, 'bench', '--node', wsNodes.primary.address, '--clients', String(LAG_CLIENTS),
+      '--duration', String(config.warmupSeconds), '--keys', String(KEYS), '--value-size', String(VALUE_BYTES), '--json', '--quiet']);
+    const { code, stderr } = await warmup.done;
+    if (code !== 0) throw new Error(`walship bench (warm-up) failed (exit status ${code}): ${stderr}`);
+  }
   const { done } = spawnGroup(process.execPath, [cli, 'bench', '--node', wsNodes.primary.address, '--clients', String(LAG_CLIENTS),
     '--duration', String(config.lagSeconds), '--keys', String(KEYS), '--value-size', String(VALUE_BYTES), '--json', '--quiet']);
   const { code, stdout, stderr } = await sampleWhile(done, async () => {
@@ -535,6 +563,10 @@ async function wsLag() {
 /** Row 3 on PostgreSQL: pg_stat_replication every 200 ms while pgbench runs 8 clients. */
 async function pgLag() {
   const samples = { s1: { lags: [], bytes: [], nulls: 0 }, s2: { lags: [], bytes: [], nulls: 0 } };
+  if (config.warmupSeconds > 0) {
+    await runPgbench({ bin: pg.bin, port: pgNodes.primary.port, clients: LAG_CLIENTS, durationSeconds: config.warmupSeconds,
+      scriptFile: pgUpsertScript, logDir: path.join(dirs.work, 'pgbench-lag-warmup-log') });
+  }
   const run = runPgbench({ bin: pg.bin, port: pgNodes.primary.port, clients: LAG_CLIENTS, durationSeconds: config.lagSeconds,
     scriptFile: pgUpsertScript, logDir: path.join(dirs.work, 'pgbench-lag-log') });
   const result = await sampleWhile(run, async () => {
@@ -949,7 +981,7 @@ function machineLines() {
   return [
     `machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGb} GB memory, ${m.kernel}, Node ${m.node}, PostgreSQL ${m.postgres}; walship at ${m.walship}`,
     `disk: ${m.fdatasyncPerSecond ?? '-'} fdatasync/s (pg_test_fsync, one 8kB write, on ${os.tmpdir()}); load average ${m.loadAverageStart.join(' ')} at the start, ${m.loadAverageEnd.join(' ')} at the end`,
-    `run: ${config.rounds} round${config.rounds === 1 ? '' : 's'}${quick ? ' (--quick)' : ''}, ${config.durationSeconds} s per commits run, ${config.lagSeconds} s of lag sampling, ` +
+    `run: ${config.rounds} round${config.rounds === 1 ? '' : 's'}${quick ? ' (--quick)' : ''}, ${config.durationSeconds} s per commits run, ${config.lagSeconds} s of lag sampling, ${config.warmupSeconds} s of warm-up before each, ` +
       `${config.dbMb} MB base-backup table, ${config.walMb} MB of WAL for catch-up and recovery; ${Math.round((Date.now() - startedAt) / 1000)} s in all`,
   ];
 }

@@ -373,4 +373,34 @@ describe('status, checkpoint, set --node, bench', () => {
     expect(report.cpuMicrosPerCommit).toBeCloseTo(50_000 / report.commits, 0);
     expect([...FakeClient.store.keys()].every((key) => /^bench:\d$/.test(key))).toBe(true);
   });
+
+  it('leaves the warm-up out of the figures: its commits are counted apart, and the CPU is read from its end', async () => {
+    let cpu = 1000;
+    const statusSpy = vi.spyOn(FakeClient.prototype, 'status').mockImplementation(async () => ({ role: 'primary', cpuMicros: (cpu += 50_000) }));
+    let puts = 0;
+    const put = FakeClient.prototype.put;
+    const putSpy = vi.spyOn(FakeClient.prototype, 'put').mockImplementation(async function (this: FakeClient, key, value) {
+      puts++;
+      // A real commit waits for the node: let timers run between commits as they would.
+      await new Promise((resolve) => setImmediate(resolve));
+      return put.call(this, key, value);
+    });
+    const result = await walship(['bench', '--clients', '1', '--warmup', '0.2', '--duration', '0.2', '--keys', '10', '--json']);
+    const statusReads = statusSpy.mock.calls.length;
+    statusSpy.mockRestore();
+    putSpy.mockRestore();
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as { commits: number; warmupMs: number; warmupCommits: number; durationMs: number; cpuMicrosPerCommit: number };
+    expect(report.warmupMs).toBe(200);
+    expect(report.warmupCommits).toBeGreaterThan(0);
+    expect(report.commits).toBeGreaterThan(0);
+    expect(report.commits + report.warmupCommits).toBe(puts);
+    expect(report.durationMs).toBeLessThan(400);
+    // Two status reads: at the warm-up's end and at the end, 50 ms of CPU apart.
+    expect(statusReads).toBe(2);
+    expect(report.cpuMicrosPerCommit).toBeCloseTo(50_000 / report.commits, 0);
+    const bad = await walship(['bench', '--warmup', 'soon', '--json']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('"soon" is not a number of seconds, 0 or more.');
+  });
 });

@@ -75,6 +75,15 @@ export function parseSecondsToMs(text: string): number {
   return Math.round(seconds * 1000);
 }
 
+/** Seconds that may be 0 (a warm-up left out), in milliseconds. */
+export function parseSecondsOrZeroToMs(text: string): number {
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
+    throw new InvalidArgumentError(`"${text}" is not a number of seconds, 0 or more.`);
+  }
+  return Math.round(seconds * 1000);
+}
+
 const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
 
 /** A size in bytes: `100`, `4kB`, `1MB` (PostgreSQL's unit spelling). */

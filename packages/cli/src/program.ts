@@ -16,6 +16,7 @@ import {
   parsePort,
   parseNodeAddress,
   parsePositiveInteger,
+  parseSecondsOrZeroToMs,
   parseSecondsToMs,
   parseStopMode,
   parseSyncCommitLevel,
@@ -618,6 +619,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .addOption(nodeOption())
     .addOption(new Option('--clients <n>', 'concurrent sessions (default: 8)').argParser(parsePositiveInteger))
     .addOption(new Option('--duration <s>', 'seconds to run (default: 10)').argParser(parseSecondsToMs))
+    .addOption(new Option('--warmup <s>', 'seconds of unmeasured writes first (default: 0)').argParser(parseSecondsOrZeroToMs))
     .addOption(new Option('--value-size <bytes>', 'bytes per value (default: 100)').argParser(parseByteSize))
     .addOption(new Option('--keys <k>', 'distinct keys written (default: 10000)').argParser(parsePositiveInteger))
     .addOption(syncCommitOption())

@@ -1,8 +1,13 @@
 /**
- * `walship bench --node HOST:PORT [--clients N] [--duration S] [--value-size B] [--keys K]
- * [--json]`: N sessions each commit one-key writes back to back (keys drawn uniformly from K) for
- * S seconds; prints clients, commitsPerSecond and latencyMs {p50, p99, max} (DESIGN.md section
- * 10). When the node's status reports its CPU time, cpuMicrosPerCommit as well.
+ * `walship bench --node HOST:PORT [--clients N] [--duration S] [--warmup S] [--value-size B]
+ * [--keys K] [--json]`: N sessions each commit one-key writes back to back (keys drawn uniformly
+ * from K) for S seconds; prints clients, commitsPerSecond and latencyMs {p50, p99, max} (DESIGN.md
+ * section 10). When the node's status reports its CPU time, cpuMicrosPerCommit as well.
+ *
+ * With --warmup, the same sessions first write for that long unmeasured (as sysbench's
+ * --warmup-time): a Node process runs its first seconds of a new workload interpreted and
+ * compiling, at two to three times the CPU per commit, and a freshly started node or load
+ * generator would otherwise have that in its figures.
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +23,8 @@ export interface BenchOptions {
   node?: NodeAddress[];
   clients?: number;
   duration?: number;
+  /** Milliseconds of unmeasured writes before the measured ones. */
+  warmup?: number;
   valueSize?: number;
   keys?: number;
   syncCommit?: SyncCommitLevel;
@@ -98,6 +105,7 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
   const clients = options.clients ?? DEFAULT_CLIENTS;
   if (clients > CLIENTS_MAX) throw usageError(`--clients ${clients} is more than ${CLIENTS_MAX}`, `Use at most ${CLIENTS_MAX} sessions.`);
   const durationMs = options.duration ?? DEFAULT_DURATION_MS;
+  const warmupMs = options.warmup ?? 0;
   const valueSize = options.valueSize ?? DEFAULT_VALUE_SIZE_BYTES;
   const keys = options.keys ?? DEFAULT_KEYS;
   const nodes = resolveNodes(options.node, io.env);
@@ -107,6 +115,7 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
   const progress = new Progress(io, options);
   const latencies = new LatencyRecorder();
   let failure: unknown = null;
+  let warmupCommits = 0;
   let elapsedMs = 0;
   let cpuBefore: number | null = null;
   let cpuAfter: number | null = null;
@@ -115,9 +124,14 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
       sessions.push(await openSession(nodes, io, { purpose: 'write', applicationName: 'walship bench' }));
     }
     const admin = sessions[0]!;
-    cpuBefore = serverCpuMicros(await admin.client.status().catch(() => null));
-    const startedAt = performance.now();
+    const readServerCpu = async () => serverCpuMicros(await admin.client.status().catch(() => null));
+    const warmupStartedAt = performance.now();
+    const startedAt = warmupStartedAt + warmupMs;
     const deadline = startedAt + durationMs;
+    // The measured window's CPU starts when the warm-up ends, read while the sessions write on.
+    const cpuAtStart = warmupMs === 0 ? readServerCpu() : new Promise<number | null>((resolve) => {
+      setTimeout(() => resolve(readServerCpu()), warmupMs);
+    });
     const worker = async ({ client, node }: { client: NodeClient; node: NodeAddress }) => {
       // One value per session, its first bytes changed per write so that no two values are equal.
       const value = Buffer.from(randomBytes(valueSize).toString('base64url').slice(0, valueSize), 'ascii');
@@ -133,6 +147,11 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
           return;
         }
         const end = performance.now();
+        if (begin < startedAt) {
+          warmupCommits++;
+          if (progress.due()) progress.update(`bench: warm-up ${((end - warmupStartedAt) / 1000).toFixed(0)}/${(warmupMs / 1000).toFixed(0)} s, ${warmupCommits} commits`);
+          continue;
+        }
         latencies.record(end - begin);
         const seconds = (end - startedAt) / 1000;
         if (progress.due()) progress.update(`bench: ${seconds.toFixed(0)}/${(durationMs / 1000).toFixed(0)} s, ${latencies.count} commits, ${(latencies.count / seconds).toFixed(0)} commits/s`);
@@ -140,7 +159,8 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
     };
     await Promise.all(sessions.map(worker));
     elapsedMs = performance.now() - startedAt;
-    cpuAfter = serverCpuMicros(await admin.client.status().catch(() => null));
+    cpuBefore = await cpuAtStart;
+    cpuAfter = await readServerCpu();
   } finally {
     progress.done();
     await Promise.all(sessions.map(async ({ client }) => client.close()).map((closing) => closing.catch(() => undefined)));
@@ -161,6 +181,8 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
     valueSizeBytes: valueSize,
     keys,
     syncCommit: options.syncCommit ?? null,
+    warmupMs,
+    warmupCommits,
     ...(cpuMicrosPerCommit === undefined ? {} : { cpuMicrosPerCommit }),
   };
   if (options.json === true) {
@@ -171,6 +193,7 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
     ['node', result.node],
     ['clients', String(clients)],
     ['duration', `${(elapsedMs / 1000).toFixed(1)} s`],
+    ...(warmupMs > 0 ? [['warm-up', `${(warmupMs / 1000).toFixed(1)} s, ${warmupCommits} commits not counted`] as [string, string]] : []),
     ['commits', String(latencies.count)],
     ['commits per second', String(commitsPerSecond)],
     ['latency p50', `${latencyMs.p50} ms`],
