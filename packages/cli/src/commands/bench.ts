@@ -130,7 +130,8 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
     const deadline = startedAt + durationMs;
     // The measured window's CPU starts when the warm-up ends, read while the sessions write on.
     const cpuAtStart = warmupMs === 0 ? readServerCpu() : new Promise<number | null>((resolve) => {
-      setTimeout(() => resolve(readServerCpu()), warmupMs);
+      // Unreferenced: a run that fails during the warm-up does not wait for it.
+      setTimeout(() => resolve(readServerCpu()), warmupMs).unref();
     });
     const worker = async ({ client, node }: { client: NodeClient; node: NodeAddress }) => {
       // One value per session, its first bytes changed per write so that no two values are equal.
@@ -159,8 +160,10 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
     };
     await Promise.all(sessions.map(worker));
     elapsedMs = performance.now() - startedAt;
-    cpuBefore = await cpuAtStart;
-    cpuAfter = await readServerCpu();
+    if (failure === null) {
+      cpuBefore = await cpuAtStart;
+      cpuAfter = await readServerCpu();
+    }
   } finally {
     progress.done();
     await Promise.all(sessions.map(async ({ client }) => client.close()).map((closing) => closing.catch(() => undefined)));
