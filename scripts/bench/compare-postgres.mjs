@@ -538,15 +538,13 @@ async function sampleWhile(done, sample) {
 /** Row 3 on walship: the primary's replication rows every 200 ms while `walship bench` runs 8 clients. */
 async function wsLag() {
   const samples = { s1: { lags: [], bytes: [], nulls: 0 }, s2: { lags: [], bytes: [], nulls: 0 } };
+  const bench = (seconds) => spawnGroup(process.execPath, [cli, 'bench', '--node', wsNodes.primary.address, '--clients', String(LAG_CLIENTS),
+    '--duration', String(seconds), '--keys', String(KEYS), '--value-size', String(VALUE_BYTES), '--json', '--quiet']).done;
   if (config.warmupSeconds > 0) {
-    const warmup = spawnGroup(process.execPath, [cli, 'bench', '--node', wsNodes.primary.address, '--clients', String(LAG_CLIENTS),
-      '--duration', String(config.warmupSeconds), '--keys', String(KEYS), '--value-size', String(VALUE_BYTES), '--json', '--quiet']);
-    const { code, stderr } = await warmup.done;
+    const { code, stderr } = await bench(config.warmupSeconds);
     if (code !== 0) throw new Error(`walship bench (warm-up) failed (exit status ${code}): ${stderr}`);
   }
-  const { done } = spawnGroup(process.execPath, [cli, 'bench', '--node', wsNodes.primary.address, '--clients', String(LAG_CLIENTS),
-    '--duration', String(config.lagSeconds), '--keys', String(KEYS), '--value-size', String(VALUE_BYTES), '--json', '--quiet']);
-  const { code, stdout, stderr } = await sampleWhile(done, async () => {
+  const { code, stdout, stderr } = await sampleWhile(bench(config.lagSeconds), async () => {
     const status = await wsControl.status();
     for (const row of status.replication ?? []) {
       const into = samples[row.applicationName];
@@ -563,13 +561,10 @@ async function wsLag() {
 /** Row 3 on PostgreSQL: pg_stat_replication every 200 ms while pgbench runs 8 clients. */
 async function pgLag() {
   const samples = { s1: { lags: [], bytes: [], nulls: 0 }, s2: { lags: [], bytes: [], nulls: 0 } };
-  if (config.warmupSeconds > 0) {
-    await runPgbench({ bin: pg.bin, port: pgNodes.primary.port, clients: LAG_CLIENTS, durationSeconds: config.warmupSeconds,
-      scriptFile: pgUpsertScript, logDir: path.join(dirs.work, 'pgbench-lag-warmup-log') });
-  }
-  const run = runPgbench({ bin: pg.bin, port: pgNodes.primary.port, clients: LAG_CLIENTS, durationSeconds: config.lagSeconds,
-    scriptFile: pgUpsertScript, logDir: path.join(dirs.work, 'pgbench-lag-log') });
-  const result = await sampleWhile(run, async () => {
+  const run = (durationSeconds, logName) => runPgbench({ bin: pg.bin, port: pgNodes.primary.port, clients: LAG_CLIENTS, durationSeconds,
+    scriptFile: pgUpsertScript, logDir: path.join(dirs.work, logName) });
+  if (config.warmupSeconds > 0) await run(config.warmupSeconds, 'pgbench-lag-warmup-log');
+  const result = await sampleWhile(run(config.lagSeconds, 'pgbench-lag-log'), async () => {
     const rows = await pgControl.query(`SELECT application_name, extract(epoch FROM replay_lag) * 1000,
       pg_wal_lsn_diff(pg_current_wal_flush_lsn(), replay_lsn) FROM pg_stat_replication`);
     for (const [name, lag, bytes] of rows) {

@@ -212,9 +212,9 @@ describe('SegmentPrecreation', () => {
     const xlog = newXlog(SEGMENT);
     // The worker's idle flag: once it sleeps, it found nothing more to do.
     const ctl = (xlog as unknown as { views: { ctl: Int32Array } }).views.ctl;
-    const asleep = async () => {
-      for (const started = Date.now(); Atomics.load(ctl, CtlIndex.workerSleeping) === 0;) {
-        if (Date.now() - started > 10_000) throw new Error('the WAL I/O worker never went idle');
+    const waitFor = async (what: string, condition: () => boolean) => {
+      for (const started = Date.now(); !condition();) {
+        if (Date.now() - started > 10_000) throw new Error(`${what} within 10 s`);
         await new Promise((resolve) => setTimeout(resolve, 2));
       }
     };
@@ -224,14 +224,11 @@ describe('SegmentPrecreation', () => {
     };
     const next = segmentPath(dir, 1, 2, SEGMENT);
     await fillTo(SEGMENT * 1.5);
-    await asleep();
+    await waitFor('the WAL I/O worker did not go idle', () => Atomics.load(ctl, CtlIndex.workerSleeping) !== 0);
     expect(fs.existsSync(next)).toBe(false);
     expect(fs.readdirSync(path.join(dir, 'pg_wal')).some((name) => name.startsWith('xlogtemp.'))).toBe(false);
     await fillTo(SEGMENT * 1.8);
-    for (const started = Date.now(); !fs.existsSync(next);) {
-      if (Date.now() - started > 10_000) throw new Error('the next segment was not made ahead');
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
+    await waitFor('the next segment was not made ahead', () => fs.existsSync(next));
     expect(fs.statSync(next).size).toBe(SEGMENT);
     await xlog.shutdown();
   });

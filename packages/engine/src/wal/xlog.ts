@@ -558,8 +558,7 @@ export class Xlog {
     const segNo = segmentOf(written, this.segmentSize);
     if (segNo === this.preallocationWakeSegNo || !preallocationDue(written, this.segmentSize)) return;
     this.preallocationWakeSegNo = segNo;
-    Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
-    if (Atomics.load(this.views.ctl, CtlIndex.workerSleeping) !== 0) Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
+    this.wakeWorker();
   }
 
   /** Whether the main thread may write [written, target): a small write inside the worker's open segment. */
@@ -616,6 +615,11 @@ export class Xlog {
   private xlogWrite(index: number, lsn: number): void {
     if (Number(Atomics.load(this.views.pos, index)) >= lsn) return;
     Atomics.store(this.views.pos, index, BigInt(lsn));
+    this.wakeWorker();
+  }
+
+  /** Tells the worker to look at the requests again: a notify only when it sleeps. */
+  private wakeWorker(): void {
     Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
     if (Atomics.load(this.views.ctl, CtlIndex.workerSleeping) !== 0) Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
   }
