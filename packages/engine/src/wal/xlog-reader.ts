@@ -196,14 +196,22 @@ export class XLogReader {
   }
 
   private lastMissing = false;
-  /** The last whole page validated, while the source's generation says its memory still holds it. */
+  /**
+   * The last page validated, while the source's generation says its memory still holds it, and
+   * the available end when it was read. A page wholly below that end is kept; a partial one (a
+   * standby's newest page, the walreceiver still writing into it) only while the end has not
+   * moved: what was read of it is then all there is, and a commit's several records on it need
+   * one read, not one each. Once the end moves, the bytes past the old end are read again.
+   */
   private cachedPageLsn = -1;
   private cachedGeneration = -1;
+  private cachedAvailable = -1;
   private cachedPage: Buffer | null = null;
 
   /** Reads and validates a page header (XLogReaderValidatePageHeader); an error message on failure. */
   private readValidPage(pageLsn: Lsn, available: number): Buffer | string {
-    if (pageLsn === this.cachedPageLsn && this.cachedPage !== null && this.source.generation === this.cachedGeneration) {
+    if (pageLsn === this.cachedPageLsn && this.cachedPage !== null && this.source.generation === this.cachedGeneration &&
+        (pageLsn + XLOG_BLCKSZ <= this.cachedAvailable || available === this.cachedAvailable)) {
       this.lastMissing = false;
       return this.cachedPage;
     }
@@ -217,11 +225,11 @@ export class XLogReader {
     if (timeline > this.latestTimeline) this.latestTimeline = timeline;
     this.latestPagePtr = pageLsn;
     this.latestPageTli = timeline;
-    // Only a page wholly below the available end: the bytes of a partial one may still change.
     const generation = this.source.generation;
-    if (generation !== undefined && pageLsn + XLOG_BLCKSZ <= available) {
+    if (generation !== undefined) {
       this.cachedPageLsn = pageLsn;
       this.cachedGeneration = generation;
+      this.cachedAvailable = available;
       this.cachedPage = page;
     } else {
       this.cachedPage = null;

@@ -269,6 +269,39 @@ describe('SegmentFilePageSource', () => {
   });
 });
 
+describe('XLogReader on a standby\'s newest page', () => {
+  it('reads a partial page once for all the records it holds up to the flushed position, and again once that moves', async () => {
+    const xlog = newXlog();
+    for (let i = 0; i < 20; i++) xlog.xlogInsertRecord(makeRecord(100, i), SIZE_OF_XLOG_RECORD + 102, 1, 0, i);
+    await xlog.shutdown();
+    const ends: number[] = [];
+    const all = reader();
+    all.beginRead((SEGMENT + 40) as Lsn);
+    for (let result = all.readRecord(); result.ok; result = all.readRecord()) ends.push(result.record.endLsn);
+    expect(ends).toHaveLength(20);
+    expect(ends[19]! < SEGMENT + XLOG_BLCKSZ).toBe(true);
+
+    // The walreceiver has flushed five records, all on the first page: one read of that page.
+    const source = new SegmentFilePageSource(dir, () => 1, SEGMENT);
+    source.available = ends[4]!;
+    const r = new XLogReader({ segmentSize: SEGMENT, systemId: SYSTEM_ID, source });
+    r.beginRead((SEGMENT + 40) as Lsn);
+    let n = 0;
+    while (r.readRecord().ok) n++;
+    expect(n).toBe(5);
+    expect(source.bytesRead).toBe(XLOG_BLCKSZ);
+    // Asked again with nothing new flushed, it reads nothing more.
+    expect(r.readRecord().ok).toBe(false);
+    expect(source.bytesRead).toBe(XLOG_BLCKSZ);
+    // Three more flushed: the page is read again (its bytes past the old end may not have been
+    // there), once for the three.
+    source.available = ends[7]!;
+    while (r.readRecord().ok) n++;
+    expect(n).toBe(8);
+    expect(source.bytesRead).toBe(2 * XLOG_BLCKSZ);
+  });
+});
+
 describe('SegmentFilePageSource in an encrypted data directory', () => {
   it('decrypts each window once into pages that stay as returned, up to the flushed page on a standby, and forgets a window a short read overwrote', async () => {
     const xlog = newXlog();
