@@ -41,6 +41,9 @@
 // stopped at the end, also on Ctrl-C, SIGTERM or a failure; the directory is removed (--keep
 // keeps it).
 //
+// --no-standbys measures row 1 on two lone primaries instead: whether a gap is the single node's
+// commit path or replication's (the same rows with and without standbys, side by side).
+//
 //   npm run bench:pg [-- --quick] [--json] [--rounds 3] [--duration 10] [--markdown docs/benchmarks.md]
 //   node scripts/bench/compare-postgres.mjs --help
 import { spawnSync } from 'node:child_process';
@@ -67,6 +70,8 @@ const USAGE = `usage: npm run bench:pg -- [options]   (node scripts/bench/compar
   --db-mb N            size of the base-backup table in MB (default 1024; --quick 128)
   --wal-mb N           WAL written for catch-up and crash recovery, MB (default 1024; --quick 128)
   --rows LIST          rows to measure: commits,sync,lag,backup,promotion,wal (default all)
+  --no-standbys        both primaries alone, no standbys: only --rows commits; tells a gap in the
+                       single node's commit path from one in replication (not for --markdown)
   --port-base N        walship uses N..N+3, PostgreSQL N+10..N+13 (default 24400)
   --pg-bin DIR         PostgreSQL 15's programs (default ${DEFAULT_PG_BIN})
   --fsync-seconds S    pg_test_fsync's seconds per test (default 2; --quick 1)
@@ -92,6 +97,7 @@ const { values: args } = parseArgs({
     'time-limit': { type: 'string' },
     markdown: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    'no-standbys': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -132,12 +138,20 @@ const config = {
   timeLimitSeconds: args['time-limit'] === undefined ? (quick ? 225 : null) : positiveNumber('time-limit', 1),
   rows: new Set(args.rows.split(',')),
   portBase: Math.round(positiveNumber('port-base', 24400)),
+  standbys: !args['no-standbys'],
 };
 if (config.clientCounts.some((c) => !Number.isInteger(c) || c < 1 || c > 64)) usageError(`--clients ${args.clients}: expected counts from 1 to 64`);
 const ROW_GROUPS = ['commits', 'sync', 'lag', 'backup', 'promotion', 'wal'];
 for (const row of config.rows) if (!ROW_GROUPS.includes(row)) usageError(`--rows: unknown row "${row}" (known: ${ROW_GROUPS.join(', ')})`);
 // The promotion's standby is the base backup's copy.
 if (config.rows.has('promotion')) config.rows.add('backup');
+if (!config.standbys) {
+  const needStandbys = [...config.rows].filter((row) => row !== 'commits');
+  if (needStandbys.length > 0) usageError(`--no-standbys: rows ${needStandbys.join(', ')} need standbys; measure --rows commits only`);
+  if (args.markdown !== undefined) usageError('--no-standbys: the history in --markdown holds full runs with standbys; print the table instead');
+}
+/** The standbys each system gets: s1 and s2, or none with --no-standbys. */
+const STANDBYS = config.standbys ? ['s1', 's2'] : [];
 
 /** The workload of rows 1-3: one-key upserts of VALUE_BYTES into KEYS keys, as `walship bench --keys` draws them. */
 const KEYS = 100_000;
@@ -345,7 +359,7 @@ async function wsWaitStreaming(names, { sync = null } = {}) {
 }
 
 async function setupWalship() {
-  step('walship: init, load, base backups for s1 and s2...');
+  step(`walship: init, load${config.standbys ? ', base backups for s1 and s2' : ''}...`);
   const primary = wsNodes.primary;
   walship('init', '-D', primary.dir, '--port', String(primary.port), '--set', 'wal_segment_size=16MB',
     ...Object.entries(COMMON_SETTINGS).flatMap(([name, value]) => ['--set', `${name}=${value}`]));
@@ -357,13 +371,13 @@ async function setupWalship() {
   await wsLoad(primary, 'churn', CHURN_KEYS, CHURN_BATCH, 4, (i) => [rowKey(i), randomBytes(CHURN_VALUE_BYTES)]);
   await wsLoad(primary, 'fill', fillRows(), 100, 8, (i) => [rowKey(i), randomBytes(FILL_VALUE_BYTES)]);
   await wsControl.checkpoint();
-  for (const name of ['s1', 's2']) {
+  for (const name of STANDBYS) {
     const node = wsNodes[name];
     walship('basebackup', '--from', primary.address, '-D', node.dir, '--standby', '--slot', name, '--port', String(node.port),
       '--set', `application_name=${name}`, '--quiet');
     await node.start();
   }
-  await wsWaitStreaming(['s1', 's2']);
+  await wsWaitStreaming(STANDBYS);
 }
 
 // ---- PostgreSQL: the cluster -------------------------------------------------------------------
@@ -406,7 +420,7 @@ fs.writeFileSync(pgUpsertScript, [
 const pgRandomValue = `substring(decode(repeat(md5(random()::text), ${Math.ceil(CHURN_VALUE_BYTES / 16)}), 'hex') from 1 for ${CHURN_VALUE_BYTES})`;
 
 async function setupPostgres() {
-  step('PostgreSQL: initdb, load, base backups for s1 and s2...');
+  step(`PostgreSQL: initdb, load${config.standbys ? ', base backups for s1 and s2' : ''}...`);
   const primary = pgNodes.primary;
   primary.initdb({ walSegmentMb: 16 });
   primary.configure(COMMON_SETTINGS);
@@ -425,31 +439,31 @@ async function setupPostgres() {
   }
   await pgControl.query('VACUUM ANALYZE');
   await pgControl.query('CHECKPOINT');
-  for (const name of ['s1', 's2']) {
+  for (const name of STANDBYS) {
     const node = pgNodes[name];
     runPg(pg.bin, 'pg_basebackup', ['-h', '127.0.0.1', '-p', String(primary.port), '-U', 'postgres', '-D', node.dir,
       '-X', 'stream', '-c', 'fast', '-C', '-S', name]);
     node.identity({ primaryPort: primary.port, slot: name });
     await node.start();
   }
-  await pgWaitStreaming(['s1', 's2']);
+  await pgWaitStreaming(STANDBYS);
 }
 
 // ---- the rows, one system at a time --------------------------------------------------------------
 
 /** CPU time of a node's processes, in microseconds. */
 const cpuOf = (node) => treeCpuMicros(node.pid);
-const clusterCpu = (nodes) => cpuOf(nodes.primary) + cpuOf(nodes.s1) + cpuOf(nodes.s2);
+const clusterCpu = (nodes) => cpuOf(nodes.primary) + STANDBYS.reduce((sum, name) => sum + cpuOf(nodes[name]), 0);
 
 async function wsSetSync(level) {
   await wsControl.setSetting('synchronous_standby_names', level === 'async' ? '' : 'FIRST 1 (s1)');
-  await wsWaitStreaming(['s1', 's2'], { sync: level === 'async' ? '' : 's1' });
+  await wsWaitStreaming(STANDBYS, { sync: level === 'async' ? '' : 's1' });
 }
 
 async function pgSetSync(level) {
   await pgControl.query(`ALTER SYSTEM SET synchronous_standby_names = '${level === 'async' ? '' : 'FIRST 1 (s1)'}'`);
   await pgControl.query('SELECT pg_reload_conf()');
-  await pgWaitStreaming(['s1', 's2'], { sync: level === 'async' ? '' : 's1' });
+  await pgWaitStreaming(STANDBYS, { sync: level === 'async' ? '' : 's1' });
 }
 
 /** Row 1-2 on walship: `walship bench` with the node's WAL fsync counter and CPU read around it. */
@@ -884,7 +898,7 @@ async function measureRound(round) {
 function rowDefinitions() {
   const defs = [];
   const plural = (n) => `${n} client${n === 1 ? '' : 's'}`;
-  const levelName = { async: 'async standbys', on: 'sync standby, on', remote_apply: 'sync standby, remote_apply' };
+  const levelName = { async: config.standbys ? 'async standbys' : 'no standbys', on: 'sync standby, on', remote_apply: 'sync standby, remote_apply' };
   for (const level of ['async', 'on', 'remote_apply']) {
     for (const c of config.clientCounts) {
       const k = `commits.${level}.${c}`;
@@ -912,7 +926,8 @@ function rowDefinitions() {
   for (const c of config.clientCounts) {
     defs.push({ key: `commits.async.${c}.cpuMicrosPerCommit`, name: `CPU per commit, primary, ${plural(c)}`, unit: 'µs', better: 'lower' });
   }
-  for (const c of config.clientCounts) {
+  // Without standbys the cluster is the primary: its row above says it all.
+  for (const c of config.standbys ? config.clientCounts : []) {
     defs.push({ key: `commits.async.${c}.clusterCpuMicrosPerCommit`, name: `CPU per commit, 3 nodes, ${plural(c)}`, unit: 'µs', better: 'lower' });
   }
   // Not a server figure: the load generator (walship bench, pgbench) shares the machine's cores.
@@ -976,7 +991,7 @@ function machineLines() {
   return [
     `machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGb} GB memory, ${m.kernel}, Node ${m.node}, PostgreSQL ${m.postgres}; walship at ${m.walship}`,
     `disk: ${m.fdatasyncPerSecond ?? '-'} fdatasync/s (pg_test_fsync, one 8kB write, on ${os.tmpdir()}); load average ${m.loadAverageStart.join(' ')} at the start, ${m.loadAverageEnd.join(' ')} at the end`,
-    `run: ${config.rounds} round${config.rounds === 1 ? '' : 's'}${quick ? ' (--quick)' : ''}, ${config.durationSeconds} s per commits run, ${config.lagSeconds} s of lag sampling, ${config.warmupSeconds} s of warm-up before each, ` +
+    `run: ${config.rounds} round${config.rounds === 1 ? '' : 's'}${quick ? ' (--quick)' : ''}${config.standbys ? '' : ', no standbys (--no-standbys)'}, ${config.durationSeconds} s per commits run, ${config.lagSeconds} s of lag sampling, ${config.warmupSeconds} s of warm-up before each, ` +
       `${config.dbMb} MB base-backup table, ${config.walMb} MB of WAL for catch-up and recovery; ${Math.round((Date.now() - startedAt) / 1000)} s in all`,
   ];
 }
