@@ -70,8 +70,9 @@ const USAGE = `usage: npm run bench:pg -- [options]   (node scripts/bench/compar
   --db-mb N            size of the base-backup table in MB (default 1024; --quick 128)
   --wal-mb N           WAL written for catch-up and crash recovery, MB (default 1024; --quick 128)
   --rows LIST          rows to measure: commits,sync,lag,backup,promotion,wal (default all)
-  --no-standbys        both primaries alone, no standbys: only --rows commits; tells a gap in the
-                       single node's commit path from one in replication (not for --markdown)
+  --no-standbys        both primaries alone, no standbys: the commit rows only (the default rows
+                       then); tells a gap in the single node's commit path from one in replication
+                       (not for --markdown)
   --port-base N        walship uses N..N+3, PostgreSQL N+10..N+13 (default 24400)
   --pg-bin DIR         PostgreSQL 15's programs (default ${DEFAULT_PG_BIN})
   --fsync-seconds S    pg_test_fsync's seconds per test (default 2; --quick 1)
@@ -90,7 +91,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '1,8,32' },
     'db-mb': { type: 'string' },
     'wal-mb': { type: 'string' },
-    rows: { type: 'string', default: 'commits,sync,lag,backup,promotion,wal' },
+    rows: { type: 'string' },
     'port-base': { type: 'string', default: '24400' },
     'pg-bin': { type: 'string', default: DEFAULT_PG_BIN },
     'fsync-seconds': { type: 'string' },
@@ -136,7 +137,8 @@ const config = {
   walMb: positiveNumber('wal-mb', quick ? 128 : 1024),
   fsyncSeconds: Math.round(positiveNumber('fsync-seconds', quick ? 1 : 2)),
   timeLimitSeconds: args['time-limit'] === undefined ? (quick ? 225 : null) : positiveNumber('time-limit', 1),
-  rows: new Set(args.rows.split(',')),
+  // --no-standbys alone measures what it can: the commit rows.
+  rows: new Set((args.rows ?? (args['no-standbys'] ? 'commits' : 'commits,sync,lag,backup,promotion,wal')).split(',')),
   portBase: Math.round(positiveNumber('port-base', 24400)),
   standbys: !args['no-standbys'],
 };
@@ -147,7 +149,7 @@ for (const row of config.rows) if (!ROW_GROUPS.includes(row)) usageError(`--rows
 if (config.rows.has('promotion')) config.rows.add('backup');
 if (!config.standbys) {
   const needStandbys = [...config.rows].filter((row) => row !== 'commits');
-  if (needStandbys.length > 0) usageError(`--no-standbys: rows ${needStandbys.join(', ')} need standbys; measure --rows commits only`);
+  if (needStandbys.length > 0) usageError(`--no-standbys: ${needStandbys.length === 1 ? 'row' : 'rows'} ${needStandbys.join(', ')} ${needStandbys.length === 1 ? 'needs' : 'need'} standbys; measure --rows commits only`);
   if (args.markdown !== undefined) usageError('--no-standbys: the history in --markdown holds full runs with standbys; print the table instead');
 }
 /** The standbys each system gets: s1 and s2, or none with --no-standbys. */
