@@ -456,6 +456,21 @@ async function setupPostgres() {
 /** CPU time of a node's processes, in microseconds. */
 const cpuOf = (node) => treeCpuMicros(node.pid);
 const clusterCpu = (nodes) => cpuOf(nodes.primary) + STANDBYS.reduce((sum, name) => sum + cpuOf(nodes[name]), 0);
+/** The CPU read around a commits run: the primary's, the cluster's, and the load generators' reaped so far. */
+const cpuSnapshot = (nodes) => ({ primary: cpuOf(nodes.primary), cluster: clusterCpu(nodes), client: reapedChildrenCpuMicros() });
+
+/**
+ * Row 8's figures of a commits run, from what was read around it: per commit of every commit it
+ * made, warm-up included (the CPU and fdatasync counters were read around the warm-up too).
+ */
+function perCommitFigures(cpuBefore, cpuAfter, fsyncs, commits) {
+  return {
+    commitsPerFdatasync: fsyncs > 0 ? commits / fsyncs : null,
+    cpuMicrosPerCommit: (cpuAfter.primary - cpuBefore.primary) / commits,
+    clusterCpuMicrosPerCommit: (cpuAfter.cluster - cpuBefore.cluster) / commits,
+    clientCpuMicrosPerCommit: (cpuAfter.client - cpuBefore.client) / commits,
+  };
+}
 
 async function wsSetSync(level) {
   await wsControl.setSetting('synchronous_standby_names', level === 'async' ? '' : 'FIRST 1 (s1)');
@@ -471,34 +486,29 @@ async function pgSetSync(level) {
 /** Row 1-2 on walship: `walship bench` with the node's WAL fsync counter and CPU read around it. */
 async function wsCommits(level, clients) {
   const before = await wsControl.status();
-  const cpuBefore = { primary: cpuOf(wsNodes.primary), cluster: clusterCpu(wsNodes), client: reapedChildrenCpuMicros() };
+  const cpuBefore = cpuSnapshot(wsNodes);
   const { done } = spawnGroup(process.execPath, [cli, 'bench', '--node', wsNodes.primary.address, '--clients', String(clients),
     '--duration', String(config.durationSeconds), '--warmup', String(config.warmupSeconds), '--keys', String(KEYS),
     '--value-size', String(VALUE_BYTES), ...(level === 'async' ? [] : ['--sync-commit', level]), '--json', '--quiet']);
   const { code, stdout, stderr } = await done;
   if (code !== 0) throw new Error(`walship bench failed (exit status ${code}): ${stderr}`);
-  const cpuAfter = { primary: cpuOf(wsNodes.primary), cluster: clusterCpu(wsNodes), client: reapedChildrenCpuMicros() };
+  const cpuAfter = cpuSnapshot(wsNodes);
   const after = await wsControl.status();
   const out = JSON.parse(stdout);
   const fsyncs = after.walFsyncs - before.walFsyncs;
-  // The CPU and the fdatasyncs were read around the whole run, warm-up included: per commit of it.
-  const all = out.commits + out.warmupCommits;
   return {
     commitsPerSecond: out.commitsPerSecond,
     p50Ms: out.latencyMs.p50,
     p99Ms: out.latencyMs.p99,
     commits: out.commits,
-    commitsPerFdatasync: fsyncs > 0 ? all / fsyncs : null,
-    cpuMicrosPerCommit: (cpuAfter.primary - cpuBefore.primary) / all,
-    clusterCpuMicrosPerCommit: (cpuAfter.cluster - cpuBefore.cluster) / all,
-    clientCpuMicrosPerCommit: (cpuAfter.client - cpuBefore.client) / all,
+    ...perCommitFigures(cpuBefore, cpuAfter, fsyncs, out.commits + out.warmupCommits),
   };
 }
 
 /** Row 1-2 on PostgreSQL: pgbench, with pg_stat_wal.wal_sync and the processes' CPU read around it. */
 async function pgCommits(level, clients) {
   const syncsBefore = Number(await pgControl.value('SELECT wal_sync FROM pg_stat_wal'));
-  const cpuBefore = { primary: cpuOf(pgNodes.primary), cluster: clusterCpu(pgNodes), client: reapedChildrenCpuMicros() };
+  const cpuBefore = cpuSnapshot(pgNodes);
   const run = (durationSeconds, logName) => runPgbench({
     bin: pg.bin, port: pgNodes.primary.port, clients, durationSeconds, scriptFile: pgUpsertScript,
     logDir: path.join(dirs.work, logName), pgOptions: level === 'async' ? '' : `-c synchronous_commit=${level}`,
@@ -508,19 +518,15 @@ async function pgCommits(level, clients) {
   const result = await run(config.durationSeconds, 'pgbench-log');
   // The backends flush their WAL counters as they exit; the WAL writer's, within its next cycle.
   await sleep(1000);
-  const cpuAfter = { primary: cpuOf(pgNodes.primary), cluster: clusterCpu(pgNodes), client: reapedChildrenCpuMicros() };
+  const cpuAfter = cpuSnapshot(pgNodes);
   const syncs = Number(await pgControl.value('SELECT wal_sync FROM pg_stat_wal')) - syncsBefore;
-  // Read around both runs, as walship's around its warm-up and run.
-  const all = warmup.transactions + result.transactions;
   return {
     commitsPerSecond: result.tps,
     p50Ms: percentile(result.latenciesMs, 0.5),
     p99Ms: percentile(result.latenciesMs, 0.99),
     commits: result.transactions,
-    commitsPerFdatasync: syncs > 0 ? all / syncs : null,
-    cpuMicrosPerCommit: (cpuAfter.primary - cpuBefore.primary) / all,
-    clusterCpuMicrosPerCommit: (cpuAfter.cluster - cpuBefore.cluster) / all,
-    clientCpuMicrosPerCommit: (cpuAfter.client - cpuBefore.client) / all,
+    // Read around both pgbench runs, as walship's around its warm-up and run.
+    ...perCommitFigures(cpuBefore, cpuAfter, syncs, warmup.transactions + result.transactions),
   };
 }
 

@@ -68,18 +68,18 @@ export function parsePositiveInteger(text: string): number {
 
 /** A number of seconds (fractions allowed), returned in milliseconds. */
 export function parseSecondsToMs(text: string): number {
-  const seconds = Number(text);
-  if (text.trim() === '' || !Number.isFinite(seconds) || seconds <= 0) {
-    throw new InvalidArgumentError(`"${text}" is not a number of seconds greater than 0.`);
-  }
-  return Math.round(seconds * 1000);
+  return secondsToMs(text, false);
 }
 
 /** Seconds that may be 0 (a warm-up left out), in milliseconds. */
 export function parseSecondsOrZeroToMs(text: string): number {
+  return secondsToMs(text, true);
+}
+
+function secondsToMs(text: string, zeroAllowed: boolean): number {
   const seconds = Number(text);
-  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
-    throw new InvalidArgumentError(`"${text}" is not a number of seconds, 0 or more.`);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0 || (seconds === 0 && !zeroAllowed)) {
+    throw new InvalidArgumentError(`"${text}" is not a number of seconds${zeroAllowed ? ', 0 or more' : ' greater than 0'}.`);
   }
   return Math.round(seconds * 1000);
 }
