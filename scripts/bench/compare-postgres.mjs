@@ -18,7 +18,8 @@
 //  2. the same with s1 as the synchronous standby (FIRST 1 (s1)) at synchronous_commit on and
 //     remote_apply;
 //  3. replay lag p50/p99/max and byte lag per standby, sampled every 200 ms from the primary's
-//     pg_stat_replication while 8 clients of (1) run;
+//     pg_stat_replication while 8 clients of (1) run, after the same warm-up (inside the one
+//     walship bench process that is sampled; sampling starts once the warm-up has run);
 //  4. catch-up: s2 stopped while --wal-mb of WAL is written, then started: WAL MB/s and
 //     transactions/s from its start until it has replayed everything;
 //  5. crash recovery: the primary SIGKILLed with that WAL since its last checkpoint: the redo
@@ -542,31 +543,37 @@ function lagSummary(samples) {
   return out;
 }
 
-/** Samples every LAG_SAMPLE_MS with sample() (skipping a tick while one is still running) until done settles. */
-async function sampleWhile(done, sample) {
+/**
+ * Samples every LAG_SAMPLE_MS with sample() (skipping a tick while one is still running) until done
+ * settles, beginning after startAfterMs (a load's warm-up, not sampled).
+ */
+async function sampleWhile(done, sample, startAfterMs = 0) {
   let busy = false;
-  const timer = setInterval(() => {
-    if (busy) return;
-    busy = true;
-    sample().catch(() => undefined).finally(() => { busy = false; });
-  }, LAG_SAMPLE_MS);
+  let timer = null;
+  const start = setTimeout(() => {
+    timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      sample().catch(() => undefined).finally(() => { busy = false; });
+    }, LAG_SAMPLE_MS);
+  }, startAfterMs);
   try {
     return await done;
   } finally {
-    clearInterval(timer);
+    clearTimeout(start);
+    if (timer !== null) clearInterval(timer);
   }
 }
 
 /** Row 3 on walship: the primary's replication rows every 200 ms while `walship bench` runs 8 clients. */
 async function wsLag() {
   const samples = { s1: { lags: [], bytes: [], nulls: 0 }, s2: { lags: [], bytes: [], nulls: 0 } };
-  const bench = (seconds) => spawnGroup(process.execPath, [cli, 'bench', '--node', wsNodes.primary.address, '--clients', String(LAG_CLIENTS),
-    '--duration', String(seconds), '--keys', String(KEYS), '--value-size', String(VALUE_BYTES), '--json', '--quiet']).done;
-  if (config.warmupSeconds > 0) {
-    const { code, stderr } = await bench(config.warmupSeconds);
-    if (code !== 0) throw new Error(`walship bench (warm-up) failed (exit status ${code}): ${stderr}`);
-  }
-  const { code, stdout, stderr } = await sampleWhile(bench(config.lagSeconds), async () => {
+  // One bench process warms up and then runs the measured load, as in the commit rows, so that
+  // sampling does not begin on a freshly started (not yet compiled) load generator.
+  const bench = spawnGroup(process.execPath, [cli, 'bench', '--node', wsNodes.primary.address, '--clients', String(LAG_CLIENTS),
+    '--duration', String(config.lagSeconds), '--warmup', String(config.warmupSeconds), '--keys', String(KEYS), '--value-size', String(VALUE_BYTES),
+    '--json', '--quiet']).done;
+  const { code, stdout, stderr } = await sampleWhile(bench, async () => {
     const status = await wsControl.status();
     for (const row of status.replication ?? []) {
       const into = samples[row.applicationName];
@@ -575,7 +582,7 @@ async function wsLag() {
       else into.lags.push(row.replayLagMs);
       if (row.replayLsn) into.bytes.push(Math.max(0, parseLsn(status.flushLsn) - parseLsn(row.replayLsn)));
     }
-  });
+  }, config.warmupSeconds * 1000);
   if (code !== 0) throw new Error(`walship bench failed (exit status ${code}): ${stderr}`);
   return { commitsPerSecond: JSON.parse(stdout).commitsPerSecond, ...lagSummary(samples) };
 }
