@@ -83,6 +83,30 @@ describe('Latch', () => {
     expect(order).toEqual(['setter', 'first true', 'second false']);
   });
 
+  it('setNow wakes the waiter once the setter\'s callback is done, before anything of the next turn', async () => {
+    const latch = new Latch();
+    const order: string[] = [];
+    const waiting = latch.wait(60_000).then((set) => order.push(`waiter ${set}`));
+    await new Promise<void>((resolve) => {
+      // In the check phase, as the walreceiver's end-of-turn flush that wakes recovery.
+      setImmediate(() => {
+        setImmediate(() => {
+          order.push('next turn');
+          resolve();
+        });
+        latch.setNow();
+        order.push('setter');
+      });
+    });
+    await waiting;
+    // set() would have woken it in the next turn's check phase, after 'next turn'.
+    expect(order).toEqual(['setter', 'waiter true', 'next turn']);
+    expect(latch.isSet).toBe(false);
+    // Set with no waiter, it stays set for the next wait.
+    latch.setNow();
+    expect(await latch.wait(60_000)).toBe(true);
+  });
+
   it('is set from another thread through its shared memory', async () => {
     const buffer = new SharedArrayBuffer(4);
     const latch = new Latch(buffer);

@@ -62,6 +62,22 @@ export class Latch {
     });
   }
 
+  /**
+   * SetLatch that wakes a waiter of this thread as soon as the setter's synchronous work is done
+   * (in this callback's microtasks), not in a check phase. For a setter that runs in the check
+   * phase itself: its set() would wake the waiter only in the next event-loop turn, after
+   * another poll and whatever that turn reads. A shared latch is set as by set().
+   */
+  setNow(): void {
+    if (this.cell !== null) {
+      this.set();
+      return;
+    }
+    this.flag = true;
+    for (const sleeper of this.waiters) sleeper.wake();
+    this.waiters.length = 0;
+  }
+
   /** Whether the latch is set, without resetting it. */
   get isSet(): boolean {
     return this.cell === null ? this.flag : Atomics.load(this.cell, 0) === 1;

@@ -97,9 +97,14 @@ export class Startup extends Component {
     };
   }
 
-  /** WakeupRecovery: new WAL was flushed by the walreceiver (or a promotion was requested). */
+  /**
+   * WakeupRecovery: new WAL was flushed by the walreceiver (or the walreceiver ended). Recovery
+   * runs as soon as the caller's work is done: the walreceiver's flush comes at the end of an
+   * event-loop turn, and a wake-up in the next turn's check phase made the flushed WAL's replay,
+   * and the reply that reports it applied, wait behind another poll and the WAL read in it.
+   */
   wakeupRecovery(): void {
-    this.latch.set();
+    this.latch.setNow();
   }
 
   /** CheckPromoteSignal's effect: end recovery at the next chance. */
