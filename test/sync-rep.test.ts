@@ -4,6 +4,8 @@
  * - FIRST 1 (s1, s2): s1 is sync, s2 potential, s3 async; a commit is not acknowledged while s1
  *   is stopped (SIGSTOP), even once s2 has flushed it, and when it is, s1 has flushed it;
  * - remote_apply: a read on the synchronous standby right after the acknowledgement sees the write;
+ * - on: acknowledged once s1 has flushed the commit, while s1 holds its replay back
+ *   (recovery_min_apply_delay); a remote_apply commit waits until the replay;
  * - s1 killed (SIGKILL): s2 becomes sync and commits go on; s1 back: it takes over again;
  * - ANY 2 (s1, s2, s3): any two suffice, one does not;
  * - every listed standby gone: commits wait and show in status (syncWaiters) and in the log, a
@@ -150,6 +152,33 @@ describe('synchronous replication', () => {
       }
     } finally {
       await onS1.close();
+    }
+  });
+
+  it('on: the acknowledgement does not wait for the synchronous standby to replay the commit, remote_apply does', async () => {
+    // s1 holds its replay back: an acknowledgement that waited for the replay would take 30 s.
+    setOnNode(s1, 'recovery_min_apply_delay', '30s');
+    try {
+      const onS1 = await s1.client();
+      try {
+        await waitFor('the delay to be in force on s1', async () => (await onS1.showSetting('recovery_min_apply_delay')) === '30s');
+        const result = await client.put('on-not-applied', 'v', { syncCommit: 'on' });
+        const atAck = await status(s1);
+        expect(lsn(atAck.flushLsn)).toBeGreaterThanOrEqual(result.lsn);
+        expect(lsn(atAck.replayLsn)).toBeLessThan(result.lsn);
+        expect(await onS1.get('on-not-applied')).toBeNull();
+        // remote_apply waits for the replay: still waiting while s1 holds it back.
+        const applied = track(client.put('apply-held', 'v', { syncCommit: 'remote_apply' }));
+        await waitFor('the remote_apply commit to wait', async () => (await status(primary)).syncWaiters.count === 1);
+        expect(applied.settled()).toBe(false);
+        setOnNode(s1, 'recovery_min_apply_delay', '0');
+        const released = await applied.promise;
+        expect((await onS1.get('apply-held'))?.revision).toBe(released.lsn);
+      } finally {
+        await onS1.close();
+      }
+    } finally {
+      setOnNode(s1, 'recovery_min_apply_delay', '0');
     }
   });
 

@@ -7,11 +7,13 @@
 // CPU microseconds per commit of each node (/proc, all threads) and of the load generator.
 // CPU per commit is the steadier figure on a loaded machine; the load average is printed per run.
 //   node scripts/bench/ab.mjs --a DIR --b DIR [--clients 1,8] [--duration 5] [--rounds 2] [--port-base 24600] [--json]
-//     [--cpu-prof DIR]
+//     [--cpu-prof DIR] [--sync-commit on|remote_apply]
 // Each checkout must be built (npx tsc -b); each side's servers, CLI and client library are its own.
 // --cpu-prof DIR: after the set-up, every server is restarted under node --cpu-prof and every
 // `walship bench` runs under it, the profiles written to DIR/SIDE/{primary,s1,s2,bench} (a server's
 // when it stops at the end, so they cover the measured runs, not the load or the base backups).
+// --sync-commit LEVEL: s1 is the synchronous standby (FIRST 1 (s1)) and every commit waits at that
+// level, as in compare-postgres's rows 2; without it the standbys are asynchronous.
 // Every server is stopped at the end, also on Ctrl-C.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,10 +33,16 @@ const { values: args } = parseArgs({
     'port-base': { type: 'string', default: '24600' },
     json: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
+    'sync-commit': { type: 'string' },
   },
 });
 if (args.a === undefined || args.b === undefined) {
   process.stderr.write('ab: give both checkouts: --a DIR --b DIR (each built with npx tsc -b)\n');
+  process.exit(2);
+}
+const syncCommit = args['sync-commit'] ?? null;
+if (syncCommit !== null && syncCommit !== 'on' && syncCommit !== 'remote_apply') {
+  process.stderr.write(`ab: --sync-commit ${syncCommit}: give on or remote_apply (s1 is then the synchronous standby)\n`);
   process.exit(2);
 }
 installCleanupHandlers();
@@ -85,6 +93,8 @@ async function setUp(label, repo, port) {
 
 async function measure(side, clients) {
   const control = await side.WalshipClient.connect({ port: side.port });
+  // s1 the synchronous standby for --sync-commit on / remote_apply (as compare-postgres's rows 2), none otherwise.
+  await control.setSetting('synchronous_standby_names', syncCommit === null ? '' : 'FIRST 1 (s1)');
   const lags = { s1: [], s2: [] };
   const sampler = setInterval(() => {
     control.status().then((status) => {
@@ -94,7 +104,8 @@ async function measure(side, clients) {
   const fsyncsBefore = (await control.status()).walFsyncs;
   const cpuBefore = { primary: treeCpuMicros(side.nodes.primary.pid), s1: treeCpuMicros(side.nodes.s1.pid), s2: treeCpuMicros(side.nodes.s2.pid), client: reapedChildrenCpuMicros() };
   const { done } = spawnGroup(process.execPath, [...cpuProfArgs(side.label, 'bench'), path.join(side.repo, 'packages', 'cli', 'bin', 'walship.js'), 'bench', '--node', `127.0.0.1:${side.port}`,
-    '--clients', String(clients), '--duration', args.duration, '--keys', String(KEYS), '--value-size', '100', '--json', '--quiet']);
+    '--clients', String(clients), '--duration', args.duration, '--keys', String(KEYS), '--value-size', '100',
+    ...(syncCommit === null ? [] : ['--sync-commit', syncCommit]), '--json', '--quiet']);
   const result = await done;
   clearInterval(sampler);
   if (result.code !== 0) throw new Error(`walship bench (${side.repo}) failed: ${result.stderr}`);
