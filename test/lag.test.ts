@@ -2,7 +2,8 @@
  * The replay-lag monitor on real processes: a primary with heartbeats and a standby with a slot.
  * - Idle cluster: the heartbeat keeps every lag of replication[] non-null and fresh, and the
  *   standby's replay delay small; with heartbeat_interval = 0 the lags go NULL (the false alert
- *   the heartbeat exists for).
+ *   the heartbeat exists for); with the standby's wal_receiver_status_interval = 0 it sends no
+ *   status updates (its reply age grows).
  * - Under load (`walship load` in a process of its own): `lag --once --json` shows the standby's
  *   lag and rates; `--check` says WARNING past --warn. With the standby stopped (SIGSTOP) it
  *   becomes disconnected with null lag times, its lag in bytes grows, and `--check` says
@@ -157,8 +158,14 @@ describe('the lag monitor', () => {
       const row = await standbyRow();
       return row !== null && row.writeLagMs === null && row.flushLagMs === null && row.replayLagMs === null;
     }, 10_000, 50);
+    // wal_receiver_status_interval = 0 turns the standby's status updates off (PostgreSQL's
+    // meaning of 0): an idle standby then stays silent, its last reply ageing.
+    expect(walship(['set', '--node', `127.0.0.1:${standby.port}`, 'wal_receiver_status_interval', '0']).status).toBe(0);
+    await waitFor('no status update from s1 for 2 s', async () => ((await standbyRow())?.replyAgeMs ?? 0) > 2_000, 10_000, 50);
+    expect(walship(['set', '--node', `127.0.0.1:${standby.port}`, 'wal_receiver_status_interval', '1s']).status).toBe(0);
     expect(walship(['set', '--node', `127.0.0.1:${primary.port}`, 'heartbeat_interval', '200ms']).status).toBe(0);
     await waitFor('lag figures back with heartbeats', async () => (await standbyRow())?.replayLagMs != null, 10_000, 50);
+    await waitFor('status updates from s1 again', async () => ((await standbyRow())?.replyAgeMs ?? Infinity) < 1_000, 10_000, 50);
   });
 
   it('shows a standby\'s lag under load, then disconnected and growing while it is stopped, then catching up', async () => {

@@ -240,7 +240,8 @@ export class WalReceiver {
         this.pingSent = true;
       }
       this.sendReply(false, false);
-      const untilStatus = options.statusIntervalMs() - timestampDifferenceMs(this.lastReplyTime, now);
+      const statusIntervalMs = options.statusIntervalMs();
+      const untilStatus = statusIntervalMs > 0 ? statusIntervalMs - timestampDifferenceMs(this.lastReplyTime, now) : Number.POSITIVE_INFINITY;
       const untilPing = timeout > 0 ? timeout / 2 - silentMs : Number.POSITIVE_INFINITY;
       await options.latch.wait(Math.max(10, Math.min(untilStatus, this.pingSent ? timeout - silentMs : untilPing, 10_000)));
     }
@@ -355,10 +356,12 @@ export class WalReceiver {
 
   /**
    * XLogWalRcvSendReply: write, flush and apply positions. Unforced replies are skipped while
-   * nothing moved and wal_receiver_status_interval has not passed.
+   * nothing moved and wal_receiver_status_interval has not passed, and always with an interval
+   * of 0, which turns status updates off (only forced ones go).
    */
   private sendReply(force: boolean, requestReply: boolean): void {
     if (this.connection === null || this.files === null) return;
+    if (!force && this.options.statusIntervalMs() <= 0) return;
     const now = this.now();
     const write = this.files.written;
     const flush = this.files.flushed;
