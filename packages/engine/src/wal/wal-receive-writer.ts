@@ -8,7 +8,7 @@
  * nothing queued, is written on the main thread and fdatasynced at the end of the event-loop
  * turn (writeInline). Each hand-off cost a commit two thread wake-ups and a reply of its own
  * (written, then flushed) on a streaming standby; written here, written and flushed are reported
- * together, after recovery has replayed them, in one reply. Who writes the files is settled in
+ * together, in one reply. Who writes the files is settled in
  * shared memory (WalReceiveCtl.owner); a message past the turn's budget or at a segment boundary
  * goes to the thread, after the main thread's own writes are flushed.
  *
@@ -206,8 +206,8 @@ export class WalReceiveWriter {
 
   /**
    * The end of the main thread's writing: fdatasync what it wrote, publish the positions, give
-   * the files back to the thread, and report (a flush that moved wakes recovery, which replays
-   * and then replies with write, flush and apply at once: one reply per commit).
+   * the files back to the thread, and report (the walreceiver replies with write and flush at
+   * once, then wakes recovery, which replies again once it has replayed them).
    */
   private finishInline(): void {
     if (!this.inlineOwned || this.failure !== null) return;
