@@ -56,9 +56,7 @@ export class Latch {
     this.wakeScheduled = true;
     setImmediate(() => {
       this.wakeScheduled = false;
-      // wake() resolves a promise: the waiter runs later, so the list cannot change meanwhile.
-      for (const sleeper of this.waiters) sleeper.wake();
-      this.waiters.length = 0;
+      this.wakeWaiters();
     });
   }
 
@@ -74,6 +72,11 @@ export class Latch {
       return;
     }
     this.flag = true;
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    // wake() resolves a promise: the waiter runs later, so the list cannot change meanwhile.
     for (const sleeper of this.waiters) sleeper.wake();
     this.waiters.length = 0;
   }
