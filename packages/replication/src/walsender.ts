@@ -39,6 +39,8 @@ export const WAL_SENDER_BUFFERED_BYTES_MAX = 16 * MAX_SEND_SIZE;
 /** The latch interface a walsender sleeps on (the server's Latch). */
 export interface LatchLike {
   set(): void;
+  /** Set, waking a waiter of this thread once the setter's synchronous work is done. */
+  setNow(): void;
   wait(timeoutMs: number): Promise<boolean>;
 }
 
@@ -137,10 +139,18 @@ export class WalSender {
     });
   }
 
-  /** walSndWakeup: there may be new WAL to send. */
-  wakeup(): void {
+  /**
+   * walSndWakeup: there may be new WAL to send. `onCommitPath` for a synchronous standby's
+   * walsender: commits wait for its reply, so it sends as soon as the flush's own work is done
+   * (Latch.setNow), as PostgreSQL wakes the walsenders right after XLogWrite and before the
+   * backend waits in SyncRepWaitForLSN. With set() a flush done on the main thread, in the check
+   * phase, was sent only in the next event-loop turn. Another walsender keeps set(): the
+   * commits' replies to their clients go first.
+   */
+  wakeup(onCommitPath = false): void {
     this.wakeups++;
-    this.options.latch.set();
+    if (onCommitPath) this.options.latch.setNow();
+    else this.options.latch.set();
   }
 
   /**
