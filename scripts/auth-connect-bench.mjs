@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WalshipClient } from '@walship/client';
+import { parseScriptArgs } from './lib/script-args.mjs';
 
+parseScriptArgs(import.meta.url, { options: {} });
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'packages', 'cli', 'bin', 'walship.js');
 const PASSWORD = 'bench-password';

@@ -5,10 +5,13 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseScriptArgs, usageError, wholeNumber } from './lib/script-args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cycles = process.argv[2] ?? '300';
-const seed = process.argv[3] ?? String(Date.now() % 100000);
+const { positionals } = parseScriptArgs(import.meta.url, { options: {}, allowPositionals: true });
+if (positionals.length > 2) usageError(import.meta.url, `unexpected argument ${JSON.stringify(positionals[2])}`);
+const cycles = String(wholeNumber(import.meta.url, 'CYCLES', positionals[0] ?? '300'));
+const seed = String(wholeNumber(import.meta.url, 'SEED', positionals[1] ?? String(Date.now() % 100000), 0));
 console.error(`crash loop: ${cycles} SIGKILL cycles, seed ${seed}`);
 const started = Date.now();
 const result = spawnSync(path.join(root, 'node_modules', '.bin', 'vitest'),

@@ -9,12 +9,15 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseScriptArgs, usageError, wholeNumber } from './lib/script-args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'packages', 'cli', 'bin', 'walship.js');
-const runs = Number(process.argv[2] ?? 50);
+const { positionals } = parseScriptArgs(import.meta.url, { options: {}, allowPositionals: true });
+const runs = wholeNumber(import.meta.url, 'RUNS', positionals[0] ?? '50');
 const all = ['kill-primary', 'hang-primary', 'partition-primary', 'kill-sync-standby', 'slow-standby', 'switchover', 'rejoin'];
-const scenarios = process.argv.length > 3 ? process.argv.slice(3) : all;
+const scenarios = positionals.length > 1 ? positionals.slice(1) : all;
+for (const scenario of scenarios) if (!all.includes(scenario)) usageError(import.meta.url, `unknown scenario ${JSON.stringify(scenario)} (known: ${all.join(', ')})`);
 const clusterArgs = [
   '-f', path.join(root, 'cluster-configs', 'local-3node.yaml'),
   '--base-port', process.env.WALSHIP_DRILL_BASE_PORT ?? '6433',

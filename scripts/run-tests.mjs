@@ -4,13 +4,14 @@
 // `N passed, N failed`, summed over both runs. Exits non-zero if anything failed or a run broke.
 // `--step NAME=passed|failed` (repeatable) counts a step that ran before it (.ci/run's benchmark)
 // in that summary as one item.
+//   npm test [-- --step NAME=passed|failed ...]     (node scripts/run-tests.mjs [...])
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseScriptArgs } from './lib/script-args.mjs';
 
-const { values: options } = parseArgs({ options: { step: { type: 'string', multiple: true, default: [] } } });
+const { values: options } = parseScriptArgs(import.meta.url, { options: { step: { type: 'string', multiple: true, default: [] } } });
 let passed = 0;
 let failed = 0;
 for (const step of options.step) {

@@ -10,12 +10,15 @@
 // Ctrl-C closes the view (the terminal restored), then stops the load, the monitor and every
 // member this run started (`walship cluster down` when it started them all), and leaves no
 // process behind.
+//   npm start     (node scripts/start-demo.mjs); no arguments, settings from the environment:
 //   WALSHIP_DEMO_RATE (writes/s, default 200), WALSHIP_DEMO_BASE_PORT (default: the config's 5433),
 //   WALSHIP_DEMO_DATA_ROOT (default: the config's data/local-3node)
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseScriptArgs } from './lib/script-args.mjs';
 
+parseScriptArgs(import.meta.url, { options: {} });
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'packages', 'cli', 'bin', 'walship.js');
 const configFile = path.join(root, 'cluster-configs', 'local-3node.yaml');

@@ -10,13 +10,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseScriptArgs, usageError, wholeNumber } from './lib/script-args.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cycles = Number(process.argv[2] ?? '50');
-if (!Number.isInteger(cycles) || cycles < 1) {
-  console.error('usage: node scripts/sync-failover-loop.mjs [CYCLES]');
-  process.exit(2);
-}
+const { positionals } = parseScriptArgs(import.meta.url, { options: {}, allowPositionals: true });
+if (positionals.length > 1) usageError(import.meta.url, `unexpected argument ${JSON.stringify(positionals[1])}`);
+const cycles = wholeNumber(import.meta.url, 'CYCLES', positionals[0] ?? '50');
 const summaryFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'walship-syncloop-')), 'summary.json');
 console.error(`synchronous failover loop: ${cycles} cycles`);
 const started = Date.now();

@@ -17,11 +17,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
+import { parseScriptArgs } from '../lib/script-args.mjs';
 import { cli, median, parseLsn, readPidFile, startWalshipServer, waitReplayed, walship } from './lib/common.mjs';
 import { readStat } from './lib/processes.mjs';
 
-const { values: args } = parseArgs({
+const { values: args } = parseScriptArgs(import.meta.url, {
   options: {
     mb: { type: 'string', default: '128' },
     rounds: { type: 'string', default: '5' },

@@ -17,10 +17,10 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseScriptArgs } from '../lib/script-args.mjs';
 import { median, walship } from './lib/common.mjs';
 
-const { values: args } = parseArgs({
+const { values: args } = parseScriptArgs(import.meta.url, {
   options: {
     runs: { type: 'string', default: '3' },
     duration: { type: 'string', default: '10' },

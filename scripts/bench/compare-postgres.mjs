@@ -53,11 +53,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { cli, firstAcceptedWriteMs, median, parseLsn, parseWalshipRedoDone, percentile, root, sleep, waitReplayed, walship } from './lib/common.mjs';
 import { DEFAULT_PG_BIN, findPostgres, makePgOwnedDir, parsePgRedo, PgServer, runPg, runPgbench } from './lib/postgres.mjs';
 import { installCleanupHandlers, onCleanup, reapedChildrenCpuMicros, runCleanups, spawnGroup, stopping, treeCpuMicros } from './lib/processes.mjs';
 import { WalshipServer } from './lib/walship-nodes.mjs';
+import { parseScriptArgs, usageError as scriptUsageError } from '../lib/script-args.mjs';
 
 const USAGE = `usage: npm run bench:pg -- [options]   (node scripts/bench/compare-postgres.mjs [options])
   --quick              1 round, 3 s runs, 128 MB of data and of WAL: under 4 minutes
@@ -81,7 +81,7 @@ const USAGE = `usage: npm run bench:pg -- [options]   (node scripts/bench/compar
   --markdown FILE      put the dated table at the top of FILE's history (e.g. docs/benchmarks.md)
   --keep               keep the temporary directory (servers are stopped all the same)`;
 
-const { values: args } = parseArgs({
+const { values: args } = parseScriptArgs(import.meta.url, {
   options: {
     quick: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
@@ -100,17 +100,11 @@ const { values: args } = parseArgs({
     markdown: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'no-standbys': { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
   },
-});
-if (args.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
+}, USAGE);
 
 function usageError(message) {
-  process.stderr.write(`compare-postgres: ${message}\n${USAGE}\n`);
-  process.exit(2);
+  scriptUsageError(import.meta.url, message, USAGE);
 }
 function positiveNumber(name, fallback) {
   const text = args[name] ?? String(fallback);

@@ -11,10 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
+import { parseScriptArgs } from '../lib/script-args.mjs';
 import { cli, median, parseLsn, waitReplayed, walship, walshipFirstWriteMs } from './lib/common.mjs';
 
-const { values: args } = parseArgs({
+const { values: args } = parseScriptArgs(import.meta.url, {
   options: {
     rounds: { type: 'string', default: '7' },
     keys: { type: 'string', default: '20000' },

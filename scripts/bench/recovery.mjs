@@ -9,10 +9,10 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseScriptArgs } from '../lib/script-args.mjs';
 import { cli, parseLsn as parse, parseWalshipRedoDone, readPidFile, serverMain as server } from './lib/common.mjs';
 
-const { values: args } = parseArgs({
+const { values: args } = parseScriptArgs(import.meta.url, {
   options: {
     'wal-mb': { type: 'string', default: '1024' },
     'value-size': { type: 'string', default: '100' },

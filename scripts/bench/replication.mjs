@@ -15,10 +15,10 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseScriptArgs } from '../lib/script-args.mjs';
 import { cli, parseLsn as parse, percentile as pct, waitReplayed, walship, walshipFirstWriteMs } from './lib/common.mjs';
 
-const { values: args } = parseArgs({
+const { values: args } = parseScriptArgs(import.meta.url, {
   options: {
     'catchup-mb': { type: 'string', default: '1024' },
     'lag-seconds': { type: 'string', default: '10' },

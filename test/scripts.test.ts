@@ -1,0 +1,69 @@
+/**
+ * The scripts under scripts/ (the benchmarks, the long loops, `npm start`, `npm test`), run as a
+ * user runs them: `--help` prints the usage and exits 0, and a wrong argument is named with the
+ * usage and exit status 2 (DESIGN.md section 10's usage error) before the script starts anything.
+ * Before, parseArgs's stack trace came out for an unknown option, crash-loop took an option for
+ * its number of cycles, and `npm start` with any argument brought the demo cluster up anyway.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, tempDir } from './helpers/node.js';
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runScript(script: string, args: string[], env: Record<string, string> = {}): Run {
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', script), ...args], {
+    cwd: ROOT, encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env },
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const SCRIPTS = [
+  'bench/ab.mjs', 'bench/catchup.mjs', 'bench/commits.mjs', 'bench/compare-postgres.mjs', 'bench/promotion.mjs',
+  'bench/recovery.mjs', 'bench/replication.mjs', 'auth-connect-bench.mjs', 'crash-loop.mjs', 'drill-loop.mjs',
+  'start-demo.mjs', 'sync-failover-loop.mjs', 'run-tests.mjs',
+];
+
+describe('scripts: usage', () => {
+  it.each(SCRIPTS)('%s: --help prints the usage and exits 0; an unknown option is named, with the usage, exit 2', (script) => {
+    const help = runScript(script, ['--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage:/);
+    expect(help.stdout).toContain(path.basename(script));
+
+    const wrong = runScript(script, ['--no-such-option']);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr.startsWith(`${path.basename(script, '.mjs')}: unknown option '--no-such-option'\nusage:`)).toBe(true);
+    expect(wrong.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a wrong count or scenario is named instead of taken for a number', () => {
+    const cycles = runScript('crash-loop.mjs', ['many']);
+    expect(cycles.status).toBe(2);
+    expect(cycles.stderr).toContain('crash-loop: CYCLES "many": expected a whole number of at least 1');
+
+    const scenario = runScript('drill-loop.mjs', ['2', 'kill-everything']);
+    expect(scenario.status).toBe(2);
+    expect(scenario.stderr).toContain('drill-loop: unknown scenario "kill-everything" (known: kill-primary,');
+
+    const extra = runScript('sync-failover-loop.mjs', ['3', '4']);
+    expect(extra.status).toBe(2);
+    expect(extra.stderr).toContain('sync-failover-loop: unexpected argument "4"');
+  });
+
+  it('npm start with an argument starts nothing', () => {
+    const dataRoot = path.join(tempDir('demo-args'), 'cluster');
+    const run = runScript('start-demo.mjs', ['--rate', '10'], { WALSHIP_DEMO_DATA_ROOT: dataRoot });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain("start-demo: unknown option '--rate'");
+    expect(run.stderr).toContain('WALSHIP_DEMO_RATE');
+    expect(fs.existsSync(dataRoot)).toBe(false);
+    fs.rmSync(path.dirname(dataRoot), { recursive: true, force: true });
+  });
+});
