@@ -223,6 +223,37 @@ describe('WalReceiveWriter', () => {
     expect(seen.failures).toEqual([]);
   });
 
+  it('makes the next segment ahead once three quarters of the current one are written, and writes into it', async () => {
+    const start = SEGMENT + 100;
+    const { w, seen } = writer(start);
+    const nextSegment = path.join(dataDir, 'pg_wal', xlogFileName(1, 2, SEGMENT));
+    const chunks: Buffer[] = [];
+    let at = start;
+    const put = async (n: number): Promise<void> => {
+      const chunk = pattern(n, chunks.length);
+      chunks.push(chunk);
+      w.write(at as Lsn, chunk);
+      at += n;
+      await until(() => w.flushed === at, 'the flush');
+    };
+    // Written on the main thread up to 70% of segment 1: the thread was not rung, and sleeps.
+    while (at < SEGMENT + 0.7 * SEGMENT) await put(1000);
+    expect(w.inlineBytes).toBe(at - start);
+    await until(() => Atomics.load(sharedViews(w).ctl, WalReceiveCtl.threadSleeping) === 1, 'the thread to sleep');
+    expect(fs.existsSync(nextSegment)).toBe(false);
+    // Into the last quarter: the thread makes segment 2, whole and zero-filled, before any WAL for it.
+    while (at < SEGMENT + 0.8 * SEGMENT) await put(1000);
+    await until(() => fs.existsSync(nextSegment), 'segment 2 made ahead');
+    expect(fs.readFileSync(nextSegment).equals(Buffer.alloc(SEGMENT))).toBe(true);
+    // Across the boundary: the WAL lands in that file, which is not made again over it.
+    while (at < 2 * SEGMENT + 5000) await put(1000);
+    const onDisk = Buffer.concat([segmentBytes(1), segmentBytes(2)]).subarray(100, at - SEGMENT);
+    expect(onDisk.equals(Buffer.concat(chunks))).toBe(true);
+    await w.close();
+    expect(fs.readdirSync(path.join(dataDir, 'pg_wal')).filter((name) => name.startsWith('xlogtemp.'))).toEqual([]);
+    expect(seen.failures).toEqual([]);
+  });
+
   it('reports a write it cannot do as a failure, never as written', async () => {
     const { w, seen } = writer(0);
     // pg_wal is gone: the segment cannot be created.

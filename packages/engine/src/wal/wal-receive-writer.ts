@@ -29,6 +29,7 @@ import {
   type WalReceiveSharedViews,
 } from './wal-receive-shared.js';
 import { loadPos, storePos } from './wal-shared.js';
+import { preallocationDue } from './wal-files.js';
 import { segmentOf } from './xlog-internal.js';
 
 /** Received WAL handed to the writer thread and not yet written, above which reading pauses. */
@@ -95,6 +96,8 @@ export class WalReceiveWriter {
   private inlineOwned = false;
   private inlineBytesThisTurn = 0;
   private inlineFinishScheduled = false;
+  /** The segment whose last quarter the thread was last rung for (wakeThreadForPreallocation). */
+  private preallocationWakeSegNo = -1;
 
   constructor(private readonly options: WalReceiveWriterOptions) {
     this.written = options.startLsn;
@@ -164,6 +167,7 @@ export class WalReceiveWriter {
     try {
       this.inlineFiles!.write(dataStart, data, encryptedTimeline);
       storePos(this.views, WalReceivePos.written, this.inlineFiles!.written);
+      this.wakeThreadForPreallocation(this.inlineFiles!.written);
     } catch (error) {
       this.failed(error as Error);
       return true;
@@ -289,6 +293,19 @@ export class WalReceiveWriter {
 
   private moveOverflow(): void {
     while (this.overflow.length > 0 && this.append(this.overflow[0]!.start, this.overflow[0]!.data, this.overflow[0]!.encryptedTimeline)) this.overflow.shift();
+  }
+
+  /**
+   * The thread makes the next segment ahead while idle (wal-receive-worker.ts), but the main
+   * thread's own writes do not ring it: it is rung once per segment, when they cross into the
+   * last quarter (as Xlog wakes the WAL I/O worker for a lone committer's flushes).
+   */
+  private wakeThreadForPreallocation(written: number): void {
+    const { segmentSize } = this.options;
+    const segNo = segmentOf(written, segmentSize);
+    if (segNo === this.preallocationWakeSegNo || !preallocationDue(written, segmentSize)) return;
+    this.preallocationWakeSegNo = segNo;
+    this.ring();
   }
 
   /** Wakes the thread if it may be asleep (it re-reads everything when its current work ends). */
