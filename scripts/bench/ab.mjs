@@ -19,7 +19,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseScriptArgs } from '../lib/script-args.mjs';
+import { parseScriptArgs, usageError } from '../lib/script-args.mjs';
 import { percentile, startWalshipServer } from './lib/common.mjs';
 import { installCleanupHandlers, onCleanup, reapedChildrenCpuMicros, runCleanups, spawnGroup, treeCpuMicros } from './lib/processes.mjs';
 
@@ -36,14 +36,10 @@ const { values: args } = parseScriptArgs(import.meta.url, {
     'sync-commit': { type: 'string' },
   },
 });
-if (args.a === undefined || args.b === undefined) {
-  process.stderr.write('ab: give both checkouts: --a DIR --b DIR (each built with npx tsc -b)\n');
-  process.exit(2);
-}
+if (args.a === undefined || args.b === undefined) usageError(import.meta.url, 'give both checkouts: --a DIR --b DIR (each built with npx tsc -b)');
 const syncCommit = args['sync-commit'] ?? null;
 if (syncCommit !== null && syncCommit !== 'on' && syncCommit !== 'remote_apply') {
-  process.stderr.write(`ab: --sync-commit ${syncCommit}: give on or remote_apply (s1 is then the synchronous standby)\n`);
-  process.exit(2);
+  usageError(import.meta.url, `--sync-commit ${syncCommit}: give on or remote_apply (s1 is then the synchronous standby)`);
 }
 installCleanupHandlers();
 const say = (text) => process.stderr.write(`${text}\n`);

@@ -147,6 +147,53 @@ export class SegmentPrecreation {
   }
 }
 
+/**
+ * The segment after the one being written, made ahead while its creator is idle: the WAL I/O
+ * worker on a primary, the receive thread on a standby (the one thread that creates a stream's
+ * segments). PreallocXlogFiles' rule (preallocationDue) decides when, SegmentPrecreation does it a
+ * chunk per step.
+ */
+export class SegmentsAhead {
+  /** The last segment made ahead. */
+  private madeSegNo = -1;
+  /** The segment being made ahead. */
+  private creation: SegmentPrecreation | null = null;
+
+  constructor(private readonly dataDir: string, private readonly segmentSize: number) {}
+
+  /**
+   * One chunk of the segment after the one holding `written`, when due; returns whether it did
+   * some (the caller then looks at its requests again before the next chunk).
+   */
+  step(written: number, timeline: number): boolean {
+    const next = segmentOf(written, this.segmentSize) + 1;
+    if (next <= this.madeSegNo) return false;
+    // A creation under way goes on (it was due); a new one waits for the last quarter.
+    if (this.creation?.segNo !== next && !preallocationDue(written, this.segmentSize)) return false;
+    if (this.creation !== null && this.creation.segNo !== next) this.abandon();
+    this.creation ??= new SegmentPrecreation(this.dataDir, timeline, next, this.segmentSize);
+    if (this.creation.step()) {
+      this.madeSegNo = next;
+      this.creation = null;
+    }
+    return true;
+  }
+
+  /**
+   * A write needs segments up to `segNo` now: its creator makes the one being made ahead whole,
+   * so the half-made file goes (finished later, it would be renamed over the written segment).
+   */
+  neededUpTo(segNo: number): void {
+    if (this.creation !== null && this.creation.segNo <= segNo) this.abandon();
+  }
+
+  /** Stops a creation under way, removing its temporary file. */
+  abandon(): void {
+    this.creation?.abandon();
+    this.creation = null;
+  }
+}
+
 export interface SegmentFile {
   name: string;
   timeline: number;

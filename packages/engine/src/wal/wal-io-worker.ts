@@ -16,15 +16,14 @@
  * (`openSegNo`, `openTimeline`), the only one the main thread writes into.
  *
  * When idle it creates the next segment ahead of time, a chunk at a time so that a request never
- * waits for more than one (SegmentPrecreation); that file is not the open segment, so it needs no
+ * waits for more than one (SegmentsAhead); that file is not the open segment, so it needs no
  * claim. An I/O error is fatal: it sets `failed` and exits; the postmaster then crashes and
  * recovers the node.
  */
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { SegmentPrecreation, createSegmentFile, preallocationDue, segmentPath } from './wal-files.js';
+import { SegmentsAhead, createSegmentFile, segmentPath } from './wal-files.js';
 import { WalPageWriter, syncSegmentIfDirty, type OpenSegment } from './wal-page-writer.js';
-import { segmentOf } from './xlog-internal.js';
 import {
   CtlIndex,
   PosIndex,
@@ -50,10 +49,8 @@ const pageWriter = new WalPageWriter(Buffer.from(data.ringSab), data.segmentSize
 const CLAIM_WAIT_SLICE_MS = 100;
 
 let open: (OpenSegment & { segNo: number }) | null = null;
-/** The last segment known to exist ahead of the write position. */
-let precreatedSegNo = -1;
-/** The segment being created ahead, a chunk per idle moment. */
-let precreation: SegmentPrecreation | null = null;
+/** The next segment, made ahead a chunk per idle moment. */
+const ahead = new SegmentsAhead(data.dataDir, data.segmentSize);
 
 function stopping(): boolean {
   return Atomics.load(views.ctl, CtlIndex.stop) !== 0 || Atomics.load(views.ctl, CtlIndex.failed) !== 0;
@@ -76,10 +73,7 @@ function openSegment(segNo: number, fsyncs: { count: number }): OpenSegment {
   }
   const timeline = Atomics.load(views.ctl, CtlIndex.timeline);
   // Needed now: created whole here, not a chunk at a time.
-  if (precreation?.segNo === segNo) {
-    precreation.abandon();
-    precreation = null;
-  }
+  ahead.neededUpTo(segNo);
   createSegmentFile(data.dataDir, timeline, segNo, data.segmentSize);
   const fd = fs.openSync(segmentPath(data.dataDir, timeline, segNo, data.segmentSize), 'r+');
   open = { fd, timeline, segNo };
@@ -133,21 +127,7 @@ function writeAndFlush(): boolean {
  * returns whether it did some of it (the requests are then looked at again before the next).
  */
 function precreateNextSegment(): boolean {
-  const written = loadPos(views, PosIndex.written);
-  const next = segmentOf(written, data.segmentSize) + 1;
-  if (next <= precreatedSegNo) return false;
-  // A creation under way goes on (it was due); a new one waits for the last quarter.
-  if (precreation?.segNo !== next && !preallocationDue(written, data.segmentSize)) return false;
-  if (precreation !== null && precreation.segNo !== next) {
-    precreation.abandon();
-    precreation = null;
-  }
-  precreation ??= new SegmentPrecreation(data.dataDir, Atomics.load(views.ctl, CtlIndex.timeline), next, data.segmentSize);
-  if (precreation.step()) {
-    precreatedSegNo = next;
-    precreation = null;
-  }
-  return true;
+  return ahead.step(loadPos(views, PosIndex.written), Atomics.load(views.ctl, CtlIndex.timeline));
 }
 
 function hasWork(): boolean {
@@ -173,7 +153,7 @@ function main(): void {
     if (!hasWork() && Atomics.load(views.ctl, CtlIndex.stop) === 0) Atomics.wait(views.ctl, CtlIndex.requestSeq, seq);
     Atomics.store(views.ctl, CtlIndex.workerSleeping, 0);
   }
-  precreation?.abandon();
+  ahead.abandon();
   if (open !== null) {
     // Not claimed after a failure: nothing is synced then, the descriptor only closed.
     if (claim()) {

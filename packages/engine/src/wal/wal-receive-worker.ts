@@ -30,7 +30,7 @@ import { WalCipher } from '../crypto/wal-cipher.js';
 import type { Lsn } from '../lsn.js';
 import type { ArchiveMode, ArchiveStatus } from './archive-status.js';
 import { WalReceiveFiles } from './wal-receive-files.js';
-import { SegmentPrecreation, preallocationDue } from './wal-files.js';
+import { SegmentsAhead } from './wal-files.js';
 import { segmentOf } from './xlog-internal.js';
 import {
   WalReceiveCtl, WalReceiveOwner, WalReceivePos, ringNext, walReceiveSharedViews, type WalReceiveSharedViews,
@@ -81,12 +81,8 @@ function writeHandedOver(): boolean {
   if (tail >= head) return false;
   while (tail < head) {
     const entry = ringNext(views, tail);
-    // WAL for the segment being made ahead needs it now: WalReceiveFiles creates it whole, and
-    // the half-made file is dropped (finished later, it would be renamed over the written one).
-    if (precreation !== null && entry.start + entry.data.length > precreation.segNo * data.segmentSize) {
-      precreation.abandon();
-      precreation = null;
-    }
+    // WalReceiveFiles creates a segment this WAL needs whole, not a chunk at a time.
+    ahead.neededUpTo(segmentOf(entry.start + entry.data.length - 1, data.segmentSize));
     files.write(entry.start as Lsn, entry.data, entry.encryptedTimeline);
     tail = entry.next;
   }
@@ -94,14 +90,12 @@ function writeHandedOver(): boolean {
 }
 
 let owned = false;
-/** The last segment made ahead of the written position. */
-let precreatedSegNo = -1;
-/** The segment being made ahead, a chunk per idle moment. */
-let precreation: SegmentPrecreation | null = null;
+/** The next segment, made ahead a chunk per idle moment. */
+const ahead = new SegmentsAhead(data.dataDir, data.segmentSize);
 
 /**
  * PreallocXlogFiles on a standby: once three quarters of the segment being written are written,
- * the next one is made ahead, zero-filled a chunk per idle moment (SegmentPrecreation), while the
+ * the next one is made ahead, zero-filled a chunk per idle moment (SegmentsAhead), while the
  * main thread goes on writing small messages itself. Made when the first WAL for it arrived, it
  * held that WAL and everything after it back for the whole zero-fill and fsync of 16 MB: at each
  * segment switch under a steady load both standbys' write, flush and replay lags jumped to about
@@ -110,21 +104,7 @@ let precreation: SegmentPrecreation | null = null;
  * then looked at again before the next chunk).
  */
 function precreateNextSegment(): boolean {
-  const written = loadPos(views, WalReceivePos.written);
-  const next = segmentOf(written, data.segmentSize) + 1;
-  if (next <= precreatedSegNo) return false;
-  // A creation under way goes on (it was due); a new one waits for the last quarter.
-  if (precreation?.segNo !== next && !preallocationDue(written, data.segmentSize)) return false;
-  if (precreation !== null && precreation.segNo !== next) {
-    precreation.abandon();
-    precreation = null;
-  }
-  precreation ??= new SegmentPrecreation(data.dataDir, data.timeline, next, data.segmentSize);
-  if (precreation.step()) {
-    precreatedSegNo = next;
-    precreation = null;
-  }
-  return true;
+  return ahead.step(loadPos(views, WalReceivePos.written), data.timeline);
 }
 
 /**
@@ -167,7 +147,7 @@ function main(): void {
       port.postMessage({ type: 'endOfTimeline' } satisfies WalReceiveWorkerReport);
     }
     if (close) {
-      precreation?.abandon();
+      ahead.abandon();
       files.close();
       publish();
       return;
