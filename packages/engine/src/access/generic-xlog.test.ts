@@ -47,6 +47,45 @@ describe('computeDelta', () => {
     }
   });
 
+  it('finds the same ranges for pages not 4-byte aligned in their memory (the byte scan)', () => {
+    let seed = 4242;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    for (let round = 0; round < 200; round++) {
+      const page = Buffer.alloc(BLCKSZ);
+      for (let i = 0; i < BLCKSZ; i++) page[i] = Math.floor(random() * 4);
+      const edited = Buffer.from(page);
+      for (let e = Math.floor(random() * 12); e > 0; e--) {
+        const at = Math.floor(random() * BLCKSZ);
+        for (let i = at; i < Math.min(BLCKSZ, at + Math.floor(random() * 40)); i++) edited[i] = Math.floor(random() * 256);
+      }
+      // One side, or both, at an odd offset of a larger block of memory.
+      const shifted = (source: Buffer, offset: number) => {
+        const memory = Buffer.alloc(BLCKSZ + 8);
+        source.copy(memory, offset);
+        return memory.subarray(offset, offset + BLCKSZ);
+      };
+      const before = round % 2 === 0 ? shifted(page, 1 + (round % 3)) : page;
+      const after = shifted(edited, 3);
+      expect(computeDelta(before, after, [])).toEqual(reference(page, edited));
+    }
+  });
+
+  it('joins or splits runs by the gap between differing bytes, also within and across 32-bit words', () => {
+    const before = Buffer.alloc(BLCKSZ, 5);
+    const at = (...offsets: number[]) => {
+      const after = Buffer.from(before);
+      for (const offset of offsets) after[offset] = 6;
+      return computeDelta(before, after, []);
+    };
+    expect(at(4000, 4003)).toEqual([4000, 4]); // first and last byte of one word
+    expect(at(4003, 4008)).toEqual([4003, 6]); // a gap of 4 bytes across a word: one run
+    expect(at(4003, 4009)).toEqual([4003, 1, 4009, 1]); // a gap of 5: two runs
+    expect(at(4000, 4007)).toEqual([4000, 1, 4007, 1]); // two words, a gap of 6 between their differing bytes
+    expect(at(4001, 4002, 4006)).toEqual([4001, 6]); // two differing bytes in one word, one in the next
+    expect(at(12, 8191)).toEqual([12, 1, 8191, 1]); // the first byte after the checksum, the page's last byte
+    expect(at(4, 11)).toEqual([]); // the LSN and checksum are never part of the delta
+  });
+
   it('merges forced revision fields in any order, overlapping or not, as one sorted pass would', () => {
     let seed = 777;
     const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);

@@ -235,18 +235,21 @@ export function pageHole(page: Buffer): [number, number] {
  * always covering each 8-byte revision field in `forced` whole.
  */
 export function computeDelta(before: Buffer, after: Buffer, forced: number[]): number[] {
+  const a = wordView(before);
+  const b = a === null ? null : wordView(after);
+  const aBase = before.byteOffset >> 2;
+  const bBase = after.byteOffset >> 2;
   const ranges: number[] = [];
   let runStart = -1;
   let lastDiff = -1;
-  // Two levels of native compares skip the (usually many) unchanged parts of the page cheaply;
-  // only chunks that differ are looked at byte by byte.
-  for (let big = 0; big < BLCKSZ; big += BIG_CHUNK) {
-    if (big + BIG_CHUNK <= DELTA_START) continue;
-    if (big >= DELTA_START && before.compare(after, big, big + BIG_CHUNK, big, big + BIG_CHUNK) === 0) continue;
-    for (let small = big; small < big + BIG_CHUNK; small += SMALL_CHUNK) {
-      const from = Math.max(small, DELTA_START);
-      const to = small + SMALL_CHUNK;
-      if (from >= to || before.compare(after, from, to, from, to) === 0) continue;
+  // A native compare per chunk skips the (usually many) unchanged parts of the page. Within a
+  // chunk that differs, 32-bit words are compared in JavaScript: a native compare costs an API
+  // call (~0.2 us here), and a second level of them (64-byte chunks) made an upsert's delta ~7 us.
+  for (let chunk = 0; chunk < BLCKSZ; chunk += CHUNK) {
+    const from = Math.max(chunk, DELTA_START);
+    const to = chunk + CHUNK;
+    if (before.compare(after, from, to, from, to) === 0) continue;
+    if (b === null) {
       for (let i = from; i < to; i++) {
         if (before[i] === after[i]) continue;
         if (runStart >= 0 && i - lastDiff - 1 > MERGE_GAP_BYTES) {
@@ -256,6 +259,21 @@ export function computeDelta(before: Buffer, after: Buffer, forced: number[]): n
         if (runStart < 0) runStart = i;
         lastDiff = i;
       }
+      continue;
+    }
+    for (let w = from >> 2; w < to >> 2; w++) {
+      const x = a![aBase + w]! ^ b[bBase + w]!;
+      if (x === 0) continue;
+      // Only a word's first and last differing bytes can start or end a run: the bytes between
+      // them are fewer than MERGE_GAP_BYTES. Little-endian: byte 0 is the lowest.
+      const first = (w << 2) + ((31 - Math.clz32(x & -x)) >> 3);
+      const last = (w << 2) + ((31 - Math.clz32(x)) >> 3);
+      if (runStart >= 0 && first - lastDiff - 1 > MERGE_GAP_BYTES) {
+        ranges.push(runStart, lastDiff + 1 - runStart);
+        runStart = -1;
+      }
+      if (runStart < 0) runStart = first;
+      lastDiff = last;
     }
   }
   if (runStart >= 0) ranges.push(runStart, lastDiff + 1 - runStart);
@@ -263,8 +281,24 @@ export function computeDelta(before: Buffer, after: Buffer, forced: number[]): n
   return mergeRanges(ranges, forced);
 }
 
-const BIG_CHUNK = 512;
-const SMALL_CHUNK = 64;
+const CHUNK = 512;
+
+/** Whether typed arrays put a word's lowest byte first, as the word scan assumes. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** One Int32Array per memory block (the pool's arena, each pre-image), made on first use. */
+const wordViews = new WeakMap<ArrayBufferLike, Int32Array>();
+
+/** A word view over the memory holding `page`; null when the page is not 4-byte aligned in it (or on a big-endian machine). */
+function wordView(page: Buffer): Int32Array | null {
+  const memory = page.buffer;
+  let view = wordViews.get(memory);
+  if (view === undefined) {
+    view = new Int32Array(memory, 0, memory.byteLength >> 2);
+    wordViews.set(memory, view);
+  }
+  return LITTLE_ENDIAN && (page.byteOffset & 3) === 0 && page.length >= BLCKSZ ? view : null;
+}
 
 /**
  * Adds each [offset, offset + 8) of `forced` to `ranges`, merging overlaps and near neighbours.
