@@ -89,6 +89,15 @@ export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new AssertionFailure(message);
 }
 
+/**
+ * assert's failure, for a check on a per-commit or per-message path whose message is built from
+ * values: `if (!ok) assertionFailed(\`...\`)` builds it only when the check fails, where assert's
+ * argument (LSNs formatted as text, numbers turned to strings) was built on every call.
+ */
+export function assertionFailed(message: string): never {
+  throw new AssertionFailure(message);
+}
+
 export class AssertionFailure extends Error {
   constructor(message: string) {
     super(`assertion failed: ${message}`);

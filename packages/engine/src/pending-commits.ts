@@ -17,7 +17,7 @@
  * registered. Bounded: one entry per commit in flight, and a session has at most
  * MAX_IN_FLIGHT_REQUESTS of those.
  */
-import { assert } from './errors.js';
+import { assert, assertionFailed } from './errors.js';
 import type { Lsn } from './lsn.js';
 
 /** A key (`end` null) or a half-open key range [start, end) a pending commit deleted. */
@@ -52,7 +52,7 @@ export class PendingCommits {
 
   /** A commit was applied and will wait for standbys: readers must not see it yet. */
   register(lsn: Lsn, deletes: readonly PendingDelete[]): PendingCommit {
-    assert(!this.byLsn.has(lsn), `commit at ${lsn} is registered once`);
+    if (this.byLsn.has(lsn)) assertionFailed(`commit at ${lsn} is registered once`);
     const pending = new Pending(lsn, deletes);
     this.byLsn.set(lsn, pending);
     if (deletes.length > 0) this.withDeletes.add(pending);

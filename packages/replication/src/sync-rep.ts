@@ -29,7 +29,7 @@
  *
  * Pure: no I/O, no timers. The queues take an injected clock for the age of their waiters.
  */
-import { assert } from '@walship/engine/errors';
+import { assert, assertionFailed } from '@walship/engine/errors';
 import { INVALID_LSN, type Lsn } from '@walship/engine/lsn';
 import type { SyncCommitLevel } from '@walship/engine/types';
 import { asciiLower, type SyncRepConfig } from './sync-rep-config.js';
@@ -244,7 +244,7 @@ class Waiter implements SyncRepWaiter {
   }
 
   finish(outcome: SyncRepWaitOutcome): void {
-    assert(this.state === 'waiting', `a ${this.state} sync rep waiter ends only once`);
+    if (this.state !== 'waiting') assertionFailed(`a ${this.state} sync rep waiter ends only once`);
     this.state = outcome;
     this.settle(outcome);
   }
@@ -304,7 +304,7 @@ export class SyncRepQueues {
    * queued behind the confirmed position would sleep until the next advance, perhaps forever.
    */
   enqueue(mode: SyncRepWaitMode, lsn: Lsn): SyncRepWaiter {
-    assert(Number.isSafeInteger(lsn) && lsn >= 0, `sync rep wait for LSN ${lsn}`);
+    if (!Number.isSafeInteger(lsn) || lsn < 0) assertionFailed(`sync rep wait for LSN ${lsn}`);
     const waiter = new Waiter(this, mode, lsn, this.now());
     if (!this.defined || lsn <= this.confirmed[mode]) {
       waiter.finish('released');
@@ -327,7 +327,7 @@ export class SyncRepQueues {
     const released: SyncRepWaiter[] = [];
     for (const mode of SYNC_REP_WAIT_MODES) {
       const lsn = positions[mode];
-      assert(Number.isSafeInteger(lsn) && lsn >= 0, `confirmed ${mode} LSN ${lsn}`);
+      if (!Number.isSafeInteger(lsn) || lsn < 0) assertionFailed(`confirmed ${mode} LSN ${lsn}`);
       if (lsn <= this.confirmed[mode]) continue;
       this.confirmed[mode] = lsn;
       this.wakeQueue(mode, false, released);

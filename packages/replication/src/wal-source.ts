@@ -36,7 +36,7 @@
  *
  * Time is a parameter (`nowMs` on driving events); nothing here reads a clock or touches a file.
  */
-import { WalshipError, ErrorCode, assert } from '@walship/engine/errors';
+import { WalshipError, ErrorCode, assert, assertionFailed } from '@walship/engine/errors';
 import { formatLsn, type Lsn } from '@walship/engine/lsn';
 import { canFollowTimeline, tliInHistory, tliOfPointInHistory, tliSwitchPoint, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
 import { segmentOf, segmentStart, xlogFileName } from '@walship/engine/wal/xlog-internal';
@@ -234,7 +234,7 @@ class Machine {
 
   handle(event: WalSourceEvent): void {
     if ('nowMs' in event) {
-      assert(Number.isFinite(event.nowMs), `${event.type} carries the current time`);
+      if (!Number.isFinite(event.nowMs)) assertionFailed(`${event.type} carries the current time`);
       this.nowMs = event.nowMs;
     }
     switch (event.type) {
@@ -525,7 +525,7 @@ class Machine {
 
   private expect<K extends Awaiting['kind']>(kind: K): Extract<Awaiting, { kind: K }> {
     const awaiting = this.s.awaiting;
-    assert(awaiting !== null && awaiting.kind === kind, `got ${kind} while awaiting ${awaiting?.kind ?? 'nothing'}`);
+    if (awaiting === null || awaiting.kind !== kind) assertionFailed(`got ${kind} while awaiting ${awaiting?.kind ?? 'nothing'}`);
     this.s.awaiting = null;
     return awaiting as Extract<Awaiting, { kind: K }>;
   }

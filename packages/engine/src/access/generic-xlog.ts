@@ -14,7 +14,7 @@
  * the fields, and only then copied into the record.
  */
 import { BLCKSZ } from '../constants.js';
-import { WalshipError, assert } from '../errors.js';
+import { WalshipError, assert, assertionFailed } from '../errors.js';
 import { readLsn, writeLsn, type Lsn } from '../lsn.js';
 import { PageHeader, type BufferHandle, type PageModifyContext } from '../storage/contracts.js';
 import {
@@ -186,7 +186,7 @@ export class PageChangeSet implements PageModifyContext {
       }
     }
     pos += mainData.copy(record, pos);
-    assert(pos === totalLength, `record assembled to ${pos} bytes, expected ${totalLength}`);
+    if (pos !== totalLength) assertionFailed(`record assembled to ${pos} bytes, expected ${totalLength}`);
 
     let result: { start: Lsn; end: Lsn };
     try {
@@ -195,7 +195,7 @@ export class PageChangeSet implements PageModifyContext {
       this.abort();
       throw error;
     }
-    assert(result.end === end, `record ended at ${result.end}, predicted ${end}`);
+    if (result.end !== end) assertionFailed(`record ended at ${result.end}, predicted ${end}`);
     for (const entry of this.registered) {
       writeLsn(entry.handle.page, end, PageHeader.lsnOffset);
       this.pool.markDirty(entry.handle);

@@ -20,7 +20,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BLCKSZ } from '../constants.js';
-import { ErrorCode, WalshipError, assert } from '../errors.js';
+import { ErrorCode, WalshipError, assert, assertionFailed } from '../errors.js';
 import type { PageCipher } from '../crypto/page-cipher.js';
 import { pageCipherFor } from '../crypto/registry.js';
 
@@ -294,7 +294,7 @@ export class Smgr {
 }
 
 function checkRelNode(relNode: number): void {
-  assert(Number.isInteger(relNode) && relNode > 0 && relNode <= MAX_RELNODE, `relNode ${relNode} in range`);
+  if (!Number.isInteger(relNode) || relNode <= 0 || relNode > MAX_RELNODE) assertionFailed(`relNode ${relNode} in range`);
 }
 
 function writeFully(fd: number, page: Buffer, blockNo: number): void {

@@ -30,7 +30,7 @@ import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { walKeyData } from '../crypto/registry.js';
 import { MAX_RECORD_BYTES, XLOG_BLCKSZ } from '../constants.js';
-import { WalshipError, assert } from '../errors.js';
+import { WalshipError, assert, assertionFailed } from '../errors.js';
 import { formatLsn, type Lsn } from '../lsn.js';
 import {
   SIZE_OF_LONG_PHD,
@@ -469,7 +469,7 @@ export class Xlog {
   xlogFlush(lsn: Lsn): Promise<void> {
     if (this.getFlushRecPtr() >= lsn) return Promise.resolve();
     if (this.failure !== null) return Promise.reject(this.failure);
-    assert(lsn <= this.insertPos, `cannot flush ${formatLsn(lsn)}: past the insert position ${formatLsn(this.insertPos)}`);
+    if (lsn > this.insertPos) assertionFailed(`cannot flush ${formatLsn(lsn)}: past the insert position ${formatLsn(this.insertPos)}`);
     return new Promise<void>((resolve, reject) => {
       const waiter = { lsn, resolve, reject };
       // Committers arrive in LSN order; anything else is inserted where it belongs.
