@@ -51,6 +51,29 @@ describe('LSN', () => {
     expect(parseLsn('1/FF')).toBe(0x1_0000_00ff);
     expect(parseLsn('nonsense')).toBeNull();
   });
+
+  it('parses any spelling the pattern accepts, and nothing else, to the same value', () => {
+    const pattern = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
+    const reference = (text: string): number | null => {
+      const m = pattern.exec(text.trim());
+      if (m === null) return null;
+      const value = parseInt(m[1]!, 16) * 0x1_0000_0000 + parseInt(m[2]!, 16);
+      return Number.isSafeInteger(value) ? value : null;
+    };
+    const cases = [
+      '0/0', 'ff/ffffffff', 'FFFFFFFF/FFFFFFFF', '1FFFFF/FFFFFFFF', '200000/0', 'aBcD/eF01', ' 0/16B3748 ', '\t1/2\n',
+      '', '/', '0/', '/0', '0//0', '123456789/0', '0/123456789', '0x1/0', '-1/0', '1/-0', 'g/0', '0/G', '1 /2', '1/ 2', '1/2/3', '٣/1',
+    ];
+    let seed = 99;
+    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const alphabet = '0123456789abcdefABCDEFgG/ x';
+    for (let i = 0; i < 2000; i++) {
+      let text = '';
+      for (let n = Math.floor(random() * 20); n > 0; n--) text += alphabet[Math.floor(random() * alphabet.length)];
+      cases.push(text);
+    }
+    for (const text of cases) expect(parseLsn(text), JSON.stringify(text)).toBe(reference(text));
+  });
 });
 
 describe('segment file names', () => {
