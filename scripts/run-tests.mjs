@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The project's test command (`npm test`, which .ci/run calls): builds, runs the unit tests in
-// parallel, then the real-process tests one file at a time, and ends with one plain line,
-// `N passed, N failed`, summed over both runs. Exits non-zero if anything failed or a run broke.
+// The project's test command (`npm test`, which .ci/run calls): installs the Debian programs the
+// real-process tests start when they are missing (scripts/lib/test-tools.mjs), builds, runs the
+// unit tests in parallel, then the real-process tests one file at a time, and ends with one plain
+// line, `N passed, N failed`, summed over both runs. Exits non-zero if anything failed or a run broke.
 // `--step NAME=passed|failed` (repeatable) counts a step that ran before it (.ci/run's benchmark)
 // in that summary as one item.
 //   npm test [-- --step NAME=passed|failed ...]     (node scripts/run-tests.mjs [...])
@@ -10,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseScriptArgs } from './lib/script-args.mjs';
+import { installTools, missingTools } from './lib/test-tools.mjs';
 
 const { values: options } = parseScriptArgs(import.meta.url, { options: { step: { type: 'string', multiple: true, default: [] } } });
 let passed = 0;
@@ -26,6 +28,10 @@ for (const step of options.step) {
     console.error(`walship: the step "${match[1]}" failed before the tests; it counts as one failure.`);
   }
 }
+
+// Before anything else, so that a fresh machine's first run has them; the tests that need a tool
+// still missing after this fail with their own instruction.
+installTools(missingTools());
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const reports = path.join(root, '.tmp', 'test-reports');

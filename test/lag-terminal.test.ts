@@ -34,7 +34,7 @@ function tmuxBinary(): string {
   if (found === undefined) {
     throw new Error(
       `tmux is not installed (looked for ${candidates.join(', ')}). This test draws the live view in a real terminal: ` +
-        'install Debian\'s package with "apt-get install -y --no-install-recommends tmux" (.ci/run does), or set TMUX_BINARY.',
+        'install Debian\'s package with "apt-get install -y --no-install-recommends tmux" (npm test does, as root), or set TMUX_BINARY.',
     );
   }
   return found;

@@ -31,7 +31,7 @@ function binary(name: 'prometheus' | 'promtool'): string {
   if (found === undefined) {
     throw new Error(
       `${name} is not installed (looked for ${candidates.join(', ')}). This test runs a real Prometheus server: ` +
-        'install Debian\'s package with "apt-get install -y --no-install-recommends prometheus" (.ci/run does), ' +
+        'install Debian\'s package with "apt-get install -y --no-install-recommends prometheus" (npm test does, as root), ' +
         `or set ${name.toUpperCase()} to the binary.`,
     );
   }

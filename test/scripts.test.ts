@@ -67,3 +67,22 @@ describe('scripts: usage', () => {
     fs.rmSync(path.dirname(dataRoot), { recursive: true, force: true });
   });
 });
+
+describe('scripts: the Debian programs npm test installs', () => {
+  it('looks for each where its test does, the override first, and names the missing ones', async () => {
+    const { TEST_TOOLS, missingTools } = (await import(path.join(ROOT, 'scripts', 'lib', 'test-tools.mjs'))) as {
+      TEST_TOOLS: Array<{ name: string; override: string }>;
+      missingTools: (tools: unknown[], env: Record<string, string | undefined>) => Array<{ name: string }>;
+    };
+    expect(TEST_TOOLS.map((tool) => tool.name).sort()).toEqual(['prometheus', 'tmux']);
+    const dir = tempDir('test-tools');
+    const present = path.join(dir, 'present');
+    fs.writeFileSync(present, '');
+    const absent = path.join(dir, 'absent');
+    const names = (env: Record<string, string | undefined>) => missingTools(TEST_TOOLS, env).map((tool) => tool.name);
+    expect(names({ PROMETHEUS: present, TMUX_BINARY: present })).toEqual([]);
+    expect(names({ PROMETHEUS: absent, TMUX_BINARY: present })).toEqual(['prometheus']);
+    expect(names({ PROMETHEUS: present, TMUX_BINARY: absent })).toEqual(['tmux']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
