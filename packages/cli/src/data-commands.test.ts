@@ -6,6 +6,7 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCli } from './program.js';
 import { memoryIo } from './test-support/memory-io.js';
+import { benchKey } from './commands/bench.js';
 
 interface FakeEntry {
   key: Buffer;
@@ -372,6 +373,12 @@ describe('status, checkpoint, set --node, bench', () => {
     expect(report.latencyMs.p99).toBeLessThanOrEqual(report.latencyMs.max);
     expect(report.cpuMicrosPerCommit).toBeCloseTo(50_000 / report.commits, 0);
     expect([...FakeClient.store.keys()].every((key) => /^bench:\d$/.test(key))).toBe(true);
+  });
+
+  it("writes the keys walship load writes: 'bench:' and the index zero-padded to the key count's width", () => {
+    for (const [index, width] of [[0, 1], [7, 1], [0, 5], [42, 5], [99_999, 5], [123_456, 6], [2 ** 31 + 5, 10]] as const) {
+      expect(benchKey(index, width).toString('ascii')).toBe(`bench:${String(index).padStart(width, '0')}`);
+    }
   });
 
   it('leaves the warm-up out of the figures: its commits are counted apart, and the CPU is read from its end', async () => {
