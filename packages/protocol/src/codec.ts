@@ -7,8 +7,10 @@
  *
  * msgpackr options: `useRecords: false` keeps frames plain msgpack (no record extension a peer
  * would have to understand); `mapsAsObjects: true` decodes maps to plain objects. Records and
- * other msgpackr extensions that arrive anyway decode to values the validator refuses.
+ * other msgpackr extensions that arrive anyway decode to values the validator refuses. Its
+ * JavaScript decoder, not the native one (msgpackr-js-decoder.ts says why).
  */
+import './msgpackr-js-decoder.js';
 import { Packr } from 'msgpackr';
 import { MAX_FRAME_BYTES } from './constants.js';
 import type { ClientMessage, ServerMessage } from './messages.js';
