@@ -26,20 +26,30 @@ function apply(before: Buffer, after: Buffer, ranges: number[]): Buffer {
   return result;
 }
 
+/** A repeatable generator of numbers in [0, 1) (a linear congruential one), so that a failure repeats. */
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => ((state = (state * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+}
+
+/** A page of small random bytes, and a copy with up to 11 random edits of editLength() bytes each. */
+function editedPage(random: () => number, editLength: () => number): [Buffer, Buffer] {
+  const before = Buffer.alloc(BLCKSZ);
+  for (let i = 0; i < BLCKSZ; i++) before[i] = Math.floor(random() * 4);
+  const after = Buffer.from(before);
+  for (let e = Math.floor(random() * 12); e > 0; e--) {
+    const at = Math.floor(random() * BLCKSZ);
+    const length = editLength();
+    for (let i = at; i < Math.min(BLCKSZ, at + length); i++) after[i] = Math.floor(random() * 256);
+  }
+  return [before, after];
+}
+
 describe('computeDelta', () => {
   it('finds exactly the changed bytes of random page edits', () => {
-    let seed = 12345;
-    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const random = seeded(12345);
     for (let round = 0; round < 500; round++) {
-      const before = Buffer.alloc(BLCKSZ);
-      for (let i = 0; i < BLCKSZ; i++) before[i] = Math.floor(random() * 4);
-      const after = Buffer.from(before);
-      const edits = Math.floor(random() * 12);
-      for (let e = 0; e < edits; e++) {
-        const at = Math.floor(random() * BLCKSZ);
-        const length = Math.floor(random() * (random() < 0.2 ? 2000 : 20));
-        for (let i = at; i < Math.min(BLCKSZ, at + length); i++) after[i] = Math.floor(random() * 256);
-      }
+      const [before, after] = editedPage(random, () => Math.floor(random() * (random() < 0.2 ? 2000 : 20)));
       const delta = computeDelta(before, after, []);
       expect(delta).toEqual(reference(before, after));
       // Applying it gives the new page, except the LSN and checksum, which redo and writes set.
@@ -48,16 +58,9 @@ describe('computeDelta', () => {
   });
 
   it('finds the same ranges for pages not 4-byte aligned in their memory (the byte scan)', () => {
-    let seed = 4242;
-    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const random = seeded(4242);
     for (let round = 0; round < 200; round++) {
-      const page = Buffer.alloc(BLCKSZ);
-      for (let i = 0; i < BLCKSZ; i++) page[i] = Math.floor(random() * 4);
-      const edited = Buffer.from(page);
-      for (let e = Math.floor(random() * 12); e > 0; e--) {
-        const at = Math.floor(random() * BLCKSZ);
-        for (let i = at; i < Math.min(BLCKSZ, at + Math.floor(random() * 40)); i++) edited[i] = Math.floor(random() * 256);
-      }
+      const [page, edited] = editedPage(random, () => Math.floor(random() * 40));
       // One side, or both, at an odd offset of a larger block of memory.
       const shifted = (source: Buffer, offset: number) => {
         const memory = Buffer.alloc(BLCKSZ + 8);
@@ -87,8 +90,7 @@ describe('computeDelta', () => {
   });
 
   it('merges forced revision fields in any order, overlapping or not, as one sorted pass would', () => {
-    let seed = 777;
-    const random = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const random = seeded(777);
     // The reference merge: every run and every forced [offset, offset + 8), sorted, joined across gaps of up to 4.
     const merged = (runs: number[], forced: number[]): number[] => {
       const all: Array<[number, number]> = [];
