@@ -139,6 +139,26 @@ describe('Database', () => {
     await again.shutdown();
   });
 
+  it('leaves no table behind when the transaction that created it fails, though it had looked the new table up', async () => {
+    const db = await Database.open(options());
+    const table = 'orders';
+    await expect(db.txn({ onSuccess: [
+      { kind: 'put', table, key: key(1), value: value(1) },
+      { kind: 'put', table, key: key(2), value: value(2) },
+      { kind: 'put', table, key: Buffer.alloc(2000), value: Buffer.from('x') },
+    ] })).rejects.toThrow(/key/);
+    expect(db.listTables()).toEqual(['default']);
+    expect(await db.get(table, key(1))).toBeNull();
+    expect((await db.range({ table })).entries).toEqual([]);
+    await db.txn({ onSuccess: [{ kind: 'put', table, key: key(3), value: value(3) }] });
+    expect(db.listTables()).toEqual(['default', table]);
+    expect((await db.range({ table })).entries.map((e) => e.key)).toEqual([key(3)]);
+    await crash(db);
+    const again = await Database.open(options());
+    expect((await again.range({ table })).entries.map((e) => e.key)).toEqual([key(3)]);
+    await again.shutdown();
+  });
+
   it('recovers a torn tail quietly: garbage after the last record is not valid WAL', async () => {
     const db = await Database.open(options());
     await writeKeys(db, 0, 300);

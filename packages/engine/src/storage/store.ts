@@ -94,6 +94,13 @@ export class Store {
     const value = Buffer.alloc(4);
     value.writeUInt32LE(relNode, 0);
     this.tree.put(CATALOG_RELNODE, key, value, ctx);
+    // Pages here are what a transaction that created this relation and then failed left: its
+    // abort put back the catalog, which never named the relation, but not the new pages (the
+    // pending delete of an aborted relation's storage, in PostgreSQL). No WAL refers to them.
+    if (this.pool.nblocks(relNode) > 0) {
+      this.pool.dropRelation(relNode);
+      this.pool.smgr.unlink(relNode);
+    }
     this.tree.createRelation(relNode, ctx);
     return relNode;
   }
