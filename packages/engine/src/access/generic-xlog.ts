@@ -13,7 +13,7 @@
  * record's length does not depend on the LSN, which is computed from that length, written into
  * the fields, and only then copied into the record.
  */
-import { BLCKSZ } from '../constants.js';
+import { BLCKSZ, CATALOG_RELNODE } from '../constants.js';
 import { WalshipError, assert, assertionFailed } from '../errors.js';
 import { readLsn, writeLsn, type Lsn } from '../lsn.js';
 import { PageHeader, type BufferHandle, type PageModifyContext } from '../storage/contracts.js';
@@ -41,6 +41,8 @@ export interface RedoBufferPool {
   release(handle: BufferHandle): void;
   markDirty(handle: BufferHandle): void;
   readBufferForRedo(relNode: number, blockNo: number, zeroPage: boolean): BufferHandle;
+  /** BufferPool.catalogVersion: an abort that puts a catalog page back bumps it. */
+  catalogVersion: number;
 }
 
 interface Registered {
@@ -108,7 +110,10 @@ export class PageChangeSet implements PageModifyContext {
   /** Puts every registered page back as it was (the transaction failed before it was logged). */
   abort(): void {
     if (this.finished) return;
-    for (const entry of this.registered) entry.preImage.copy(entry.handle.page);
+    for (const entry of this.registered) {
+      entry.preImage.copy(entry.handle.page);
+      if (entry.handle.relNode === CATALOG_RELNODE) this.pool.catalogVersion++;
+    }
     this.releaseAll();
   }
 

@@ -17,7 +17,7 @@
  * dirty; the checkpointer uses `dirtyBlocks` and `flushBlock`, the background writer `bgBufferSync`; redo uses
  * `readBufferForRedo`.
  */
-import { BLCKSZ } from '../constants.js';
+import { BLCKSZ, CATALOG_RELNODE } from '../constants.js';
 import { ErrorCode, WalshipError, assert } from '../errors.js';
 import { readLsn, type Lsn } from '../lsn.js';
 import type { BufferHandle } from './contracts.js';
@@ -108,6 +108,13 @@ export class BufferPool {
   private readonly relationBlocks = new Map<number, number>();
   /** Page copy that gets the checksum on its way to disk. */
   private readonly writeScratch = Buffer.alloc(BLCKSZ);
+
+  /**
+   * Bumped whenever a catalog page may have changed: marked dirty (a transaction about to change
+   * it, its commit, redo) or put back by an aborted change set. Store's name → relNode cache
+   * holds while this stays the same: the relcache invalidation, where one pool is all there is.
+   */
+  catalogVersion = 0;
 
   private hits = 0;
   private reads = 0;
@@ -355,6 +362,7 @@ export class BufferPool {
 
   private setDirty(frame: number): void {
     assert(this.pinCount[frame]! > 0, 'only a pinned page is marked dirty');
+    if (this.frameRel[frame] === CATALOG_RELNODE) this.catalogVersion++;
     if (this.dirty[frame] === 0) {
       this.dirty[frame] = 1;
       this.dirtyCount++;

@@ -247,6 +247,29 @@ describe('Store catalog', () => {
     h.smgr.close();
   });
 
+  it('answers lookups from what the catalog says now: a table dropped or created in a transaction, or by another Store over the same pool', () => {
+    const h = openHarness(dir, 32);
+    h.txn((ctx) => h.store.bootstrap(ctx));
+    const { result: users } = h.txn((ctx) => h.store.createTable('users', ctx));
+    expect(h.store.lookupTable('users')).toBe(users);
+    h.txn((ctx) => {
+      expect(h.store.dropTable('users', ctx)).toBe(users);
+      // The same transaction already sees the catalog it changed.
+      expect(h.store.lookupTable('users')).toBeNull();
+      const again = h.store.createTable('users', ctx);
+      expect(again).not.toBe(users);
+      expect(h.store.lookupTable('users')).toBe(again);
+    });
+    const reborn = h.store.lookupTable('users')!;
+    // Recovery's Store and the database's share one pool: a change through either is seen by both.
+    const other = new Store(h.pool);
+    expect(other.lookupTable('users')).toBe(reborn);
+    h.txn((ctx) => other.dropTable('users', ctx));
+    expect(h.store.lookupTable('users')).toBeNull();
+    expect(h.store.lookupTable(DEFAULT_TABLE)).toBe(FIRST_USER_RELNODE);
+    h.smgr.close();
+  });
+
   it('refuses oversized keys and values before changing any page', () => {
     const h = openHarness(dir, 32);
     h.txn((ctx) => h.store.bootstrap(ctx));

@@ -28,10 +28,20 @@ export interface TableInfo {
 /** Printable characters only: no control characters (C0, DEL, C1). */
 const TABLE_NAME_PATTERN = /^[^\u0000-\u001f\u007f-\u009f]+$/u;
 
+/** Names kept by the relNode cache before it starts over (a cluster has a handful of tables). */
+const RELNODE_CACHE_MAX = 1024;
+
 export class Store {
   readonly pool: BufferPool;
   private readonly tree: BTree;
   private readonly vacuum: BTreeVacuum;
+  /**
+   * name → relNode as the catalog said at pool.catalogVersion === relNodeCacheVersion
+   * (RelationIdCache's role): every transaction names its table, and the catalog B-tree's descent
+   * was most of the time its lookup took. Only tables found are kept.
+   */
+  private readonly relNodeCache = new Map<string, number>();
+  private relNodeCacheVersion = -1;
 
   constructor(pool: BufferPool) {
     this.pool = pool;
@@ -56,9 +66,20 @@ export class Store {
   }
 
   lookupTable(name: string): number | null {
+    if (this.relNodeCacheVersion === this.pool.catalogVersion) {
+      const cached = this.relNodeCache.get(name);
+      if (cached !== undefined) return cached;
+    } else {
+      this.relNodeCache.clear();
+      this.relNodeCacheVersion = this.pool.catalogVersion;
+    }
     if (!this.isBootstrapped()) return null;
     const entry = this.tree.get(CATALOG_RELNODE, Buffer.from(name, 'utf8'));
-    return entry === null ? null : decodeRelNode(entry.value);
+    if (entry === null) return null;
+    const relNode = decodeRelNode(entry.value);
+    if (this.relNodeCache.size >= RELNODE_CACHE_MAX) this.relNodeCache.clear();
+    this.relNodeCache.set(name, relNode);
+    return relNode;
   }
 
   listTables(): TableInfo[] {
