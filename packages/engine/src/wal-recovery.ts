@@ -265,7 +265,7 @@ export class WalRecovery {
       const result = this.reader.readRecord();
       if (!result.ok) {
         return result.missing
-          ? { kind: 'needWal', lsn: result.lsn, neededLsn: result.neededLsn, message: result.message }
+          ? { kind: 'needWal', lsn: result.lsn, neededLsn: result.neededLsn, get message() { return result.message; } }
           : { kind: 'invalid', lsn: result.lsn, message: result.message };
       }
       const record = result.record;

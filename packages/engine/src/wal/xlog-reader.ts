@@ -110,7 +110,7 @@ export class XLogReader {
     // to the walreceiver's flush position).
     const lengthEnd = lsn + (lsn % XLOG_BLCKSZ === 0 ? headerSizeAt(lsn, this.segmentSize) : 0) + 4;
     if (lengthEnd > available) {
-      return this.fail(lsn, `WAL at ${formatLsn(lsn)} has not been received yet`, true, lengthEnd);
+      return new NotReceivedYet(lsn as Lsn, lengthEnd as Lsn);
     }
     if (lsn % XLOG_BLCKSZ === 0) {
       // A record never starts inside a page header: skip it, and check there is no continuation.
@@ -239,6 +239,20 @@ export class XLogReader {
 
   private fail(lsn: number, message: string, missing: boolean, neededLsn = lsn + 1): ReadResult {
     return { ok: false, lsn: lsn as Lsn, message, missing, neededLsn: neededLsn as Lsn };
+  }
+}
+
+/**
+ * Where a streaming standby's replay stops after every batch (the next record has not arrived):
+ * its message is formatted only when someone reads it, which is rare.
+ */
+class NotReceivedYet {
+  readonly ok = false;
+  readonly missing = true;
+  constructor(readonly lsn: Lsn, readonly neededLsn: Lsn) {}
+
+  get message(): string {
+    return `WAL at ${formatLsn(this.lsn)} has not been received yet`;
   }
 }
 

@@ -313,8 +313,10 @@ describe('XLogReader on a standby\'s newest page', () => {
     while (r.readRecord().ok) n++;
     expect(n).toBe(5);
     expect(source.bytesRead).toBe(XLOG_BLCKSZ);
-    // Asked again with nothing new flushed, it reads nothing more.
-    expect(r.readRecord().ok).toBe(false);
+    // Asked again with nothing new flushed, it reads nothing more, and says what it waits for.
+    const waiting = r.readRecord();
+    expect(waiting).toMatchObject({ ok: false, missing: true, lsn: ends[4], neededLsn: ends[4]! + 4 });
+    expect(waiting.ok ? '' : waiting.message).toBe(`WAL at ${formatLsn(ends[4]!)} has not been received yet`);
     expect(source.bytesRead).toBe(XLOG_BLCKSZ);
     // Three more flushed: the page is read again (its bytes past the old end may not have been
     // there), once for the three.
