@@ -25,7 +25,7 @@ function runScript(script: string, args: string[], env: Record<string, string> =
 }
 
 const SCRIPTS = [
-  'bench/ab.mjs', 'bench/catchup.mjs', 'bench/commits.mjs', 'bench/compare-postgres.mjs', 'bench/promotion.mjs',
+  'bench/ab.mjs', 'bench/catchup.mjs', 'bench/commits.mjs', 'bench/compare-postgres.mjs', 'bench/install-postgres.mjs', 'bench/promotion.mjs',
   'bench/recovery.mjs', 'bench/replication.mjs', 'auth-connect-bench.mjs', 'crash-loop.mjs', 'drill-loop.mjs',
   'start-demo.mjs', 'sync-failover-loop.mjs', 'run-tests.mjs',
 ];
@@ -83,6 +83,27 @@ describe('scripts: the Debian programs npm test installs', () => {
     expect(names({ PROMETHEUS: present, TMUX_BINARY: present })).toEqual([]);
     expect(names({ PROMETHEUS: absent, TMUX_BINARY: present })).toEqual(['prometheus']);
     expect(names({ PROMETHEUS: present, TMUX_BINARY: absent })).toEqual(['tmux']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('scripts: PostgreSQL for the benchmark', () => {
+  it('names the programs missing from a directory, and installs nothing for a directory the user gave', async () => {
+    const { POSTGRES_PROGRAMS, missingPostgresPrograms, installPostgresIfMissing } = (await import(path.join(ROOT, 'scripts', 'bench', 'lib', 'postgres.mjs'))) as {
+      POSTGRES_PROGRAMS: string[];
+      missingPostgresPrograms: (bin: string) => string[];
+      installPostgresIfMissing: (bin: string, log: (line: string) => void) => boolean;
+    };
+    expect(POSTGRES_PROGRAMS).toEqual(['postgres', 'initdb', 'pg_ctl', 'pg_basebackup', 'pgbench', 'pg_test_fsync']);
+    const dir = tempDir('pg-bin');
+    for (const name of ['postgres', 'initdb', 'pg_ctl', 'pgbench']) fs.writeFileSync(path.join(dir, name), '');
+    expect(missingPostgresPrograms(dir)).toEqual(['pg_basebackup', 'pg_test_fsync']);
+    const said: string[] = [];
+    expect(installPostgresIfMissing(dir, (line) => said.push(line))).toBe(false);
+    expect(said).toEqual([]);
+    for (const name of ['pg_basebackup', 'pg_test_fsync']) fs.writeFileSync(path.join(dir, name), '');
+    expect(missingPostgresPrograms(dir)).toEqual([]);
+    expect(installPostgresIfMissing(dir, (line) => said.push(line))).toBe(true);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

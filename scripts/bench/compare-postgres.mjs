@@ -54,7 +54,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cli, firstAcceptedWriteMs, median, parseLsn, parseWalshipRedoDone, percentile, root, sleep, waitReplayed, walship } from './lib/common.mjs';
-import { DEFAULT_PG_BIN, findPostgres, makePgOwnedDir, parsePgRedo, PgServer, runPg, runPgbench } from './lib/postgres.mjs';
+import { DEFAULT_PG_BIN, findPostgres, installPostgresIfMissing, makePgOwnedDir, parsePgRedo, PgServer, runPg, runPgbench } from './lib/postgres.mjs';
 import { installCleanupHandlers, onCleanup, reapedChildrenCpuMicros, runCleanups, spawnGroup, stopping, treeCpuMicros } from './lib/processes.mjs';
 import { WalshipServer } from './lib/walship-nodes.mjs';
 import { parseScriptArgs, usageError as scriptUsageError } from '../lib/script-args.mjs';
@@ -75,7 +75,8 @@ const USAGE = `usage: npm run bench:pg -- [options]   (node scripts/bench/compar
                        then); tells a gap in the single node's commit path from one in replication
                        (not for --markdown)
   --port-base N        walship uses N..N+3, PostgreSQL N+10..N+13 (default 24400)
-  --pg-bin DIR         PostgreSQL 15's programs (default ${DEFAULT_PG_BIN})
+  --pg-bin DIR         PostgreSQL 15's programs (default ${DEFAULT_PG_BIN}; when they are missing
+                       there, Debian's postgresql package is installed, as root, before the run)
   --fsync-seconds S    pg_test_fsync's seconds per test (default 2; --quick 1)
   --time-limit S       give up (stopping everything) after S seconds (default none; --quick 225)
   --markdown FILE      put the dated table at the top of FILE's history (e.g. docs/benchmarks.md)
@@ -187,6 +188,8 @@ const round1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10)
 // ---- preflight ---------------------------------------------------------------------------------
 
 installCleanupHandlers();
+// Before the time limit starts: on a fresh machine apt-get takes a minute or more.
+installPostgresIfMissing(args['pg-bin']);
 if (config.timeLimitSeconds !== null) {
   setTimeout(() => {
     say(`compare-postgres: still running after the time limit of ${config.timeLimitSeconds} s; stopping everything.`);

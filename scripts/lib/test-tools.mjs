@@ -3,8 +3,8 @@
 // anything (as root; three tries), so that the README's `npm ci && npm test` works on a fresh
 // machine; when it cannot, it says what to run, and the tests that need them fail saying the same.
 // None is ever skipped.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { aptInstall } from './apt.mjs';
 
 /** name: the program; override: the environment variable that points a test at another binary. */
 export const TEST_TOOLS = [
@@ -21,29 +21,13 @@ export function missingTools(tools = TEST_TOOLS, env = process.env) {
 }
 
 /**
- * Installs the Debian packages of `tools` with apt-get, retrying a failed attempt twice; returns
- * whether it did. Not as root, or without apt-get, it prints the command to run instead.
+ * Installs the Debian packages of `tools` (lib/apt.mjs: as root, three tries); returns whether it
+ * did. Otherwise it prints the command to run, and the tests that need them fail saying the same.
  */
 export function installTools(tools, log = (line) => console.error(line)) {
   if (tools.length === 0) return true;
-  const packages = tools.map((tool) => tool.debianPackage);
-  const command = `apt-get install -y --no-install-recommends ${packages.join(' ')}`;
-  const needs = tools.map((tool) => `${tool.name} (${tool.neededBy})`).join(', ');
-  const root = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (!root || spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    log(`walship: the tests need ${needs}, which are not installed; install them with: sudo ${command}`);
-    return false;
-  }
-  log(`walship: installing ${packages.join(', ')} for ${needs}: ${command}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const updated = spawnSync('apt-get', ['update'], { stdio: 'inherit', env }).status === 0;
-    if (updated && spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { stdio: 'inherit', env }).status === 0) return true;
-    if (attempt < 3) {
-      log(`walship: apt-get could not install ${packages.join(', ')} (attempt ${attempt}); retrying`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, attempt * 10_000);
-    }
-  }
-  log(`walship: apt-get could not install ${packages.join(', ')} three times; the tests that need them will fail`);
-  return false;
+  const needs = `the tests need ${tools.map((tool) => `${tool.name} (${tool.neededBy})`).join(', ')}`;
+  const installed = aptInstall(tools.map((tool) => tool.debianPackage), needs, log);
+  if (!installed) log('walship: the tests that need them will fail');
+  return installed;
 }

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { aptInstall } from '../../lib/apt.mjs';
 import { readPidFile, waitForPidFileReady } from './common.mjs';
 import { PgSession } from './pg-wire.mjs';
 import { alive, spawnGroup } from './processes.mjs';
@@ -24,13 +25,33 @@ function userIds(name) {
   return { uid: Number(r.stdout), gid: Number(g.stdout) };
 }
 
+/** The programs the benchmark runs, all in Debian 12's postgresql package (PostgreSQL 15). */
+export const POSTGRES_PROGRAMS = ['postgres', 'initdb', 'pg_ctl', 'pg_basebackup', 'pgbench', 'pg_test_fsync'];
+
+/** The programs of POSTGRES_PROGRAMS that are not in bin. */
+export function missingPostgresPrograms(bin = DEFAULT_PG_BIN) {
+  return POSTGRES_PROGRAMS.filter((name) => !fs.existsSync(path.join(bin, name)));
+}
+
+/**
+ * Installs Debian's postgresql package when programs are missing from the default directory
+ * (apt-get as root, three tries: lib/apt.mjs); returns whether they are all there now. A
+ * directory given with --pg-bin is the user's: nothing is installed for it.
+ */
+export function installPostgresIfMissing(bin = DEFAULT_PG_BIN, log = (line) => console.error(line)) {
+  const missing = missingPostgresPrograms(bin);
+  if (missing.length === 0) return true;
+  if (path.resolve(bin) !== DEFAULT_PG_BIN) return false;
+  aptInstall(['postgresql'], `the benchmark needs PostgreSQL 15 (${missing.join(', ')} in ${bin})`, log);
+  return missingPostgresPrograms(bin).length === 0;
+}
+
 /**
  * Checks that the PostgreSQL programs are there and returns { bin, version, major }; throws an
  * error saying how to install them when they are not.
  */
 export function findPostgres(bin = DEFAULT_PG_BIN) {
-  const needed = ['postgres', 'initdb', 'pg_ctl', 'pg_basebackup', 'pgbench', 'pg_test_fsync'];
-  const missing = needed.filter((name) => !fs.existsSync(path.join(bin, name)));
+  const missing = missingPostgresPrograms(bin);
   if (missing.length > 0) {
     throw new Error(`PostgreSQL 15 is not installed: ${missing.join(', ')} not found in ${bin}.\n` +
       'Install it with `apt-get install -y --no-install-recommends postgresql` (Debian 12 ships PostgreSQL 15; as root),\n' +
