@@ -54,7 +54,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cli, firstAcceptedWriteMs, median, parseLsn, parseWalshipRedoDone, percentile, root, sleep, waitReplayed, walship } from './lib/common.mjs';
-import { DEFAULT_PG_BIN, findPostgres, installPostgresIfMissing, makePgOwnedDir, parsePgRedo, PgServer, runPg, runPgbench } from './lib/postgres.mjs';
+import { DEFAULT_PG_BIN, findPostgres, makePgOwnedDir, parsePgRedo, PgServer, runPg, runPgbench } from './lib/postgres.mjs';
 import { installCleanupHandlers, onCleanup, reapedChildrenCpuMicros, runCleanups, spawnGroup, stopping, treeCpuMicros } from './lib/processes.mjs';
 import { WalshipServer } from './lib/walship-nodes.mjs';
 import { parseScriptArgs, usageError as scriptUsageError } from '../lib/script-args.mjs';
@@ -188,8 +188,14 @@ const round1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10)
 // ---- preflight ---------------------------------------------------------------------------------
 
 installCleanupHandlers();
-// Before the time limit starts: on a fresh machine apt-get takes a minute or more.
-installPostgresIfMissing(args['pg-bin']);
+let pg;
+try {
+  // Before the time limit starts: on a fresh machine apt-get takes a minute or more.
+  pg = findPostgres(args['pg-bin'], { install: true });
+} catch (error) {
+  say(`compare-postgres: ${error.message}`);
+  process.exit(1);
+}
 if (config.timeLimitSeconds !== null) {
   setTimeout(() => {
     say(`compare-postgres: still running after the time limit of ${config.timeLimitSeconds} s; stopping everything.`);
@@ -198,13 +204,6 @@ if (config.timeLimitSeconds !== null) {
   }, config.timeLimitSeconds * 1000).unref();
 }
 
-let pg;
-try {
-  pg = findPostgres(args['pg-bin']);
-} catch (error) {
-  say(`compare-postgres: ${error.message}`);
-  process.exit(1);
-}
 if (pg.major !== 15) say(`compare-postgres: warning: ${args['pg-bin']} holds PostgreSQL ${pg.version}, not 15; measuring it anyway.`);
 if (!fs.existsSync(cli) || !fs.existsSync(path.join(path.dirname(cli), '..', 'dist'))) {
   say('compare-postgres: walship is not built. Run `npm ci` (or `npm run build`) first.');

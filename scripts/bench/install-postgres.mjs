@@ -4,12 +4,11 @@
 // before the benchmark's timed run; `npm run bench:pg` does the same itself.
 //   node scripts/bench/install-postgres.mjs
 import { parseScriptArgs } from '../lib/script-args.mjs';
-import { DEFAULT_PG_BIN, findPostgres, installPostgresIfMissing } from './lib/postgres.mjs';
+import { DEFAULT_PG_BIN, findPostgres } from './lib/postgres.mjs';
 
 parseScriptArgs(import.meta.url, { options: {} });
-installPostgresIfMissing(DEFAULT_PG_BIN);
 try {
-  const { version } = findPostgres(DEFAULT_PG_BIN);
+  const { version } = findPostgres(DEFAULT_PG_BIN, { install: true });
   console.error(`install-postgres: PostgreSQL ${version} in ${DEFAULT_PG_BIN}`);
 } catch (error) {
   console.error(`install-postgres: ${error.message}`);

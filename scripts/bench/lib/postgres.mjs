@@ -48,9 +48,11 @@ export function installPostgresIfMissing(bin = DEFAULT_PG_BIN, log = (line) => c
 
 /**
  * Checks that the PostgreSQL programs are there and returns { bin, version, major }; throws an
- * error saying how to install them when they are not.
+ * error saying how to install them when they are not. With `install`, installs them first when
+ * they are missing (installPostgresIfMissing).
  */
-export function findPostgres(bin = DEFAULT_PG_BIN) {
+export function findPostgres(bin = DEFAULT_PG_BIN, { install = false } = {}) {
+  if (install) installPostgresIfMissing(bin);
   const missing = missingPostgresPrograms(bin);
   if (missing.length > 0) {
     throw new Error(`PostgreSQL 15 is not installed: ${missing.join(', ')} not found in ${bin}.\n` +

@@ -13,7 +13,7 @@
  * record's length does not depend on the LSN, which is computed from that length, written into
  * the fields, and only then copied into the record.
  */
-import { BLCKSZ, CATALOG_RELNODE } from '../constants.js';
+import { BLCKSZ } from '../constants.js';
 import { WalshipError, assert, assertionFailed } from '../errors.js';
 import { readLsn, writeLsn, type Lsn } from '../lsn.js';
 import { PageHeader, type BufferHandle, type PageModifyContext } from '../storage/contracts.js';
@@ -41,8 +41,6 @@ export interface RedoBufferPool {
   release(handle: BufferHandle): void;
   markDirty(handle: BufferHandle): void;
   readBufferForRedo(relNode: number, blockNo: number, zeroPage: boolean): BufferHandle;
-  /** BufferPool.catalogVersion: an abort that puts a catalog page back bumps it. */
-  catalogVersion: number;
 }
 
 interface Registered {
@@ -107,12 +105,16 @@ export class PageChangeSet implements PageModifyContext {
     this.byBlock.set(key, entry);
   }
 
-  /** Puts every registered page back as it was (the transaction failed before it was logged). */
+  /**
+   * Puts every registered page back as it was (the transaction failed before it was logged).
+   * Putting it back is a change like any other: marked dirty, as the pool's readers of changes
+   * (the catalog cache's version) expect.
+   */
   abort(): void {
     if (this.finished) return;
     for (const entry of this.registered) {
       entry.preImage.copy(entry.handle.page);
-      if (entry.handle.relNode === CATALOG_RELNODE) this.pool.catalogVersion++;
+      this.pool.markDirty(entry.handle);
     }
     this.releaseAll();
   }

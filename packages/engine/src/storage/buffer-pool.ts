@@ -109,12 +109,8 @@ export class BufferPool {
   /** Page copy that gets the checksum on its way to disk. */
   private readonly writeScratch = Buffer.alloc(BLCKSZ);
 
-  /**
-   * Bumped whenever a catalog page may have changed: marked dirty (a transaction about to change
-   * it, its commit, redo) or put back by an aborted change set. Store's name → relNode cache
-   * holds while this stays the same: the relcache invalidation, where one pool is all there is.
-   */
-  catalogVersion = 0;
+  /** Catalog pages marked dirty so far (catalogVersion). */
+  private catalogChanges = 0;
 
   private hits = 0;
   private reads = 0;
@@ -225,6 +221,15 @@ export class BufferPool {
     const count = this.pinCount[frame]! - 1;
     this.pinCount[frame] = count;
     if (count === 0) this.pinnedCount--;
+  }
+
+  /**
+   * Moves whenever a catalog page is marked dirty: a transaction about to change it, its commit,
+   * its abort putting it back, redo. Store's name → relNode cache holds while this stays the
+   * same: the relcache invalidation, where one pool is all there is.
+   */
+  get catalogVersion(): number {
+    return this.catalogChanges;
   }
 
   /** MarkBufferDirty. The page must be pinned. */
@@ -362,7 +367,7 @@ export class BufferPool {
 
   private setDirty(frame: number): void {
     assert(this.pinCount[frame]! > 0, 'only a pinned page is marked dirty');
-    if (this.frameRel[frame] === CATALOG_RELNODE) this.catalogVersion++;
+    if (this.frameRel[frame] === CATALOG_RELNODE) this.catalogChanges++;
     if (this.dirty[frame] === 0) {
       this.dirty[frame] = 1;
       this.dirtyCount++;
