@@ -4,6 +4,8 @@
  * - FIRST 1 (s1, s2): s1 is sync, s2 potential, s3 async; a commit is not acknowledged while s1
  *   is stopped (SIGSTOP), even once s2 has flushed it, and when it is, s1 has flushed it;
  * - remote_apply: a read on the synchronous standby right after the acknowledgement sees the write;
+ * - replies: s1 and s2 report each flush at once and its replay after (two replies per commit);
+ *   s3, which no commit waits for, reports both in one reply once it has replayed;
  * - on: acknowledged once s1 has flushed the commit, while s1 holds its replay back
  *   (recovery_min_apply_delay); a remote_apply commit waits until the replay;
  * - s1 killed (SIGKILL): s2 becomes sync and commits go on; s1 back: it takes over again;
@@ -35,8 +37,10 @@ interface ReplicationRow {
   applicationName: string;
   state: string;
   flushLsn: string;
+  replayLsn: string;
   syncPriority: number;
   syncState: string;
+  standbyReplies: number;
 }
 
 interface Status {
@@ -152,6 +156,33 @@ describe('synchronous replication', () => {
       }
     } finally {
       await onS1.close();
+    }
+  });
+
+  it('replies: s1 and s2, named in synchronous_standby_names, report each flush at once and then its replay; s3, not named, both in one reply', async () => {
+    setOnNode(primary, 'synchronous_standby_names', 'FIRST 1 (s1, s2)');
+    await expectSyncStates(primary, { s1: 'sync/1', s2: 'potential/2', s3: 'async/0' });
+    const replies = async () => Object.fromEntries((await status(primary)).replication.map((r) => [r.applicationName, r.standbyReplies]));
+    const standbys = await Promise.all([s1.client(), s2.client(), s3.client()]);
+    try {
+      const before = await replies();
+      const commits = 30;
+      let last = 0;
+      for (let i = 0; i < commits; i++) {
+        last = (await client.put(`replies-${i}`, 'v')).lsn;
+        // Every standby replays the commit before the next one: one flush per commit on each.
+        await Promise.all(standbys.map((standby) => standby.waitForLsn(last)));
+      }
+      await waitFor('every standby\'s reply with the last commit applied', async () =>
+        (await status(primary)).replication.every((row) => lsn(row.replayLsn) >= last));
+      const after = await replies();
+      const perCommit = (name: string): number => (after[name]! - before[name]!) / commits;
+      // Not 1.0 and 2.0 exactly: a status reply each wal_receiver_status_interval (1 s) may fall in.
+      expect(perCommit('s3')).toBeLessThan(1.4);
+      expect(perCommit('s1')).toBeGreaterThanOrEqual(1.8);
+      expect(perCommit('s2')).toBeGreaterThanOrEqual(1.8);
+    } finally {
+      await Promise.all(standbys.map((standby) => standby.close()));
     }
   });
 

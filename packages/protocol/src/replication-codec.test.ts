@@ -70,6 +70,7 @@ const FROM_STANDBY: WalReceiverMessage[] = [
   { type: 'startReplication', id: 8, startLsn: '0/3000000', timeline: 1 },
   { type: 'startReplication', id: 9, slot: 'standby_1', startLsn: 'FFFF/FF000000', timeline: 0xffff_ffff },
   { type: 'startReplication', id: 12, startLsn: '0/3000000', timeline: 2, walKeyId: KEY_ID },
+  { type: 'startReplication', id: 13, startLsn: '0/3000000', timeline: 2, reportSyncStandby: true },
   { type: 'baseBackup', id: 10, label: 'walship basebackup' },
   { type: 'baseBackup', id: 11, label: '', fast: true, includeWal: false, maxRateBytes: 32 * 1024 },
   { type: 'standbyStatusUpdate', write: asLsn(0x300), flush: asLsn(0x200), apply: asLsn(0), sendTime: T, replyRequested: false },
@@ -107,6 +108,8 @@ const FROM_SENDER: WalSenderMessage[] = [
   { type: 'keepalive', walEnd: asLsn(0x16b3748), sendTime: T, replyRequested: true },
   { type: 'keepalive', walEnd: asLsn(2 ** 53 - 1), sendTime: MAX_TIMESTAMP_TZ, replyRequested: false },
   { type: 'keepalive', walEnd: asLsn(2 ** 32), sendTime: (T + 1) as TimestampTz, replyRequested: false },
+  { type: 'keepalive', walEnd: asLsn(7), sendTime: T, replyRequested: false, syncStandby: true },
+  { type: 'keepalive', walEnd: asLsn(7), sendTime: T, replyRequested: true, syncStandby: false },
   { type: 'endOfTimeline', nextTimeline: 2, nextTimelineStartLsn: '0/3000148' },
   { type: 'copyDone' },
   { type: 'backupStart', id: 10, startLsn: '0/2000028', timeline: 1, totalBytes: 123_456, fileCount: 2 },
@@ -246,6 +249,15 @@ describe('hot frames', () => {
     expect(frame.length).toBe(KEEPALIVE_BYTES);
   });
 
+  it('Keepalive flags: syncStandby in bit 2 with bit 1 saying it is there, and nothing for a standby not told', () => {
+    const flags = (syncStandby: boolean | undefined, replyRequested = false) =>
+      encodeReplicationMessage({ type: 'keepalive', walEnd: asLsn(1), sendTime: T, replyRequested, ...(syncStandby === undefined ? {} : { syncStandby }) })[17];
+    expect([flags(undefined), flags(undefined, true), flags(false), flags(false, true), flags(true), flags(true, true)]).toEqual([0, 1, 2, 3, 6, 7]);
+    // A frame a walsender that does not tell sends decodes without the field: the standby replies as if waited for.
+    const decoded = decodeReplicationFrame(keepalive(), 'receiver');
+    expect(decoded.type === 'keepalive' && 'syncStandby' in decoded).toBe(false);
+  });
+
   it('StandbyStatusUpdate golden bytes', () => {
     const frame = encodeReplicationMessage({
       type: 'standbyStatusUpdate',
@@ -372,7 +384,9 @@ const BINARY_CASES: [string, ReplicationSide, Buffer][] = [
   ['float64 ms time (the old frame format) in a keepalive', 'receiver', patched(keepalive(), (f) => f.writeDoubleLE(1_700_000_000_000.5, 9))],
   ['float64 ms time (the old frame format) in a status update', 'sender', patched(status(), (f) => f.writeDoubleLE(1_700_000_000_000.5, 25))],
   ['float64 ms time (the old frame format) in XLogData', 'receiver', patched(xlog(), (f) => f.writeDoubleLE(1_700_000_000_000.5, 17))],
-  ['replyRequested 2', 'receiver', patched(keepalive(), (f) => (f[17] = 2))],
+  ['keepalive flags 8', 'receiver', patched(keepalive(), (f) => (f[17] = 8))],
+  ['keepalive flags 0xff', 'receiver', patched(keepalive(), (f) => (f[17] = 0xff))],
+  ['keepalive syncStandby without the bit saying it is there', 'receiver', patched(keepalive(), (f) => (f[17] = 4))],
   ['replyRequested 0xff', 'sender', patched(status(), (f) => (f[33] = 0xff))],
   ['XLogData sent to a walsender', 'sender', xlog()],
   ['XLogData as stored sent to a walsender', 'sender', xlogAsStored()],
@@ -406,6 +420,7 @@ const MSGPACK_CASES: [string, ReplicationSide, unknown][] = [
   ['walKeyId empty', 'sender', { type: 'startReplication', id: 1, startLsn: '0/0', timeline: 1, walKeyId: Buffer.alloc(0) }],
   ['walKeyId as hex text', 'sender', { type: 'startReplication', id: 1, startLsn: '0/0', timeline: 1, walKeyId: KEY_ID.toString('hex') }],
   ['walKeyId as a number', 'sender', { type: 'startReplication', id: 1, startLsn: '0/0', timeline: 1, walKeyId: 16 }],
+  ['reportSyncStandby as a number', 'sender', { type: 'startReplication', id: 1, startLsn: '0/0', timeline: 1, reportSyncStandby: 1 }],
   ['non-boolean reserveWal', 'sender', { type: 'createReplicationSlot', id: 1, name: 'a', reserveWal: 1 }],
   ['maxRateBytes below the minimum', 'sender', { type: 'baseBackup', id: 1, label: 'l', maxRateBytes: 1024 }],
   ['maxRateBytes above the maximum', 'sender', { type: 'baseBackup', id: 1, label: 'l', maxRateBytes: 2 ** 31 }],

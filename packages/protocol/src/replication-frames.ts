@@ -9,7 +9,7 @@
  *
  *   XLogData            'w' | u64 dataStart | u64 walEnd | i64 sendTime | WAL bytes
  *   XLogData, as stored 'e' | u64 dataStart | u64 walEnd | i64 sendTime | u32 timeline | WAL bytes
- *   Keepalive           'k' | u64 walEnd | i64 sendTime | u8 replyRequested
+ *   Keepalive           'k' | u64 walEnd | i64 sendTime | u8 flags
  *   StandbyStatusUpdate 'r' | u64 write | u64 flush | u64 apply | i64 sendTime | u8 replyRequested
  *
  * 'e' is walship's own: WAL bytes as stored in an encrypted segment file, ciphertext of the WAL
@@ -28,7 +28,10 @@
  * integer); a larger one is a malformed frame. A time is written the same way: a non-negative
  * int64 below 2^53 µs (the year 2255), so a negative one, or the float64 milliseconds of the
  * old frame format (whose exponent bits make it far larger), is refused rather than misread.
- * `replyRequested` must be 0 or 1.
+ * `replyRequested` must be 0 or 1. A Keepalive's flags byte is `replyRequested` in bit 0 and, for
+ * a standby that asked for it (`startReplication.reportSyncStandby`), `syncStandby` in bit 2 with
+ * bit 1 saying it is there: 0 to 7, bit 2 only with bit 1. Without bit 1 the byte is 0 or 1, what
+ * a standby that did not ask accepts.
  *
  * The sender's hot path, without copying WAL:
  *
@@ -252,22 +255,34 @@ export function encodeKeepalive(message: KeepaliveMessage): Buffer {
   const walEnd = checkLsnValue(message.walEnd, 'Keepalive.walEnd');
   const sendTime = checkTime(message.sendTime, 'Keepalive.sendTime');
   const replyRequested = checkFlag(message.replyRequested, 'Keepalive.replyRequested');
+  const syncStandby = message.syncStandby === undefined ? undefined : checkFlag(message.syncStandby, 'Keepalive.syncStandby');
   const frame = Buffer.alloc(KEEPALIVE_BYTES);
   frame[0] = KEEPALIVE_TAG;
   writeLsn(frame, walEnd, 1);
   writeFrameTime(frame, sendTime, 9);
-  frame[17] = replyRequested ? 1 : 0;
+  frame[17] = (replyRequested ? KEEPALIVE_REPLY_REQUESTED : 0) | (syncStandby === undefined ? 0 : KEEPALIVE_SYNC_STANDBY_TOLD | (syncStandby ? KEEPALIVE_SYNC_STANDBY : 0));
   return frame;
 }
 
+/** The Keepalive's flags byte. */
+const KEEPALIVE_REPLY_REQUESTED = 1;
+const KEEPALIVE_SYNC_STANDBY_TOLD = 2;
+const KEEPALIVE_SYNC_STANDBY = 4;
+
 function decodeKeepalive(frame: Buffer): KeepaliveMessage {
   checkLength(frame, KEEPALIVE_BYTES, 'Keepalive');
-  return {
+  const flags = frame[17]!;
+  if (flags > 7 || ((flags & KEEPALIVE_SYNC_STANDBY_TOLD) === 0 && (flags & KEEPALIVE_SYNC_STANDBY) !== 0)) {
+    fail('Keepalive.flags', `must be 0 to 7, with bit 2 only beside bit 1 (got ${flags})`);
+  }
+  const message: KeepaliveMessage = {
     type: 'keepalive',
     walEnd: readFrameLsn(frame, 1, 'Keepalive.walEnd'),
     sendTime: readFrameTime(frame, 9, 'Keepalive.sendTime'),
-    replyRequested: readFrameFlag(frame, 17, 'Keepalive.replyRequested'),
+    replyRequested: (flags & KEEPALIVE_REPLY_REQUESTED) !== 0,
   };
+  if ((flags & KEEPALIVE_SYNC_STANDBY_TOLD) !== 0) message.syncStandby = (flags & KEEPALIVE_SYNC_STANDBY) !== 0;
+  return message;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -88,8 +88,12 @@ export interface ReplicationRequestPayloads {
    * from its encrypted segment files as stored (XLogData with `encryptedTimeline`); absent or
    * different, it sends plaintext as to any standby. A walsender that predates the field ignores
    * it (unknown fields are ignored) and sends plaintext.
+   *
+   * `reportSyncStandby`: the standby wants to be told, in the walsender's keepalives
+   * (`syncStandby`), whether commits may wait for its write or flush. A walsender that predates
+   * the field ignores it and never tells; the standby then replies as if they did.
    */
-  startReplication: { slot?: string; startLsn: WireLsn; timeline: number; walKeyId?: Buffer };
+  startReplication: { slot?: string; startLsn: WireLsn; timeline: number; walKeyId?: Buffer; reportSyncStandby?: boolean };
   /**
    * `fast`: request an immediate checkpoint (pg_basebackup --checkpoint=fast). `includeWal`:
    * send the WAL written during the backup, so that the copy is consistent on its own; absent
@@ -208,6 +212,12 @@ export interface KeepaliveMessage {
   sendTime: TimestampTz;
   /** The standby should answer with a StandbyStatusUpdate at once. */
   replyRequested: boolean;
+  /**
+   * Sent only to a standby that asked (`startReplication.reportSyncStandby`): whether commits
+   * may wait for this standby's write or flush (it is named in synchronous_standby_names, as the
+   * synchronous standby or a potential one). Absent: not told.
+   */
+  syncStandby?: boolean;
 }
 
 /** Standby status update (`'r'`); binary on the wire. 0 means "unknown" for any LSN. */

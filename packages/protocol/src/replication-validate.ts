@@ -215,6 +215,7 @@ function normalizeRequest(map: WireMap, type: ReplicationRequestType): Replicati
           slot: slot === undefined ? undefined : checkSlotName(slot, `${where}.slot`),
           // Exactly an identifier's length: a shorter or longer one is a bug, not a key to compare.
           walKeyId: walKeyId === undefined ? undefined : checkBinary(walKeyId, `${where}.walKeyId`, WAL_KEY_ID_BYTES, WAL_KEY_ID_BYTES),
+          reportSyncStandby: optBoolean(map, 'reportSyncStandby', where),
         },
       );
     }

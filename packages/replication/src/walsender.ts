@@ -92,6 +92,14 @@ export interface WalSenderOptions {
   onStateChange?: (sender: WalSender) => void;
   /** The clock (GetCurrentTimestamp by default): sample, send, reply and timeout times. */
   now?: () => TimestampTz;
+  /**
+   * For a standby that asked (`startReplication.reportSyncStandby`): whether commits may wait for
+   * its write or flush (named in synchronous_standby_names). The walsender tells the standby in a
+   * keepalive when it starts and whenever this changes, before the WAL it sends next, and in every
+   * keepalive; a standby that is not waited for may hold its flush reply for the applied position
+   * that follows it (WalReceiver.onWriterProgress). Absent: the standby is never told.
+   */
+  isSyncStandby?: () => boolean;
 }
 
 export class WalSender {
@@ -111,6 +119,8 @@ export class WalSender {
   lags: ReplyLagState = INITIAL_REPLY_LAG_STATE;
   /** How many times walSndWakeup woke this walsender (tests prove path 1 with it). */
   wakeups = 0;
+  /** Status updates received from the standby. */
+  replies = 0;
   /** WAL bytes sent, and of them those sent as stored (ciphertext, no cipher run on either side). */
   bytesSent = 0;
   bytesSentAsStored = 0;
@@ -122,6 +132,8 @@ export class WalSender {
   private bufferedBytes = 0;
   private lastReceiptTime: TimestampTz;
   private pingSent = false;
+  /** What the standby was last told by `isSyncStandby` (null: nothing yet, or it did not ask). */
+  private toldSyncStandby: boolean | null = null;
   private closed = false;
   private failure: Error | null = null;
 
@@ -169,6 +181,7 @@ export class WalSender {
     try {
       while (!this.closed && this.failure === null) {
         const stopping = options.isStopping();
+        this.tellSyncStandby();
         const sent = this.sendSome();
         if (this.failure !== null) break;
         if (this.timelineDone()) {
@@ -306,6 +319,7 @@ export class WalSender {
     this.lastReceiptTime = this.now();
     this.pingSent = false;
     if (message.type === 'standbyStatusUpdate') {
+      this.replies++;
       this.writeLsn = message.write as Lsn;
       this.flushLsn = message.flush as Lsn;
       this.replayLsn = message.apply as Lsn;
@@ -324,7 +338,21 @@ export class WalSender {
   }
 
   private sendKeepalive(replyRequested: boolean): void {
-    this.options.socket.send(encodeKeepalive({ type: 'keepalive', walEnd: this.sentLsn, sendTime: this.now(), replyRequested }), () => undefined);
+    const syncStandby = this.toldSyncStandby;
+    this.options.socket.send(
+      encodeKeepalive({ type: 'keepalive', walEnd: this.sentLsn, sendTime: this.now(), replyRequested, ...(syncStandby === null ? {} : { syncStandby }) }),
+      () => undefined,
+    );
+  }
+
+  /** A keepalive when whether commits may wait for the standby is not what it was last told. */
+  private tellSyncStandby(): void {
+    const isSyncStandby = this.options.isSyncStandby;
+    if (isSyncStandby === undefined) return;
+    const now = isSyncStandby();
+    if (now === this.toldSyncStandby) return;
+    this.toldSyncStandby = now;
+    this.sendKeepalive(false);
   }
 
   /** WalSndCheckTimeOut and WalSndKeepaliveIfNecessary; false when the standby is gone. */

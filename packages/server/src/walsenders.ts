@@ -69,6 +69,12 @@ export interface ReplicationRow {
   slotName: string | null;
   backendStart: string;
   walSndWakeups: number;
+  /**
+   * Status updates received from the standby. An asynchronous standby sends one per flush once it
+   * has caught up (its flushed and applied positions together), one named in
+   * synchronous_standby_names two (flushed at once, then applied).
+   */
+  standbyReplies: number;
   /** WAL bytes sent, and of them those sent as stored (ciphertext of an encrypted node, to a standby with its WAL key). */
   walBytesSent: number;
   walBytesSentAsStored: number;
@@ -138,7 +144,11 @@ export class WalSenders {
 
   /** SyncRepInitConfig in every walsender: each one's priority under the rule now in force. */
   setSyncPriorities(priorityOf: (applicationName: string) => number): void {
-    for (const entry of this.running()) entry.priority = priorityOf(entry.applicationName);
+    for (const entry of this.running()) {
+      const priority = priorityOf(entry.applicationName);
+      if ((priority > 0) !== (entry.priority > 0)) entry.sender.configReloaded(); // it tells its standby
+      entry.priority = priority;
+    }
   }
 
   /**
@@ -251,6 +261,8 @@ export class WalSenders {
         this.syncRep?.release();
       },
       onStateChange: () => this.syncRep?.release(),
+      // A standby that asked is told whether commits may wait for it (see WalSenderOptions.isSyncStandby).
+      ...(request.reportSyncStandby === true ? { isSyncStandby: (): boolean => entry.priority > 0 } : {}),
     });
     const entry = new Running(sender, socket, who.applicationName || 'walreceiver', who.clientAddress, slot?.name ?? null);
     entry.priority = this.syncRep?.priorityOf(entry.applicationName) ?? 0;
@@ -330,6 +342,7 @@ export class WalSenders {
       slotName,
       backendStart: timestampTzToIsoString(sender.startedAt),
       walSndWakeups: sender.wakeups,
+      standbyReplies: sender.replies,
       walBytesSent: sender.bytesSent,
       walBytesSentAsStored: sender.bytesSentAsStored,
     }));
