@@ -157,11 +157,18 @@ export async function clusterUp(ctx: ClusterContext, options: UpOptions = {}): P
     // Settings edited in the config since: written to the members that already existed (a reload,
     // or a restart for the few that need one, which is reported, not done).
     const settingsChanged: SettingChange[] = [];
+    // A standby whose primary_conninfo or slot changes reconnects after its reload, in its own
+    // time: until then its old stream still reads as streaming, so the wait below is for a
+    // walreceiver started after the reload (its count of starts, read before it).
+    const reconnecting = new Map<string, number>();
     for (const member of startOrder(config, state)) {
       if (result.created.includes(member.name) || result.rejoined.includes(member.name)) continue;
-      settingsChanged.push(...(await reapplySettings(ctx, state, member)));
+      const before = state.members[member.name]?.role === 'standby' ? (await probeMember(ctx.control, config, member)).status?.walReceiverStarts : undefined;
+      const changes = await reapplySettings(ctx, state, member);
+      settingsChanged.push(...changes);
+      if (before !== undefined && changes.some((change) => change.name === 'primary_conninfo' || change.name === 'primary_slot_name')) reconnecting.set(member.name, before);
     }
-    state = await waitStreaming(ctx, state, config.members, timeoutMs, { rewindDiverged: true });
+    state = await waitStreaming(ctx, state, config.members, timeoutMs, { rewindDiverged: true, reconnecting });
     if (result.created.length > 0 || result.rejoined.length > 0 || settingsChanged.length > 0) await refreshSynchronousNames(ctx, state);
     state = await recordNamesInForce(ctx, state);
     // Until the monitor's next check renews it (failover.enforce_lease): a primary just started has none.

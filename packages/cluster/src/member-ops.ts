@@ -211,7 +211,7 @@ export async function waitStreaming(
   state: ClusterState,
   members: readonly MemberConfig[],
   timeoutMs: number,
-  options: { readonly rewindDiverged?: boolean } = {},
+  options: { readonly rewindDiverged?: boolean; readonly reconnecting?: ReadonlyMap<string, number> } = {},
 ): Promise<ClusterState> {
   const pending = new Map<string, string>();
   for (const member of members) {
@@ -236,8 +236,11 @@ export async function waitStreaming(
         const member = findMember(ctx.config, name);
         const probe = await probeMember(ctx.control, ctx.config, member);
         const receiver = probe.status?.walReceiver;
+        // A member reconnecting for new settings counts once a walreceiver started since (walReceiverStarts past the count before).
+        const startsBefore = options.reconnecting?.get(name);
         const streaming =
-          probe.status?.role === 'standby' && receiver?.status === 'streaming' && receiver.upstream === upstreamAddress && probe.status.timeline === timeline;
+          probe.status?.role === 'standby' && receiver?.status === 'streaming' && receiver.upstream === upstreamAddress && probe.status.timeline === timeline &&
+          (startsBefore === undefined || (probe.status.walReceiverStarts ?? 0) > startsBefore);
         if (streaming) {
           pending.delete(name);
           continue;

@@ -50,6 +50,8 @@ export interface NodeStatusView {
   readonly syncReleasedLsn?: string | null;
   readonly replication?: readonly ReplicationRowView[];
   readonly walReceiver?: WalReceiverView | null;
+  /** A standby's walreceiver starts since its postmaster started (PMSIGNAL_START_WALRECEIVER answered). */
+  readonly walReceiverStarts?: number;
   readonly [key: string]: unknown;
 }
 
