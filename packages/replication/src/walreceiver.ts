@@ -337,8 +337,8 @@ export class WalReceiver {
    * commit of a synchronous standby for the replay: at 1 client at synchronous_commit = on,
    * scripts/bench/ab.mjs --sync-commit on measured 13 to 23% fewer commits/s. An asynchronous
    * standby that has replayed all it had flushed holds it: nobody waits for its flush position,
-   * and on the upstream every reply costs a wake-up (with asynchronous standbys, the three nodes'
-   * CPU per commit was 2 to 19% lower in 12 of 14 A/B pairs at 1 and 8 clients). A held reply
+   * and on the upstream every reply costs a wake-up, a read and a decode (about 23 us at 8
+   * clients); one commit at a time, it sends one reply per commit instead of two. A held reply
    * goes at the end of this event-loop turn if recovery's has not carried it by then, so that the
    * flush position reaches the upstream at most a turn late; a standby catching up (recovery
    * behind) replies at once, for its slot and the upstream's view of its flush. Its write_lag and
