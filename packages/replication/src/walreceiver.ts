@@ -364,12 +364,15 @@ export class WalReceiver {
   private holdReply(): void {
     if (this.replyHeld) return;
     this.replyHeld = true;
-    setImmediate(() => {
-      this.replyHeld = false;
-      // Skipped when recovery's reply already carried these positions.
-      this.sendReply(false, false);
-    });
+    setImmediate(this.sendHeldReply);
   }
+
+  /** Made once: the fallback is scheduled on every flush of an asynchronous standby. */
+  private readonly sendHeldReply = (): void => {
+    this.replyHeld = false;
+    // Skipped when recovery's reply already carried these positions.
+    this.sendReply(false, false);
+  };
 
   /**
    * Reports the replay position at once (WalRcvForceReply: remote_apply's feedback, a replayed

@@ -145,9 +145,10 @@ export class WalSenders {
   /** SyncRepInitConfig in every walsender: each one's priority under the rule now in force. */
   setSyncPriorities(priorityOf: (applicationName: string) => number): void {
     for (const entry of this.running()) {
-      const priority = priorityOf(entry.applicationName);
-      if ((priority > 0) !== (entry.priority > 0)) entry.sender.configReloaded(); // it tells its standby
-      entry.priority = priority;
+      const wasNamed = entry.priority > 0;
+      entry.priority = priorityOf(entry.applicationName);
+      // Its loop tells its standby (isSyncStandby) that commits may now wait for it, or no longer.
+      if (entry.priority > 0 !== wasNamed) entry.sender.configReloaded();
     }
   }
 
