@@ -36,6 +36,44 @@ export interface CheckpointSmgr {
   fsyncAll(): Promise<void>;
 }
 
+/**
+ * CheckpointWriteDelay: called between batches of a checkpoint's buffer writes with the fraction
+ * of them written so far; the next batch is written when it resolves. The checkpointer gives one
+ * to a timed or WAL-volume checkpoint to spread its writes (checkpoint_completion_target); without
+ * one, a checkpoint only lets the event loop run between batches.
+ */
+export type CheckpointWriteDelay = (progress: number) => Promise<void>;
+
+/** Where a spread checkpoint stands against its two clocks (IsCheckpointOnSchedule's inputs). */
+export interface CheckpointSchedule {
+  /** checkpoint_completion_target: the share of the interval the writes are spread over. */
+  completionTarget: number;
+  /** Since the checkpoint started, and checkpoint_timeout; a timeout of 0 leaves time out. */
+  elapsedMs: number;
+  timeoutMs: number;
+  /**
+   * WAL written (on a standby, replayed) since the checkpoint started, and the volume that asks
+   * for the next checkpoint (max_wal_size / (1 + completion target)); 0 leaves WAL out.
+   */
+  walSinceStart: number;
+  walTriggerBytes: number;
+}
+
+/**
+ * IsCheckpointOnSchedule: whether a spread checkpoint that has written `progress` (0 to 1) of its
+ * buffers is ahead of both the time and the WAL that will ask for the next one, scaled by the
+ * completion target, so that it ends at that fraction of the interval. Ahead, the checkpointer
+ * naps; behind, it writes.
+ */
+export function isCheckpointOnSchedule(progress: number, schedule: CheckpointSchedule): boolean {
+  const target = progress * schedule.completionTarget;
+  if (schedule.walTriggerBytes > 0 && target < schedule.walSinceStart / schedule.walTriggerBytes) return false;
+  if (schedule.timeoutMs > 0 && target < schedule.elapsedMs / schedule.timeoutMs) return false;
+  return true;
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export interface CheckpointContext {
   dataDir: string;
   xlog: Xlog;
@@ -51,6 +89,8 @@ export interface CheckpointContext {
    * measured back from it); slots past that cap are invalidated in here, before any removal.
    */
   keepWalFrom?: (at: { redo: Lsn; end: Lsn }) => Lsn | null;
+  /** Paces the buffer writes of a spread checkpoint (never of a shutdown or end-of-recovery one). */
+  writeDelay?: CheckpointWriteDelay;
   log: (level: 'LOG' | 'WARNING', message: string) => void;
 }
 
@@ -95,7 +135,7 @@ export async function createCheckPoint(ctx: CheckpointContext, flags: number): P
   for (let i = 0; i < dirty.length; i++) {
     const block = dirty[i]!;
     if (ctx.pool.flushBlock(block.relNode, block.blockNo)) buffersWritten++;
-    if (!shutdown && i % BUFFERS_PER_YIELD === BUFFERS_PER_YIELD - 1) await new Promise((r) => setImmediate(r));
+    if (!shutdown && i % BUFFERS_PER_YIELD === BUFFERS_PER_YIELD - 1) await (ctx.writeDelay?.((i + 1) / dirty.length) ?? yieldToEventLoop());
   }
   await ctx.smgr.fsyncAll();
 
@@ -217,6 +257,8 @@ export interface RestartPointContext {
   archiveMode?: ArchiveMode | null;
   /** Wakes the archiver when a lost `.ready` was recreated. */
   onArchiveNotify?: (fileName: string) => void;
+  /** Paces the buffer writes, as a spread checkpoint's (CheckpointContext.writeDelay). */
+  writeDelay?: CheckpointWriteDelay;
   log: (level: 'LOG' | 'WARNING', message: string) => void;
 }
 
@@ -240,7 +282,7 @@ export async function createRestartPoint(ctx: RestartPointContext): Promise<Chec
   for (let i = 0; i < dirty.length; i++) {
     const block = dirty[i]!;
     if (ctx.pool.flushBlock(block.relNode, block.blockNo)) buffersWritten++;
-    if (i % BUFFERS_PER_YIELD === BUFFERS_PER_YIELD - 1) await new Promise((r) => setImmediate(r));
+    if (i % BUFFERS_PER_YIELD === BUFFERS_PER_YIELD - 1) await (ctx.writeDelay?.((i + 1) / dirty.length) ?? yieldToEventLoop());
   }
   await ctx.smgr.fsyncAll();
   control.checkpointLsn = seen.lsn;

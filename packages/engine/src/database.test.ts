@@ -214,6 +214,36 @@ describe('Database', () => {
     await expect(Database.open(options())).rejects.toThrow(/could not read control file .* the file is corrupt/);
   });
 
+  it('paces a spread checkpoint through its write delay: told the share written, waited for between batches', async () => {
+    const db = await Database.open({ ...options(), sharedBuffersBytes: 1024 * 8192 });
+    for (let t = 0; t < 5; t++) {
+      await db.txn({ onSuccess: Array.from({ length: 500 }, (_, i) => ({ kind: 'put' as const, key: key(t * 500 + i), value: Buffer.alloc(1000, t) })) });
+    }
+    const dirty = db.pool.stats().dirty;
+    expect(dirty).toBeGreaterThan(128);
+    const before = readControlFile(dir).checkpointLsn;
+    const progress: number[] = [];
+    let release: () => void = () => undefined;
+    let held = true;
+    const running = db.checkpoint(CheckpointFlags.causeTime, async (share) => {
+      progress.push(share);
+      // The first batch's delay holds the checkpoint until the test lets it go.
+      if (held) await new Promise<void>((resolve) => { release = resolve; });
+    });
+    for (let i = 0; i < 1000 && progress.length === 0; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(progress).toEqual([64 / dirty]);
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(progress).toHaveLength(1);
+    expect(readControlFile(dir).checkpointLsn).toBe(before);
+    held = false;
+    release();
+    const result = await running;
+    expect(result.buffersWritten).toBe(dirty);
+    expect(progress).toEqual(Array.from({ length: Math.floor(dirty / 64) }, (_, i) => ((i + 1) * 64) / dirty));
+    expect(readControlFile(dir).checkpointLsn).toBe(result.lsn);
+    await db.shutdown();
+  });
+
   it('checkpoints remove WAL segments that recovery no longer needs', async () => {
     const db = await Database.open(options());
     // Enough WAL for a few segments (the next one is no longer made ahead before it is due).

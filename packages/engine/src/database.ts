@@ -19,7 +19,7 @@ import { ErrorCode, WalshipError } from './errors.js';
 import { PageChangeSet } from './access/generic-xlog.js';
 import { PendingCommits, type PendingCommit, type PendingDelete } from './pending-commits.js';
 import { prefixEnd } from './storage/btree.js';
-import { CheckpointFlags, createCheckPoint, type CheckpointResult } from './checkpoint.js';
+import { CheckpointFlags, createCheckPoint, type CheckpointResult, type CheckpointWriteDelay } from './checkpoint.js';
 import { checkEndOfWal, truncateWalAfter } from './recovery.js';
 import { BACKUP_LABEL_FILE, STANDBY_SIGNAL_FILE, WalRecovery } from './wal-recovery.js';
 import { startNewTimeline } from './promote.js';
@@ -513,7 +513,7 @@ export class Database {
   }
 
   /** A checkpoint. Requests made while one runs wait for it to end, then run their own. */
-  async checkpoint(flags: number): Promise<CheckpointResult> {
+  async checkpoint(flags: number, writeDelay?: CheckpointWriteDelay): Promise<CheckpointResult> {
     this.checkOpen();
     while (this.checkpointRunning !== null) await this.checkpointRunning.catch(() => undefined);
     const running = createCheckPoint({
@@ -525,6 +525,7 @@ export class Database {
       nextXid: () => this.nextXid,
       walKeepBytes: this.walKeepBytes,
       keepWalFrom: (at) => this.keepWalFrom(at),
+      ...(writeDelay !== undefined ? { writeDelay } : {}),
       log: this.options.log,
     }, flags);
     this.checkpointRunning = running;

@@ -8,7 +8,7 @@ export {
 } from './control-file.js';
 export { Database, type DatabaseOptions, type LogFunction, type LogLevel } from './database.js';
 export { PreparedWalIo } from './wal/xlog.js';
-export { CheckpointFlags, describeCheckpoint, describeCheckpointFlags, type CheckpointResult } from './checkpoint.js';
+export { CheckpointFlags, describeCheckpoint, describeCheckpointFlags, isCheckpointOnSchedule, type CheckpointResult, type CheckpointSchedule, type CheckpointWriteDelay } from './checkpoint.js';
 export { bootstrapDataDirectory, validateSegmentSize, DATA_SUBDIRECTORIES } from './bootstrap.js';
 export { dumpWal, type DumpedRecord, type DumpEnd } from './waldump.js';
 export { formatLsn as lsnToString } from './lsn.js';

@@ -352,7 +352,11 @@ export class Postmaster {
     else if (db.timelineSwitchedAfterCrash !== null && s.get('archive_mode') !== 'off') this.archiveHistoryAfterCrashSwitch(db);
     this.syncRep = SyncRep.start(this.walSenders, this.log, s.get('synchronous_standby_names'));
     db.xlog.registerWalSndWakeup(() => this.lsnWaiters.wakeup());
-    const checkpointer = new Checkpointer({ checkpoint: (flags) => db.checkpoint(flags), walSinceRedo: () => db.walSinceRedo() }, this.checkpointerSettings());
+    const checkpointer = new Checkpointer({
+      checkpoint: (flags, writeDelay) => db.checkpoint(flags, writeDelay),
+      walSinceRedo: () => db.walSinceRedo(),
+      walPosition: () => db.xlog.getWriteRecPtr(),
+    }, this.checkpointerSettings());
     db.xlog.onWritten(() => checkpointer.walAdvanced());
     this.checkpointer = checkpointer;
     this.walWriter = new WalWriter(db, s.get('wal_writer_delay'), this.faults);
@@ -378,14 +382,16 @@ export class Postmaster {
     this.recovery = recovery;
     this.walRcv = newWalRcvData();
     const checkpointer = new Checkpointer({
-      checkpoint: () => createRestartPoint({
+      checkpoint: (_flags, writeDelay) => createRestartPoint({
         dataDir: this.dataDir, control: recovery.control, pool: recovery.pool, smgr: recovery.smgr,
         lastCheckpointSeen: recovery.lastCheckpointSeen, segmentSize: recovery.segmentSize,
         walKeepBytes: this.settings.get('wal_keep_size'), log: this.log,
         archiveMode: this.settings.get('archive_mode'), onArchiveNotify: () => this.wakeArchiver(),
         keepWalFrom: () => recovery.oldestBackupStart(),
+        ...(writeDelay !== undefined ? { writeDelay } : {}),
       }),
       walSinceRedo: () => recovery.replayEndLsn - recovery.control.redoLsn,
+      walPosition: () => recovery.replayEndLsn,
     }, this.checkpointerSettings());
     this.checkpointer = checkpointer;
     this.preparedWalIo = new PreparedWalIo(this.dataDir, recovery.segmentSize, this.walBuffersBytes());

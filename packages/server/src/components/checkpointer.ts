@@ -8,7 +8,7 @@
  * this loop has stopped. A failed checkpoint is a node crash (an fsync error must never be
  * retried): the postmaster recovers.
  */
-import { CheckpointFlags, type CheckpointResult } from '@walship/engine';
+import { CheckpointFlags, isCheckpointOnSchedule, type CheckpointResult, type CheckpointWriteDelay } from '@walship/engine';
 import { Component } from '../component.js';
 
 /**
@@ -17,12 +17,18 @@ import { Component } from '../component.js';
  * redo point.
  */
 export interface CheckpointTarget {
-  checkpoint(flags: number): Promise<CheckpointResult>;
+  /** `writeDelay` paces a spread checkpoint's buffer writes (CheckpointWriteDelay). */
+  checkpoint(flags: number, writeDelay?: CheckpointWriteDelay): Promise<CheckpointResult>;
   walSinceRedo(): number;
+  /** The WAL position a spread checkpoint measures its WAL clock from: written, or on a standby replayed. */
+  walPosition(): number;
 }
 
 /** How long a skipped restartpoint waits before the next timed or WAL-volume try (checkpointer.c). */
 const SKIPPED_RETRY_MS = 15_000;
+
+/** A spread checkpoint ahead of its schedule naps this long before looking again (CheckpointWriteDelay's 100 ms). */
+const CHECKPOINT_NAP_MS = 100;
 
 export interface CheckpointerSettings {
   checkpointTimeoutMs: number;
@@ -46,6 +52,8 @@ export class Checkpointer extends Component {
    * restartpoint only after 15 s: otherwise the WAL-volume test, still true, would spin.
    */
   private backoffUntil = 0;
+  /** A checkpoint is in progress (walAdvanced has nothing to ask for meanwhile). */
+  private checkpointing = false;
   /** Checkpoints done, by cause: `checkpoints_timed` and `checkpoints_req` of pg_stat_bgwriter. */
   readonly counts = { timed: 0, requested: 0 };
   /**
@@ -58,14 +66,43 @@ export class Checkpointer extends Component {
     super();
   }
 
-  /** RequestCheckpoint(CHECKPOINT_CAUSE_XLOG): after WAL was written (or replayed), if enough of it. */
+  /**
+   * RequestCheckpoint(CHECKPOINT_CAUSE_XLOG): after WAL was written (or replayed), if enough of it.
+   * Not while a checkpoint runs: the redo point it measures from moves only when that one ends,
+   * and a spread checkpoint's naps would end at every flush. The loop looks again after it.
+   */
   walAdvanced(): void {
-    if (performance.now() >= this.backoffUntil && this.target.walSinceRedo() >= this.walTriggerBytes()) this.latch.set();
+    if (!this.checkpointing && performance.now() >= this.backoffUntil && this.target.walSinceRedo() >= this.walTriggerBytes()) this.latch.set();
   }
 
   /** CheckPointSegments' role: the WAL volume between checkpoints, max_wal_size / (1 + target). */
   private walTriggerBytes(): number {
     return this.settings.maxWalSizeBytes / (1 + this.settings.completionTarget);
+  }
+
+  /**
+   * CheckpointWriteDelay for one checkpoint: while its writes are ahead of schedule (against time
+   * since it started and WAL since it started; isCheckpointOnSchedule), nap, so that its writes
+   * are spread over checkpoint_completion_target of the interval instead of landing on the disk
+   * at once, where every commit's fdatasync would queue behind them. It stops napping, and
+   * finishes at full speed, once an immediate checkpoint is requested or the node stops.
+   */
+  private writeDelay(): CheckpointWriteDelay {
+    const startedAt = performance.now();
+    const walAtStart = this.target.walPosition();
+    return async (progress) => {
+      while (!this.stopping && !this.requests.some((r) => (r.flags & CheckpointFlags.immediate) !== 0) && isCheckpointOnSchedule(progress, {
+        completionTarget: this.settings.completionTarget,
+        elapsedMs: performance.now() - startedAt,
+        timeoutMs: this.settings.checkpointTimeoutMs,
+        walSinceStart: this.target.walPosition() - walAtStart,
+        walTriggerBytes: this.walTriggerBytes(),
+      })) {
+        await this.latch.wait(CHECKPOINT_NAP_MS);
+      }
+      // Behind schedule the batches still let the event loop run between them.
+      await new Promise((resolve) => setImmediate(resolve));
+    };
   }
 
   /** RequestCheckpoint: resolves when a checkpoint started after this request has completed. */
@@ -89,11 +126,15 @@ export class Checkpointer extends Component {
       if (flags !== 0) {
         this.lastCheckpointAt = performance.now();
         let result: CheckpointResult;
+        this.checkpointing = true;
         try {
-          result = await this.target.checkpoint(flags);
+          // Timed and WAL-volume checkpoints are spread; a requested one is immediate.
+          result = await this.target.checkpoint(flags, (flags & CheckpointFlags.immediate) === 0 ? this.writeDelay() : undefined);
         } catch (error) {
           for (const r of pending) r.reject(error);
           throw error;
+        } finally {
+          this.checkpointing = false;
         }
         // pg_stat_bgwriter's split: timed ones are those only checkpoint_timeout asked for.
         if (result.skipped && pending.length === 0) this.backoffUntil = performance.now() + SKIPPED_RETRY_MS;
