@@ -42,7 +42,7 @@ describe('spread checkpoints', () => {
     const started = count(node.log, 'checkpoint starting: wal');
     const completed = count(node.log, 'checkpoint complete');
     for (let i = 0; i < 1000 && count(node.log, 'checkpoint starting: wal') === started; i++) await writeSome(client, round++);
-    expect(count(node.log, 'checkpoint starting: wal')).toBe(started + 1);
+    expect(count(node.log, 'checkpoint starting: wal'), node.log.split('\n').filter((l) => l.includes('checkpoint')).join('\n')).toBe(started + 1);
     return completed;
   }
 

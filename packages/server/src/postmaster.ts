@@ -392,6 +392,7 @@ export class Postmaster {
       }),
       walSinceRedo: () => recovery.replayEndLsn - recovery.control.redoLsn,
       walPosition: () => recovery.replayEndLsn,
+      restartPoints: true,
     }, this.checkpointerSettings());
     this.checkpointer = checkpointer;
     this.preparedWalIo = new PreparedWalIo(this.dataDir, recovery.segmentSize, this.walBuffersBytes());

@@ -92,3 +92,29 @@ describe('Checkpointer: spread checkpoints (checkpoint_completion_target)', () =
     expect(runs[1]!.spread).toBe(false);
   });
 });
+
+describe('Checkpointer: a skipped WAL-volume checkpoint', () => {
+  it('is tried again on a primary as soon as more WAL comes, not after a restartpoint\'s 15 s', async () => {
+    const wal = { position: 10_000_000, redo: 0 };
+    const attempts: number[] = [];
+    const checkpointer = start({
+      // Skipped at first: nothing important since the last checkpoint record, though the WAL since its redo point is past the volume.
+      async checkpoint(flags: number) {
+        attempts.push(flags);
+        const skipped = attempts.length === 1;
+        if (!skipped) wal.redo = wal.position;
+        return { skipped, lsn: wal.position as Lsn, redo: wal.redo as Lsn, buffersWritten: 0, segmentsRemoved: 0, elapsedMs: 0 };
+      },
+      walSinceRedo: () => wal.position - wal.redo,
+      walPosition: () => wal.position,
+    }, { checkpointTimeoutMs: 3_600_000, maxWalSizeBytes: 1_900_000, completionTarget: 0.9 });
+    await until(() => attempts.length === 1, 'the first, skipped attempt');
+    // No new WAL: no new attempt (it would loop otherwise).
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(attempts).toHaveLength(1);
+    wal.position += 100;
+    checkpointer.walAdvanced();
+    await until(() => attempts.length === 2, 'the attempt after new WAL', 2_000);
+    expect(attempts[1]! & CheckpointFlags.causeXlog).not.toBe(0);
+  });
+});

@@ -22,6 +22,8 @@ export interface CheckpointTarget {
   walSinceRedo(): number;
   /** The WAL position a spread checkpoint measures its WAL clock from: written, or on a standby replayed. */
   walPosition(): number;
+  /** A standby's restartpoints: a skipped one (no new checkpoint record) is retried after 15 s. */
+  restartPoints?: boolean;
 }
 
 /** How long a skipped restartpoint waits before the next timed or WAL-volume try (checkpointer.c). */
@@ -52,6 +54,13 @@ export class Checkpointer extends Component {
    * restartpoint only after 15 s: otherwise the WAL-volume test, still true, would spin.
    */
   private backoffUntil = 0;
+  /**
+   * A primary's WAL-volume checkpoint skipped for want of anything important since the last one
+   * (WAL since the redo point can pass the volume with nothing after the checkpoint record): the
+   * WAL position then. The volume test waits for WAL past it, instead of retrying in a loop.
+   * (PostgreSQL backs off 15 s only after a skipped restartpoint.)
+   */
+  private skippedAtWal: number | null = null;
   /** A checkpoint is in progress (walAdvanced has nothing to ask for meanwhile). */
   private checkpointing = false;
   /** Checkpoints done, by cause: `checkpoints_timed` and `checkpoints_req` of pg_stat_bgwriter. */
@@ -72,7 +81,11 @@ export class Checkpointer extends Component {
    * and a spread checkpoint's naps would end at every flush. The loop looks again after it.
    */
   walAdvanced(): void {
-    if (!this.checkpointing && performance.now() >= this.backoffUntil && this.target.walSinceRedo() >= this.walTriggerBytes()) this.latch.set();
+    if (!this.checkpointing && performance.now() >= this.backoffUntil && this.walVolumeReached()) this.latch.set();
+  }
+
+  private walVolumeReached(): boolean {
+    return this.target.walSinceRedo() >= this.walTriggerBytes() && (this.skippedAtWal === null || this.target.walPosition() > this.skippedAtWal);
   }
 
   /** CheckPointSegments' role: the WAL volume between checkpoints, max_wal_size / (1 + target). */
@@ -121,7 +134,7 @@ export class Checkpointer extends Component {
       for (const r of pending) flags |= r.flags | CheckpointFlags.force;
       if (now >= this.backoffUntil) {
         if (now - this.lastCheckpointAt >= this.settings.checkpointTimeoutMs) flags |= CheckpointFlags.causeTime;
-        if (this.target.walSinceRedo() >= this.walTriggerBytes()) flags |= CheckpointFlags.causeXlog;
+        if (this.walVolumeReached()) flags |= CheckpointFlags.causeXlog;
       }
       if (flags !== 0) {
         this.lastCheckpointAt = performance.now();
@@ -137,7 +150,11 @@ export class Checkpointer extends Component {
           this.checkpointing = false;
         }
         // pg_stat_bgwriter's split: timed ones are those only checkpoint_timeout asked for.
-        if (result.skipped && pending.length === 0) this.backoffUntil = performance.now() + SKIPPED_RETRY_MS;
+        if (result.skipped && pending.length === 0) {
+          if (this.target.restartPoints === true) this.backoffUntil = performance.now() + SKIPPED_RETRY_MS;
+          else this.skippedAtWal = this.target.walPosition();
+        }
+        if (!result.skipped) this.skippedAtWal = null;
         if (!result.skipped) {
           if (pending.length === 0 && (flags & CheckpointFlags.causeXlog) === 0) this.counts.timed++;
           else this.counts.requested++;
