@@ -46,16 +46,20 @@ describe('spread checkpoints', () => {
     return completed;
   }
 
-  it('writes its buffers as the WAL comes in: with no more WAL it is not done, with another ~1 MB it is', async () => {
-    const completed = await writeUntilCheckpointStarts();
-    // About 130 dirty pages: unpaced, the checkpoint took about 50 ms. Paced, with the WAL clock
-    // standing still and the time clock at an hour, it waits for the first. A non-event can only
-    // be watched for a while.
-    const watchUntil = Date.now() + 1_500;
+  /** A non-event can only be watched for a while: no checkpoint completes for `ms`. */
+  async function expectNoCompletionFor(ms: number, completed: number): Promise<void> {
+    const watchUntil = Date.now() + ms;
     while (Date.now() < watchUntil) {
       expect(count(node.log, 'checkpoint complete')).toBe(completed);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  it('writes its buffers as the WAL comes in: with no more WAL it is not done, with another ~1 MB it is', async () => {
+    const completed = await writeUntilCheckpointStarts();
+    // About 130 dirty pages: unpaced, the checkpoint took about 50 ms. Paced, with the WAL clock
+    // standing still and the time clock at an hour, it waits for the first.
+    await expectNoCompletionFor(1_500, completed);
     // The WAL clock moves: ~1.2 MB more, and the spread checkpoint keeps pace and finishes.
     for (let i = 0; i < 120; i++) await writeSome(client, round++);
     await waitFor('the spread checkpoint to complete', () => count(node.log, 'checkpoint complete') > completed, 30_000, 50);
@@ -65,11 +69,7 @@ describe('spread checkpoints', () => {
   it('finishes at once, and then runs the one asked for, when an immediate checkpoint is requested meanwhile', async () => {
     const completed = await writeUntilCheckpointStarts();
     // Spread, it would now wait for more WAL (or most of an hour).
-    const watchUntil = Date.now() + 500;
-    while (Date.now() < watchUntil) {
-      expect(count(node.log, 'checkpoint complete')).toBe(completed);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await expectNoCompletionFor(500, completed);
     const askedAt = Date.now();
     const result = await client.checkpoint();
     expect(Date.now() - askedAt).toBeLessThan(10_000);

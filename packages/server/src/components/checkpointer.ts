@@ -149,13 +149,13 @@ export class Checkpointer extends Component {
         } finally {
           this.checkpointing = false;
         }
-        // pg_stat_bgwriter's split: timed ones are those only checkpoint_timeout asked for.
         if (result.skipped && pending.length === 0) {
           if (this.target.restartPoints === true) this.backoffUntil = performance.now() + SKIPPED_RETRY_MS;
           else this.skippedAtWal = this.target.walPosition();
         }
-        if (!result.skipped) this.skippedAtWal = null;
         if (!result.skipped) {
+          this.skippedAtWal = null;
+          // pg_stat_bgwriter's split: timed ones are those only checkpoint_timeout asked for.
           if (pending.length === 0 && (flags & CheckpointFlags.causeXlog) === 0) this.counts.timed++;
           else this.counts.requested++;
           this.totals.durationMs += result.elapsedMs;
