@@ -107,3 +107,22 @@ describe('scripts: PostgreSQL for the benchmark', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('scripts: what else had the machine during a benchmark run', () => {
+  it("reads /proc/stat's CPU time: busy time grows while this process computes, and the parts add up", async () => {
+    const { machineCpuTicks } = (await import(path.join(ROOT, 'scripts', 'bench', 'lib', 'processes.mjs'))) as {
+      machineCpuTicks: () => { busy: number; idle: number; iowait: number; steal: number; total: number } | null;
+    };
+    const before = machineCpuTicks();
+    expect(before).not.toBeNull();
+    // 300 ms of computing is 30 ticks at 100 Hz on one CPU, counted as busy whatever else runs.
+    const until = Date.now() + 300;
+    let spins = 0;
+    while (Date.now() < until) spins++;
+    const after = machineCpuTicks()!;
+    expect(spins).toBeGreaterThan(0);
+    expect(after.busy - before!.busy).toBeGreaterThanOrEqual(20);
+    expect(after.total).toBe(after.busy + after.idle + after.iowait + after.steal);
+    expect(after.steal).toBeGreaterThanOrEqual(before!.steal);
+  });
+});

@@ -55,7 +55,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cli, firstAcceptedWriteMs, median, parseLsn, parseWalshipRedoDone, percentile, root, sleep, waitReplayed, walship } from './lib/common.mjs';
 import { DEFAULT_PG_BIN, findPostgres, makePgOwnedDir, parsePgRedo, PgServer, runPg, runPgbench } from './lib/postgres.mjs';
-import { installCleanupHandlers, onCleanup, reapedChildrenCpuMicros, runCleanups, spawnGroup, stopping, treeCpuMicros } from './lib/processes.mjs';
+import { installCleanupHandlers, machineCpuTicks, onCleanup, reapedChildrenCpuMicros, runCleanups, spawnGroup, stopping, treeCpuMicros } from './lib/processes.mjs';
 import { WalshipServer } from './lib/walship-nodes.mjs';
 import { parseScriptArgs, usageError as scriptUsageError } from '../lib/script-args.mjs';
 
@@ -849,13 +849,35 @@ const details = { walship: [], postgres: [] };
 async function both(round, label, fns, record) {
   for (const system of ['walship', 'postgres']) {
     const began = performance.now();
+    const otherNodes = system === 'walship' ? pgNodes : wsNodes;
+    const machineBefore = machineCpuTicks();
+    const otherBefore = clusterCpu(otherNodes);
     const result = await fns[system]();
+    const seconds = (performance.now() - began) / 1000;
+    const machine = machineShare(machineBefore, machineCpuTicks(), clusterCpu(otherNodes) - otherBefore, seconds);
     const metrics = record(result);
     Object.assign(measurements[system][round], metrics);
     details[system][round][label] = result;
+    (details[system][round].machine ??= {})[label] = machine;
     const shown = Object.entries(metrics).slice(0, 3).map(([k, v]) => `${k.split('.').at(-1)} ${formatNumber(v)}`).join(', ');
-    step(`round ${round + 1}/${config.rounds} ${label}: ${system === 'walship' ? 'walship   ' : 'PostgreSQL'} ${shown} (${((performance.now() - began) / 1000).toFixed(1)} s)`);
+    const other = system === 'walship' ? "PostgreSQL's" : "walship's";
+    const seen = machine === null ? '' : `; steal ${machine.stealPercent.toFixed(1)}%, ${other} cluster ${machine.otherClusterCpuPercent.toFixed(0)}% of a core`;
+    step(`round ${round + 1}/${config.rounds} ${label}: ${system === 'walship' ? 'walship   ' : 'PostgreSQL'} ${shown} (${seconds.toFixed(1)} s${seen})`);
   }
+}
+
+/**
+ * What else had the machine during a run: the hypervisor's steal (a share of all the machine's
+ * CPU time, busy or not) and the other system's cluster, idle but for its background processes
+ * (in percent of one core). A slow run with either high is the machine's noise, not the system's.
+ */
+function machineShare(before, after, otherClusterMicros, seconds) {
+  if (before === null || after === null || seconds <= 0) return null;
+  const total = after.total - before.total;
+  return {
+    stealPercent: total > 0 ? (100 * (after.steal - before.steal)) / total : 0,
+    otherClusterCpuPercent: Math.max(0, otherClusterMicros) / (seconds * 1e4),
+  };
 }
 
 async function measureRound(round) {
@@ -1004,7 +1026,29 @@ function machineLines() {
     `disk: ${m.fdatasyncPerSecond ?? '-'} fdatasync/s (pg_test_fsync, one 8kB write, on ${os.tmpdir()}); load average ${m.loadAverageStart.join(' ')} at the start, ${m.loadAverageEnd.join(' ')} at the end`,
     `run: ${config.rounds} round${config.rounds === 1 ? '' : 's'}${quick ? ' (--quick)' : ''}${config.standbys ? '' : ', no standbys (--no-standbys)'}, ${config.durationSeconds} s per commits run, ${config.lagSeconds} s of lag sampling, ${config.warmupSeconds} s of warm-up before each, ` +
       `${config.dbMb} MB base-backup table, ${config.walMb} MB of WAL for catch-up and recovery; ${Math.round((Date.now() - startedAt) / 1000)} s in all`,
+    ...stealLine(),
   ];
+}
+
+/** The hypervisor's steal over the runs (machineShare), and the run that had the most of it. */
+function stealLine() {
+  let worst = null;
+  let sum = 0;
+  let runs = 0;
+  for (const system of ['walship', 'postgres']) {
+    details[system].forEach((round, index) => {
+      for (const [label, share] of Object.entries(round?.machine ?? {})) {
+        if (share === null) continue;
+        sum += share.stealPercent;
+        runs++;
+        if (worst === null || share.stealPercent > worst.percent) worst = { percent: share.stealPercent, system, round: index + 1, label };
+      }
+    });
+  }
+  if (worst === null) return [];
+  const who = worst.system === 'walship' ? 'walship' : 'PostgreSQL';
+  return [`steal: ${(sum / runs).toFixed(1)}% of the machine's CPU time in a run on average (the hypervisor ran someone else); ` +
+    `at most ${worst.percent.toFixed(1)}%, in ${who}'s round ${worst.round} ${worst.label} run`];
 }
 
 function textTable(rows) {

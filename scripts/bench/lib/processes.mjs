@@ -187,6 +187,25 @@ export function reapedChildrenCpuMicros() {
 }
 
 /**
+ * The machine's CPU time so far, from /proc/stat's first line, in clock ticks: { busy, idle,
+ * iowait, steal, total }. Read around a run, it says how much of the machine the run had: steal is
+ * time the hypervisor gave this virtual machine's CPUs to someone else, which slows whatever runs
+ * then and nothing in the run can account for. Null where /proc/stat is not readable.
+ */
+export function machineCpuTicks() {
+  let line;
+  try {
+    line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  } catch {
+    return null;
+  }
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest time is in user).
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const busy = user + nice + system + irq + softirq;
+  return { busy, idle, iowait, steal, total: busy + idle + iowait + steal };
+}
+
+/**
  * Starts a child in a process group of its own (so that it and whatever it starts can be killed
  * as one), registered for cleanup until it exits. Resolves `done` with { code, signal, stdout,
  * stderr } (stdout and stderr kept when piped).
