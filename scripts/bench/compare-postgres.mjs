@@ -30,7 +30,8 @@
 //  8. beside them: fdatasync/s of the data directory's disk (pg_test_fsync), commits per WAL
 //     fdatasync (walship's walFsyncs; PostgreSQL's pg_stat_wal.wal_sync) and CPU microseconds per
 //     commit (/proc/PID/stat of the primary's processes; of all three nodes; and, for context, of
-//     the load generator, walship bench or pgbench, which shares the cores).
+//     the load generator, walship bench or pgbench, which shares the cores: over the measured run
+//     alone, walship bench's own process.cpuUsage and the measured pgbench process's).
 //
 // The WAL written for (4) and (5) is the same: transactions of 100 upserts of fresh 1000-byte
 // values into a table of about 64 MB, from 8 sessions, until --wal-mb of WAL is written.
@@ -499,6 +500,8 @@ async function wsCommits(level, clients) {
     p99Ms: out.latencyMs.p99,
     commits: out.commits,
     ...perCommitFigures(cpuBefore, cpuAfter, fsyncs, out.commits + out.warmupCommits),
+    // walship bench's own CPU over its measured window (process.cpuUsage): not Node's start-up.
+    clientCpuMicrosPerCommit: out.clientCpuMicrosPerCommit ?? null,
   };
 }
 
@@ -512,7 +515,9 @@ async function pgCommits(level, clients) {
   });
   // pgbench has no warm-up of its own: a run of that length just before, with the same clients.
   const warmup = config.warmupSeconds > 0 ? await run(config.warmupSeconds, 'pgbench-warmup-log') : { transactions: 0 };
+  const clientBefore = reapedChildrenCpuMicros();
   const result = await run(config.durationSeconds, 'pgbench-log');
+  const clientCpuMicros = reapedChildrenCpuMicros() - clientBefore;
   // The backends flush their WAL counters as they exit; the WAL writer's, within its next cycle.
   await sleep(1000);
   const cpuAfter = cpuSnapshot(pgNodes);
@@ -524,6 +529,8 @@ async function pgCommits(level, clients) {
     commits: result.transactions,
     // Read around both pgbench runs, as walship's around its warm-up and run.
     ...perCommitFigures(cpuBefore, cpuAfter, syncs, warmup.transactions + result.transactions),
+    // The load generator over the measured run alone, as walship bench reports its own.
+    clientCpuMicrosPerCommit: result.transactions > 0 ? clientCpuMicros / result.transactions : null,
   };
 }
 

@@ -392,12 +392,19 @@ describe('status, checkpoint, set --node, bench', () => {
       await new Promise((resolve) => setImmediate(resolve));
       return put.call(this, key, value);
     });
+    // This process's CPU as bench reads it: one busy core, its CPU time the time passed, so that
+    // the figure says which window it covers (the measured 200 ms, not the 400 from the start).
+    const cpuSpy = vi.spyOn(process, 'cpuUsage').mockImplementation((previous?: NodeJS.CpuUsage) => {
+      const micros = Math.round(performance.now() * 1000);
+      return { user: micros - (previous?.user ?? 0), system: 0 };
+    });
     const result = await walship(['bench', '--clients', '1', '--warmup', '0.2', '--duration', '0.2', '--keys', '10', '--json']);
+    cpuSpy.mockRestore();
     const statusReads = statusSpy.mock.calls.length;
     statusSpy.mockRestore();
     putSpy.mockRestore();
     expect(result.code).toBe(0);
-    const report = JSON.parse(result.stdout) as { commits: number; warmupMs: number; warmupCommits: number; durationMs: number; cpuMicrosPerCommit: number };
+    const report = JSON.parse(result.stdout) as { commits: number; warmupMs: number; warmupCommits: number; durationMs: number; cpuMicrosPerCommit: number; clientCpuMicrosPerCommit: number };
     expect(report.warmupMs).toBe(200);
     expect(report.warmupCommits).toBeGreaterThan(0);
     expect(report.commits).toBeGreaterThan(0);
@@ -406,6 +413,10 @@ describe('status, checkpoint, set --node, bench', () => {
     // Two status reads: at the warm-up's end and at the end, 50 ms of CPU apart.
     expect(statusReads).toBe(2);
     expect(report.cpuMicrosPerCommit).toBeCloseTo(50_000 / report.commits, 0);
+    // The load generator's own CPU over the same window: not its start-up, not the warm-up.
+    const ownCpuMicros = report.clientCpuMicrosPerCommit * report.commits;
+    expect(ownCpuMicros).toBeGreaterThan(report.durationMs * 1000 * 0.8);
+    expect(ownCpuMicros).toBeLessThan(report.durationMs * 1000 * 1.2);
     const bad = await walship(['bench', '--warmup', 'soon', '--json']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('"soon" is not a number of seconds, 0 or more.');
