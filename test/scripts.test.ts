@@ -125,4 +125,22 @@ describe('scripts: what else had the machine during a benchmark run', () => {
     expect(after.total).toBe(after.busy + after.idle + after.iowait + after.steal);
     expect(after.steal).toBeGreaterThanOrEqual(before!.steal);
   });
+
+  it("reads /proc/diskstats: 4 MB written and fsynced show as sectors written and a cache flush", async () => {
+    const { diskTotals } = (await import(path.join(ROOT, 'scripts', 'bench', 'lib', 'processes.mjs'))) as {
+      diskTotals: () => { sectorsWritten: number; ioMs: number; flushes: number } | null;
+    };
+    const dir = tempDir('disk-totals');
+    const before = diskTotals();
+    expect(before).not.toBeNull();
+    const fd = fs.openSync(path.join(dir, 'data'), 'w');
+    fs.writeSync(fd, Buffer.alloc(4 * 1024 * 1024, 1));
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    const after = diskTotals()!;
+    expect(after.sectorsWritten - before!.sectorsWritten).toBeGreaterThanOrEqual((4 * 1024 * 1024) / 512);
+    expect(after.flushes).toBeGreaterThan(before!.flushes);
+    expect(after.ioMs).toBeGreaterThanOrEqual(before!.ioMs);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

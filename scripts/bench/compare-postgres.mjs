@@ -56,7 +56,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { cli, firstAcceptedWriteMs, median, parseLsn, parseWalshipRedoDone, percentile, root, sleep, waitReplayed, walship } from './lib/common.mjs';
 import { DEFAULT_PG_BIN, findPostgres, makePgOwnedDir, parsePgRedo, PgServer, runPg, runPgbench } from './lib/postgres.mjs';
-import { installCleanupHandlers, machineCpuTicks, onCleanup, reapedChildrenCpuMicros, runCleanups, spawnGroup, stopping, treeCpuMicros } from './lib/processes.mjs';
+import { diskTotals, installCleanupHandlers, machineCpuTicks, onCleanup, reapedChildrenCpuMicros, runCleanups, spawnGroup, stopping, treeCpuMicros } from './lib/processes.mjs';
 import { WalshipServer } from './lib/walship-nodes.mjs';
 import { parseScriptArgs, usageError as scriptUsageError } from '../lib/script-args.mjs';
 
@@ -858,17 +858,19 @@ async function both(round, label, fns, record) {
     const began = performance.now();
     const otherNodes = system === 'walship' ? pgNodes : wsNodes;
     const machineBefore = machineCpuTicks();
+    const diskBefore = diskTotals();
     const otherBefore = clusterCpu(otherNodes);
     const result = await fns[system]();
     const seconds = (performance.now() - began) / 1000;
-    const machine = machineShare(machineBefore, machineCpuTicks(), clusterCpu(otherNodes) - otherBefore, seconds);
+    const machine = machineShare(machineBefore, machineCpuTicks(), clusterCpu(otherNodes) - otherBefore, seconds, diskBefore, diskTotals());
     const metrics = record(result);
     Object.assign(measurements[system][round], metrics);
     details[system][round][label] = result;
     (details[system][round].machine ??= {})[label] = machine;
     const shown = Object.entries(metrics).slice(0, 3).map(([k, v]) => `${k.split('.').at(-1)} ${formatNumber(v)}`).join(', ');
     const other = system === 'walship' ? "PostgreSQL's" : "walship's";
-    const seen = machine === null ? '' : `; steal ${machine.stealPercent.toFixed(1)}%, ${other} cluster ${machine.otherClusterCpuPercent.toFixed(0)}% of a core`;
+    const disk = machine?.disk == null ? '' : `; disk ${machine.disk.megabytesWritten.toFixed(0)} MB written, ${machine.disk.flushes} flushes, busy ${machine.disk.busyPercent.toFixed(0)}%`;
+    const seen = machine === null ? '' : `; steal ${machine.stealPercent.toFixed(1)}%, ${other} cluster ${machine.otherClusterCpuPercent.toFixed(0)}% of a core${disk}`;
     step(`round ${round + 1}/${config.rounds} ${label}: ${system === 'walship' ? 'walship   ' : 'PostgreSQL'} ${shown} (${seconds.toFixed(1)} s${seen})`);
   }
 }
@@ -877,13 +879,21 @@ async function both(round, label, fns, record) {
  * What else had the machine during a run: the hypervisor's steal (a share of all the machine's
  * CPU time, busy or not) and the other system's cluster, idle but for its background processes
  * (in percent of one core). A slow run with either high is the machine's noise, not the system's.
+ * And the disk: what was written to it (the run's own WAL and data, and anything the kernel wrote
+ * back meanwhile), its cache flushes, and the share of the run it had I/O in flight: a slow run
+ * with far more written than its row's other runs shared the disk with something else.
  */
-function machineShare(before, after, otherClusterMicros, seconds) {
+function machineShare(before, after, otherClusterMicros, seconds, diskBefore, diskAfter) {
   if (before === null || after === null || seconds <= 0) return null;
   const total = after.total - before.total;
   return {
     stealPercent: total > 0 ? (100 * (after.steal - before.steal)) / total : 0,
     otherClusterCpuPercent: Math.max(0, otherClusterMicros) / (seconds * 1e4),
+    disk: diskBefore === null || diskAfter === null ? null : {
+      megabytesWritten: ((diskAfter.sectorsWritten - diskBefore.sectorsWritten) * 512) / (1024 * 1024),
+      flushes: diskAfter.flushes - diskBefore.flushes,
+      busyPercent: (100 * (diskAfter.ioMs - diskBefore.ioMs)) / (seconds * 1000),
+    },
   };
 }
 

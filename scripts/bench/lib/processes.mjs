@@ -206,6 +206,35 @@ export function machineCpuTicks() {
 }
 
 /**
+ * The machine's disks so far, from /proc/diskstats, summed over whole disks (those in /sys/block,
+ * not loop, ram or zram devices): { sectorsWritten, ioMs, flushes }. ioMs is the time the
+ * disks had I/O in flight; read around a run, it says how busy the disk was, with the run's own
+ * WAL and with anything else (the kernel's writeback, a deleted file's discard). Null where
+ * /proc/diskstats is not readable.
+ */
+export function diskTotals() {
+  let text;
+  let disks;
+  try {
+    text = fs.readFileSync('/proc/diskstats', 'utf8');
+    disks = new Set(fs.readdirSync('/sys/block').filter((name) => !/^(loop|ram|zram)/.test(name)));
+  } catch {
+    return null;
+  }
+  const totals = { sectorsWritten: 0, ioMs: 0, flushes: 0 };
+  for (const line of text.split('\n')) {
+    // major minor name, then: reads, merged, sectors, ms; writes, merged, sectors, ms; in flight,
+    // io ms, weighted ms; discards (4 fields); flushes, flush ms (kernels from 5.5).
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 14 || !disks.has(fields[2])) continue;
+    totals.sectorsWritten += Number(fields[9]);
+    totals.ioMs += Number(fields[12]);
+    totals.flushes += fields.length >= 20 ? Number(fields[18]) : 0;
+  }
+  return totals;
+}
+
+/**
  * Starts a child in a process group of its own (so that it and whatever it starts can be killed
  * as one), registered for cleanup until it exits. Resolves `done` with { code, signal, stdout,
  * stderr } (stdout and stderr kept when piped).
