@@ -31,7 +31,20 @@ const clusterArgs = (...args) => [cli, 'cluster', ...args, '-f', configFile, ...
 
 /** A cluster command to completion, its stderr (progress) on this terminal. */
 function cluster(...args) {
-  return spawnSync(process.execPath, clusterArgs(...args), { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  return spawnSync(process.execPath, clusterArgs(...args), { stdio: ['ignore', 'pipe', stderrGone() ? 'ignore' : 'inherit'], encoding: 'utf8' });
+}
+
+/**
+ * Whether this process's stderr went away (`npm start 2>&1 | tee log`: Ctrl-C ends tee too). Then
+ * nothing more is said, and the `walship cluster` children that stop the cluster do not get it
+ * either: a write to it would fail with EPIPE and could end them before the cluster is down.
+ */
+function stderrGone() {
+  return process.stderr.destroyed || process.stderr.errored != null;
+}
+
+function say(text) {
+  if (!stderrGone()) process.stderr.write(text);
 }
 
 let stopping = false;
@@ -49,13 +62,13 @@ function stopWhatWeStarted() {
   if (startedHere === null || (startedHere.length === 0 && !monitorStartedHere)) return;
   if (startedHere.length === allMembers.length) {
     // cluster down stops the monitor first, then the members, the primary first.
-    process.stderr.write(`stopping the failover monitor and ${startedHere.join(', ')}...\n`);
+    say(`stopping the failover monitor and ${startedHere.join(', ')}...\n`);
     const result = cluster('down', '--quiet');
-    if (result.status !== 0) process.stderr.write(`walship cluster down failed (exit ${result.status}); see walship cluster status -f ${path.relative(process.cwd(), configFile)}\n`);
+    if (result.status !== 0) say(`walship cluster down failed (exit ${result.status}); see walship cluster status -f ${path.relative(process.cwd(), configFile)}\n`);
     return;
   }
   if (monitorStartedHere) cluster('monitor', '--stop');
-  if (startedHere.length > 0) process.stderr.write(`stopping ${startedHere.join(', ')}...\n`);
+  if (startedHere.length > 0) say(`stopping ${startedHere.join(', ')}...\n`);
   for (const name of startedHere) cluster('stop', name, '--quiet');
 }
 
@@ -68,7 +81,7 @@ async function stop(code = 0) {
   stopping = true;
   viewStop.abort();
   await view?.catch(() => undefined);
-  process.stderr.write('\nstopping the load and the cluster...\n');
+  say('\nstopping the load and the cluster...\n');
   if (upChild !== null) await new Promise((resolve) => upChild.once('exit', resolve));
   await load?.close();
   stopWhatWeStarted();
@@ -77,8 +90,10 @@ async function stop(code = 0) {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 // Piped into something that went away (`npm start | tee log`, Ctrl-C ends tee too): the view's next
-// write fails with EPIPE, which would otherwise end this process before it stops the cluster.
+// write fails with EPIPE, which would otherwise end this process before it stops the cluster. The
+// same for stderr (`npm start 2>&1 | tee log`): the first thing Ctrl-C's stop() says fails so.
 process.stdout.on('error', () => void stop(0));
+process.stderr.on('error', () => void stop(0));
 
 // 1. The cluster: `walship cluster up`, which waits until every standby streams.
 const before = JSON.parse(cluster('status', '--json').stdout || '{"members":[]}');
@@ -100,7 +115,7 @@ if (up.status !== 0) {
   const after = JSON.parse(cluster('status', '--json').stdout || '{"members":[]}');
   startedHere = after.members.filter((m) => m.pid !== null && !runningBefore.has(m.name)).map((m) => m.name);
   monitorStartedHere = after.monitor?.running === true && !monitorRunningBefore;
-  process.stderr.write('walship cluster up failed; see the error above.\n');
+  say('walship cluster up failed; see the error above.\n');
   stopWhatWeStarted();
   process.exit(1);
 }
@@ -178,7 +193,7 @@ view = runClusterLag(config, {}, processIo(), { signal: viewStop.signal, footer,
 view.then(
   (code) => void stop(code),
   (error) => {
-    process.stderr.write(`walship lag failed: ${error.message}\n`);
+    say(`walship lag failed: ${error.message}\n`);
     void stop(1);
   },
 );

@@ -12,7 +12,8 @@
  * - Ctrl-C (send-keys C-c) ends it with status 0 and the normal screen back.
  * - `npm start` (scripts/start-demo.mjs, on local-3node.yaml moved to free ports and a temporary
  *   data root) opens the same view on its cluster with the load's figures under it; Ctrl-C closes
- *   the view, then stops the load, the monitor and every member: no process is left.
+ *   the view, then stops the load, the monitor and every member: no process is left. The same
+ *   with both its streams piped into tee (`npm start 2>&1 | tee LOG`), which Ctrl-C ends too.
  *
  * A missing tmux fails the test, saying how to install it: nothing here is skipped.
  */
@@ -184,6 +185,33 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
     };
     expect(pids.filter((pid) => running(pid!))).toEqual([]);
     // Nothing whose command line names the demo's data root is left (the monitor, its supervisor, the members).
+    const left = spawnSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(dataRoot) && !/\sZ/.test(line));
+    expect(left).toEqual([]);
+    demo = null;
+  });
+
+  it('npm start 2>&1 | tee LOG: Ctrl-C ends tee as well, and npm start still stops every member', async () => {
+    const basePort = await freePortRange(3);
+    const dataRoot = path.join(path.dirname(primary.dataDir), 'demo-piped');
+    const log = path.join(path.dirname(primary.dataDir), 'tee.log');
+    demo = { overrides: ['-f', path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), '--base-port', String(basePort), '--data-root', dataRoot], dataRoot };
+    // Both streams into tee, which Ctrl-C ends at once: stop()'s first word on stderr then fails
+    // with EPIPE. Before, that ended the demo there and left the cluster and its monitor running.
+    const pipeline = `exec bash -c '"$@" 2>&1 | tee ${log}; echo "[exit status \${PIPESTATUS[0]}]"; read -r _' walship-test '${process.execPath}' scripts/start-demo.mjs`;
+    run('new-session', '-d', '-s', 'piped', '-x', String(COLUMNS), '-y', String(ROWS),
+      '-e', `WALSHIP_DEMO_BASE_PORT=${basePort}`, '-e', `WALSHIP_DEMO_DATA_ROOT=${dataRoot}`, '-c', ROOT, pipeline);
+    sessionStarted = true;
+    await screenShows('the piped demo to acknowledge its load', (text) => /load: 200 writes\/s asked, [1-9]\d*\/s acknowledged by n1/.test(text), 45_000, 'piped');
+    const status = JSON.parse(walship(['cluster', 'status', ...demo.overrides, '--json']).stdout) as { members: Array<{ name: string; pid: number | null }>; monitor: { running: boolean } };
+    expect(status.members.every((m) => m.pid !== null)).toBe(true);
+    expect(status.monitor.running).toBe(true);
+
+    run('send-keys', '-t', 'piped', 'C-c');
+    await screenShows('the piped demo to exit on Ctrl-C', (text) => /\[exit status \d+\]/.test(text), 30_000, 'piped');
+    expect(exitStatus('piped')).toBe(0);
+    const after = JSON.parse(walship(['cluster', 'status', ...demo.overrides, '--json']).stdout) as typeof status;
+    expect(after.members.map((m) => [m.name, m.pid])).toEqual([['n1', null], ['s1', null], ['s2', null]]);
+    expect(after.monitor.running).toBe(false);
     const left = spawnSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(dataRoot) && !/\sZ/.test(line));
     expect(left).toEqual([]);
     demo = null;
