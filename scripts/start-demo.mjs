@@ -140,7 +140,13 @@ load = {
     await this.client?.close().catch(() => undefined);
   },
 };
-load.client = await WalshipFailoverClient.connect({ members: upDocument.members.map((m) => ({ port: m.port })), timeoutMs: 5_000 });
+try {
+  load.client = await WalshipFailoverClient.connect({ members: upDocument.members.map((m) => ({ port: m.port })), timeoutMs: 5_000 });
+} catch (error) {
+  // No primary answered (it looks for 30 s): what this run started is stopped, not left behind.
+  say(`the write load found no primary: ${error.message}\n`);
+  await stop(1);
+}
 load.timer = setInterval(() => {
   const client = load.client;
   if (client === null || stopping) return;
