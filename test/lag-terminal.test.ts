@@ -49,8 +49,12 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
   /** A tmux server of this test's own: its socket (-S) in the test's folder, removed with it. */
   let socket: string;
   let sessionStarted = false;
-  /** npm start's cluster: its -f / --base-port / --data-root, once started. */
-  let demo: { overrides: string[]; dataRoot: string } | null = null;
+  /**
+   * The npm start clusters the tests started and have not yet seen stopped: their -f / --base-port
+   * / --data-root. A list, not one: a test that fails leaves its cluster here while the next one
+   * starts another, and afterAll stops them all.
+   */
+  const demosRunning = new Set<{ overrides: string[]; dataRoot: string }>();
 
   const run = (...args: string[]) => {
     const result = spawnSync(tmux, ['-S', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
@@ -101,8 +105,8 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
 
   afterAll(async () => {
     if (sessionStarted) spawnSync(tmux, ['-S', socket, 'kill-server']);
-    // A demo cluster a failed test left running is stopped (immediate: nothing to keep).
-    if (demo !== null) walship(['cluster', 'down', ...demo.overrides, '--mode', 'immediate', '--quiet']);
+    // Demo clusters failed tests left running are stopped (immediate: nothing to keep).
+    for (const demo of demosRunning) walship(['cluster', 'down', ...demo.overrides, '--mode', 'immediate', '--quiet']);
     for (const node of [standby, primary]) await node?.stop('SIGINT').catch(() => undefined);
     if (primary !== undefined) fs.rmSync(path.dirname(primary.dataDir), { recursive: true, force: true });
   });
@@ -146,7 +150,8 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
   it('npm start opens the lag view on its cluster; Ctrl-C stops the load, the monitor and every member', async () => {
     const basePort = await freePortRange(3);
     const dataRoot = path.join(path.dirname(primary.dataDir), 'demo');
-    demo = { overrides: ['-f', path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), '--base-port', String(basePort), '--data-root', dataRoot], dataRoot };
+    const demo = { overrides: ['-f', path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), '--base-port', String(basePort), '--data-root', dataRoot], dataRoot };
+    demosRunning.add(demo);
     run('new-session', '-d', '-s', 'demo', '-x', String(COLUMNS), '-y', String(ROWS),
       '-e', `WALSHIP_DEMO_BASE_PORT=${basePort}`, '-e', `WALSHIP_DEMO_DATA_ROOT=${dataRoot}`, '-c', ROOT,
       paneCommand([process.execPath, 'scripts/start-demo.mjs']));
@@ -196,14 +201,15 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
     // Nothing whose command line names the demo's data root is left (the monitor, its supervisor, the members).
     const left = spawnSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(dataRoot) && !/\sZ/.test(line));
     expect(left).toEqual([]);
-    demo = null;
+    demosRunning.delete(demo);
   });
 
   it('npm start 2>&1 | tee LOG: Ctrl-C ends tee as well, and npm start still stops every member', async () => {
     const basePort = await freePortRange(3);
     const dataRoot = path.join(path.dirname(primary.dataDir), 'demo-piped');
     const log = path.join(path.dirname(primary.dataDir), 'tee.log');
-    demo = { overrides: ['-f', path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), '--base-port', String(basePort), '--data-root', dataRoot], dataRoot };
+    const demo = { overrides: ['-f', path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), '--base-port', String(basePort), '--data-root', dataRoot], dataRoot };
+    demosRunning.add(demo);
     // Both streams into tee, which Ctrl-C ends at once: stop()'s first word on stderr then fails
     // with EPIPE. Before, that ended the demo there and left the cluster and its monitor running.
     const pipeline = `exec bash -c '"$@" 2>&1 | tee ${log}; echo "[exit status \${PIPESTATUS[0]}]"; read -r _' walship-test '${process.execPath}' scripts/start-demo.mjs`;
@@ -223,6 +229,6 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
     expect(after.monitor.running).toBe(false);
     const left = spawnSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(dataRoot) && !/\sZ/.test(line));
     expect(left).toEqual([]);
-    demo = null;
+    demosRunning.delete(demo);
   });
 });
