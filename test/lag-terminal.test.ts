@@ -50,9 +50,9 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
   let socket: string;
   let sessionStarted = false;
   /**
-   * The npm start clusters the tests started and have not yet seen stopped: their -f / --base-port
-   * / --data-root. A list, not one: a test that fails leaves its cluster here while the next one
-   * starts another, and afterAll stops them all.
+   * The npm start clusters the tests started and have not yet seen stopped: their -f /
+   * --base-port / --data-root. A set, not one variable: a test that fails leaves its cluster here
+   * while the next one starts another, and afterAll stops them all.
    */
   const demosRunning = new Set<{ overrides: string[]; dataRoot: string }>();
 
