@@ -173,7 +173,7 @@ let loadLine = `load: ${rate} writes/s asked`;
 let primaryName = upDocument.primary;
 const onReport = (report) => {
   const primary = report.members.find((member) => member.name === report.primary && member.state === 'running');
-  if (primary !== undefined && primary.port !== null && !stopping) primaryName = primary.name;
+  if (primary !== undefined && !stopping) primaryName = primary.name;
   const now = Date.now();
   const perSecond = ((load.acknowledged - last.acknowledged) * 1000) / Math.max(1, now - last.at);
   last = { at: now, acknowledged: load.acknowledged };

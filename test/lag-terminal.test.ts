@@ -12,9 +12,9 @@
  * - Ctrl-C (send-keys C-c) ends it with status 0 and the normal screen back.
  * - `npm start` (scripts/start-demo.mjs, on local-3node.yaml moved to free ports and a temporary
  *   data root) opens the same view on its cluster with the load's figures under it; the load
- *   follows a switchover; Ctrl-C closes
- *   the view, then stops the load, the monitor and every member: no process is left. The same
- *   with both its streams piped into tee (`npm start 2>&1 | tee LOG`), which Ctrl-C ends too.
+ *   follows a switchover; Ctrl-C closes the view, then stops the load, the monitor and every
+ *   member: no process is left. The same with both its streams piped into tee
+ *   (`npm start 2>&1 | tee LOG`), which Ctrl-C ends too.
  *
  * A missing tmux fails the test, saying how to install it: nothing here is skipped.
  */
@@ -55,6 +55,19 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
    * while the next one starts another, and afterAll stops them all.
    */
   const demosRunning = new Set<{ overrides: string[]; dataRoot: string }>();
+  /** A demo cluster on free ports under the test's folder, tracked until the test sees it stopped. */
+  async function newDemo(name: string) {
+    const dataRoot = path.join(path.dirname(primary.dataDir), name);
+    const basePort = await freePortRange(3);
+    const demo = { basePort, dataRoot, overrides: ['-f', path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), '--base-port', String(basePort), '--data-root', dataRoot] };
+    demosRunning.add(demo);
+    return demo;
+  }
+  type DemoStatus = { members: Array<{ name: string; pid: number | null }>; monitor: { running: boolean } };
+  const demoStatus = (demo: { overrides: string[] }) => JSON.parse(walship(['cluster', 'status', ...demo.overrides, '--json']).stdout) as DemoStatus;
+  /** Processes (not zombies) whose command line names the demo's data root: the monitor, its supervisor, the members. */
+  const processesNaming = (dataRoot: string) =>
+    spawnSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(dataRoot) && !/\sZ/.test(line));
 
   const run = (...args: string[]) => {
     const result = spawnSync(tmux, ['-S', socket, '-f', '/dev/null', ...args], { encoding: 'utf8' });
@@ -148,10 +161,8 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
   });
 
   it('npm start opens the lag view on its cluster; Ctrl-C stops the load, the monitor and every member', async () => {
-    const basePort = await freePortRange(3);
-    const dataRoot = path.join(path.dirname(primary.dataDir), 'demo');
-    const demo = { overrides: ['-f', path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), '--base-port', String(basePort), '--data-root', dataRoot], dataRoot };
-    demosRunning.add(demo);
+    const demo = await newDemo('demo');
+    const { basePort, dataRoot } = demo;
     run('new-session', '-d', '-s', 'demo', '-x', String(COLUMNS), '-y', String(ROWS),
       '-e', `WALSHIP_DEMO_BASE_PORT=${basePort}`, '-e', `WALSHIP_DEMO_DATA_ROOT=${dataRoot}`, '-c', ROOT,
       paneCommand([process.execPath, 'scripts/start-demo.mjs']));
@@ -166,7 +177,7 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
     expect(row(view, 'n1')).toMatch(/^n1\s+primary\s+running\s/);
     expect(row(view, 's1')).toMatch(/^ {2}s1\s+standby\s+streaming\s+sync\s/);
     expect(row(view, 's2')).toMatch(/^ {2}s2\s+standby\s+streaming\s+async\s/);
-    const status = JSON.parse(walship(['cluster', 'status', ...demo.overrides, '--json']).stdout) as { members: Array<{ name: string; pid: number | null }>; monitor: { running: boolean } };
+    const status = demoStatus(demo);
     const pids = status.members.map((m) => m.pid);
     expect(pids.every((pid) => pid !== null)).toBe(true);
     expect(status.monitor.running).toBe(true);
@@ -185,7 +196,7 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
     expect(exitStatus('demo')).toBe(0);
     expect(alternateScreen('demo')).toBe(false);
     expect(screen('demo').join('\n')).toContain('stopping the failover monitor and n1, s1, s2...');
-    const after = JSON.parse(walship(['cluster', 'status', ...demo.overrides, '--json']).stdout) as typeof status;
+    const after = demoStatus(demo);
     expect(after.members.map((m) => [m.name, m.pid])).toEqual([['n1', null], ['s1', null], ['s2', null]]);
     expect(after.monitor.running).toBe(false);
     // A member that exited may stay a zombie until init reaps it: that is not a process left behind.
@@ -198,18 +209,15 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
       }
     };
     expect(pids.filter((pid) => running(pid!))).toEqual([]);
-    // Nothing whose command line names the demo's data root is left (the monitor, its supervisor, the members).
-    const left = spawnSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(dataRoot) && !/\sZ/.test(line));
-    expect(left).toEqual([]);
+    // Nothing that names the demo's data root is left.
+    expect(processesNaming(dataRoot)).toEqual([]);
     demosRunning.delete(demo);
   });
 
   it('npm start 2>&1 | tee LOG: Ctrl-C ends tee as well, and npm start still stops every member', async () => {
-    const basePort = await freePortRange(3);
-    const dataRoot = path.join(path.dirname(primary.dataDir), 'demo-piped');
+    const demo = await newDemo('demo-piped');
+    const { basePort, dataRoot } = demo;
     const log = path.join(path.dirname(primary.dataDir), 'tee.log');
-    const demo = { overrides: ['-f', path.join(ROOT, 'cluster-configs', 'local-3node.yaml'), '--base-port', String(basePort), '--data-root', dataRoot], dataRoot };
-    demosRunning.add(demo);
     // Both streams into tee, which Ctrl-C ends at once: stop()'s first word on stderr then fails
     // with EPIPE. Before, that ended the demo there and left the cluster and its monitor running.
     const pipeline = `exec bash -c '"$@" 2>&1 | tee ${log}; echo "[exit status \${PIPESTATUS[0]}]"; read -r _' walship-test '${process.execPath}' scripts/start-demo.mjs`;
@@ -217,18 +225,17 @@ describe('walship lag\'s live view in a real terminal (tmux)', () => {
       '-e', `WALSHIP_DEMO_BASE_PORT=${basePort}`, '-e', `WALSHIP_DEMO_DATA_ROOT=${dataRoot}`, '-c', ROOT, pipeline);
     sessionStarted = true;
     await screenShows('the piped demo to acknowledge its load', (text) => /load: 200 writes\/s asked, [1-9]\d*\/s acknowledged by n1/.test(text), 45_000, 'piped');
-    const status = JSON.parse(walship(['cluster', 'status', ...demo.overrides, '--json']).stdout) as { members: Array<{ name: string; pid: number | null }>; monitor: { running: boolean } };
+    const status = demoStatus(demo);
     expect(status.members.every((m) => m.pid !== null)).toBe(true);
     expect(status.monitor.running).toBe(true);
 
     run('send-keys', '-t', 'piped', 'C-c');
     await screenShows('the piped demo to exit on Ctrl-C', (text) => /\[exit status \d+\]/.test(text), 30_000, 'piped');
     expect(exitStatus('piped')).toBe(0);
-    const after = JSON.parse(walship(['cluster', 'status', ...demo.overrides, '--json']).stdout) as typeof status;
+    const after = demoStatus(demo);
     expect(after.members.map((m) => [m.name, m.pid])).toEqual([['n1', null], ['s1', null], ['s2', null]]);
     expect(after.monitor.running).toBe(false);
-    const left = spawnSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' }).stdout.split('\n').filter((line) => line.includes(dataRoot) && !/\sZ/.test(line));
-    expect(left).toEqual([]);
+    expect(processesNaming(dataRoot)).toEqual([]);
     demosRunning.delete(demo);
   });
 });
