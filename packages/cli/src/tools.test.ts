@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LatencyRecorder, serverCpuMicros } from './commands/bench.js';
+import { LatencyRecorder, benchReportPairs, serverCpuMicros, type BenchResult } from './commands/bench.js';
 import { controlDataJson } from './commands/controldata.js';
 import { shellQuote } from './commands/init.js';
 import { parseLoadLine } from './commands/load.js';
@@ -99,6 +99,37 @@ describe('credentials', () => {
     const io = memoryIo({ env: { WALSHIP_PASSFILE: passfile } });
     expect(resolveCredentials(io, node).password).toBeUndefined();
     expect(io.stderrText()).toContain('has group or world access');
+  });
+});
+
+describe('bench report', () => {
+  const result: BenchResult = {
+    node: '127.0.0.1:5433', clients: 8, durationMs: 8004, commits: 25_520, commitsPerSecond: 3190,
+    latencyMs: { p50: 2.1, p99: 6.269, max: 19 }, valueSizeBytes: 100, keys: 100_000, syncCommit: 'on',
+    warmupMs: 1000, warmupCommits: 2393, cpuMicrosPerCommit: 213, clientCpuMicrosPerCommit: 59.8,
+  };
+
+  it('prints every figure with a fixed number of decimals, whole values included', () => {
+    expect(formatPairs(benchReportPairs(result))).toBe([
+      'node:                    127.0.0.1:5433',
+      'clients:                 8',
+      'duration:                8.0 s',
+      'warm-up:                 1.0 s, 2393 commits not counted',
+      'commits:                 25520',
+      'commits per second:      3190.0',
+      'latency p50:             2.100 ms',
+      'latency p99:             6.269 ms',
+      'latency max:             19.000 ms',
+      'server CPU per commit:   213.0 us',
+      'bench CPU per commit:    59.8 us',
+      '',
+    ].join('\n'));
+  });
+
+  it('leaves out the warm-up and the CPU lines when there are none', () => {
+    const { cpuMicrosPerCommit: _server, clientCpuMicrosPerCommit: _bench, ...rest } = result;
+    const names = benchReportPairs({ ...rest, warmupMs: 0, warmupCommits: 0 }).map(([name]) => name);
+    expect(names).toEqual(['node', 'clients', 'duration', 'commits', 'commits per second', 'latency p50', 'latency p99', 'latency max']);
   });
 });
 

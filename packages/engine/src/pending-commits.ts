@@ -17,7 +17,7 @@
  * registered. Bounded: one entry per commit in flight, and a session has at most
  * MAX_IN_FLIGHT_REQUESTS of those.
  */
-import { assert, assertionFailed } from './errors.js';
+import { assertionFailed } from './errors.js';
 import type { Lsn } from './lsn.js';
 
 /** A key (`end` null) or a half-open key range [start, end) a pending commit deleted. */

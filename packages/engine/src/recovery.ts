@@ -11,16 +11,16 @@
  */
 import * as fs from 'node:fs';
 import { XLOG_BLCKSZ } from './constants.js';
-import { DbState, type ControlFileData } from './control-file.js';
+import type { ControlFileData } from './control-file.js';
 import { ErrorCode, WalshipError } from './errors.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { redoPageChanges, type RedoBufferPool } from './access/generic-xlog.js';
 import { walCipherFor } from './crypto/registry.js';
-import { SegmentFilePageSource, fsyncDirectory, listSegments, segmentPath, walDir } from './wal/wal-files.js';
+import { fsyncDirectory, listSegments, segmentPath, walDir } from './wal/wal-files.js';
 import { WAL_ALIGN, pageStartOf, segmentOf } from './wal/xlog-internal.js';
 import { validatePageHeader, type WalPageSource } from './wal/xlog-reader.js';
 import type { ReplayStop, WalRecovery } from './wal-recovery.js';
-import { RMGR_NAMES, RmgrId, SIZE_OF_XLOG_RECORD, XLOG_RECORD_CRC_OFFSET, XlogInfo, computeRecordCrc, type DecodedRecord } from './wal/xlog-record.js';
+import { RMGR_NAMES, RmgrId, SIZE_OF_XLOG_RECORD, XLOG_RECORD_CRC_OFFSET, computeRecordCrc, type DecodedRecord } from './wal/xlog-record.js';
 
 /** Applies one record (the resource managers' redo routines). */
 export function redoRecord(pool: RedoBufferPool, record: DecodedRecord): void {

@@ -470,7 +470,7 @@ function standbyFigures(member: MemberLag, context: {
   /** The member its walreceiver streams from, when that member does not answer (its rows are unknown). */
   silentUpstream: string | null;
 }): void {
-  const { snapshot, source, previous, now, primarySnapshot, primaryFlush, silentUpstream } = context;
+  const { snapshot, source, previous, primarySnapshot, primaryFlush, silentUpstream } = context;
   const row = source?.row ?? null;
   const statusIntervalMs = snapshot?.walReceiverStatusIntervalMs ?? previous?.statusIntervalMs ?? source?.upstreamSnapshot.walReceiverStatusIntervalMs ?? null;
   const deadlineMs = replyDeadlineMs(statusIntervalMs, source?.upstreamSnapshot.walSenderTimeoutMs ?? null);

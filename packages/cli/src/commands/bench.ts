@@ -120,6 +120,47 @@ export function benchKey(index: number, width: number): Buffer {
 
 const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
 
+/** What `walship bench` reports, in its JSON and (benchReportPairs) as text. */
+export interface BenchResult {
+  node: string;
+  clients: number;
+  durationMs: number;
+  commits: number;
+  commitsPerSecond: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  valueSizeBytes: number;
+  keys: number;
+  syncCommit: SyncCommitLevel | null;
+  warmupMs: number;
+  warmupCommits: number;
+  cpuMicrosPerCommit?: number;
+  clientCpuMicrosPerCommit?: number;
+}
+
+/**
+ * The text report, one figure per line with a fixed number of decimals, as pgbench prints its
+ * tps and latencies: a rate that happens to be whole still reads 3190.0, not 3190, so that runs
+ * line up when compared.
+ */
+export function benchReportPairs(result: BenchResult): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [
+    ['node', result.node],
+    ['clients', String(result.clients)],
+    ['duration', `${(result.durationMs / 1000).toFixed(1)} s`],
+  ];
+  if (result.warmupMs > 0) pairs.push(['warm-up', `${(result.warmupMs / 1000).toFixed(1)} s, ${result.warmupCommits} commits not counted`]);
+  pairs.push(
+    ['commits', String(result.commits)],
+    ['commits per second', result.commitsPerSecond.toFixed(1)],
+    ['latency p50', `${result.latencyMs.p50.toFixed(3)} ms`],
+    ['latency p99', `${result.latencyMs.p99.toFixed(3)} ms`],
+    ['latency max', `${result.latencyMs.max.toFixed(3)} ms`],
+  );
+  if (result.cpuMicrosPerCommit !== undefined) pairs.push(['server CPU per commit', `${result.cpuMicrosPerCommit.toFixed(1)} us`]);
+  if (result.clientCpuMicrosPerCommit !== undefined) pairs.push(['bench CPU per commit', `${result.clientCpuMicrosPerCommit.toFixed(1)} us`]);
+  return pairs;
+}
+
 export async function run(options: BenchOptions, io: CliIo): Promise<number> {
   const clients = options.clients ?? DEFAULT_CLIENTS;
   if (clients > CLIENTS_MAX) throw usageError(`--clients ${clients} is more than ${CLIENTS_MAX}`, `Use at most ${CLIENTS_MAX} sessions.`);
@@ -204,7 +245,7 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
   const cpuMicrosPerCommit =
     cpuBefore !== null && cpuAfter !== null && latencies.count > 0 ? round((cpuAfter - cpuBefore) / latencies.count, 1) : undefined;
   const clientCpuMicrosPerCommit = latencies.count > 0 ? round(ownCpuMicros / latencies.count, 1) : undefined;
-  const result = {
+  const result: BenchResult = {
     node: formatNodeAddress(sessions[0]!.node),
     clients,
     durationMs: Math.round(elapsedMs),
@@ -223,19 +264,6 @@ export async function run(options: BenchOptions, io: CliIo): Promise<number> {
     printJson(io.stdout, result);
     return ExitCode.ok;
   }
-  const pairs: Array<[string, string]> = [
-    ['node', result.node],
-    ['clients', String(clients)],
-    ['duration', `${(elapsedMs / 1000).toFixed(1)} s`],
-    ...(warmupMs > 0 ? [['warm-up', `${(warmupMs / 1000).toFixed(1)} s, ${warmupCommits} commits not counted`] as [string, string]] : []),
-    ['commits', String(latencies.count)],
-    ['commits per second', String(commitsPerSecond)],
-    ['latency p50', `${latencyMs.p50} ms`],
-    ['latency p99', `${latencyMs.p99} ms`],
-    ['latency max', `${latencyMs.max} ms`],
-  ];
-  if (cpuMicrosPerCommit !== undefined) pairs.push(['server CPU per commit', `${cpuMicrosPerCommit} us`]);
-  if (clientCpuMicrosPerCommit !== undefined) pairs.push(['bench CPU per commit', `${clientCpuMicrosPerCommit} us`]);
-  io.stdout.write(formatPairs(pairs));
+  io.stdout.write(formatPairs(benchReportPairs(result)));
   return ExitCode.ok;
 }

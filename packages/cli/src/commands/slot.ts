@@ -7,7 +7,7 @@
  */
 import { CliError, ExitCode } from '../cli-error.js';
 import { resolveCredentials } from '../credentials.js';
-import { sslConninfoPairs, sslOptions } from '../ssl-env.js';
+import { sslOptions } from '../ssl-env.js';
 import type { CliIo } from '../io.js';
 import { formatNodeAddress, resolveNodes, type NodeAddress } from '../options.js';
 import { formatTable, printJson } from '../output.js';

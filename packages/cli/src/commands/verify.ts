@@ -17,7 +17,7 @@
 import type { ReplicationConnection } from '@walship/replication';
 import { CliError, ExitCode, usageError } from '../cli-error.js';
 import { resolveCredentials } from '../credentials.js';
-import { sslConninfoPairs, sslOptions } from '../ssl-env.js';
+import { sslOptions } from '../ssl-env.js';
 import type { CliIo } from '../io.js';
 import { formatNodeAddress, type NodeAddress } from '../options.js';
 import { printJson } from '../output.js';

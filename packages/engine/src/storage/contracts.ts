@@ -3,7 +3,6 @@
  * (transactions, generic page deltas, redo). Storage changes pages only inside a
  * `PageModifyContext`; the WAL layer turns the registered pages into one WAL record.
  */
-import type { Lsn } from '../lsn.js';
 
 /**
  * Page header layout shared by every relation page (after PostgreSQL's PageHeaderData). The WAL
