@@ -26,7 +26,7 @@ interface Status { tables: Array<{ name: string; blocks: number; freePages: numb
 describe('autovacuum', () => {
   let node: TestNode;
   beforeAll(async () => {
-    node = await TestNode.init('autovacuum', { autovacuum_naptime: '1s' });
+    node = await TestNode.init('autovacuum', { autovacuum_naptime: '1s', log_min_messages: 'debug1' });
     await node.start();
   });
   afterAll(async () => {
@@ -48,6 +48,11 @@ describe('autovacuum', () => {
       return t.freePages > full.blocks * 0.8 ? status : null;
     }, 60_000, 200);
     expect(vacuumed.autovacuum.pagesFreed).toBeGreaterThan(full.blocks * 0.8);
+    // Each round that changed pages says so at its end, at DEBUG (shown here: log_min_messages =
+    // debug1); the round that freed the last of them may still be running.
+    const freedInLog = () => [...node.log.matchAll(/automatic vacuum: \d+ pages compacted, \d+ merged, (\d+) freed/g)]
+      .reduce((sum, m) => sum + Number(m[1]), 0);
+    await waitFor('the log to report the freed pages', () => (freedInLog() > full.blocks * 0.8 ? true : null), 30_000, 100);
 
     await fill(client, 2);
     const refilled = await table();
