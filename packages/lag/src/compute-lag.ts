@@ -343,7 +343,7 @@ export function computeLag(sample: ClusterSample, history: LagHistory = EMPTY_HI
     } else if (member.role === 'standby') {
       const receiverUpstream = upstreamFromReceiver(snapshot, keyByAddress);
       const silentUpstream = source === null && receiverUpstream !== null && !answers.some((a) => a.key === receiverUpstream) ? nameOf.get(receiverUpstream) ?? null : null;
-      standbyFigures(member, { snapshot, source, previous, now, primarySnapshot, primaryFlush, silentUpstream });
+      standbyFigures(member, { snapshot, source, previous, primarySnapshot, primaryFlush, silentUpstream });
       const upstreamKey = source?.upstreamKey ?? receiverUpstream;
       upstreamOf.set(key, upstreamKey);
       const replay = row?.replayLsn ?? snapshot?.replayLsn ?? null;
@@ -464,7 +464,6 @@ function standbyFigures(member: MemberLag, context: {
   snapshot: NodeSnapshot | null;
   source: RowSource | null;
   previous: KnownMember | undefined;
-  now: number;
   primarySnapshot: NodeSnapshot | null;
   primaryFlush: number | null;
   /** The member its walreceiver streams from, when that member does not answer (its rows are unknown). */
