@@ -13,7 +13,7 @@ import { TestNode, freePort, waitFor, walship } from './helpers/node.js';
 interface Status {
   replayLsn: string | null;
   walReceiver: { status: string; lastError: string | null } | null;
-  replication: Array<{ applicationName: string }>;
+  replication: Array<{ applicationName: string; state: string }>;
 }
 
 async function status(node: TestNode): Promise<Status> {
@@ -102,10 +102,19 @@ describe('replication refuses bad peers and ends dead ones', () => {
       standby.process!.kill('SIGSTOP');
       await waitFor('the walsender to time out', () => primary.log.includes('terminating walsender process due to replication timeout'), 15_000);
       standby.process!.kill('SIGCONT');
-      await waitFor('the standby to stream again', async () => (await status(standby)).walReceiver?.status === 'streaming', 15_000);
-      // A frozen primary: the standby's walreceiver gives up after wal_receiver_timeout.
+      // On a new connection: right after SIGCONT the standby can still report the old walreceiver
+      // as streaming, before it reads the close. Had the primary been frozen then, the standby
+      // would have reconnected to it and waited on that connection instead of timing out a
+      // streaming one. The primary lists a walsender for it again once the new connection streams.
+      await waitFor('the standby to stream again on a new connection', async () =>
+        (await status(standby)).walReceiver?.status === 'streaming' &&
+        (await status(primary)).replication.some((row) => row.applicationName === 'timeout-standby' && row.state === 'streaming'), 15_000);
+      // A frozen primary: the standby's walreceiver gives up after wal_receiver_timeout. (The
+      // old walreceiver may have said so too, when the standby ran again: count from here.)
+      const timeouts = () => standby.log.split('terminating walreceiver due to timeout').length - 1;
+      const timeoutsBefore = timeouts();
       primary.process!.kill('SIGSTOP');
-      await waitFor('the walreceiver to time out', () => standby.log.includes('terminating walreceiver due to timeout'), 15_000);
+      await waitFor('the walreceiver to time out', () => timeouts() > timeoutsBefore, 15_000);
       primary.process!.kill('SIGCONT');
       const client = await primary.client();
       const { lsn } = await client.put('after-freeze', 'yes');
