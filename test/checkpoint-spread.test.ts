@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WalshipClient } from '@walship/client';
-import { TestNode, waitFor } from './helpers/node.js';
+import { TestNode, countInLog, waitFor } from './helpers/node.js';
 
 /** One transaction of about 10 kB of WAL, on keys of its own (new pages, dirty in the pool). */
 async function writeSome(client: WalshipClient, round: number): Promise<void> {
@@ -17,8 +17,6 @@ async function writeSome(client: WalshipClient, round: number): Promise<void> {
     })),
   });
 }
-
-const count = (log: string, text: string) => log.split(text).length - 1;
 
 describe('spread checkpoints', () => {
   let node: TestNode;
@@ -38,11 +36,11 @@ describe('spread checkpoints', () => {
   /** Writes until the node starts a WAL-volume checkpoint; returns how many had completed before it. */
   async function writeUntilCheckpointStarts(): Promise<number> {
     // One left running by the writes before (a checkpoint every ~1 MB) finishes first, with the WAL below.
-    for (let i = 0; i < 1000 && count(node.log, 'checkpoint starting') > count(node.log, 'checkpoint complete'); i++) await writeSome(client, round++);
-    const started = count(node.log, 'checkpoint starting: wal');
-    const completed = count(node.log, 'checkpoint complete');
-    for (let i = 0; i < 1000 && count(node.log, 'checkpoint starting: wal') === started; i++) await writeSome(client, round++);
-    expect(count(node.log, 'checkpoint starting: wal'), node.log.split('\n').filter((l) => l.includes('checkpoint')).join('\n')).toBe(started + 1);
+    for (let i = 0; i < 1000 && countInLog(node.log, 'checkpoint starting') > countInLog(node.log, 'checkpoint complete'); i++) await writeSome(client, round++);
+    const started = countInLog(node.log, 'checkpoint starting: wal');
+    const completed = countInLog(node.log, 'checkpoint complete');
+    for (let i = 0; i < 1000 && countInLog(node.log, 'checkpoint starting: wal') === started; i++) await writeSome(client, round++);
+    expect(countInLog(node.log, 'checkpoint starting: wal'), node.log.split('\n').filter((l) => l.includes('checkpoint')).join('\n')).toBe(started + 1);
     return completed;
   }
 
@@ -50,7 +48,7 @@ describe('spread checkpoints', () => {
   async function expectNoCompletionFor(ms: number, completed: number): Promise<void> {
     const watchUntil = Date.now() + ms;
     while (Date.now() < watchUntil) {
-      expect(count(node.log, 'checkpoint complete')).toBe(completed);
+      expect(countInLog(node.log, 'checkpoint complete')).toBe(completed);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -62,7 +60,7 @@ describe('spread checkpoints', () => {
     await expectNoCompletionFor(1_500, completed);
     // The WAL clock moves: ~1.2 MB more, and the spread checkpoint keeps pace and finishes.
     for (let i = 0; i < 120; i++) await writeSome(client, round++);
-    await waitFor('the spread checkpoint to complete', () => count(node.log, 'checkpoint complete') > completed, 30_000, 50);
+    await waitFor('the spread checkpoint to complete', () => countInLog(node.log, 'checkpoint complete') > completed, 30_000, 50);
     expect(node.log).toMatch(/checkpoint complete: wrote \d+ buffers/);
   });
 
@@ -74,7 +72,7 @@ describe('spread checkpoints', () => {
     const result = await client.checkpoint();
     expect(Date.now() - askedAt).toBeLessThan(10_000);
     // The spread one ended, and the requested one (forced, immediate) ran after it.
-    expect(count(node.log, 'checkpoint complete')).toBe(completed + 2);
+    expect(countInLog(node.log, 'checkpoint complete')).toBe(completed + 2);
     expect(node.log).toContain('checkpoint starting: immediate force wait');
     expect(result.lsn).toBeDefined();
   });

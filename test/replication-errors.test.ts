@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseLsn } from '@walship/engine';
-import { TestNode, freePort, waitFor, walship } from './helpers/node.js';
+import { TestNode, countInLog, freePort, waitFor, walship } from './helpers/node.js';
 
 interface Status {
   replayLsn: string | null;
@@ -111,7 +111,7 @@ describe('replication refuses bad peers and ends dead ones', () => {
         (await status(primary)).replication.some((row) => row.applicationName === 'timeout-standby' && row.state === 'streaming'), 15_000);
       // A frozen primary: the standby's walreceiver gives up after wal_receiver_timeout. (The
       // old walreceiver may have said so too, when the standby ran again: count from here.)
-      const timeouts = () => standby.log.split('terminating walreceiver due to timeout').length - 1;
+      const timeouts = () => countInLog(standby.log, 'terminating walreceiver due to timeout');
       const timeoutsBefore = timeouts();
       primary.process!.kill('SIGSTOP');
       await waitFor('the walreceiver to time out', () => timeouts() > timeoutsBefore, 15_000);

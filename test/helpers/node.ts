@@ -46,6 +46,9 @@ export function walship(args: string[], options: { input?: string; env?: Record<
 }
 
 /** Waits for `condition` to hold, checking every `intervalMs`, failing after `timeoutMs`. */
+/** How many times `text` occurs in `log` (a node's log, read whole). */
+export const countInLog = (log: string, text: string): number => log.split(text).length - 1;
+
 export async function waitFor<T>(what: string, condition: () => T | Promise<T>, timeoutMs = 30_000, intervalMs = 20): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

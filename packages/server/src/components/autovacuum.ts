@@ -24,22 +24,20 @@ export class AutoVacuum extends Component {
     while (!this.stopping) {
       await this.latch.wait(this.napTimeMs);
       if (!this.enabled || this.stopping) continue;
-      const round = { compacted: 0, merged: 0, freed: 0 };
+      const before = { ...this.counts };
       for (let step = 0; step < STEPS_PER_ROUND && !this.stopping; step++) {
         const result = this.db.vacuumStep(PAGES_PER_STEP);
         this.counts.pagesCompacted += result.pagesCompacted;
         this.counts.pagesMerged += result.pagesMerged;
         this.counts.pagesFreed += result.pagesFreed;
-        round.compacted += result.pagesCompacted;
-        round.merged += result.pagesMerged;
-        round.freed += result.pagesFreed;
         if (result.pagesCompacted + result.pagesMerged + result.pagesFreed === 0) break;
         await new Promise((resolve) => setImmediate(resolve));
       }
       // At DEBUG, as PostgreSQL's autovacuum reports its rounds below LOG: seen only when asked for.
-      if (round.compacted + round.merged + round.freed > 0) {
-        this.log('DEBUG', `automatic vacuum: ${round.compacted} pages compacted, ${round.merged} merged, ${round.freed} freed`);
-      }
+      const compacted = this.counts.pagesCompacted - before.pagesCompacted;
+      const merged = this.counts.pagesMerged - before.pagesMerged;
+      const freed = this.counts.pagesFreed - before.pagesFreed;
+      if (compacted + merged + freed > 0) this.log('DEBUG', `automatic vacuum: ${compacted} pages compacted, ${merged} merged, ${freed} freed`);
     }
   }
 
