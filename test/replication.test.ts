@@ -34,6 +34,7 @@ interface Status {
   walReceiver: { status: string; upstream: string | null } | null;
   replication: Array<{
     applicationName: string; state: string; sentLsn: string; replayLsn: string; walSndWakeups: number;
+    walBytesSent: number; walBytesSentDirectly: number;
     writeLagMs: number | null; flushLagMs: number | null; replayLagMs: number | null; replyTime: string | null;
   }>;
 }
@@ -150,6 +151,30 @@ describe('streaming replication', () => {
     await client.close();
     await caughtUp(s2, lsn);
     expect(await wakeupsOf()).toBeGreaterThan(before);
+  });
+
+  it('has the WAL flusher send new WAL to caught-up standbys itself, which replay it as any other', async () => {
+    const sentOf = async (node: TestNode) => Object.fromEntries((await status(node)).replication.map((r) => [r.applicationName, r]));
+    const before = await sentOf(primary);
+    const client = await primary.client();
+    const lsn = await writeLoad(client, 'direct', 200);
+    await client.close();
+    for (const standby of [s1, s2, cascade]) await caughtUp(standby, lsn);
+    const after = await sentOf(primary);
+    for (const name of ['s1', 's2']) {
+      // Over plain TCP, once caught up, most of a commit load's WAL leaves from the flusher.
+      const direct = after[name]!.walBytesSentDirectly - before[name]!.walBytesSentDirectly;
+      const all = after[name]!.walBytesSent - before[name]!.walBytesSent;
+      expect(direct).toBeGreaterThan(0);
+      expect(direct).toBeLessThanOrEqual(all);
+    }
+    // A cascading standby's walsender sends what its node received: always itself.
+    const cascading = Object.values(await sentOf(s1));
+    expect(cascading.length).toBeGreaterThan(0);
+    for (const row of cascading) expect(row.walBytesSentDirectly).toBe(0);
+    const reader = await cascade.client();
+    expect((await reader.get('direct-198'))?.value.toString()).toMatch(/^value 198 \.+$/);
+    await reader.close();
   });
 
   it('starts the walreceiver through PMSIGNAL_START_WALRECEIVER, and again after the primary restarts (path 2)', async () => {

@@ -32,7 +32,7 @@ export {
   type SyncRepWaitMode, type SyncRepPositions, type SyncRepStandby, type SyncState, type SyncRepWaiter, type SyncRepWaitState,
   type SyncRepWaitOutcome, type SyncRepWaitStats, type SyncRepQueuesOptions, type SyncRepRelease,
 } from './sync-rep.js';
-export { WalSender, WAL_SENDER_BUFFERED_BYTES_MAX, type WalSenderOptions, type WalSenderState, type LatchLike, type ReplicationSocket } from './walsender.js';
+export { WalSender, WAL_SENDER_BUFFERED_BYTES_MAX, type WalSenderOptions, type WalSndDirectHooks, type WalSndDirectSlot, type DirectSocket, type WalSenderState, type LatchLike, type ReplicationSocket } from './walsender.js';
 export { WalReceiver, newWalRcvData, type WalRcvData, type WalRcvState, type WalReceiverOptions } from './walreceiver.js';
 export { ReplicationConnection, type ReplicationConnectOptions } from './replication-connection.js';
 export { sendBaseBackup, type BaseBackupSource, type StartedBackup } from './base-backup.js';

@@ -27,6 +27,7 @@ import { ErrorCode, WalshipError, formatLsn, type Lsn } from '@walship/engine';
 import { WalFileReader } from '@walship/engine/wal/wal-files';
 import { segmentOf, segmentStart } from '@walship/engine/wal/xlog-internal';
 import { XLOG_BLCKSZ } from '@walship/engine/constants';
+import { WalSndDirectState } from '@walship/engine/wal/walsnd-direct';
 import { createLagTracker, lagTrackerWrite, processStandbyReplyLags, INITIAL_REPLY_LAG_STATE, type LagTracker, type ReplyLagState } from './lag-tracker.js';
 
 /**
@@ -54,8 +55,37 @@ export interface ReplicationSocket {
 
 export type WalSenderState = 'startup' | 'catchup' | 'streaming' | 'stopping';
 
+/**
+ * Direct sends (the engine's wal/walsnd-direct.ts): while a walsender is caught up, whoever
+ * flushes WAL on the primary writes it to the standby's socket, and the walsender only takes in
+ * what was sent. `arm` hands the socket over (null: not now); the slot says what was sent and
+ * whether the socket was given back, and `release` takes it back.
+ */
+export interface WalSndDirectHooks {
+  arm(fd: number, sentLsn: Lsn): WalSndDirectSlot | null;
+}
+
+export interface WalSndDirectSlot {
+  read(): { state: WalSndDirectState; sent: number; sendTime: number };
+  release(): { sent: number; rest: Buffer | null };
+}
+
+/** The plain TCP socket under a replication connection, as direct sends need it. */
+export interface DirectSocket {
+  /** Its descriptor; -1 once closed. */
+  fd(): number;
+  /** Bytes written to it in this process and not yet handed to the kernel. */
+  writableLength(): number;
+  /** Writes bytes as they are (the rest of a frame a direct send cut short), ahead of later frames. */
+  writeRaw(bytes: Buffer): void;
+  /** Runs `beforeClose` just before the descriptor is closed. */
+  onBeforeClose(beforeClose: () => void): void;
+}
+
 export interface WalSenderOptions {
   socket: ReplicationSocket;
+  /** Direct sends, on a primary's current timeline over plain TCP; absent: this walsender sends everything. */
+  direct?: { hooks: WalSndDirectHooks; socket: DirectSocket };
   latch: LatchLike;
   dataDir: string;
   segmentSize: number;
@@ -124,6 +154,10 @@ export class WalSender {
   /** WAL bytes sent, and of them those sent as stored (ciphertext, no cipher run on either side). */
   bytesSent = 0;
   bytesSentAsStored = 0;
+  /** Of bytesSent, what direct sends wrote. */
+  bytesSentDirectly = 0;
+  private directSlot: WalSndDirectSlot | null = null;
+  private closeHooked = false;
   readonly startedAt: TimestampTz;
   private readonly tracker: LagTracker = createLagTracker();
   private readonly reader: WalFileReader;
@@ -192,6 +226,7 @@ export class WalSender {
           options.log('LOG', `standby "${options.applicationName}" has now caught up with primary`);
           this.setState('streaming');
         }
+        if (!sent && this.state === 'streaming' && !stopping && this.sentLsn >= this.limit()) this.handOverSocket();
         // WalSndWaitStopping: at shutdown, leave once the standby has everything flushed.
         if (stopping && this.sentLsn >= this.limit() && this.flushLsn >= this.sentLsn) break;
         if (!this.checkTimeout()) break;
@@ -199,6 +234,7 @@ export class WalSender {
         await options.latch.wait(this.sleepMs(stopping));
       }
     } finally {
+      this.takeBackSocket(true);
       this.reader.close();
       this.setState('stopping');
     }
@@ -222,8 +258,59 @@ export class WalSender {
     return end !== null && this.sentLsn >= end.switchPoint;
   }
 
+  /**
+   * Takes in what direct sends sent; true while they still have the socket. Lag samples are the
+   * sends' own times, as this walsender's LagTrackerWrite would have taken them.
+   */
+  private takeInDirectSends(): boolean {
+    const slot = this.directSlot;
+    if (slot === null) return false;
+    const { state, sent, sendTime } = slot.read();
+    this.advanceDirectly(sent, sendTime);
+    if (state === WalSndDirectState.armed) return true;
+    this.takeBackSocket(true);
+    return false;
+  }
+
+  private advanceDirectly(sent: number, sendTime: number): void {
+    if (sent <= this.sentLsn) return;
+    lagTrackerWrite(this.tracker, sent as Lsn, sendTime as TimestampTz);
+    this.bytesSent += sent - this.sentLsn;
+    this.bytesSentDirectly += sent - this.sentLsn;
+    this.sentLsn = sent as Lsn;
+  }
+
+  /**
+   * Ends direct sends (before this walsender writes anything else, and before the socket closes):
+   * writes the rest of a frame one of them cut short, unless the socket is closing.
+   */
+  private takeBackSocket(writeRest: boolean): void {
+    const slot = this.directSlot;
+    if (slot === null) return;
+    this.directSlot = null;
+    const { sendTime } = slot.read();
+    const { sent, rest } = slot.release();
+    this.advanceDirectly(sent, sendTime);
+    if (rest !== null && writeRest) this.options.direct!.socket.writeRaw(rest);
+  }
+
+  /** Hands the socket to direct sends: caught up, streaming, nothing of its own still being written. */
+  private handOverSocket(): void {
+    const direct = this.options.direct;
+    if (direct === undefined || this.directSlot !== null || this.asStored) return;
+    if (this.bufferedBytes !== 0 || direct.socket.writableLength() !== 0) return;
+    const fd = direct.socket.fd();
+    if (fd < 0) return;
+    if (!this.closeHooked) {
+      this.closeHooked = true;
+      direct.socket.onBeforeClose(() => this.takeBackSocket(false));
+    }
+    this.directSlot = direct.hooks.arm(fd, this.sentLsn);
+  }
+
   /** XLogSendPhysical: sends one chunk if there is WAL and room; returns whether it sent. */
   private sendSome(): boolean {
+    if (this.takeInDirectSends()) return false;
     const limit = this.limit();
     if (this.sentLsn >= limit) return false;
     // LagTrackerWrite(SendRqstPtr, now): the time is read right after the send limit, so it
@@ -300,6 +387,7 @@ export class WalSender {
   }
 
   private sendEndOfTimeline(): void {
+    this.takeBackSocket(true);
     const end = this.options.timelineEnd!;
     this.options.socket.send(encodeReplicationMessage({
       type: 'endOfTimeline', nextTimeline: end.nextTimeline, nextTimelineStartLsn: formatLsn(end.switchPoint),
@@ -308,6 +396,8 @@ export class WalSender {
 
   /** ProcessRepliesIfAny + ProcessStandbyReplyMessage. */
   private processReply(data: Buffer): void {
+    // What direct sends sent is taken in first: the reply may cover it.
+    this.takeInDirectSends();
     let message;
     try {
       message = decodeReplicationFrame(data, 'sender');
@@ -338,6 +428,7 @@ export class WalSender {
   }
 
   private sendKeepalive(replyRequested: boolean): void {
+    this.takeBackSocket(true);
     const syncStandby = this.toldSyncStandby;
     this.options.socket.send(
       encodeKeepalive({ type: 'keepalive', walEnd: this.sentLsn, sendTime: this.now(), replyRequested, ...(syncStandby === null ? {} : { syncStandby }) }),
@@ -362,6 +453,7 @@ export class WalSender {
     const silentMs = timestampDifferenceMs(this.lastReceiptTime, this.now());
     if (silentMs >= timeout) {
       this.options.log('LOG', `terminating walsender process due to replication timeout (standby "${this.options.applicationName}")`);
+      this.takeBackSocket(true);
       this.options.socket.close(1000, 'replication timeout');
       return false;
     }
@@ -386,6 +478,7 @@ export class WalSender {
     this.failure = error instanceof Error ? error : new WalshipError(ErrorCode.internal, String(error));
     const reason = this.failure.message.slice(0, 120);
     this.options.log('LOG', `walsender for "${this.options.applicationName}" ends: ${this.failure.message}`);
+    this.takeBackSocket(true);
     const known = this.failure instanceof WalshipError ? this.failure : null;
     try {
       this.options.socket.send(encodeReplicationMessage({

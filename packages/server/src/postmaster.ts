@@ -21,7 +21,7 @@ import { createRestartPoint } from '@walship/engine/checkpoint';
 import { walCipherFor } from '@walship/engine/crypto/registry';
 import { prepareSwitchSpare } from '@walship/engine/promote';
 import { STANDBY_SIGNAL_FILE, WalRecovery } from '@walship/engine/wal-recovery';
-import { conninfoSslOptions, newWalRcvData, parseConninfo, sendBaseBackup, standbyBackupSource, type BaseBackupSource, type WalRcvData } from '@walship/replication';
+import { conninfoSslOptions, newWalRcvData, parseConninfo, sendBaseBackup, standbyBackupSource, type BaseBackupSource, type WalRcvData, type WalSndDirectSlot } from '@walship/replication';
 import { historyFileName, readTimeLineHistory, type TimeLineHistoryEntry } from '@walship/engine/wal/timeline';
 import { findSegmentTimeline } from '@walship/engine/wal/wal-files';
 import { Startup, type StartupHost } from './components/startup.js';
@@ -173,6 +173,7 @@ export class Postmaster {
       walSenderTimeoutMs: () => this.settings.get('wal_sender_timeout'),
       isStopping: () => this.walSndsStopping,
       registerWakeup: (wakeup) => this.registerWalSndWakeup(wakeup),
+      walSndDirect: { arm: (fd, sentLsn) => this.armWalSndDirect(fd, sentLsn) },
     });
     this.applyAuth();
   }
@@ -658,6 +659,15 @@ export class Postmaster {
     if (recovery === null) return 0 as Lsn;
     const received = this.walRcv.receivedTli === recovery.replayTimeline ? this.walRcv.flushedUpto : 0;
     return Math.max(received, recovery.replayEndLsn) as Lsn;
+  }
+
+  /** A primary's direct sends (walsnd-direct.ts): the slot stays bound to the Xlog that armed it. */
+  private armWalSndDirect(fd: number, sentLsn: Lsn): WalSndDirectSlot | null {
+    const xlog = this.database?.xlog;
+    if (xlog === undefined) return null;
+    const slot = xlog.armWalSndDirect(fd, sentLsn);
+    if (slot === null) return null;
+    return { read: () => xlog.readWalSndDirect(slot), release: () => xlog.releaseWalSndDirect(slot) };
   }
 
   private registerWalSndWakeup(wakeup: () => void): () => void {

@@ -16,7 +16,8 @@ import { findSegmentTimeline, segmentPath } from '@walship/engine/wal/wal-files'
 import { sameWalKeyId, walKeyIdFor } from '@walship/engine/crypto/wal-key-id';
 import { segmentOf, xlogFileName } from '@walship/engine/wal/xlog-internal';
 import { getCurrentTimestamp, timeOffsetToMs, timestampTzToIsoString, type ReplicationRequestPayloads } from '@walship/protocol';
-import { WalSender, syncStateOf, type WalSenderState } from '@walship/replication';
+import { WalSender, syncStateOf, type WalSenderState, type WalSndDirectHooks } from '@walship/replication';
+import { directSocketOf } from './direct-socket.js';
 import { Latch } from './latch.js';
 import type { AcquiredSlot, ReplicationSlots } from './slots.js';
 import type { SyncRep, SyncRepWalSender } from './sync-rep.js';
@@ -38,6 +39,8 @@ export interface WalSenderHost {
   isStopping(): boolean;
   /** Registers the walsender's wake-up; returns its unregistration. */
   registerWakeup(wakeup: () => void): () => void;
+  /** Direct sends of this node's flushed WAL (a primary); absent: the walsenders send everything. */
+  walSndDirect?: WalSndDirectHooks;
 }
 
 /** START_REPLICATION's arguments, as the protocol carries them (`walKeyId`: an encrypted standby's WAL key identifier). */
@@ -78,6 +81,8 @@ export interface ReplicationRow {
   /** WAL bytes sent, and of them those sent as stored (ciphertext of an encrypted node, to a standby with its WAL key). */
   walBytesSent: number;
   walBytesSentAsStored: number;
+  /** Of walBytesSent, those the WAL flusher wrote to the standby's socket itself (direct sends, plain TCP). */
+  walBytesSentDirectly: number;
 }
 
 /**
@@ -247,6 +252,8 @@ export class WalSenders {
     }
 
     const sendAsStored = this.sendAsStored(request, who.applicationName || 'walreceiver');
+    // Direct sends carry the current timeline's WAL from the WAL buffers, over plain TCP.
+    const directSocket = timelineEnd === null && host.walSndDirect !== undefined ? directSocketOf(socket) : null;
     const latch = new Latch();
     const sender = new WalSender({
       socket, latch, dataDir: host.dataDir, segmentSize, applicationName: who.applicationName || 'walreceiver',
@@ -255,6 +262,7 @@ export class WalSenders {
       // The WAL buffers hold only this node's current timeline.
       ...(timelineEnd === null ? { readWalBuffers: (into: Buffer, offset: number, at: Lsn, length: number) => host.readWalBuffers(into, offset, at, length) } : {}),
       sendAsStored,
+      ...(directSocket !== null ? { direct: { hooks: host.walSndDirect!, socket: directSocket } } : {}),
       isStopping: () => host.isStopping(), log: host.log,
       onReply: (s: WalSender) => {
         // PhysicalConfirmReceivedLocation: the slot keeps WAL from what the standby has flushed.
@@ -346,6 +354,7 @@ export class WalSenders {
       standbyReplies: sender.replies,
       walBytesSent: sender.bytesSent,
       walBytesSentAsStored: sender.bytesSentAsStored,
+      walBytesSentDirectly: sender.bytesSentDirectly,
     }));
   }
 }

@@ -22,6 +22,7 @@
  */
 import * as fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { walSndDirectSend, walSndDirectTimestamp, walSndDirectViews } from './walsnd-direct.js';
 import { SegmentsAhead, createSegmentFile, segmentPath } from './wal-files.js';
 import { WalPageWriter, syncSegmentIfDirty, type OpenSegment } from './wal-page-writer.js';
 import {
@@ -44,7 +45,9 @@ const views = walSharedViews(data.ctlSab);
 // Spawned ahead of time, the worker waits here until the positions below are meaningful.
 while (Atomics.load(views.ctl, CtlIndex.started) === 0) Atomics.wait(views.ctl, CtlIndex.started, 0);
 
-const pageWriter = new WalPageWriter(Buffer.from(data.ringSab), data.segmentSize, data.walKey);
+const ring = Buffer.from(data.ringSab);
+const pageWriter = new WalPageWriter(ring, data.segmentSize, data.walKey);
+const walSndDirect = walSndDirectViews(data.walSndDirectSab);
 /** A wait for the main thread's claim this long means it died mid-flush; look at `stop` again. */
 const CLAIM_WAIT_SLICE_MS = 100;
 
@@ -117,8 +120,17 @@ function writeAndFlush(): boolean {
     positions.flushed = positions.written;
     worked = true;
   }
-  if (worked) publishAndReleaseWriter(views, positions, WriterClaim.worker);
-  else releaseWriter(views, WriterClaim.worker);
+  if (!worked) {
+    releaseWriter(views, WriterClaim.worker);
+    return false;
+  }
+  const flushedBefore = loadPos(views, PosIndex.flushed);
+  publishAndReleaseWriter(views, positions, WriterClaim.worker);
+  // The main thread is told first (its commits' replies), then the caught-up standbys get the
+  // WAL from here, beside it.
+  if (positions.flushed > flushedBefore && walSndDirectSend(walSndDirect, ring, positions.flushed, walSndDirectTimestamp())) {
+    parentPort?.postMessage({ type: 'walSndDirectReturned' });
+  }
   return worked;
 }
 

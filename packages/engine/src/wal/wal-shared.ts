@@ -163,4 +163,6 @@ export interface WalIoWorkerData {
   ringSab: SharedArrayBuffer;
   /** The WAL key of an encrypted data directory (absent: not encrypted). */
   walKey?: Uint8Array;
+  /** The direct walsender sends' slots (walsnd-direct.ts). */
+  walSndDirectSab: SharedArrayBuffer;
 }

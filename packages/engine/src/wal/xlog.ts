@@ -49,6 +49,17 @@ import { RmgrId, SIZE_OF_XLOG_RECORD, XLOG_MARK_UNIMPORTANT, XLOG_RECORD_CRC_OFF
 import { encodeFpwChange } from './record-data.js';
 import { preallocationDue, segmentPath } from './wal-files.js';
 import { MainFlushPolicy } from './main-flush-policy.js';
+import {
+  armWalSndDirect,
+  createWalSndDirectShared,
+  readWalSndDirect,
+  releaseWalSndDirect,
+  walSndDirectSend,
+  walSndDirectTimestamp,
+  walSndDirectViews,
+  type WalSndDirectProgress,
+  type WalSndDirectViews,
+} from './walsnd-direct.js';
 import { WalPageWriter, segmentsOfWrite, syncSegmentIfDirty, type OpenSegment } from './wal-page-writer.js';
 import {
   CtlIndex,
@@ -97,12 +108,13 @@ export interface XlogOptions {
 export class PreparedWalIo {
   readonly ctlSab = createWalShared();
   readonly ringSab: SharedArrayBuffer;
+  readonly walSndDirectSab = createWalSndDirectShared();
   readonly worker: Worker;
   private taken = false;
 
   constructor(readonly dataDir: string, readonly segmentSize: number, readonly walBuffersBytes: number) {
     this.ringSab = new SharedArrayBuffer(walBuffersBytes);
-    const data: WalIoWorkerData = { dataDir, segmentSize, ringBytes: walBuffersBytes, ctlSab: this.ctlSab, ringSab: this.ringSab, ...walKeyData(dataDir) };
+    const data: WalIoWorkerData = { dataDir, segmentSize, ringBytes: walBuffersBytes, ctlSab: this.ctlSab, ringSab: this.ringSab, walSndDirectSab: this.walSndDirectSab, ...walKeyData(dataDir) };
     this.worker = new Worker(workerUrl(), { workerData: data });
     // Until an Xlog takes it over, a failure surfaces there (the worker would not have started);
     // meanwhile the idle thread must neither crash nor keep the process alive.
@@ -158,6 +170,8 @@ export class Xlog {
   readonly systemId: bigint;
   private timelineId: number;
   private readonly ring: Buffer;
+  /** The direct walsender sends' slots, shared with the worker (walsnd-direct.ts). */
+  private readonly walSndDirect: WalSndDirectViews;
   private readonly ringBytes: number;
   private readonly ringPages: number;
   private readonly views: WalSharedViews;
@@ -224,6 +238,8 @@ export class Xlog {
     const ringSab = prepared?.ringSab ?? new SharedArrayBuffer(this.ringBytes);
     this.ring = Buffer.from(ringSab);
     const ctlSab = prepared?.ctlSab ?? createWalShared();
+    const walSndDirectSab = prepared?.walSndDirectSab ?? createWalSndDirectShared();
+    this.walSndDirect = walSndDirectViews(walSndDirectSab);
     this.views = walSharedViews(ctlSab);
     this.insertPos = options.insertLsn;
     this.prevRecord = options.prevRecordLsn;
@@ -250,13 +266,15 @@ export class Xlog {
       this.worker = prepared.worker;
       this.worker.removeAllListeners('error');
     } else {
-      const data: WalIoWorkerData = { dataDir: options.dataDir, segmentSize: options.segmentSize, ringBytes: this.ringBytes, ctlSab, ringSab, ...keyData };
+      const data: WalIoWorkerData = { dataDir: options.dataDir, segmentSize: options.segmentSize, ringBytes: this.ringBytes, ctlSab, ringSab, walSndDirectSab, ...keyData };
       this.worker = new Worker(workerUrl(), { workerData: data });
     }
     // The positions are in place: the worker may read them and start.
     Atomics.store(this.views.ctl, CtlIndex.started, 1);
     Atomics.notify(this.views.ctl, CtlIndex.started);
     this.worker.on('message', (message: { type: string; message: string }) => {
+      // A direct send gave a socket back: its walsender takes over (walsnd-direct.ts).
+      if (message.type === 'walSndDirectReturned') this.wakeAllWalSnds();
       if (message.type === 'failed') this.fail(new WalshipError('io_error', `could not write or fsync WAL: ${message.message}`, { severity: 'PANIC' }));
     });
     this.worker.on('error', (error) => this.fail(new WalshipError('io_error', `WAL I/O worker failed: ${error.message}`, { severity: 'PANIC' })));
@@ -546,6 +564,12 @@ export class Xlog {
     this.mainThreadFlushes++;
     this.wakeWorkerForPreallocation(target);
     this.xlogWriteCompleted();
+    // After the released commits' replies (their continuations were queued first), as the
+    // walsenders' set() latches would have it.
+    const flushed = positions.flushed;
+    queueMicrotask(() => {
+      if (walSndDirectSend(this.walSndDirect, this.ring, flushed, walSndDirectTimestamp())) this.wakeAllWalSnds();
+    });
     return true;
   }
 
@@ -588,6 +612,26 @@ export class Xlog {
     const { fd } = this.mainSegment;
     this.mainSegment = null;
     fs.closeSync(fd);
+  }
+
+  /**
+   * Hands a caught-up walsender's socket (descriptor `fd`, WAL sent up to `sentLsn`) to whoever
+   * flushes next (walsnd-direct.ts); the slot, or null when it is not caught up with the flush
+   * position or no slot is free.
+   */
+  armWalSndDirect(fd: number, sentLsn: Lsn): number | null {
+    if (this.closed || this.failure !== null) return null;
+    return armWalSndDirect(this.walSndDirect, fd, sentLsn, () => this.getFlushRecPtr());
+  }
+
+  /** What the flushers sent through a slot. */
+  readWalSndDirect(slot: number): WalSndDirectProgress {
+    return readWalSndDirect(this.walSndDirect, slot);
+  }
+
+  /** Takes a walsender's socket back: what was sent, and the rest of a frame cut short to write first. */
+  releaseWalSndDirect(slot: number): { sent: number; rest: Buffer | null } {
+    return releaseWalSndDirect(this.walSndDirect, slot);
   }
 
   /** A synchronous xlogFlush, for evicting a dirty page (WAL before data) and for shutdown. */
@@ -715,6 +759,10 @@ export class Xlog {
   private walSndWakeupProcessRequests(): void {
     if (!this.walSndWakeupPending) return;
     this.walSndWakeupPending = false;
+    for (const wakeup of this.walSndWakeups) wakeup(this.lastWakeupFlush as Lsn);
+  }
+
+  private wakeAllWalSnds(): void {
     for (const wakeup of this.walSndWakeups) wakeup(this.lastWakeupFlush as Lsn);
   }
 
