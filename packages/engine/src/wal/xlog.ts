@@ -564,12 +564,14 @@ export class Xlog {
     this.mainThreadFlushes++;
     this.wakeWorkerForPreallocation(target);
     this.xlogWriteCompleted();
-    // After the released commits' replies (their continuations were queued first), as the
-    // walsenders' set() latches would have it.
+    // After the released commits' replies: the tick queued from a microtask runs once the
+    // microtask queue is empty, i.e. after every continuation this completion released (the
+    // session's reply is several awaits down; a plain microtask ran before it, and cost 1-client
+    // commits 3 to 5%).
     const flushed = positions.flushed;
-    queueMicrotask(() => {
+    queueMicrotask(() => process.nextTick(() => {
       if (walSndDirectSend(this.walSndDirect, this.ring, flushed, walSndDirectTimestamp())) this.wakeAllWalSnds();
-    });
+    }));
     return true;
   }
 
