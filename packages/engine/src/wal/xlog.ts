@@ -761,7 +761,7 @@ export class Xlog {
   private walSndWakeupProcessRequests(): void {
     if (!this.walSndWakeupPending) return;
     this.walSndWakeupPending = false;
-    for (const wakeup of this.walSndWakeups) wakeup(this.lastWakeupFlush as Lsn);
+    this.wakeAllWalSnds();
   }
 
   private wakeAllWalSnds(): void {
