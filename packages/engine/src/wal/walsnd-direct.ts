@@ -54,11 +54,17 @@ export const WalSndDirectState = {
 } as const;
 export type WalSndDirectState = (typeof WalSndDirectState)[keyof typeof WalSndDirectState];
 
-// Int32 cells: the lock, then per slot its state, descriptor and the rest's length.
+// Int32 cells: the lock, how many slots are in use, then per slot its state, descriptor and the
+// rest's length.
 const LOCK = 0;
+const SLOTS_IN_USE = 1;
+const HEADER_CELLS = 2;
 const INT_CELLS_PER_SLOT = 3;
-const intCell = (slot: number, field: 0 | 1 | 2): number => 1 + slot * INT_CELLS_PER_SLOT + field;
-const INT_BYTES = 8 * Math.ceil(((1 + WALSND_DIRECT_SLOTS * INT_CELLS_PER_SLOT) * 4) / 8);
+const intCell = (slot: number, field: 0 | 1 | 2): number => HEADER_CELLS + slot * INT_CELLS_PER_SLOT + field;
+const INT_CELLS = HEADER_CELLS + WALSND_DIRECT_SLOTS * INT_CELLS_PER_SLOT;
+const INT_BYTES = 8 * Math.ceil((INT_CELLS * 4) / 8);
+/** How long one wait for the lock sleeps before looking again (it is normally woken at once). */
+const LOCK_WAIT_SLICE_MS = 1;
 // Float64 cells per slot: the position sent up to and the send time.
 const FLOAT_BYTES = WALSND_DIRECT_SLOTS * 2 * 8;
 
@@ -75,7 +81,7 @@ export function createWalSndDirectShared(): SharedArrayBuffer {
 
 export function walSndDirectViews(sab: SharedArrayBuffer): WalSndDirectViews {
   return {
-    ints: new Int32Array(sab, 0, 1 + WALSND_DIRECT_SLOTS * INT_CELLS_PER_SLOT),
+    ints: new Int32Array(sab, 0, INT_CELLS),
     floats: new Float64Array(sab, INT_BYTES, WALSND_DIRECT_SLOTS * 2),
     rests: Buffer.from(sab, INT_BYTES + FLOAT_BYTES, WALSND_DIRECT_SLOTS * MAX_FRAME_BYTES),
   };
@@ -90,15 +96,33 @@ export function walSndDirectTimestamp(): number {
   return Math.floor(performance.timeOrigin * 1000 + performance.now() * 1000);
 }
 
-/** Held only across a few non-blocking writes: spun on, not slept on. */
-function lock(views: WalSndDirectViews): void {
-  while (Atomics.compareExchange(views.ints, LOCK, 0, 1) !== 0) {
-    // another thread is sending or arming
-  }
+/**
+ * Held across a few non-blocking writes at most. A waiter sleeps (Atomics.wait) instead of spinning:
+ * on two cores the holder may be the thread that waits for the core. Never left held by a thread
+ * that stopped: the worker is terminated only after `closeWalSndDirect` has taken the lock for good.
+ */
+export function lockWalSndDirect(views: WalSndDirectViews): void {
+  while (Atomics.compareExchange(views.ints, LOCK, 0, 1) !== 0) Atomics.wait(views.ints, LOCK, 1, LOCK_WAIT_SLICE_MS);
 }
 
 function unlock(views: WalSndDirectViews): void {
   Atomics.store(views.ints, LOCK, 0);
+  Atomics.notify(views.ints, LOCK, 1);
+}
+
+const lock = lockWalSndDirect;
+
+/**
+ * Before the worker is stopped: waits out a send under way and keeps the lock, so that no send
+ * starts again; the slots are then the main thread's alone (`releaseWalSndDirectClosed`).
+ */
+export function closeWalSndDirect(views: WalSndDirectViews): void {
+  lock(views);
+}
+
+/** After closeWalSndDirect: frees a slot without the lock (no other thread sends any more). */
+export function releaseWalSndDirectClosed(views: WalSndDirectViews, slot: number): { sent: number; rest: Buffer | null } {
+  return takeSlot(views, slot);
 }
 
 /**
@@ -107,6 +131,11 @@ function unlock(views: WalSndDirectViews): void {
  * and nothing flushed before is missed. Returns the slot, or null (not now; the walsender sends).
  */
 export function armWalSndDirect(views: WalSndDirectViews, fd: number, sentLsn: number, flushedNow: () => number): number | null {
+  // Counted before the flush position is read: a flusher that publishes a newer one after this
+  // either sees the count (and sends to this slot, once armed) or published before the read (and
+  // the slot is not armed).
+  Atomics.add(views.ints, SLOTS_IN_USE, 1);
+  let armed: number | null = null;
   lock(views);
   try {
     if (flushedNow() !== sentLsn) return null;
@@ -117,10 +146,12 @@ export function armWalSndDirect(views: WalSndDirectViews, fd: number, sentLsn: n
       views.floats[slot * 2] = sentLsn;
       views.floats[slot * 2 + 1] = 0;
       Atomics.store(views.ints, intCell(slot, 0), WalSndDirectState.armed);
+      armed = slot;
       return slot;
     }
     return null;
   } finally {
+    if (armed === null) Atomics.sub(views.ints, SLOTS_IN_USE, 1);
     unlock(views);
   }
 }
@@ -147,15 +178,20 @@ export function readWalSndDirect(views: WalSndDirectViews, slot: number): WalSnd
 export function releaseWalSndDirect(views: WalSndDirectViews, slot: number): { sent: number; rest: Buffer | null } {
   lock(views);
   try {
-    const sent = views.floats[slot * 2]!;
-    const restBytes = views.ints[intCell(slot, 2)]!;
-    const rest = restBytes > 0 ? Buffer.from(views.rests.subarray(slot * MAX_FRAME_BYTES, slot * MAX_FRAME_BYTES + restBytes)) : null;
-    views.ints[intCell(slot, 2)] = 0;
-    Atomics.store(views.ints, intCell(slot, 0), WalSndDirectState.free);
-    return { sent, rest };
+    return takeSlot(views, slot);
   } finally {
     unlock(views);
   }
+}
+
+function takeSlot(views: WalSndDirectViews, slot: number): { sent: number; rest: Buffer | null } {
+  const sent = views.floats[slot * 2]!;
+  const restBytes = views.ints[intCell(slot, 2)]!;
+  const rest = restBytes > 0 ? Buffer.from(views.rests.subarray(slot * MAX_FRAME_BYTES, slot * MAX_FRAME_BYTES + restBytes)) : null;
+  views.ints[intCell(slot, 2)] = 0;
+  if (Atomics.load(views.ints, intCell(slot, 0)) !== WalSndDirectState.free) Atomics.sub(views.ints, SLOTS_IN_USE, 1);
+  Atomics.store(views.ints, intCell(slot, 0), WalSndDirectState.free);
+  return { sent, rest };
 }
 
 /**
@@ -166,6 +202,8 @@ export function releaseWalSndDirect(views: WalSndDirectViews, slot: number): { s
  */
 export function walSndDirectSend(views: WalSndDirectViews, ring: Buffer, flushed: number, now: number): boolean {
   let returned = false;
+  // Nobody streams through here (no standby caught up, or none at all): not even the lock.
+  if (Atomics.load(views.ints, SLOTS_IN_USE) === 0) return false;
   lock(views);
   try {
     let frame: Buffer | null = null;

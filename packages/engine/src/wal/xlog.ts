@@ -51,9 +51,11 @@ import { preallocationDue, segmentPath } from './wal-files.js';
 import { MainFlushPolicy } from './main-flush-policy.js';
 import {
   armWalSndDirect,
+  closeWalSndDirect,
   createWalSndDirectShared,
   readWalSndDirect,
   releaseWalSndDirect,
+  releaseWalSndDirectClosed,
   walSndDirectSend,
   walSndDirectTimestamp,
   walSndDirectViews,
@@ -172,6 +174,7 @@ export class Xlog {
   private readonly ring: Buffer;
   /** The direct walsender sends' slots, shared with the worker (walsnd-direct.ts). */
   private readonly walSndDirect: WalSndDirectViews;
+  private walSndDirectClosed = false;
   private readonly ringBytes: number;
   private readonly ringPages: number;
   private readonly views: WalSharedViews;
@@ -570,6 +573,7 @@ export class Xlog {
     // commits 3 to 5%).
     const flushed = positions.flushed;
     queueMicrotask(() => process.nextTick(() => {
+      if (this.walSndDirectClosed) return;
       if (walSndDirectSend(this.walSndDirect, this.ring, flushed, walSndDirectTimestamp())) this.wakeAllWalSnds();
     }));
     return true;
@@ -622,7 +626,7 @@ export class Xlog {
    * position or no slot is free.
    */
   armWalSndDirect(fd: number, sentLsn: Lsn): number | null {
-    if (this.closed || this.failure !== null) return null;
+    if (this.closed || this.failure !== null || this.walSndDirectClosed) return null;
     return armWalSndDirect(this.walSndDirect, fd, sentLsn, () => this.getFlushRecPtr());
   }
 
@@ -633,7 +637,17 @@ export class Xlog {
 
   /** Takes a walsender's socket back: what was sent, and the rest of a frame cut short to write first. */
   releaseWalSndDirect(slot: number): { sent: number; rest: Buffer | null } {
-    return releaseWalSndDirect(this.walSndDirect, slot);
+    return this.walSndDirectClosed ? releaseWalSndDirectClosed(this.walSndDirect, slot) : releaseWalSndDirect(this.walSndDirect, slot);
+  }
+
+  /**
+   * Before the worker is stopped (terminate() can stop it anywhere): no direct send is under way or
+   * starts again, and the slots become this thread's alone.
+   */
+  private closeWalSndDirect(): void {
+    if (this.walSndDirectClosed) return;
+    this.walSndDirectClosed = true;
+    closeWalSndDirect(this.walSndDirect);
   }
 
   /** A synchronous xlogFlush, for evicting a dirty page (WAL before data) and for shutdown. */
@@ -796,6 +810,7 @@ export class Xlog {
     Atomics.store(this.views.ctl, CtlIndex.stop, 1);
     Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
     Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
+    this.closeWalSndDirect();
     await this.worker.terminate().catch(() => undefined);
   }
 
@@ -816,6 +831,7 @@ export class Xlog {
     Atomics.store(this.views.ctl, CtlIndex.stop, 1);
     Atomics.add(this.views.ctl, CtlIndex.requestSeq, 1);
     Atomics.notify(this.views.ctl, CtlIndex.requestSeq);
+    this.closeWalSndDirect();
     await this.worker.terminate().catch(() => undefined);
   }
 }
