@@ -67,7 +67,7 @@ export interface WalSndDirectHooks {
 
 export interface WalSndDirectSlot {
   read(): { state: WalSndDirectState; sent: number; sendTime: number };
-  release(): { sent: number; rest: Buffer | null };
+  release(): { sent: number; sendTime: number; rest: Buffer | null };
 }
 
 /** The plain TCP socket under a replication connection, as direct sends need it. */
@@ -288,8 +288,7 @@ export class WalSender {
     const slot = this.directSlot;
     if (slot === null) return;
     this.directSlot = null;
-    const { sendTime } = slot.read();
-    const { sent, rest } = slot.release();
+    const { sent, sendTime, rest } = slot.release();
     this.advanceDirectly(sent, sendTime);
     if (rest !== null && writeRest) this.options.direct!.socket.writeRaw(rest);
   }

@@ -119,7 +119,7 @@ describe('direct walsender sends', () => {
       from = flushes[i]!;
     }
     expect(readWalSndDirect(views, slot)).toEqual({ state: WalSndDirectState.armed, sent: flushes[2], sendTime: time });
-    expect(releaseWalSndDirect(views, slot)).toEqual({ sent: flushes[2], rest: null });
+    expect(releaseWalSndDirect(views, slot)).toEqual({ sent: flushes[2], sendTime: time, rest: null });
   });
 
   it('arms only a walsender that has sent exactly what is flushed', () => {
@@ -136,7 +136,7 @@ describe('direct walsender sends', () => {
     const tooMuch = armed(views, socket.fd(), BASE);
     expect(walSndDirectSend(views, ring, BASE + RING_PAGES * XLOG_BLCKSZ, 1)).toBe(true);
     expect(readWalSndDirect(views, tooMuch)).toMatchObject({ state: WalSndDirectState.returned, sent: BASE });
-    expect(releaseWalSndDirect(views, tooMuch)).toEqual({ sent: BASE, rest: null });
+    expect(releaseWalSndDirect(views, tooMuch)).toEqual({ sent: BASE, sendTime: 0, rest: null });
 
     const reused = armed(views, socket.fd(), BASE + 10);
     // The main thread reused the first page's slot for the page a ring later.
@@ -145,8 +145,10 @@ describe('direct walsender sends', () => {
     });
     expect(walSndDirectSend(views, ring, BASE + 200, 2)).toBe(true);
     expect(readWalSndDirect(views, reused)).toMatchObject({ state: WalSndDirectState.returned, sent: BASE + 10 });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(pair.received).toHaveLength(0);
+    // Nothing was written: a message sent now is the first the standby gets.
+    pair.server.send(Buffer.from('marker'));
+    await waitUntil('the marker', () => pair!.received.length > 0);
+    expect(pair.received.map((message) => message.toString())).toEqual(['marker']);
   });
 
   it('never blocks on a standby that stops reading: the frame cut short is finished by the walsender, in order', async () => {

@@ -28,6 +28,7 @@
 import * as fs from 'node:fs';
 import { XLOG_BLCKSZ } from '../constants.js';
 import { readLsn, writeLsn } from '../lsn.js';
+import { copyFromWalRing } from './xlog-internal.js';
 
 /** Standbys served this way at once; a walsender that finds no free slot sends as before. */
 export const WALSND_DIRECT_SLOTS = 8;
@@ -101,7 +102,7 @@ export function walSndDirectTimestamp(): number {
  * on two cores the holder may be the thread that waits for the core. Never left held by a thread
  * that stopped: the worker is terminated only after `closeWalSndDirect` has taken the lock for good.
  */
-export function lockWalSndDirect(views: WalSndDirectViews): void {
+function lock(views: WalSndDirectViews): void {
   while (Atomics.compareExchange(views.ints, LOCK, 0, 1) !== 0) Atomics.wait(views.ints, LOCK, 1, LOCK_WAIT_SLICE_MS);
 }
 
@@ -109,8 +110,6 @@ function unlock(views: WalSndDirectViews): void {
   Atomics.store(views.ints, LOCK, 0);
   Atomics.notify(views.ints, LOCK, 1);
 }
-
-const lock = lockWalSndDirect;
 
 /**
  * Before the worker is stopped: waits out a send under way and keeps the lock, so that no send
@@ -121,7 +120,7 @@ export function closeWalSndDirect(views: WalSndDirectViews): void {
 }
 
 /** After closeWalSndDirect: frees a slot without the lock (no other thread sends any more). */
-export function releaseWalSndDirectClosed(views: WalSndDirectViews, slot: number): { sent: number; rest: Buffer | null } {
+export function releaseWalSndDirectClosed(views: WalSndDirectViews, slot: number): WalSndDirectRelease {
   return takeSlot(views, slot);
 }
 
@@ -164,6 +163,18 @@ export interface WalSndDirectProgress {
   sendTime: number;
 }
 
+/** A released slot: what was sent and when, and the unsent rest of a frame cut short (null: none). */
+export interface WalSndDirectRelease {
+  sent: number;
+  sendTime: number;
+  rest: Buffer | null;
+}
+
+/** Whether any walsender has handed its socket over (no send, no lock otherwise). */
+export function walSndDirectInUse(views: WalSndDirectViews): boolean {
+  return Atomics.load(views.ints, SLOTS_IN_USE) !== 0;
+}
+
 /** What the senders did with a slot; read without the lock (each cell is written before the state). */
 export function readWalSndDirect(views: WalSndDirectViews, slot: number): WalSndDirectProgress {
   const state = Atomics.load(views.ints, intCell(slot, 0)) as WalSndDirectState;
@@ -175,7 +186,7 @@ export function readWalSndDirect(views: WalSndDirectViews, slot: number): WalSnd
  * up to and a copy of the unsent rest of a frame cut short (null when none), which the walsender
  * must write before anything else.
  */
-export function releaseWalSndDirect(views: WalSndDirectViews, slot: number): { sent: number; rest: Buffer | null } {
+export function releaseWalSndDirect(views: WalSndDirectViews, slot: number): WalSndDirectRelease {
   lock(views);
   try {
     return takeSlot(views, slot);
@@ -184,14 +195,15 @@ export function releaseWalSndDirect(views: WalSndDirectViews, slot: number): { s
   }
 }
 
-function takeSlot(views: WalSndDirectViews, slot: number): { sent: number; rest: Buffer | null } {
+function takeSlot(views: WalSndDirectViews, slot: number): WalSndDirectRelease {
   const sent = views.floats[slot * 2]!;
+  const sendTime = views.floats[slot * 2 + 1]!;
   const restBytes = views.ints[intCell(slot, 2)]!;
   const rest = restBytes > 0 ? Buffer.from(views.rests.subarray(slot * MAX_FRAME_BYTES, slot * MAX_FRAME_BYTES + restBytes)) : null;
   views.ints[intCell(slot, 2)] = 0;
   if (Atomics.load(views.ints, intCell(slot, 0)) !== WalSndDirectState.free) Atomics.sub(views.ints, SLOTS_IN_USE, 1);
   Atomics.store(views.ints, intCell(slot, 0), WalSndDirectState.free);
-  return { sent, rest };
+  return { sent, sendTime, rest };
 }
 
 /**
@@ -203,7 +215,7 @@ function takeSlot(views: WalSndDirectViews, slot: number): { sent: number; rest:
 export function walSndDirectSend(views: WalSndDirectViews, ring: Buffer, flushed: number, now: number): boolean {
   let returned = false;
   // Nobody streams through here (no standby caught up, or none at all): not even the lock.
-  if (Atomics.load(views.ints, SLOTS_IN_USE) === 0) return false;
+  if (!walSndDirectInUse(views)) return false;
   lock(views);
   try {
     let frame: Buffer | null = null;
@@ -266,14 +278,19 @@ function writeSome(fd: number, frame: Buffer): number {
   return written;
 }
 
+/** This thread's room for the message being sent: no allocation per flush. */
+const scratch = Buffer.allocUnsafe(MAX_FRAME_BYTES);
+
 /**
  * A WebSocket binary message (server to client, unmasked) holding the XLogData frame for [from, to),
- * or null when a page of it is no longer in the ring.
+ * or null when a page of it is no longer in the ring. It is this thread's scratch buffer: valid until
+ * the next call.
  */
-export function buildXLogDataMessage(ring: Buffer, from: number, to: number, sendTime: number): Buffer | null {
+function buildXLogDataMessage(ring: Buffer, from: number, to: number, sendTime: number): Buffer | null {
   const payloadBytes = XLOG_DATA_HEADER_BYTES + (to - from);
   const wsHeaderBytes = payloadBytes < 126 ? 2 : payloadBytes < 65_536 ? 4 : 10;
-  const message = Buffer.allocUnsafe(wsHeaderBytes + payloadBytes);
+  // One message at a time per thread, written (or its rest copied out) before the next is built.
+  const message = scratch.subarray(0, wsHeaderBytes + payloadBytes);
   message[0] = WS_BINARY_FINAL;
   if (wsHeaderBytes === 2) {
     message[1] = payloadBytes;
@@ -291,7 +308,7 @@ export function buildXLogDataMessage(ring: Buffer, from: number, to: number, sen
   writeLsn(message, to, at + 9);
   // A TimestampTz is below 2^53: written as the protocol's two little-endian halves.
   writeLsn(message, sendTime, at + 17);
-  copyFromRing(ring, from, to, message, at + XLOG_DATA_HEADER_BYTES);
+  copyFromWalRing(ring, from, to, message, at + XLOG_DATA_HEADER_BYTES);
   return pagesStillInRing(ring, from, to) ? message : null;
 }
 
@@ -307,17 +324,4 @@ function pagesStillInRing(ring: Buffer, from: number, to: number): boolean {
     if (readLsn(ring, slot + PAGE_ADDRESS_OFFSET) !== page) return false;
   }
   return true;
-}
-
-/** The WAL bytes [from, to) out of the ring of pages (page p in slot p mod the ring's pages). */
-function copyFromRing(ring: Buffer, from: number, to: number, into: Buffer, offset: number): void {
-  const ringPages = ring.length / XLOG_BLCKSZ;
-  let pos = from;
-  while (pos < to) {
-    const inPage = pos % XLOG_BLCKSZ;
-    const start = ((pos - inPage) / XLOG_BLCKSZ % ringPages) * XLOG_BLCKSZ + inPage;
-    const n = Math.min(to - pos, ring.length - start);
-    ring.copy(into, offset + pos - from, start, start + n);
-    pos += n;
-  }
 }

@@ -146,3 +146,20 @@ export function pageStartOf(lsn: number): number {
 export function headerSizeAt(pageStart: number, segmentSize: number): number {
   return pageStart % segmentSize === 0 ? SIZE_OF_LONG_PHD : SIZE_OF_SHORT_PHD;
 }
+
+/**
+ * Copies the WAL [from, to) out of a ring of WAL buffers (page p in slot p mod the ring's pages)
+ * into `into` at `offset`. Consecutive pages are in consecutive slots: one copy up to the ring's
+ * end, one after it. The caller knows the pages are still there.
+ */
+export function copyFromWalRing(ring: Buffer, from: number, to: number, into: Buffer, offset: number): void {
+  const ringPages = ring.length / XLOG_BLCKSZ;
+  let pos = from;
+  while (pos < to) {
+    const inPage = pos % XLOG_BLCKSZ;
+    const start = (((pos - inPage) / XLOG_BLCKSZ) % ringPages) * XLOG_BLCKSZ + inPage;
+    const n = Math.min(to - pos, ring.length - start);
+    ring.copy(into, offset + pos - from, start, start + n);
+    pos += n;
+  }
+}

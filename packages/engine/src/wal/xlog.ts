@@ -38,6 +38,7 @@ import {
   XLOG_PAGE_MAGIC,
   XLP_FIRST_IS_CONTRECORD,
   XLP_LONG_HEADER,
+  copyFromWalRing,
   headerSizeAt,
   maxAlign,
   segmentOf,
@@ -56,10 +57,12 @@ import {
   readWalSndDirect,
   releaseWalSndDirect,
   releaseWalSndDirectClosed,
+  walSndDirectInUse,
   walSndDirectSend,
   walSndDirectTimestamp,
   walSndDirectViews,
   type WalSndDirectProgress,
+  type WalSndDirectRelease,
   type WalSndDirectViews,
 } from './walsnd-direct.js';
 import { WalPageWriter, segmentsOfWrite, syncSegmentIfDirty, type OpenSegment } from './wal-page-writer.js';
@@ -467,15 +470,7 @@ export class Xlog {
     // The newest page started; the slot of every page a ring's length before it was reused.
     const newestPage = this.insertPos - 1 - ((this.insertPos - 1) % XLOG_BLCKSZ);
     if (startLsn - (startLsn % XLOG_BLCKSZ) <= newestPage - this.ringBytes) return false;
-    // Consecutive pages are in consecutive slots: one copy up to the ring's end, one after it.
-    let pos = startLsn;
-    while (pos < end) {
-      const inPage = pos % XLOG_BLCKSZ;
-      const from = this.slotOf(pos - inPage) + inPage;
-      const n = Math.min(end - pos, this.ringBytes - from);
-      this.ring.copy(into, offset + pos - startLsn, from, from + n);
-      pos += n;
-    }
+    copyFromWalRing(this.ring, startLsn, end, into, offset);
     return true;
   }
 
@@ -572,6 +567,7 @@ export class Xlog {
     // session's reply is several awaits down; a plain microtask ran before it, and cost 1-client
     // commits 3 to 5%).
     const flushed = positions.flushed;
+    if (!walSndDirectInUse(this.walSndDirect)) return true;
     queueMicrotask(() => process.nextTick(() => {
       if (this.walSndDirectClosed) return;
       if (walSndDirectSend(this.walSndDirect, this.ring, flushed, walSndDirectTimestamp())) this.wakeAllWalSnds();
@@ -636,7 +632,7 @@ export class Xlog {
   }
 
   /** Takes a walsender's socket back: what was sent, and the rest of a frame cut short to write first. */
-  releaseWalSndDirect(slot: number): { sent: number; rest: Buffer | null } {
+  releaseWalSndDirect(slot: number): WalSndDirectRelease {
     return this.walSndDirectClosed ? releaseWalSndDirectClosed(this.walSndDirect, slot) : releaseWalSndDirect(this.walSndDirect, slot);
   }
 
