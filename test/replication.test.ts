@@ -193,6 +193,33 @@ describe('streaming replication', () => {
     for (const standby of [s1, s2, cascade]) await caughtUp(standby, lsn);
   });
 
+  it('hands the socket over to the flusher after a restart with one commit at a time, whose WAL then leaves from the flusher', async () => {
+    // Each flush wakes a lone committer's walsender with new WAL, so no turn of its loop finds
+    // nothing to send; it hands the socket over once its own frame has left instead.
+    await primary.stop('SIGINT');
+    await primary.start();
+    const rows = async () => Object.fromEntries((await status(primary)).replication.map((r) => [r.applicationName, r]));
+    await waitFor('s1 and s2 to stream from the restarted primary', async () => {
+      const r = await rows();
+      return r.s1?.state === 'streaming' && r.s2?.state === 'streaming';
+    }, 30_000);
+    const before = await rows();
+    const client = await primary.client();
+    let lsn = 0;
+    for (let i = 0; i < 60; i++) lsn = (await client.put(`serial-${i}`, `serial value ${i}`)).lsn;
+    await client.close();
+    for (const standby of [s1, s2]) await caughtUp(standby, lsn);
+    const after = await rows();
+    for (const name of ['s1', 's2']) {
+      const direct = after[name]!.walBytesSentDirectly - before[name]!.walBytesSentDirectly;
+      const all = after[name]!.walBytesSent - before[name]!.walBytesSent;
+      expect(direct, `${name}: ${direct} of ${all} bytes sent directly`).toBeGreaterThan(all / 2);
+    }
+    const reader = await s2.client();
+    expect((await reader.get('serial-59'))?.value.toString()).toBe('serial value 59');
+    await reader.close();
+  });
+
   it('holds commits back on a standby with recovery_min_apply_delay until the delay has passed', async () => {
     const delayed = await basebackup(primary, 'delayed', STANDBY_SETTINGS, ['--set', 'recovery_min_apply_delay=1500ms']);
     await delayed.start();

@@ -307,6 +307,18 @@ export class WalSender {
     this.directSlot = direct.hooks.arm(fd, this.sentLsn);
   }
 
+  /**
+   * The last frame this walsender wrote has left: the socket goes to direct sends now if it is
+   * still caught up. The loop hands it over only when a turn finds nothing to send, and a lone
+   * committer's walsender never has such a turn: each flush wakes it with new WAL, it sends, its
+   * frame is still being written when the turn ends, and it sleeps until the next flush. Its
+   * WAL then never left directly (walBytesSentDirectly stayed 0 at 1 client).
+   */
+  private handOverWhenCaughtUp(): void {
+    if (this.closed || this.failure !== null || this.state !== 'streaming' || this.options.isStopping()) return;
+    if (this.sentLsn >= this.limit() && !this.timelineDone()) this.handOverSocket();
+  }
+
   /** XLogSendPhysical: sends one chunk if there is WAL and room; returns whether it sent. */
   private sendSome(): boolean {
     if (this.takeInDirectSends()) return false;
@@ -341,6 +353,7 @@ export class WalSender {
       // Only a walsender that found the socket full, or one whose socket failed, waits for
       // this: waking it after every frame was a loop turn per send for nothing.
       if (this.closed || (full && this.bufferedBytes < WAL_SENDER_BUFFERED_BYTES_MAX)) this.options.latch.set();
+      else if (this.bufferedBytes === 0) this.handOverWhenCaughtUp();
     });
     this.sentLsn = end as Lsn;
     return true;
