@@ -200,6 +200,21 @@ export class WalSender {
   }
 
   /**
+   * walSndWakeup from a flush. While the socket is handed over and its slot armed, the loop is
+   * not woken: the flusher sends this WAL itself, a turn would only find the slot armed, and the
+   * flusher wakes every walsender when it gives a socket back. At 1 client that was a turn per
+   * commit and standby on the primary's main thread for nothing.
+   */
+  walFlushed(onCommitPath: boolean): void {
+    const slot = this.directSlot;
+    if (slot !== null && slot.read().state === WalSndDirectState.armed) {
+      this.wakeups++;
+      return;
+    }
+    this.wakeup(onCommitPath);
+  }
+
+  /**
    * The configuration was reloaded (SIGHUP sets every process's latch): the loop computes its
    * sleep again from wal_sender_timeout. Replies do not wake it, so without this a walsender
    * asleep for half of the old timeout would notice a shorter one only then.

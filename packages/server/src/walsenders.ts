@@ -275,7 +275,7 @@ export class WalSenders {
     });
     const entry = new Running(sender, socket, who.applicationName || 'walreceiver', who.clientAddress, slot?.name ?? null);
     entry.priority = this.syncRep?.priorityOf(entry.applicationName) ?? 0;
-    const unregister = host.registerWakeup(() => sender.wakeup(entry.priority > 0));
+    const unregister = host.registerWakeup(() => sender.walFlushed(entry.priority > 0));
     let index = this.walSnds.indexOf(undefined);
     if (index < 0) index = this.walSnds.length;
     this.walSnds[index] = entry;
