@@ -241,7 +241,7 @@ export class WalSender {
           options.log('LOG', `standby "${options.applicationName}" has now caught up with primary`);
           this.setState('streaming');
         }
-        if (!sent && this.state === 'streaming' && !stopping && this.sentLsn >= this.limit()) this.handOverSocket();
+        if (!sent) this.handOverIfCaughtUp();
         // WalSndWaitStopping: at shutdown, leave once the standby has everything flushed.
         if (stopping && this.sentLsn >= this.limit() && this.flushLsn >= this.sentLsn) break;
         if (!this.checkTimeout()) break;
@@ -323,15 +323,15 @@ export class WalSender {
   }
 
   /**
-   * The last frame this walsender wrote has left: the socket goes to direct sends now if it is
-   * still caught up. The loop hands it over only when a turn finds nothing to send, and a lone
-   * committer's walsender never has such a turn: each flush wakes it with new WAL, it sends, its
-   * frame is still being written when the turn ends, and it sleeps until the next flush. Its
-   * WAL then never left directly (walBytesSentDirectly stayed 0 at 1 client).
+   * Hands the socket to direct sends if this walsender is streaming and caught up: on a loop turn
+   * that found nothing to send, and when its last frame has left. A lone committer's walsender
+   * never has such a turn (each flush wakes it with new WAL, it sends, its frame is still being
+   * written when the turn ends, it sleeps until the next flush): without the second, its WAL
+   * never left directly (walBytesSentDirectly stayed 0 at 1 client).
    */
-  private handOverWhenCaughtUp(): void {
+  private handOverIfCaughtUp(): void {
     if (this.closed || this.failure !== null || this.state !== 'streaming' || this.options.isStopping()) return;
-    if (this.sentLsn >= this.limit() && !this.timelineDone()) this.handOverSocket();
+    if (this.sentLsn >= this.limit()) this.handOverSocket();
   }
 
   /** XLogSendPhysical: sends one chunk if there is WAL and room; returns whether it sent. */
@@ -368,7 +368,7 @@ export class WalSender {
       // Only a walsender that found the socket full, or one whose socket failed, waits for
       // this: waking it after every frame was a loop turn per send for nothing.
       if (this.closed || (full && this.bufferedBytes < WAL_SENDER_BUFFERED_BYTES_MAX)) this.options.latch.set();
-      else if (this.bufferedBytes === 0) this.handOverWhenCaughtUp();
+      else if (this.bufferedBytes === 0) this.handOverIfCaughtUp();
     });
     this.sentLsn = end as Lsn;
     return true;

@@ -178,6 +178,9 @@ export class Xlog {
   /** The direct walsender sends' slots, shared with the worker (walsnd-direct.ts). */
   private readonly walSndDirect: WalSndDirectViews;
   private walSndDirectClosed = false;
+  /** A main-thread flush's direct send, queued to run after the commits' replies (flushOnMainThread). */
+  private directSendQueued = false;
+  private directSendUpTo = 0;
   private readonly ringBytes: number;
   private readonly ringPages: number;
   private readonly views: WalSharedViews;
@@ -566,14 +569,26 @@ export class Xlog {
     // microtask queue is empty, i.e. after every continuation this completion released (the
     // session's reply is several awaits down; a plain microtask ran before it, and cost 1-client
     // commits 3 to 5%).
-    const flushed = positions.flushed;
     if (!walSndDirectInUse(this.walSndDirect)) return true;
-    queueMicrotask(() => process.nextTick(() => {
-      if (this.walSndDirectClosed) return;
-      if (walSndDirectSend(this.walSndDirect, this.ring, flushed, walSndDirectTimestamp())) this.wakeAllWalSnds();
-    }));
+    // Flushes before the tick runs are sent together, up to the last (flushed only grows).
+    this.directSendUpTo = positions.flushed;
+    if (!this.directSendQueued) {
+      this.directSendQueued = true;
+      queueMicrotask(this.queueDirectSend);
+    }
     return true;
   }
+
+  /** Made once: queued after every main-thread flush while a walsender has handed its socket over. */
+  private readonly queueDirectSend = (): void => {
+    process.nextTick(this.sendDirectly);
+  };
+
+  private readonly sendDirectly = (): void => {
+    this.directSendQueued = false;
+    if (this.walSndDirectClosed) return;
+    if (walSndDirectSend(this.walSndDirect, this.ring, this.directSendUpTo, walSndDirectTimestamp())) this.wakeAllWalSnds();
+  };
 
   /**
    * The worker makes the next segment while idle in the last quarter of the current one
