@@ -15,6 +15,7 @@ import { Packr } from 'msgpackr';
 import { MAX_FRAME_BYTES } from './constants.js';
 import type { ClientMessage, ServerMessage } from './messages.js';
 import { ProtocolError } from './protocol-error.js';
+import { decodeTxnRequest, decodeTxnResult, encodeTxnRequest, encodeTxnResult } from './txn-codec.js';
 import { isServerMessageType, normalizeClientMessage, normalizeServerMessage } from './validate.js';
 
 /** How much of a decoder's own message is kept in a ProtocolError's detail. */
@@ -26,9 +27,15 @@ const MAX_DECODER_DETAIL_CHARS = 200;
  */
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, structuredClone: false });
 
-/** Validates and encodes a message of either side. Throws ProtocolError on an invalid message. */
+/**
+ * Validates and encodes a message of either side. Throws ProtocolError on an invalid message.
+ * A write's request and result go through txn-codec.ts when they fit its layout (the same bytes,
+ * written by hand); everything else, and whatever it declines, through the validator and msgpackr.
+ */
 export function encodeMessage(message: ClientMessage | ServerMessage): Buffer {
   const type = (message as { type?: unknown } | null)?.type;
+  const fast = type === 'txn' ? encodeTxnRequest(message) : type === 'result' ? encodeTxnResult(message) : null;
+  if (fast !== null && fast.length <= MAX_FRAME_BYTES) return fast;
   const normalized =
     typeof type === 'string' && isServerMessageType(type) ? normalizeServerMessage(message) : normalizeClientMessage(message);
   let frame: Buffer;
@@ -47,11 +54,19 @@ export function encodeMessage(message: ClientMessage | ServerMessage): Buffer {
 
 /** Decodes and validates a frame a client sent (the server's side). */
 export function decodeClientMessage(frame: unknown): ClientMessage {
+  if (frame instanceof Uint8Array && frame.byteLength <= MAX_FRAME_BYTES) {
+    const request = decodeTxnRequest(frame);
+    if (request !== null) return request;
+  }
   return normalizeClientMessage(unpackFrame(frame));
 }
 
 /** Decodes and validates a frame a server sent (the client's side). */
 export function decodeServerMessage(frame: unknown): ServerMessage {
+  if (frame instanceof Uint8Array && frame.byteLength <= MAX_FRAME_BYTES) {
+    const result = decodeTxnResult(frame);
+    if (result !== null) return result;
+  }
   return normalizeServerMessage(unpackFrame(frame));
 }
 
