@@ -5,7 +5,8 @@
  *   is stopped (SIGSTOP), even once s2 has flushed it, and when it is, s1 has flushed it;
  * - remote_apply: a read on the synchronous standby right after the acknowledgement sees the write;
  * - replies: s1 and s2 report each flush at once and its replay after (two replies per commit);
- *   s3, which no commit waits for, reports both in one reply once it has replayed;
+ *   s3, which no commit waits for, reports both in one reply once it has replayed; while commits
+ *   ask for remote_apply, s1 and s2 too report both in one reply;
  * - on: acknowledged once s1 has flushed the commit, while s1 holds its replay back
  *   (recovery_min_apply_delay); a remote_apply commit waits until the replay;
  * - s1 killed (SIGKILL): s2 becomes sync and commits go on; s1 back: it takes over again;
@@ -184,6 +185,26 @@ describe('synchronous replication', () => {
     } finally {
       await Promise.all(standbys.map((standby) => standby.close()));
     }
+  });
+
+  it('replies: while commits ask for remote_apply, s1 and s2 report each flush together with its replay, in one reply', async () => {
+    setOnNode(primary, 'synchronous_standby_names', 'FIRST 1 (s1, s2)');
+    await expectSyncStates(primary, { s1: 'sync/1', s2: 'potential/2', s3: 'async/0' });
+    const replies = async () => Object.fromEntries((await status(primary)).replication.map((r) => [r.applicationName, r.standbyReplies]));
+    // The first remote_apply commit is the one that tells the standbys; it is left out of the count.
+    let last = (await client.put('apply-replies-first', 'v', { syncCommit: 'remote_apply' })).lsn;
+    await waitFor('every standby\'s reply with the first commit applied', async () =>
+      (await status(primary)).replication.every((row) => lsn(row.replayLsn) >= last));
+    const before = await replies();
+    const commits = 30;
+    for (let i = 0; i < commits; i++) last = (await client.put(`apply-replies-${i}`, 'v', { syncCommit: 'remote_apply' })).lsn;
+    await waitFor('every standby\'s reply with the last commit applied', async () =>
+      (await status(primary)).replication.every((row) => lsn(row.replayLsn) >= last));
+    const after = await replies();
+    const perCommit = (name: string): number => (after[name]! - before[name]!) / commits;
+    expect(perCommit('s1')).toBeLessThan(1.4);
+    expect(perCommit('s2')).toBeLessThan(1.4);
+    expect(perCommit('s3')).toBeLessThan(1.4);
   });
 
   it('on: the acknowledgement does not wait for the synchronous standby to replay the commit, remote_apply does', async () => {

@@ -103,6 +103,13 @@ export interface WalReceiverOptions {
   replayPosition: () => Lsn;
   /** WakeupRecovery: sets the startup process's latch. */
   wakeupRecovery: () => void;
+  /**
+   * Whether the commits waiting for this standby most likely wait for its apply position
+   * (remote_apply): the last commit recovery replayed asked for it. Recovery reports that
+   * position (WalRcvForceReply) as soon as it has replayed what a flush brought, so the flush's
+   * own reply is then held for that one (onWriterProgress). Absent: never.
+   */
+  applyFeedbackExpected?: () => boolean;
   /** Runs when the flushed position moved (cascading walsenders). */
   onFlushed?: (flushed: Lsn) => void;
   /**
@@ -343,6 +350,10 @@ export class WalReceiver {
    * flush position reaches the upstream at most a turn late; a standby catching up (recovery
    * behind) replies at once, for its slot and the upstream's view of its flush. Its write_lag and
    * flush_lag then read about as its replay_lag: what they measure, when the upstream heard.
+   * A synchronous standby holds it the same way while its commits ask for remote_apply (the last
+   * one replayed did: applyFeedbackExpected): their waits end only with the apply reply, which
+   * then carries write and flush too, one reply per flush instead of two. A commit at `on` after
+   * them waits for its flush reply one replay longer, and the next one not at all.
    */
   private onWriterProgress(written: Lsn, flushed: Lsn, flushMoved: boolean): void {
     const shared = this.options.shared;
@@ -351,7 +362,8 @@ export class WalReceiver {
       this.paused = false;
       this.connection?.resume();
     }
-    const hold = flushMoved && !this.syncStandby && this.options.replayPosition() >= shared.flushedUpto;
+    const hold = flushMoved && (!this.syncStandby || this.options.applyFeedbackExpected?.() === true) &&
+      this.options.replayPosition() >= shared.flushedUpto;
     if (!hold) this.sendReply(false, false);
     if (!flushMoved) return;
     shared.flushedUpto = flushed;

@@ -495,6 +495,7 @@ export class Postmaster {
       dataDir: this.dataDir, segmentSize: recovery.segmentSize, systemId: recovery.control.systemId,
       replayPosition: () => recovery.replayEndLsn,
       wakeupRecovery: () => this.startup?.wakeupRecovery(),
+      applyFeedbackExpected: () => this.startup?.lastCommitAskedRemoteApply === true,
       onFlushed: () => this.wakeCascadingWalSenders(),
       // archive_mode needs a restart: the running value, which a reload never changes.
       archiveMode: this.settings.get('archive_mode'),

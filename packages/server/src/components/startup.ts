@@ -67,6 +67,13 @@ export class Startup extends Component {
   private machine: WalSourceState;
   /** A replayed commit asked for remote_apply: the walreceiver must report the new apply position now. */
   private applyFeedbackPending = false;
+  /**
+   * Whether the last commit replayed asked for remote_apply. Its session's next commits likely
+   * will too (synchronous_commit is a session's setting), and their waits end only with the
+   * apply position, which recovery reports as soon as it has replayed them: the walreceiver then
+   * holds its flush reply for that one (WalReceiverOptions.applyFeedbackExpected).
+   */
+  lastCommitAskedRemoteApply = false;
 
   constructor(readonly recovery: WalRecovery, private readonly host: StartupHost) {
     super();
@@ -93,7 +100,9 @@ export class Startup extends Component {
       }
       if (record.rmid !== RmgrId.transaction) return;
       const commit = decodeCommit(record);
-      if (commit !== null && (commit.flags & XACT_FLAG_REMOTE_APPLY) !== 0) this.applyFeedbackPending = true;
+      if (commit === null) return;
+      this.lastCommitAskedRemoteApply = (commit.flags & XACT_FLAG_REMOTE_APPLY) !== 0;
+      if (this.lastCommitAskedRemoteApply) this.applyFeedbackPending = true;
     };
   }
 
