@@ -27,6 +27,7 @@ const LSN_CHARS_MAX = 17;
 /** What checkLsn accepts unchanged; anything else it rewrites or refuses (the generic path's call). */
 const CANONICAL_LSN = /^(?:0|[1-9A-F][0-9A-F]{0,4}|1[0-9A-F]{5})\/(?:0|[1-9A-F][0-9A-F]{0,7})$/;
 
+const FIXMAP = 0x80;
 const MAP16 = 0xde;
 const ARRAY16 = 0xdc;
 const FIXARRAY = 0x90;
@@ -98,38 +99,27 @@ class FrameWriter {
     this.at += bytes.length;
   }
 
+  /** A type byte and `value` in `width` big-endian bytes (1, 2 or 4): msgpack's sized forms. */
+  private tagged(tag: number, width: 1 | 2 | 4, value: number): void {
+    this.out[this.at] = tag;
+    this.out.writeUIntBE(value, this.at + 1, width);
+    this.at += 1 + width;
+  }
+
   map16(count: number): void {
-    this.out[this.at] = MAP16;
-    this.out.writeUInt16BE(count, this.at + 1);
-    this.at += 3;
+    this.tagged(MAP16, 2, count);
   }
 
   arrayHeader(length: number): void {
-    if (length < 0x10) {
-      this.out[this.at++] = FIXARRAY | length;
-      return;
-    }
-    this.out[this.at] = ARRAY16;
-    this.out.writeUInt16BE(length, this.at + 1);
-    this.at += 3;
+    if (length < 0x10) this.out[this.at++] = FIXARRAY | length;
+    else this.tagged(ARRAY16, 2, length);
   }
 
   uint(value: number): void {
-    const out = this.out;
-    if (value < 0x80) {
-      out[this.at++] = value;
-    } else if (value < 0x100) {
-      out[this.at++] = UINT8;
-      out[this.at++] = value;
-    } else if (value < 0x10000) {
-      out[this.at] = UINT16;
-      out.writeUInt16BE(value, this.at + 1);
-      this.at += 3;
-    } else {
-      out[this.at] = UINT32;
-      out.writeUInt32BE(value, this.at + 1);
-      this.at += 5;
-    }
+    if (value < 0x80) this.out[this.at++] = value;
+    else if (value < 0x100) this.tagged(UINT8, 1, value);
+    else if (value < 0x10000) this.tagged(UINT16, 2, value);
+    else this.tagged(UINT32, 4, value);
   }
 
   str(text: string): void {
@@ -144,33 +134,28 @@ class FrameWriter {
   }
 
   bin(bytes: Buffer): void {
-    const out = this.out;
     const length = bytes.length;
-    if (length < 0x100) {
-      out[this.at++] = BIN8;
-      out[this.at++] = length;
-    } else if (length < 0x10000) {
-      out[this.at] = BIN16;
-      out.writeUInt16BE(length, this.at + 1);
-      this.at += 3;
-    } else {
-      out[this.at] = BIN32;
-      out.writeUInt32BE(length, this.at + 1);
-      this.at += 5;
-    }
-    out.set(bytes, this.at);
+    if (length < 0x100) this.tagged(BIN8, 1, length);
+    else if (length < 0x10000) this.tagged(BIN16, 2, length);
+    else this.tagged(BIN32, 4, length);
+    this.out.set(bytes, this.at);
     this.at += length;
   }
 }
 
-/** A put as the fast path writes it: null when it is anything else. */
-function putOperation(value: unknown): { key: Buffer; value: Buffer; table: string | undefined } | null {
-  if (value === null || typeof value !== 'object') return null;
+interface FastPut {
+  key: Buffer;
+  value: Buffer;
+  table: string | undefined;
+}
+
+/** Whether the fast path writes this operation: a put within the protocol's bounds. */
+function isFastPut(value: unknown): value is FastPut {
+  if (value === null || typeof value !== 'object') return false;
   const op = value as { kind?: unknown; key?: unknown; value?: unknown; table?: unknown };
-  if (op.kind !== 'put' || !Buffer.isBuffer(op.key) || !Buffer.isBuffer(op.value)) return null;
-  if (op.key.length > MAX_KEY_BYTES || op.value.length > MAX_VALUE_BYTES) return null;
-  if (op.table !== undefined && !isAsciiString(op.table, 1, MAX_TABLE_NAME_BYTES)) return null;
-  return { key: op.key, value: op.value, table: op.table as string | undefined };
+  if (op.kind !== 'put' || !Buffer.isBuffer(op.key) || !Buffer.isBuffer(op.value)) return false;
+  if (op.key.length > MAX_KEY_BYTES || op.value.length > MAX_VALUE_BYTES) return false;
+  return op.table === undefined || isAsciiString(op.table, 1, MAX_TABLE_NAME_BYTES);
 }
 
 /**
@@ -189,11 +174,8 @@ export function encodeTxnRequest(message: unknown): Buffer | null {
   if (timeoutMs !== undefined && !(isUint32(timeoutMs) && timeoutMs <= MAX_REQUEST_TIMEOUT_MS)) return null;
 
   let size = 3 + KEY.type.length + VALUE.txn.length + KEY.id.length + uintBytes(m.id) + KEY.onSuccess.length + arrayHeaderBytes(operations.length);
-  const puts = new Array<{ key: Buffer; value: Buffer; table: string | undefined }>(operations.length);
-  for (let i = 0; i < operations.length; i++) {
-    const put = putOperation(operations[i]);
-    if (put === null) return null;
-    puts[i] = put;
+  for (const put of operations as unknown[]) {
+    if (!isFastPut(put)) return null;
     size += 3 + KEY.kind.length + VALUE.put.length + KEY.key.length + binBytes(put.key.length) + KEY.value.length + binBytes(put.value.length);
     if (put.table !== undefined) size += KEY.table.length + strBytes(put.table);
   }
@@ -207,8 +189,8 @@ export function encodeTxnRequest(message: unknown): Buffer | null {
   w.raw(KEY.id);
   w.uint(m.id);
   w.raw(KEY.onSuccess);
-  w.arrayHeader(puts.length);
-  for (const put of puts) {
+  w.arrayHeader(operations.length);
+  for (const put of operations as FastPut[]) {
     w.map16(put.table === undefined ? 3 : 4);
     w.raw(KEY.kind);
     w.raw(VALUE.put);
@@ -296,50 +278,46 @@ class FrameReader {
     return true;
   }
 
+  /**
+   * A number in one of msgpack's sized forms: a type byte (`tag8`, `tag16` or `tag32`; -1 for a
+   * width the caller does not take: -1) and the value in 1, 2 or 4 big-endian bytes.
+   */
+  private sized(tag8: number, tag16: number, tag32: number): number {
+    const { bytes } = this;
+    const b = bytes[this.at];
+    const width = b === tag8 ? 1 : b === tag16 ? 2 : b === tag32 ? 4 : 0;
+    if (width === 0 || this.at + 1 + width > bytes.length) return this.miss();
+    const value = bytes.readUIntBE(this.at + 1, width);
+    this.at += 1 + width;
+    return value;
+  }
+
+  /** A header whose count sits in its low four bits (`fixTag`: fixmap, fixarray) or follows as 16 bits (`tag16`). */
+  private header(fixTag: number, tag16: number): number {
+    const b = this.bytes[this.at];
+    if (b === undefined) return this.miss();
+    if ((b & 0xf0) !== fixTag) return this.sized(-1, tag16, -1);
+    this.at++;
+    return b & 0x0f;
+  }
+
   /** A map header (fixmap or map16): its count. */
   mapHeader(): number {
-    const { bytes } = this;
-    if (this.at >= bytes.length) return this.miss();
-    const b = bytes[this.at]!;
-    if ((b & 0xf0) === 0x80) {
-      this.at++;
-      return b & 0x0f;
-    }
-    if (b !== MAP16 || this.at + 3 > bytes.length) return this.miss();
-    const count = bytes.readUInt16BE(this.at + 1);
-    this.at += 3;
-    return count;
+    return this.header(FIXMAP, MAP16);
   }
 
   /** An array header (fixarray or array16): its length. */
   arrayHeader(): number {
-    const { bytes } = this;
-    if (this.at >= bytes.length) return this.miss();
-    const b = bytes[this.at]!;
-    if ((b & 0xf0) === FIXARRAY) {
-      this.at++;
-      return b & 0x0f;
-    }
-    if (b !== ARRAY16 || this.at + 3 > bytes.length) return this.miss();
-    const length = bytes.readUInt16BE(this.at + 1);
-    this.at += 3;
-    return length;
+    return this.header(FIXARRAY, ARRAY16);
   }
 
   /** An unsigned integer of at most 32 bits, in any of its encodings. */
   uint(): number {
-    const { bytes } = this;
-    if (this.at >= bytes.length) return this.miss();
-    const b = bytes[this.at]!;
-    if (b < 0x80) {
-      this.at++;
-      return b;
-    }
-    const width = b === UINT8 ? 1 : b === UINT16 ? 2 : b === UINT32 ? 4 : 0;
-    if (width === 0 || this.at + 1 + width > bytes.length) return this.miss();
-    const value = width === 1 ? bytes[this.at + 1]! : width === 2 ? bytes.readUInt16BE(this.at + 1) : bytes.readUInt32BE(this.at + 1);
-    this.at += 1 + width;
-    return value;
+    const b = this.bytes[this.at];
+    if (b === undefined) return this.miss();
+    if (b >= 0x80) return this.sized(UINT8, UINT16, UINT32);
+    this.at++;
+    return b;
   }
 
   boolean(): boolean {
@@ -389,16 +367,11 @@ class FrameReader {
 
   /** Binary (bin8, bin16 or bin32) of at most `maxBytes`: a view of the frame, as msgpackr gives. */
   bin(maxBytes: number): Buffer | null {
-    const { bytes } = this;
-    if (this.at >= bytes.length) return null;
-    const b = bytes[this.at]!;
-    const width = b === BIN8 ? 1 : b === BIN16 ? 2 : b === BIN32 ? 4 : 0;
-    if (width === 0 || this.at + 1 + width > bytes.length) return null;
-    const length = width === 1 ? bytes[this.at + 1]! : width === 2 ? bytes.readUInt16BE(this.at + 1) : bytes.readUInt32BE(this.at + 1);
-    const start = this.at + 1 + width;
-    if (length > maxBytes || start + length > bytes.length) return null;
-    this.at = start + length;
-    return bytes.subarray(start, start + length);
+    const length = this.sized(BIN8, BIN16, BIN32);
+    if (!this.ok || length > maxBytes || this.at + length > this.bytes.length) return null;
+    const start = this.at;
+    this.at += length;
+    return this.bytes.subarray(start, this.at);
   }
 }
 
